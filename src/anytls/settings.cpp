@@ -1,0 +1,1 @@
+#include "anytls/settings.hpp"

@@ -1,0 +1,44 @@
+// The two connection shapes every layer above net/ speaks: a byte stream
+// (TCP socket, TLS connection, AnyTLS stream) and a datagram flow (UDP socket,
+// UDP-over-TCP stream). Inbounds hand them to outbounds through relay().
+#pragma once
+#include <cstddef>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include <asio/awaitable.hpp>
+#include <asio/buffer.hpp>
+
+#include "net/address.hpp"
+
+namespace anytls::net {
+
+using ReadResult = std::pair<std::error_code, std::size_t>;
+
+class Conn {
+ public:
+  virtual ~Conn() = default;
+  // Reads at least one byte. A clean end of stream is asio::error::eof.
+  virtual asio::awaitable<ReadResult> read_some(asio::mutable_buffer buf) = 0;
+  // Writes all of buf (or fails).
+  virtual asio::awaitable<std::error_code> write(asio::const_buffer buf) = 0;
+  // Ends our sending direction: TCP shutdown(SHUT_WR); on an AnyTLS stream,
+  // which has no half-close, a FIN (full close).
+  virtual void shutdown_write() = 0;
+  // Closes both directions; pending operations complete with an error.
+  // Idempotent.
+  virtual void close() = 0;
+};
+
+class PacketConn {
+ public:
+  virtual ~PacketConn() = default;
+  // One datagram into buf; `from` gets its source. A datagram larger than
+  // buf is truncated.
+  virtual asio::awaitable<ReadResult> read_packet(asio::mutable_buffer buf, Address& from) = 0;
+  virtual asio::awaitable<std::error_code> write_packet(asio::const_buffer buf, const Address& to) = 0;
+  virtual void close() = 0;
+};
+
+}  // namespace anytls::net

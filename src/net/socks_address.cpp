@@ -1,0 +1,1 @@
+#include "net/socks_address.hpp"

@@ -1,0 +1,42 @@
+// What an inbound asks of an outbound: a byte stream or a datagram flow to a
+// destination. Implemented by direct, block and anytls.
+#pragma once
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+
+#include "net/address.hpp"
+#include "net/conn.hpp"
+#include "net/result.hpp"
+
+namespace anytls::outbound {
+
+enum class Network { tcp, udp };
+
+// Everything known about one proxied connection; routing rules match on it.
+struct Metadata {
+  std::string inbound;  // inbound tag
+  std::string user;     // authenticated user name, if any
+  Network network = Network::tcp;
+  net::Address destination;
+  asio::ip::tcp::endpoint source;
+};
+
+class Outbound {
+ public:
+  virtual ~Outbound() = default;
+  virtual const std::string& tag() const = 0;
+  virtual std::string_view type() const = 0;
+  // Starts background work (the anytls pool pre-warms here).
+  virtual void start() {}
+  // Stops background work and closes idle connections. Idempotent.
+  virtual void stop() {}
+  virtual asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> dial(const Metadata& md) = 0;
+  // A datagram flow towards md.destination (packets may also go elsewhere).
+  virtual asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> listen_packet(const Metadata& md) = 0;
+};
+
+}  // namespace anytls::outbound
