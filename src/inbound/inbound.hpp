@@ -1,0 +1,20 @@
+// A listener that accepts proxied connections and hands each to the router.
+#pragma once
+#include <string>
+#include <system_error>
+
+namespace anytls::inbound {
+
+class Inbound {
+ public:
+  virtual ~Inbound() = default;
+  virtual const std::string& tag() const = 0;
+  // Binds and starts accepting (spawned on the io_context given at
+  // construction). Errors are start-up errors (address in use, bad cert).
+  virtual std::error_code start() = 0;
+  // Stops accepting and closes every connection it owns. Idempotent; the
+  // io_context runs out of work once everything has unwound.
+  virtual void stop() = 0;
+};
+
+}  // namespace anytls::inbound
