@@ -1,0 +1,49 @@
+// Every default of the configuration, in one place. The decoder fills these
+// in, so the option structs other layers receive always hold final values
+// (a pool interval of "0" or absent arrives here as 30s, never as 0).
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+
+#include "net/duration.hpp"
+
+namespace anytls::config::defaults {
+
+using namespace std::chrono_literals;
+using net::Duration;
+
+// log
+inline constexpr std::string_view kLogLevel = "info";
+
+// Listen fields
+inline constexpr Duration kUdpTimeout = 5min;
+
+// Listen and Dial fields: TCP keep-alive (sing-box's values); 0 in the
+// config means these.
+inline constexpr Duration kTcpKeepAlive = 5min;          // idle before first probe
+inline constexpr Duration kTcpKeepAliveInterval = 75s;   // between probes
+
+// Dial fields
+inline constexpr Duration kConnectTimeout = 5s;
+inline constexpr Duration kFallbackDelay = 300ms;  // Happy Eyeballs
+
+// anytls outbound: the session pool (session-pool.md, defaults table).
+inline constexpr Duration kIdleSessionCheckInterval = 30s;
+inline constexpr Duration kIdleSessionTimeout = 30s;
+inline constexpr int kMinIdleSession = 0;
+inline constexpr int kMinIdleSessionForAge = 0;
+inline constexpr int kEnsureIdleSession = 0;           // 0 = off
+inline constexpr Duration kHeartbeat = 0s;             // 0 = off
+inline constexpr Duration kMaxConnectionLifetime = 0s; // 0 = off
+inline constexpr Duration kConnectionLifetimeJitter = 0s;
+
+// anytls inbound (the server): our own limits, beyond sing-box.
+inline constexpr Duration kHandshakeTimeout = 10s;  // TLS handshake + auth preamble
+inline constexpr std::uint32_t kMaxStreamsPerSession = 1024;
+
+// anytls:// URI
+inline constexpr std::uint16_t kAnyTlsUriPort = 443;
+inline constexpr std::string_view kAnyTlsUriTag = "anytls";
+
+}  // namespace anytls::config::defaults

@@ -1,0 +1,205 @@
+// Typed configuration: the sing-box JSON we accept (spec/config.md), decoded
+// and validated by config/load.hpp. Defaults live in config/defaults.hpp and
+// are already applied: a field that is 0/absent in the JSON and "means the
+// default" holds the default here.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "config/defaults.hpp"
+#include "net/duration.hpp"
+
+namespace anytls::config {
+
+using net::Duration;
+
+// ---------------------------------------------------------------- log
+
+struct LogOptions {
+  bool disabled = false;
+  // trace debug info warn error fatal panic (validated)
+  std::string level = std::string(defaults::kLogLevel);
+  std::string output;  // file path (append); empty = stderr
+  bool timestamp = false;
+};
+
+// ---------------------------------------------------------------- shared
+
+struct ListenOptions {
+  std::string listen;              // required: IP literal ("127.0.0.1", "::")
+  std::uint16_t listen_port = 0;
+  bool tcp_fast_open = false;
+  bool reuse_addr = false;
+  std::string bind_interface;
+  std::uint32_t routing_mark = 0;  // 0 = unset
+  Duration tcp_keep_alive = defaults::kTcpKeepAlive;
+  Duration tcp_keep_alive_interval = defaults::kTcpKeepAliveInterval;
+  bool disable_tcp_keep_alive = false;
+  Duration udp_timeout = defaults::kUdpTimeout;
+};
+
+enum class DomainStrategy { as_is, prefer_ipv4, prefer_ipv6, ipv4_only, ipv6_only };
+
+struct DialOptions {
+  std::string detour;               // tag of another outbound; empty = none
+  std::string bind_interface;
+  std::string inet4_bind_address;   // IPv4 literal or empty
+  std::string inet6_bind_address;   // IPv6 literal or empty
+  std::uint32_t routing_mark = 0;
+  bool reuse_addr = false;
+  Duration connect_timeout = defaults::kConnectTimeout;
+  bool tcp_fast_open = false;       // refused on anytls outbounds
+  Duration tcp_keep_alive = defaults::kTcpKeepAlive;
+  Duration tcp_keep_alive_interval = defaults::kTcpKeepAliveInterval;
+  bool disable_tcp_keep_alive = false;
+  DomainStrategy domain_strategy = DomainStrategy::as_is;
+  Duration fallback_delay = defaults::kFallbackDelay;
+};
+
+// TLS versions as written: "1.0" "1.1" "1.2" "1.3"; empty = library default.
+struct InboundTlsOptions {
+  bool enabled = false;
+  std::string server_name;
+  std::vector<std::string> alpn;
+  std::string min_version;
+  std::string max_version;
+  std::vector<std::string> cipher_suites;
+  std::string certificate;       // PEM (JSON list of lines joined with "\n")
+  std::string certificate_path;  // exactly one of certificate / _path is set
+  std::string key;               // PEM
+  std::string key_path;          // exactly one of key / _path is set
+};
+
+struct OutboundTlsOptions {
+  bool enabled = false;
+  bool disable_sni = false;
+  std::string server_name;       // empty = the outbound's server
+  bool insecure = false;
+  std::vector<std::string> alpn;
+  std::string min_version;
+  std::string max_version;
+  std::vector<std::string> cipher_suites;
+  std::vector<std::string> curve_preferences;  // e.g. "X25519", "P256"
+  std::string certificate;       // trusted CA, PEM
+  std::string certificate_path;
+  std::vector<std::string> certificate_public_key_sha256;  // base64 SPKI sha256 pins
+  std::string client_certificate;  // PEM
+  std::string client_certificate_path;
+  std::string client_key;          // PEM
+  std::string client_key_path;
+};
+
+// ---------------------------------------------------------------- inbounds
+
+struct ProxyUser {
+  std::string username;
+  std::string password;
+};
+
+struct AnyTlsUser {
+  std::string name;
+  std::string password;  // non-empty
+};
+
+// type "mixed", "socks" and "http".
+struct MixedInboundOptions {
+  ListenOptions listen;
+  std::vector<ProxyUser> users;  // empty = no authentication
+};
+
+struct Fallback {
+  std::string server;
+  std::uint16_t server_port = 0;
+};
+
+struct AnyTlsInboundOptions {
+  ListenOptions listen;
+  std::vector<AnyTlsUser> users;  // non-empty
+  std::string padding_scheme;     // lines joined with "\n"; empty = default scheme
+  InboundTlsOptions tls;          // enabled, with a certificate and a key
+  std::optional<Fallback> fallback;  // where failed-auth connections go
+  Duration handshake_timeout = defaults::kHandshakeTimeout;
+  std::uint32_t max_streams_per_session = defaults::kMaxStreamsPerSession;
+};
+
+struct InboundOptions {
+  std::string type;  // "mixed" "socks" "http" "anytls"
+  std::string tag;   // never empty after loading (see load.hpp)
+  std::variant<MixedInboundOptions, AnyTlsInboundOptions> options;
+
+  const ListenOptions& listen() const {
+    return std::visit([](const auto& o) -> const ListenOptions& { return o.listen; }, options);
+  }
+};
+
+// ---------------------------------------------------------------- outbounds
+
+struct AnyTlsOutboundOptions {
+  std::string server;
+  std::uint16_t server_port = 0;
+  std::string password;
+  // The session pool (session-pool.md); defaults already applied.
+  Duration idle_session_check_interval = defaults::kIdleSessionCheckInterval;
+  Duration idle_session_timeout = defaults::kIdleSessionTimeout;
+  int min_idle_session = defaults::kMinIdleSession;
+  int min_idle_session_for_age = defaults::kMinIdleSessionForAge;
+  int ensure_idle_session = defaults::kEnsureIdleSession;
+  Duration heartbeat = defaults::kHeartbeat;
+  Duration max_connection_lifetime = defaults::kMaxConnectionLifetime;
+  Duration connection_lifetime_jitter = defaults::kConnectionLifetimeJitter;
+  OutboundTlsOptions tls;  // enabled
+  DialOptions dial;
+};
+
+struct DirectOutboundOptions {
+  DialOptions dial;
+};
+
+struct BlockOutboundOptions {};
+
+struct OutboundOptions {
+  std::string type;  // "anytls" "direct" "block"
+  std::string tag;   // never empty after loading (see load.hpp)
+  std::variant<AnyTlsOutboundOptions, DirectOutboundOptions, BlockOutboundOptions> options;
+};
+
+// ---------------------------------------------------------------- route
+
+enum class RuleAction { route, reject };
+enum class RejectMethod { default_, drop };  // sing-box's reject "method"
+
+struct RouteRule {
+  // A rule matches when every non-empty matcher matches (OR within a list),
+  // as in sing-box. domain: exact (case-insensitive); domain_suffix:
+  // "example.com" matches it and its subdomains, ".example.com" subdomains
+  // only; domain_keyword: substring; ip_cidr: "10.0.0.0/8" or a plain IP.
+  std::vector<std::string> inbound;
+  std::vector<std::string> domain;
+  std::vector<std::string> domain_suffix;
+  std::vector<std::string> domain_keyword;
+  std::vector<std::string> ip_cidr;
+  std::vector<std::uint16_t> port;
+  std::vector<std::string> network;  // "tcp" / "udp"
+  RuleAction action = RuleAction::route;
+  std::string outbound;               // an existing outbound tag with action route
+  RejectMethod method = RejectMethod::default_;
+};
+
+struct RouteOptions {
+  std::string final;  // existing outbound tag; defaults to the first outbound
+  std::vector<RouteRule> rules;
+};
+
+// ---------------------------------------------------------------- top level
+
+struct Options {
+  LogOptions log;
+  std::vector<InboundOptions> inbounds;
+  std::vector<OutboundOptions> outbounds;  // never empty after loading
+  RouteOptions route;
+};
+
+}  // namespace anytls::config
