@@ -29,6 +29,10 @@ class Conn {
   // Closes both directions; pending operations complete with an error.
   // Idempotent.
   virtual void close() = 0;
+  // Completes when a read would find data. Lets a reader that is usually idle
+  // (a pooled session) hold no read buffer while it waits. The default says
+  // "readable now".
+  virtual asio::awaitable<std::error_code> wait_readable() { co_return std::error_code{}; }
 };
 
 class PacketConn {

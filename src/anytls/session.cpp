@@ -1,0 +1,352 @@
+#include "anytls/session.hpp"
+
+#include <charconv>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "anytls/settings.hpp"
+#include "anytls/stream.hpp"
+
+namespace anytls::proto {
+
+namespace {
+
+constexpr std::size_t kReadBufferSize = 16 * 1024 + 64;  // one TLS record
+
+std::span<const std::uint8_t> as_bytes(std::string_view s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+int parse_int(const std::string& s, int fallback) {
+  int v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc{} && p == s.data() + s.size() ? v : fallback;
+}
+
+}  // namespace
+
+Session::Session(asio::any_io_executor ex, std::unique_ptr<net::Conn> conn, SessionOptions opts,
+                 std::vector<std::uint8_t> initial)
+    : ex_(std::move(ex)),
+      conn_(std::move(conn)),
+      opts_(std::move(opts)),
+      initial_(std::move(initial)),
+      out_ready_(ex_),
+      out_drained_(ex_),
+      last_frame_at_(std::chrono::steady_clock::now()) {}
+
+Session::~Session() = default;
+
+void Session::start() {
+  if (started_) return;
+  started_ = true;
+  asio::co_spawn(ex_, reader(shared_from_this()), asio::detached);
+  asio::co_spawn(ex_, writer(shared_from_this()), asio::detached);
+}
+
+void Session::close(const std::string& reason) {
+  if (closed_) return;
+  closed_ = true;
+  spdlog::debug("{} session closed: {}", opts_.log_prefix, reason);
+  conn_->close();
+  out_ready_.notify_all();
+  out_drained_.notify_all();
+  auto streams = std::move(streams_);
+  streams_.clear();
+  for (auto& [sid, s] : streams) s->on_session_closed(reason);
+  cur_stream_.reset();
+  if (on_close_) {
+    auto h = std::move(on_close_);
+    h(*this, reason);
+  }
+  on_stream_ = nullptr;
+  on_frame_ = nullptr;
+}
+
+void Session::queue_frame(Command cmd, std::uint32_t sid, std::span<const std::uint8_t> data) {
+  if (closed_) return;
+  append_frame(out_, cmd, sid, data);
+  out_ready_.notify_all();
+}
+
+void Session::queue_frame(Command cmd, std::uint32_t sid, std::string_view data) {
+  queue_frame(cmd, sid, as_bytes(data));
+}
+
+void Session::send_settings() {
+  if (settings_sent_ || opts_.role != Role::client) return;
+  settings_sent_ = true;
+  auto scheme = opts_.padding->get();
+  queue_frame(Command::settings, 0, client_settings(opts_.client_name, scheme->md5_hex));
+}
+
+void Session::send_heart_request() { queue_frame(Command::heart_request, 0); }
+
+net::Result<std::shared_ptr<Stream>> Session::open_stream(std::span<const std::uint8_t> first_data) {
+  if (closed_) return net::Error{asio::error::connection_aborted, "session closed"};
+  send_settings();
+  std::uint32_t sid = ++next_sid_;
+  auto stream = std::make_shared<Stream>(shared_from_this(), sid, opts_.stream_buffer);
+  streams_.emplace(sid, stream);
+  ++stats_.streams_opened;
+  // SYN and the first data go into out_ before the writer can run, so they
+  // leave in one packet (with Settings on a fresh session).
+  queue_frame(Command::syn, sid);
+  if (!first_data.empty()) queue_frame(Command::push, sid, first_data);
+  // The watchdog needs the peer to be known as v2: stream 1 of a fresh
+  // session is not watched (ServerSettings has not arrived yet), a
+  // pre-warmed session's stream 1 is.
+  if (peer_version_ >= 2) {
+    stream->synack_watchdog_.emplace(ex_, opts_.synack_timeout);
+    asio::co_spawn(ex_, synack_watchdog(shared_from_this(), stream), asio::detached);
+  }
+  return stream;
+}
+
+asio::awaitable<void> Session::synack_watchdog(std::shared_ptr<Session> self, std::shared_ptr<Stream> stream) {
+  auto [ec] = co_await stream->synack_watchdog_->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+  if (ec || self->closed_ || stream->synack_received_) co_return;
+  spdlog::warn("{} no SYNACK for stream {} within {}ms, closing the session", self->opts_.log_prefix,
+               stream->id(), self->opts_.synack_timeout.count());
+  self->close("synack timeout");
+}
+
+void Session::forget_stream(std::uint32_t sid) {
+  streams_.erase(sid);
+  if (cur_stream_ && cur_stream_->id() == sid) cur_stream_.reset();
+}
+
+asio::awaitable<void> Session::wait_out_room() {
+  while (!closed_ && out_.size() >= opts_.write_high_water) co_await out_drained_.wait();
+}
+
+asio::awaitable<std::error_code> Session::write_stream_data(std::uint32_t sid, const std::uint8_t* p, std::size_t n) {
+  while (n > 0) {
+    co_await wait_out_room();
+    if (closed_) co_return asio::error::connection_aborted;
+    auto it = streams_.find(sid);
+    if (it == streams_.end() || it->second->is_closed()) co_return asio::error::broken_pipe;
+    std::size_t chunk = std::min(n, kMaxFrameData);
+    append_frame(out_, Command::push, sid, {p, chunk});
+    out_ready_.notify_all();
+    p += chunk;
+    n -= chunk;
+  }
+  co_return std::error_code{};
+}
+
+asio::awaitable<void> Session::writer(std::shared_ptr<Session> self) {
+  while (!closed_) {
+    if (out_.empty()) {
+      co_await out_ready_.wait();
+      continue;
+    }
+    std::swap(out_, writing_);
+    out_drained_.notify_all();
+    auto ec = co_await flush(writing_);
+    stats_.bytes_out += writing_.size();
+    writing_.clear();
+    out_drained_.notify_all();
+    if (ec) {
+      close("write: " + ec.message());
+      break;
+    }
+    // An idle session keeps no large write buffer.
+    if (streams_.empty() && writing_.capacity() > 16 * 1024) writing_ = {};
+  }
+  (void)self;
+}
+
+asio::awaitable<std::error_code> Session::flush(std::vector<std::uint8_t>& bytes) {
+  std::shared_ptr<const PaddingScheme> scheme;
+  if (opts_.role == Role::client && opts_.padding) {
+    scheme = opts_.padding->get();
+    if (packet_ >= scheme->stop) scheme.reset();
+  }
+  if (!scheme) {
+    ++packet_;
+    co_return co_await conn_->write(asio::buffer(bytes));
+  }
+  auto records = shape_packet(*scheme, packet_++, bytes, opts_.rand);
+  for (auto& r : records) {
+    if (auto ec = co_await conn_->write(asio::buffer(r))) co_return ec;
+  }
+  co_return std::error_code{};
+}
+
+asio::awaitable<void> Session::reader(std::shared_ptr<Session> self) {
+  std::unique_ptr<std::uint8_t[]> buf;
+  if (!initial_.empty()) {
+    auto initial = std::move(initial_);
+    stats_.bytes_in += initial.size();
+    co_await process(initial);
+  }
+  while (!closed_) {
+    if (!buf) {
+      // Idle: wait without holding a buffer.
+      if (auto ec = co_await conn_->wait_readable()) {
+        close(ec == asio::error::eof ? "closed by peer" : "read: " + ec.message());
+        break;
+      }
+      buf = std::make_unique<std::uint8_t[]>(kReadBufferSize);
+    }
+    auto [ec, n] = co_await conn_->read_some(asio::buffer(buf.get(), kReadBufferSize));
+    if (ec) {
+      close(ec == asio::error::eof ? "closed by peer" : "read: " + ec.message());
+      break;
+    }
+    stats_.bytes_in += n;
+    co_await process({buf.get(), n});
+    if (streams_.empty()) buf.reset();
+  }
+  (void)self;
+}
+
+asio::awaitable<void> Session::process(std::span<const std::uint8_t> in) {
+  while (!in.empty() && !closed_) {
+    auto ev = decoder_.next(in);
+    switch (ev.kind) {
+      case FrameDecoder::Event::need_more:
+        break;
+      case FrameDecoder::Event::header:
+        cur_ = ev.hdr;
+        control_.clear();
+        cur_stream_.reset();
+        last_frame_at_ = std::chrono::steady_clock::now();
+        if (cur_.cmd == Command::push) {
+          auto it = streams_.find(cur_.sid);
+          if (it != streams_.end()) cur_stream_ = it->second;
+        }
+        if (ev.last) co_await handle_frame(cur_, {});
+        break;
+      case FrameDecoder::Event::data:
+        if (cur_.cmd == Command::push) {
+          if (cur_stream_ && cur_stream_->accepting_data()) {
+            auto s = cur_stream_;  // deliver may wait; keep it alive
+            co_await s->deliver(ev.bytes.data(), ev.bytes.size());
+          }
+        } else if (cur_.cmd != Command::waste) {
+          control_.append(reinterpret_cast<const char*>(ev.bytes.data()), ev.bytes.size());
+        }
+        if (ev.last) co_await handle_frame(cur_, control_);
+        break;
+    }
+  }
+}
+
+asio::awaitable<void> Session::handle_frame(const FrameHeader& h, std::string_view data) {
+  const auto& p = opts_.log_prefix;
+  // Anything that answers waits for room first, so a peer that never reads
+  // cannot make our outgoing buffer grow.
+  switch (h.cmd) {
+    case Command::waste:
+    case Command::push:
+      break;
+    case Command::syn: {
+      if (opts_.role != Role::server) break;
+      if (!settings_received_) {
+        spdlog::debug("{} SYN before Settings, sending alert", p);
+        queue_frame(Command::alert, 0, std::string_view("client did not send its settings"));
+        // Let the writer send the alert before the connection goes.
+        while (!closed_ && (!out_.empty() || !writing_.empty())) co_await out_drained_.wait();
+        close("client did not send its settings");
+        break;
+      }
+      if (streams_.count(h.sid)) break;  // SYN for an existing id: ignored
+      if (h.sid == 0) break;
+      auto stream = std::make_shared<Stream>(shared_from_this(), h.sid, opts_.stream_buffer);
+      if (streams_.size() >= opts_.max_streams) {
+        spdlog::warn("{} too many streams ({}), refusing stream {}", p, streams_.size(), h.sid);
+        co_await wait_out_room();
+        if (peer_version_ >= 2) queue_frame(Command::synack, h.sid, std::string_view("too many streams"));
+        queue_frame(Command::fin, h.sid);
+        break;
+      }
+      streams_.emplace(h.sid, stream);
+      ++stats_.streams_opened;
+      if (on_stream_) on_stream_(stream);
+      break;
+    }
+    case Command::fin: {
+      auto it = streams_.find(h.sid);
+      if (it == streams_.end()) break;
+      auto s = it->second;
+      streams_.erase(it);
+      s->on_remote_fin();
+      break;
+    }
+    case Command::settings: {
+      if (opts_.role != Role::server || data.empty()) break;
+      settings_received_ = true;
+      auto kv = parse_settings(data);
+      co_await wait_out_room();
+      auto scheme = opts_.padding->get();
+      auto md5 = kv.find("padding-md5");
+      if (md5 == kv.end() || md5->second != scheme->md5_hex) {
+        queue_frame(Command::update_padding_scheme, 0, scheme->text);
+      }
+      auto v = kv.find("v");
+      int version = v == kv.end() ? 1 : parse_int(v->second, 1);
+      if (version >= 2) {
+        peer_version_ = version;
+        queue_frame(Command::server_settings, 0, std::string_view("v=2"));
+      }
+      auto client = kv.find("client");
+      spdlog::debug("{} client settings: v={} client={}", p, version,
+                    client == kv.end() ? std::string("?") : client->second);
+      break;
+    }
+    case Command::alert:
+      if (opts_.role != Role::client || data.empty()) break;
+      spdlog::error("{} alert from server: {}", p, data);
+      close(fmt::format("alert: {}", data));
+      break;
+    case Command::update_padding_scheme: {
+      if (opts_.role != Role::client || data.empty()) break;
+      auto parsed = PaddingScheme::parse(data);
+      if (parsed) {
+        auto md5 = parsed->md5_hex;
+        opts_.padding->set(std::make_shared<const PaddingScheme>(std::move(*parsed)));
+        spdlog::info("{} padding scheme updated by the server (md5 {})", p, md5);
+      } else {
+        spdlog::warn("{} server sent an invalid padding scheme, keeping ours", p);
+      }
+      break;
+    }
+    case Command::server_settings: {
+      if (opts_.role != Role::client || data.empty()) break;
+      auto kv = parse_settings(data);
+      auto v = kv.find("v");
+      if (v != kv.end()) peer_version_ = parse_int(v->second, peer_version_);
+      break;
+    }
+    case Command::synack: {
+      if (opts_.role != Role::client) break;
+      auto it = streams_.find(h.sid);
+      if (it == streams_.end()) break;
+      auto s = it->second;
+      if (!data.empty()) {
+        streams_.erase(it);
+        if (cur_stream_ == s) cur_stream_.reset();
+      }
+      s->on_synack(data);
+      if (!data.empty()) queue_frame(Command::fin, h.sid);
+      break;
+    }
+    case Command::heart_request:
+      co_await wait_out_room();
+      queue_frame(Command::heart_response, h.sid);
+      break;
+    case Command::heart_response:
+      break;
+    default:
+      break;  // unknown command: its bytes were skipped
+  }
+  if (on_frame_ && !closed_) on_frame_(h.cmd);
+}
+
+}  // namespace anytls::proto

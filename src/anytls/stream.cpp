@@ -1,0 +1,131 @@
+#include "anytls/stream.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "anytls/session.hpp"
+
+namespace anytls::proto {
+
+Stream::Stream(std::shared_ptr<Session> session, std::uint32_t sid, std::size_t buffer_limit)
+    : session_(std::move(session)),
+      sid_(sid),
+      limit_(std::max<std::size_t>(buffer_limit, 1024)),
+      readable_(session_->executor()),
+      space_(session_->executor()) {}
+
+Stream::~Stream() = default;
+
+asio::awaitable<net::ReadResult> Stream::read_some(asio::mutable_buffer buf) {
+  for (;;) {
+    if (size_ > 0) {
+      auto* out = static_cast<std::uint8_t*>(buf.data());
+      std::size_t want = std::min(buf.size(), size_);
+      std::size_t first = std::min(want, limit_ - head_);
+      std::memcpy(out, ring_.get() + head_, first);
+      std::memcpy(out + first, ring_.get(), want - first);
+      head_ = (head_ + want) % limit_;
+      size_ -= want;
+      if (size_ == 0) head_ = 0;
+      space_.notify_all();
+      co_return net::ReadResult{{}, want};
+    }
+    if (failed_)
+      co_return net::ReadResult{synack_received_ ? asio::error::connection_refused : asio::error::connection_aborted, 0};
+    if (remote_closed_) co_return net::ReadResult{asio::error::eof, 0};
+    if (local_closed_) co_return net::ReadResult{asio::error::operation_aborted, 0};
+    if (buf.size() == 0) co_return net::ReadResult{{}, 0};
+    co_await readable_.wait();
+  }
+}
+
+asio::awaitable<std::error_code> Stream::write(asio::const_buffer buf) {
+  if (failed_) co_return asio::error::connection_aborted;
+  if (is_closed()) co_return asio::error::broken_pipe;
+  // Keep the session alive across the wait even if the stream is dropped.
+  auto session = session_;
+  co_return co_await session->write_stream_data(sid_, static_cast<const std::uint8_t*>(buf.data()), buf.size());
+}
+
+void Stream::close() {
+  if (local_closed_) return;
+  local_closed_ = true;
+  if (!remote_closed_ && !failed_ && !session_->closed()) session_->queue_frame(Command::fin, sid_);
+  session_->forget_stream(sid_);
+  if (synack_watchdog_) synack_watchdog_->cancel();
+  readable_.notify_all();
+  space_.notify_all();
+}
+
+void Stream::report_dial_result(const std::string& error_text) {
+  if (synack_sent_ || is_closed()) return;
+  synack_sent_ = true;
+  if (session_->peer_version() >= 2) session_->queue_frame(Command::synack, sid_, error_text);
+  if (!error_text.empty()) close();
+}
+
+asio::awaitable<std::optional<net::Error>> Stream::wait_synack() {
+  for (;;) {
+    if (synack_received_ && !failed_) co_return std::nullopt;
+    if (failed_) co_return net::Error{asio::error::connection_refused, failure_};
+    if (remote_closed_) co_return net::Error{asio::error::connection_reset, "stream closed by peer before SYNACK"};
+    if (local_closed_) co_return net::Error{asio::error::operation_aborted, "stream closed"};
+    co_await readable_.wait();
+  }
+}
+
+asio::awaitable<void> Stream::deliver(const std::uint8_t* data, std::size_t n) {
+  while (n > 0) {
+    if (!accepting_data()) co_return;  // dropped: nobody will read it
+    if (!ring_) ring_ = std::make_unique<std::uint8_t[]>(limit_);
+    std::size_t room = limit_ - size_;
+    if (room == 0) {
+      // Full: the session reader waits here, which pauses the whole session
+      // until this stream's reader catches up.
+      co_await space_.wait();
+      continue;
+    }
+    std::size_t take = std::min(room, n);
+    std::size_t tail = (head_ + size_) % limit_;
+    std::size_t first = std::min(take, limit_ - tail);
+    std::memcpy(ring_.get() + tail, data, first);
+    std::memcpy(ring_.get(), data + first, take - first);
+    size_ += take;
+    data += take;
+    n -= take;
+    readable_.notify_all();
+  }
+}
+
+void Stream::on_remote_fin() {
+  remote_closed_ = true;
+  if (synack_watchdog_) synack_watchdog_->cancel();
+  readable_.notify_all();
+  space_.notify_all();
+}
+
+void Stream::on_synack(std::string_view error_text) {
+  synack_received_ = true;
+  if (synack_watchdog_) synack_watchdog_->cancel();
+  if (!error_text.empty()) {
+    failed_ = true;
+    failure_ = "remote: " + std::string(error_text);
+  }
+  readable_.notify_all();
+  space_.notify_all();
+}
+
+void Stream::on_session_closed(const std::string& reason) {
+  if (!failed_ && !local_closed_) {
+    failed_ = true;
+    failure_ = "session closed: " + reason;
+  }
+  if (synack_watchdog_) synack_watchdog_->cancel();
+  readable_.notify_all();
+  space_.notify_all();
+}
+
+}  // namespace anytls::proto

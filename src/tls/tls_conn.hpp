@@ -1,0 +1,61 @@
+// A TLS connection straight over the socket's file descriptor: OpenSSL does
+// the reads and writes itself and asio only waits for readiness. Compared
+// with asio::ssl::stream this saves two 17 KiB buffers per connection and a
+// copy per record, and with SSL_MODE_RELEASE_BUFFERS an idle connection
+// holds almost nothing (what makes a large idle session pool cheap).
+#pragma once
+#include <memory>
+#include <string>
+
+#include <asio/ip/tcp.hpp>
+#include <openssl/ssl.h>
+
+#include "net/conn.hpp"
+
+namespace anytls::tls {
+
+// Error category for OpenSSL failures; messages are OpenSSL's reason strings.
+const std::error_category& tls_category();
+
+struct SslDeleter {
+  void operator()(SSL* s) const { SSL_free(s); }
+};
+using SslPtr = std::unique_ptr<SSL, SslDeleter>;
+
+class TlsConn final : public net::Conn {
+ public:
+  enum class Role { client, server };
+  // ctx must outlive nothing: SSL_new takes its own reference.
+  TlsConn(asio::ip::tcp::socket socket, SSL_CTX* ctx, Role role);
+  ~TlsConn() override;
+
+  // Sets SNI (client) before the handshake; empty = none.
+  void set_server_name(const std::string& name);
+  asio::awaitable<std::error_code> handshake();
+
+  // One SSL_write per call: a buffer of at most 16 KiB leaves as exactly one
+  // TLS record, which the padding writer relies on.
+  asio::awaitable<std::error_code> write(asio::const_buffer buf) override;
+  asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override;
+  asio::awaitable<std::error_code> wait_readable() override;
+  void shutdown_write() override;
+  void close() override;
+
+  SSL* native() { return ssl_.get(); }
+  asio::ip::tcp::socket& socket() { return socket_; }
+  // Detailed text of the last handshake failure (e.g. certificate verify
+  // failed: self-signed certificate), for error messages.
+  const std::string& last_error_text() const { return last_error_; }
+
+ private:
+  // Waits for what SSL_get_error asked for; returns an error for anything
+  // that is not a want-read/want-write.
+  asio::awaitable<std::error_code> await_ssl(int ret);
+
+  asio::ip::tcp::socket socket_;
+  SslPtr ssl_;
+  std::string last_error_;
+  bool closed_ = false;
+};
+
+}  // namespace anytls::tls
