@@ -51,6 +51,7 @@ FrameDecoder::Event FrameDecoder::next(std::span<const std::uint8_t>& in) {
     in = in.subspan(n);
     return ev;
   }
+  if (in.empty()) return ev;  // need_more
   const std::uint8_t* hdr = nullptr;
   if (hdr_have_ == 0 && in.size() >= kFrameHeaderSize) {
     hdr = in.data();  // fast path: the whole header is in this chunk
