@@ -1,0 +1,81 @@
+// The anytls inbound: TLS listener, auth preamble, then an AnyTLS session
+// whose streams are routed to outbounds. Connections that fail
+// authentication go to the fallback server (or are closed), so a prober
+// sees an ordinary TLS web server.
+#pragma once
+#include <list>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <asio/io_context.hpp>
+
+#include "anytls/padding.hpp"
+#include "anytls/preamble.hpp"
+#include "anytls/session.hpp"
+#include "config/options.hpp"
+#include "inbound/inbound.hpp"
+#include "net/listener.hpp"
+#include "route/router.hpp"
+#include "tls/context.hpp"
+
+namespace anytls::inbound {
+
+struct AnyTlsServerStats {
+  std::uint64_t connections = 0;
+  std::uint64_t handshakes = 0;      // TLS handshakes completed
+  std::uint64_t authenticated = 0;   // sessions started
+  std::uint64_t auth_failures = 0;
+  std::uint64_t fallbacks = 0;
+  std::uint64_t streams = 0;
+  std::uint64_t heart_requests = 0;  // HeartRequest frames received
+};
+
+class AnyTlsServer final : public Inbound {
+ public:
+  AnyTlsServer(asio::io_context& io, std::string tag, config::AnyTlsInboundOptions opts, route::Router& router);
+  ~AnyTlsServer() override;
+
+  const std::string& tag() const override { return tag_; }
+  std::error_code start() override;
+  void stop() override;
+
+  // Start-up problem in words (bad certificate, invalid padding scheme...),
+  // set when start() fails.
+  const std::string& start_error() const { return start_error_; }
+  std::uint16_t port() const { return listener_.port(); }
+  const AnyTlsServerStats& stats() const { return stats_; }
+  std::size_t live_sessions() const;
+  // Closes every live session (tests: "kill them server-side").
+  void close_sessions();
+  // Tests: stop answering (frames are read and dropped, TCP stays open).
+  void set_mute(bool mute) { mute_ = mute; }
+
+ private:
+  struct Live;
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> handle_connection(asio::ip::tcp::socket socket);
+  asio::awaitable<void> serve_fallback(std::unique_ptr<net::Conn> conn, std::vector<std::uint8_t> already,
+                                       std::string peer);
+  void on_stream(std::shared_ptr<proto::Session> session, const std::string& user,
+                 std::shared_ptr<proto::Stream> stream);
+
+  asio::io_context& io_;
+  std::string tag_;
+  config::AnyTlsInboundOptions opts_;
+  route::Router& router_;
+  net::Listener listener_;
+  std::shared_ptr<tls::ServerContext> tls_;
+  std::shared_ptr<proto::PaddingState> padding_;
+  std::vector<proto::PasswordHash> hashes_;
+  std::string start_error_;
+  bool stopped_ = false;
+  bool mute_ = false;
+  std::uint64_t next_seq_ = 0;
+  // Everything alive, so stop() can close it.
+  std::list<std::weak_ptr<proto::Session>> sessions_;
+  std::list<net::Conn*> pending_;  // connections before/without a session
+  AnyTlsServerStats stats_;
+};
+
+}  // namespace anytls::inbound

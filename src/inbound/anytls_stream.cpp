@@ -1,0 +1,201 @@
+#include "inbound/anytls_stream.hpp"
+
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "anytls/uot.hpp"
+#include "net/relay.hpp"
+#include "net/socks_address.hpp"
+
+namespace anytls::inbound {
+
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+// Bytes read from the stream that a parser has not consumed yet.
+struct Pending {
+  std::vector<std::uint8_t> bytes;
+  std::span<const std::uint8_t> view() const { return bytes; }
+  void consume(std::size_t n) { bytes.erase(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n)); }
+};
+
+// Reads more from the stream into p. Returns false at end/error.
+asio::awaitable<bool> read_more(proto::Stream& s, Pending& p, std::size_t max_pending) {
+  if (p.bytes.size() >= max_pending) co_return false;
+  std::size_t old = p.bytes.size();
+  p.bytes.resize(std::min(max_pending, old + 4096));
+  auto [ec, n] = co_await s.read_some(asio::buffer(p.bytes.data() + old, p.bytes.size() - old));
+  p.bytes.resize(old + n);
+  co_return !ec;
+}
+
+asio::awaitable<bool> sleep_for(net::Duration d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  auto [ec] = co_await t.async_wait(use_tuple);
+  co_return !ec;
+}
+
+// Reads until the SOCKS address is complete.
+asio::awaitable<std::optional<net::Address>> read_address(proto::Stream& s, Pending& p) {
+  for (;;) {
+    auto r = net::parse_socks_address(p.view());
+    if (r.status == net::SocksAddressParse::ok) {
+      p.consume(r.consumed);
+      co_return r.address;
+    }
+    if (r.status == net::SocksAddressParse::invalid) co_return std::nullopt;
+    if (!co_await read_more(s, p, 1024)) co_return std::nullopt;
+  }
+}
+
+std::string elapsed_text(std::chrono::steady_clock::time_point since) {
+  return net::format_duration(std::chrono::duration_cast<net::Duration>(std::chrono::steady_clock::now() - since));
+}
+
+// ------------------------------------------------------------------ UoT
+
+struct UotFlow {
+  proto::Stream* stream;
+  net::PacketConn* packets;
+  bool connect;
+  net::Address destination;
+  std::chrono::steady_clock::time_point last_activity;
+  std::uint64_t up = 0, down = 0;
+};
+
+asio::awaitable<void> uot_up(UotFlow& f, Pending& p) {
+  for (;;) {
+    auto parsed = f.connect ? proto::parse_uot_connect_packet(p.view()) : proto::parse_uot_packet(p.view());
+    if (parsed.status == proto::Parsed<proto::UotPacket>::invalid) co_return;
+    if (parsed.status == proto::Parsed<proto::UotPacket>::need_more) {
+      if (!co_await read_more(*f.stream, p, 65535 + 300)) co_return;
+      continue;
+    }
+    const auto& pkt = parsed.value;
+    const net::Address& to = f.connect ? f.destination : pkt.address;
+    auto ec = co_await f.packets->write_packet(asio::buffer(pkt.payload.data(), pkt.payload.size()), to);
+    f.up += pkt.payload.size();
+    f.last_activity = std::chrono::steady_clock::now();
+    p.consume(parsed.consumed);
+    if (ec) spdlog::debug("uot: send to {}: {}", to.to_string(), ec.message());
+  }
+}
+
+asio::awaitable<void> uot_down(UotFlow& f) {
+  std::vector<std::uint8_t> buf(65535);
+  std::vector<std::uint8_t> frame;
+  frame.reserve(65535 + 300);
+  for (;;) {
+    net::Address from;
+    auto [ec, n] = co_await f.packets->read_packet(asio::buffer(buf), from);
+    if (ec) co_return;
+    frame.clear();
+    std::span<const std::uint8_t> payload(buf.data(), n);
+    if (f.connect)
+      proto::append_uot_connect_packet(frame, payload);
+    else
+      proto::append_uot_packet(frame, from, payload);
+    if (co_await f.stream->write(asio::buffer(frame))) co_return;
+    f.down += n;
+    f.last_activity = std::chrono::steady_clock::now();
+  }
+}
+
+asio::awaitable<void> uot_idle(UotFlow& f, net::Duration timeout) {
+  for (;;) {
+    auto deadline = f.last_activity + timeout;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) co_return;
+    if (!co_await sleep_for(deadline - now)) co_return;
+  }
+}
+
+asio::awaitable<void> serve_uot(std::shared_ptr<proto::Stream> stream, StreamContext ctx, Pending p) {
+  proto::Parsed<proto::UotRequest> req;
+  for (;;) {
+    req = proto::parse_uot_request(p.view());
+    if (req.status == proto::Parsed<proto::UotRequest>::ok) break;
+    if (req.status == proto::Parsed<proto::UotRequest>::invalid || !co_await read_more(*stream, p, 1024)) {
+      spdlog::debug("{} invalid UDP-over-TCP request", ctx.log_prefix);
+      stream->report_dial_result("invalid UDP-over-TCP request");
+      co_return;
+    }
+  }
+  p.consume(req.consumed);
+  outbound::Metadata md{ctx.inbound_tag, ctx.user, outbound::Network::udp, req.value.destination, ctx.source};
+  auto decision = ctx.router->decide(md);
+  if (decision.reject || !decision.outbound) {
+    stream->report_dial_result("rejected by route");
+    co_return;
+  }
+  spdlog::info("[{}] inbound packet connection to {}", ctx.user, md.destination.to_string());
+  auto pc = co_await decision.outbound->listen_packet(md);
+  if (!pc) {
+    spdlog::info("{} udp {}: {}", ctx.log_prefix, md.destination.to_string(), pc.error().text());
+    stream->report_dial_result(pc.error().text());
+    co_return;
+  }
+  stream->report_dial_result("");
+  auto started = std::chrono::steady_clock::now();
+  UotFlow f{stream.get(), pc->get(), req.value.is_connect, req.value.destination, started};
+  co_await (uot_up(f, p) || uot_down(f) || uot_idle(f, ctx.udp_timeout));
+  (*pc)->close();
+  stream->close();
+  spdlog::debug("{} udp {} closed: up {} B, down {} B, {}", ctx.log_prefix, md.destination.to_string(), f.up, f.down,
+                elapsed_text(started));
+}
+
+}  // namespace
+
+asio::awaitable<void> serve_stream(std::shared_ptr<proto::Stream> stream, StreamContext ctx) {
+  Pending p;
+  auto addr_or_timeout = co_await (read_address(*stream, p) || sleep_for(ctx.address_timeout));
+  if (addr_or_timeout.index() != 0 || !std::get<0>(addr_or_timeout)) {
+    spdlog::debug("{} no valid destination address, closing the stream", ctx.log_prefix);
+    stream->close();
+    co_return;
+  }
+  net::Address dest = *std::get<0>(addr_or_timeout);
+  if (dest.host == proto::kUotMagicAddress || dest.host == proto::kUotLegacyMagicAddress) {
+    co_await serve_uot(stream, std::move(ctx), std::move(p));
+    co_return;
+  }
+
+  outbound::Metadata md{ctx.inbound_tag, ctx.user, outbound::Network::tcp, dest, ctx.source};
+  spdlog::info("[{}] inbound connection to {}", ctx.user, dest.to_string());
+  auto decision = ctx.router->decide(md);
+  if (decision.reject || !decision.outbound) {
+    stream->report_dial_result("rejected by route");
+    co_return;
+  }
+  auto target = co_await decision.outbound->dial(md);
+  if (!target) {
+    spdlog::info("{} dial {}: {}", ctx.log_prefix, dest.to_string(), target.error().text());
+    stream->report_dial_result(target.error().text());
+    co_return;
+  }
+  stream->report_dial_result("");
+  auto started = std::chrono::steady_clock::now();
+  std::unique_ptr<net::Conn> remote = std::move(*target);
+  if (!p.bytes.empty()) {
+    if (co_await remote->write(asio::buffer(p.bytes))) {
+      stream->close();
+      co_return;
+    }
+  }
+  std::uint64_t early = p.bytes.size();
+  proto::StreamConn client(stream);
+  auto st = co_await net::relay(client, *remote);
+  remote->close();
+  spdlog::debug("{} connection to {} closed: up {} B, down {} B, {}{}", ctx.log_prefix, dest.to_string(),
+                st.a_to_b + early, st.b_to_a, elapsed_text(started),
+                st.error ? ", " + st.error.message() : std::string());
+}
+
+}  // namespace anytls::inbound
