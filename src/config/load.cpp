@@ -1,0 +1,849 @@
+// The only translation unit that sees nlohmann-json: parse, merge, decode.
+#include "config/load.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <asio/ip/address.hpp>
+#include <nlohmann/json.hpp>
+
+namespace anytls::config {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+[[noreturn]] void fail(const std::string& path, std::string problem) {
+  throw ConfigError(path, std::move(problem));
+}
+
+std::string child(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+
+std::string item(const std::string& path, std::size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+
+std::string in_quotes(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
+
+// Kind of a JSON value as messages name it.
+std::string kind(const json& j) {
+  switch (j.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return "boolean";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned: return "integer";
+    case json::value_t::number_float: return "number";
+    case json::value_t::string: return "string";
+    case json::value_t::array: return "array";
+    case json::value_t::object: return "object";
+    default: return "value";
+  }
+}
+
+bool is_ip(const std::string& s) {
+  std::error_code ec;
+  (void)asio::ip::make_address(s, ec);
+  return !ec;
+}
+
+// ------------------------------------------------------------ object reader
+
+// A JSON object being decoded: remembers which keys were read so finish()
+// can reject the rest (strict decoding, like sing-box).
+class Obj {
+ public:
+  Obj(const json& j, std::string path) : j_(j), path_(std::move(path)) {
+    if (!j.is_object()) fail(path_, "expected object, got " + kind(j));
+  }
+
+  const std::string& path() const { return path_; }
+  std::string at(std::string_view key) const { return child(path_, key); }
+
+  // The value of key, or null when absent or JSON null (Go's zero value).
+  const json* get(std::string_view key) {
+    seen_.insert(std::string(key));
+    auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) return nullptr;
+    return &*it;
+  }
+
+  // Rejects a field sing-box has but we cannot honour, unless it is
+  // present only in a disabled form (false, or an object with enabled false).
+  void refuse_enabled(std::string_view key, const std::string& reason) {
+    const json* v = get(key);
+    if (!v) return;
+    bool enabled = true;
+    if (v->is_boolean()) {
+      enabled = v->get<bool>();
+    } else if (v->is_object()) {
+      auto e = v->find("enabled");
+      enabled = e != v->end() && e->is_boolean() && e->get<bool>();
+    }
+    if (enabled) fail(at(key), "not supported: " + reason);
+  }
+
+  void finish() const {
+    for (auto it = j_.begin(); it != j_.end(); ++it) {
+      if (!seen_.count(it.key())) fail(at(it.key()), "unknown field");
+    }
+  }
+
+ private:
+  const json& j_;
+  std::string path_;
+  std::set<std::string, std::less<>> seen_;
+};
+
+// ------------------------------------------------------------ scalar fields
+
+std::string get_string(Obj& o, std::string_view key, std::string def = {}) {
+  const json* v = o.get(key);
+  if (!v) return def;
+  if (!v->is_string()) fail(o.at(key), "expected string, got " + kind(*v));
+  return v->get<std::string>();
+}
+
+std::string required_string(Obj& o, std::string_view key) {
+  const json* v = o.get(key);
+  if (!v) fail(o.at(key), "missing required field");
+  if (!v->is_string()) fail(o.at(key), "expected string, got " + kind(*v));
+  std::string s = v->get<std::string>();
+  if (s.empty()) fail(o.at(key), "missing required field");
+  return s;
+}
+
+bool get_bool(Obj& o, std::string_view key, bool def = false) {
+  const json* v = o.get(key);
+  if (!v) return def;
+  if (!v->is_boolean()) fail(o.at(key), "expected boolean, got " + kind(*v));
+  return v->get<bool>();
+}
+
+std::uint64_t to_uint(const json& v, const std::string& path, std::uint64_t max) {
+  if (v.is_number_integer() && !v.is_number_unsigned()) {
+    if (v.get<std::int64_t>() < 0) fail(path, "must not be negative");
+  } else if (!v.is_number_unsigned()) {
+    fail(path, "expected unsigned integer, got " + kind(v));
+  }
+  std::uint64_t u = v.get<std::uint64_t>();
+  if (u > max) fail(path, "out of range: " + std::to_string(u) + " > " + std::to_string(max));
+  return u;
+}
+
+std::optional<std::uint64_t> get_uint(Obj& o, std::string_view key, std::uint64_t max) {
+  const json* v = o.get(key);
+  if (!v) return std::nullopt;
+  return to_uint(*v, o.at(key), max);
+}
+
+std::uint16_t get_port(Obj& o, std::string_view key) {
+  return static_cast<std::uint16_t>(get_uint(o, key, 65535).value_or(0));
+}
+
+std::uint16_t required_port(Obj& o, std::string_view key) {
+  auto p = get_uint(o, key, 65535);
+  if (!p) fail(o.at(key), "missing required field");
+  if (*p == 0) fail(o.at(key), "must be between 1 and 65535");
+  return static_cast<std::uint16_t>(*p);
+}
+
+int get_count(Obj& o, std::string_view key, int def) {
+  auto v = get_uint(o, key, 1'000'000);
+  return v ? static_cast<int>(*v) : def;
+}
+
+// Go duration string. zero_is_default: "0" (or absent) gives def.
+Duration get_duration(Obj& o, std::string_view key, Duration def, bool zero_is_default) {
+  const json* v = o.get(key);
+  if (!v) return def;
+  if (!v->is_string()) fail(o.at(key), "expected duration string, got " + kind(*v));
+  std::string s = v->get<std::string>();
+  auto d = net::parse_duration(s, {.allow_days = true});
+  if (!d) fail(o.at(key), "invalid duration " + in_quotes(s));
+  if (d->count() < 0) fail(o.at(key), "must not be negative");
+  if (d->count() == 0 && zero_is_default) return def;
+  return *d;
+}
+
+// sing-box's udp_timeout also takes a bare number of seconds.
+Duration get_udp_timeout(Obj& o, std::string_view key) {
+  const json* v = o.get(key);
+  if (v && v->is_number()) {
+    std::uint64_t secs = to_uint(*v, o.at(key), 1'000'000'000);
+    return secs == 0 ? defaults::kUdpTimeout : Duration(std::chrono::seconds(secs));
+  }
+  return get_duration(o, key, defaults::kUdpTimeout, true);
+}
+
+// Listable string: "a" or ["a", "b"].
+std::vector<std::string> get_strings(Obj& o, std::string_view key) {
+  const json* v = o.get(key);
+  if (!v) return {};
+  if (v->is_string()) return {v->get<std::string>()};
+  if (!v->is_array()) fail(o.at(key), "expected string or array of strings, got " + kind(*v));
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < v->size(); ++i) {
+    const json& e = (*v)[i];
+    if (!e.is_string()) fail(item(o.at(key), i), "expected string, got " + kind(e));
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+std::string get_lines(Obj& o, std::string_view key) {
+  std::string out;
+  auto lines = get_strings(o, key);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    if (i) out += '\n';
+    out += lines[i];
+  }
+  return out;
+}
+
+std::vector<std::uint16_t> get_ports(Obj& o, std::string_view key) {
+  const json* v = o.get(key);
+  if (!v) return {};
+  if (!v->is_array()) return {static_cast<std::uint16_t>(to_uint(*v, o.at(key), 65535))};
+  std::vector<std::uint16_t> out;
+  for (std::size_t i = 0; i < v->size(); ++i)
+    out.push_back(static_cast<std::uint16_t>(to_uint((*v)[i], item(o.at(key), i), 65535)));
+  return out;
+}
+
+// routing_mark: integer, or a string in decimal or 0x-hex.
+std::uint32_t get_mark(Obj& o, std::string_view key) {
+  const json* v = o.get(key);
+  if (!v) return 0;
+  if (v->is_string()) {
+    std::string s = v->get<std::string>();
+    try {
+      std::size_t used = 0;
+      unsigned long long m = std::stoull(s, &used, 0);
+      if (used == s.size() && m <= 0xffffffffULL) return static_cast<std::uint32_t>(m);
+    } catch (const std::exception&) {
+    }
+    fail(o.at(key), "invalid routing mark " + in_quotes(s));
+  }
+  return static_cast<std::uint32_t>(to_uint(*v, o.at(key), 0xffffffffULL));
+}
+
+std::string get_tls_version(Obj& o, std::string_view key) {
+  std::string s = get_string(o, key);
+  if (!s.empty() && s != "1.0" && s != "1.1" && s != "1.2" && s != "1.3")
+    fail(o.at(key), "invalid TLS version " + in_quotes(s) + " (1.0 1.1 1.2 1.3)");
+  return s;
+}
+
+void check_versions(const Obj& o, const std::string& min, const std::string& max) {
+  if (!min.empty() && !max.empty() && min > max)
+    fail(o.at("min_version"), "greater than max_version");
+}
+
+// ------------------------------------------------------------ shared blocks
+
+const std::set<std::string, std::less<>> kLogLevels = {"trace", "debug", "info", "warn",
+                                                       "error", "fatal", "panic"};
+
+LogOptions decode_log(const json& j, const std::string& path) {
+  Obj o(j, path);
+  LogOptions log;
+  log.disabled = get_bool(o, "disabled");
+  log.level = get_string(o, "level", std::string(defaults::kLogLevel));
+  if (log.level.empty()) log.level = std::string(defaults::kLogLevel);
+  if (!kLogLevels.count(log.level))
+    fail(o.at("level"), "unknown level " + in_quotes(log.level) + " (trace debug info warn error fatal panic)");
+  log.output = get_string(o, "output");
+  log.timestamp = get_bool(o, "timestamp");
+  o.finish();
+  return log;
+}
+
+void decode_listen(Obj& o, ListenOptions& l) {
+  l.listen = required_string(o, "listen");
+  if (!is_ip(l.listen)) fail(o.at("listen"), "expected an IP address, got " + in_quotes(l.listen));
+  l.listen_port = get_port(o, "listen_port");
+  l.tcp_fast_open = get_bool(o, "tcp_fast_open");
+  l.reuse_addr = get_bool(o, "reuse_addr");
+  l.bind_interface = get_string(o, "bind_interface");
+  l.routing_mark = get_mark(o, "routing_mark");
+  l.tcp_keep_alive = get_duration(o, "tcp_keep_alive", defaults::kTcpKeepAlive, true);
+  l.tcp_keep_alive_interval =
+      get_duration(o, "tcp_keep_alive_interval", defaults::kTcpKeepAliveInterval, true);
+  l.disable_tcp_keep_alive = get_bool(o, "disable_tcp_keep_alive");
+  l.udp_timeout = get_udp_timeout(o, "udp_timeout");
+}
+
+void decode_dial(Obj& o, DialOptions& d) {
+  d.detour = get_string(o, "detour");
+  d.bind_interface = get_string(o, "bind_interface");
+  d.inet4_bind_address = get_string(o, "inet4_bind_address");
+  if (!d.inet4_bind_address.empty()) {
+    std::error_code ec;
+    auto a = asio::ip::make_address(d.inet4_bind_address, ec);
+    if (ec || !a.is_v4())
+      fail(o.at("inet4_bind_address"), "expected an IPv4 address, got " + in_quotes(d.inet4_bind_address));
+  }
+  d.inet6_bind_address = get_string(o, "inet6_bind_address");
+  if (!d.inet6_bind_address.empty()) {
+    std::error_code ec;
+    auto a = asio::ip::make_address(d.inet6_bind_address, ec);
+    if (ec || !a.is_v6())
+      fail(o.at("inet6_bind_address"), "expected an IPv6 address, got " + in_quotes(d.inet6_bind_address));
+  }
+  d.routing_mark = get_mark(o, "routing_mark");
+  d.reuse_addr = get_bool(o, "reuse_addr");
+  d.connect_timeout = get_duration(o, "connect_timeout", defaults::kConnectTimeout, true);
+  d.tcp_fast_open = get_bool(o, "tcp_fast_open");
+  d.tcp_keep_alive = get_duration(o, "tcp_keep_alive", defaults::kTcpKeepAlive, true);
+  d.tcp_keep_alive_interval =
+      get_duration(o, "tcp_keep_alive_interval", defaults::kTcpKeepAliveInterval, true);
+  d.disable_tcp_keep_alive = get_bool(o, "disable_tcp_keep_alive");
+  std::string ds = get_string(o, "domain_strategy");
+  if (ds.empty() || ds == "as_is") d.domain_strategy = DomainStrategy::as_is;
+  else if (ds == "prefer_ipv4") d.domain_strategy = DomainStrategy::prefer_ipv4;
+  else if (ds == "prefer_ipv6") d.domain_strategy = DomainStrategy::prefer_ipv6;
+  else if (ds == "ipv4_only") d.domain_strategy = DomainStrategy::ipv4_only;
+  else if (ds == "ipv6_only") d.domain_strategy = DomainStrategy::ipv6_only;
+  else
+    fail(o.at("domain_strategy"),
+         "unknown domain strategy " + in_quotes(ds) + " (prefer_ipv4 prefer_ipv6 ipv4_only ipv6_only)");
+  d.fallback_delay = get_duration(o, "fallback_delay", defaults::kFallbackDelay, true);
+}
+
+InboundTlsOptions decode_inbound_tls(const json& j, const std::string& path) {
+  Obj o(j, path);
+  InboundTlsOptions t;
+  t.enabled = get_bool(o, "enabled");
+  t.server_name = get_string(o, "server_name");
+  t.alpn = get_strings(o, "alpn");
+  t.min_version = get_tls_version(o, "min_version");
+  t.max_version = get_tls_version(o, "max_version");
+  check_versions(o, t.min_version, t.max_version);
+  t.cipher_suites = get_strings(o, "cipher_suites");
+  t.certificate = get_lines(o, "certificate");
+  t.certificate_path = get_string(o, "certificate_path");
+  t.key = get_lines(o, "key");
+  t.key_path = get_string(o, "key_path");
+  o.refuse_enabled("acme", "ACME certificate issuance; use certificate_path and key_path");
+  o.refuse_enabled("ech", "ECH needs a TLS stack other than OpenSSL 3.0");
+  o.refuse_enabled("reality", "REALITY needs a modified TLS stack");
+  o.finish();
+  if (t.enabled) {
+    if (t.certificate.empty() && t.certificate_path.empty())
+      fail(o.at("certificate_path"), "missing required field (or certificate)");
+    if (t.key.empty() && t.key_path.empty()) fail(o.at("key_path"), "missing required field (or key)");
+  }
+  return t;
+}
+
+OutboundTlsOptions decode_outbound_tls(const json& j, const std::string& path) {
+  Obj o(j, path);
+  OutboundTlsOptions t;
+  t.enabled = get_bool(o, "enabled");
+  t.disable_sni = get_bool(o, "disable_sni");
+  t.server_name = get_string(o, "server_name");
+  t.insecure = get_bool(o, "insecure");
+  t.alpn = get_strings(o, "alpn");
+  t.min_version = get_tls_version(o, "min_version");
+  t.max_version = get_tls_version(o, "max_version");
+  check_versions(o, t.min_version, t.max_version);
+  t.cipher_suites = get_strings(o, "cipher_suites");
+  t.curve_preferences = get_strings(o, "curve_preferences");
+  t.certificate = get_lines(o, "certificate");
+  t.certificate_path = get_string(o, "certificate_path");
+  t.certificate_public_key_sha256 = get_strings(o, "certificate_public_key_sha256");
+  t.client_certificate = get_lines(o, "client_certificate");
+  t.client_certificate_path = get_string(o, "client_certificate_path");
+  t.client_key = get_lines(o, "client_key");
+  t.client_key_path = get_string(o, "client_key_path");
+  o.refuse_enabled("utls", "uTLS fingerprints need a TLS stack other than OpenSSL");
+  o.refuse_enabled("ech", "ECH needs a TLS stack other than OpenSSL 3.0");
+  o.refuse_enabled("reality", "REALITY needs a modified TLS stack");
+  o.refuse_enabled("fragment", "TLS fragmentation needs control over TLS record boundaries that OpenSSL does not give");
+  o.refuse_enabled("fragment_fallback_delay", "TLS fragmentation is not supported");
+  o.refuse_enabled("record_fragment", "TLS record fragmentation needs control over TLS record boundaries that OpenSSL does not give");
+  o.finish();
+  bool has_cert = !t.client_certificate.empty() || !t.client_certificate_path.empty();
+  bool has_key = !t.client_key.empty() || !t.client_key_path.empty();
+  if (has_cert && !has_key) fail(o.at("client_key_path"), "missing required field (or client_key)");
+  if (has_key && !has_cert)
+    fail(o.at("client_certificate_path"), "missing required field (or client_certificate)");
+  return t;
+}
+
+// ------------------------------------------------------------ inbounds
+
+// The padding scheme grammar is lenient (bad items are skipped) but "stop"
+// must be an integer, else the server would refuse to start.
+void check_padding_scheme(const std::string& text, const std::string& path) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("stop=", 0) == 0) {
+      std::string v = line.substr(5);
+      if (!v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return;
+      fail(path, "invalid padding scheme: stop must be an integer");
+    }
+  }
+  fail(path, "invalid padding scheme: no \"stop=N\" line");
+}
+
+InboundOptions decode_inbound(const json& j, const std::string& path) {
+  Obj o(j, path);
+  InboundOptions in;
+  in.type = required_string(o, "type");
+  in.tag = get_string(o, "tag");
+  if (in.type == "mixed" || in.type == "socks" || in.type == "http") {
+    MixedInboundOptions m;
+    decode_listen(o, m.listen);
+    if (const json* users = o.get("users")) {
+      if (!users->is_array()) fail(o.at("users"), "expected array, got " + kind(*users));
+      for (std::size_t i = 0; i < users->size(); ++i) {
+        Obj u((*users)[i], item(o.at("users"), i));
+        ProxyUser pu;
+        pu.username = get_string(u, "username");
+        pu.password = get_string(u, "password");
+        u.finish();
+        m.users.push_back(std::move(pu));
+      }
+    }
+    o.finish();
+    in.options = std::move(m);
+  } else if (in.type == "anytls") {
+    AnyTlsInboundOptions a;
+    decode_listen(o, a.listen);
+    const json* users = o.get("users");
+    if (!users) fail(o.at("users"), "missing required field");
+    if (!users->is_array()) fail(o.at("users"), "expected array, got " + kind(*users));
+    if (users->empty()) fail(o.at("users"), "must not be empty");
+    for (std::size_t i = 0; i < users->size(); ++i) {
+      Obj u((*users)[i], item(o.at("users"), i));
+      AnyTlsUser au;
+      au.name = get_string(u, "name");
+      au.password = required_string(u, "password");
+      u.finish();
+      a.users.push_back(std::move(au));
+    }
+    a.padding_scheme = get_lines(o, "padding_scheme");
+    if (!a.padding_scheme.empty()) check_padding_scheme(a.padding_scheme, o.at("padding_scheme"));
+    const json* tls = o.get("tls");
+    if (!tls) fail(o.at("tls"), "missing required field");
+    a.tls = decode_inbound_tls(*tls, o.at("tls"));
+    if (!a.tls.enabled) fail(child(o.at("tls"), "enabled"), "must be true");
+    if (const json* fb = o.get("fallback")) {
+      Obj f(*fb, o.at("fallback"));
+      Fallback fallback;
+      fallback.server = required_string(f, "server");
+      fallback.server_port = required_port(f, "server_port");
+      f.finish();
+      a.fallback = std::move(fallback);
+    }
+    a.handshake_timeout = get_duration(o, "handshake_timeout", defaults::kHandshakeTimeout, true);
+    if (auto n = get_uint(o, "max_streams_per_session", 1u << 31)) {
+      a.max_streams_per_session = *n == 0 ? defaults::kMaxStreamsPerSession : static_cast<std::uint32_t>(*n);
+    }
+    o.finish();
+    in.options = std::move(a);
+  } else {
+    fail(o.at("type"), "unsupported inbound type " + in_quotes(in.type) + " (mixed socks http anytls)");
+  }
+  return in;
+}
+
+// ------------------------------------------------------------ outbounds
+
+OutboundOptions decode_outbound(const json& j, const std::string& path) {
+  if (j.is_string()) return parse_anytls_uri(j.get<std::string>(), path);
+  Obj o(j, path);
+  OutboundOptions out;
+  out.type = required_string(o, "type");
+  out.tag = get_string(o, "tag");
+  if (out.type == "anytls") {
+    AnyTlsOutboundOptions a;
+    a.server = required_string(o, "server");
+    a.server_port = required_port(o, "server_port");
+    a.password = required_string(o, "password");
+    a.idle_session_check_interval =
+        get_duration(o, "idle_session_check_interval", defaults::kIdleSessionCheckInterval, true);
+    a.idle_session_timeout = get_duration(o, "idle_session_timeout", defaults::kIdleSessionTimeout, true);
+    a.min_idle_session = get_count(o, "min_idle_session", defaults::kMinIdleSession);
+    a.min_idle_session_for_age = get_count(o, "min_idle_session_for_age", defaults::kMinIdleSessionForAge);
+    a.ensure_idle_session = get_count(o, "ensure_idle_session", defaults::kEnsureIdleSession);
+    a.heartbeat = get_duration(o, "heartbeat", defaults::kHeartbeat, false);
+    a.max_connection_lifetime =
+        get_duration(o, "max_connection_lifetime", defaults::kMaxConnectionLifetime, false);
+    a.connection_lifetime_jitter =
+        get_duration(o, "connection_lifetime_jitter", defaults::kConnectionLifetimeJitter, false);
+    const json* tls = o.get("tls");
+    if (!tls) fail(o.at("tls"), "missing required field");
+    a.tls = decode_outbound_tls(*tls, o.at("tls"));
+    if (!a.tls.enabled) fail(child(o.at("tls"), "enabled"), "must be true");
+    decode_dial(o, a.dial);
+    if (a.dial.tcp_fast_open)
+      fail(o.at("tcp_fast_open"), "not supported: TCP Fast Open on an anytls outbound (sing-box refuses it too)");
+    o.finish();
+    out.options = std::move(a);
+  } else if (out.type == "direct") {
+    DirectOutboundOptions d;
+    decode_dial(o, d.dial);
+    o.finish();
+    out.options = std::move(d);
+  } else if (out.type == "block") {
+    o.finish();
+    out.options = BlockOutboundOptions{};
+  } else {
+    fail(o.at("type"), "unsupported outbound type " + in_quotes(out.type) + " (anytls direct block)");
+  }
+  return out;
+}
+
+// ------------------------------------------------------------ route
+
+bool valid_cidr(const std::string& s) {
+  auto slash = s.find('/');
+  std::error_code ec;
+  auto addr = asio::ip::make_address(s.substr(0, slash), ec);
+  if (ec) return false;
+  if (slash == std::string::npos) return true;
+  std::string bits = s.substr(slash + 1);
+  if (bits.empty() || bits.size() > 3 ||
+      !std::all_of(bits.begin(), bits.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  int n = std::stoi(bits);
+  return n <= (addr.is_v4() ? 32 : 128);
+}
+
+RouteRule decode_rule(const json& j, const std::string& path) {
+  Obj o(j, path);
+  RouteRule r;
+  std::string type = get_string(o, "type");
+  if (!type.empty() && type != "default") {
+    if (type == "logical") fail(o.at("type"), "not supported: logical rules");
+    fail(o.at("type"), "unknown rule type " + in_quotes(type));
+  }
+  r.inbound = get_strings(o, "inbound");
+  r.domain = get_strings(o, "domain");
+  r.domain_suffix = get_strings(o, "domain_suffix");
+  r.domain_keyword = get_strings(o, "domain_keyword");
+  r.ip_cidr = get_strings(o, "ip_cidr");
+  for (std::size_t i = 0; i < r.ip_cidr.size(); ++i)
+    if (!valid_cidr(r.ip_cidr[i])) fail(item(o.at("ip_cidr"), i), "invalid CIDR " + in_quotes(r.ip_cidr[i]));
+  r.port = get_ports(o, "port");
+  r.network = get_strings(o, "network");
+  for (std::size_t i = 0; i < r.network.size(); ++i)
+    if (r.network[i] != "tcp" && r.network[i] != "udp")
+      fail(item(o.at("network"), i), "unknown network " + in_quotes(r.network[i]) + " (tcp udp)");
+  std::string action = get_string(o, "action", "route");
+  r.outbound = get_string(o, "outbound");
+  std::string method = get_string(o, "method");
+  if (action == "route") {
+    r.action = RuleAction::route;
+    if (r.outbound.empty()) fail(o.at("outbound"), "missing required field");
+    if (!method.empty()) fail(o.at("method"), "only allowed with action reject");
+  } else if (action == "reject") {
+    r.action = RuleAction::reject;
+    if (!r.outbound.empty()) fail(o.at("outbound"), "not allowed with action reject");
+    if (method.empty() || method == "default") r.method = RejectMethod::default_;
+    else if (method == "drop") r.method = RejectMethod::drop;
+    else fail(o.at("method"), "unknown reject method " + in_quotes(method) + " (default drop)");
+  } else {
+    fail(o.at("action"), "unsupported action " + in_quotes(action) + " (route reject)");
+  }
+  o.finish();
+  return r;
+}
+
+RouteOptions decode_route(const json& j, const std::string& path) {
+  Obj o(j, path);
+  RouteOptions r;
+  r.final = get_string(o, "final");
+  if (const json* rules = o.get("rules")) {
+    if (!rules->is_array()) fail(o.at("rules"), "expected array, got " + kind(*rules));
+    for (std::size_t i = 0; i < rules->size(); ++i) r.rules.push_back(decode_rule((*rules)[i], item(o.at("rules"), i)));
+  }
+  o.finish();
+  return r;
+}
+
+// ------------------------------------------------------------ top level
+
+// Gives every untagged entry a tag and rejects duplicates.
+template <class T>
+void assign_tags(std::vector<T>& entries, const std::string& array) {
+  std::set<std::string> taken;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (entries[i].tag.empty()) continue;
+    if (!taken.insert(entries[i].tag).second)
+      fail(child(item(array, i), "tag"), "duplicate tag " + in_quotes(entries[i].tag));
+  }
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    if (!entries[i].tag.empty()) continue;
+    std::string tag = entries[i].type;
+    if (taken.count(tag)) tag = entries[i].type + "-" + std::to_string(i);
+    for (int n = 2; taken.count(tag); ++n) tag = entries[i].type + "-" + std::to_string(i) + "-" + std::to_string(n);
+    taken.insert(tag);
+    entries[i].tag = tag;
+  }
+}
+
+Options decode(const json& root) {
+  Obj o(root, "");
+  Options opts;
+  (void)o.get("$schema");
+  for (const char* key : {"dns", "ntp", "certificate", "endpoints", "services", "experimental"}) {
+    if (o.get(key)) fail(key, "not supported by anytls-cpp");
+  }
+  if (const json* log = o.get("log")) opts.log = decode_log(*log, "log");
+  if (const json* ins = o.get("inbounds")) {
+    if (!ins->is_array()) fail("inbounds", "expected array, got " + kind(*ins));
+    for (std::size_t i = 0; i < ins->size(); ++i) opts.inbounds.push_back(decode_inbound((*ins)[i], item("inbounds", i)));
+  }
+  if (const json* outs = o.get("outbounds")) {
+    if (!outs->is_array()) fail("outbounds", "expected array, got " + kind(*outs));
+    for (std::size_t i = 0; i < outs->size(); ++i)
+      opts.outbounds.push_back(decode_outbound((*outs)[i], item("outbounds", i)));
+  }
+  if (const json* route = o.get("route")) opts.route = decode_route(*route, "route");
+  o.finish();
+
+  assign_tags(opts.inbounds, "inbounds");
+  if (opts.outbounds.empty()) {
+    opts.outbounds.push_back(OutboundOptions{"direct", "direct", DirectOutboundOptions{}});
+  }
+  assign_tags(opts.outbounds, "outbounds");
+
+  std::map<std::string, std::size_t> outbound_index;
+  for (std::size_t i = 0; i < opts.outbounds.size(); ++i) outbound_index[opts.outbounds[i].tag] = i;
+  for (std::size_t i = 0; i < opts.outbounds.size(); ++i) {
+    const DialOptions* dial = nullptr;
+    if (auto* a = std::get_if<AnyTlsOutboundOptions>(&opts.outbounds[i].options)) dial = &a->dial;
+    if (auto* d = std::get_if<DirectOutboundOptions>(&opts.outbounds[i].options)) dial = &d->dial;
+    if (!dial || dial->detour.empty()) continue;
+    std::string p = child(item("outbounds", i), "detour");
+    auto it = outbound_index.find(dial->detour);
+    if (it == outbound_index.end()) fail(p, "unknown outbound " + in_quotes(dial->detour));
+    if (it->second == i) fail(p, "an outbound cannot detour through itself");
+  }
+  if (opts.route.final.empty()) {
+    opts.route.final = opts.outbounds.front().tag;
+  } else if (!outbound_index.count(opts.route.final)) {
+    fail("route.final", "unknown outbound " + in_quotes(opts.route.final));
+  }
+  for (std::size_t i = 0; i < opts.route.rules.size(); ++i) {
+    const RouteRule& r = opts.route.rules[i];
+    if (r.action == RuleAction::route && !outbound_index.count(r.outbound))
+      fail(child(item("route.rules", i), "outbound"), "unknown outbound " + in_quotes(r.outbound));
+  }
+  return opts;
+}
+
+json parse(const ConfigSource& source) {
+  try {
+    return json::parse(source.text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
+  } catch (const json::parse_error& e) {
+    std::string msg = e.what();
+    // "[json.exception.parse_error.101] parse error at line 3, ..." -> "parse error at line 3, ..."
+    if (auto close = msg.find("] "); msg.rfind("[json.exception", 0) == 0 && close != std::string::npos)
+      msg = msg.substr(close + 2);
+    fail(source.name, msg);
+  }
+}
+
+// sing-box's merge: objects merge key by key, arrays concatenate, anything
+// else is replaced by the later value.
+void merge_into(json& dst, const json& src) {
+  if (dst.is_object() && src.is_object()) {
+    for (auto it = src.begin(); it != src.end(); ++it) {
+      auto found = dst.find(it.key());
+      if (found == dst.end()) dst[it.key()] = it.value();
+      else merge_into(*found, it.value());
+    }
+  } else if (dst.is_array() && src.is_array()) {
+    for (const auto& e : src) dst.push_back(e);
+  } else {
+    dst = src;
+  }
+}
+
+json merge_sources(const std::vector<ConfigSource>& sources) {
+  json merged = json::object();
+  for (const auto& s : sources) {
+    json doc = parse(s);
+    if (!doc.is_object()) fail(s.name, "expected a JSON object at the top level, got " + kind(doc));
+    merge_into(merged, doc);
+  }
+  return merged;
+}
+
+// ------------------------------------------------------------ URI helpers
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view s, const std::string& path, std::string_view what) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] != '%') {
+      out += s[i];
+      continue;
+    }
+    if (i + 2 >= s.size()) fail(path, "anytls URI: invalid percent-encoding in " + std::string(what));
+    int hi = hex_value(s[i + 1]);
+    int lo = hex_value(s[i + 2]);
+    if (hi < 0 || lo < 0) fail(path, "anytls URI: invalid percent-encoding in " + std::string(what));
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------ public API
+
+ConfigSource read_source(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) fail(file.string(), "cannot read file");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) fail(file.string(), "cannot read file");
+  return {file.string(), ss.str()};
+}
+
+std::vector<std::filesystem::path> list_config_dir(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::vector<std::filesystem::path> out;
+  std::filesystem::directory_iterator it(dir, ec);
+  if (ec) fail(dir.string(), "cannot read directory: " + ec.message());
+  for (const auto& entry : it) {
+    if (entry.path().extension() == ".json" && !entry.is_directory()) out.push_back(entry.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+Options load(const std::vector<ConfigSource>& sources) {
+  return decode(merge_sources(sources));
+}
+
+Options load_string(std::string_view text, std::string_view name) {
+  return load({ConfigSource{std::string(name), std::string(text)}});
+}
+
+Options load_file(const std::filesystem::path& file) {
+  return load({read_source(file)});
+}
+
+Options load_files(const std::vector<std::filesystem::path>& files) {
+  std::vector<ConfigSource> sources;
+  for (const auto& f : files) sources.push_back(read_source(f));
+  return load(sources);
+}
+
+std::string merged_json(const std::vector<ConfigSource>& sources) {
+  return merge_sources(sources).dump(2) + "\n";
+}
+
+std::string format_json(const ConfigSource& source) {
+  return parse(source).dump(2) + "\n";
+}
+
+OutboundOptions parse_anytls_uri(std::string_view uri, const std::string& path) {
+  constexpr std::string_view kScheme = "anytls://";
+  if (uri.size() < kScheme.size() ||
+      !std::equal(kScheme.begin(), kScheme.end(), uri.begin(),
+                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
+    fail(path, "expected an outbound object or an anytls:// URI");
+  std::string_view rest = uri.substr(kScheme.size());
+
+  OutboundOptions out;
+  out.type = "anytls";
+  out.tag = std::string(defaults::kAnyTlsUriTag);
+  if (auto hash = rest.find('#'); hash != std::string_view::npos) {
+    std::string tag = percent_decode(rest.substr(hash + 1), path, "the fragment");
+    if (!tag.empty()) out.tag = tag;
+    rest = rest.substr(0, hash);
+  }
+  std::string_view query;
+  if (auto q = rest.find('?'); q != std::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+  std::string_view authority = rest.substr(0, rest.find('/'));
+  if (rest.size() > authority.size() && rest.substr(authority.size()) != "/")
+    fail(path, "unexpected path in anytls URI");
+
+  AnyTlsOutboundOptions a;
+  auto at = authority.rfind('@');
+  if (at == std::string_view::npos) fail(path, "anytls URI: missing password (anytls://PASSWORD@host:port)");
+  a.password = percent_decode(authority.substr(0, at), path, "the password");
+  if (a.password.empty()) fail(path, "anytls URI: missing password (anytls://PASSWORD@host:port)");
+  std::string_view hostport = authority.substr(at + 1);
+  std::string_view port_text;
+  if (!hostport.empty() && hostport.front() == '[') {
+    auto close = hostport.find(']');
+    if (close == std::string_view::npos) fail(path, "anytls URI: unterminated IPv6 address");
+    a.server = std::string(hostport.substr(1, close - 1));
+    std::string_view after = hostport.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') fail(path, "anytls URI: invalid host");
+      port_text = after.substr(1);
+    }
+  } else {
+    auto colon = hostport.rfind(':');
+    if (colon != std::string_view::npos) {
+      port_text = hostport.substr(colon + 1);
+      hostport = hostport.substr(0, colon);
+    }
+    a.server = std::string(hostport);
+  }
+  if (a.server.empty()) fail(path, "anytls URI: missing host");
+  a.server_port = defaults::kAnyTlsUriPort;
+  if (!port_text.empty()) {
+    unsigned long p = 0;
+    bool ok = port_text.size() <= 5 &&
+              std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (ok) p = std::stoul(std::string(port_text));
+    if (!ok || p == 0 || p > 65535) fail(path, "anytls URI: invalid port " + in_quotes(port_text));
+    a.server_port = static_cast<std::uint16_t>(p);
+  }
+
+  a.tls.enabled = true;
+  std::string sni;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view kv = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (kv.empty()) continue;
+    auto eq = kv.find('=');
+    std::string key = percent_decode(kv.substr(0, eq), path, "the query");
+    std::string value = eq == std::string_view::npos ? "" : percent_decode(kv.substr(eq + 1), path, "the query");
+    if (key == "sni") {
+      sni = value;
+    } else if (key == "insecure") {
+      if (value == "1" || value == "true") a.tls.insecure = true;
+      else if (value == "0" || value == "false" || value.empty()) a.tls.insecure = false;
+      else fail(path, "anytls URI: invalid insecure value " + in_quotes(value) + " (0 or 1)");
+    } else {
+      fail(path, "anytls URI: unknown query parameter " + in_quotes(key) + " (sni insecure)");
+    }
+  }
+  a.tls.server_name = sni;
+  // No SNI for IP literals (RFC 6066); the name is still used to verify.
+  a.tls.disable_sni = is_ip(sni.empty() ? a.server : sni);
+  out.options = std::move(a);
+  return out;
+}
+
+}  // namespace anytls::config
