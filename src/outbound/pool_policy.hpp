@@ -33,6 +33,23 @@
 //   session dies (any reason, idle or busy): policy.remove(seq)
 //   stop():      cancel timers; close every session the outbound owns; drop the policy.
 //
+// ---------------------------------------------------------------------------
+// Debug lines (durations Go-style via net::format_duration, truncated to ms)
+// ---------------------------------------------------------------------------
+//   [IdleCleanup] Closing session (seq=42, idle=5m3s)            one per close
+//   [IdleCleanup] Closed 2 idle sessions, kept 3 (min_idle_session=3)
+//       summary, whenever the walk found an expired session (closed or
+//       protected); "kept" = idle sessions left after the phase.
+//   [AgeCleanup] Found 5 expired sessions, closing 3 oldest (keeping 2 to maintain min_idle_session_for_age=2)
+//       the parenthesis only when min_idle_session_for_age keeps some expired
+//       ones; otherwise "[AgeCleanup] Found 2 expired sessions, closing 2 oldest".
+//   [AgeCleanup] Closing session #1 (seq=42, age=1h5m30s, maxLife=55m0s, created=2024-01-01 10:00:00)
+//       #k = position in this cleanup, oldest first; created = local wall time.
+//   [EnsureIdleSession] Current idle sessions: 3, target: 5, creating 2 new sessions
+//       with " (1 already being created)" appended when pool dials are in flight.
+//   [EnsureIdleSession] Successfully created and pooled session #1 (seq=42)
+//   [EnsureIdleSession] Failed to create session: <reason>
+//
 // Heartbeats belong to the session; the policy only draws the first delay
 // (heartbeat_first_delay(), uniform 0..20 % of the interval) so sessions do
 // not beat in step. Each session then beats every options().heartbeat.
@@ -64,10 +81,10 @@ struct PoolOptions {
   static constexpr net::Duration kDefaultIdleTimeout = std::chrono::seconds(30);
 
   net::Duration check_interval{0};   // idle_session_check_interval (0 = 30s)
-  net::Duration idle_timeout{0};     // idle_session_timeout        (0 = 30s)
-  std::size_t min_idle = 0;         // min_idle_session
-  std::size_t min_idle_for_age = 0; // min_idle_session_for_age
-  std::size_t ensure_idle = 0;      // ensure_idle_session (0 = off)
+  net::Duration idle_timeout{0};     // idle_session_timeout (0 = 30s)
+  std::size_t min_idle = 0;          // min_idle_session
+  std::size_t min_idle_for_age = 0;  // min_idle_session_for_age
+  std::size_t ensure_idle = 0;       // ensure_idle_session (0 = off)
   net::Duration heartbeat{0};        // heartbeat (0 = off)
   net::Duration max_lifetime{0};     // max_connection_lifetime (0 = off)
   net::Duration lifetime_jitter{0};  // connection_lifetime_jitter (0 = off)
@@ -142,8 +159,8 @@ class PoolPolicy {
 
   struct SessionInfo {
     State state;
-    TimePoint created_at{};     // when the session became ready (zero while dialing)
-    TimePoint idle_since{};     // meaningful while idle
+    TimePoint created_at{};      // when the session became ready (zero while dialing)
+    TimePoint idle_since{};      // meaningful while idle
     net::Duration max_life{0};   // 0 = no age limit (max_lifetime off)
   };
 
@@ -157,7 +174,7 @@ class PoolPolicy {
     std::uint64_t closed_by_age = 0;
     std::uint64_t removed = 0;               // remove() of a live session (died/closed)
     std::uint64_t pool_dial_failures = 0;
-    std::uint32_t backoff_step = 0;          // consecutive failed batches (0 = not backing off)
+    std::uint32_t backoff_step = 0;          // failed ensure batches since the last pool dial success
   };
 
   // clock and random must outlive the policy. An empty sink logs via spdlog.
@@ -179,7 +196,7 @@ class PoolPolicy {
   // The idle session with the highest seq (the newest) becomes busy.
   std::optional<std::uint64_t> take();
   // A busy session's stream ended: it becomes idle with idle_since = now.
-  // Returns false if seq is not busy (unknown, removed, closed by a tick).
+  // Returns false if seq is not busy (unknown, already idle, removed).
   bool release(std::uint64_t seq);
   // The session died or is being closed: it leaves the pool at once, whatever
   // its state. For a pool dial still in flight this cancels it silently (no
