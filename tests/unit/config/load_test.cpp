@@ -1,0 +1,474 @@
+#include "config/load.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+namespace {
+
+using namespace std::chrono_literals;
+using namespace anytls::config;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+const AnyTlsOutboundOptions& anytls_out(const Options& o, std::size_t i = 0) {
+  return std::get<AnyTlsOutboundOptions>(o.outbounds.at(i).options);
+}
+
+// A valid anytls outbound with `extra` fields appended inside the object.
+std::string with_outbound(const std::string& extra, const std::string& tls_extra = "") {
+  return R"({"outbounds": [{"type": "anytls", "tag": "out", "server": "example.com", "server_port": 443,
+            "password": "pw", "tls": {"enabled": true)" +
+         tls_extra + "}" + extra + "}]}";
+}
+
+// Loads json, expects a ConfigError at exactly `path` whose message contains `fragment`.
+void expect_error(const std::string& json, const std::string& path, const std::string& fragment) {
+  SCOPED_TRACE(json);
+  try {
+    (void)load_string(json);
+    ADD_FAILURE() << "accepted, expected an error at " << path;
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.path(), path) << e.what();
+    EXPECT_THAT(e.what(), StartsWith(path + ": "));
+    EXPECT_THAT(e.what(), HasSubstr(fragment));
+  }
+}
+
+// ------------------------------------------------------------ good configs
+
+TEST(Load, EmptyConfigGetsDirect) {
+  Options o = load_string("{}");
+  ASSERT_EQ(o.outbounds.size(), 1u);
+  EXPECT_EQ(o.outbounds[0].type, "direct");
+  EXPECT_EQ(o.outbounds[0].tag, "direct");
+  EXPECT_EQ(o.route.final, "direct");
+  EXPECT_EQ(o.log.level, "info");
+  EXPECT_FALSE(o.log.disabled);
+}
+
+TEST(Load, CommentsAndSchema) {
+  Options o = load_string(R"({
+    // line comment
+    "$schema": "https://sing-box.sagernet.org/schema.json",
+    /* block
+       comment */
+    "log": {"level": "debug", "timestamp": true, "output": "x.log", "disabled": false}
+  })");
+  EXPECT_EQ(o.log.level, "debug");
+  EXPECT_TRUE(o.log.timestamp);
+  EXPECT_EQ(o.log.output, "x.log");
+}
+
+TEST(Load, PoolDefaults) {
+  Options o = load_string(with_outbound(""));
+  const auto& a = anytls_out(o);
+  EXPECT_EQ(a.idle_session_check_interval, 30s);
+  EXPECT_EQ(a.idle_session_timeout, 30s);
+  EXPECT_EQ(a.min_idle_session, 0);
+  EXPECT_EQ(a.min_idle_session_for_age, 0);
+  EXPECT_EQ(a.ensure_idle_session, 0);
+  EXPECT_EQ(a.heartbeat, 0s);
+  EXPECT_EQ(a.max_connection_lifetime, 0s);
+  EXPECT_EQ(a.connection_lifetime_jitter, 0s);
+  EXPECT_EQ(a.dial.fallback_delay, 300ms);
+  EXPECT_EQ(a.dial.domain_strategy, DomainStrategy::as_is);
+  EXPECT_EQ(o.route.final, "out");
+}
+
+TEST(Load, ZeroMeansDefaultForIntervals) {
+  const auto o = load_string(with_outbound(R"(, "idle_session_check_interval": "0", "idle_session_timeout": "0s",
+      "heartbeat": "0", "max_connection_lifetime": "0s")"));
+  EXPECT_EQ(anytls_out(o).idle_session_check_interval, 30s);
+  EXPECT_EQ(anytls_out(o).idle_session_timeout, 30s);
+  EXPECT_EQ(anytls_out(o).heartbeat, 0s);
+  EXPECT_EQ(anytls_out(o).max_connection_lifetime, 0s);
+}
+
+TEST(Load, SeedStructure) {
+  Options o = load_string(R"({"outbounds": [{
+      "type": "anytls", "tag": "anytls-out",
+      "server": "127.0.0.1", "server_port": 1080, "password": "8JCsPssfgS8tiRwiMlhARg==",
+      "idle_session_check_interval": "30s", "idle_session_timeout": "5m",
+      "min_idle_session": 2, "min_idle_session_for_age": 1, "ensure_idle_session": 5,
+      "heartbeat": "30s", "max_connection_lifetime": "1h", "connection_lifetime_jitter": "10m",
+      "tls": {"enabled": true, "server_name": "example.com", "alpn": "h2", "insecure": true,
+              "certificate_public_key_sha256": "abc=", "curve_preferences": ["X25519", "P256"]},
+      "detour": "d", "connect_timeout": "2s", "domain_strategy": "ipv4_only", "routing_mark": "0x10",
+      "inet4_bind_address": "10.0.0.1", "tcp_keep_alive": "1m"
+    }, {"type": "direct", "tag": "d"}]})");
+  const auto& a = anytls_out(o);
+  EXPECT_EQ(o.outbounds[0].type, "anytls");
+  EXPECT_EQ(o.outbounds[0].tag, "anytls-out");
+  EXPECT_EQ(a.server, "127.0.0.1");
+  EXPECT_EQ(a.server_port, 1080);
+  EXPECT_EQ(a.password, "8JCsPssfgS8tiRwiMlhARg==");
+  EXPECT_EQ(a.idle_session_check_interval, 30s);
+  EXPECT_EQ(a.idle_session_timeout, 5min);
+  EXPECT_EQ(a.min_idle_session, 2);
+  EXPECT_EQ(a.min_idle_session_for_age, 1);
+  EXPECT_EQ(a.ensure_idle_session, 5);
+  EXPECT_EQ(a.heartbeat, 30s);
+  EXPECT_EQ(a.max_connection_lifetime, 1h);
+  EXPECT_EQ(a.connection_lifetime_jitter, 10min);
+  EXPECT_TRUE(a.tls.enabled);
+  EXPECT_TRUE(a.tls.insecure);
+  EXPECT_EQ(a.tls.server_name, "example.com");
+  EXPECT_EQ(a.tls.alpn, std::vector<std::string>{"h2"});
+  EXPECT_EQ(a.tls.certificate_public_key_sha256, std::vector<std::string>{"abc="});
+  EXPECT_EQ(a.tls.curve_preferences, (std::vector<std::string>{"X25519", "P256"}));
+  EXPECT_EQ(a.dial.detour, "d");
+  EXPECT_EQ(a.dial.connect_timeout, 2s);
+  EXPECT_EQ(a.dial.domain_strategy, DomainStrategy::ipv4_only);
+  EXPECT_EQ(a.dial.routing_mark, 16u);
+  EXPECT_EQ(a.dial.inet4_bind_address, "10.0.0.1");
+  EXPECT_EQ(a.dial.tcp_keep_alive, 1min);
+}
+
+TEST(Load, Inbounds) {
+  Options o = load_string(R"({"inbounds": [
+      {"type": "mixed", "listen": "127.0.0.1", "listen_port": 2080,
+       "users": [{"username": "u", "password": "p"}], "udp_timeout": 60},
+      {"type": "socks", "listen": "::1", "udp_timeout": "10s", "routing_mark": 7},
+      {"type": "http", "listen": "0.0.0.0"},
+      {"type": "anytls", "tag": "srv", "listen": "::", "listen_port": 443,
+       "users": [{"name": "a", "password": "pa"}],
+       "padding_scheme": ["stop=2", "0=10-10"],
+       "tls": {"enabled": true, "certificate": ["-----BEGIN", "X"], "key_path": "k.pem", "alpn": ["h2"]},
+       "fallback": {"server": "127.0.0.1", "server_port": 80}}
+    ]})");
+  ASSERT_EQ(o.inbounds.size(), 4u);
+  EXPECT_EQ(o.inbounds[0].tag, "mixed");
+  EXPECT_EQ(o.inbounds[1].tag, "socks");
+  EXPECT_EQ(o.inbounds[2].tag, "http");
+  const auto& m = std::get<MixedInboundOptions>(o.inbounds[0].options);
+  EXPECT_EQ(m.listen.listen_port, 2080);
+  EXPECT_EQ(m.listen.udp_timeout, 60s);
+  ASSERT_EQ(m.users.size(), 1u);
+  EXPECT_EQ(m.users[0].username, "u");
+  EXPECT_EQ(o.inbounds[1].listen().udp_timeout, 10s);
+  EXPECT_EQ(o.inbounds[1].listen().routing_mark, 7u);
+  EXPECT_EQ(o.inbounds[2].listen().udp_timeout, 5min);
+  const auto& a = std::get<AnyTlsInboundOptions>(o.inbounds[3].options);
+  EXPECT_EQ(o.inbounds[3].tag, "srv");
+  EXPECT_EQ(a.padding_scheme, "stop=2\n0=10-10");
+  EXPECT_EQ(a.tls.certificate, "-----BEGIN\nX");
+  EXPECT_EQ(a.tls.key_path, "k.pem");
+  ASSERT_TRUE(a.fallback.has_value());
+  EXPECT_EQ(a.fallback->server_port, 80);
+  EXPECT_EQ(a.handshake_timeout, 10s);
+  EXPECT_EQ(a.max_streams_per_session, 1024u);
+}
+
+TEST(Load, TagsDefaultAndStayUnique) {
+  Options o = load_string(R"({"outbounds": [{"type": "direct"}, {"type": "direct"}, {"type": "block", "tag": "direct-2"},
+                                            {"type": "direct"}]})");
+  EXPECT_EQ(o.outbounds[0].tag, "direct");
+  EXPECT_EQ(o.outbounds[1].tag, "direct-1");
+  EXPECT_EQ(o.outbounds[2].tag, "direct-2");
+  EXPECT_EQ(o.outbounds[3].tag, "direct-3");
+  EXPECT_EQ(o.route.final, "direct");
+}
+
+TEST(Load, RouteRules) {
+  Options o = load_string(R"({
+    "outbounds": [{"type": "direct", "tag": "d"}, {"type": "block", "tag": "b"}],
+    "route": {"final": "b", "rules": [
+      {"inbound": "in", "domain": "a.com", "domain_suffix": [".b.com"], "domain_keyword": "k",
+       "ip_cidr": ["10.0.0.0/8", "::1", "fe80::/10"], "port": 443, "network": "tcp", "outbound": "d"},
+      {"port": [80, 8080], "action": "reject", "method": "drop"},
+      {"type": "default", "network": ["udp"], "action": "route", "outbound": "b"}
+    ]}})");
+  EXPECT_EQ(o.route.final, "b");
+  ASSERT_EQ(o.route.rules.size(), 3u);
+  const auto& r = o.route.rules[0];
+  EXPECT_EQ(r.inbound, std::vector<std::string>{"in"});
+  EXPECT_EQ(r.domain, std::vector<std::string>{"a.com"});
+  EXPECT_EQ(r.domain_suffix, std::vector<std::string>{".b.com"});
+  EXPECT_EQ(r.ip_cidr.size(), 3u);
+  EXPECT_EQ(r.port, std::vector<std::uint16_t>{443});
+  EXPECT_EQ(r.network, std::vector<std::string>{"tcp"});
+  EXPECT_EQ(r.action, RuleAction::route);
+  EXPECT_EQ(r.outbound, "d");
+  EXPECT_EQ(o.route.rules[1].action, RuleAction::reject);
+  EXPECT_EQ(o.route.rules[1].method, RejectMethod::drop);
+  EXPECT_EQ(o.route.rules[1].port, (std::vector<std::uint16_t>{80, 8080}));
+}
+
+TEST(Load, DisabledUnsupportedFeaturesAreAccepted) {
+  Options o = load_string(with_outbound("", R"(, "utls": {"enabled": false, "fingerprint": "chrome"},
+      "ech": {"enabled": false}, "reality": {"enabled": false}, "fragment": false, "record_fragment": false)"));
+  EXPECT_TRUE(anytls_out(o).tls.enabled);
+  (void)load_string(with_outbound(R"(, "tcp_fast_open": false)"));
+}
+
+// ------------------------------------------------------------ rejections
+
+TEST(Reject, Durations) {
+  expect_error(with_outbound(R"(, "idle_session_timeout": "5x")"), "outbounds[0].idle_session_timeout",
+               "invalid duration \"5x\"");
+  expect_error(with_outbound(R"(, "heartbeat": "-5s")"), "outbounds[0].heartbeat", "must not be negative");
+  expect_error(with_outbound(R"(, "heartbeat": 30)"), "outbounds[0].heartbeat", "expected duration string, got integer");
+  expect_error(with_outbound(R"(, "connect_timeout": "1")"), "outbounds[0].connect_timeout", "invalid duration");
+}
+
+TEST(Reject, Types) {
+  expect_error(R"({"inbounds": [{"type": "mixed", "listen": "127.0.0.1"},
+                                {"type": "mixed", "listen": "127.0.0.1", "listen_port": "80"}]})",
+               "inbounds[1].listen_port", "expected unsigned integer, got string");
+  expect_error(R"({"inbounds": [{"type": "mixed", "listen": "127.0.0.1", "listen_port": 70000}]})",
+               "inbounds[0].listen_port", "out of range");
+  expect_error(R"({"inbounds": [{"type": "mixed", "listen": "127.0.0.1", "listen_port": -1}]})",
+               "inbounds[0].listen_port", "must not be negative");
+  expect_error(R"({"log": {"timestamp": "yes"}})", "log.timestamp", "expected boolean, got string");
+  expect_error(R"({"log": []})", "log", "expected object, got array");
+  expect_error(R"({"inbounds": {}})", "inbounds", "expected array, got object");
+  expect_error(with_outbound("", R"(, "alpn": [1])"), "outbounds[0].tls.alpn[0]", "expected string, got integer");
+}
+
+TEST(Reject, MissingRequired) {
+  expect_error(R"({"outbounds": [{"type": "anytls", "server": "s", "server_port": 1, "tls": {"enabled": true}}]})",
+               "outbounds[0].password", "missing required field");
+  expect_error(R"({"outbounds": [{"type": "anytls", "server_port": 1, "password": "p", "tls": {"enabled": true}}]})",
+               "outbounds[0].server", "missing required field");
+  expect_error(R"({"outbounds": [{"type": "anytls", "server": "s", "password": "p", "tls": {"enabled": true}}]})",
+               "outbounds[0].server_port", "missing required field");
+  expect_error(R"({"outbounds": [{"type": "anytls", "server": "s", "server_port": 1, "password": "p"}]})",
+               "outbounds[0].tls", "missing required field");
+  expect_error(R"({"outbounds": [{"type": "anytls", "server": "s", "server_port": 1, "password": "p", "tls": {}}]})",
+               "outbounds[0].tls.enabled", "must be true");
+  expect_error(R"({"outbounds": [{"tag": "x"}]})", "outbounds[0].type", "missing required field");
+  expect_error(R"({"inbounds": [{"type": "mixed"}]})", "inbounds[0].listen", "missing required field");
+  expect_error(R"({"inbounds": [{"type": "mixed", "listen": "localhost"}]})", "inbounds[0].listen",
+               "expected an IP address");
+}
+
+TEST(Reject, NegativeCounts) {
+  expect_error(with_outbound(R"(, "min_idle_session": -1)"), "outbounds[0].min_idle_session", "must not be negative");
+  expect_error(with_outbound(R"(, "ensure_idle_session": -3)"), "outbounds[0].ensure_idle_session",
+               "must not be negative");
+  expect_error(with_outbound(R"(, "min_idle_session_for_age": 1.5)"), "outbounds[0].min_idle_session_for_age",
+               "expected unsigned integer, got number");
+}
+
+TEST(Reject, UnsupportedTls) {
+  std::string two = R"({"outbounds": [{"type": "direct"}, {"type": "anytls", "server": "s", "server_port": 1,
+                        "password": "p", "tls": {"enabled": true, )";
+  expect_error(two + R"("utls": {"enabled": true, "fingerprint": "chrome"}}}]})", "outbounds[1].tls.utls",
+               "not supported: uTLS fingerprints need a TLS stack other than OpenSSL");
+  expect_error(two + R"("ech": {"enabled": true}}}]})", "outbounds[1].tls.ech", "not supported");
+  expect_error(two + R"("reality": {"enabled": true}}}]})", "outbounds[1].tls.reality", "not supported");
+  expect_error(two + R"("fragment": true}}]})", "outbounds[1].tls.fragment", "not supported");
+  expect_error(two + R"("record_fragment": true}}]})", "outbounds[1].tls.record_fragment", "not supported");
+  expect_error(with_outbound(R"(, "tcp_fast_open": true)"), "outbounds[0].tcp_fast_open", "not supported");
+  expect_error(with_outbound("", R"(, "min_version": "1.4")"), "outbounds[0].tls.min_version", "invalid TLS version");
+  expect_error(with_outbound("", R"(, "client_certificate_path": "c.pem")"), "outbounds[0].tls.client_key_path",
+               "missing required field");
+}
+
+TEST(Reject, UnknownNames) {
+  expect_error(R"({"inbounds": [{"type": "vmess", "listen": "::"}]})", "inbounds[0].type",
+               "unsupported inbound type \"vmess\"");
+  expect_error(R"({"outbounds": [{"type": "direct"}, {"type": "shadowsocks"}]})", "outbounds[1].type",
+               "unsupported outbound type \"shadowsocks\"");
+  expect_error(R"({"bogus": 1})", "bogus", "unknown field");
+  expect_error(R"({"dns": {}})", "dns", "not supported");
+  expect_error(R"({"log": {"level": "verbose"}})", "log.level", "unknown level \"verbose\"");
+  expect_error(with_outbound(R"(, "idle_timeout": "5m")"), "outbounds[0].idle_timeout", "unknown field");
+  expect_error(with_outbound("", R"(, "sni": "x")"), "outbounds[0].tls.sni", "unknown field");
+  expect_error(R"({"outbounds": [{"type": "block", "server": "x"}]})", "outbounds[0].server", "unknown field");
+  expect_error(R"({"outbounds": [{"type": "direct", "domain_strategy": "fastest"}]})",
+               "outbounds[0].domain_strategy", "unknown domain strategy");
+}
+
+TEST(Reject, AnyTlsInbound) {
+  std::string head = R"({"inbounds": [{"type": "anytls", "listen": "::", )";
+  std::string tls = R"("tls": {"enabled": true, "certificate_path": "c", "key_path": "k"})";
+  expect_error(head + tls + "}]}", "inbounds[0].users", "missing required field");
+  expect_error(head + R"("users": [], )" + tls + "}]}", "inbounds[0].users", "must not be empty");
+  expect_error(head + R"("users": [{"name": "a"}], )" + tls + "}]}", "inbounds[0].users[0].password",
+               "missing required field");
+  expect_error(head + R"("users": [{"name": "a", "password": "p"}]}]})", "inbounds[0].tls", "missing required field");
+  expect_error(head + R"("users": [{"name": "a", "password": "p"}], "tls": {"enabled": true, "key_path": "k"}}]})",
+               "inbounds[0].tls.certificate_path", "missing required field");
+  expect_error(head + R"("users": [{"name": "a", "password": "p"}], "padding_scheme": "0=1-2", )" + tls + "}]}",
+               "inbounds[0].padding_scheme", "invalid padding scheme");
+  expect_error(head + R"("users": [{"name": "a", "password": "p"}], "fallback": {"server": "x"}, )" + tls + "}]}",
+               "inbounds[0].fallback.server_port", "missing required field");
+}
+
+TEST(Reject, Route) {
+  expect_error(R"({"outbounds": [{"type": "direct"}], "route": {"final": "proxy"}})", "route.final",
+               "unknown outbound \"proxy\"");
+  expect_error(R"({"route": {"rules": [{"domain": "a", "outbound": "nope"}]}})", "route.rules[0].outbound",
+               "unknown outbound \"nope\"");
+  expect_error(R"({"route": {"rules": [{"domain": "a"}]}})", "route.rules[0].outbound", "missing required field");
+  expect_error(R"({"route": {"rules": [{"ip_cidr": ["10.0.0.0/33"], "outbound": "direct"}]}})",
+               "route.rules[0].ip_cidr[0]", "invalid CIDR");
+  expect_error(R"({"route": {"rules": [{"network": "icmp", "outbound": "direct"}]}})", "route.rules[0].network[0]",
+               "unknown network");
+  expect_error(R"({"route": {"rules": [{"action": "hijack-dns"}]}})", "route.rules[0].action", "unsupported action");
+  expect_error(R"({"outbounds": [{"type": "direct", "detour": "x"}]})", "outbounds[0].detour", "unknown outbound");
+}
+
+TEST(Reject, DuplicateTags) {
+  expect_error(R"({"outbounds": [{"type": "direct", "tag": "a"}, {"type": "block", "tag": "a"}]})",
+               "outbounds[1].tag", "duplicate tag \"a\"");
+  expect_error(R"({"inbounds": [{"type": "mixed", "tag": "a", "listen": "::"}, {"type": "http", "tag": "a", "listen": "::"}]})",
+               "inbounds[1].tag", "duplicate tag \"a\"");
+}
+
+TEST(Reject, BadJson) {
+  expect_error(R"({"log": {)", "config", "parse error");
+  expect_error("[]", "config", "expected a JSON object");
+}
+
+// ------------------------------------------------------------ URI
+
+TEST(Uri, Basic) {
+  auto o = parse_anytls_uri("anytls://pa%40ss%2Fw@example.com:8443/?sni=cdn.example.com&insecure=1");
+  EXPECT_EQ(o.type, "anytls");
+  EXPECT_EQ(o.tag, "anytls");
+  const auto& a = std::get<AnyTlsOutboundOptions>(o.options);
+  EXPECT_EQ(a.password, "pa@ss/w");
+  EXPECT_EQ(a.server, "example.com");
+  EXPECT_EQ(a.server_port, 8443);
+  EXPECT_TRUE(a.tls.enabled);
+  EXPECT_TRUE(a.tls.insecure);
+  EXPECT_EQ(a.tls.server_name, "cdn.example.com");
+  EXPECT_FALSE(a.tls.disable_sni);
+  EXPECT_EQ(a.idle_session_check_interval, 30s);
+}
+
+TEST(Uri, DefaultsIpv6FragmentAndIpSni) {
+  auto o = parse_anytls_uri("anytls://pw@[2001:db8::1]#my%20proxy");
+  const auto& a = std::get<AnyTlsOutboundOptions>(o.options);
+  EXPECT_EQ(o.tag, "my proxy");
+  EXPECT_EQ(a.server, "2001:db8::1");
+  EXPECT_EQ(a.server_port, 443);
+  EXPECT_TRUE(a.tls.disable_sni);
+  EXPECT_FALSE(a.tls.insecure);
+
+  auto p = parse_anytls_uri("anytls://pw@example.com:443?sni=1.2.3.4&insecure=0");
+  const auto& b = std::get<AnyTlsOutboundOptions>(p.options);
+  EXPECT_TRUE(b.tls.disable_sni);
+  EXPECT_EQ(b.tls.server_name, "1.2.3.4");
+  EXPECT_FALSE(b.tls.insecure);
+}
+
+TEST(Uri, InOutbounds) {
+  Options o = load_string(R"({"outbounds": ["anytls://secret@1.2.3.4:443/?sni=example.com#proxy",
+                                            {"type": "direct"}],
+                              "route": {"final": "proxy"}})");
+  ASSERT_EQ(o.outbounds.size(), 2u);
+  EXPECT_EQ(o.outbounds[0].tag, "proxy");
+  EXPECT_EQ(anytls_out(o).password, "secret");
+  EXPECT_EQ(anytls_out(o).tls.server_name, "example.com");
+}
+
+TEST(Uri, Rejects) {
+  expect_error(R"({"outbounds": ["vless://x@y:1"]})", "outbounds[0]", "anytls:// URI");
+  expect_error(R"({"outbounds": ["anytls://example.com:443"]})", "outbounds[0]", "missing password");
+  expect_error(R"({"outbounds": ["anytls://pw@example.com:99999"]})", "outbounds[0]", "invalid port");
+  expect_error(R"({"outbounds": ["anytls://pw@example.com?insecure=2"]})", "outbounds[0]", "insecure");
+  expect_error(R"({"outbounds": ["anytls://pw@example.com?foo=1"]})", "outbounds[0]", "unknown query parameter");
+  expect_error(R"({"outbounds": ["anytls://p%zzw@example.com"]})", "outbounds[0]", "percent-encoding");
+  expect_error(R"({"outbounds": ["anytls://pw@"]})", "outbounds[0]", "missing host");
+}
+
+// ------------------------------------------------------------ merge
+
+TEST(Merge, ObjectsMergeArraysConcatenate) {
+  std::vector<ConfigSource> sources = {
+      {"a.json", R"({"log": {"level": "debug"}, "outbounds": [{"type": "direct", "tag": "d"}]})"},
+      {"b.json", R"(// second file
+                   {"log": {"timestamp": true, "level": "warn"},
+                    "outbounds": [{"type": "block", "tag": "b"}], "route": {"final": "b"}})"},
+  };
+  Options o = load(sources);
+  EXPECT_EQ(o.log.level, "warn");
+  EXPECT_TRUE(o.log.timestamp);
+  ASSERT_EQ(o.outbounds.size(), 2u);
+  EXPECT_EQ(o.outbounds[0].tag, "d");
+  EXPECT_EQ(o.outbounds[1].tag, "b");
+  EXPECT_EQ(o.route.final, "b");
+  std::string merged = merged_json(sources);
+  EXPECT_THAT(merged, HasSubstr("\"timestamp\": true"));
+  EXPECT_EQ(merged.find("//"), std::string::npos);
+}
+
+TEST(Merge, ParseErrorNamesTheFile) {
+  try {
+    (void)load({{"a.json", "{}"}, {"b.json", "{,}"}});
+    ADD_FAILURE();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.path(), "b.json");
+    EXPECT_THAT(e.what(), HasSubstr("line 1"));
+  }
+}
+
+TEST(Format, KeepsOrderDropsComments) {
+  std::string out = format_json({"x", "{ /* c */ \"b\": 1, \"a\": [1,2] }"});
+  EXPECT_EQ(out, "{\n  \"b\": 1,\n  \"a\": [\n    1,\n    2\n  ]\n}\n");
+}
+
+// ------------------------------------------------------------ examples
+
+std::filesystem::path examples_dir() {
+  const char* src = std::getenv("ANYTLS_SOURCE_DIR");
+  return std::filesystem::path(src ? src : ANYTLS_TEST_SOURCE_DIR) / "examples";
+}
+
+TEST(Examples, AllLoad) {
+  auto dir = examples_dir();
+  auto files = list_config_dir(dir);
+  ASSERT_GE(files.size(), 8u) << dir;
+  for (const auto& f : files) {
+    SCOPED_TRACE(f.string());
+    EXPECT_NO_THROW((void)load_file(f));
+  }
+}
+
+TEST(Examples, LoopbackShape) {
+  Options o = load_file(examples_dir() / "loopback.json");
+  ASSERT_EQ(o.inbounds.size(), 2u);
+  EXPECT_EQ(o.inbounds[0].listen().listen_port, 2080);
+  EXPECT_EQ(o.inbounds[1].tag, "anytls-in");
+  EXPECT_EQ(o.inbounds[1].listen().listen_port, 8443);
+  EXPECT_EQ(o.route.final, "anytls-out");
+  ASSERT_EQ(o.route.rules.size(), 1u);
+  EXPECT_EQ(o.route.rules[0].inbound, std::vector<std::string>{"anytls-in"});
+  EXPECT_EQ(o.route.rules[0].outbound, "direct");
+}
+
+TEST(Examples, StrategiesMatchTheSeed) {
+  struct Want {
+    const char* file;
+    int ensure, min;
+    std::chrono::nanoseconds timeout, interval, heartbeat;
+  };
+  for (const Want& w : {Want{"strategy-high-performance.json", 5, 3, 10min, 30s, 20s},
+                        Want{"strategy-high-availability.json", 10, 5, 15min, 1min, 30s},
+                        Want{"strategy-nat-traversal.json", 3, 2, 5min, 30s, 10s},
+                        Want{"strategy-resource-efficient.json", 1, 1, 2min, 1min, 45s},
+                        Want{"strategy-balanced.json", 5, 2, 5min, 30s, 30s}}) {
+    SCOPED_TRACE(w.file);
+    Options o = load_file(examples_dir() / w.file);
+    ASSERT_FALSE(o.outbounds.empty());
+    const auto& a = anytls_out(o);
+    EXPECT_EQ(a.ensure_idle_session, w.ensure);
+    EXPECT_EQ(a.min_idle_session, w.min);
+    EXPECT_EQ(a.idle_session_timeout, w.timeout);
+    EXPECT_EQ(a.idle_session_check_interval, w.interval);
+    EXPECT_EQ(a.heartbeat, w.heartbeat);
+    EXPECT_EQ(a.server, "example.com");
+    EXPECT_EQ(a.tls.server_name, "example.com");
+    EXPECT_EQ(o.route.final, "anytls-out");
+  }
+}
+
+}  // namespace
