@@ -1,0 +1,184 @@
+// The plumbing the local proxy inbounds (mixed, socks, http) share: the
+// route -> dial step, connection logs, a bounded read buffer, and the
+// per-connection Session with the registry stop() closes.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <unordered_set>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ip/udp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "config/options.hpp"
+#include "net/conn.hpp"
+#include "net/listener.hpp"
+#include "net/relay.hpp"
+#include "net/result.hpp"
+#include "net/tcp_conn.hpp"
+#include "outbound/outbound.hpp"
+#include "route/router.hpp"
+
+namespace anytls::inbound {
+
+// ---- route -> dial ----------------------------------------------------------
+
+// Errors produced by dispatch itself (outbound errors pass through).
+enum class DispatchError { rejected = 1, no_outbound };
+const std::error_category& dispatch_category();
+std::error_code make_error_code(DispatchError e);
+
+// Asks the router, then the chosen outbound. A reject decision is
+// DispatchError::rejected ("rejected by route").
+asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> dial(route::Router& router,
+                                                               const outbound::Metadata& md);
+asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> listen_packet(route::Router& router,
+                                                                              const outbound::Metadata& md);
+
+// ---- logs -------------------------------------------------------------------
+
+// "127.0.0.1:5000", "[::1]:5000"; IPv4-mapped IPv6 shown as IPv4.
+std::string endpoint_string(const asio::ip::tcp::endpoint& ep);
+// info: "[tag] inbound connection from <src> to <host:port>"
+// (packet: "inbound packet connection ...").
+void log_inbound(const outbound::Metadata& md);
+// debug: "[tag] connection from <src> to <dst> closed: up N, down M, <duration>".
+void log_closed(const outbound::Metadata& md, std::uint64_t up, std::uint64_t down,
+                std::chrono::steady_clock::time_point start, const std::error_code& ec = {});
+
+// Relays client <-> upstream and logs the close line. Returns the stats.
+asio::awaitable<net::RelayStats> relay_logged(const outbound::Metadata& md, net::Conn& client,
+                                              net::Conn& upstream,
+                                              std::chrono::steady_clock::time_point start);
+
+// ---- a bounded read buffer over a Conn ----------------------------------------
+
+class StreamBuffer {
+ public:
+  explicit StreamBuffer(std::size_t capacity);
+
+  std::span<const std::uint8_t> data() const { return {buf_.get() + begin_, end_ - begin_}; }
+  std::string_view view() const {
+    return {reinterpret_cast<const char*>(buf_.get()) + begin_, end_ - begin_};
+  }
+  std::size_t size() const { return end_ - begin_; }
+  bool empty() const { return begin_ == end_; }
+  bool full() const { return size() == capacity_; }
+  std::size_t capacity() const { return capacity_; }
+  void consume(std::size_t n);
+  void clear() { begin_ = end_ = 0; }
+  // Reads at least one more byte from c (moving buffered bytes to the front
+  // first). Errors: the read's error (eof), or no_buffer_space when full.
+  asio::awaitable<std::error_code> fill(net::Conn& c);
+
+ private:
+  std::unique_ptr<std::uint8_t[]> buf_;
+  std::size_t capacity_;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+};
+
+// ---- inbound state and sessions -------------------------------------------------
+
+// Which protocols an inbound speaks.
+enum class Protocols : unsigned { socks = 1, http = 2, mixed = 3 };
+
+class Session;
+
+// Shared by an inbound and all its sessions (sessions keep it alive, so an
+// inbound may be destroyed while its coroutines unwind).
+struct InboundContext {
+  InboundContext(asio::io_context& io, std::string tag, config::MixedInboundOptions options,
+                 route::Router& router, Protocols protocols);
+
+  asio::io_context& io;
+  std::string tag_;
+  config::MixedInboundOptions options;
+  route::Router& router;
+  Protocols protocols;
+  net::Listener listener;
+  std::unordered_set<Session*> sessions;
+  std::uint64_t next_id = 1;
+  bool stopped = false;
+
+  const std::string& tag() const { return tag_; }
+  bool auth_required() const { return !options.users.empty(); }
+  // Constant-time per comparison; true when a user matches.
+  bool check_user(std::string_view username, std::string_view password) const;
+};
+
+// One accepted client connection. Everything it opens is registered here
+// while alive, so close() (from stop(), a timeout or an error) unblocks every
+// coroutine working for it. Single-threaded: use on the io_context thread.
+class Session {
+ public:
+  Session(std::shared_ptr<InboundContext> ctx, asio::ip::tcp::socket socket);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  InboundContext& ctx() { return *ctx_; }
+  net::TcpConn& client() { return client_; }
+  std::uint64_t id() const { return id_; }
+  const asio::ip::tcp::endpoint& source() const { return source_; }  // peer, unmapped
+  const asio::ip::tcp::endpoint& local() const { return local_; }    // our side, unmapped
+  bool closed() const { return closed_; }
+
+  outbound::Metadata metadata(outbound::Network network, net::Address destination) const;
+  std::string user;  // after authentication
+
+  // Closes the client and everything registered below. Idempotent.
+  void close();
+
+  // Registration of what close() must close; the guard unregisters.
+  template <class T>
+  class Registered {
+   public:
+    Registered(T*& slot, T* value) : slot_(slot) { slot_ = value; }
+    ~Registered() { slot_ = nullptr; }
+    Registered(const Registered&) = delete;
+    Registered& operator=(const Registered&) = delete;
+
+   private:
+    T*& slot_;
+  };
+  Registered<net::Conn> track(net::Conn* c) { return {upstream_, c}; }
+  Registered<net::PacketConn> track(net::PacketConn* c) { return {packet_, c}; }
+  Registered<asio::ip::udp::socket> track(asio::ip::udp::socket* s) { return {udp_, s}; }
+
+  // The session is closed unless the deadline is cleared or moved first.
+  void set_deadline(std::chrono::steady_clock::duration d);
+  void clear_deadline();
+  // Runs the deadline timer until close(); spawned once per session.
+  static asio::awaitable<void> watchdog(std::shared_ptr<Session> self);
+
+ private:
+  std::shared_ptr<InboundContext> ctx_;
+  std::uint64_t id_;
+  net::TcpConn client_;
+  asio::ip::tcp::endpoint source_;
+  asio::ip::tcp::endpoint local_;
+  asio::steady_timer timer_;
+  net::Conn* upstream_ = nullptr;
+  net::PacketConn* packet_ = nullptr;
+  asio::ip::udp::socket* udp_ = nullptr;
+  bool closed_ = false;
+};
+
+// Handshake / request-head deadline.
+inline constexpr std::chrono::seconds kHandshakeTimeout{30};
+// Idle time allowed between two requests on an HTTP keep-alive connection.
+inline constexpr std::chrono::seconds kKeepAliveIdle{60};
+
+}  // namespace anytls::inbound
+
+template <>
+struct std::is_error_code_enum<anytls::inbound::DispatchError> : std::true_type {};

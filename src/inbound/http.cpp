@@ -1,0 +1,354 @@
+#include "inbound/http.hpp"
+
+#include <chrono>
+
+#include <asio/error.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <spdlog/spdlog.h>
+
+#include "inbound/http_codec.hpp"
+
+namespace anytls::inbound {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
+constexpr std::string_view kProxyAuthenticate = "Proxy-Authenticate: Basic realm=\"anytls\"\r\n";
+
+std::string_view reason_for(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 407: return "Proxy Authentication Required";
+    case 431: return "Request Header Fields Too Large";
+    case 502: return "Bad Gateway";
+    case 504: return "Gateway Timeout";
+    default: return "Error";
+  }
+}
+
+asio::awaitable<std::error_code> send(net::Conn& c, std::string_view bytes) {
+  co_return co_await c.write(asio::buffer(bytes.data(), bytes.size()));
+}
+
+asio::awaitable<std::error_code> send_error(Session& s, int status, bool close, std::string_view extra = {},
+                                            std::string_view body = {}) {
+  auto text = http::simple_response(status, reason_for(status), close, extra, body);
+  co_return co_await send(s.client(), text);
+}
+
+void log_request_error(Session& s, std::string_view why) {
+  spdlog::debug("[{}] connection from {}: http: {}", s.ctx().tag(), endpoint_string(s.source()), why);
+}
+
+void log_dial_error(const outbound::Metadata& md, const net::Error& e) {
+  spdlog::error("[{}] connection from {} to {}: {}", md.inbound, endpoint_string(md.source),
+                md.destination.to_string(), e.text());
+}
+
+// Copies one message body from `buf`/`src` to `dst` as framed by f. Bytes
+// are written straight from the read buffer. until_close ends cleanly at
+// EOF; a short body is an error.
+asio::awaitable<std::error_code> forward_body(StreamBuffer& buf, net::Conn& src, net::Conn& dst, http::Framing f,
+                                              std::uint64_t& counter) {
+  switch (f.kind) {
+    case http::Framing::none:
+      co_return std::error_code{};
+    case http::Framing::length: {
+      std::uint64_t remaining = f.content_length;
+      while (remaining > 0) {
+        if (buf.empty()) {
+          if (auto ec = co_await buf.fill(src)) co_return ec;
+        }
+        std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, buf.size()));
+        if (auto ec = co_await dst.write(asio::buffer(buf.data().data(), take))) co_return ec;
+        buf.consume(take);
+        remaining -= take;
+        counter += take;
+      }
+      co_return std::error_code{};
+    }
+    case http::Framing::chunked: {
+      http::ChunkedTracker tracker;
+      while (!tracker.done()) {
+        if (buf.empty()) {
+          if (auto ec = co_await buf.fill(src)) co_return ec;
+        }
+        std::size_t take = tracker.feed(buf.view());
+        if (tracker.failed()) co_return asio::error::invalid_argument;
+        if (auto ec = co_await dst.write(asio::buffer(buf.data().data(), take))) co_return ec;
+        buf.consume(take);
+        counter += take;
+      }
+      co_return std::error_code{};
+    }
+    case http::Framing::until_close:
+      for (;;) {
+        if (buf.empty()) {
+          auto ec = co_await buf.fill(src);
+          if (ec == asio::error::eof) co_return std::error_code{};
+          if (ec) co_return ec;
+        }
+        if (auto ec = co_await dst.write(asio::buffer(buf.data().data(), buf.size()))) co_return ec;
+        counter += buf.size();
+        buf.clear();
+      }
+  }
+  co_return std::error_code{};
+}
+
+// One plain request in flight: request body up, response down, at once (a
+// client may wait for "100 Continue" before sending its body).
+struct Exchange {
+  Session& session;
+  StreamBuffer& client_in;
+  StreamBuffer& upstream_in;
+  net::Conn& upstream;
+  const http::RequestHead& request;
+  http::Framing request_framing;
+  bool client_keep_alive = false;
+
+  Exchange(Session& s, StreamBuffer& cin, StreamBuffer& uin, net::Conn& up_conn, const http::RequestHead& req,
+           http::Framing framing, bool keep)
+      : session(s), client_in(cin), upstream_in(uin), upstream(up_conn), request(req), request_framing(framing),
+        client_keep_alive(keep) {}
+
+  std::uint64_t up = 0;
+  std::uint64_t down = 0;
+  bool response_started = false;  // bytes of the response reached the client
+  bool keep_alive = false;        // the client connection may carry another request
+  bool upgraded = false;          // 101: the connection is now a tunnel
+  bool failed = false;
+  std::error_code error;
+
+  void fail(const std::error_code& ec) {
+    if (!failed) error = ec;
+    failed = true;
+    upstream.close();
+    session.close();
+  }
+};
+
+asio::awaitable<void> send_request_body(std::shared_ptr<Session> s, Exchange& x) {
+  auto ec = co_await forward_body(x.client_in, s->client(), x.upstream, x.request_framing, x.up);
+  if (ec && !x.failed) x.fail(ec);
+}
+
+asio::awaitable<void> receive_response(std::shared_ptr<Session> s, Exchange& x) {
+  for (;;) {
+    http::Parsed<http::ResponseHead> p;
+    for (;;) {
+      p = http::parse_response_head(x.upstream_in.view());
+      if (p.status != http::Status::need_more) break;
+      auto ec = co_await x.upstream_in.fill(x.upstream);
+      if (x.failed) co_return;
+      if (ec) {
+        if (!x.response_started) co_await send_error(*s, 502, true);
+        x.fail(ec);
+        co_return;
+      }
+    }
+    if (p.status != http::Status::ok) {
+      if (!x.response_started) co_await send_error(*s, 502, true);
+      x.fail(asio::error::invalid_argument);
+      co_return;
+    }
+    x.upstream_in.consume(p.consumed);
+    const http::ResponseHead& resp = p.value;
+    if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
+      // Interim responses (100 Continue, 103): pass on to HTTP/1.1 clients.
+      if (x.request.version_minor >= 1) {
+        auto head = http::forward_response_head(resp, true, 1);
+        x.response_started = true;
+        if (auto ec = co_await send(s->client(), head)) {
+          x.fail(ec);
+          co_return;
+        }
+      }
+      continue;
+    }
+    if (resp.status == 101) {
+      if (!http::is_upgrade(x.request)) {
+        if (!x.response_started) co_await send_error(*s, 502, true);
+        x.fail(asio::error::invalid_argument);
+        co_return;
+      }
+      auto head = http::forward_response_head(resp, true, x.request.version_minor);
+      x.response_started = true;
+      if (auto ec = co_await send(s->client(), head)) {
+        x.fail(ec);
+        co_return;
+      }
+      x.upgraded = true;
+      co_return;
+    }
+    auto framing = http::response_framing(resp, x.request.method);
+    if (!framing) {
+      if (!x.response_started) co_await send_error(*s, 502, true);
+      x.fail(asio::error::invalid_argument);
+      co_return;
+    }
+    x.keep_alive = x.client_keep_alive && framing->kind != http::Framing::until_close;
+    auto head = http::forward_response_head(resp, x.keep_alive, x.request.version_minor);
+    x.response_started = true;
+    if (auto ec = co_await send(s->client(), head)) {
+      x.fail(ec);
+      co_return;
+    }
+    auto ec = co_await forward_body(x.upstream_in, x.upstream, s->client(), *framing, x.down);
+    if (ec && !x.failed) x.fail(ec);
+    co_return;
+  }
+}
+
+asio::awaitable<void> http_connect(std::shared_ptr<Session> s, StreamBuffer& in, const http::RequestHead& req) {
+  auto destination = http::parse_authority(req.target, std::nullopt);
+  if (!destination) {
+    log_request_error(*s, "bad CONNECT target \"" + req.target + "\"");
+    co_await send_error(*s, 400, true);
+    co_return;
+  }
+  auto md = s->metadata(outbound::Network::tcp, std::move(*destination));
+  log_inbound(md);
+  auto start = Clock::now();
+  auto dialed = co_await dial(s->ctx().router, md);
+  if (s->closed()) co_return;
+  if (!dialed) {
+    log_dial_error(md, dialed.error());
+    co_await send_error(*s, http_status_for(dialed.error().code), true, {}, dialed.error().text() + "\n");
+    co_return;
+  }
+  std::unique_ptr<net::Conn> upstream = std::move(dialed.value());
+  auto registered = s->track(upstream.get());
+  if (co_await send(s->client(), kConnectEstablished) || s->closed()) co_return;
+  if (!in.empty()) {
+    if (co_await upstream->write(asio::buffer(in.data().data(), in.size()))) co_return;
+    in.clear();
+  }
+  co_await relay_logged(md, s->client(), *upstream, start);
+}
+
+// An absolute-form request. Returns whether the client connection may carry
+// another request.
+asio::awaitable<bool> http_forward(std::shared_ptr<Session> s, StreamBuffer& in,
+                                   std::unique_ptr<StreamBuffer>& upstream_in, const http::RequestHead& req,
+                                   bool keep_alive) {
+  using namespace asio::experimental::awaitable_operators;
+  auto uri = http::parse_absolute_uri(req.target);
+  if (!uri) {
+    log_request_error(*s, "not an absolute http:// URI: \"" + req.target + "\"");
+    co_await send_error(*s, 400, true);
+    co_return false;
+  }
+  auto framing = http::request_framing(req);
+  if (!framing) {
+    log_request_error(*s, "request body framing");
+    co_await send_error(*s, 400, true);
+    co_return false;
+  }
+  auto md = s->metadata(outbound::Network::tcp, uri->destination);
+  log_inbound(md);
+  auto start = Clock::now();
+  auto dialed = co_await dial(s->ctx().router, md);
+  if (s->closed()) co_return false;
+  if (!dialed) {
+    log_dial_error(md, dialed.error());
+    // Without a body to skip, the connection stays usable.
+    bool again = keep_alive && framing->kind == http::Framing::none;
+    if (co_await send_error(*s, http_status_for(dialed.error().code), !again, {}, dialed.error().text() + "\n")) {
+      co_return false;
+    }
+    co_return again;
+  }
+  std::unique_ptr<net::Conn> upstream = std::move(dialed.value());
+  auto registered = s->track(upstream.get());
+  if (co_await send(*upstream, http::forward_request_head(req, *uri)) || s->closed()) co_return false;
+  if (!upstream_in) upstream_in = std::make_unique<StreamBuffer>(http::kMaxHeadSize);
+  upstream_in->clear();
+  Exchange x{*s, in, *upstream_in, *upstream, req, *framing, keep_alive};
+  co_await (send_request_body(s, x) && receive_response(s, x));
+  if (x.upgraded && !x.failed && !s->closed()) {
+    if (!in.empty()) {
+      if (co_await upstream->write(asio::buffer(in.data().data(), in.size()))) co_return false;
+      in.clear();
+    }
+    if (!upstream_in->empty()) {
+      if (co_await s->client().write(asio::buffer(upstream_in->data().data(), upstream_in->size()))) {
+        co_return false;
+      }
+      upstream_in->clear();
+    }
+    co_await relay_logged(md, s->client(), *upstream, start);
+    co_return false;
+  }
+  log_closed(md, x.up, x.down, start, x.error);
+  co_return !x.failed && x.keep_alive && !s->closed();
+}
+
+}  // namespace
+
+int http_status_for(const std::error_code& ec) {
+  if (ec == DispatchError::rejected || ec == DispatchError::no_outbound) return 403;
+  if (ec == std::errc::timed_out) return 504;
+  return 502;
+}
+
+asio::awaitable<void> serve_http(std::shared_ptr<Session> s) {
+  StreamBuffer in(http::kMaxHeadSize);
+  std::unique_ptr<StreamBuffer> upstream_in;  // allocated by the first plain request
+  bool first = true;
+  for (;;) {
+    s->set_deadline(first ? std::chrono::steady_clock::duration(kHandshakeTimeout)
+                          : std::chrono::steady_clock::duration(kKeepAliveIdle));
+    first = false;
+    http::Parsed<http::RequestHead> p;
+    for (;;) {
+      p = http::parse_request_head(in.view());
+      if (p.status != http::Status::need_more) break;
+      auto ec = co_await in.fill(s->client());
+      if (ec == asio::error::no_buffer_space) {
+        p.status = http::Status::too_large;
+        break;
+      }
+      if (ec) co_return;  // closed between requests, or timed out
+    }
+    if (p.status == http::Status::too_large) {
+      log_request_error(*s, "request head too large");
+      co_await send_error(*s, 431, true);
+      co_return;
+    }
+    if (p.status != http::Status::ok) {
+      log_request_error(*s, p.error);
+      co_await send_error(*s, 400, true);
+      co_return;
+    }
+    in.consume(p.consumed);
+    s->clear_deadline();
+    const http::RequestHead& req = p.value;
+    bool keep_alive = http::wants_keep_alive(req);
+    if (s->ctx().auth_required()) {
+      auto creds = http::proxy_credentials(req.headers);
+      if (!creds || !s->ctx().check_user(creds->username, creds->password)) {
+        if (creds) {
+          spdlog::warn("[{}] connection from {}: http authentication failed for user \"{}\"", s->ctx().tag(),
+                       endpoint_string(s->source()), creds->username);
+        }
+        auto framing = http::request_framing(req);
+        bool again = keep_alive && !http::iequals(req.method, "CONNECT") && framing &&
+                     framing->kind == http::Framing::none;
+        if (co_await send_error(*s, 407, !again, kProxyAuthenticate) || !again) co_return;
+        continue;
+      }
+      s->user = creds->username;
+    }
+    if (http::iequals(req.method, "CONNECT")) {
+      co_await http_connect(s, in, req);
+      co_return;
+    }
+    if (!co_await http_forward(s, in, upstream_in, req, keep_alive)) co_return;
+  }
+}
+
+}  // namespace anytls::inbound

@@ -1,0 +1,34 @@
+// Bidirectional copy between two byte streams with half-close.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <system_error>
+
+#include <asio/awaitable.hpp>
+
+#include "net/conn.hpp"
+
+namespace anytls::net {
+
+struct RelayStats {
+  std::uint64_t a_to_b = 0;  // bytes read from a and written to b ("up" for an inbound)
+  std::uint64_t b_to_a = 0;  // bytes read from b and written to a ("down")
+  std::error_code error;     // first error seen (EOF is not an error); empty on a clean close
+  bool idle_timeout = false; // the idle watchdog closed both sides
+};
+
+// Copies a->b and b->a until both directions have ended.
+//  - EOF on one side: shutdown_write() on the other side; the other direction
+//    keeps running (half-close).
+//  - An error in either direction (read or write): both conns are closed, so
+//    the other direction unblocks and ends too.
+//  - idle_timeout > 0: when no byte moved in either direction for that long,
+//    both conns are closed.
+// Each direction owns one fixed buffer of kRelayBufferSize bytes, allocated
+// once. The conns are not closed on a clean end; the caller owns them.
+inline constexpr std::size_t kRelayBufferSize = 32 * 1024;
+
+asio::awaitable<RelayStats> relay(Conn& a, Conn& b,
+                                  std::chrono::steady_clock::duration idle_timeout = {});
+
+}  // namespace anytls::net
