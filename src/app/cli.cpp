@@ -220,6 +220,13 @@ int cli_main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    // "anytls foo": CLI11 would only say that a subcommand is required.
+    const std::string first = argc > 1 ? argv[1] : "";
+    if (!first.empty() && first[0] != '-' && first != "run" && first != "check" && first != "format" &&
+        first != "version" && first != "generate") {
+      std::cerr << "error: unknown command \"" << argv[1] << "\" (run check format version generate)\n";
+      return kExitConfig;
+    }
     int rc = app.exit(e);
     return rc == 0 ? kExitOk : kExitConfig;
   }

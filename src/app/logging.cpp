@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <stdexcept>
 
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/basic_file_sink.h>
@@ -47,8 +48,11 @@ void setup_logging(const config::LogOptions& options) {
   spdlog::sink_ptr sink;
   bool color = false;
   if (!options.output.empty()) {
-    // spdlog throws spdlog_ex (a std::runtime_error) when it cannot open it.
-    sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.output, /*truncate=*/false);
+    try {
+      sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.output, /*truncate=*/false);
+    } catch (const spdlog::spdlog_ex& e) {
+      throw std::runtime_error(e.what());
+    }
   } else {
     sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
     color = ::isatty(STDERR_FILENO) == 1;

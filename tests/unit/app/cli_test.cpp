@@ -1,0 +1,235 @@
+// Runs the built `anytls` binary (ANYTLS_BIN) and checks exit codes and output.
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "config/load.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using ::testing::StartsWith;
+
+struct Outcome {
+  int rc = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void spit(const fs::path& p, const std::string& text) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* bin = std::getenv("ANYTLS_BIN");
+    ASSERT_NE(bin, nullptr) << "ANYTLS_BIN not set (run through ctest)";
+    bin_ = bin;
+    ASSERT_TRUE(fs::exists(bin_)) << bin_;
+    const char* src = std::getenv("ANYTLS_SOURCE_DIR");
+    ASSERT_NE(src, nullptr);
+    source_ = src;
+    dir_ = fs::path(::testing::TempDir()) /
+           ("anytls_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  Outcome run(const std::string& args) {
+    fs::path out = dir_ / "stdout", err = dir_ / "stderr";
+    std::string cmd = "'" + bin_ + "' " + args + " >'" + out.string() + "' 2>'" + err.string() + "' </dev/null";
+    int status = std::system(cmd.c_str());
+    Outcome r;
+    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = slurp(out);
+    r.err = slurp(err);
+    return r;
+  }
+
+  std::string bin_;
+  fs::path source_;
+  fs::path dir_;
+};
+
+TEST_F(Cli, Version) {
+  Outcome r = run("version");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_THAT(r.out, StartsWith("anytls-cpp " ANYTLS_VERSION "\n"));
+  EXPECT_THAT(r.out, HasSubstr("OpenSSL 3"));
+}
+
+TEST_F(Cli, HelpIsOk) {
+  EXPECT_EQ(run("--help").rc, 0);
+  for (const char* sub : {"run", "check", "format", "version", "generate", "generate tls-keypair", "generate rand"}) {
+    Outcome r = run(std::string(sub) + " --help");
+    EXPECT_EQ(r.rc, 0) << sub;
+    EXPECT_THAT(r.out, HasSubstr("Usage")) << sub;
+  }
+}
+
+TEST_F(Cli, UsageErrors) {
+  EXPECT_EQ(run("").rc, 1);
+  Outcome r = run("frobnicate");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("frobnicate"));
+  EXPECT_EQ(run("check --no-such-flag").rc, 1);
+  EXPECT_EQ(run("generate").rc, 1);
+  EXPECT_EQ(run("generate rand").rc, 1);
+  EXPECT_EQ(run("generate rand 16 --hex --base64").rc, 1);
+  EXPECT_EQ(run("generate tls-keypair").rc, 1);
+}
+
+TEST_F(Cli, CheckGoodExamples) {
+  for (const char* f : {"loopback.json", "client.json", "server.json", "strategy-balanced.json"}) {
+    Outcome r = run("check -c '" + (source_ / "examples" / f).string() + "'");
+    EXPECT_EQ(r.rc, 0) << f << ": " << r.err;
+    EXPECT_EQ(r.err, "") << f;
+  }
+}
+
+TEST_F(Cli, CheckBadNamesThePath) {
+  spit(dir_ / "bad.json", R"({"outbounds": [{"type": "direct"}, {"type": "anytls", "server": "s", "server_port": 1,
+      "password": "p", "tls": {"enabled": true, "utls": {"enabled": true}}}]})");
+  Outcome r = run("check -c '" + (dir_ / "bad.json").string() + "'");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, StartsWith("error: outbounds[1].tls.utls: not supported"));
+
+  spit(dir_ / "dur.json", R"({"outbounds": [{"type": "anytls", "server": "s", "server_port": 1, "password": "p",
+      "idle_session_timeout": "5x", "tls": {"enabled": true}}]})");
+  r = run("check -c '" + (dir_ / "dur.json").string() + "'");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "error: outbounds[0].idle_session_timeout: invalid duration \"5x\"\n");
+
+  r = run("check -c '" + (dir_ / "missing.json").string() + "'");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("missing.json"));
+
+  r = run("run -c '" + (dir_ / "dur.json").string() + "'");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("outbounds[0].idle_session_timeout"));
+}
+
+TEST_F(Cli, MergeDirectoryAndWorkdir) {
+  fs::create_directories(dir_ / "conf.d");
+  spit(dir_ / "conf.d" / "10-out.json", R"({"outbounds": [{"type": "block", "tag": "b"}]})");
+  spit(dir_ / "conf.d" / "20-route.json", R"({"route": {"final": "b"}})");
+  spit(dir_ / "conf.d" / "ignored.txt", "not json");
+  EXPECT_EQ(run("check -C '" + (dir_ / "conf.d").string() + "'").rc, 0);
+  // Only the second file: route.final names an outbound that does not exist.
+  Outcome r = run("check -c '" + (dir_ / "conf.d" / "20-route.json").string() + "'");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("route.final"));
+  // -D first, then relative paths; two -c files merge.
+  EXPECT_EQ(run("check -D '" + dir_.string() + "' -c conf.d/10-out.json -c conf.d/20-route.json").rc, 0);
+  // Default file name config.json in the working directory.
+  spit(dir_ / "config.json", "{}");
+  EXPECT_EQ(run("check -D '" + dir_.string() + "'").rc, 0);
+}
+
+TEST_F(Cli, Format) {
+  const std::string text = "{ // comment\n \"log\": {\"level\": \"warn\"}, \"outbounds\": [{\"type\": \"direct\"}] }";
+  spit(dir_ / "f.json", text);
+  Outcome r = run("format -c '" + (dir_ / "f.json").string() + "'");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "{\n  \"log\": {\n    \"level\": \"warn\"\n  },\n  \"outbounds\": [\n    {\n      \"type\": \"direct\"\n    }\n  ]\n}\n");
+  EXPECT_EQ(slurp(dir_ / "f.json"), text);  // untouched without -w
+  r = run("format -w -c '" + (dir_ / "f.json").string() + "'");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(slurp(dir_ / "f.json"), r.out.empty() ? run("format -c '" + (dir_ / "f.json").string() + "'").out : r.out);
+  EXPECT_EQ(slurp(dir_ / "f.json").find("comment"), std::string::npos);
+  EXPECT_NO_THROW((void)anytls::config::load_file(dir_ / "f.json"));
+
+  spit(dir_ / "bad.json", R"({"log": {"level": "loud"}})");
+  r = run("format -c '" + (dir_ / "bad.json").string() + "'");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("log.level"));
+}
+
+TEST_F(Cli, GenerateRand) {
+  Outcome r = run("generate rand 16 --hex");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_THAT(r.out, MatchesRegex("[0-9a-f]{32}\n"));
+  Outcome r2 = run("generate rand 16 --hex");
+  EXPECT_NE(r.out, r2.out);
+  r = run("generate rand 16 --base64");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_THAT(r.out, MatchesRegex("[A-Za-z0-9+/]{22}==\n"));
+  r = run("generate rand 16");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(r.out.size(), 16u);
+  EXPECT_EQ(run("generate rand 0").rc, 1);
+}
+
+X509* parse_cert(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  return cert;
+}
+
+TEST_F(Cli, GenerateTlsKeypairToStdout) {
+  Outcome r = run("generate tls-keypair example.test --months 2");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("-----BEGIN CERTIFICATE-----"));
+  EXPECT_THAT(r.out, HasSubstr("-----BEGIN PRIVATE KEY-----"));
+  X509* cert = parse_cert(r.out);
+  ASSERT_NE(cert, nullptr);
+  EXPECT_EQ(X509_check_host(cert, "example.test", 0, 0, nullptr), 1);
+  EXPECT_EQ(X509_check_host(cert, "other.test", 0, 0, nullptr), 0);
+  EVP_PKEY* pub = X509_get0_pubkey(cert);
+  ASSERT_NE(pub, nullptr);
+  EXPECT_TRUE(EVP_PKEY_is_a(pub, "EC"));
+  EXPECT_EQ(X509_verify(cert, pub), 1);  // self-signed
+  // Valid now, expired in a year.
+  EXPECT_EQ(X509_cmp_current_time(X509_get0_notBefore(cert)), -1);
+  std::time_t in_year = std::time(nullptr) + 365 * 86400;
+  EXPECT_EQ(X509_cmp_time(X509_get0_notAfter(cert), &in_year), -1);
+  X509_free(cert);
+}
+
+TEST_F(Cli, GenerateTlsKeypairFiles) {
+  Outcome r = run("generate tls-keypair 127.0.0.1 --out-dir '" + (dir_ / "certs").string() + "' --file-name loopback");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  fs::path crt = dir_ / "certs" / "loopback.crt", key = dir_ / "certs" / "loopback.key";
+  ASSERT_TRUE(fs::exists(crt));
+  ASSERT_TRUE(fs::exists(key));
+  struct stat st {};
+  ASSERT_EQ(::stat(key.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  X509* cert = parse_cert(slurp(crt));
+  ASSERT_NE(cert, nullptr);
+  EXPECT_EQ(X509_check_ip_asc(cert, "127.0.0.1", 0), 1);
+  X509_free(cert);
+  EXPECT_THAT(slurp(key), StartsWith("-----BEGIN PRIVATE KEY-----"));
+  // The OpenSSL command line accepts it as its own trust anchor.
+  std::string verify = "openssl verify -CAfile '" + crt.string() + "' '" + crt.string() + "' >/dev/null 2>&1";
+  if (std::system("command -v openssl >/dev/null 2>&1") == 0) {
+    EXPECT_EQ(std::system(verify.c_str()), 0);
+  }
+}
+
+}  // namespace
