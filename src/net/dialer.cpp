@@ -11,6 +11,7 @@
 #include <asio/error.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ip/v6_only.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
@@ -134,6 +135,7 @@ struct Race {
   std::optional<Error> error;        // set when every attempt failed (or the lookup did)
   bool resolving = true;
   bool timed_out = false;
+  bool timed_out_resolving = false;  // the deadline hit during the lookup
   bool over = false;                 // winner found or deadline hit: stop everything
   std::string primary_current;       // "ip:port" being attempted, for timeout texts
   std::string fallback_current;
@@ -291,6 +293,7 @@ asio::awaitable<void> deadline(RacePtr r, Duration timeout) {
   auto [ec] = co_await t.async_wait(use_tuple);
   if (!ec) {
     r->timed_out = true;
+    r->timed_out_resolving = r->resolving;
     r->over = true;
   }
 }
@@ -307,7 +310,7 @@ asio::awaitable<Result<tcp::socket>> dial_tcp_impl(ImplPtr d, Address destinatio
   }
   if (r->winner) co_return std::move(*r->winner);
   if (r->timed_out) {
-    if (r->resolving)
+    if (r->timed_out_resolving)
       co_return Error{asio::error::timed_out,
                       "dial tcp: lookup " + r->destination.host + ": i/o timeout"};
     // Report the attempt in flight: the primary's, unless it has given up.

@@ -2,6 +2,7 @@
 
 #include <asio/error.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/ip/v6_only.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 

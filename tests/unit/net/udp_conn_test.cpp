@@ -1,0 +1,202 @@
+#include "net/udp_conn.hpp"
+
+#include <chrono>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include <asio/error.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+
+#include "unit/net/dialer_test_support.hpp"
+
+namespace anytls::net {
+namespace {
+
+using namespace std::chrono_literals;
+using anytls::testing::have_ipv6_loopback;
+using anytls::testing::run_until_done;
+using asio::ip::udp;
+constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+LookupOutcome fake_lookup(const std::string& host) {
+  if (host == "echo.test") return {{}, {}, {asio::ip::make_address("127.0.0.1")}};
+  if (host == "echo6.test") return {{}, {}, {asio::ip::make_address("::1")}};
+  return {asio::error::host_not_found, "no such host", {}};
+}
+
+// Echoes datagrams forever (until the socket closes).
+asio::awaitable<void> echo(udp::socket& s) {
+  char buf[2048];
+  for (;;) {
+    udp::endpoint peer;
+    auto [ec, n] = co_await s.async_receive_from(asio::buffer(buf), peer, use_tuple);
+    if (ec) co_return;
+    co_await s.async_send_to(asio::buffer(buf, n), peer, use_tuple);
+  }
+}
+
+struct EchoServer {
+  EchoServer(asio::io_context& ctx, const char* ip) : socket(ctx, udp::endpoint(asio::ip::make_address(ip), 0)) {
+    asio::co_spawn(ctx, echo(socket), asio::detached);
+  }
+  ~EchoServer() {
+    std::error_code ec;
+    socket.close(ec);
+  }
+  std::uint16_t port() const { return socket.local_endpoint().port(); }
+  udp::socket socket;
+};
+
+struct Exchange {
+  std::error_code write_ec;
+  std::error_code read_ec;
+  std::string data;
+  Address from;
+};
+
+asio::awaitable<Exchange> round_trip(PacketConn& c, std::string payload, Address to) {
+  Exchange x;
+  x.write_ec = co_await c.write_packet(asio::buffer(payload), to);
+  if (x.write_ec) co_return x;
+  char buf[2048];
+  auto [ec, n] = co_await c.read_packet(asio::buffer(buf), x.from);
+  x.read_ec = ec;
+  x.data.assign(buf, n);
+  co_return x;
+}
+
+class UdpConnTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<UdpPacketConn> open(DialerOptions o = {}) {
+    Dialer d(o, resolver);
+    auto s = d.open_udp(ctx.get_executor());
+    EXPECT_TRUE(s) << s.error().text();
+    return std::make_unique<UdpPacketConn>(std::move(*s), d);
+  }
+  asio::io_context ctx;
+  std::shared_ptr<Resolver> resolver = std::make_shared<Resolver>(ResolverOptions{1, 16, fake_lookup});
+};
+
+TEST_F(UdpConnTest, EchoToIpv4LiteralOnDualStackSocket) {
+  EchoServer server(ctx, "127.0.0.1");
+  auto c = open();
+  auto x = run_until_done(ctx, round_trip(*c, "hello", Address{"127.0.0.1", server.port()}));
+  ASSERT_TRUE(x);
+  ASSERT_FALSE(x->write_ec) << x->write_ec.message();
+  ASSERT_FALSE(x->read_ec);
+  EXPECT_EQ(x->data, "hello");
+  EXPECT_EQ(x->from, (Address{"127.0.0.1", server.port()}));  // not ::ffff:127.0.0.1
+}
+
+TEST_F(UdpConnTest, EchoOnIpv4OnlySocket) {
+  EchoServer server(ctx, "127.0.0.1");
+  DialerOptions o;
+  o.domain_strategy = DomainStrategy::ipv4_only;
+  auto c = open(o);
+  auto x = run_until_done(ctx, round_trip(*c, "v4", Address{"127.0.0.1", server.port()}));
+  ASSERT_TRUE(x);
+  ASSERT_FALSE(x->write_ec);
+  EXPECT_EQ(x->data, "v4");
+  auto bad = run_until_done(ctx, c->write_packet(asio::buffer("x", 1), Address{"::1", 9}));
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(*bad, asio::error::address_family_not_supported);
+}
+
+TEST_F(UdpConnTest, EchoToIpv6Literal) {
+  if (!have_ipv6_loopback()) GTEST_SKIP() << "no ::1";
+  EchoServer server(ctx, "::1");
+  auto c = open();
+  auto x = run_until_done(ctx, round_trip(*c, "six", Address{"::1", server.port()}));
+  ASSERT_TRUE(x);
+  ASSERT_FALSE(x->write_ec) << x->write_ec.message();
+  EXPECT_EQ(x->data, "six");
+  EXPECT_EQ(x->from, (Address{"::1", server.port()}));
+}
+
+TEST_F(UdpConnTest, NameIsResolvedAndRepliesAreReportedFromTheName) {
+  EchoServer server(ctx, "127.0.0.1");
+  auto c = open();
+  auto x = run_until_done(ctx, round_trip(*c, "named", Address{"echo.test", server.port()}));
+  ASSERT_TRUE(x);
+  ASSERT_FALSE(x->write_ec) << x->write_ec.message();
+  EXPECT_EQ(x->data, "named");
+  EXPECT_EQ(x->from, (Address{"echo.test", server.port()}));
+  // Second packet: from the cache.
+  auto y = run_until_done(ctx, round_trip(*c, "again", Address{"echo.test", server.port()}));
+  ASSERT_TRUE(y);
+  EXPECT_EQ(y->data, "again");
+}
+
+TEST_F(UdpConnTest, UnknownNameFailsTheWrite) {
+  auto c = open();
+  auto ec = run_until_done(ctx, c->write_packet(asio::buffer("x", 1), Address{"nope.invalid", 53}));
+  ASSERT_TRUE(ec);
+  EXPECT_EQ(*ec, asio::error::host_not_found);
+}
+
+TEST_F(UdpConnTest, CloseEndsAPendingRead) {
+  using namespace asio::experimental::awaitable_operators;
+  auto c = open();
+  asio::steady_timer t(ctx, 20ms);
+  t.async_wait([&](std::error_code) { c->close(); });
+  Address from;
+  char buf[16];
+  auto r = run_until_done(ctx, c->read_packet(asio::buffer(buf), from));
+  ASSERT_TRUE(r);
+  EXPECT_TRUE(r->first);
+}
+
+TEST(IdleTimer, FiresOnlyAfterQuietPeriod) {
+  asio::io_context ctx;
+  auto idle = IdleTimer::create(ctx.get_executor(), 200ms);
+  // Keep it busy for 400ms with a touch every 20ms.
+  bool stop = false;
+  asio::steady_timer ticker(ctx);
+  int ticks = 0;
+  std::function<void(std::error_code)> tick = [&](std::error_code) {
+    if (stop || ++ticks > 20) return;
+    idle->touch();
+    ticker.expires_after(20ms);
+    ticker.async_wait(tick);
+  };
+  tick({});
+  auto start = std::chrono::steady_clock::now();
+  auto r = run_until_done(ctx, idle->wait());
+  auto took = std::chrono::steady_clock::now() - start;
+  stop = true;
+  ASSERT_TRUE(r);
+  EXPECT_GE(took, 400ms);  // 20 touches * 20ms, then 200ms of quiet
+  EXPECT_LT(took, 10s);
+}
+
+TEST(IdleTimer, CancelledWait) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::io_context ctx;
+  auto idle = IdleTimer::create(ctx.get_executor(), 0ms);  // never fires
+  auto r = run_until_done(ctx, idle->wait() || anytls::testing::sleep_for(20ms));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->index(), 1u);
+}
+
+asio::awaitable<Exchange> sleep_then_round_trip(PacketConn& c, Address to) {
+  co_await anytls::testing::sleep_for(100ms);
+  co_return co_await round_trip(c, "t", to);
+}
+
+TEST_F(UdpConnTest, IdleTrackingConnTouches) {
+  EchoServer server(ctx, "127.0.0.1");
+  auto idle = IdleTimer::create(ctx.get_executor(), 150ms);
+  IdleTrackingPacketConn c(open(), idle);
+  auto x = run_until_done(ctx, sleep_then_round_trip(c, Address{"127.0.0.1", server.port()}));
+  ASSERT_TRUE(x);
+  EXPECT_EQ(x->data, "t");
+  // Untouched, the timer would fire ~50ms from now; touched, ~150ms.
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(run_until_done(ctx, idle->wait()));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 100ms);
+}
+
+}  // namespace
+}  // namespace anytls::net
