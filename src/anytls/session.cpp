@@ -207,6 +207,7 @@ asio::awaitable<void> Session::reader(std::shared_ptr<Session> self) {
 }
 
 asio::awaitable<void> Session::process(std::span<const std::uint8_t> in) {
+  if (muted_) co_return;
   while (!in.empty() && !closed_) {
     auto ev = decoder_.next(in);
     switch (ev.kind) {

@@ -91,6 +91,9 @@ class Session : public std::enable_shared_from_this<Session> {
   net::Result<std::shared_ptr<Stream>> open_stream(std::span<const std::uint8_t> first_data);
   // Queues a HeartRequest (cmd 8, sid 0, no data).
   void send_heart_request();
+  // Tests: read and drop everything, answer nothing (a peer that went
+  // silent while its TCP connection stays open).
+  void set_muted(bool muted) { muted_ = muted; }
 
   int peer_version() const { return peer_version_; }
   bool closed() const { return closed_; }
@@ -144,6 +147,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool settings_received_ = false;  // server
   bool closed_ = false;
   bool started_ = false;
+  bool muted_ = false;
   std::chrono::steady_clock::time_point last_frame_at_;
   SessionStats stats_;
 };

@@ -134,6 +134,12 @@ void AnyTlsServer::close_sessions() {
     if (auto s = w.lock()) s->close("server closing");
 }
 
+void AnyTlsServer::set_mute(bool mute) {
+  mute_ = mute;
+  for (auto& w : sessions_)
+    if (auto s = w.lock()) s->set_muted(mute);
+}
+
 std::size_t AnyTlsServer::live_sessions() const {
   std::size_t n = 0;
   for (auto& w : sessions_)
@@ -213,6 +219,7 @@ asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket sock
   session->set_frame_observer([this](proto::Command cmd) {
     if (cmd == proto::Command::heart_request) ++stats_.heart_requests;
   });
+  session->set_muted(mute_);
   session->start();
 }
 

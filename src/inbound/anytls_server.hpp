@@ -48,8 +48,9 @@ class AnyTlsServer final : public Inbound {
   std::size_t live_sessions() const;
   // Closes every live session (tests: "kill them server-side").
   void close_sessions();
-  // Tests: stop answering (frames are read and dropped, TCP stays open).
-  void set_mute(bool mute) { mute_ = mute; }
+  // Tests: every live and future session stops answering (frames are read
+  // and dropped, TCP stays open).
+  void set_mute(bool mute);
 
  private:
   struct Live;
