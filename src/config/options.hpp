@@ -67,10 +67,12 @@ struct InboundTlsOptions {
   std::string min_version;
   std::string max_version;
   std::vector<std::string> cipher_suites;
-  std::string certificate;       // PEM (JSON list of lines joined with "\n")
-  std::string certificate_path;  // exactly one of certificate / _path is set
-  std::string key;               // PEM
-  std::string key_path;          // exactly one of key / _path is set
+  // Inline PEM (a JSON list of lines, joined with "\n") or a file path; at
+  // least one of each pair is set when enabled.
+  std::string certificate;
+  std::string certificate_path;
+  std::string key;
+  std::string key_path;
 };
 
 struct OutboundTlsOptions {
