@@ -1,6 +1,8 @@
 // The only translation unit that sees nlohmann-json: parse, merge, decode.
 #include "config/load.hpp"
 
+#include "anytls/padding.hpp"
+
 #include <algorithm>
 #include <fstream>
 #include <map>
@@ -379,20 +381,9 @@ OutboundTlsOptions decode_outbound_tls(const json& j, const std::string& path) {
 
 // ------------------------------------------------------------ inbounds
 
-// The padding scheme grammar is lenient (bad items are skipped) but "stop"
-// must be an integer, else the server would refuse to start.
+// The same parser the server uses, so what loads here also starts.
 void check_padding_scheme(const std::string& text, const std::string& path) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("stop=", 0) == 0) {
-      std::string v = line.substr(5);
-      if (!v.empty() && std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
-        return;
-      fail(path, "invalid padding scheme: stop must be an integer");
-    }
-  }
-  fail(path, "invalid padding scheme: no \"stop=N\" line");
+  if (!proto::PaddingScheme::parse(text)) fail(path, "invalid padding scheme: it needs a \"stop=N\" line with an integer N");
 }
 
 InboundOptions decode_inbound(const json& j, const std::string& path) {
