@@ -1,0 +1,387 @@
+// AnyTLS session data path on real sockets and real TLS (loopback): bulk
+// transfer both ways, large writes split into frames, FIN semantics.
+#include <gtest/gtest.h>
+
+#include <array>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/io_context.hpp>
+#include <asio/this_coro.hpp>
+
+#include "anytls/session.hpp"
+#include "anytls/settings.hpp"
+#include "anytls/stream.hpp"
+#include "support/frames.hpp"
+#include "support/run.hpp"
+#include "support/session_fixture.hpp"
+
+using namespace anytls;
+using namespace anytls::test;
+using namespace asio::experimental::awaitable_operators;
+using proto::Command;
+using proto::Session;
+using proto::Stream;
+
+namespace {
+
+constexpr std::uint64_t kMiB = 1024 * 1024;
+
+// Opens a stream to 127.0.0.1:port and waits for its SYNACK.
+asio::awaitable<std::shared_ptr<Stream>> open_ok(std::shared_ptr<Session> s, std::uint16_t port) {
+  auto r = s->open_stream(ipv4_loopback_address(port));
+  CO_ASSERT_TRUE(r.ok());
+  auto st = *r;
+  auto err = co_await st->wait_synack();
+  EXPECT_FALSE(err.has_value()) << err->text();
+  co_return st;
+}
+
+// ---------------------------------------------------------------------------
+// 10 MiB through an echo stream, written and read concurrently.
+
+asio::awaitable<void> echo_10mib_body() {
+  Closer closer;
+  auto p = co_await make_session_pair(client_options(), server_options(), echo_handler);
+  closer.add(p);
+  auto st = co_await open_ok(p.client, kEchoPort);
+  closer.add(st);
+  constexpr std::uint64_t total = 10 * kMiB;
+  auto [wec, problem] = co_await (write_pattern(st, 1, total, 40000) && read_pattern(st, 1, total));
+  EXPECT_FALSE(wec) << wec.message();
+  EXPECT_EQ(problem, "");
+  // Then the client ends the stream: the echo side sees eof and closes
+  // without a FIN back, the client reader sees its own close.
+  st->close();
+  EXPECT_GE(p.client->stats().bytes_out, total);
+  EXPECT_GE(p.client->stats().bytes_in, total);
+  EXPECT_FALSE(p.client->closed());
+  EXPECT_FALSE(p.server->closed());
+}
+
+TEST(SessionData, Echo10MiBBothWays) {
+  asio::io_context io;
+  run_test(io, echo_10mib_body(), std::chrono::seconds(60));
+}
+
+// ---------------------------------------------------------------------------
+// Independent patterns: the client sends 10 MiB of pattern 11 while the
+// server sends 10 MiB of pattern 12 on the same stream, plus three more
+// streams doing the same at once with other patterns.
+
+struct PatternResult {
+  explicit PatternResult(const asio::any_io_executor& ex) : finished(ex) {}
+  std::string server_read_problem = "unset";
+  std::error_code server_write_ec;
+  Counter finished;  // server streams done
+};
+
+asio::awaitable<void> pattern_server_stream(std::shared_ptr<Stream> s, std::shared_ptr<PatternResult> res,
+                                            std::uint64_t total) {
+  std::uint8_t addr[7];
+  if (co_await read_exact(*s, addr)) co_return;
+  const std::uint64_t seed = addr[6];  // the port selects the patterns
+  s->report_dial_result("");
+  auto [wec, problem] = co_await (write_pattern(s, seed + 1, total, 50000) && read_pattern(s, seed, total));
+  if (seed == 11) {
+    res->server_read_problem = problem;
+    res->server_write_ec = wec;
+  } else {
+    EXPECT_EQ(problem, "") << "server side, seed " << seed;
+    EXPECT_FALSE(wec);
+  }
+  s->close();
+  res->finished.add();
+}
+
+struct PatternHandler {
+  std::shared_ptr<PatternResult> res;
+  std::uint64_t total;
+  void operator()(std::shared_ptr<Stream> s) const {
+    auto ex = s->session()->executor();
+    asio::co_spawn(ex, pattern_server_stream(std::move(s), res, total), asio::detached);
+  }
+};
+
+asio::awaitable<void> client_pattern_stream(std::shared_ptr<Session> c, std::uint16_t seed, std::uint64_t total,
+                                            std::shared_ptr<Counter> done) {
+  auto st = co_await open_ok(c, seed);
+  auto [wec, problem] = co_await (write_pattern(st, seed, total, 30000) && read_pattern(st, seed + 1, total));
+  EXPECT_FALSE(wec) << "client seed " << seed << ": " << wec.message();
+  EXPECT_EQ(problem, "") << "client side, seed " << seed;
+  st->close();
+  done->add();
+}
+
+asio::awaitable<void> patterns_body() {
+  Closer closer;
+  auto ex = co_await asio::this_coro::executor;
+  auto res = std::make_shared<PatternResult>(ex);
+  constexpr std::uint64_t big = 10 * kMiB, small = 2 * kMiB;
+  auto p = co_await make_session_pair(client_options(), server_options(), PatternHandler{res, big});
+  closer.add(p);
+  auto done = std::make_shared<Counter>(ex);
+  co_await client_pattern_stream(p.client, 11, big, done);
+  // Re-arm the server handler for the smaller concurrent streams.
+  p.server->set_stream_handler(PatternHandler{res, small});
+  std::vector<std::uint16_t> seeds{21, 31, 41};
+  for (std::uint16_t seed : seeds)
+    asio::co_spawn(ex, client_pattern_stream(p.client, seed, small, done), asio::detached);
+  co_await done->wait_for(4);
+  co_await res->finished.wait_for(4);  // the server may still be reading
+  EXPECT_EQ(res->server_read_problem, "");
+  EXPECT_FALSE(res->server_write_ec);
+  EXPECT_EQ(p.client->stats().streams_opened, 4u);
+}
+
+TEST(SessionData, IndependentPatternsBothWaysAndConcurrentStreams) {
+  asio::io_context io;
+  run_test(io, patterns_body(), std::chrono::seconds(90));
+}
+
+// ---------------------------------------------------------------------------
+// A 1 MiB single write reaches a raw server intact, split into PSH frames of
+// at most 65535 bytes.
+
+asio::awaitable<void> one_mib_body() {
+  Closer closer;
+  auto tls = co_await make_tls_pair(shared_contexts());
+  auto& server = closer.own(std::move(tls.server));
+  auto client = co_await start_client_session(std::move(tls.client), client_options());
+  closer.add(client);
+
+  constexpr std::size_t total = 1 * kMiB;
+  std::vector<std::uint8_t> data(total);
+  fill_pattern(5, 0, data);
+  auto r = client->open_stream(ipv4_loopback_address(80));
+  CO_ASSERT_TRUE(r.ok());
+  auto st = *r;
+  closer.add(st);
+  auto wec = co_await st->write(asio::buffer(data));
+  EXPECT_FALSE(wec);
+
+  auto rest = co_await read_preamble(server);
+  CO_ASSERT_TRUE(rest.empty());
+  FrameReader fr(server);
+  std::vector<std::uint8_t> got;
+  std::size_t frames = 0;
+  bool settings = false, syn = false;
+  while (got.size() < total + 7) {
+    auto f = co_await fr.next();
+    CO_ASSERT_TRUE(f.has_value());
+    if (f->cmd == Command::settings) settings = true;
+    if (f->cmd == Command::syn) {
+      EXPECT_TRUE(settings) << "Settings must precede the first SYN";
+      EXPECT_EQ(f->sid, 1u);
+      syn = true;
+    }
+    if (f->cmd == Command::push) {
+      EXPECT_TRUE(syn);
+      EXPECT_EQ(f->sid, 1u);
+      EXPECT_LE(f->data.size(), proto::kMaxFrameData);
+      got.insert(got.end(), f->data.begin(), f->data.end());
+      ++frames;
+    }
+  }
+  CO_ASSERT_TRUE(got.size() == total + 7);
+  EXPECT_EQ(std::vector<std::uint8_t>(got.begin(), got.begin() + 7), ipv4_loopback_address(80));
+  EXPECT_EQ(check_pattern(5, 0, std::span<const std::uint8_t>(got).subspan(7)), -1);
+  // 1 MiB needs at least 17 frames of <= 65535 bytes (plus the address one).
+  EXPECT_GE(frames, 1u + (total + proto::kMaxFrameData - 1) / proto::kMaxFrameData);
+  for (auto n : fr.push_sizes()) EXPECT_LE(n, proto::kMaxFrameData);
+}
+
+TEST(SessionData, OneMiBSingleWriteIsSplitIntoFrames) {
+  asio::io_context io;
+  run_test(io, one_mib_body());
+}
+
+// ---------------------------------------------------------------------------
+// FIN, client Session -> server Session: the server's reader gets every byte
+// written before the FIN, then eof.
+
+struct FinSink {
+  std::shared_ptr<std::vector<std::uint8_t>> data = std::make_shared<std::vector<std::uint8_t>>();
+  std::shared_ptr<std::error_code> end = std::make_shared<std::error_code>();
+  std::shared_ptr<Flag> done;
+  std::shared_ptr<Flag> start_reading;
+};
+
+asio::awaitable<void> fin_sink_stream(std::shared_ptr<Stream> s, FinSink sink) {
+  s->report_dial_result("");
+  co_await sink.start_reading->wait();  // let data and FIN queue up first
+  auto [bytes, ec] = co_await read_to_end(*s);
+  *sink.data = std::move(bytes);
+  *sink.end = ec;
+  s->close();  // after a remote FIN: sends nothing
+  sink.done->set();
+}
+
+struct FinSinkHandler {
+  FinSink sink;
+  void operator()(std::shared_ptr<Stream> s) const {
+    auto ex = s->session()->executor();
+    asio::co_spawn(ex, fin_sink_stream(std::move(s), sink), asio::detached);
+  }
+};
+
+asio::awaitable<void> fin_client_to_server_body() {
+  Closer closer;
+  auto ex = co_await asio::this_coro::executor;
+  FinSink sink;
+  sink.done = std::make_shared<Flag>(ex);
+  sink.start_reading = std::make_shared<Flag>(ex);
+  auto fin_seen = std::make_shared<Flag>(ex);
+  auto p = co_await make_session_pair(client_options(), server_options(), FinSinkHandler{sink});
+  closer.add(p);
+  p.server->set_frame_observer([fin_seen](Command c) {
+    if (c == Command::fin) fin_seen->set();
+  });
+  auto r = p.client->open_stream(ipv4_loopback_address(1));
+  CO_ASSERT_TRUE(r.ok());
+  auto st = *r;
+  EXPECT_FALSE(co_await st->wait_synack());
+  std::vector<std::uint8_t> data(100000);
+  fill_pattern(3, 0, data);
+  EXPECT_FALSE(co_await st->write(asio::buffer(data)));
+  st->close();
+  co_await fin_seen->wait();  // the FIN has been processed before any read
+  sink.start_reading->set();
+  co_await sink.done->wait();
+  EXPECT_EQ(*sink.end, asio::error::eof) << sink.end->message();
+  EXPECT_EQ(sink.data->size(), 7 + data.size());
+  if (sink.data->size() == 7 + data.size()) {
+    EXPECT_EQ(check_pattern(3, 0, std::span<const std::uint8_t>(*sink.data).subspan(7)), -1);
+  }
+  EXPECT_EQ(p.server->stream_count(), 0u);
+  EXPECT_EQ(p.client->stream_count(), 0u);
+  // The session survives its streams.
+  auto st2 = co_await open_ok(p.client, kEchoPort);
+  st2->close();
+}
+
+TEST(SessionData, FinFromClientDeliversBufferedDataThenEof) {
+  asio::io_context io;
+  run_test(io, fin_client_to_server_body());
+}
+
+// FIN, raw server -> client Session: buffered data then eof, and the client's
+// close after that sends no FIN (the raw side sees a HeartResponse next).
+
+asio::awaitable<void> fin_server_to_client_body() {
+  Closer closer;
+  auto ex = co_await asio::this_coro::executor;
+  auto tls = co_await make_tls_pair(shared_contexts());
+  auto& server = closer.own(std::move(tls.server));
+  auto client = co_await start_client_session(std::move(tls.client), client_options());
+  closer.add(client);
+  auto heart_seen = std::make_shared<Flag>(ex);
+  client->set_frame_observer([heart_seen](Command c) {
+    if (c == Command::heart_request) heart_seen->set();
+  });
+  auto r = client->open_stream(ipv4_loopback_address(2));
+  CO_ASSERT_TRUE(r.ok());
+  auto st = *r;
+
+  co_await read_preamble(server);
+  FrameReader fr(server);
+  auto syn = co_await fr.until(Command::syn);
+  CO_ASSERT_TRUE(syn.has_value());
+  // SYNACK, data, FIN and a HeartRequest in one write: by the time the
+  // client has handled the HeartRequest, data and FIN are both buffered.
+  auto wire = cat(raw_frame(Command::server_settings, 0, "v=2"), raw_frame(Command::synack, 1),
+                                   raw_frame(Command::push, 1, "hello "), raw_frame(Command::push, 1, "world"),
+                                   raw_frame(Command::fin, 1), raw_frame(Command::heart_request, 0));
+  co_await write_all(server, wire);
+  co_await heart_seen->wait();
+  EXPECT_FALSE(co_await st->wait_synack());
+  auto [bytes, ec] = co_await read_to_end(*st);
+  EXPECT_EQ(std::string(bytes.begin(), bytes.end()), "hello world");
+  EXPECT_EQ(ec, asio::error::eof) << ec.message();
+  // A second read still says eof; write fails.
+  std::vector<std::uint8_t> b(4);
+  auto [ec2, n2] = co_await st->read_some(asio::buffer(b));
+  EXPECT_EQ(ec2, asio::error::eof);
+  EXPECT_EQ(n2, 0u);
+  EXPECT_TRUE(co_await st->write(asio::buffer(b)));
+  st->close();
+  // Everything the client sends until its HeartResponse: no FIN.
+  co_await write_all(server, raw_frame(Command::heart_request, 77));
+  std::vector<RawFrame> skipped;
+  auto hr = co_await fr.until(Command::heart_response, &skipped);
+  CO_ASSERT_TRUE(hr.has_value());
+  for (auto& f : skipped) {
+    EXPECT_NE(f.cmd, Command::fin) << "FIN echoed: " << describe(f);
+  }
+  EXPECT_FALSE(client->closed());
+}
+
+TEST(SessionData, FinFromServerDeliversBufferedDataThenEofAndIsNotEchoed) {
+  asio::io_context io;
+  run_test(io, fin_server_to_client_body());
+}
+
+// FIN, raw client -> server Session: the server stream's reader sees the
+// data then eof; the server sends no FIN back.
+
+struct RawFinState {
+  std::shared_ptr<Flag> closed_by_handler;
+  std::shared_ptr<std::string> got = std::make_shared<std::string>();
+  std::shared_ptr<std::error_code> end = std::make_shared<std::error_code>();
+};
+
+asio::awaitable<void> raw_fin_server_stream(std::shared_ptr<Stream> s, RawFinState st) {
+  s->report_dial_result("");
+  auto [bytes, ec] = co_await read_to_end(*s);
+  st.got->assign(bytes.begin(), bytes.end());
+  *st.end = ec;
+  s->close();
+  st.closed_by_handler->set();
+}
+
+struct RawFinHandler {
+  RawFinState st;
+  void operator()(std::shared_ptr<Stream> s) const {
+    auto ex = s->session()->executor();
+    asio::co_spawn(ex, raw_fin_server_stream(std::move(s), st), asio::detached);
+  }
+};
+
+asio::awaitable<void> fin_raw_client_body() {
+  Closer closer;
+  auto ex = co_await asio::this_coro::executor;
+  auto tls = co_await make_tls_pair(shared_contexts());
+  auto& client = closer.own(std::move(tls.client));
+  RawFinState st{std::make_shared<Flag>(ex)};
+  co_await write_preamble(client);
+  auto server = co_await start_server_session(std::move(tls.server), server_options(), RawFinHandler{st});
+  closer.add(server);
+  auto settings = proto::client_settings("raw-test/1", proto::PaddingScheme::default_scheme().md5_hex);
+  auto wire = cat(raw_frame(Command::settings, 0, settings), raw_frame(Command::syn, 1),
+                                   raw_frame(Command::push, 1, "abc"), raw_frame(Command::push, 1, "def"),
+                                   raw_frame(Command::fin, 1));
+  co_await write_all(client, wire);
+  co_await st.closed_by_handler->wait();
+  EXPECT_EQ(*st.got, "abcdef");
+  EXPECT_EQ(*st.end, asio::error::eof) << st.end->message();
+  co_await write_all(client, raw_frame(Command::heart_request, 0));
+  FrameReader fr(client);
+  std::vector<RawFrame> skipped;
+  auto hr = co_await fr.until(Command::heart_response, &skipped);
+  CO_ASSERT_TRUE(hr.has_value());
+  bool synack = false;
+  for (auto& f : skipped) {
+    EXPECT_NE(f.cmd, Command::fin) << "FIN echoed: " << describe(f);
+    if (f.cmd == Command::synack && f.sid == 1 && f.data.empty()) synack = true;
+  }
+  EXPECT_TRUE(synack);
+  EXPECT_EQ(server->stream_count(), 0u);
+}
+
+TEST(SessionData, FinFromRawClientIsNotEchoed) {
+  asio::io_context io;
+  run_test(io, fin_raw_client_body());
+}
+
+}  // namespace
