@@ -13,6 +13,7 @@
 #include <vector>
 
 #include <asio/awaitable.hpp>
+#include <asio/error.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/ip/udp.hpp>
@@ -42,6 +43,12 @@ asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> dial(route::Router& rou
                                                                const outbound::Metadata& md);
 asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> listen_packet(route::Router& router,
                                                                               const outbound::Metadata& md);
+
+// Whether ec is the asio error `a` (category "asio.system", which maps to
+// no generic condition) or the errno-based std::errc `e`.
+inline bool is_error(const std::error_code& ec, asio::error::basic_errors a, std::errc e) {
+  return ec == a || ec == e;
+}
 
 // ---- logs -------------------------------------------------------------------
 

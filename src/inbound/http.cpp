@@ -14,6 +14,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Coroutine rule (GCC 12): no temporaries with destructors inside a co_await
+// expression; build messages into named locals first.
+
 constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
 constexpr std::string_view kProxyAuthenticate = "Proxy-Authenticate: Basic realm=\"anytls\"\r\n";
 
@@ -217,7 +220,8 @@ asio::awaitable<void> http_connect(std::shared_ptr<Session> s, StreamBuffer& in,
   if (s->closed()) co_return;
   if (!dialed) {
     log_dial_error(md, dialed.error());
-    co_await send_error(*s, http_status_for(dialed.error().code), true, {}, dialed.error().text() + "\n");
+    auto body = dialed.error().text() + "\n";
+    co_await send_error(*s, http_status_for(dialed.error().code), true, {}, body);
     co_return;
   }
   std::unique_ptr<net::Conn> upstream = std::move(dialed.value());
@@ -257,14 +261,16 @@ asio::awaitable<bool> http_forward(std::shared_ptr<Session> s, StreamBuffer& in,
     log_dial_error(md, dialed.error());
     // Without a body to skip, the connection stays usable.
     bool again = keep_alive && framing->kind == http::Framing::none;
-    if (co_await send_error(*s, http_status_for(dialed.error().code), !again, {}, dialed.error().text() + "\n")) {
+    auto body = dialed.error().text() + "\n";
+    if (co_await send_error(*s, http_status_for(dialed.error().code), !again, {}, body)) {
       co_return false;
     }
     co_return again;
   }
   std::unique_ptr<net::Conn> upstream = std::move(dialed.value());
   auto registered = s->track(upstream.get());
-  if (co_await send(*upstream, http::forward_request_head(req, *uri)) || s->closed()) co_return false;
+  auto head = http::forward_request_head(req, *uri);
+  if (co_await send(*upstream, head) || s->closed()) co_return false;
   if (!upstream_in) upstream_in = std::make_unique<StreamBuffer>(http::kMaxHeadSize);
   upstream_in->clear();
   Exchange x{*s, in, *upstream_in, *upstream, req, *framing, keep_alive};
@@ -291,7 +297,7 @@ asio::awaitable<bool> http_forward(std::shared_ptr<Session> s, StreamBuffer& in,
 
 int http_status_for(const std::error_code& ec) {
   if (ec == DispatchError::rejected || ec == DispatchError::no_outbound) return 403;
-  if (ec == std::errc::timed_out) return 504;
+  if (is_error(ec, asio::error::timed_out, std::errc::timed_out)) return 504;
   return 502;
 }
 

@@ -57,6 +57,15 @@ void log_dial_error(const outbound::Metadata& md, const net::Error& e) {
 
 enum class Version { v4, v5 };
 
+// Coroutine rule (GCC 12): no temporaries with destructors inside a co_await
+// expression; build messages into named locals first.
+const net::Address kNoAddress{"0.0.0.0", 0};
+
+std::vector<std::uint8_t> socks4_reply_bytes(std::uint8_t code) {
+  auto r = socks::socks4_reply(code);
+  return {r.begin(), r.end()};
+}
+
 // CONNECT: dial, then reply (success only once the dial succeeded), then
 // relay. `in` may hold bytes the client sent after its request.
 asio::awaitable<void> socks_connect(std::shared_ptr<Session> s, StreamBuffer& in, net::Address destination,
@@ -68,21 +77,16 @@ asio::awaitable<void> socks_connect(std::shared_ptr<Session> s, StreamBuffer& in
   if (s->closed()) co_return;
   if (!dialed) {
     log_dial_error(md, dialed.error());
-    if (version == Version::v4) {
-      co_await send(*s, socks::socks4_reply(socks::kReply4Rejected));
-    } else {
-      co_await send(*s, socks::socks5_reply(socks5_reply_for(dialed.error().code), net::Address{"0.0.0.0", 0}));
-    }
+    auto reply = version == Version::v4 ? socks4_reply_bytes(socks::kReply4Rejected)
+                                        : socks::socks5_reply(socks5_reply_for(dialed.error().code), kNoAddress);
+    co_await send(*s, reply);
     co_return;
   }
   std::unique_ptr<net::Conn> upstream = std::move(dialed.value());
   auto registered = s->track(upstream.get());
-  std::error_code ec;
-  if (version == Version::v4) {
-    ec = co_await send(*s, socks::socks4_reply(socks::kReply4Granted));
-  } else {
-    ec = co_await send(*s, socks::socks5_reply(socks::Reply5::succeeded, net::Address{"0.0.0.0", 0}));
-  }
+  auto reply = version == Version::v4 ? socks4_reply_bytes(socks::kReply4Granted)
+                                      : socks::socks5_reply(socks::Reply5::succeeded, kNoAddress);
+  auto ec = co_await send(*s, reply);
   if (ec || s->closed()) co_return;
   s->clear_deadline();
   if (!in.empty()) {
@@ -260,14 +264,16 @@ asio::awaitable<void> udp_associate(std::shared_ptr<Session> s) {
   if (auto ec = net::open_udp(udp, ip, 0, ctx.listener.config())) {
     spdlog::error("[{}] udp associate from {}: open udp socket: {}", ctx.tag(), endpoint_string(s->source()),
                   ec.message());
-    co_await send(*s, socks::socks5_reply(socks::Reply5::general_failure, net::Address{"0.0.0.0", 0}));
+    auto reply = socks::socks5_reply(socks::Reply5::general_failure, kNoAddress);
+    co_await send(*s, reply);
     co_return;
   }
   auto registered = s->track(&udp);
   std::error_code ec;
   // The client reaches us at the address it connected to.
   net::Address bound{s->local().address().to_string(), udp.local_endpoint(ec).port()};
-  if (co_await send(*s, socks::socks5_reply(socks::Reply5::succeeded, bound)) || s->closed()) co_return;
+  auto reply = socks::socks5_reply(socks::Reply5::succeeded, bound);
+  if (co_await send(*s, reply) || s->closed()) co_return;
   s->clear_deadline();
   co_await (udp_control(s) && udp_data(s, udp));
 }
@@ -309,7 +315,8 @@ asio::awaitable<void> serve_socks5(std::shared_ptr<Session> s, StreamBuffer& in)
   if (req.status != socks::Status::ok) {
     log_handshake_error(*s, "socks5 request", req.error);
     if (req.error == "address type") {
-      co_await send(*s, socks::socks5_reply(socks::Reply5::address_type_not_supported, net::Address{"0.0.0.0", 0}));
+      auto reply = socks::socks5_reply(socks::Reply5::address_type_not_supported, kNoAddress);
+      co_await send(*s, reply);
     }
     co_return;
   }
@@ -321,10 +328,12 @@ asio::awaitable<void> serve_socks5(std::shared_ptr<Session> s, StreamBuffer& in)
     case socks::kCommandUdpAssociate:
       co_await udp_associate(s);
       break;
-    default:
+    default: {
       log_handshake_error(*s, "socks5", "unsupported command " + std::to_string(req.value.command));
-      co_await send(*s, socks::socks5_reply(socks::Reply5::command_not_supported, net::Address{"0.0.0.0", 0}));
+      auto reply = socks::socks5_reply(socks::Reply5::command_not_supported, kNoAddress);
+      co_await send(*s, reply);
       break;
+    }
   }
 }
 
@@ -333,13 +342,16 @@ asio::awaitable<void> serve_socks5(std::shared_ptr<Session> s, StreamBuffer& in)
 socks::Reply5 socks5_reply_for(const std::error_code& ec) {
   using R = socks::Reply5;
   if (ec == DispatchError::rejected || ec == DispatchError::no_outbound) return R::not_allowed;
-  if (ec == std::errc::connection_refused) return R::connection_refused;
-  if (ec == std::errc::host_unreachable || ec == asio::error::host_not_found ||
-      ec == asio::error::host_not_found_try_again || ec == asio::error::no_data) {
+  if (is_error(ec, asio::error::connection_refused, std::errc::connection_refused)) return R::connection_refused;
+  if (is_error(ec, asio::error::host_unreachable, std::errc::host_unreachable) ||
+      ec == asio::error::host_not_found || ec == asio::error::host_not_found_try_again ||
+      ec == asio::error::no_data) {
     return R::host_unreachable;
   }
-  if (ec == std::errc::network_unreachable) return R::network_unreachable;
-  if (ec == std::errc::timed_out) return R::ttl_expired;
+  if (is_error(ec, asio::error::network_unreachable, std::errc::network_unreachable)) {
+    return R::network_unreachable;
+  }
+  if (is_error(ec, asio::error::timed_out, std::errc::timed_out)) return R::ttl_expired;
   return R::general_failure;
 }
 

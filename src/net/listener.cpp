@@ -14,7 +14,7 @@ namespace {
 
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
-std::error_code last_errno() { return {errno, std::system_category()}; }
+std::error_code last_errno() { return {errno, asio::error::get_system_category()}; }
 
 std::error_code set_int(int fd, int level, int name, int value) {
   if (::setsockopt(fd, level, name, &value, sizeof value) != 0) return last_errno();
@@ -103,7 +103,12 @@ std::error_code apply_keep_alive(asio::ip::tcp::socket& socket, const ListenConf
 
 asio::awaitable<std::pair<std::error_code, asio::ip::tcp::socket>> Listener::accept() {
   auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
-  if (!ec) (void)apply_keep_alive(socket, config_);
+  if (!ec) {
+    // Go's default, which sing-box users get: no Nagle delay.
+    std::error_code ignored;
+    socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    (void)apply_keep_alive(socket, config_);
+  }
   co_return std::pair<std::error_code, asio::ip::tcp::socket>{ec, std::move(socket)};
 }
 

@@ -22,7 +22,7 @@ struct ListenConfig {
   bool reuse_addr = false;
   std::string bind_interface;        // SO_BINDTODEVICE; empty: none
   std::uint32_t routing_mark = 0;    // SO_MARK; 0: none
-  // Keep-alive on accepted sockets. Zero durations mean the sing-box
+  // Accepted sockets get TCP_NODELAY (as in Go) and keep-alive. Zero durations mean the sing-box
   // defaults (5m idle, 75s interval).
   std::chrono::nanoseconds tcp_keep_alive{0};
   std::chrono::nanoseconds tcp_keep_alive_interval{0};
