@@ -27,6 +27,11 @@ UdpPacketConn::UdpPacketConn(udp::socket socket, Dialer dialer)
   std::error_code ec;
   auto local = socket_.local_endpoint(ec);
   v6_ = !ec && local.address().is_v6();
+  if (v6_) {
+    asio::ip::v6_only opt;
+    socket_.get_option(opt, ec);
+    v6_only_ = !ec && opt.value();
+  }
 }
 
 asio::awaitable<ReadResult> UdpPacketConn::read_packet(asio::mutable_buffer buf, Address& from) {
@@ -42,16 +47,7 @@ asio::awaitable<ReadResult> UdpPacketConn::read_packet(asio::mutable_buffer buf,
 }
 
 asio::awaitable<std::error_code> UdpPacketConn::write_packet(asio::const_buffer buf, const Address& to) {
-  std::error_code ec;
-  bool v6_only = false;
-  if (v6_) {
-    asio::ip::v6_only opt;
-    socket_.get_option(opt, ec);
-    v6_only = !ec && opt.value();
-  }
-  auto fits = [&](const asio::ip::address& a) {
-    return v6_ ? (a.is_v6() || !v6_only) : a.is_v4();
-  };
+  auto fits = [this](const asio::ip::address& a) { return v6_ ? (a.is_v6() || !v6_only_) : a.is_v4(); };
 
   asio::ip::address target;
   if (auto ip = to.ip()) {

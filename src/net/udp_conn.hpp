@@ -43,7 +43,8 @@ class UdpPacketConn final : public PacketConn {
 
   asio::ip::udp::socket socket_;
   Dialer dialer_;
-  bool v6_ = false;
+  bool v6_ = false;       // an IPv6 socket
+  bool v6_only_ = false;  // ... that cannot reach IPv4
   std::unordered_map<std::string, asio::ip::address> resolved_;  // name -> address sent to
   std::map<asio::ip::udp::endpoint, std::string> names_;         // peer -> name it came from
 };
