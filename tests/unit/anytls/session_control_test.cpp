@@ -1,0 +1,511 @@
+// AnyTLS session control frames on real sockets and real TLS (loopback):
+// SYNACK errors and the SYNACK watchdog, Settings / ServerSettings /
+// UpdatePaddingScheme / Alert, heartbeats, unknown commands.
+#include <gtest/gtest.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/this_coro.hpp>
+
+#include "anytls/session.hpp"
+#include "anytls/settings.hpp"
+#include "anytls/stream.hpp"
+#include "support/frames.hpp"
+#include "support/run.hpp"
+#include "support/session_fixture.hpp"
+
+using namespace anytls;
+using namespace anytls::test;
+using proto::Command;
+using proto::PaddingScheme;
+using proto::Session;
+using proto::Stream;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr std::string_view kCustomScheme = "stop=4\n0=10-10\n1=200-200\n2=300-300\n3=150-150";
+
+// Close reason of a session, recorded by its close handler.
+struct CloseWatch {
+  std::shared_ptr<Flag> closed;
+  std::shared_ptr<std::string> reason = std::make_shared<std::string>();
+  void operator()(Session&, const std::string& r) const {
+    *reason = r;
+    closed->set();
+  }
+};
+
+CloseWatch watch_close(Session& s, const asio::any_io_executor& ex) {
+  CloseWatch w{std::make_shared<Flag>(ex)};
+  s.set_close_handler(w);
+  return w;
+}
+
+// Sets `flag` when the session handles a frame with command `cmd`.
+struct FrameWatch {
+  Command cmd;
+  std::shared_ptr<Counter> seen;
+  void operator()(Command c) const {
+    if (c == cmd) seen->add();
+  }
+};
+
+std::shared_ptr<Counter> watch_frames(Session& s, Command cmd, const asio::any_io_executor& ex) {
+  auto c = std::make_shared<Counter>(ex);
+  s.set_frame_observer(FrameWatch{cmd, c});
+  return c;
+}
+
+// A client session over a raw TLS server whose preamble has been consumed.
+struct RawServer {
+  std::shared_ptr<Session> client;
+  tls::TlsConn* server = nullptr;
+};
+
+asio::awaitable<RawServer> client_with_raw_server(Closer& closer, proto::SessionOptions opts) {
+  auto tls = co_await make_tls_pair(shared_contexts());
+  RawServer r;
+  r.server = &closer.own(std::move(tls.server));
+  r.client = co_await start_client_session(std::move(tls.client), std::move(opts));
+  closer.add(r.client);
+  auto rest = co_await read_preamble(*r.server);
+  CO_ASSERT_TRUE(rest.empty());
+  co_return r;
+}
+
+// A server session (echo handler) with a raw TLS client that has sent its preamble.
+struct RawClient {
+  std::shared_ptr<Session> server;
+  tls::TlsConn* client = nullptr;
+};
+
+asio::awaitable<RawClient> server_with_raw_client(Closer& closer, proto::SessionOptions opts) {
+  auto tls = co_await make_tls_pair(shared_contexts());
+  RawClient r;
+  r.client = &closer.own(std::move(tls.client));
+  co_await write_preamble(*r.client);
+  r.server = co_await start_server_session(std::move(tls.server), std::move(opts), echo_handler);
+  closer.add(r.server);
+  co_return r;
+}
+
+std::vector<std::uint8_t> good_settings() {
+  return raw_frame(Command::settings, 0,
+                   proto::client_settings("raw-test/1", PaddingScheme::default_scheme().md5_hex));
+}
+
+// ---------------------------------------------------------------------------
+// SYNACK with error text closes only that stream.
+
+asio::awaitable<void> synack_error_body() {
+  Closer closer;
+  auto p = co_await make_session_pair(client_options(), server_options(), echo_handler);
+  closer.add(p);
+  // A stream opened before, one refused, one opened after: only the refused
+  // one fails.
+  auto before = p.client->open_stream(ipv4_loopback_address(kEchoPort));
+  CO_ASSERT_TRUE(before.ok());
+  EXPECT_FALSE(co_await (*before)->wait_synack());
+  auto refused = p.client->open_stream(ipv4_loopback_address(kRefusePort));
+  CO_ASSERT_TRUE(refused.ok());
+  auto err = co_await (*refused)->wait_synack();
+  CO_ASSERT_TRUE(err.has_value());
+  EXPECT_EQ(err->text(), "remote: " + std::string(kRefuseText));
+  EXPECT_EQ((*refused)->failure(), "remote: " + std::string(kRefuseText));
+  std::vector<std::uint8_t> b(16);
+  auto [rec, rn] = co_await (*refused)->read_some(asio::buffer(b));
+  EXPECT_EQ(rec, asio::error::connection_refused) << rec.message();
+  EXPECT_TRUE(co_await (*refused)->write(asio::buffer(b)));
+  (*refused)->close();
+
+  auto after = p.client->open_stream(ipv4_loopback_address(kEchoPort));
+  CO_ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(co_await (*after)->wait_synack());
+  std::vector<std::shared_ptr<Stream>> both{*before, *after};
+  for (auto& st : both) {
+    std::string msg = "still alive on stream " + std::to_string(st->id());
+    EXPECT_FALSE(co_await st->write(asio::buffer(msg)));
+    std::vector<std::uint8_t> got(msg.size());
+    EXPECT_FALSE(co_await read_exact(*st, got));
+    EXPECT_EQ(std::string(got.begin(), got.end()), msg);
+    st->close();
+  }
+  EXPECT_FALSE(p.client->closed());
+  EXPECT_FALSE(p.server->closed());
+}
+
+TEST(SessionControl, SynackErrorClosesOnlyThatStream) {
+  asio::io_context io;
+  run_test(io, synack_error_body());
+}
+
+// The client answers a SYNACK error with a FIN for that stream (raw server view).
+asio::awaitable<void> synack_error_fin_body() {
+  Closer closer;
+  auto ex = co_await asio::this_coro::executor;
+  auto r = co_await client_with_raw_server(closer, client_options());
+  auto st = r.client->open_stream(ipv4_loopback_address(1));
+  CO_ASSERT_TRUE(st.ok());
+  FrameReader fr(*r.server);
+  auto syn = co_await fr.until(Command::syn);
+  CO_ASSERT_TRUE(syn.has_value());
+  auto wire = cat(raw_frame(Command::server_settings, 0, "v=2"), raw_frame(Command::synack, 1, "no route"));
+  co_await write_all(*r.server, wire);
+  auto err = co_await (*st)->wait_synack();
+  CO_ASSERT_TRUE(err.has_value());
+  EXPECT_EQ(err->text(), "remote: no route");
+  auto fin = co_await fr.until(Command::fin);
+  CO_ASSERT_TRUE(fin.has_value());
+  EXPECT_EQ(fin->sid, 1u);
+  EXPECT_TRUE(fin->data.empty());
+  (*st)->close();  // no second FIN
+  auto hb = r.client->open_stream(ipv4_loopback_address(2));
+  CO_ASSERT_TRUE(hb.ok());
+  std::vector<RawFrame> skipped;
+  auto syn2 = co_await fr.until(Command::syn, &skipped);
+  CO_ASSERT_TRUE(syn2.has_value());
+  EXPECT_EQ(syn2->sid, 2u);
+  for (auto& f : skipped) EXPECT_NE(f.cmd, Command::fin) << describe(f);
+  (void)ex;
+}
+
+TEST(SessionControl, SynackErrorIsAnsweredWithFin) {
+  asio::io_context io;
+  run_test(io, synack_error_fin_body());
+}
+
+// ---------------------------------------------------------------------------
+// SYNACK watchdog: a session whose peer is known to be v2 dies when a SYNACK
+// does not come in time.
+
+asio::awaitable<void> synack_timeout_body(milliseconds timeout, bool set_option) {
+  Closer closer;
+  auto ex = co_await asio::this_coro::executor;
+  auto opts = client_options();
+  if (set_option) opts.synack_timeout = timeout;
+  auto r = co_await client_with_raw_server(closer, opts);
+  auto closed = watch_close(*r.client, ex);
+  auto ss = watch_frames(*r.client, Command::server_settings, ex);
+  // A pre-warmed session: Settings out, ServerSettings v=2 back.
+  r.client->send_settings();
+  FrameReader fr(*r.server);
+  auto settings = co_await fr.until(Command::settings);
+  CO_ASSERT_TRUE(settings.has_value());
+  co_await write_all(*r.server, raw_frame(Command::server_settings, 0, "v=2"));
+  co_await ss->wait_for(1);
+  EXPECT_EQ(r.client->peer_version(), 2);
+
+  const auto start = Clock::now();
+  auto st = r.client->open_stream(ipv4_loopback_address(80));
+  CO_ASSERT_TRUE(st.ok());
+  auto syn = co_await fr.until(Command::syn);  // ...and never answer it
+  CO_ASSERT_TRUE(syn.has_value());
+  auto err = co_await (*st)->wait_synack();
+  const auto elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+  co_await closed.closed->wait();
+  EXPECT_EQ(*closed.reason, "synack timeout");
+  EXPECT_TRUE(r.client->closed());
+  CO_ASSERT_TRUE(err.has_value());
+  EXPECT_EQ(err->text(), "session closed: synack timeout");
+  EXPECT_GE(elapsed.count(), timeout.count());
+  EXPECT_LT(elapsed.count(), timeout.count() + 2000);
+  // The raw side sees the connection end (after the PSH that followed the SYN).
+  int frames = 0;
+  while (co_await fr.next()) ++frames;
+  EXPECT_LE(frames, 1);
+}
+
+TEST(SessionControl, SynackTimeoutKillsSession300ms) {
+  asio::io_context io;
+  run_test(io, synack_timeout_body(milliseconds(300), true));
+}
+
+TEST(SessionControl, SynackTimeoutKillsSessionDefault3s) {
+  asio::io_context io;
+  run_test(io, synack_timeout_body(milliseconds(3000), false));
+}
+
+// Stream 1 of a fresh session (peer version not known yet) is not watched.
+asio::awaitable<void> fresh_stream_not_watched_body() {
+  Closer closer;
+  auto opts = client_options();
+  opts.synack_timeout = milliseconds(100);
+  auto r = co_await client_with_raw_server(closer, opts);
+  auto st = r.client->open_stream(ipv4_loopback_address(80));
+  CO_ASSERT_TRUE(st.ok());
+  FrameReader fr(*r.server);
+  auto syn = co_await fr.until(Command::syn);
+  CO_ASSERT_TRUE(syn.has_value());
+  co_await write_all(*r.server, raw_frame(Command::server_settings, 0, "v=2"));
+  // Waiting for something NOT to happen needs a timer: 4x the timeout.
+  co_await delay(milliseconds(400));
+  EXPECT_FALSE(r.client->closed());
+  EXPECT_EQ(r.client->peer_version(), 2);
+  // A late SYNACK is still accepted.
+  co_await write_all(*r.server, raw_frame(Command::synack, 1));
+  EXPECT_FALSE(co_await (*st)->wait_synack());
+}
+
+TEST(SessionControl, FirstStreamOfFreshSessionIsNotWatched) {
+  asio::io_context io;
+  run_test(io, fresh_stream_not_watched_body());
+}
+
+// ---------------------------------------------------------------------------
+// A SYN before Settings: Alert, then the connection closes.
+
+asio::awaitable<void> syn_before_settings_body() {
+  Closer closer;
+  auto ex = co_await asio::this_coro::executor;
+  auto r = co_await server_with_raw_client(closer, server_options());
+  auto closed = watch_close(*r.server, ex);
+  co_await write_all(*r.client, raw_frame(Command::syn, 1));
+  FrameReader fr(*r.client);
+  auto alert = co_await fr.next();
+  CO_ASSERT_TRUE(alert.has_value());
+  EXPECT_EQ(alert->cmd, Command::alert) << describe(*alert);
+  EXPECT_EQ(alert->sid, 0u);
+  EXPECT_EQ(alert->text(), "client did not send its settings");
+  auto end = co_await fr.next();
+  EXPECT_FALSE(end.has_value()) << describe(*end);
+  co_await closed.closed->wait();
+  EXPECT_EQ(*closed.reason, "client did not send its settings");
+}
+
+TEST(SessionControl, SynBeforeSettingsGetsAlertAndClose) {
+  asio::io_context io;
+  run_test(io, syn_before_settings_body());
+}
+
+// The client closes its session on an Alert.
+asio::awaitable<void> client_alert_body() {
+  Closer closer;
+  auto ex = co_await asio::this_coro::executor;
+  auto r = co_await client_with_raw_server(closer, client_options());
+  auto closed = watch_close(*r.client, ex);
+  co_await write_all(*r.server, raw_frame(Command::alert, 0, "go away"));
+  co_await closed.closed->wait();
+  EXPECT_EQ(*closed.reason, "alert: go away");
+}
+
+TEST(SessionControl, ClientClosesOnAlert) {
+  asio::io_context io;
+  run_test(io, client_alert_body());
+}
+
+// ---------------------------------------------------------------------------
+// Settings handling on the server.
+
+struct SettingsCase {
+  std::string settings;          // the client's Settings text
+  bool expect_update;            // UpdatePaddingScheme expected
+  bool expect_server_settings;   // ServerSettings v=2 expected
+};
+
+asio::awaitable<void> settings_body(SettingsCase c, std::shared_ptr<proto::PaddingState> server_padding) {
+  Closer closer;
+  auto r = co_await server_with_raw_client(closer, server_options(server_padding));
+  // The HeartResponse marks the end of everything the server answered to
+  // the Settings (frames leave in order).
+  auto wire = cat(raw_frame(Command::settings, 0, c.settings), raw_frame(Command::heart_request, 0));
+  co_await write_all(*r.client, wire);
+  FrameReader fr(*r.client);
+  std::vector<RawFrame> before;
+  auto hr = co_await fr.until(Command::heart_response, &before);
+  CO_ASSERT_TRUE(hr.has_value());
+  std::size_t i = 0;
+  if (c.expect_update) {
+    CO_ASSERT_TRUE(i < before.size());
+    EXPECT_EQ(before[i].cmd, Command::update_padding_scheme) << describe(before[i]);
+    EXPECT_EQ(before[i].sid, 0u);
+    EXPECT_EQ(before[i].text(), server_padding->get()->text);
+    ++i;
+  }
+  if (c.expect_server_settings) {
+    CO_ASSERT_TRUE(i < before.size());
+    EXPECT_EQ(before[i].cmd, Command::server_settings) << describe(before[i]);
+    EXPECT_EQ(before[i].sid, 0u);
+    EXPECT_EQ(before[i].text(), "v=2");
+    ++i;
+  }
+  EXPECT_EQ(before.size(), i) << "unexpected extra frames";
+  if (c.expect_server_settings) {
+    EXPECT_GE(r.server->peer_version(), 2);
+  }
+}
+
+TEST(SessionControl, SettingsWithWrongMd5GetsUpdateAndServerSettings) {
+  asio::io_context io;
+  run_test(io, settings_body({"v=2\nclient=x/1\npadding-md5=00000000000000000000000000000000", true, true},
+                             default_padding()));
+}
+
+TEST(SessionControl, SettingsWithoutMd5AndV1GetsUpdateOnly) {
+  asio::io_context io;
+  run_test(io, settings_body({"client=x/1", true, false}, default_padding()));
+}
+
+TEST(SessionControl, SettingsWithMatchingMd5GetsServerSettingsOnly) {
+  asio::io_context io;
+  auto md5 = PaddingScheme::default_scheme().md5_hex;
+  run_test(io, settings_body({"padding-md5=" + md5 + "\nv=2", false, true}, default_padding()));
+}
+
+TEST(SessionControl, ServerSendsItsOwnCustomScheme) {
+  asio::io_context io;
+  auto custom = std::make_shared<proto::PaddingState>(
+      std::make_shared<const PaddingScheme>(*PaddingScheme::parse(kCustomScheme)));
+  auto md5 = PaddingScheme::default_scheme().md5_hex;  // the client has the default
+  run_test(io, settings_body({"v=3\npadding-md5=" + md5, true, true}, custom));
+}
+
+// ---------------------------------------------------------------------------
+// The client applies UpdatePaddingScheme to its outbound's PaddingState
+// (later sessions announce the new md5); an invalid scheme is ignored.
+
+asio::awaitable<void> client_update_body() {
+  Closer closer;
+  auto ex = co_await asio::this_coro::executor;
+  auto padding = default_padding();
+  auto r = co_await client_with_raw_server(closer, client_options({}, padding));
+  auto hr = watch_frames(*r.client, Command::heart_request, ex);
+  // Invalid first (no stop=): ignored.
+  auto wire = cat(raw_frame(Command::update_padding_scheme, 0, "1=100-200"), raw_frame(Command::heart_request, 0));
+  co_await write_all(*r.server, wire);
+  co_await hr->wait_for(1);
+  EXPECT_EQ(padding->get()->md5_hex, PaddingScheme::default_scheme().md5_hex);
+  // A valid one replaces the outbound's scheme.
+  wire = cat(raw_frame(Command::update_padding_scheme, 0, kCustomScheme), raw_frame(Command::heart_request, 0));
+  co_await write_all(*r.server, wire);
+  co_await hr->wait_for(2);
+  EXPECT_EQ(padding->get()->text, kCustomScheme);
+  EXPECT_EQ(padding->get()->md5_hex, proto::md5_hex(kCustomScheme));
+  EXPECT_FALSE(r.client->closed());
+
+  // A new session of the same outbound announces the new md5, and its
+  // preamble uses the new line 0 (10 bytes).
+  auto tls = co_await make_tls_pair(shared_contexts());
+  auto& server2 = closer.own(std::move(tls.server));
+  auto client2 = co_await start_client_session(std::move(tls.client), client_options({}, padding));
+  closer.add(client2);
+  std::vector<std::uint8_t> pre(34 + 10);
+  EXPECT_FALSE(co_await read_exact(server2, pre));
+  EXPECT_EQ(pre[32], 0);
+  EXPECT_EQ(pre[33], 10);
+  client2->send_settings();
+  FrameReader fr(server2);
+  auto s = co_await fr.until(Command::settings);
+  CO_ASSERT_TRUE(s.has_value());
+  auto kv = proto::parse_settings(s->text());
+  EXPECT_EQ(kv["padding-md5"], proto::md5_hex(kCustomScheme));
+  EXPECT_EQ(kv["v"], "2");
+}
+
+TEST(SessionControl, ClientAppliesUpdatePaddingScheme) {
+  asio::io_context io;
+  run_test(io, client_update_body());
+}
+
+// ---------------------------------------------------------------------------
+// Heartbeats: a HeartRequest gets a HeartResponse with the same sid, both roles.
+
+asio::awaitable<void> heart_server_body() {
+  Closer closer;
+  auto r = co_await server_with_raw_client(closer, server_options());
+  auto wire = cat(good_settings(), raw_frame(Command::heart_request, 0), raw_frame(Command::heart_request, 9),
+                  raw_frame(Command::heart_request, 0xfffffffe));
+  co_await write_all(*r.client, wire);
+  FrameReader fr(*r.client);
+  std::vector<std::uint32_t> sids{0u, 9u, 0xfffffffeu};
+  for (std::uint32_t sid : sids) {
+    auto f = co_await fr.until(Command::heart_response);
+    CO_ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(f->sid, sid);
+    EXPECT_TRUE(f->data.empty());
+  }
+}
+
+TEST(SessionControl, ServerAnswersHeartRequestWithSameSid) {
+  asio::io_context io;
+  run_test(io, heart_server_body());
+}
+
+asio::awaitable<void> heart_client_body() {
+  Closer closer;
+  auto r = co_await client_with_raw_server(closer, client_options());
+  auto wire = cat(raw_frame(Command::heart_request, 0), raw_frame(Command::heart_request, 5));
+  co_await write_all(*r.server, wire);
+  FrameReader fr(*r.server);  // Waste (padding) frames are skipped
+  std::vector<std::uint32_t> sids{0u, 5u};
+  for (std::uint32_t sid : sids) {
+    auto f = co_await fr.next();
+    CO_ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(f->cmd, Command::heart_response) << describe(*f);
+    EXPECT_EQ(f->sid, sid);
+    EXPECT_TRUE(f->data.empty());
+  }
+  // The session's own request, for completeness.
+  r.client->send_heart_request();
+  auto f = co_await fr.next();
+  CO_ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->cmd, Command::heart_request) << describe(*f);
+  EXPECT_EQ(f->sid, 0u);
+}
+
+TEST(SessionControl, ClientAnswersHeartRequestWithSameSid) {
+  asio::io_context io;
+  run_test(io, heart_client_body());
+}
+
+// ---------------------------------------------------------------------------
+// Unknown commands are skipped; the session keeps working.
+
+asio::awaitable<void> unknown_server_body() {
+  Closer closer;
+  auto r = co_await server_with_raw_client(closer, server_options());
+  std::vector<std::uint8_t> ten(10, 0xab), big(65535, 0x5c);
+  auto wire = cat(good_settings(), raw_frame(42, 0, ten), raw_frame(11, 3, {}), raw_frame(255, 1, big),
+                  raw_frame(Command::syn, 1), raw_frame(Command::push, 1, ipv4_loopback_address(kEchoPort)),
+                  raw_frame(42, 1, ten), raw_frame(Command::push, 1, "ping"));
+  co_await write_all(*r.client, wire);
+  FrameReader fr(*r.client);
+  auto synack = co_await fr.until(Command::synack);
+  CO_ASSERT_TRUE(synack.has_value());
+  EXPECT_EQ(synack->sid, 1u);
+  EXPECT_TRUE(synack->data.empty());
+  auto echo = co_await fr.until(Command::push);
+  CO_ASSERT_TRUE(echo.has_value());
+  EXPECT_EQ(echo->sid, 1u);
+  EXPECT_EQ(echo->text(), "ping");
+  EXPECT_FALSE(r.server->closed());
+}
+
+TEST(SessionControl, ServerSkipsUnknownCommands) {
+  asio::io_context io;
+  run_test(io, unknown_server_body());
+}
+
+asio::awaitable<void> unknown_client_body() {
+  Closer closer;
+  auto r = co_await client_with_raw_server(closer, client_options());
+  std::vector<std::uint8_t> ten(10, 0xab);
+  auto wire = cat(raw_frame(42, 0, ten), raw_frame(200, 7, ten), raw_frame(Command::heart_request, 3));
+  co_await write_all(*r.server, wire);
+  FrameReader fr(*r.server);
+  auto f = co_await fr.next();
+  CO_ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->cmd, Command::heart_response) << describe(*f);
+  EXPECT_EQ(f->sid, 3u);
+  EXPECT_FALSE(r.client->closed());
+}
+
+TEST(SessionControl, ClientSkipsUnknownCommands) {
+  asio::io_context io;
+  run_test(io, unknown_client_body());
+}
+
+}  // namespace

@@ -1,0 +1,127 @@
+// Client padding on the wire: with the default scheme and scripted random
+// draws, the client session's TLS records have exactly the sizes the padding
+// algorithm prescribes. Record sizes are observed on the server's SSL object
+// through the message callback (TLS 1.3: ciphertext = plaintext + 1 content
+// type byte + 16 tag bytes).
+#include <gtest/gtest.h>
+
+#include <asio/io_context.hpp>
+#include <asio/this_coro.hpp>
+#include <openssl/ssl.h>
+
+#include "anytls/session.hpp"
+#include "anytls/stream.hpp"
+#include "support/frames.hpp"
+#include "support/run.hpp"
+#include "support/session_fixture.hpp"
+
+using namespace anytls;
+using namespace anytls::test;
+using proto::Command;
+using proto::PaddingScheme;
+using proto::Stream;
+
+namespace {
+
+// Plaintext sizes of the application-data records the server reads.
+struct RecordLog {
+  std::size_t last_header_len = 0;
+  std::vector<std::size_t> app_records;
+};
+
+void on_msg(int write_p, int /*version*/, int content_type, const void* buf, std::size_t len, SSL* /*ssl*/,
+            void* arg) {
+  auto* log = static_cast<RecordLog*>(arg);
+  if (write_p) return;
+  const auto* b = static_cast<const unsigned char*>(buf);
+  if (content_type == SSL3_RT_HEADER && len >= 5) {
+    log->last_header_len = static_cast<std::size_t>(b[3]) << 8 | b[4];
+  } else if (content_type == SSL3_RT_INNER_CONTENT_TYPE && len == 1 && b[0] == SSL3_RT_APPLICATION_DATA) {
+    log->app_records.push_back(log->last_header_len - 17);
+  }
+}
+
+std::string sizes(const std::vector<std::size_t>& v) {
+  std::string s;
+  for (auto n : v) s += std::to_string(n) + " ";
+  return s;
+}
+
+// Writes n bytes on the client stream and reads them on the server stream.
+asio::awaitable<void> send(std::shared_ptr<Stream> c, std::shared_ptr<Stream> s, std::size_t n) {
+  std::vector<std::uint8_t> data(n, 0x42), got(n);
+  EXPECT_FALSE(co_await c->write(asio::buffer(data)));
+  EXPECT_FALSE(co_await read_exact(*s, got));
+  EXPECT_EQ(got, data);
+}
+
+asio::awaitable<void> record_sizes_body() {
+  Closer closer;
+  auto ex = co_await asio::this_coro::executor;
+  auto tls = co_await make_tls_pair(shared_contexts());
+  auto log = std::make_shared<RecordLog>();
+  SSL* server_ssl = tls.server->native();
+  SSL_set_msg_callback(tls.server->native(), on_msg);
+  SSL_set_msg_callback_arg(tls.server->native(), log.get());
+
+  // Draws in the order the algorithm makes them:
+  // p1 (1=100-400): 250; p2 (2=400-500,c,500-1000,...): 450, 800;
+  // p3 (3=9-9,500-1000): 600; p4..p7 (500-1000): 700, 701, 702, 703.
+  ScriptedRandom rnd{250, 450, 800, 600, 700, 701, 702, 703};
+  auto client = co_await start_client_session(std::move(tls.client), client_options(rnd.fn()));
+  closer.add(client);
+
+  // A server session on the other end, whose streams we collect.
+  auto streams = std::make_shared<std::vector<std::shared_ptr<Stream>>>();
+  auto got_stream = std::make_shared<Counter>(ex);
+  auto handler = [streams, got_stream](std::shared_ptr<Stream> s) {
+    s->report_dial_result("");
+    streams->push_back(std::move(s));
+    got_stream->add();
+  };
+  auto server = co_await start_server_session(std::move(tls.server), server_options(), handler);
+  closer.add(server);
+
+  // Packet 1: Settings(79) + SYN(7) + PSH(7+7) = 100 bytes, l = 250:
+  // one record of 250 (a Waste frame of 250-100-7 = 143 bytes appended).
+  auto r = client->open_stream(ipv4_loopback_address(443));
+  CO_ASSERT_TRUE(r.ok());
+  auto st = *r;
+  closer.add(st);
+  co_await got_stream->wait_for(1);
+  auto srv = streams->front();
+  EXPECT_FALSE(co_await st->wait_synack());
+  std::vector<std::uint8_t> addr(7);
+  EXPECT_FALSE(co_await read_exact(*srv, addr));
+
+  // Each write below becomes one packet: the next one is queued only after
+  // the server has read this one's data (so the writer has flushed it).
+  // Packet 2: PSH of 517 bytes (524) -> 450, then 800 (Waste 719), then `c`
+  // with nothing left stops: records 450, 800 (the worked example).
+  co_await send(st, srv, 517);
+  // Packet 3: PSH of 13 bytes (20) -> 9, then 600 (Waste 582).
+  co_await send(st, srv, 13);
+  // Packets 4..7: PSH of 1 byte (8) -> one record of the drawn size.
+  for (int i = 0; i < 4; ++i) co_await send(st, srv, 1);
+  // Packet 8 = stop: unshaped, one record of 1007 bytes.
+  co_await send(st, srv, 1000);
+  // Packet 9: a FIN alone, 7 bytes.
+  st->close();
+  auto [rest, ec] = co_await read_to_end(*srv);
+  EXPECT_TRUE(rest.empty());
+  EXPECT_EQ(ec, asio::error::eof);
+
+  const std::vector<std::size_t> want = {64, 250, 450, 800, 9, 600, 700, 701, 702, 703, 1007, 7};
+  EXPECT_EQ(log->app_records, want) << "got: " << sizes(log->app_records);
+  const std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges = {
+      {100, 400}, {400, 500}, {500, 1000}, {500, 1000}, {500, 1000}, {500, 1000}, {500, 1000}, {500, 1000}};
+  EXPECT_EQ(rnd.state().calls, ranges);
+  SSL_set_msg_callback(server_ssl, nullptr);  // the log goes with this frame
+}
+
+TEST(SessionPadding, ClientRecordSizesFollowTheDefaultScheme) {
+  asio::io_context io;
+  run_test(io, record_sizes_body());
+}
+
+}  // namespace
