@@ -542,7 +542,7 @@ RouteRule decode_rule(const json& j, const std::string& path) {
     r.action = RuleAction::reject;
     if (!r.outbound.empty()) fail(o.at("outbound"), "not allowed with action reject");
     if (method.empty() || method == "default") r.method = RejectMethod::default_;
-    else if (method == "drop") r.method = RejectMethod::drop;
+    else if (method == "drop") fail(o.at("method"), "not supported: reject method \"drop\" (only \"default\")");
     else fail(o.at("method"), "unknown reject method " + in_quotes(method) + " (default drop)");
   } else {
     fail(o.at("action"), "unsupported action " + in_quotes(action) + " (route reject)");
@@ -618,6 +618,10 @@ Options decode(const json& root) {
     if (auto* d = std::get_if<DirectOutboundOptions>(&opts.outbounds[i].options)) dial = &d->dial;
     if (!dial || dial->detour.empty()) continue;
     std::string p = child(item("outbounds", i), "detour");
+    // Our TLS runs on the socket itself; a session over another outbound's
+    // stream is not built.
+    if (std::holds_alternative<AnyTlsOutboundOptions>(opts.outbounds[i].options))
+      fail(p, "not supported on an anytls outbound: its TLS needs a direct TCP connection");
     auto it = outbound_index.find(dial->detour);
     if (it == outbound_index.end()) fail(p, "unknown outbound " + in_quotes(dial->detour));
     if (it->second == i) fail(p, "an outbound cannot detour through itself");

@@ -174,8 +174,9 @@ enum class RuleAction { route, reject };
 enum class RejectMethod { default_, drop };  // sing-box's reject "method"
 
 struct RouteRule {
-  // A rule matches when every non-empty matcher matches (OR within a list),
-  // as in sing-box. domain: exact (case-insensitive); domain_suffix:
+  // As in sing-box: the destination matchers (domain, domain_suffix,
+  // domain_keyword, ip_cidr) form one OR group; that group, inbound, port and
+  // network must each match when present (OR within a list). domain: exact (case-insensitive); domain_suffix:
   // "example.com" matches it and its subdomains, ".example.com" subdomains
   // only; domain_keyword: substring; ip_cidr: "10.0.0.0/8" or a plain IP.
   std::vector<std::string> inbound;
