@@ -542,7 +542,7 @@ RouteRule decode_rule(const json& j, const std::string& path) {
     r.action = RuleAction::reject;
     if (!r.outbound.empty()) fail(o.at("outbound"), "not allowed with action reject");
     if (method.empty() || method == "default") r.method = RejectMethod::default_;
-    else if (method == "drop") fail(o.at("method"), "not supported: reject method \"drop\" (only \"default\")");
+    else if (method == "drop") r.method = RejectMethod::drop;
     else fail(o.at("method"), "unknown reject method " + in_quotes(method) + " (default drop)");
   } else {
     fail(o.at("action"), "unsupported action " + in_quotes(action) + " (route reject)");

@@ -98,7 +98,7 @@ TEST(Load, SeedStructure) {
       "heartbeat": "30s", "max_connection_lifetime": "1h", "connection_lifetime_jitter": "10m",
       "tls": {"enabled": true, "server_name": "example.com", "alpn": "h2", "insecure": true,
               "certificate_public_key_sha256": "abc=", "curve_preferences": ["X25519", "P256"]},
-      "detour": "d", "connect_timeout": "2s", "domain_strategy": "ipv4_only", "routing_mark": "0x10",
+      "connect_timeout": "2s", "domain_strategy": "ipv4_only", "routing_mark": "0x10",
       "inet4_bind_address": "10.0.0.1", "tcp_keep_alive": "1m"
     }, {"type": "direct", "tag": "d"}]})");
   const auto& a = anytls_out(o);
@@ -121,7 +121,6 @@ TEST(Load, SeedStructure) {
   EXPECT_EQ(a.tls.alpn, std::vector<std::string>{"h2"});
   EXPECT_EQ(a.tls.certificate_public_key_sha256, std::vector<std::string>{"abc="});
   EXPECT_EQ(a.tls.curve_preferences, (std::vector<std::string>{"X25519", "P256"}));
-  EXPECT_EQ(a.dial.detour, "d");
   EXPECT_EQ(a.dial.connect_timeout, 2s);
   EXPECT_EQ(a.dial.domain_strategy, DomainStrategy::ipv4_only);
   EXPECT_EQ(a.dial.routing_mark, 16u);
@@ -313,6 +312,10 @@ TEST(Reject, Route) {
                "unknown network");
   expect_error(R"({"route": {"rules": [{"action": "hijack-dns"}]}})", "route.rules[0].action", "unsupported action");
   expect_error(R"({"outbounds": [{"type": "direct", "detour": "x"}]})", "outbounds[0].detour", "unknown outbound");
+  // The anytls outbound's TLS runs on its own TCP socket: refused, not ignored.
+  expect_error(R"({"outbounds": [{"type": "anytls", "server": "s", "server_port": 1, "password": "p",
+                   "tls": {"enabled": true}, "detour": "d"}, {"type": "direct", "tag": "d"}]})",
+               "outbounds[0].detour", "not supported");
 }
 
 TEST(Reject, DuplicateTags) {
