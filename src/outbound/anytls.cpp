@@ -397,7 +397,10 @@ asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> AnyTlsOutbound::dial(co
 }
 
 asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> AnyTlsOutbound::listen_packet(const Metadata& md) {
-  auto conn = co_await open_stream(pool_, net::Address{std::string(proto::kUotMagicAddress), 0});
+  // Named, not a temporary inside the co_await expression: GCC 12 destroys
+  // such a temporary twice (double free of its string).
+  net::Address uot_address{std::string(proto::kUotMagicAddress), 0};
+  auto conn = co_await open_stream(pool_, uot_address);
   if (!conn) co_return conn.error();
   co_return co_await make_uot_client(std::move(*conn), md.destination);
 }
