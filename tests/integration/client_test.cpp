@@ -1,0 +1,172 @@
+// Issue "anytls client": the anytls outbound against the real server on
+// 127.0.0.1 with real TLS: session reuse, public key pinning, a wrong
+// password, and the transparent retry of a dead pooled session.
+#include <gtest/gtest.h>
+
+#include "integration/harness.hpp"
+#include "support/run.hpp"
+
+namespace anytls::integ {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Ms since(Clock::time_point t) { return std::chrono::duration_cast<Ms>(Clock::now() - t); }
+
+bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+
+asio::awaitable<void> reuse_body(Env* env) {
+  auto& client = env->make_client(client_options(env->server->port()));
+  client.start();
+  for (int i = 0; i < 5; ++i) {
+    auto data = pattern(1000 + 5000 * static_cast<std::size_t>(i), static_cast<unsigned>(i));
+    auto problem = co_await dial_echo(&client, env->echo.port(), data);
+    EXPECT_EQ(problem, "") << "request " << i;
+  }
+  EXPECT_EQ(env->server->stats().handshakes, 1u);
+  EXPECT_EQ(env->server->stats().authenticated, 1u);
+  EXPECT_EQ(env->server->stats().streams, 5u);
+  EXPECT_EQ(env->echo.accepted(), 5u);
+  EXPECT_EQ(client.stats().sessions_created, 1u);
+  EXPECT_EQ(client.stats().streams, 5u);
+  EXPECT_EQ(client.stats().retries, 0u);
+  EXPECT_EQ(client.policy().idle_count(), 1u);
+}
+
+TEST(AnyTlsClientInteg, SequentialRequestsReuseOneSession) {
+  Env env;
+  run(env, reuse_body(&env), 20s);
+}
+
+asio::awaitable<void> pin_ok_body(Env* env) {
+  auto opts = client_options(env->server->port());
+  opts.tls.certificate.clear();  // the pin alone authenticates the server
+  opts.tls.certificate_public_key_sha256 = {pem_pin(other_pem().cert), pem_pin(test_pem().cert)};
+  auto& client = env->make_client(opts);
+  client.start();
+  auto problem = co_await dial_echo(&client, env->echo.port(), "pinned");
+  EXPECT_EQ(problem, "");
+  EXPECT_EQ(env->server->stats().authenticated, 1u);
+}
+
+TEST(AnyTlsClientInteg, RightPublicKeyPinWorks) {
+  Env env;
+  run(env, pin_ok_body(&env), 20s);
+}
+
+asio::awaitable<void> pin_wrong_body(Env* env) {
+  auto opts = client_options(env->server->port());
+  opts.tls.certificate.clear();
+  opts.tls.certificate_public_key_sha256 = {pem_pin(other_pem().cert)};
+  auto& client = env->make_client(opts);
+  client.start();
+  auto md = tcp_to(env->echo.port());
+  auto conn = co_await client.dial(md);
+  CO_ASSERT_TRUE(!conn.ok());
+  auto text = conn.error().text();
+  EXPECT_TRUE(contains(text, "pin")) << text;
+  EXPECT_TRUE(contains(text, pem_pin(test_pem().cert))) << "names the server's key: " << text;
+  // Not a byte of ours was sent: the server saw a TLS handshake and then no
+  // preamble.
+  bool seen = co_await eventually([&] { return env->server->stats().auth_failures == 1; }, 5000ms, 10ms);
+  EXPECT_TRUE(seen);
+  EXPECT_EQ(env->server->stats().authenticated, 0u);
+  EXPECT_EQ(env->echo.accepted(), 0u);
+}
+
+TEST(AnyTlsClientInteg, WrongPublicKeyPinFailsWithClearError) {
+  Env env;
+  run(env, pin_wrong_body(&env), 20s);
+}
+
+asio::awaitable<void> wrong_password_body(Env* env) {
+  auto opts = client_options(env->server->port());
+  opts.password = "wrong password";
+  auto& client = env->make_client(opts);
+  client.start();
+  auto t0 = Clock::now();
+  auto md = tcp_to(env->echo.port());
+  auto conn = co_await client.dial(md);
+  if (conn.ok()) {
+    // Stream 1 of a fresh session is not confirmed by a SYNACK: the failure
+    // shows on the first read.
+    auto w = write_all(**conn, "hello");
+    (void)co_await std::move(w);
+    std::string out;
+    auto r = read_exact(**conn, out, 1);
+    auto ec = co_await std::move(r);
+    EXPECT_TRUE(ec);
+    EXPECT_EQ(out, "");
+  }
+  // The server decides at once on the hash (its handshake timeout is 5 s).
+  EXPECT_LT(since(t0), 3000ms);
+  EXPECT_EQ(env->server->stats().auth_failures, 1u);
+  EXPECT_EQ(env->server->stats().authenticated, 0u);
+  EXPECT_EQ(env->echo.accepted(), 0u);
+}
+
+TEST(AnyTlsClientInteg, WrongPasswordFailsTheStreamWithoutHanging) {
+  Env env;
+  run(env, wrong_password_body(&env), 20s);
+}
+
+asio::awaitable<void> dead_pooled_body(Env* env) {
+  // Client -> proxy -> server, so that the pooled session can die silently:
+  // the proxy stops forwarding its bytes but keeps both TCP connections.
+  auto& proxy = env->make_proxy(env->server->port());
+  auto& client = env->make_client(client_options(proxy.port()));
+  client.start();
+  auto warm = co_await dial_echo(&client, env->echo.port(), "warm");
+  CO_ASSERT_TRUE(warm.empty());
+  CO_ASSERT_TRUE(client.policy().idle_count() == 1);
+
+  proxy.freeze_existing();
+  auto t0 = Clock::now();
+  auto data = pattern(3000, 7);
+  auto problem = co_await dial_echo(&client, env->echo.port(), data);
+  auto took = since(t0);
+  EXPECT_EQ(problem, "") << "the user saw the dead session";
+  EXPECT_EQ(client.stats().retries, 1u);
+  EXPECT_EQ(client.stats().sessions_created, 2u);
+  EXPECT_EQ(env->server->stats().authenticated, 2u);
+  EXPECT_EQ(proxy.accepted(), 2u);
+  // Dead = no SYNACK within 3 s.
+  EXPECT_GE(took, 2900ms);
+  EXPECT_LT(took, 8000ms);
+  // The new session is pooled, the dead one is gone.
+  EXPECT_EQ(client.policy().idle_count(), 1u);
+  auto again = co_await dial_echo(&client, env->echo.port(), "again");
+  EXPECT_EQ(again, "");
+  EXPECT_EQ(client.stats().retries, 1u);
+  EXPECT_EQ(client.stats().sessions_created, 2u);
+}
+
+TEST(AnyTlsClientInteg, DeadPooledSessionIsRetriedTransparently) {
+  Env env;
+  run(env, dead_pooled_body(&env), 15s);
+}
+
+asio::awaitable<void> server_closed_body(Env* env) {
+  auto& client = env->make_client(client_options(env->server->port()));
+  client.start();
+  auto warm = co_await dial_echo(&client, env->echo.port(), "warm");
+  CO_ASSERT_TRUE(warm.empty());
+  // The server closes its sessions: the client notices and drops the idle
+  // session at once, so the next request needs no retry.
+  env->server->close_sessions();
+  bool dropped = co_await eventually([&] { return client.policy().idle_count() == 0; }, 5000ms, 10ms);
+  EXPECT_TRUE(dropped);
+  auto again = co_await dial_echo(&client, env->echo.port(), "again");
+  EXPECT_EQ(again, "");
+  EXPECT_EQ(client.stats().retries, 0u);
+  EXPECT_EQ(client.stats().sessions_created, 2u);
+  EXPECT_EQ(env->server->stats().authenticated, 2u);
+}
+
+TEST(AnyTlsClientInteg, SessionClosedByServerLeavesThePool) {
+  Env env;
+  run(env, server_closed_body(&env), 20s);
+}
+
+}  // namespace
+}  // namespace anytls::integ

@@ -1,0 +1,527 @@
+#include "integration/harness.hpp"
+
+#include <csignal>
+#include <cstdlib>
+#include <exception>
+#include <stdexcept>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/write.hpp>
+#include <gtest/gtest.h>
+#include <openssl/pem.h>
+#include <spdlog/spdlog.h>
+
+#include "app/generate.hpp"
+#include "support/run.hpp"
+
+namespace anytls::integ {
+
+namespace {
+
+using asio::ip::tcp;
+using asio::ip::udp;
+
+// ANYTLS_TEST_LOG=debug (or trace/info...) shows the library's logs.
+const bool kLogLevelSet = [] {
+  // As the anytls binary does (src/app/main.cpp): OpenSSL writes with
+  // write(2), so a peer that went away must give EPIPE, not kill us.
+  std::signal(SIGPIPE, SIG_IGN);
+  const char* lvl = std::getenv("ANYTLS_TEST_LOG");
+  spdlog::set_level(lvl ? spdlog::level::from_str(lvl) : spdlog::level::warn);
+  return true;
+}();
+
+tcp::endpoint loopback(std::uint16_t port) { return {asio::ip::make_address_v4("127.0.0.1"), port}; }
+
+asio::awaitable<void> sleep_for(Ms d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  (void)co_await t.async_wait(use_tuple);
+}
+
+void close_socket(tcp::socket& s) {
+  std::error_code ec;
+  s.close(ec);
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ certificates
+
+const Pem& test_pem() {
+  static const Pem pem = [] {
+    auto kp = app::generate_tls_keypair("127.0.0.1", 1);
+    return Pem{kp.certificate_pem, kp.private_key_pem};
+  }();
+  return pem;
+}
+
+const Pem& other_pem() {
+  static const Pem pem = [] {
+    auto kp = app::generate_tls_keypair("127.0.0.1", 1);
+    return Pem{kp.certificate_pem, kp.private_key_pem};
+  }();
+  return pem;
+}
+
+std::string pem_pin(const std::string& cert_pem) {
+  BIO* bio = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  if (!bio) throw std::runtime_error("BIO_new_mem_buf");
+  X509* x = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr);
+  BIO_free(bio);
+  if (!x) throw std::runtime_error("PEM_read_bio_X509");
+  auto pin = tls::public_key_sha256_base64(x);
+  X509_free(x);
+  return pin;
+}
+
+config::AnyTlsInboundOptions server_options() {
+  config::AnyTlsInboundOptions o;
+  o.listen.listen = "127.0.0.1";
+  o.listen.listen_port = 0;
+  o.users = {config::AnyTlsUser{"alice", std::string(kPassword)}};
+  o.tls.enabled = true;
+  o.tls.certificate = test_pem().cert;
+  o.tls.key = test_pem().key;
+  o.handshake_timeout = 5s;
+  return o;
+}
+
+config::AnyTlsOutboundOptions client_options(std::uint16_t server_port) {
+  config::AnyTlsOutboundOptions o;
+  o.server = "127.0.0.1";
+  o.server_port = server_port;
+  o.password = std::string(kPassword);
+  o.tls.enabled = true;
+  o.tls.certificate = test_pem().cert;  // trust the test certificate, verify it
+  return o;
+}
+
+// ------------------------------------------------------------------ TCP echo
+
+struct TcpEchoServer::State {
+  explicit State(asio::io_context& io) : acceptor(io, loopback(0)) {}
+  tcp::acceptor acceptor;
+  std::list<std::weak_ptr<tcp::socket>> conns;
+  std::size_t accepted = 0;
+  bool stopped = false;
+};
+
+namespace {
+
+asio::awaitable<void> echo_conn(std::shared_ptr<TcpEchoServer::State> st, std::shared_ptr<tcp::socket> s) {
+  std::vector<char> buf(16 * 1024);
+  for (;;) {
+    auto [ec, n] = co_await s->async_read_some(asio::buffer(buf), use_tuple);
+    if (ec) break;
+    auto [wec, wn] = co_await asio::async_write(*s, asio::buffer(buf.data(), n), use_tuple);
+    if (wec) break;
+  }
+  close_socket(*s);
+  (void)st;
+}
+
+asio::awaitable<void> echo_accept(std::shared_ptr<TcpEchoServer::State> st) {
+  while (!st->stopped) {
+    auto [ec, sock] = co_await st->acceptor.async_accept(use_tuple);
+    if (ec) break;
+    ++st->accepted;
+    auto s = std::make_shared<tcp::socket>(std::move(sock));
+    st->conns.remove_if([](const std::weak_ptr<tcp::socket>& w) { return w.expired(); });
+    st->conns.push_back(s);
+    asio::co_spawn(st->acceptor.get_executor(), echo_conn(st, s), asio::detached);
+  }
+}
+
+}  // namespace
+
+TcpEchoServer::TcpEchoServer(asio::io_context& io) : st_(std::make_shared<State>(io)) {
+  asio::co_spawn(io, echo_accept(st_), asio::detached);
+}
+std::uint16_t TcpEchoServer::port() const { return st_->acceptor.local_endpoint().port(); }
+std::size_t TcpEchoServer::accepted() const { return st_->accepted; }
+void TcpEchoServer::stop() {
+  st_->stopped = true;
+  std::error_code ec;
+  st_->acceptor.close(ec);
+  for (auto& w : st_->conns)
+    if (auto s = w.lock()) close_socket(*s);
+}
+
+// ------------------------------------------------------------------ HTTP
+
+struct HttpServer::State {
+  State(asio::io_context& io, std::string b) : acceptor(io, loopback(0)), body(std::move(b)) {}
+  tcp::acceptor acceptor;
+  std::string body;
+  std::list<std::weak_ptr<tcp::socket>> conns;
+  std::vector<std::string> requests;
+  bool stopped = false;
+};
+
+namespace {
+
+asio::awaitable<void> http_conn(std::shared_ptr<HttpServer::State> st, std::shared_ptr<tcp::socket> s) {
+  std::string in;
+  std::vector<char> buf(4096);
+  bool complete = false;
+  while (!complete && in.size() < 64 * 1024) {
+    auto [ec, n] = co_await s->async_read_some(asio::buffer(buf), use_tuple);
+    if (ec) break;
+    in.append(buf.data(), n);
+    complete = in.find("\r\n\r\n") != std::string::npos;
+  }
+  if (complete) {
+    st->requests.push_back(in);
+    std::string resp = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " +
+                       std::to_string(st->body.size()) + "\r\nConnection: close\r\n\r\n" + st->body;
+    auto [wec, wn] = co_await asio::async_write(*s, asio::buffer(resp), use_tuple);
+    if (!wec) {
+      // Half-close, then wait for the client to finish: closing with unread
+      // bytes would turn our FIN into a reset that can eat the response.
+      std::error_code ig;
+      s->shutdown(tcp::socket::shutdown_send, ig);
+      for (;;) {
+        auto [rec, rn] = co_await s->async_read_some(asio::buffer(buf), use_tuple);
+        if (rec) break;
+      }
+    }
+  }
+  close_socket(*s);
+}
+
+asio::awaitable<void> http_accept(std::shared_ptr<HttpServer::State> st) {
+  while (!st->stopped) {
+    auto [ec, sock] = co_await st->acceptor.async_accept(use_tuple);
+    if (ec) break;
+    auto s = std::make_shared<tcp::socket>(std::move(sock));
+    st->conns.remove_if([](const std::weak_ptr<tcp::socket>& w) { return w.expired(); });
+    st->conns.push_back(s);
+    asio::co_spawn(st->acceptor.get_executor(), http_conn(st, s), asio::detached);
+  }
+}
+
+}  // namespace
+
+HttpServer::HttpServer(asio::io_context& io, std::string body)
+    : st_(std::make_shared<State>(io, std::move(body))) {
+  asio::co_spawn(io, http_accept(st_), asio::detached);
+}
+std::uint16_t HttpServer::port() const { return st_->acceptor.local_endpoint().port(); }
+const std::vector<std::string>& HttpServer::requests() const { return st_->requests; }
+void HttpServer::stop() {
+  st_->stopped = true;
+  std::error_code ec;
+  st_->acceptor.close(ec);
+  for (auto& w : st_->conns)
+    if (auto s = w.lock()) close_socket(*s);
+}
+
+// ------------------------------------------------------------------ UDP echo
+
+struct UdpEchoServer::State {
+  explicit State(asio::io_context& io) : socket(io, udp::endpoint(asio::ip::make_address_v4("127.0.0.1"), 0)) {}
+  udp::socket socket;
+  std::size_t datagrams = 0;
+};
+
+namespace {
+
+asio::awaitable<void> udp_echo_loop(std::shared_ptr<UdpEchoServer::State> st) {
+  std::vector<char> buf(65536);
+  for (;;) {
+    udp::endpoint from;
+    auto [ec, n] = co_await st->socket.async_receive_from(asio::buffer(buf), from, use_tuple);
+    if (ec) {
+      if (!st->socket.is_open() || ec == asio::error::operation_aborted) break;
+      continue;  // e.g. ICMP unreachable from an earlier reply
+    }
+    ++st->datagrams;
+    (void)co_await st->socket.async_send_to(asio::buffer(buf.data(), n), from, use_tuple);
+  }
+}
+
+}  // namespace
+
+UdpEchoServer::UdpEchoServer(asio::io_context& io) : st_(std::make_shared<State>(io)) {
+  asio::co_spawn(io, udp_echo_loop(st_), asio::detached);
+}
+std::uint16_t UdpEchoServer::port() const { return st_->socket.local_endpoint().port(); }
+std::size_t UdpEchoServer::datagrams() const { return st_->datagrams; }
+void UdpEchoServer::stop() {
+  std::error_code ec;
+  st_->socket.close(ec);
+}
+
+// ------------------------------------------------------------------ freeze proxy
+
+namespace {
+struct ProxyPair {
+  explicit ProxyPair(tcp::socket d) : down(std::move(d)), up(down.get_executor()) {}
+  tcp::socket down;  // from the client
+  tcp::socket up;    // to the target
+  bool frozen = false;
+  void close() {
+    close_socket(down);
+    close_socket(up);
+  }
+};
+}  // namespace
+
+struct FreezeProxy::State {
+  State(asio::io_context& io, std::uint16_t t) : acceptor(io, loopback(0)), target(t) {}
+  tcp::acceptor acceptor;
+  std::uint16_t target;
+  std::list<std::weak_ptr<ProxyPair>> pairs;
+  std::size_t accepted = 0;
+  bool stopped = false;
+};
+
+namespace {
+
+asio::awaitable<void> proxy_pump(std::shared_ptr<ProxyPair> p, bool downstream) {
+  tcp::socket& from = downstream ? p->up : p->down;
+  tcp::socket& to = downstream ? p->down : p->up;
+  std::vector<char> buf(16 * 1024);
+  for (;;) {
+    auto [ec, n] = co_await from.async_read_some(asio::buffer(buf), use_tuple);
+    if (ec) break;
+    if (p->frozen) continue;  // silent: read and drop
+    auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buf.data(), n), use_tuple);
+    if (wec) break;
+  }
+  p->close();
+}
+
+asio::awaitable<void> proxy_conn(std::shared_ptr<FreezeProxy::State> st, std::shared_ptr<ProxyPair> p) {
+  auto [ec] = co_await p->up.async_connect(loopback(st->target), use_tuple);
+  if (ec || st->stopped) {
+    p->close();
+    co_return;
+  }
+  auto ex = st->acceptor.get_executor();
+  asio::co_spawn(ex, proxy_pump(p, false), asio::detached);
+  asio::co_spawn(ex, proxy_pump(p, true), asio::detached);
+}
+
+asio::awaitable<void> proxy_accept(std::shared_ptr<FreezeProxy::State> st) {
+  while (!st->stopped) {
+    auto [ec, sock] = co_await st->acceptor.async_accept(use_tuple);
+    if (ec) break;
+    ++st->accepted;
+    auto p = std::make_shared<ProxyPair>(std::move(sock));
+    st->pairs.remove_if([](const std::weak_ptr<ProxyPair>& w) { return w.expired(); });
+    st->pairs.push_back(p);
+    asio::co_spawn(st->acceptor.get_executor(), proxy_conn(st, p), asio::detached);
+  }
+}
+
+}  // namespace
+
+FreezeProxy::FreezeProxy(asio::io_context& io, std::uint16_t target) : st_(std::make_shared<State>(io, target)) {
+  asio::co_spawn(io, proxy_accept(st_), asio::detached);
+}
+std::uint16_t FreezeProxy::port() const { return st_->acceptor.local_endpoint().port(); }
+std::size_t FreezeProxy::accepted() const { return st_->accepted; }
+void FreezeProxy::freeze_existing() {
+  for (auto& w : st_->pairs)
+    if (auto p = w.lock()) p->frozen = true;
+}
+void FreezeProxy::stop() {
+  st_->stopped = true;
+  std::error_code ec;
+  st_->acceptor.close(ec);
+  for (auto& w : st_->pairs)
+    if (auto p = w.lock()) p->close();
+}
+
+// ------------------------------------------------------------------ Env
+
+Env::Env(config::AnyTlsInboundOptions server_opts) {
+  resolver = std::make_shared<net::Resolver>();
+  direct = std::make_unique<outbound::DirectOutbound>("direct", config::DirectOutboundOptions{}, resolver);
+  config::RouteOptions route;
+  route.final = "direct";
+  config::RouteRule reject;
+  reject.port = {kRejectPort};
+  reject.action = config::RuleAction::reject;
+  route.rules.push_back(reject);
+  auto* d = direct.get();
+  router = std::make_unique<route::RuleRouter>(route, "direct", [d](std::string_view tag) -> outbound::Outbound* {
+    return tag == "direct" ? d : nullptr;
+  });
+  if (server_opts.fallback && server_opts.fallback->server_port == 0) {
+    // Tests ask for "the fallback HTTP server" with port 0.
+    server_opts.fallback->server_port = fallback.port();
+  }
+  server = std::make_unique<inbound::AnyTlsServer>(io, "anytls-in", std::move(server_opts), *router);
+  if (auto ec = server->start()) throw std::runtime_error("server start: " + server->start_error());
+  config::OutboundTlsOptions raw;
+  raw.enabled = true;
+  raw.insecure = true;
+  auto ctx = tls::ClientContext::create(raw, "127.0.0.1");
+  if (!ctx) throw std::runtime_error("raw tls context: " + ctx.error().text());
+  raw_tls = *ctx;
+}
+
+Env::~Env() { stop_all(); }
+
+outbound::AnyTlsOutbound& Env::make_client(const config::AnyTlsOutboundOptions& opts) {
+  net::Dialer dialer(net::DialerOptions{}, resolver);
+  auto r = outbound::AnyTlsOutbound::create(io, "anytls-out", opts, dialer);
+  if (!r) throw std::runtime_error("anytls outbound: " + r.error().text());
+  clients.push_back(std::move(*r));
+  return *clients.back();
+}
+
+FreezeProxy& Env::make_proxy(std::uint16_t target) { return proxies.emplace_back(io, target); }
+
+void Env::stop_all() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& c : clients) c->stop();
+  if (server) server->stop();
+  for (auto& p : proxies) p.stop();
+  echo.stop();
+  http.stop();
+  fallback.stop();
+  udp_echo.stop();
+  if (resolver) resolver->stop();
+}
+
+namespace {
+asio::awaitable<void> guarded(Env* env, asio::awaitable<void> body) {
+  std::exception_ptr error;
+  try {
+    co_await std::move(body);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  env->stop_all();
+  if (error) std::rethrow_exception(error);
+}
+}  // namespace
+
+void run(Env& env, asio::awaitable<void> body, Ms deadline) {
+  test::run_test(env.io, guarded(&env, std::move(body)), deadline, 5s);
+  env.stop_all();
+}
+
+// ------------------------------------------------------------------ helpers
+
+asio::awaitable<bool> eventually(std::function<bool()> cond, Ms timeout, Ms step) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (cond()) co_return true;
+    if (std::chrono::steady_clock::now() >= until) co_return false;
+    co_await sleep_for(step);
+  }
+}
+
+asio::awaitable<std::string> eventually_while(std::function<bool()> cond, std::function<bool()> invariant,
+                                              Ms timeout, Ms step) {
+  auto until = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (!invariant()) co_return "invariant broken";
+    if (cond()) co_return "";
+    if (std::chrono::steady_clock::now() >= until) co_return "timeout";
+    co_await sleep_for(step);
+  }
+}
+
+outbound::Metadata tcp_to(std::uint16_t port) {
+  outbound::Metadata md;
+  md.inbound = "test";
+  md.network = outbound::Network::tcp;
+  md.destination = net::Address{"127.0.0.1", port};
+  return md;
+}
+
+outbound::Metadata udp_to(std::uint16_t port) {
+  auto md = tcp_to(port);
+  md.network = outbound::Network::udp;
+  return md;
+}
+
+asio::awaitable<std::error_code> write_all(net::Conn& c, std::string data) {
+  co_return co_await c.write(asio::buffer(data));
+}
+
+asio::awaitable<std::error_code> read_exact(net::Conn& c, std::string& out, std::size_t n) {
+  std::size_t start = out.size();
+  out.resize(start + n);
+  std::size_t got = 0;
+  while (got < n) {
+    auto b = asio::buffer(out.data() + start + got, n - got);
+    auto [ec, k] = co_await c.read_some(b);
+    got += k;
+    if (ec) {
+      out.resize(start + got);
+      co_return ec;
+    }
+  }
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::pair<std::string, std::error_code>> read_to_end(net::Conn& c, std::size_t max) {
+  std::string out;
+  std::vector<char> buf(16 * 1024);
+  for (;;) {
+    auto [ec, n] = co_await c.read_some(asio::buffer(buf));
+    out.append(buf.data(), n);
+    if (ec) co_return std::pair{std::move(out), ec};
+    if (out.size() >= max) co_return std::pair{std::move(out), std::error_code{}};
+  }
+}
+
+asio::awaitable<std::string> echo_once(net::Conn& c, std::string data) {
+  auto wec = co_await c.write(asio::buffer(data));
+  if (wec) co_return "error: write: " + wec.message();
+  std::string back;
+  auto rec = co_await read_exact(c, back, data.size());
+  if (rec) co_return "error: read after " + std::to_string(back.size()) + " bytes: " + rec.message();
+  co_return back;
+}
+
+asio::awaitable<std::string> dial_echo(outbound::AnyTlsOutbound* client, std::uint16_t port, std::string data) {
+  auto md = tcp_to(port);
+  auto conn = co_await client->dial(md);
+  if (!conn) co_return "dial: " + conn.error().text();
+  auto back = co_await echo_once(**conn, data);
+  (*conn)->close();
+  if (back != data) co_return back.rfind("error:", 0) == 0 ? back : std::string("echo returned different bytes");
+  co_return "";
+}
+
+asio::awaitable<asio::ip::tcp::socket> tcp_connect(std::uint16_t port) {
+  tcp::socket s(co_await asio::this_coro::executor);
+  auto [ec] = co_await s.async_connect(loopback(port), use_tuple);
+  if (ec) throw std::runtime_error("connect: " + ec.message());
+  co_return s;
+}
+
+asio::awaitable<std::unique_ptr<tls::TlsConn>> tls_connect(std::shared_ptr<tls::ClientContext> ctx,
+                                                           std::uint16_t port) {
+  auto sock = co_await tcp_connect(port);
+  auto conn = std::make_unique<tls::TlsConn>(std::move(sock), ctx->native(), tls::TlsConn::Role::client);
+  ctx->prepare(conn->native());
+  auto hec = co_await conn->handshake();
+  if (hec) throw std::runtime_error("tls handshake: " + conn->last_error_text());
+  co_return conn;
+}
+
+std::string pattern(std::size_t n, unsigned seed) {
+  std::string s(n, '\0');
+  std::uint32_t x = 2463534242u ^ (seed * 2654435761u);
+  for (auto& c : s) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    c = static_cast<char>(x);
+  }
+  return s;
+}
+
+}  // namespace anytls::integ

@@ -1,0 +1,191 @@
+// Integration test harness: the real AnyTLS server and client on one
+// io_context over 127.0.0.1 (port 0) with real TLS, plus the local services
+// streams are proxied to (TCP echo, a minimal HTTP server, UDP echo), a TCP
+// proxy that can make existing connections go silent, and helpers to poll a
+// condition with a deadline.
+//
+// Every test builds one Env, runs its body through run(), which stops
+// everything after the body (also when it fails) and then runs the
+// io_context until it runs out of work: a coroutine left behind fails the
+// test (and would be a leak under ASan).
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ip/udp.hpp>
+#include <asio/use_awaitable.hpp>
+
+#include "config/options.hpp"
+#include "inbound/anytls_server.hpp"
+#include "net/conn.hpp"
+#include "net/resolver.hpp"
+#include "outbound/anytls.hpp"
+#include "outbound/direct.hpp"
+#include "route/rule_router.hpp"
+#include "tls/context.hpp"
+#include "tls/tls_conn.hpp"
+
+namespace anytls::integ {
+
+using namespace std::chrono_literals;
+using Ms = std::chrono::milliseconds;
+inline constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+
+inline constexpr std::string_view kPassword = "integration-password";
+
+// PEM certificate + key for 127.0.0.1 (SAN IP), generated once per process.
+struct Pem {
+  std::string cert;
+  std::string key;
+};
+const Pem& test_pem();
+// A second, unrelated key pair (for pin mismatches).
+const Pem& other_pem();
+// base64(sha256(SPKI)) of a PEM certificate: a certificate_public_key_sha256 pin.
+std::string pem_pin(const std::string& cert_pem);
+
+config::AnyTlsInboundOptions server_options();
+config::AnyTlsOutboundOptions client_options(std::uint16_t server_port);
+
+// ------------------------------------------------------------------ services
+
+// TCP echo on 127.0.0.1:0.
+class TcpEchoServer {
+ public:
+  explicit TcpEchoServer(asio::io_context& io);
+  std::uint16_t port() const;
+  std::size_t accepted() const;
+  void stop();
+  struct State;
+
+ private:
+  std::shared_ptr<State> st_;
+};
+
+// Minimal HTTP/1.1 server: reads until the end of the request head, answers
+// 200 with `body` and Connection: close, then half-closes and waits for EOF.
+// Records everything each connection sent before its request head ended.
+class HttpServer {
+ public:
+  HttpServer(asio::io_context& io, std::string body);
+  std::uint16_t port() const;
+  const std::vector<std::string>& requests() const;
+  void stop();
+  struct State;
+
+ private:
+  std::shared_ptr<State> st_;
+};
+
+// UDP echo on 127.0.0.1:0: every datagram goes back to its sender.
+class UdpEchoServer {
+ public:
+  explicit UdpEchoServer(asio::io_context& io);
+  std::uint16_t port() const;
+  std::size_t datagrams() const;
+  void stop();
+  struct State;
+
+ private:
+  std::shared_ptr<State> st_;
+};
+
+// TCP forwarder 127.0.0.1:0 -> 127.0.0.1:target. freeze_existing() makes
+// every connection open now silent in both directions (bytes are read and
+// dropped, TCP stays open): a peer that died without telling anyone. Later
+// connections are forwarded normally.
+class FreezeProxy {
+ public:
+  FreezeProxy(asio::io_context& io, std::uint16_t target);
+  std::uint16_t port() const;
+  std::size_t accepted() const;
+  void freeze_existing();
+  void stop();
+  struct State;
+
+ private:
+  std::shared_ptr<State> st_;
+};
+
+// ------------------------------------------------------------------ the environment
+
+struct Env {
+  // server: options for the AnyTLS server (listen port 0 is fine). The
+  // server starts at once; a rule rejects destination port `kRejectPort`.
+  explicit Env(config::AnyTlsInboundOptions server_opts = server_options());
+  ~Env();
+  Env(const Env&) = delete;
+  Env& operator=(const Env&) = delete;
+
+  static constexpr std::uint16_t kRejectPort = 1;
+
+  asio::io_context io;
+  std::shared_ptr<net::Resolver> resolver;
+  std::unique_ptr<outbound::DirectOutbound> direct;
+  std::unique_ptr<route::RuleRouter> router;
+  std::unique_ptr<inbound::AnyTlsServer> server;
+  TcpEchoServer echo{io};
+  HttpServer http{io, "hello from the http server"};
+  HttpServer fallback{io, "fallback page"};
+  UdpEchoServer udp_echo{io};
+  std::list<FreezeProxy> proxies;
+  std::vector<std::unique_ptr<outbound::AnyTlsOutbound>> clients;
+  std::shared_ptr<tls::ClientContext> raw_tls;  // insecure, for raw TLS clients
+
+  // An anytls outbound (not started), owned and stopped by the Env.
+  outbound::AnyTlsOutbound& make_client(const config::AnyTlsOutboundOptions& opts);
+  FreezeProxy& make_proxy(std::uint16_t target);
+  void stop_all();
+
+ private:
+  bool stopped_ = false;
+};
+
+// Runs body on env.io (deadline: a hang fails the test), stops everything,
+// then runs io until it has no work left (fails if that takes over 5 s).
+void run(Env& env, asio::awaitable<void> body, Ms deadline);
+
+// ------------------------------------------------------------------ helpers
+
+// Polls cond every `step` until it holds (true) or `timeout` passes (false).
+asio::awaitable<bool> eventually(std::function<bool()> cond, Ms timeout, Ms step);
+// Like eventually(), but also checks `invariant` at every poll; returns the
+// first poll at which the invariant failed (as a message), or "" / "timeout".
+asio::awaitable<std::string> eventually_while(std::function<bool()> cond, std::function<bool()> invariant,
+                                              Ms timeout, Ms step);
+
+outbound::Metadata tcp_to(std::uint16_t port);
+outbound::Metadata udp_to(std::uint16_t port);
+
+asio::awaitable<std::error_code> write_all(net::Conn& c, std::string data);
+asio::awaitable<std::error_code> read_exact(net::Conn& c, std::string& out, std::size_t n);
+// Reads until EOF/error (or max bytes); returns data and the ending error.
+asio::awaitable<std::pair<std::string, std::error_code>> read_to_end(net::Conn& c, std::size_t max);
+// Writes data and reads the same number of bytes back; returns them (or
+// the error text, prefixed with "error: ").
+asio::awaitable<std::string> echo_once(net::Conn& c, std::string data);
+// dial + echo + close through an outbound; returns "" on success, else the problem.
+asio::awaitable<std::string> dial_echo(outbound::AnyTlsOutbound* client, std::uint16_t port, std::string data);
+
+// Raw TCP connection to 127.0.0.1:port (throws on failure).
+asio::awaitable<asio::ip::tcp::socket> tcp_connect(std::uint16_t port);
+// Raw TLS client, handshake done, nothing sent (throws on failure).
+asio::awaitable<std::unique_ptr<tls::TlsConn>> tls_connect(std::shared_ptr<tls::ClientContext> ctx,
+                                                           std::uint16_t port);
+
+// Deterministic test data.
+std::string pattern(std::size_t n, unsigned seed);
+
+}  // namespace anytls::integ

@@ -1,0 +1,377 @@
+// Issue "anytls server": the AnyTLS server with real TLS on 127.0.0.1,
+// driven by the real anytls client (or raw TLS / TCP clients), streams routed
+// by a RuleRouter to the direct outbound and on to local services.
+#include <gtest/gtest.h>
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ip/tcp.hpp>
+#include <openssl/sha.h>
+
+#include "anytls/uot.hpp"
+#include "integration/harness.hpp"
+#include "support/run.hpp"
+
+namespace anytls::integ {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Ms since(Clock::time_point t) { return std::chrono::duration_cast<Ms>(Clock::now() - t); }
+
+bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
+
+// Writes `data` while reading the echo back concurrently.
+asio::awaitable<std::string> transfer(net::Conn* c, std::string data) {
+  using namespace asio::experimental::awaitable_operators;
+  std::string back;
+  auto w = write_all(*c, data);
+  auto r = read_exact(*c, back, data.size());
+  auto [wec, rec] = co_await (std::move(w) && std::move(r));
+  if (wec) co_return "error: write: " + wec.message();
+  if (rec) co_return "error: read: " + rec.message() + " after " + std::to_string(back.size()) + " bytes";
+  co_return back;
+}
+
+// ------------------------------------------------------------------ TCP streams
+
+asio::awaitable<void> tcp_echo_body(Env* env) {
+  auto& client = env->make_client(client_options(env->server->port()));
+  client.start();
+  auto md = tcp_to(env->echo.port());
+  auto conn = co_await client.dial(md);
+  CO_ASSERT_TRUE(conn.ok());
+  // 1 MiB: many PSH frames (<= 65535 bytes each) and TLS records each way.
+  auto data = pattern(1 << 20, 1);
+  auto back = co_await transfer(conn->get(), data);
+  EXPECT_EQ(back.size(), data.size()) << back.substr(0, 200);
+  EXPECT_TRUE(back == data) << "echoed bytes differ";
+  // A small second exchange on the same stream.
+  auto got1 = co_await echo_once(**conn, "ping");
+  EXPECT_EQ(got1, "ping");
+  (*conn)->close();
+  EXPECT_EQ(env->server->stats().handshakes, 1u);
+  EXPECT_EQ(env->server->stats().authenticated, 1u);
+  EXPECT_EQ(env->server->stats().streams, 1u);
+  EXPECT_EQ(env->echo.accepted(), 1u);
+}
+
+TEST(AnyTlsServerInteg, TcpEchoThroughServer) {
+  Env env;
+  run(env, tcp_echo_body(&env), 20s);
+}
+
+asio::awaitable<void> http_body(Env* env) {
+  auto& client = env->make_client(client_options(env->server->port()));
+  client.start();
+  auto md = tcp_to(env->http.port());
+  auto conn = co_await client.dial(md);
+  CO_ASSERT_TRUE(conn.ok());
+  auto ec6 = co_await write_all(**conn, "GET /index.html HTTP/1.1\r\nHost: test.local\r\n\r\n");
+  CO_ASSERT_TRUE(!ec6);
+  auto [resp, ec] = co_await read_to_end(**conn, 1 << 20);
+  // The HTTP server closes after its response: the stream ends with FIN.
+  EXPECT_EQ(ec, asio::error::eof) << ec.message();
+  EXPECT_EQ(resp.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << resp;
+  EXPECT_TRUE(contains(resp, "\r\n\r\nhello from the http server")) << resp;
+  CO_ASSERT_TRUE(env->http.requests().size() == 1);
+  EXPECT_EQ(env->http.requests()[0].rfind("GET /index.html HTTP/1.1\r\nHost: test.local\r\n", 0), 0u)
+      << env->http.requests()[0];
+}
+
+TEST(AnyTlsServerInteg, HttpRequestThroughServer) {
+  Env env;
+  run(env, http_body(&env), 20s);
+}
+
+// A port nobody listens on: a bound, non-listening socket holds it, so a
+// connect gets a reset (refused) for as long as the test runs.
+struct ClosedPort {
+  explicit ClosedPort(asio::io_context& io) : s(io) {
+    s.open(asio::ip::tcp::v4());
+    s.bind({asio::ip::make_address_v4("127.0.0.1"), 0});
+  }
+  std::uint16_t port() const { return s.local_endpoint().port(); }
+  asio::ip::tcp::socket s;
+};
+
+asio::awaitable<void> closed_port_body(Env* env, std::uint16_t closed) {
+  auto& client = env->make_client(client_options(env->server->port()));
+  client.start();
+  // Warm the session: after one stream the client knows the server speaks v2
+  // and waits for the SYNACK of later streams.
+  auto got2 = co_await dial_echo(&client, env->echo.port(), "warm");
+  EXPECT_EQ(got2, "");
+
+  auto md = tcp_to(closed);
+  auto conn = co_await client.dial(md);
+  CO_ASSERT_TRUE(!conn.ok());
+  auto text = conn.error().text();
+  EXPECT_TRUE(contains(text, "remote:")) << text;
+  EXPECT_TRUE(contains(text, "refused")) << text;
+  EXPECT_EQ(conn.error().code, asio::error::connection_refused) << conn.error().code.message();
+
+  // A destination the route rejects: also a SYNACK with text.
+  auto md2 = tcp_to(Env::kRejectPort);
+  auto rejected = co_await client.dial(md2);
+  CO_ASSERT_TRUE(!rejected.ok());
+  EXPECT_TRUE(contains(rejected.error().text(), "remote: rejected by route")) << rejected.error().text();
+
+  // The session survives failed streams: the next request reuses it.
+  auto got3 = co_await dial_echo(&client, env->echo.port(), "after");
+  EXPECT_EQ(got3, "");
+  EXPECT_EQ(env->server->stats().handshakes, 1u);
+  EXPECT_EQ(client.stats().sessions_created, 1u);
+  EXPECT_EQ(client.stats().retries, 0u);
+}
+
+TEST(AnyTlsServerInteg, DialToClosedPortGetsSynackError) {
+  Env env;
+  ClosedPort closed(env.io);
+  run(env, closed_port_body(&env, closed.port()), 20s);
+}
+
+asio::awaitable<void> closed_port_fresh_body(Env* env, std::uint16_t closed) {
+  // Stream 1 of a brand-new session: the client cannot know yet that the
+  // server speaks v2, so (like the reference client) dial() may succeed; the
+  // error must then come from the first read.
+  auto& client = env->make_client(client_options(env->server->port()));
+  client.start();
+  auto md = tcp_to(closed);
+  auto conn = co_await client.dial(md);
+  if (!conn.ok()) {
+    EXPECT_TRUE(contains(conn.error().text(), "remote:")) << conn.error().text();
+    EXPECT_TRUE(contains(conn.error().text(), "refused")) << conn.error().text();
+  } else {
+    std::string out;
+    auto op = read_exact(**conn, out, 1);
+    auto ec = co_await std::move(op);
+    EXPECT_EQ(ec, asio::error::connection_refused) << ec.message();
+    // The session goes back to the pool when the user lets go of the stream.
+    (*conn)->close();
+  }
+  auto got4 = co_await dial_echo(&client, env->echo.port(), "still fine");
+  EXPECT_EQ(got4, "");
+  EXPECT_EQ(env->server->stats().handshakes, 1u);
+}
+
+TEST(AnyTlsServerInteg, DialToClosedPortOnFreshSessionFailsTheStream) {
+  Env env;
+  ClosedPort closed(env.io);
+  run(env, closed_port_fresh_body(&env, closed.port()), 20s);
+}
+
+// ------------------------------------------------------------------ authentication
+
+// A well-formed preamble with the wrong password: sha256 + u16 30 + 30 zeros.
+std::string bad_preamble() {
+  std::string wrong = "not the password";
+  std::string p(32, '\0');
+  SHA256(reinterpret_cast<const unsigned char*>(wrong.data()), wrong.size(),
+         reinterpret_cast<unsigned char*>(p.data()));
+  p += std::string("\x00\x1e", 2);
+  p += std::string(30, '\0');
+  return p;
+}
+
+asio::awaitable<void> fallback_body(Env* env) {
+  auto conn = co_await tls_connect(env->raw_tls, env->server->port());
+  std::string request = "GET / HTTP/1.1\r\nHost: prober.example\r\n\r\n";
+  auto sent = bad_preamble() + request;
+  CO_ASSERT_TRUE(sent.size() == 64 + request.size());
+  auto ec7 = co_await write_all(*conn, sent);
+  CO_ASSERT_TRUE(!ec7);
+  auto [resp, ec] = co_await read_to_end(*conn, 1 << 20);
+  EXPECT_EQ(resp.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << resp;
+  EXPECT_TRUE(contains(resp, "\r\n\r\nfallback page")) << resp;
+  conn->close();
+  // The fallback got every byte the prober sent, the failed preamble first.
+  CO_ASSERT_TRUE(env->fallback.requests().size() == 1);
+  EXPECT_EQ(env->fallback.requests()[0], sent);
+  EXPECT_EQ(env->server->stats().auth_failures, 1u);
+  EXPECT_EQ(env->server->stats().fallbacks, 1u);
+  EXPECT_EQ(env->server->stats().authenticated, 0u);
+}
+
+TEST(AnyTlsServerInteg, WrongPasswordGoesToFallback) {
+  auto opts = server_options();
+  opts.fallback = config::Fallback{"127.0.0.1", 0};  // 0: the Env's fallback HTTP server
+  Env env(opts);
+  run(env, fallback_body(&env), 20s);
+}
+
+asio::awaitable<void> no_fallback_body(Env* env) {
+  auto conn = co_await tls_connect(env->raw_tls, env->server->port());
+  auto t0 = Clock::now();
+  auto probe = bad_preamble() + "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  auto ec8 = co_await write_all(*conn, probe);
+  CO_ASSERT_TRUE(!ec8);
+  auto [resp, ec] = co_await read_to_end(*conn, 1 << 20);
+  EXPECT_TRUE(ec) << "connection still open";
+  EXPECT_EQ(resp, "") << "the server answered a failed authentication";
+  // Decided at once on the wrong hash, not at the handshake timeout (5 s).
+  EXPECT_LT(since(t0), 2000ms);
+  EXPECT_EQ(env->server->stats().auth_failures, 1u);
+  EXPECT_EQ(env->server->stats().fallbacks, 0u);
+  EXPECT_EQ(env->server->live_sessions(), 0u);
+}
+
+TEST(AnyTlsServerInteg, WrongPasswordWithoutFallbackCloses) {
+  Env env;
+  run(env, no_fallback_body(&env), 20s);
+}
+
+asio::awaitable<void> silent_after_tls_body(Env* env) {
+  auto t0 = Clock::now();
+  auto conn = co_await tls_connect(env->raw_tls, env->server->port());
+  auto [resp, ec] = co_await read_to_end(*conn, 1 << 20);
+  auto took = since(t0);
+  EXPECT_TRUE(ec);
+  EXPECT_EQ(resp, "");
+  // handshake_timeout is 300 ms, counted from the accept (just before t0's
+  // handshake finished): closed after about that, never long after.
+  EXPECT_GE(took, 250ms);
+  EXPECT_LT(took, 3000ms);
+  EXPECT_EQ(env->server->stats().handshakes, 1u);
+  EXPECT_EQ(env->server->stats().auth_failures, 1u);
+}
+
+TEST(AnyTlsServerInteg, SilentClientAfterTlsIsClosedAtHandshakeTimeout) {
+  auto opts = server_options();
+  opts.handshake_timeout = 300ms;
+  Env env(opts);
+  run(env, silent_after_tls_body(&env), 20s);
+}
+
+asio::awaitable<void> no_tls_body(Env* env) {
+  auto t0 = Clock::now();
+  auto sock = co_await tcp_connect(env->server->port());
+  char b[64];
+  auto [ec, n] = co_await sock.async_read_some(asio::buffer(b), use_tuple);
+  auto took = since(t0);
+  EXPECT_TRUE(ec);
+  EXPECT_EQ(n, 0u);
+  EXPECT_GE(took, 250ms);
+  EXPECT_LT(took, 3000ms);
+  EXPECT_EQ(env->server->stats().connections, 1u);
+  EXPECT_EQ(env->server->stats().handshakes, 0u);
+}
+
+TEST(AnyTlsServerInteg, ClientThatNeverStartsTlsIsClosedAtHandshakeTimeout) {
+  auto opts = server_options();
+  opts.handshake_timeout = 300ms;
+  Env env(opts);
+  run(env, no_tls_body(&env), 20s);
+}
+
+// ------------------------------------------------------------------ UDP over TCP
+
+asio::awaitable<void> uot_non_connect_body(Env* env) {
+  auto& client = env->make_client(client_options(env->server->port()));
+  client.start();
+  auto md = udp_to(env->udp_echo.port());
+  auto pc = co_await client.listen_packet(md);
+  CO_ASSERT_TRUE(pc.ok());
+  net::Address to{"127.0.0.1", env->udp_echo.port()};
+  for (int i = 0; i < 5; ++i) {
+    auto payload = pattern(100 + 700 * static_cast<std::size_t>(i), 10 + static_cast<unsigned>(i));
+    auto out_buf = asio::buffer(payload);
+    auto ec9 = co_await (*pc)->write_packet(out_buf, to);
+    CO_ASSERT_TRUE(!ec9);
+    std::vector<char> buf(65536);
+    net::Address from;
+    auto in_buf = asio::buffer(buf);
+    auto [ec, n] = co_await (*pc)->read_packet(in_buf, from);
+    CO_ASSERT_TRUE(!ec);
+    EXPECT_EQ(std::string(buf.data(), n), payload) << "datagram " << i;
+    EXPECT_EQ(from.host, "127.0.0.1");
+    EXPECT_EQ(from.port, env->udp_echo.port());
+  }
+  (*pc)->close();
+  EXPECT_EQ(env->udp_echo.datagrams(), 5u);
+}
+
+TEST(AnyTlsServerInteg, UdpOverTcpNonConnectModeEchoes) {
+  Env env;
+  run(env, uot_non_connect_body(&env), 20s);
+}
+
+std::string u16be(std::size_t v) {
+  return std::string{static_cast<char>((v >> 8) & 0xff), static_cast<char>(v & 0xff)};
+}
+
+asio::awaitable<void> uot_connect_body(Env* env) {
+  auto& client = env->make_client(client_options(env->server->port()));
+  client.start();
+  outbound::Metadata md = tcp_to(0);
+  md.destination = net::Address{std::string(proto::kUotMagicAddress), 0};
+  auto conn = co_await client.dial(md);
+  CO_ASSERT_TRUE(conn.ok());
+  // Request: isConnect=1, SOCKS address 01 + 127.0.0.1, port; then
+  // u16-length-prefixed datagrams (the first glued to the request).
+  std::string req = std::string("\x01\x01\x7f\x00\x00\x01", 6) + u16be(env->udp_echo.port());
+  std::string first = "first datagram";
+  auto first_msg = req + u16be(first.size()) + first;
+  auto ec10 = co_await write_all(**conn, first_msg);
+  CO_ASSERT_TRUE(!ec10);
+  std::string back;
+  auto ec11 = co_await read_exact(**conn, back, 2 + first.size());
+  CO_ASSERT_TRUE(!ec11);
+  EXPECT_EQ(back, u16be(first.size()) + first);
+  for (int i = 0; i < 4; ++i) {
+    auto payload = pattern(1 + 1000 * static_cast<std::size_t>(i), 20 + static_cast<unsigned>(i));
+    auto msg = u16be(payload.size()) + payload;
+    auto ec12 = co_await write_all(**conn, msg);
+    CO_ASSERT_TRUE(!ec12);
+    std::string got;
+    auto ec13 = co_await read_exact(**conn, got, 2 + payload.size());
+    CO_ASSERT_TRUE(!ec13);
+    EXPECT_EQ(got, u16be(payload.size()) + payload) << "datagram " << i;
+  }
+  (*conn)->close();
+  EXPECT_EQ(env->udp_echo.datagrams(), 5u);
+}
+
+TEST(AnyTlsServerInteg, UdpOverTcpConnectModeEchoes) {
+  Env env;
+  run(env, uot_connect_body(&env), 20s);
+}
+
+// ------------------------------------------------------------------ stop
+
+asio::awaitable<void> stop_body(Env* env) {
+  auto opts = client_options(env->server->port());
+  opts.ensure_idle_session = 2;
+  auto& client = env->make_client(opts);
+  client.start();
+  auto md = tcp_to(env->echo.port());
+  auto conn = co_await client.dial(md);
+  CO_ASSERT_TRUE(conn.ok());
+  auto got5 = co_await echo_once(**conn, "live");
+  EXPECT_EQ(got5, "live");
+  bool up = co_await eventually([&] { return env->server->live_sessions() == 3 && client.policy().idle_count() == 2; },
+                                5000ms, 10ms);
+  CO_ASSERT_TRUE(up);
+
+  env->server->stop();
+  EXPECT_EQ(env->server->live_sessions(), 0u);
+  // The stream in use ends, the idle sessions die: the client sees the
+  // server go away everywhere.
+  std::string out;
+  auto ec = co_await read_exact(**conn, out, 1);
+  EXPECT_TRUE(ec);
+  bool gone = co_await eventually([&] { return client.policy().idle_count() == 0; }, 5000ms, 10ms);
+  EXPECT_TRUE(gone) << "idle sessions still pooled: " << client.policy().idle_count();
+  (*conn)->close();
+  // New connections are refused.
+  auto again = co_await client.dial(md);
+  EXPECT_FALSE(again.ok());
+}
+
+TEST(AnyTlsServerInteg, StopWithLiveSessionsLeavesNothingBehind) {
+  Env env;
+  run(env, stop_body(&env), 20s);
+  EXPECT_EQ(env.server->live_sessions(), 0u);
+}
+
+}  // namespace
+}  // namespace anytls::integ
