@@ -1,6 +1,9 @@
 // End-to-end benchmark driver for anytls-cpp (see bench/README.md).
 //
 //   bench_driver run   --anytls BIN --cert CRT --key KEY --out DIR [--quick]
+//   bench_driver load  --anytls BIN --cert CRT --key KEY --out DIR
+//                      [--what download|upload|download16|streams] [--seconds S]
+//                      (one load, pids printed first: bench/profile.sh)
 //   bench_driver serve --cert CRT --key KEY        (internal: the sink/source)
 //
 // `run` starts, as separate processes: the sink/source (`serve`, which also
@@ -17,7 +20,7 @@
 //   'U' the client sends blocks of n bytes, the first byte of each 0, of the
 //       last 1; the server reads them and answers the count (u64 LE) (no
 //       half-close: an AnyTLS stream has none, its FIN is a full close);
-//   'P' the server sends n bytes and closes (a small request/response);
+//   'P' the server sends n bytes, the client closes (a small request/response);
 //   'H' the server sends n bytes, reads n bytes, then waits for EOF (a stream
 //       that carried data both ways and now sits idle mid-transfer).
 #include <algorithm>
@@ -399,9 +402,14 @@ void serve_conn(Chan c, const std::vector<char>* payload) {
     std::vector<char> buf(64 * 1024);
     switch (h[0]) {
       case 'D':
-      case 'P':
         send_n(n);
         c.shut_wr();
+        break;
+      case 'P':
+        // The client closes first, so TIME_WAIT stays on connecting sides,
+        // which loopback reuses (tcp_tw_reuse): thousands of connections a
+        // second would otherwise run the sink out of 4-tuples.
+        if (send_n(n)) c.drain();
         break;
       case 'U': {
         // n = block size; the first byte of each block says 0 more, 1 last
@@ -516,6 +524,11 @@ class Bench {
  public:
   explicit Bench(Config cfg) : cfg_(std::move(cfg)) {}
   int run();
+  // One load for `seconds` through a fresh server + client, printing their
+  // pids first ("client <pid> server <pid>") so that a profiler can attach
+  // (bench/profile.sh).
+  int load(const std::string& what, double seconds);
+  void setup();
 
  private:
   enum class Path { anytls, relay, tls, tcp };
@@ -551,6 +564,7 @@ class Bench {
   int cfg_seq_ = 0;
   std::string load_at_start_ = "?";
   std::string tls_cipher_ = "?";
+  std::string last_config_;
 };
 
 std::string Bench::write_config(const std::string& name, const std::string& json) {
@@ -608,6 +622,7 @@ pid_t Bench::start_client(const std::string& name, const std::string& pool_json,
 })",
                    port, server_port_, pool_json.c_str(), cfg_.cert.c_str());
   auto path = write_config(name, json);
+  last_config_ = path;
   pid_t pid = spawn({cfg_.anytls, "run", "-c", path}, work_ + "/" + name + ".log");
   if (!wait_until([&] { return count_tcp(port, false, 0x0A) > 0; }, 5s))
     die("anytls client did not listen (see %s/%s.log)", work_.c_str(), name.c_str());
@@ -750,7 +765,8 @@ Dist Bench::ttfb(Path p, int n, const std::function<void()>& before_each) {
       continue;
     }
     d.v.push_back(secs(Clock::now() - t0) * 1e6);
-    c.drain();
+    char rest[99];
+    c.rd_all(rest, sizeof rest);
     c.close();
     std::this_thread::sleep_for(1ms);
   }
@@ -777,7 +793,6 @@ double Bench::conn_rate(Path p, int workers, double seconds, int* failures) {
           std::this_thread::sleep_for(1ms);
           continue;
         }
-        c.drain();
         c.close();
         done++;
       }
@@ -820,10 +835,7 @@ std::string first_line_of(const std::string& path, const std::string& key) {
 
 std::string fmt_us(const Dist& d) { return strf("%.0f / %.0f µs", d.median(), d.p99()); }
 
-int Bench::run() {
-  signal(SIGPIPE, SIG_IGN);
-  signal(SIGALRM, on_alarm);
-  alarm(cfg_.quick ? 120 : 280);
+void Bench::setup() {
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
   rl.rlim_cur = rl.rlim_max;
@@ -845,13 +857,57 @@ int Bench::run() {
   if (SSL_CTX_load_verify_locations(cctx_, cfg_.cert.c_str(), nullptr) != 1) die("cannot load %s", cfg_.cert.c_str());
   SSL_CTX_set_session_cache_mode(cctx_, SSL_SESS_CACHE_OFF);  // every reference connection: full handshake
   SSL_CTX_set_options(cctx_, SSL_OP_IGNORE_UNEXPECTED_EOF);
+}
+
+int Bench::load(const std::string& what, double seconds) {
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGALRM, on_alarm);
+  alarm(unsigned(seconds) + 60);
+  setup();
+  start_serve();
+  pid_t srv = start_server();
+  pid_t cli = start_client(
+      "client-load", R"("ensure_idle_session": 16, "idle_session_timeout": "1h", "idle_session_check_interval": "1s",)",
+      free_port());
+  std::uint16_t sp = server_port_;
+  wait_until([&] { return count_tcp(sp, true, 0x01) >= 16; }, 10s, 5ms);
+  std::printf("client %d server %d\n", int(cli), int(srv));
+  std::fflush(stdout);
+  std::this_thread::sleep_for(300ms);
+  Xfer x;
+  if (what == "download" || what == "upload") {
+    x = bulk(Path::anytls, 1, what == "download", seconds, cli, srv);
+  } else if (what == "download16") {
+    x = bulk(Path::anytls, 16, true, seconds, cli, srv);
+  } else if (what == "streams") {
+    int f = 0;
+    double r = conn_rate(Path::anytls, 4, seconds, &f);
+    std::fprintf(stderr, "%.0f streams/s, %d failures\n", r, f);
+  } else {
+    die("load: unknown load %s (download upload download16 streams)", what.c_str());
+  }
+  if (x.bytes > 0)
+    std::fprintf(stderr, "%.0f MB/s, CPU s/GB client %.2f server %.2f\n", x.mbps, x.client_s_per_gb(),
+                 x.server_s_per_gb());
+  stop_child(cli);
+  stop_child(srv);
+  stop_child(serve_pid_);
+  return 0;
+}
+
+int Bench::run() {
+  signal(SIGPIPE, SIG_IGN);
+  signal(SIGALRM, on_alarm);
+  alarm(cfg_.quick ? 120 : 280);
+  setup();
 
   const bool q = cfg_.quick;
   const int kTtfbN = q ? 20 : 200;
   const int kIdle = q ? 100 : 1000;
   const int kActive = q ? 50 : 200;
-  const double kBulkSecs = q ? 0.5 : 2.5;
-  const double kRateSecs = q ? 0.5 : 2.0;
+  const int kRounds = 3;
+  const double kBulkSecs = q ? 0.6 : 6.0;  // per path and figure, over all rounds
+  const double kRateSecs = q ? 0.6 : 3.0;
   const int kRateWorkers = 4;
   const std::uint64_t kHoldBytes = 16 * 1024;
   auto t_start = Clock::now();
@@ -966,13 +1022,14 @@ int Bench::run() {
       char b;
       if (c && send_req(c, 'P', 100) && c.rd(&b, 1) == 1) {
         cold_full.v.push_back(secs(Clock::now() - t0) * 1e6);
-        c.drain();
+        char rest[99];
+        c.rd_all(rest, sizeof rest);
       } else {
         ++failures;
       }
       c.close();
       stop_child(cli);
-      unlink((work_ + "/client-cold.log").c_str());
+      if (i + 1 < n) unlink(last_config_.c_str());  // keep one for reference
     }
     if (failures) note(strf("cold (fresh process): %d of %d failed", failures, n));
   }
@@ -992,41 +1049,65 @@ int Bench::run() {
     stop_child(cli);
   }
 
-  progress("ttfb: warm pool, SOCKS relay, TLS, TCP");
+  // Under outside load the figures drift; the paths compared in one row are
+  // measured interleaved (request by request for TTFB, in rounds for rates
+  // and throughput) so that they see the same conditions.
+  progress("ttfb: warm pool, SOCKS relay, TLS, TCP (interleaved)");
   pid_t cli = start_client("client-warm", ensure16, free_port());
   wait_until([&] { return count_tcp(sp, true, 0x01) >= 16; }, 10s, 5ms);
   ttfb(Path::anytls, 20);  // warm-up
-  Dist warm = ttfb(Path::anytls, kTtfbN);
   ttfb(Path::relay, 20);
-  Dist relay_d = ttfb(Path::relay, kTtfbN);
-  Dist tls_d = ttfb(Path::tls, kTtfbN);
-  Dist tcp_d = ttfb(Path::tcp, kTtfbN);
+  Dist warm, relay_d, tls_d, tcp_d;
+  for (int i = 0; i < kTtfbN; ++i) {
+    for (auto [p, d] : {std::pair{Path::anytls, &warm}, {Path::relay, &relay_d}, {Path::tls, &tls_d},
+                        {Path::tcp, &tcp_d}}) {
+      Dist one = ttfb(p, 1);
+      d->v.insert(d->v.end(), one.v.begin(), one.v.end());
+    }
+  }
 
-  progress("connection rate");
-  int f1 = 0, f2 = 0, f3 = 0, f4 = 0;
-  double rate_any = conn_rate(Path::anytls, kRateWorkers, kRateSecs, &f1);
-  double rate_relay = conn_rate(Path::relay, kRateWorkers, kRateSecs, &f2);
-  double rate_tls = conn_rate(Path::tls, kRateWorkers, kRateSecs, &f3);
-  double rate_tcp = conn_rate(Path::tcp, kRateWorkers, kRateSecs, &f4);
-  if (f1 + f2 + f3 + f4)
-    note(strf("connection rate failures: anytls %d, relay %d, tls %d, tcp %d", f1, f2, f3, f4));
+  progress("connection rate (rounds)");
+  const Path rate_paths[] = {Path::anytls, Path::relay, Path::tls, Path::tcp};
+  double rate_best[4] = {};
+  int rate_fail[4] = {};
+  for (int round = 0; round < kRounds; ++round) {
+    for (int i = 0; i < 4; ++i) {
+      int f = 0;
+      rate_best[i] = std::max(rate_best[i], conn_rate(rate_paths[i], kRateWorkers, kRateSecs / kRounds, &f));
+      rate_fail[i] += f;
+    }
+  }
+  double rate_any = rate_best[0], rate_relay = rate_best[1], rate_tls = rate_best[2], rate_tcp = rate_best[3];
+  if (rate_fail[0] + rate_fail[1] + rate_fail[2] + rate_fail[3])
+    note(strf("connection rate failures: anytls %d, relay %d, tls %d, tcp %d", rate_fail[0], rate_fail[1],
+              rate_fail[2], rate_fail[3]));
   stop_child(relay);
 
   // ---------------------------------------------------------------- throughput
-  progress("throughput: single stream");
-  wait_until([&] { return count_tcp(sp, true, 0x01) >= 16; }, 5s, 5ms);
+  // kRounds rounds of (anytls, TLS, TCP); MB/s is the best round, CPU s/GB
+  // is over all rounds.
+  auto rounds = [&](int streams, bool download, Xfer* any, Xfer* tls, Xfer* tcp) {
+    auto merge = [](Xfer& into, const Xfer& x) {
+      into.mbps = std::max(into.mbps, x.mbps);
+      into.bytes += x.bytes;
+      into.client_cpu += x.client_cpu;
+      into.server_cpu += x.server_cpu;
+      into.failures += x.failures;
+    };
+    for (int round = 0; round < kRounds; ++round) {
+      wait_until([&] { return count_tcp(sp, true, 0x01) >= 16; }, 5s, 5ms);  // the pool refilled
+      merge(*any, bulk(Path::anytls, streams, download, kBulkSecs / kRounds, cli, srv));
+      merge(*tls, bulk(Path::tls, streams, download, kBulkSecs / kRounds, 0, serve_pid_));
+      merge(*tcp, bulk(Path::tcp, streams, download, kBulkSecs / kRounds, 0, serve_pid_));
+    }
+  };
+  progress("throughput: single stream (rounds)");
   bulk(Path::anytls, 1, true, q ? 0.2 : 0.5, cli, srv);  // warm-up
-  Xfer any_dl = bulk(Path::anytls, 1, true, kBulkSecs, cli, srv);
-  Xfer tls_dl = bulk(Path::tls, 1, true, kBulkSecs, 0, serve_pid_);
-  Xfer tcp_dl = bulk(Path::tcp, 1, true, kBulkSecs, 0, serve_pid_);
-  Xfer any_ul = bulk(Path::anytls, 1, false, kBulkSecs, cli, srv);
-  Xfer tls_ul = bulk(Path::tls, 1, false, kBulkSecs, 0, serve_pid_);
-  Xfer tcp_ul = bulk(Path::tcp, 1, false, kBulkSecs, 0, serve_pid_);
-  progress("throughput: 16 streams");
-  wait_until([&] { return count_tcp(sp, true, 0x01) >= 16; }, 5s, 5ms);
-  Xfer any_16 = bulk(Path::anytls, 16, true, kBulkSecs, cli, srv);
-  Xfer tls_16 = bulk(Path::tls, 16, true, kBulkSecs, 0, serve_pid_);
-  Xfer tcp_16 = bulk(Path::tcp, 16, true, kBulkSecs, 0, serve_pid_);
+  Xfer any_dl, tls_dl, tcp_dl, any_ul, tls_ul, tcp_ul, any_16, tls_16, tcp_16;
+  rounds(1, true, &any_dl, &tls_dl, &tcp_dl);
+  rounds(1, false, &any_ul, &tls_ul, &tcp_ul);
+  progress("throughput: 16 streams (rounds)");
+  rounds(16, true, &any_16, &tls_16, &tcp_16);
   for (auto* x : {&any_dl, &tls_dl, &tcp_dl, &any_ul, &tls_ul, &tcp_ul, &any_16, &tls_16, &tcp_16})
     if (x->failures) note(strf("a bulk transfer had %d failed streams", x->failures));
   bool clean_exit = alive(cli) && alive(srv);
@@ -1107,6 +1188,8 @@ int main(int argc, char** argv) {
   if (argc < 2) die("usage: bench_driver run|serve ...");
   std::string cmd = argv[1];
   Config cfg;
+  std::string what = "download";
+  double seconds = 10;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     auto val = [&]() -> std::string {
@@ -1123,10 +1206,19 @@ int main(int argc, char** argv) {
       cfg.out = val();
     else if (a == "--quick")
       cfg.quick = true;
+    else if (a == "--what")
+      what = val();
+    else if (a == "--seconds")
+      seconds = std::atof(val().c_str());
     else
       die("unknown argument %s", a.c_str());
   }
   if (cmd == "serve") return cmd_serve(cfg.cert, cfg.key);
+  if (cmd == "load") {
+    if (cfg.anytls.empty() || cfg.cert.empty() || cfg.key.empty() || cfg.out.empty())
+      die("usage: bench_driver load --anytls BIN --cert CRT --key KEY --out DIR [--what W] [--seconds S]");
+    return Bench(cfg).load(what, seconds);
+  }
   if (cmd != "run" || cfg.anytls.empty() || cfg.cert.empty() || cfg.key.empty() || cfg.out.empty())
     die("usage: bench_driver run --anytls BIN --cert CRT --key KEY --out DIR [--quick]");
   return Bench(cfg).run();

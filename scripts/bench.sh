@@ -25,6 +25,7 @@ for a in "$@"; do
   esac
 done
 
+t0=$(date +%s)
 if [ "$build_it" -eq 1 ]; then
   cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DANYTLS_TESTS=OFF -DANYTLS_BENCH=ON >/dev/null
   ninja -C "$build" -j"${JOBS:-2}" anytls bench_driver bench_micro
@@ -35,12 +36,14 @@ rm -rf "$out/work" "$out/certs"
 # A fresh self-signed certificate per run, never committed (bench/out/ is ignored).
 "$build/anytls" generate tls-keypair localhost --out-dir "$out/certs" --file-name bench >/dev/null
 
+t1=$(date +%s)
 echo "== micro-benchmarks (bench_micro)" >&2
 min_time=0.2
 [ ${#quick[@]} -eq 0 ] || min_time=0.02
 "$build/bench/bench_micro" --benchmark_min_time="$min_time" \
   --benchmark_out="$out/micro.json" --benchmark_out_format=json >&2
 
+t2=$(date +%s)
 echo "== end-to-end (bench_driver)" >&2
 "$build/bench/bench_driver" run --anytls "$build/anytls" --cert "$out/certs/bench.crt" --key "$out/certs/bench.key" \
   --out "$out" "${quick[@]}" >/dev/null
@@ -49,6 +52,8 @@ python3 - "$out/micro.json" >> "$out/results.md" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 print("\n## Micro-benchmarks (bench_micro, one core)\n")
+print("Frame codec over 1 MiB of PSH frames (argument: frame or write size, then read size); ")
+print("shape_packet: packet number / bytes pending, default scheme (stop=8), internal PRNG.\n")
 print("| benchmark | time/iter | throughput | counters |")
 print("|---|---|---|---|")
 for b in d["benchmarks"]:
@@ -58,5 +63,7 @@ for b in d["benchmarks"]:
     extra = ", ".join(f"{k} {b[k]:.0f}" for k in ("records", "wire_bytes") if k in b)
     print(f"| {b['name']} | {t:,.1f} {unit} | {thr} | {extra} |")
 PY
+t3=$(date +%s)
+echo "Times: build $((t1 - t0)) s, micro-benchmarks $((t2 - t1)) s, end-to-end $((t3 - t2)) s." >> "$out/results.md"
 echo
 cat "$out/results.md"
