@@ -2,7 +2,7 @@
 //
 //   bench_driver run   --anytls BIN --cert CRT --key KEY --out DIR [--quick]
 //   bench_driver load  --anytls BIN --cert CRT --key KEY --out DIR
-//                      [--what download|upload|download16|streams] [--seconds S]
+//                      [--what download|upload|download16|streams|ttfb] [--seconds S]
 //                      (one load, pids printed first: bench/profile.sh)
 //   bench_driver serve --cert CRT --key KEY        (internal: the sink/source)
 //
@@ -883,8 +883,16 @@ int Bench::load(const std::string& what, double seconds) {
     int f = 0;
     double r = conn_rate(Path::anytls, 4, seconds, &f);
     std::fprintf(stderr, "%.0f streams/s, %d failures\n", r, f);
+  } else if (what == "ttfb") {
+    Dist d;
+    for (auto end = Clock::now() + std::chrono::duration<double>(seconds); Clock::now() < end;) {
+      auto one = ttfb(Path::anytls, 1);
+      d.v.insert(d.v.end(), one.v.begin(), one.v.end());
+      std::this_thread::sleep_for(20ms);
+    }
+    std::fprintf(stderr, "ttfb %s over %zu requests\n", fmt_us(d).c_str(), d.v.size());
   } else {
-    die("load: unknown load %s (download upload download16 streams)", what.c_str());
+    die("load: unknown load %s (download upload download16 streams ttfb)", what.c_str());
   }
   if (x.bytes > 0)
     std::fprintf(stderr, "%.0f MB/s, CPU s/GB client %.2f server %.2f\n", x.mbps, x.client_s_per_gb(),
