@@ -34,7 +34,7 @@ asio::awaitable<net::ReadResult> Stream::read_some(asio::mutable_buffer buf) {
       co_return net::ReadResult{{}, want};
     }
     if (failed_)
-      co_return net::ReadResult{synack_received_ ? asio::error::connection_refused : asio::error::connection_aborted, 0};
+      co_return net::ReadResult{refused_ ? asio::error::connection_refused : asio::error::connection_aborted, 0};
     if (remote_closed_) co_return net::ReadResult{asio::error::eof, 0};
     if (local_closed_) co_return net::ReadResult{asio::error::operation_aborted, 0};
     if (buf.size() == 0) co_return net::ReadResult{{}, 0};
@@ -70,7 +70,7 @@ void Stream::report_dial_result(const std::string& error_text) {
 asio::awaitable<std::optional<net::Error>> Stream::wait_synack() {
   for (;;) {
     if (synack_received_ && !failed_) co_return std::nullopt;
-    if (failed_) co_return net::Error{asio::error::connection_refused, failure_};
+    if (failed_) co_return net::Error{refused_ ? asio::error::connection_refused : asio::error::connection_aborted, failure_};
     if (remote_closed_) co_return net::Error{asio::error::connection_reset, "stream closed by peer before SYNACK"};
     if (local_closed_) co_return net::Error{asio::error::operation_aborted, "stream closed"};
     co_await readable_.wait();
@@ -112,6 +112,7 @@ void Stream::on_synack(std::string_view error_text) {
   if (synack_watchdog_) synack_watchdog_->cancel();
   if (!error_text.empty()) {
     failed_ = true;
+    refused_ = true;
     failure_ = "remote: " + std::string(error_text);
   }
   readable_.notify_all();

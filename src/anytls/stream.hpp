@@ -68,6 +68,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   bool local_closed_ = false;
   bool remote_closed_ = false;
   bool failed_ = false;
+  bool refused_ = false;  // failed_ by a SYNACK error (not a dead session)
   bool synack_received_ = false;
   bool synack_sent_ = false;
   std::string failure_;
