@@ -351,3 +351,45 @@ TEST(SessionRobustness, ClientIgnoresStrayFramesAndClosesOnCutHeader) {
 }
 
 }  // namespace
+
+namespace {
+
+// When the session dies after a successful SYNACK, the stream's reader gets
+// connection_aborted ("a dead session gives asio::error::connection_aborted",
+// stream.hpp), not the connection_refused of a SYNACK error.
+asio::awaitable<void> session_death_after_synack_body() {
+  Closer closer;
+  auto ex = co_await asio::this_coro::executor;
+  auto tls = co_await make_tls_pair(shared_contexts());
+  auto& raw = closer.own(std::move(tls.server));
+  auto client = co_await start_client_session(std::move(tls.client), client_options());
+  closer.add(client);
+  auto closed = watch_close(*client, ex);
+  co_await read_preamble(raw);
+  auto r = client->open_stream(ipv4_loopback_address(1));
+  CO_ASSERT_TRUE(r.ok());
+  auto st = *r;
+  FrameReader fr(raw);
+  auto syn = co_await fr.until(Command::syn);
+  CO_ASSERT_TRUE(syn.has_value());
+  auto wire = cat(raw_frame(Command::server_settings, 0, "v=2"), raw_frame(Command::synack, 1),
+                  raw_frame(Command::push, 1, "x"));
+  co_await write_all(raw, wire);
+  EXPECT_FALSE(co_await st->wait_synack());
+  std::vector<std::uint8_t> one(1);
+  EXPECT_FALSE(co_await read_exact(*st, one));
+  raw.shutdown_write();
+  co_await closed.closed->wait();
+  auto [ec, n] = co_await st->read_some(asio::buffer(one));
+  EXPECT_EQ(n, 0u);
+  EXPECT_EQ(ec, asio::error::connection_aborted) << ec.message();
+  EXPECT_EQ(st->failure(), "session closed: closed by peer");
+  st->close();
+}
+
+TEST(SessionRobustness, StreamReadAfterSessionDeathIsConnectionAborted) {
+  asio::io_context io;
+  run_test(io, session_death_after_synack_body());
+}
+
+}  // namespace
