@@ -156,7 +156,10 @@ asio::awaitable<void> Session::writer(std::shared_ptr<Session> self) {
       break;
     }
     // An idle session keeps no large write buffer.
-    if (streams_.empty() && writing_.capacity() > 16 * 1024) writing_ = {};
+    if (streams_.empty() && out_.empty()) {
+      if (writing_.capacity() > 16 * 1024) writing_ = {};
+      conn_->release_buffers();
+    }
   }
   (void)self;
 }

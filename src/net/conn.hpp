@@ -33,6 +33,8 @@ class Conn {
   // (a pooled session) hold no read buffer while it waits. The default says
   // "readable now".
   virtual asio::awaitable<std::error_code> wait_readable() { co_return std::error_code{}; }
+  // Hint that the connection is idle and may drop its buffers.
+  virtual void release_buffers() {}
 };
 
 class PacketConn {

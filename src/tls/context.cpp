@@ -46,8 +46,12 @@ int version_of(const std::string& v) {
 // buffers.
 std::optional<Error> apply_common(SSL_CTX* ctx, const std::string& min_v, const std::string& max_v,
                                   const std::vector<std::string>& ciphers) {
-  // Idle connections give their read/write buffers back to the allocator.
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  // Buffers stay while a connection is busy (SSL_MODE_RELEASE_BUFFERS would
+  // allocate and free them on every SSL_write); an idle session gives them
+  // back with TlsConn::release_buffers(). Read-ahead takes several records
+  // per read(2) instead of a header and a body read for each.
+  SSL_CTX_set_read_ahead(ctx, 1);
+  SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
   // A peer closing without close_notify is an ordinary end of stream.
   SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
   SSL_CTX_set_min_proto_version(ctx, min_v.empty() ? TLS1_2_VERSION : version_of(min_v));
@@ -173,6 +177,9 @@ net::Result<SslCtxPtr> ServerContext::build() {
     key = *k;
   }
   if (auto e = use_pem(ctx.get(), cert, key, "")) return *e;
+  // Our client keeps one ticket (the newest); the default two cost every
+  // pooled session a second one in memory and a wake-up.
+  SSL_CTX_set_num_tickets(ctx.get(), 1);
   if (!opts_.alpn.empty()) {
     // The wire form lives as long as the context (ex_data would be overkill).
     auto* wire = new std::string(alpn_wire(opts_.alpn));

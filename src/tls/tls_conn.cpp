@@ -2,6 +2,8 @@
 
 #include <climits>
 
+#include <sys/socket.h>
+
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 #include <openssl/err.h>
@@ -25,6 +27,44 @@ class TlsCategory final : public std::error_category {
   }
 };
 
+// A socket BIO that sends with MSG_NOSIGNAL: a peer that vanished must give
+// us EPIPE, not kill the process with SIGPIPE (OpenSSL's own socket BIO uses
+// write(2)).
+int nosig_write(BIO* b, const char* data, int len) {
+  int fd = static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(b)));
+  BIO_clear_retry_flags(b);
+  ssize_t n = ::send(fd, data, static_cast<std::size_t>(len), MSG_NOSIGNAL);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_write(b);
+  return static_cast<int>(n);
+}
+
+int nosig_read(BIO* b, char* data, int len) {
+  int fd = static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(b)));
+  BIO_clear_retry_flags(b);
+  ssize_t n = ::recv(fd, data, static_cast<std::size_t>(len), 0);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_read(b);
+  return static_cast<int>(n);
+}
+
+long nosig_ctrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+
+int nosig_create(BIO* b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+const BIO_METHOD* nosig_method() {
+  static BIO_METHOD* m = [] {
+    BIO_METHOD* bm = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "anytls socket");
+    BIO_meth_set_write(bm, nosig_write);
+    BIO_meth_set_read(bm, nosig_read);
+    BIO_meth_set_ctrl(bm, nosig_ctrl);
+    BIO_meth_set_create(bm, nosig_create);
+    return bm;
+  }();
+  return m;
+}
+
 }  // namespace
 
 const std::error_category& tls_category() {
@@ -37,7 +77,9 @@ TlsConn::TlsConn(asio::ip::tcp::socket socket, SSL_CTX* ctx, Role role)
   std::error_code ec;
   socket_.non_blocking(true, ec);
   if (ssl_) {
-    SSL_set_fd(ssl_.get(), static_cast<int>(socket_.native_handle()));
+    BIO* bio = BIO_new(nosig_method());
+    BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(socket_.native_handle())));
+    SSL_set_bio(ssl_.get(), bio, bio);
     if (role == Role::client)
       SSL_set_connect_state(ssl_.get());
     else
@@ -114,10 +156,34 @@ asio::awaitable<net::ReadResult> TlsConn::read_some(asio::mutable_buffer buf) {
 }
 
 asio::awaitable<std::error_code> TlsConn::wait_readable() {
-  if (closed_) co_return asio::error::operation_aborted;
-  if (SSL_has_pending(ssl_.get())) co_return std::error_code{};
-  auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
-  co_return ec;
+  for (;;) {
+    if (closed_) co_return asio::error::operation_aborted;
+    // SSL_peek processes whatever arrived without taking application data:
+    // records without any (session tickets, key updates) are consumed here.
+    ERR_clear_error();
+    errno = 0;
+    unsigned char probe;
+    int n = SSL_peek(ssl_.get(), &probe, 1);
+    if (n > 0) co_return std::error_code{};
+    int err = SSL_get_error(ssl_.get(), n);
+    if (err == SSL_ERROR_WANT_READ) {
+      SSL_free_buffers(ssl_.get());  // nothing buffered: wait holding nothing
+      auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
+      if (ec) co_return ec;
+      continue;
+    }
+    if (err == SSL_ERROR_WANT_WRITE) {
+      if (auto ec = co_await await_ssl(n)) co_return ec;
+      continue;
+    }
+    // An end or an error: report it now, while OpenSSL still knows which.
+    auto ec = co_await await_ssl(n);
+    co_return ec ? ec : asio::error::connection_aborted;
+  }
+}
+
+void TlsConn::release_buffers() {
+  if (!closed_ && ssl_) SSL_free_buffers(ssl_.get());
 }
 
 asio::awaitable<std::error_code> TlsConn::write(asio::const_buffer buf) {

@@ -37,7 +37,12 @@ class TlsConn final : public net::Conn {
   // TLS record, which the padding writer relies on.
   asio::awaitable<std::error_code> write(asio::const_buffer buf) override;
   asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override;
+  // Waits until application data can be read. TLS records that carry none
+  // (session tickets, key updates) are consumed here, so an idle reader is
+  // not woken up for them.
   asio::awaitable<std::error_code> wait_readable() override;
+  // Gives OpenSSL's record buffers back while the connection is idle.
+  void release_buffers() override;
   void shutdown_write() override;
   void close() override;
 
