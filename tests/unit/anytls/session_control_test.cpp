@@ -308,7 +308,8 @@ struct SettingsCase {
 
 asio::awaitable<void> settings_body(SettingsCase c, std::shared_ptr<proto::PaddingState> server_padding) {
   Closer closer;
-  auto r = co_await server_with_raw_client(closer, server_options(server_padding));
+  auto sopts = server_options(server_padding);
+  auto r = co_await server_with_raw_client(closer, std::move(sopts));
   // The HeartResponse marks the end of everything the server answered to
   // the Settings (frames leave in order).
   auto wire = cat(raw_frame(Command::settings, 0, c.settings), raw_frame(Command::heart_request, 0));
@@ -371,7 +372,8 @@ asio::awaitable<void> client_update_body() {
   Closer closer;
   auto ex = co_await asio::this_coro::executor;
   auto padding = default_padding();
-  auto r = co_await client_with_raw_server(closer, client_options({}, padding));
+  auto copts = client_options({}, padding);
+  auto r = co_await client_with_raw_server(closer, std::move(copts));
   auto hr = watch_frames(*r.client, Command::heart_request, ex);
   // Invalid first (no stop=): ignored.
   auto wire = cat(raw_frame(Command::update_padding_scheme, 0, "1=100-200"), raw_frame(Command::heart_request, 0));
@@ -390,7 +392,8 @@ asio::awaitable<void> client_update_body() {
   // preamble uses the new line 0 (10 bytes).
   auto tls = co_await make_tls_pair(shared_contexts());
   auto& server2 = closer.own(std::move(tls.server));
-  auto client2 = co_await start_client_session(std::move(tls.client), client_options({}, padding));
+  auto copts2 = client_options({}, padding);
+  auto client2 = co_await start_client_session(std::move(tls.client), std::move(copts2));
   closer.add(client2);
   std::vector<std::uint8_t> pre(34 + 10);
   EXPECT_FALSE(co_await read_exact(server2, pre));

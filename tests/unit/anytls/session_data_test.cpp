@@ -119,7 +119,8 @@ asio::awaitable<void> patterns_body() {
   auto ex = co_await asio::this_coro::executor;
   auto res = std::make_shared<PatternResult>(ex);
   constexpr std::uint64_t big = 10 * kMiB, small = 2 * kMiB;
-  auto p = co_await make_session_pair(client_options(), server_options(), PatternHandler{res, big});
+  Session::StreamHandler handler = PatternHandler{res, big};  // named: see session_fixture.hpp
+  auto p = co_await make_session_pair(client_options(), server_options(), std::move(handler));
   closer.add(p);
   auto done = std::make_shared<Counter>(ex);
   co_await client_pattern_stream(p.client, 11, big, done);
@@ -233,7 +234,12 @@ asio::awaitable<void> fin_client_to_server_body() {
   sink.done = std::make_shared<Flag>(ex);
   sink.start_reading = std::make_shared<Flag>(ex);
   auto fin_seen = std::make_shared<Flag>(ex);
-  auto p = co_await make_session_pair(client_options(), server_options(), FinSinkHandler{sink});
+  Session::StreamHandler handler = FinSinkHandler{sink};
+  // The whole write must fit the server's stream buffer, so that the FIN is
+  // processed while everything is still buffered.
+  auto sopts = server_options();
+  sopts.stream_buffer = 128 * 1024;
+  auto p = co_await make_session_pair(client_options(), std::move(sopts), std::move(handler));
   closer.add(p);
   p.server->set_frame_observer([fin_seen](Command c) {
     if (c == Command::fin) fin_seen->set();
@@ -355,7 +361,8 @@ asio::awaitable<void> fin_raw_client_body() {
   auto& client = closer.own(std::move(tls.client));
   RawFinState st{std::make_shared<Flag>(ex)};
   co_await write_preamble(client);
-  auto server = co_await start_server_session(std::move(tls.server), server_options(), RawFinHandler{st});
+  Session::StreamHandler handler = RawFinHandler{st};
+  auto server = co_await start_server_session(std::move(tls.server), server_options(), std::move(handler));
   closer.add(server);
   auto settings = proto::client_settings("raw-test/1", proto::PaddingScheme::default_scheme().md5_hex);
   auto wire = cat(raw_frame(Command::settings, 0, settings), raw_frame(Command::syn, 1),

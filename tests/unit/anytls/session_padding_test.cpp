@@ -68,7 +68,8 @@ asio::awaitable<void> record_sizes_body() {
   // p1 (1=100-400): 250; p2 (2=400-500,c,500-1000,...): 450, 800;
   // p3 (3=9-9,500-1000): 600; p4..p7 (500-1000): 700, 701, 702, 703.
   ScriptedRandom rnd{250, 450, 800, 600, 700, 701, 702, 703};
-  auto client = co_await start_client_session(std::move(tls.client), client_options(rnd.fn()));
+  auto copts = client_options(rnd.fn());
+  auto client = co_await start_client_session(std::move(tls.client), std::move(copts));
   closer.add(client);
 
   // A server session on the other end, whose streams we collect.
@@ -79,7 +80,8 @@ asio::awaitable<void> record_sizes_body() {
     streams->push_back(std::move(s));
     got_stream->add();
   };
-  auto server = co_await start_server_session(std::move(tls.server), server_options(), handler);
+  proto::Session::StreamHandler h = handler;
+  auto server = co_await start_server_session(std::move(tls.server), server_options(), std::move(h));
   closer.add(server);
 
   // Packet 1: Settings(79) + SYN(7) + PSH(7+7) = 100 bytes, l = 250:

@@ -107,7 +107,8 @@ asio::awaitable<void> backpressure_body() {
   auto server_opts = server_options();
   const std::size_t stream_buffer = server_opts.stream_buffer;
   const std::size_t high_water = client_opts.write_high_water;
-  auto a = co_await make_session_pair(std::move(client_opts), std::move(server_opts), ParkHandler{parked}, small);
+  Session::StreamHandler park = ParkHandler{parked};  // named: see session_fixture.hpp
+  auto a = co_await make_session_pair(std::move(client_opts), std::move(server_opts), std::move(park), small);
   closer.add(a);
   auto b = co_await make_session_pair(client_options(), server_options(), echo_handler);
   closer.add(b);
@@ -217,7 +218,8 @@ asio::awaitable<void> malformed_server_body(Garbage kind) {
   auto& raw = closer.own(std::move(tls.client));
   co_await write_preamble(raw);
   auto parked = std::make_shared<Parked>(Parked{nullptr, std::make_shared<Flag>(ex)});
-  auto victim = co_await start_server_session(std::move(tls.server), server_options(), ParkHandler{parked});
+  Session::StreamHandler park = ParkHandler{parked};
+  auto victim = co_await start_server_session(std::move(tls.server), server_options(), std::move(park));
   closer.add(victim);
   auto closed = watch_close(*victim, ex);
   auto settings =
