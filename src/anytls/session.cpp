@@ -16,6 +16,7 @@ namespace anytls::proto {
 namespace {
 
 constexpr std::size_t kReadBufferSize = 16 * 1024 + 64;  // one TLS record
+constexpr std::size_t kRecordFrameData = 16 * 1024 - kFrameHeaderSize;
 
 std::span<const std::uint8_t> as_bytes(std::string_view s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
@@ -130,7 +131,9 @@ asio::awaitable<std::error_code> Session::write_stream_data(std::uint32_t sid, c
     if (closed_) co_return asio::error::connection_aborted;
     auto it = streams_.find(sid);
     if (it == streams_.end() || it->second->is_closed()) co_return asio::error::broken_pipe;
-    std::size_t chunk = std::min(n, kMaxFrameData);
+    // 16377 + 7 = 16384: a long write becomes frames that fill TLS records
+    // exactly, instead of full records followed by a 7-byte one.
+    std::size_t chunk = std::min(n, kRecordFrameData);
     append_frame(out_, Command::push, sid, {p, chunk});
     out_ready_.notify_all();
     p += chunk;

@@ -48,7 +48,7 @@ struct SessionOptions {
   // md5 it compares and sends on mismatch.
   std::shared_ptr<PaddingState> padding;
   RandomInt rand;                         // padding size draws (client)
-  std::size_t stream_buffer = 128 * 1024; // receive buffer per stream
+  std::size_t stream_buffer = 64 * 1024;  // receive buffer per stream
   std::size_t write_high_water = 256 * 1024;
   std::size_t max_streams = 1024;         // server: open streams per session
   std::chrono::milliseconds synack_timeout{3000};

@@ -38,8 +38,25 @@ asio::awaitable<net::ReadResult> Stream::read_some(asio::mutable_buffer buf) {
     if (remote_closed_) co_return net::ReadResult{asio::error::eof, 0};
     if (local_closed_) co_return net::ReadResult{asio::error::operation_aborted, 0};
     if (buf.size() == 0) co_return net::ReadResult{{}, 0};
+    // Park the caller's buffer: the session reader copies straight into it
+    // (one copy less, and the ring stays unused while the reader keeps up).
+    waiting_buf_ = static_cast<std::uint8_t*>(buf.data());
+    waiting_cap_ = buf.size();
+    waiting_got_ = 0;
     co_await readable_.wait();
+    std::size_t got = waiting_got_;
+    waiting_buf_ = nullptr;
+    waiting_cap_ = waiting_got_ = 0;
+    if (got > 0) co_return net::ReadResult{{}, got};
+    // (co_await kept out of the if: GCC 12 miscompiles it there.)
+    const bool stop = co_await cancelled();
+    if (stop) co_return net::ReadResult{asio::error::operation_aborted, 0};
   }
+}
+
+asio::awaitable<bool> Stream::cancelled() {
+  auto cs = co_await asio::this_coro::cancellation_state;
+  co_return cs.cancelled() != asio::cancellation_type::none;
 }
 
 asio::awaitable<std::error_code> Stream::write(asio::const_buffer buf) {
@@ -74,12 +91,23 @@ asio::awaitable<std::optional<net::Error>> Stream::wait_synack() {
     if (remote_closed_) co_return net::Error{asio::error::connection_reset, "stream closed by peer before SYNACK"};
     if (local_closed_) co_return net::Error{asio::error::operation_aborted, "stream closed"};
     co_await readable_.wait();
+    const bool stop = co_await cancelled();
+    if (stop) co_return net::Error{asio::error::operation_aborted, "cancelled"};
   }
 }
 
 asio::awaitable<void> Stream::deliver(const std::uint8_t* data, std::size_t n) {
   while (n > 0) {
     if (!accepting_data()) co_return;  // dropped: nobody will read it
+    if (waiting_buf_ && size_ == 0 && waiting_got_ < waiting_cap_) {
+      std::size_t take = std::min(n, waiting_cap_ - waiting_got_);
+      std::memcpy(waiting_buf_ + waiting_got_, data, take);
+      waiting_got_ += take;
+      data += take;
+      n -= take;
+      readable_.notify_all();
+      continue;
+    }
     if (!ring_) ring_ = std::make_unique<std::uint8_t[]>(limit_);
     std::size_t room = limit_ - size_;
     if (room == 0) {

@@ -55,6 +55,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void on_synack(std::string_view error_text);
   void on_session_closed(const std::string& reason);
   bool accepting_data() const { return !local_closed_ && !failed_; }
+  // True when the calling coroutine was cancelled (e.g. it lost an `||`).
+  static asio::awaitable<bool> cancelled();
 
   std::shared_ptr<Session> session_;
   std::uint32_t sid_;
@@ -62,6 +64,9 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // Receive ring, allocated on first data.
   std::unique_ptr<std::uint8_t[]> ring_;
   std::size_t head_ = 0, size_ = 0;
+  // A reader parked in read_some: its buffer and how much was put there.
+  std::uint8_t* waiting_buf_ = nullptr;
+  std::size_t waiting_cap_ = 0, waiting_got_ = 0;
   net::Signal readable_;  // data, FIN, SYNACK, failure
   net::Signal space_;     // the reader consumed data, or the stream closed
   std::optional<asio::steady_timer> synack_watchdog_;
