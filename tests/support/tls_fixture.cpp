@@ -64,8 +64,15 @@ TlsContexts TlsContexts::make(Verify verify, bool tls13_only) {
   if (SSL_CTX_use_certificate(c.server.get(), c.cert.cert.get()) != 1) fail("SSL_CTX_use_certificate");
   if (SSL_CTX_use_PrivateKey(c.server.get(), c.cert.key.get()) != 1) fail("SSL_CTX_use_PrivateKey");
   if (SSL_CTX_check_private_key(c.server.get()) != 1) fail("SSL_CTX_check_private_key");
-  SSL_CTX_set_mode(c.server.get(), SSL_MODE_RELEASE_BUFFERS);
-  SSL_CTX_set_mode(c.client.get(), SSL_MODE_RELEASE_BUFFERS);
+  // As tls/context.cpp sets them for real contexts: read-ahead (several
+  // records per read(2)), a FIN without close_notify is an ordinary end, one
+  // session ticket.
+  for (SSL_CTX* ctx : {c.server.get(), c.client.get()}) {
+    SSL_CTX_set_read_ahead(ctx, 1);
+    SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024);
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+  }
+  SSL_CTX_set_num_tickets(c.server.get(), 1);
   if (tls13_only) {
     SSL_CTX_set_min_proto_version(c.server.get(), TLS1_3_VERSION);
     SSL_CTX_set_min_proto_version(c.client.get(), TLS1_3_VERSION);
