@@ -88,6 +88,7 @@ class StreamConn final : public net::Conn {
   asio::awaitable<std::error_code> write(asio::const_buffer buf) override { return s_->write(buf); }
   void shutdown_write() override { s_->close(); }
   void close() override { s_->close(); }
+  std::string failure() const override { return s_->failure(); }
   Stream& stream() { return *s_; }
 
  private:

@@ -35,6 +35,10 @@ class Conn {
   virtual asio::awaitable<std::error_code> wait_readable() { co_return std::error_code{}; }
   // Hint that the connection is idle and may drop its buffers.
   virtual void release_buffers() {}
+  // Why the connection failed, in words, when a read or write error has a
+  // story beyond its code (an AnyTLS stream: "remote: dial tcp ...: connection
+  // refused"). Empty otherwise.
+  virtual std::string failure() const { return {}; }
 };
 
 class PacketConn {

@@ -245,95 +245,157 @@ void AnyTlsOutbound::Pool::start_heartbeat(std::uint64_t seq, const std::shared_
 
 namespace {
 
-// The user's end of a pooled stream: hands the session back when done.
-class PooledConn final : public net::Conn {
- public:
-  PooledConn(PoolPtr p, std::uint64_t seq, std::shared_ptr<proto::Stream> s)
-      : pool_(std::move(p)), seq_(seq), s_(std::move(s)) {}
-  ~PooledConn() override { close(); }
-  asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override { return s_->read_some(buf); }
-  asio::awaitable<std::error_code> write(asio::const_buffer buf) override { return s_->write(buf); }
-  void shutdown_write() override { s_->close(); }
-  void close() override {
-    s_->close();
-    if (!released_) {
-      released_ = true;
-      pool_->release(seq_);
-    }
-  }
-
- private:
-  PoolPtr pool_;
-  std::uint64_t seq_;
-  std::shared_ptr<proto::Stream> s_;
-  bool released_ = false;
+struct Opened {
+  bool pooled = false;  // taken from the pool (not dialled for this stream)
+  std::uint64_t seq = 0;
+  std::shared_ptr<proto::Session> session;
+  std::shared_ptr<proto::Stream> stream;
 };
 
-asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> open_stream(PoolPtr p, net::Address dest) {
-  if (p->stopped) co_return net::Error{asio::error::operation_aborted, "outbound stopped"};
-  std::vector<std::uint8_t> addr;
-  net::append_socks_address(addr, dest);
-  bool retried = false;
+// SYN + destination on the newest idle session (pooled = true) or on a new
+// one. A pooled session that is already known dead is dropped and the next
+// one tried; a failing new session is an error.
+asio::awaitable<net::Result<Opened>> open_on_session(PoolPtr p, std::vector<std::uint8_t> addr, bool pooled) {
   for (;;) {
-    std::uint64_t seq = 0;
-    std::shared_ptr<proto::Session> s;
-    bool fresh = false;
-    if (auto taken = p->policy.take()) {
-      seq = *taken;
-      auto it = p->sessions.find(seq);
+    if (p->stopped) co_return net::Error{asio::error::operation_aborted, "outbound stopped"};
+    Opened o;
+    if (auto taken = pooled ? p->policy.take() : std::nullopt) {
+      o.seq = *taken;
+      auto it = p->sessions.find(o.seq);
       if (it == p->sessions.end() || it->second->closed()) {
-        p->policy.remove(seq);
+        p->policy.remove(o.seq);
         continue;
       }
-      s = it->second;
+      o.session = it->second;
+      o.pooled = true;
     } else {
-      seq = p->policy.allocate_seq();
-      auto r = co_await connect_session(p, seq);
+      o.seq = p->policy.allocate_seq();
+      auto r = co_await connect_session(p, o.seq);
       if (!r) {
         ++p->stats.session_dial_failures;
         spdlog::debug("[{}] create session: {}", p->tag, r.error().text());
         co_return r.error();
       }
-      s = *r;
+      o.session = *r;
       if (p->stopped) {
-        s->close("outbound stopped");
+        o.session->close("outbound stopped");
         co_return net::Error{asio::error::operation_aborted, "outbound stopped"};
       }
-      if (s->closed()) co_return net::Error{asio::error::connection_aborted, "session closed during set-up"};
-      p->policy.add_busy(seq);
-      p->sessions[seq] = s;
-      p->start_heartbeat(seq, s);
-      fresh = true;
+      if (o.session->closed()) co_return net::Error{asio::error::connection_aborted, "session closed during set-up"};
+      p->policy.add_busy(o.seq);
+      p->sessions[o.seq] = o.session;
+      p->start_heartbeat(o.seq, o.session);
     }
-    auto stream = s->open_stream(addr);
-    bool dead = !stream;
-    std::optional<net::Error> failure;
-    if (stream && s->peer_version() >= 2) {
-      // v2 servers answer every SYN with the dial result; waiting for it
-      // gives the user real errors and lets a dead pooled session (no SYNACK
-      // within 3 s) be replaced without the user noticing.
-      failure = co_await (*stream)->wait_synack();
-      if (failure && s->closed()) dead = true;
+    auto stream = o.session->open_stream(addr);
+    if (!stream) {
+      // Dead without anyone noticing yet: never the user's problem.
+      o.session->close("dead");
+      if (pooled) continue;
+      co_return stream.error();
     }
-    if (dead) {
-      if (!fresh && !retried) {
-        retried = true;
-        ++p->stats.retries;
-        spdlog::debug("{} pooled session is dead, retrying on a new session", s->log_prefix());
-        if (!s->closed()) s->close("dead");
-        continue;
-      }
-      if (!s->closed()) s->close("dead");
-      co_return stream ? *failure : stream.error();
-    }
-    if (failure) {
-      // The server could not reach the target; the session itself is fine.
-      p->release(seq);
-      co_return *failure;
-    }
-    ++p->stats.streams;
-    co_return std::unique_ptr<net::Conn>(std::make_unique<PooledConn>(p, seq, std::move(*stream)));
+    o.stream = std::move(*stream);
+    co_return o;
   }
+}
+
+// The user's end of a pooled stream. Returned at once, like the reference
+// client: the destination travels with the SYN and the user's first bytes
+// follow without waiting for the SYNACK. Until the SYNACK confirms the
+// stream, what the user writes is also kept (up to kReplayLimit), so that if
+// the session turns out dead (no SYNACK within 3 s, write error) the stream
+// is reopened on a fresh session and replayed: the user never sees a dead
+// pooled session. When done, the session goes back to the pool.
+class PooledConn final : public net::Conn {
+ public:
+  static constexpr std::size_t kReplayLimit = 64 * 1024;
+
+  PooledConn(PoolPtr p, Opened o, std::vector<std::uint8_t> addr)
+      : pool_(std::move(p)), o_(std::move(o)), addr_(std::move(addr)) {
+    // Only a pooled session of a v2 server can be told dead by its missing
+    // SYNACK; a session dialled for this stream is not retried.
+    replaying_ = o_.pooled && o_.session->peer_version() >= 2;
+  }
+  ~PooledConn() override { close(); }
+
+  asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override {
+    for (;;) {
+      auto [ec, n] = co_await o_.stream->read_some(buf);
+      if (!ec || !retryable()) co_return net::ReadResult{ec, n};
+      const bool ok = co_await reopen();
+      if (!ok) co_return net::ReadResult{ec, n};
+    }
+  }
+
+  asio::awaitable<std::error_code> write(asio::const_buffer buf) override {
+    if (replaying_ && !o_.stream->synack_received()) {
+      if (replay_.size() + buf.size() <= kReplayLimit) {
+        auto* b = static_cast<const std::uint8_t*>(buf.data());
+        replay_.insert(replay_.end(), b, b + buf.size());
+      } else {
+        replay_overflow_ = true;
+      }
+    }
+    auto ec = co_await o_.stream->write(buf);
+    if (!ec || !retryable()) co_return ec;
+    // reopen() replays everything written so far, this buffer included.
+    const bool ok = co_await reopen();
+    co_return ok ? std::error_code{} : ec;
+  }
+
+  void shutdown_write() override { o_.stream->close(); }
+  std::string failure() const override { return o_.stream->failure(); }
+
+  void close() override {
+    o_.stream->close();
+    if (!released_) {
+      released_ = true;
+      pool_->release(o_.seq);
+    }
+  }
+
+ private:
+  // The stream failed because its pooled session died before confirming it.
+  bool retryable() const {
+    return replaying_ && !retried_ && !replay_overflow_ && !o_.stream->synack_received() && o_.session->closed() &&
+           !pool_->stopped;
+  }
+
+  asio::awaitable<bool> reopen() {
+    retried_ = true;
+    ++pool_->stats.retries;
+    spdlog::debug("{} pooled session is dead, retrying the stream on a new session", o_.session->log_prefix());
+    auto r = co_await open_on_session(pool_, addr_, false);
+    if (!r) co_return false;
+    o_.stream->close();
+    pool_->release(o_.seq);
+    o_ = std::move(*r);
+    if (!replay_.empty()) {
+      auto ec = co_await o_.stream->write(asio::buffer(replay_));
+      if (ec) co_return false;
+    }
+    replay_.clear();
+    replaying_ = false;
+    co_return true;
+  }
+
+  PoolPtr pool_;
+  Opened o_;
+  std::vector<std::uint8_t> addr_;
+  std::vector<std::uint8_t> replay_;
+  bool replaying_ = false;
+  bool replay_overflow_ = false;
+  bool retried_ = false;
+  bool released_ = false;
+};
+
+asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> open_stream(PoolPtr p, net::Address dest) {
+  std::vector<std::uint8_t> addr;
+  if (!net::append_socks_address(addr, dest))
+    co_return net::Error{asio::error::invalid_argument, "invalid destination " + dest.to_string()};
+  auto r = co_await open_on_session(p, addr, true);
+  if (!r) co_return r.error();
+  ++p->stats.streams;
+  co_return std::unique_ptr<net::Conn>(std::make_unique<PooledConn>(p, std::move(*r), std::move(addr)));
 }
 
 }  // namespace
