@@ -40,13 +40,23 @@ asio::awaitable<net::ReadResult> Stream::read_some(asio::mutable_buffer buf) {
     if (buf.size() == 0) co_return net::ReadResult{{}, 0};
     // Park the caller's buffer: the session reader copies straight into it
     // (one copy less, and the ring stays unused while the reader keeps up).
-    waiting_buf_ = static_cast<std::uint8_t*>(buf.data());
-    waiting_cap_ = buf.size();
-    waiting_got_ = 0;
-    co_await readable_.wait();
-    std::size_t got = waiting_got_;
-    waiting_buf_ = nullptr;
-    waiting_cap_ = waiting_got_ = 0;
+    // The guard unparks it even if this coroutine is destroyed while waiting.
+    struct Unpark {
+      Stream* s;
+      ~Unpark() {
+        s->waiting_buf_ = nullptr;
+        s->waiting_cap_ = s->waiting_got_ = 0;
+      }
+    };
+    std::size_t got = 0;
+    {
+      Unpark unpark{this};
+      waiting_buf_ = static_cast<std::uint8_t*>(buf.data());
+      waiting_cap_ = buf.size();
+      waiting_got_ = 0;
+      co_await readable_.wait();
+      got = waiting_got_;
+    }
     if (got > 0) co_return net::ReadResult{{}, got};
     // (co_await kept out of the if: GCC 12 miscompiles it there.)
     const bool stop = co_await cancelled();

@@ -26,7 +26,9 @@ struct RelayStats {
 //    both conns are closed.
 // Each direction owns one fixed buffer of kRelayBufferSize bytes, allocated
 // once. The conns are not closed on a clean end; the caller owns them.
-inline constexpr std::size_t kRelayBufferSize = 32 * 1024;
+// Two AnyTLS frames of 16377 data bytes: a full read leaves as exactly two
+// 16 KiB TLS records.
+inline constexpr std::size_t kRelayBufferSize = 2 * (16 * 1024 - 7);
 
 asio::awaitable<RelayStats> relay(Conn& a, Conn& b,
                                   std::chrono::steady_clock::duration idle_timeout = {});

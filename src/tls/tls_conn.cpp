@@ -46,7 +46,15 @@ int nosig_read(BIO* b, char* data, int len) {
   return static_cast<int>(n);
 }
 
-long nosig_ctrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+long nosig_ctrl(BIO* b, int cmd, long, void* ptr) {
+  if (cmd == BIO_CTRL_FLUSH) return 1;
+  if (cmd == BIO_C_GET_FD) {
+    int fd = static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(b)));
+    if (ptr) *static_cast<int*>(ptr) = fd;
+    return fd;
+  }
+  return 0;
+}
 
 int nosig_create(BIO* b) {
   BIO_set_init(b, 1);
@@ -116,6 +124,8 @@ asio::awaitable<std::error_code> TlsConn::await_ssl(int ret) {
       unsigned long e = ERR_peek_last_error();
       ERR_clear_error();
       if (e == 0) co_return asio::error::connection_aborted;
+      // A peer that closed without close_notify: an ordinary end here.
+      if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) co_return asio::error::eof;
       co_return std::error_code(static_cast<int>(e), tls_category());
     }
   }
