@@ -116,18 +116,28 @@ asio::awaitable<void> uot_idle(UotFlow& f, net::Duration timeout) {
   }
 }
 
-asio::awaitable<void> serve_uot(std::shared_ptr<proto::Stream> stream, StreamContext ctx, Pending p) {
+asio::awaitable<void> serve_uot(std::shared_ptr<proto::Stream> stream, StreamContext ctx, Pending p, bool legacy) {
   proto::Parsed<proto::UotRequest> req;
-  for (;;) {
+  if (legacy) {
+    // Version 1 (sp.udp-over-tcp.arpa) has no request: datagrams carry
+    // their addresses, as in non-connect mode.
+    req.status = proto::Parsed<proto::UotRequest>::ok;
+    req.value.destination = net::Address{std::string(proto::kUotLegacyMagicAddress), 0};
+  }
+  while (!legacy) {
     req = proto::parse_uot_request(p.view());
-    if (req.status == proto::Parsed<proto::UotRequest>::ok) break;
-    if (req.status == proto::Parsed<proto::UotRequest>::invalid || !co_await read_more(*stream, p, 1024)) {
+    if (req.status == proto::Parsed<proto::UotRequest>::ok) {
+      p.consume(req.consumed);
+      break;
+    }
+    bool more = false;
+    if (req.status != proto::Parsed<proto::UotRequest>::invalid) more = co_await read_more(*stream, p, 1024);
+    if (!more) {
       spdlog::debug("{} invalid UDP-over-TCP request", ctx.log_prefix);
       stream->report_dial_result("invalid UDP-over-TCP request");
       co_return;
     }
   }
-  p.consume(req.consumed);
   outbound::Metadata md{ctx.inbound_tag, ctx.user, outbound::Network::udp, req.value.destination, ctx.source};
   auto decision = ctx.router->decide(md);
   if (decision.reject || !decision.outbound) {
@@ -163,7 +173,8 @@ asio::awaitable<void> serve_stream(std::shared_ptr<proto::Stream> stream, Stream
   }
   net::Address dest = *std::get<0>(addr_or_timeout);
   if (dest.host == proto::kUotMagicAddress || dest.host == proto::kUotLegacyMagicAddress) {
-    co_await serve_uot(stream, std::move(ctx), std::move(p));
+    const bool legacy = dest.host == proto::kUotLegacyMagicAddress;
+    co_await serve_uot(stream, std::move(ctx), std::move(p), legacy);
     co_return;
   }
 
