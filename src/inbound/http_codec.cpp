@@ -389,7 +389,7 @@ std::optional<AbsoluteUri> parse_absolute_uri(std::string_view target) {
   uri.authority.assign(authority);
   std::string_view path = end == std::string_view::npos ? std::string_view{} : rest.substr(end);
   if (auto hash = path.find('#'); hash != std::string_view::npos) path = path.substr(0, hash);
-  if (path.empty() || path.front() != '/') uri.origin = "/";
+  if (path.empty() || path.front() != '/') uri.origin.push_back('/');  // (not = "/": GCC 12 -O3 false warning)
   uri.origin.append(path);
   return uri;
 }
