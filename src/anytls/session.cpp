@@ -192,14 +192,14 @@ asio::awaitable<void> Session::reader(std::shared_ptr<Session> self) {
     co_await process(initial);
   }
   while (!closed_) {
-    if (!buf) {
-      // Idle: wait without holding a buffer.
-      if (auto ec = co_await conn_->wait_readable()) {
-        close(ec == asio::error::eof ? "closed by peer" : "read: " + ec.message());
-        break;
-      }
-      buf = std::make_unique<std::uint8_t[]>(kReadBufferSize);
+    // Wait for data before reading: while nothing arrives the TLS layer
+    // holds no record buffers, and an idle session (no streams) holds no
+    // read buffer either.
+    if (auto ec = co_await conn_->wait_readable()) {
+      close(ec == asio::error::eof ? "closed by peer" : "read: " + ec.message());
+      break;
     }
+    if (!buf) buf = std::make_unique<std::uint8_t[]>(kReadBufferSize);
     auto [ec, n] = co_await conn_->read_some(asio::buffer(buf.get(), kReadBufferSize));
     if (ec) {
       close(ec == asio::error::eof ? "closed by peer" : "read: " + ec.message());

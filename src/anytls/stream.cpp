@@ -29,7 +29,10 @@ asio::awaitable<net::ReadResult> Stream::read_some(asio::mutable_buffer buf) {
       std::memcpy(out + first, ring_.get(), want - first);
       head_ = (head_ + want) % limit_;
       size_ -= want;
-      if (size_ == 0) head_ = 0;
+      if (size_ == 0) {
+        head_ = 0;
+        ring_.reset();  // drained: a stream that goes quiet holds no ring
+      }
       space_.notify_all();
       co_return net::ReadResult{{}, want};
     }

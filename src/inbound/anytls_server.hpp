@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
 
 #include "anytls/padding.hpp"
 #include "anytls/preamble.hpp"
@@ -55,6 +56,7 @@ class AnyTlsServer final : public Inbound {
  private:
   struct Live;
   asio::awaitable<void> accept_loop();
+  asio::awaitable<void> trim_loop();
   asio::awaitable<void> handle_connection(asio::ip::tcp::socket socket);
   asio::awaitable<void> serve_fallback(std::unique_ptr<net::Conn> conn, std::vector<std::uint8_t> already,
                                        std::string peer);
@@ -66,6 +68,7 @@ class AnyTlsServer final : public Inbound {
   config::AnyTlsInboundOptions opts_;
   route::Router& router_;
   net::Listener listener_;
+  asio::steady_timer trim_timer_;
   std::shared_ptr<tls::ServerContext> tls_;
   std::shared_ptr<proto::PaddingState> padding_;
   std::vector<proto::PasswordHash> hashes_;
