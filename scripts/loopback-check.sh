@@ -30,7 +30,7 @@ mkdir -p "$work/www"
 echo "hello through anytls" > "$work/www/hello.txt"
 : > "$work/www/empty.txt"
 head -c 1024 /dev/urandom > "$work/www/1k.bin"
-head -c $((16 * 1024 * 1024)) /dev/urandom > "$work/www/16m.bin"
+head -c $((100 * 1024 * 1024)) /dev/urandom > "$work/www/100m.bin"
 (cd "$work/www" && exec python3 -m http.server "$web" --bind 127.0.0.1 >/dev/null 2>&1) &
 pids+=($!)
 "$bin" run -c "$work/loopback.json" > "$work/anytls.log" 2>&1 &
@@ -48,10 +48,10 @@ check() {  # check NAME CURL-PROXY-ARGS...
   local name=$1; shift
   local want got
   want=$(md5sum < "$work/www/$name" | cut -d' ' -f1)
-  got=$(curl -sS --max-time 30 "$@" "http://127.0.0.1:$web/$name" | md5sum | cut -d' ' -f1)
+  got=$(curl -sS --max-time 120 "$@" "http://127.0.0.1:$web/$name" | md5sum | cut -d' ' -f1)
   if [ "$want" = "$got" ]; then echo "ok   $name via $*"; else echo "FAIL $name via $*"; fail=1; fi
 }
-for f in hello.txt empty.txt 1k.bin 16m.bin; do
+for f in hello.txt empty.txt 1k.bin 100m.bin; do
   check "$f" --socks5-hostname "127.0.0.1:$mixed"
   check "$f" --socks4a "127.0.0.1:$mixed"
   check "$f" -x "http://127.0.0.1:$mixed"

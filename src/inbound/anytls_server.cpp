@@ -26,20 +26,6 @@ namespace {
 
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
-net::ListenConfig listen_config(const config::ListenOptions& l) {
-  net::ListenConfig c;
-  c.listen = l.listen;
-  c.listen_port = l.listen_port;
-  c.tcp_fast_open = l.tcp_fast_open;
-  c.reuse_addr = l.reuse_addr;
-  c.bind_interface = l.bind_interface;
-  c.routing_mark = l.routing_mark;
-  c.tcp_keep_alive = l.tcp_keep_alive;
-  c.tcp_keep_alive_interval = l.tcp_keep_alive_interval;
-  c.disable_tcp_keep_alive = l.disable_tcp_keep_alive;
-  return c;
-}
-
 asio::awaitable<void> sleep_until(asio::steady_timer::time_point t) {
   asio::steady_timer timer(co_await asio::this_coro::executor, t);
   (void)co_await timer.async_wait(use_tuple);
@@ -112,7 +98,7 @@ std::error_code AnyTlsServer::start() {
   tls_ = *ctx;
   hashes_.clear();
   for (const auto& u : opts_.users) hashes_.push_back(proto::hash_password(u.password));
-  if (auto ec = listener_.open(listen_config(opts_.listen))) {
+  if (auto ec = listener_.open(net::to_listen_config(opts_.listen))) {
     start_error_ = fmt::format("listen {}:{}: {}", opts_.listen.listen, opts_.listen.listen_port, ec.message());
     return ec;
   }
