@@ -38,6 +38,7 @@ Session::Session(asio::any_io_executor ex, std::unique_ptr<net::Conn> conn, Sess
       initial_(std::move(initial)),
       out_ready_(ex_),
       out_drained_(ex_),
+      buffer_room_(ex_),
       last_frame_at_(std::chrono::steady_clock::now()) {}
 
 Session::~Session() = default;
@@ -56,6 +57,7 @@ void Session::close(const std::string& reason) {
   conn_->close();
   out_ready_.notify_all();
   out_drained_.notify_all();
+  buffer_room_.notify_all();
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [sid, s] : streams) s->on_session_closed(reason);

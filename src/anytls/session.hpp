@@ -49,6 +49,9 @@ struct SessionOptions {
   std::shared_ptr<PaddingState> padding;
   RandomInt rand;                         // padding size draws (client)
   std::size_t stream_buffer = 64 * 1024;  // receive buffer per stream
+  // All receive buffers of the session together: a peer that opens many
+  // streams whose readers stall cannot make the session hold more.
+  std::size_t session_buffer = 4 * 1024 * 1024;
   std::size_t write_high_water = 256 * 1024;
   std::size_t max_streams = 1024;         // server: open streams per session
   std::chrono::milliseconds synack_timeout{3000};
@@ -131,6 +134,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::uint8_t> writing_;  // being written
   net::Signal out_ready_;              // writer: out_ has bytes, or closing
   net::Signal out_drained_;            // producers: out_ has room again
+  std::size_t buffered_ = 0;           // bytes in all stream receive rings
+  net::Signal buffer_room_;            // a ring drained or went away
   std::uint32_t packet_ = 1;           // next packet number (client padding)
 
   FrameDecoder decoder_;

@@ -17,7 +17,13 @@ Stream::Stream(std::shared_ptr<Session> session, std::uint32_t sid, std::size_t 
       readable_(session_->executor()),
       space_(session_->executor()) {}
 
-Stream::~Stream() = default;
+Stream::~Stream() { unbuffer(size_); }
+
+void Stream::unbuffer(std::size_t n) {
+  if (n == 0) return;
+  session_->buffered_ -= std::min(n, session_->buffered_);
+  session_->buffer_room_.notify_all();
+}
 
 asio::awaitable<net::ReadResult> Stream::read_some(asio::mutable_buffer buf) {
   for (;;) {
@@ -29,6 +35,7 @@ asio::awaitable<net::ReadResult> Stream::read_some(asio::mutable_buffer buf) {
       std::memcpy(out + first, ring_.get(), want - first);
       head_ = (head_ + want) % limit_;
       size_ -= want;
+      unbuffer(want);
       if (size_ == 0) {
         head_ = 0;
         ring_.reset();  // drained: a stream that goes quiet holds no ring
@@ -83,6 +90,11 @@ asio::awaitable<std::error_code> Stream::write(asio::const_buffer buf) {
 void Stream::close() {
   if (local_closed_) return;
   local_closed_ = true;
+  // Nobody will read what is buffered: give it back to the session.
+  unbuffer(size_);
+  size_ = head_ = 0;
+  ring_.reset();
+  session_->buffer_room_.notify_all();
   if (!remote_closed_ && !failed_ && !session_->closed()) session_->queue_frame(Command::fin, sid_);
   session_->forget_stream(sid_);
   if (synack_watchdog_) synack_watchdog_->cancel();
@@ -121,8 +133,16 @@ asio::awaitable<void> Stream::deliver(const std::uint8_t* data, std::size_t n) {
       readable_.notify_all();
       continue;
     }
+    auto& session = *session_;
+    if (session.buffered_ >= session.opts_.session_buffer) {
+      // The session's budget is spent in other streams' rings: wait (this
+      // pauses the session reader) until one of them drains or goes away.
+      co_await session.buffer_room_.wait();
+      if (session.closed()) co_return;
+      continue;
+    }
     if (!ring_) ring_ = std::make_unique<std::uint8_t[]>(limit_);
-    std::size_t room = limit_ - size_;
+    std::size_t room = std::min(limit_ - size_, session.opts_.session_buffer - session.buffered_);
     if (room == 0) {
       // Full: the session reader waits here, which pauses the whole session
       // until this stream's reader catches up.
@@ -135,6 +155,7 @@ asio::awaitable<void> Stream::deliver(const std::uint8_t* data, std::size_t n) {
     std::memcpy(ring_.get() + tail, data, first);
     std::memcpy(ring_.get(), data + first, take - first);
     size_ += take;
+    session.buffered_ += take;
     data += take;
     n -= take;
     readable_.notify_all();

@@ -55,6 +55,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   void on_synack(std::string_view error_text);
   void on_session_closed(const std::string& reason);
   bool accepting_data() const { return !local_closed_ && !failed_; }
+  // n bytes left this stream's ring: they no longer count for the session.
+  void unbuffer(std::size_t n);
   // True when the calling coroutine was cancelled (e.g. it lost an `||`).
   static asio::awaitable<bool> cancelled();
 

@@ -187,6 +187,102 @@ TEST(SessionRobustness, BackpressureBoundsMemoryAndOtherSessionsFlow) {
 }
 
 // ---------------------------------------------------------------------------
+// The session's receive budget: many streams whose readers stall cannot make
+// a session hold more than session_buffer, and nothing deadlocks: once the
+// streams are read, every byte arrives.
+
+struct ParkAll {
+  std::shared_ptr<std::vector<std::shared_ptr<Stream>>> streams;
+  std::shared_ptr<Counter> count;
+  void operator()(std::shared_ptr<Stream> s) const {
+    s->report_dial_result("");
+    streams->push_back(std::move(s));
+    count->add(1);
+  }
+};
+
+asio::awaitable<void> drain_stream(std::shared_ptr<Stream> s, std::uint64_t total, std::shared_ptr<Counter> done) {
+  std::vector<std::uint8_t> addr(7);
+  if (co_await read_exact(*s, addr)) {
+    ADD_FAILURE() << "no address";
+    co_return;
+  }
+  std::vector<std::uint8_t> buf(32 * 1024);
+  std::uint64_t got = 0;
+  while (got < total) {
+    auto [ec, n] = co_await s->read_some(asio::buffer(buf));
+    if (ec) {
+      ADD_FAILURE() << "read after " << got << ": " << ec.message();
+      co_return;
+    }
+    auto bad = check_pattern(77, got, std::span<const std::uint8_t>(buf.data(), n));
+    if (bad >= 0) {
+      ADD_FAILURE() << "wrong byte at " << got + static_cast<std::uint64_t>(bad);
+      co_return;
+    }
+    got += n;
+    done->add(n);
+  }
+}
+
+asio::awaitable<void> session_budget_body() {
+  Closer closer;
+  auto ex = co_await asio::this_coro::executor;
+  constexpr int kStreams = 8;
+  constexpr std::uint64_t per_stream = 48 * kKiB;
+  auto streams = std::make_shared<std::vector<std::shared_ptr<Stream>>>();
+  auto count = std::make_shared<Counter>(ex);
+  auto server_opts = server_options();
+  server_opts.stream_buffer = 64 * kKiB;
+  server_opts.session_buffer = 128 * kKiB;  // less than 8 full rings (512 KiB)
+  const std::size_t budget = server_opts.session_buffer;
+  Session::StreamHandler park = ParkAll{streams, count};  // named: see session_fixture.hpp
+  auto p = co_await make_session_pair(client_options(), std::move(server_opts), std::move(park));
+  closer.add(p);
+
+  // Open every stream first (a stalled ring pauses the session reader, SYNs
+  // included), then write 48 KiB into each: each fits its own 64 KiB ring,
+  // all of them together do not fit the 128 KiB budget.
+  std::vector<std::shared_ptr<Stream>> client_streams;
+  for (int i = 0; i < kStreams; ++i) {
+    auto r = p.client->open_stream(ipv4_loopback_address(80));
+    CO_ASSERT_TRUE(r.ok());
+    closer.add(*r);
+    client_streams.push_back(*r);
+  }
+  co_await count->wait_for(kStreams);
+  for (auto& s : *streams) closer.add(s);
+  auto written = std::make_shared<Counter>(ex);
+  std::vector<std::shared_ptr<std::error_code>> results;
+  for (auto& st : client_streams) {
+    results.push_back(std::make_shared<std::error_code>());
+    asio::co_spawn(ex, counted_writer(st, per_stream, written, results.back()), asio::detached);
+  }
+  // Let the writers run until they stall (the other session proves progress).
+  auto b = co_await make_session_pair(client_options(), server_options(), echo_handler);
+  closer.add(b);
+  co_await echo_check(b.client, 1 * kMiB, 9);
+
+  const std::uint64_t in = p.server->stats().bytes_in;
+  // 8 x 48 KiB sent; the session read at most its budget plus one chunk.
+  EXPECT_LE(in, budget + kReadChunk + 32 * kKiB) << "the session buffered past its budget";
+
+  // Read every stream to the end of its data, all at once (AnyTLS has no
+  // flow control: one stream read after another would block on the first
+  // full ring, with any buffer limit): all of it arrives.
+  auto done = std::make_shared<Counter>(ex);
+  for (auto& s : *streams) asio::co_spawn(ex, drain_stream(s, per_stream, done), asio::detached);
+  co_await done->wait_for(kStreams * per_stream);
+  co_await written->wait_for(kStreams * per_stream);
+  for (auto& r : results) EXPECT_FALSE(*r) << r->message();
+}
+
+TEST(SessionRobustness, SessionBudgetBoundsManyStalledStreams) {
+  asio::io_context io;
+  run_test(io, session_budget_body());
+}
+
+// ---------------------------------------------------------------------------
 // Malformed input closes that session only.
 
 // (Byte lists are built outside the coroutines: GCC 12 rejects
