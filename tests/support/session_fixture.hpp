@@ -29,7 +29,7 @@ namespace anytls::test {
 //    handlers, options built from other temporaries, etc. to named locals first;
 //  - std::initializer_list / arrays inside a coroutine body fail to compile
 //    ("array used as initializer"): build such vectors in plain functions.
-//  - evaluate `s->session()->executor()` before `std::move(s)` in one call.
+//  - evaluate `s->executor()` before `std::move(s)` in one call.
 
 std::shared_ptr<proto::PaddingState> default_padding();
 
