@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <optional>
+#include <random>
 
 #include <spdlog/spdlog.h>
 
@@ -154,12 +155,11 @@ asio::awaitable<void> Session::synack_watchdog(std::shared_ptr<Session> self) {
 }
 
 net::Duration Session::jittered(net::Duration d) {
-  if (!opts_.rand) return d;
-  // +-kHeartbeatJitterPercent, in thousandths.
-  const auto lo = static_cast<std::uint32_t>(1000 - 10 * kHeartbeatJitterPercent);
-  const auto hi = static_cast<std::uint32_t>(1000 + 10 * kHeartbeatJitterPercent);
-  auto permille = opts_.rand(lo, hi + 1);
-  return std::chrono::duration_cast<net::Duration>(d * permille / 1000);
+  // +-kHeartbeatJitterPercent, in thousandths. Its own generator: the
+  // padding draws (opts_.rand) stay exactly those of the padding algorithm.
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  std::uniform_int_distribution<int> permille(1000 - 10 * kHeartbeatJitterPercent, 1000 + 10 * kHeartbeatJitterPercent);
+  return std::chrono::duration_cast<net::Duration>(d * permille(rng) / 1000);
 }
 
 asio::awaitable<void> Session::heartbeat(std::shared_ptr<Session> self) {

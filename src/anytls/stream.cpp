@@ -66,7 +66,7 @@ asio::awaitable<net::ReadResult> Stream::read_some(asio::mutable_buffer buf) {
       got = waiting_got_;
     }
     if (got > 0) co_return net::ReadResult{{}, got};
-    // (co_await kept out of the if: GCC 12 miscompiles it there.)
+    // (co_await kept out of the if: GCC 12 rule 2, docs/architecture.md.)
     const bool stop = co_await net::cancelled();
     if (stop) co_return net::ReadResult{asio::error::operation_aborted, 0};
   }

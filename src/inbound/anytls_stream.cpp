@@ -154,6 +154,12 @@ asio::awaitable<void> serve_uot(std::shared_ptr<proto::Stream> stream, StreamCon
 }  // namespace
 
 asio::awaitable<void> serve_stream(std::shared_ptr<proto::Stream> stream, StreamContext ctx) {
+  // However this ends (an exception included), the client's stream ends
+  // with it instead of waiting forever.
+  struct CloseOnExit {
+    proto::Stream& s;
+    ~CloseOnExit() { s.close(); }
+  } closer{*stream};
   Pending p;
   auto addr_or_timeout = co_await (read_address(*stream, p) || net::sleep_for(ctx.address_timeout, ctx.clock));
   if (addr_or_timeout.index() != 0 || !std::get<0>(addr_or_timeout)) {

@@ -10,20 +10,13 @@
 
 #include "inbound/http_codec.hpp"
 
-// GCC 12 pairs asio's awaitable frame operator delete with the wrong
-// allocation function in some coroutines here (with -fsanitize) and warns;
-// a known false positive.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
 namespace anytls::inbound {
 
 namespace {
 
 
-// Coroutine rule (GCC 12): no temporaries with destructors inside a co_await
-// expression; build messages into named locals first.
+// (Messages are built into named locals before co_await: GCC 12 rule 1 of
+// docs/architecture.md.)
 
 constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
 constexpr std::string_view kProxyAuthenticate = "Proxy-Authenticate: Basic realm=\"anytls\"\r\n";

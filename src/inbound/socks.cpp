@@ -51,8 +51,8 @@ void log_handshake_error(Session& s, std::string_view what, std::string_view why
 
 enum class Version { v4, v5 };
 
-// Coroutine rule (GCC 12): no temporaries with destructors inside a co_await
-// expression; build messages into named locals first.
+// (Messages are built into named locals before co_await: GCC 12 rule 1 of
+// docs/architecture.md.)
 const net::Address kNoAddress{"0.0.0.0", 0};
 
 std::vector<std::uint8_t> socks4_reply_bytes(std::uint8_t code) {

@@ -360,7 +360,9 @@ Env::Env(config::AnyTlsInboundOptions server_opts) {
   // The server's deadlines run on the Env's virtual clock: a test that
   // depends on one moves time forward (a server that waited for a deadline
   // it should not need would hang the test instead of passing slowly).
-  server = std::make_unique<inbound::AnyTlsServer>(io, "anytls-in", std::move(server_opts), *router, resolver, &clock);
+  server_router.inner = router.get();
+  server = std::make_unique<inbound::AnyTlsServer>(io, "anytls-in", std::move(server_opts), server_router, resolver,
+                                                   &clock);
   if (auto ec = server->start()) throw std::runtime_error("server start: " + server->start_error());
   config::OutboundTlsOptions raw;
   raw.enabled = true;

@@ -138,6 +138,16 @@ struct Env {
   std::shared_ptr<net::Resolver> resolver;
   std::unique_ptr<outbound::DirectOutbound> direct;
   std::unique_ptr<route::RuleRouter> router;
+  // What the server routes with: `router`, after `before_route` (tests make
+  // it throw to see what a failing stream handler does).
+  struct HookedRouter final : route::Router {
+    route::Router* inner = nullptr;
+    std::function<void(const outbound::Metadata&)> before_route;
+    route::Decision decide(const outbound::Metadata& md) override {
+      if (before_route) before_route(md);
+      return inner->decide(md);
+    }
+  } server_router;
   std::unique_ptr<inbound::AnyTlsServer> server;
   TcpEchoServer echo{io};
   HttpServer http{io, "hello from the http server"};

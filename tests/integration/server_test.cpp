@@ -7,6 +7,9 @@
 #include <asio/ip/tcp.hpp>
 #include <openssl/sha.h>
 
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+
 #include "anytls/uot.hpp"
 #include "integration/harness.hpp"
 #include "support/run.hpp"
@@ -73,6 +76,44 @@ asio::awaitable<void> http_body(Env* env) {
   CO_ASSERT_TRUE(env->http.requests().size() == 1);
   EXPECT_EQ(env->http.requests()[0].rfind("GET /index.html HTTP/1.1\r\nHost: test.local\r\n", 0), 0u)
       << env->http.requests()[0];
+}
+
+// A bug in one stream's handler (here: the router throws) is logged with
+// what the task was doing, ends that stream, and leaves the session and the
+// server serving.
+asio::awaitable<void> throwing_handler_body(Env* env, spdlog::sinks::ringbuffer_sink_mt* sink) {
+  const std::uint16_t bad_port = 7;
+  env->server_router.before_route = [bad_port](const outbound::Metadata& md) {
+    if (md.destination.port == bad_port) throw std::runtime_error("router exploded");
+  };
+  auto& client = env->make_client(client_options(env->server->port()));
+  client.start();
+  auto bad = co_await client.dial(tcp_to(bad_port));
+  CO_ASSERT_TRUE(bad.ok());
+  std::string out;
+  auto ec = co_await read_exact(**bad, out, 1);
+  EXPECT_TRUE(ec) << "the failed stream did not end";
+  (*bad)->close();
+  // The same session carries the next stream.
+  auto problem = co_await dial_echo(&client, env->echo.port(), "still alive");
+  EXPECT_EQ(problem, "");
+  EXPECT_EQ(env->server->stats().authenticated, 1u);
+  EXPECT_EQ(env->server->live_sessions(), 1u);
+  bool logged = false;
+  for (const auto& line : sink->last_formatted())
+    if (contains(line, "task failed: router exploded") && contains(line, "stream [")) logged = true;
+  EXPECT_TRUE(logged) << "no log line for the exception";
+}
+
+TEST(AnyTlsServerInteg, ExceptionInStreamHandlerIsLoggedAndContained) {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  {
+    Env env;
+    run(env, throwing_handler_body(&env, sink.get()), 20s);
+  }
+  spdlog::set_default_logger(previous);
 }
 
 TEST(AnyTlsServerInteg, HttpRequestThroughServer) {

@@ -184,10 +184,10 @@ TEST(SessionControl, SynackErrorIsAnsweredWithFin) {
 
 // On virtual time: the session is closed exactly when the timeout has
 // passed, not a millisecond earlier.
-asio::awaitable<void> synack_timeout_body(milliseconds timeout, bool set_option) {
+asio::awaitable<void> synack_timeout_body(net::VirtualClock* clock_ptr, milliseconds timeout, bool set_option) {
   Closer closer;
   auto ex = co_await asio::this_coro::executor;
-  net::VirtualClock clock;
+  auto& clock = *clock_ptr;
   auto opts = client_options();
   opts.clock = &clock;
   if (set_option) opts.synack_timeout = timeout;
@@ -224,19 +224,21 @@ asio::awaitable<void> synack_timeout_body(milliseconds timeout, bool set_option)
 }
 
 TEST(SessionControl, SynackTimeoutKillsSession300ms) {
+  net::VirtualClock clock;  // outlives the session's timers
   asio::io_context io;
-  run_test(io, synack_timeout_body(milliseconds(300), true));
+  run_test(io, synack_timeout_body(&clock, milliseconds(300), true));
 }
 
 TEST(SessionControl, SynackTimeoutKillsSessionDefault3s) {
+  net::VirtualClock clock;
   asio::io_context io;
-  run_test(io, synack_timeout_body(milliseconds(3000), false));
+  run_test(io, synack_timeout_body(&clock, milliseconds(3000), false));
 }
 
 // Stream 1 of a fresh session (peer version not known yet) is not watched.
-asio::awaitable<void> fresh_stream_not_watched_body() {
+asio::awaitable<void> fresh_stream_not_watched_body(net::VirtualClock* clock_ptr) {
   Closer closer;
-  net::VirtualClock clock;
+  auto& clock = *clock_ptr;
   auto opts = client_options();
   opts.clock = &clock;
   opts.synack_timeout = milliseconds(100);
@@ -258,8 +260,9 @@ asio::awaitable<void> fresh_stream_not_watched_body() {
 }
 
 TEST(SessionControl, FirstStreamOfFreshSessionIsNotWatched) {
+  net::VirtualClock clock;
   asio::io_context io;
-  run_test(io, fresh_stream_not_watched_body());
+  run_test(io, fresh_stream_not_watched_body(&clock));
 }
 
 // ---------------------------------------------------------------------------
