@@ -9,6 +9,7 @@
 #include "anytls/settings.hpp"
 #include "anytls/stream.hpp"
 #include "net/coro.hpp"
+#include "net/log_limit.hpp"
 
 namespace anytls::proto {
 
@@ -358,7 +359,10 @@ asio::awaitable<void> Session::handle_frame(const FrameHeader& h, std::string_vi
       if (h.sid == 0) break;
       auto stream = std::make_shared<Stream>(shared_from_this(), h.sid, opts_.stream_buffer);
       if (streams_.size() >= opts_.max_streams) {
-        spdlog::warn("{} too many streams ({}), refusing stream {}", p, streams_.size(), h.sid);
+        // A client can send SYNs as fast as it likes: rate-limited.
+        thread_local net::LogLimit limit;
+        if (auto more = limit.admit())
+          spdlog::warn("{} too many streams ({}), refusing stream {}{}", p, streams_.size(), h.sid, *more);
         co_await wait_out_room();
         if (peer_version_ >= 2) queue_frame(Command::synack, h.sid, std::string_view("too many streams"));
         queue_frame(Command::fin, h.sid);

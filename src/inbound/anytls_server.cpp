@@ -8,7 +8,9 @@
 #include <spdlog/spdlog.h>
 
 #include "inbound/anytls_stream.hpp"
+#include "inbound/auth_preamble.hpp"
 #include "net/coro.hpp"
+#include "net/log_limit.hpp"
 #include "net/relay.hpp"
 #include "net/tcp_conn.hpp"
 #include "tls/tls_conn.hpp"
@@ -27,40 +29,6 @@ struct Registered {
   Registered(std::list<T>& l, T v) : list(l), it(l.insert(l.end(), std::move(v))) {}
   ~Registered() { list.erase(it); }
 };
-
-// Outcome of reading the auth preamble.
-struct AuthResult {
-  std::optional<std::size_t> user;    // matched user index
-  std::vector<std::uint8_t> bytes;    // everything read so far
-  std::size_t preamble_size = 0;      // valid with a user
-  bool read_error = false;            // connection ended while reading
-};
-
-asio::awaitable<AuthResult> read_preamble(net::Conn& conn, std::span<const proto::PasswordHash> users) {
-  AuthResult r;
-  r.bytes.reserve(512);
-  for (;;) {
-    auto parse = proto::parse_preamble(r.bytes);
-    if (r.bytes.size() >= 32 && !r.user) {
-      r.user = proto::match_user(std::span<const std::uint8_t, 32>(r.bytes.data(), 32), users);
-      if (!r.user) co_return r;  // wrong password: decided at once
-    }
-    if (parse.status == proto::PreambleParse::complete) {
-      r.preamble_size = parse.consumed;
-      co_return r;
-    }
-    std::size_t old = r.bytes.size();
-    std::size_t want = std::max<std::size_t>(parse.needed, old + 1) - old;
-    r.bytes.resize(old + std::max<std::size_t>(want, 4096));
-    auto [ec, n] = co_await conn.read_some(asio::buffer(r.bytes.data() + old, r.bytes.size() - old));
-    r.bytes.resize(old + n);
-    if (ec) {
-      r.read_error = true;
-      r.user.reset();
-      co_return r;
-    }
-  }
-}
 
 }  // namespace
 
@@ -181,17 +149,17 @@ asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket sock
     co_return;
   }
   ++stats_.handshakes;
-  auto auth = co_await (read_preamble(*conn, hashes_) || net::sleep_until(deadline, clock_));
-  AuthResult result;
-  if (auth.index() == 0) result = std::move(std::get<0>(auth));
-  if (!result.user || result.preamble_size == 0) {
+  auto result = co_await authenticate(*conn, hashes_, deadline, clock_);
+  if (result.ending != AuthOutcome::Ending::authenticated) {
     ++stats_.auth_failures;
-    if (auth.index() != 0 || result.read_error)
-      spdlog::debug("inbound/anytls[{}]: {}: no valid auth preamble ({})", tag_, peer,
-                    auth.index() != 0 ? "timeout" : "connection closed");
-    else
+    if (result.ending == AuthOutcome::Ending::wrong_password)
       spdlog::info("inbound/anytls[{}]: {}: authentication failed", tag_, peer);
-    if (opts_.fallback && !stopped_ && !(auth.index() == 0 && result.read_error && result.bytes.empty())) {
+    else
+      spdlog::debug("inbound/anytls[{}]: {}: no valid auth preamble ({}, {} bytes)", tag_, peer,
+                    to_string(result.ending), result.bytes.size());
+    // A client that closed without a byte has nothing to show a fallback.
+    const bool nothing = result.ending == AuthOutcome::Ending::closed && result.bytes.empty();
+    if (opts_.fallback && !stopped_ && !nothing) {
       ++stats_.fallbacks;
       co_await serve_fallback(std::move(conn), std::move(result.bytes), peer);
     }
@@ -246,7 +214,10 @@ asio::awaitable<void> AnyTlsServer::serve_fallback(std::unique_ptr<net::Conn> co
   net::Address target_address{fb.server, fb.server_port};
   auto sock = co_await fallback_dialer_->dial_tcp(target_address);
   if (!sock) {
-    spdlog::warn("inbound/anytls[{}]: fallback {}: {}", tag_, target_address.to_string(), sock.error().text());
+    thread_local net::LogLimit limit;  // every prober triggers it while the fallback is down
+    if (auto more = limit.admit())
+      spdlog::warn("inbound/anytls[{}]: fallback {}: {}{}", tag_, target_address.to_string(), sock.error().text(),
+                   *more);
     co_return;
   }
   if (stopped_) co_return;

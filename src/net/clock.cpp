@@ -28,6 +28,13 @@ std::size_t VirtualClock::armed() const {
   return timers_.size();
 }
 
+Clock::time_point VirtualClock::next_deadline() const {
+  std::lock_guard lock(mu_);
+  auto next = time_point::max();
+  for (auto* t : timers_) next = std::min(next, t->deadline());
+  return next;
+}
+
 void VirtualClock::arm(ClockTimer& t) {
   std::lock_guard lock(mu_);
   timers_.insert(&t);

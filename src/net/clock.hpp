@@ -62,8 +62,10 @@ class VirtualClock final : public Clock {
   std::chrono::system_clock::time_point wall_now() const override;
   // Moves time forward and fires every timer that is due.
   void advance(duration d);
-  // Timers waiting for this clock.
+  // Timers waiting for this clock, and the earliest of their deadlines
+  // (time_point::max() when none).
   std::size_t armed() const;
+  time_point next_deadline() const;
 
   bool drives_timers() const override { return true; }
   void arm(ClockTimer& t) override;

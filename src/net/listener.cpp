@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/coro.hpp"
+#include "net/log_limit.hpp"
 
 namespace anytls::net {
 
@@ -149,7 +150,8 @@ asio::awaitable<void> accept_loop(Listener& listener, std::function<void(asio::i
     auto [ec, socket] = co_await listener.accept();
     if (!listener.is_open() || ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) break;
     if (ec) {
-      spdlog::warn("{}: accept: {}", who, ec.message());
+      thread_local LogLimit limit;  // EMFILE can last: a line per 10 s, with a count
+      if (auto more = limit.admit()) spdlog::warn("{}: accept: {}{}", who, ec.message(), *more);
       if (!co_await sleep_for(std::chrono::milliseconds(100))) break;
       continue;
     }

@@ -28,6 +28,7 @@
 #include <asio/use_awaitable.hpp>
 
 #include "config/options.hpp"
+#include "support/services.hpp"
 #include "inbound/anytls_server.hpp"
 #include "net/conn.hpp"
 #include "net/resolver.hpp"
@@ -59,65 +60,12 @@ std::string pem_pin(const std::string& cert_pem);
 config::AnyTlsInboundOptions server_options();
 config::AnyTlsOutboundOptions client_options(std::uint16_t server_port);
 
-// ------------------------------------------------------------------ services
-
-// TCP echo on 127.0.0.1:0.
-class TcpEchoServer {
- public:
-  explicit TcpEchoServer(asio::io_context& io);
-  std::uint16_t port() const;
-  std::size_t accepted() const;
-  void stop();
-  struct State;
-
- private:
-  std::shared_ptr<State> st_;
-};
-
-// Minimal HTTP/1.1 server: reads until the end of the request head, answers
-// 200 with `body` and Connection: close, then half-closes and waits for EOF.
-// Records everything each connection sent before its request head ended.
-class HttpServer {
- public:
-  HttpServer(asio::io_context& io, std::string body);
-  std::uint16_t port() const;
-  const std::vector<std::string>& requests() const;
-  void stop();
-  struct State;
-
- private:
-  std::shared_ptr<State> st_;
-};
-
-// UDP echo on 127.0.0.1:0: every datagram goes back to its sender.
-class UdpEchoServer {
- public:
-  explicit UdpEchoServer(asio::io_context& io);
-  std::uint16_t port() const;
-  std::size_t datagrams() const;
-  void stop();
-  struct State;
-
- private:
-  std::shared_ptr<State> st_;
-};
-
-// TCP forwarder 127.0.0.1:0 -> 127.0.0.1:target. freeze_existing() makes
-// every connection open now silent in both directions (bytes are read and
-// dropped, TCP stays open): a peer that died without telling anyone. Later
-// connections are forwarded normally.
-class FreezeProxy {
- public:
-  FreezeProxy(asio::io_context& io, std::uint16_t target);
-  std::uint16_t port() const;
-  std::size_t accepted() const;
-  void freeze_existing();
-  void stop();
-  struct State;
-
- private:
-  std::shared_ptr<State> st_;
-};
+// The local services (TCP echo, HTTP, UDP echo, freeze proxy) live in
+// support/services.hpp, shared with the other loopback tests.
+using test::FreezeProxy;
+using test::HttpServer;
+using test::TcpEchoServer;
+using test::UdpEchoServer;
 
 // ------------------------------------------------------------------ the environment
 

@@ -274,6 +274,84 @@ TEST(AnyTlsServerInteg, WrongPasswordWithoutFallbackCloses) {
   run(env, no_fallback_body(&env), 20s);
 }
 
+// A prober's short request (18 bytes, less than the 32-byte hash) goes to
+// the fallback with its bytes, once kShortPreambleWait (50 ms) has passed
+// without more: not at the handshake timeout (5 s here). On the server's
+// virtual clock: nothing at 49 ms, the fallback's answer at 50 ms.
+asio::awaitable<void> short_probe_body(Env* env) {
+  auto conn = co_await tls_connect(env->raw_tls, env->server->port());
+  std::string probe = "GET / HTTP/1.0\r\n\r\n";
+  auto ec1 = co_await write_all(*conn, probe);
+  CO_ASSERT_TRUE(!ec1);
+  // The probe has reached the server when its short wait is armed.
+  bool read = co_await eventually([&] { return env->clock.next_deadline() <= env->clock.now() + 50ms; }, 5000ms, 1ms);
+  CO_ASSERT_TRUE(read);
+  env->clock.advance(49ms);
+  co_await test::settle();
+  EXPECT_EQ(env->server->stats().fallbacks, 0u) << "decided before the short wait";
+  env->clock.advance(1ms);
+  auto [resp, ec] = co_await read_to_end(*conn, 1 << 20);
+  EXPECT_EQ(resp.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << resp;
+  EXPECT_TRUE(contains(resp, "fallback page")) << resp;
+  CO_ASSERT_TRUE(env->fallback.requests().size() == 1);
+  EXPECT_EQ(env->fallback.requests()[0], probe) << "the fallback did not get the probe's bytes";
+  EXPECT_EQ(env->server->stats().auth_failures, 1u);
+  EXPECT_EQ(env->server->stats().fallbacks, 1u);
+}
+
+TEST(AnyTlsServerInteg, ShortProbeGoesToFallbackAfterShortWait) {
+  auto opts = server_options();
+  opts.fallback = config::Fallback{"127.0.0.1", 0};
+  Env env(opts);
+  run(env, short_probe_body(&env), 20s);
+}
+
+// Without a fallback a short wrong preamble (31 bytes) is closed at the
+// short wait, as a long one (64 bytes) is closed at once: never at the
+// handshake timeout.
+asio::awaitable<void> short_no_fallback_body(Env* env) {
+  auto conn = co_await tls_connect(env->raw_tls, env->server->port());
+  auto ec1 = co_await write_all(*conn, bad_preamble().substr(0, 31));
+  CO_ASSERT_TRUE(!ec1);
+  bool read = co_await eventually([&] { return env->clock.next_deadline() <= env->clock.now() + 50ms; }, 5000ms, 1ms);
+  CO_ASSERT_TRUE(read);
+  env->clock.advance(49ms);
+  co_await test::settle();
+  EXPECT_EQ(env->server->stats().auth_failures, 0u) << "decided before the short wait";
+  env->clock.advance(1ms);
+  auto [resp, ec] = co_await read_to_end(*conn, 1 << 20);
+  EXPECT_TRUE(ec);
+  EXPECT_EQ(resp, "");
+  EXPECT_EQ(env->server->stats().auth_failures, 1u);
+}
+
+TEST(AnyTlsServerInteg, ShortWrongPreambleWithoutFallbackClosesAtShortWait) {
+  Env env;
+  run(env, short_no_fallback_body(&env), 20s);
+}
+
+// A preamble split over two TLS records sent back to back (first one
+// shorter than the hash) still authenticates.
+asio::awaitable<void> split_preamble_body(Env* env) {
+  auto conn = co_await tls_connect(env->raw_tls, env->server->port());
+  std::string p(32, '\0');
+  std::string pw(kPassword);
+  SHA256(reinterpret_cast<const unsigned char*>(pw.data()), pw.size(), reinterpret_cast<unsigned char*>(p.data()));
+  p += std::string("\x00\x04", 2) + std::string(4, '\0');
+  auto first = p.substr(0, 10), second = p.substr(10);
+  auto ec1 = co_await write_all(*conn, first);
+  auto ec2 = co_await write_all(*conn, second);
+  CO_ASSERT_TRUE(!ec1 && !ec2);
+  bool ok = co_await eventually([&] { return env->server->stats().authenticated == 1; }, 5000ms, 1ms);
+  EXPECT_TRUE(ok);
+  EXPECT_EQ(env->server->stats().auth_failures, 0u);
+}
+
+TEST(AnyTlsServerInteg, PreambleSplitOverRecordsAuthenticates) {
+  Env env;
+  run(env, split_preamble_body(&env), 20s);
+}
+
 // A connection that is still open has nothing to read yet (would_block);
 // a closed one reads EOF or an error.
 bool still_open(asio::ip::tcp::socket& sock) {

@@ -7,6 +7,8 @@
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 #include <asio/this_coro.hpp>
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "anytls/session.hpp"
 #include "anytls/settings.hpp"
@@ -445,6 +447,51 @@ asio::awaitable<void> heart_server_body() {
 TEST(SessionControl, ServerAnswersHeartRequestWithSameSid) {
   asio::io_context io;
   run_test(io, heart_server_body());
+}
+
+// A client that floods refused SYNs costs one warning line, not one per SYN.
+std::vector<std::uint8_t> syn_flood(std::uint32_t n) {
+  std::vector<std::uint8_t> wire = good_settings();
+  for (std::uint32_t sid = 1; sid <= n; ++sid) {
+    auto f = raw_frame(Command::syn, sid);
+    wire.insert(wire.end(), f.begin(), f.end());
+  }
+  auto marker = raw_frame(Command::heart_request, 77);
+  wire.insert(wire.end(), marker.begin(), marker.end());
+  return wire;
+}
+
+asio::awaitable<void> refused_flood_body(spdlog::sinks::ringbuffer_sink_mt* sink) {
+  Closer closer;
+  auto opts = server_options();
+  opts.max_streams = 1;
+  auto r = co_await server_with_raw_client(closer, std::move(opts));
+  auto wire = syn_flood(2000);
+  co_await write_all(*r.client, wire);
+  FrameReader fr(*r.client);
+  std::size_t refused = 0;
+  for (;;) {
+    auto f = co_await fr.next();
+    CO_ASSERT_TRUE(f.has_value());
+    if (f->cmd == Command::synack && !f->data.empty()) ++refused;
+    if (f->cmd == Command::heart_response && f->sid == 77) break;
+  }
+  EXPECT_EQ(refused, 1999u);
+  std::size_t lines = 0;
+  for (const auto& line : sink->last_formatted())
+    if (line.find("too many streams") != std::string::npos) ++lines;
+  EXPECT_EQ(lines, 1u);
+}
+
+TEST(SessionControl, RefusedSynFloodIsLoggedOnce) {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(4096);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  {
+    asio::io_context io;
+    run_test(io, refused_flood_body(sink.get()));
+  }
+  spdlog::set_default_logger(previous);
 }
 
 asio::awaitable<void> heart_client_body() {

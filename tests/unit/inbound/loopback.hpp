@@ -1,6 +1,7 @@
 // Loopback fixtures for the inbound tests: a test Router/Outbound that dials
-// local servers over net::TcpConn, a UDP PacketConn, TCP echo, UDP echo and
-// a small HTTP/1.1 origin server, and a runner that drives one io_context.
+// local servers over net::TcpConn, a UDP PacketConn, a small HTTP/1.1 origin
+// server that describes each request, and a runner that drives one
+// io_context. The TCP and UDP echo servers are support/services.hpp's.
 #pragma once
 #include <chrono>
 #include <exception>
@@ -16,16 +17,18 @@
 
 #include "config/options.hpp"
 #include "inbound/http_codec.hpp"
+#include "net/coro.hpp"
 #include "net/listener.hpp"
 #include "net/tcp_conn.hpp"
 #include "outbound/outbound.hpp"
 #include "route/router.hpp"
+#include "support/services.hpp"
 
 namespace anytls::test {
 
 using asio::ip::tcp;
 using asio::ip::udp;
-inline constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+using net::use_tuple;
 
 // ---- outbound / router -------------------------------------------------------
 
@@ -128,23 +131,6 @@ struct Track {
   ~Track() { st->live.erase(s); }
 };
 
-// Echoes until EOF, then shuts down its sending side and closes.
-inline asio::awaitable<void> echo_session(std::shared_ptr<ServerState> st, tcp::socket s) {
-  Track t(st, &s);
-  std::array<char, 8192> buf;
-  for (;;) {
-    auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), use_tuple);
-    if (n > 0) {
-      auto [wec, m] = co_await asio::async_write(s, asio::buffer(buf.data(), n), use_tuple);
-      (void)m;
-      if (wec) break;
-    }
-    if (ec) break;
-  }
-  std::error_code ec;
-  s.shutdown(tcp::socket::shutdown_send, ec);
-}
-
 using SessionFn = asio::awaitable<void> (*)(std::shared_ptr<ServerState>, tcp::socket);
 
 inline asio::awaitable<void> accept_loop(std::shared_ptr<ServerState> st, SessionFn fn) {
@@ -165,7 +151,6 @@ inline std::shared_ptr<ServerState> start_server(asio::io_context& io, SessionFn
   return st;
 }
 
-inline std::shared_ptr<ServerState> start_echo(asio::io_context& io) { return start_server(io, echo_session); }
 
 // HTTP/1.1 origin: answers every request with a body describing it:
 // "<METHOD> <target> host=<Host> body=<request body> hdrs=<names>"
@@ -228,34 +213,6 @@ inline asio::awaitable<void> http_session(std::shared_ptr<ServerState> st, tcp::
 }
 
 inline std::shared_ptr<ServerState> start_http(asio::io_context& io) { return start_server(io, http_session); }
-
-struct UdpEcho {
-  explicit UdpEcho(asio::io_context& io) : socket(io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {}
-  udp::socket socket;
-  std::uint16_t port() const { return socket.local_endpoint().port(); }
-  void stop() {
-    std::error_code ec;
-    socket.close(ec);
-  }
-};
-
-inline asio::awaitable<void> udp_echo_loop(std::shared_ptr<UdpEcho> e) {
-  std::array<char, 65536> buf;
-  for (;;) {
-    udp::endpoint from;
-    auto [ec, n] = co_await e->socket.async_receive_from(asio::buffer(buf), from, use_tuple);
-    if (ec) break;
-    co_await e->socket.async_send_to(asio::buffer(buf.data(), n), from, use_tuple);
-  }
-}
-
-inline std::shared_ptr<UdpEcho> start_udp_echo(asio::io_context& io) {
-  auto e = std::make_shared<UdpEcho>(io);
-  asio::co_spawn(io, udp_echo_loop(e), asio::detached);
-  return e;
-}
-
-// ---- client helpers -------------------------------------------------------------
 
 inline asio::awaitable<tcp::socket> connect_to(std::uint16_t port) {
   tcp::socket s(co_await asio::this_coro::executor);

@@ -22,9 +22,9 @@ using Bytes = std::vector<std::uint8_t>;
 struct Env {
   asio::io_context io;
   TestRouter router;
-  std::shared_ptr<ServerState> echo = start_echo(io);
+  test::TcpEchoServer echo{io};
   std::shared_ptr<ServerState> http = start_http(io);
-  std::shared_ptr<UdpEcho> udp_echo = start_udp_echo(io);
+  test::UdpEchoServer udp_echo{io};
   std::unique_ptr<ProxyInbound> inbound;
 
   explicit Env(Protocols p, std::vector<config::ProxyUser> users = {}) {
@@ -37,15 +37,15 @@ struct Env {
     EXPECT_FALSE(inbound->start());
   }
   std::uint16_t port() const { return inbound->port(); }
-  std::uint16_t echo_port() const { return echo->acceptor.local_endpoint().port(); }
+  std::uint16_t echo_port() const { return echo.port(); }
   std::uint16_t http_port() const { return http->acceptor.local_endpoint().port(); }
 
   void run(asio::awaitable<void> body) {
     test::run(io, std::move(body), [this] {
       inbound->stop();
-      echo->stop();
+      echo.stop();
       http->stop();
-      udp_echo->stop();
+      udp_echo.stop();
     });
     EXPECT_EQ(inbound->live_connections(), 0u);
   }
@@ -357,7 +357,7 @@ asio::awaitable<void> udp_body(Env& e) {
   udp::endpoint relay_ep(asio::ip::make_address(parsed.value.host), parsed.value.port);
 
   udp::socket u(e.io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  net::Address echo{"127.0.0.1", e.udp_echo->port()};
+  net::Address echo{"127.0.0.1", e.udp_echo.port()};
   std::vector<std::string> msgs{"ping-1", "ping-2", std::string(1400, 'x')};
   for (const std::string& msg : msgs) {
     Bytes d{0, 0, 0};

@@ -16,7 +16,7 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 
-#include "unit/net/dialer_test_support.hpp"
+#include "support/run_until_done.hpp"
 
 namespace anytls::net {
 namespace {

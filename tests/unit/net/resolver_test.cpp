@@ -11,7 +11,7 @@
 #include <asio/error.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 
-#include "unit/net/dialer_test_support.hpp"
+#include "support/run_until_done.hpp"
 
 namespace anytls::net {
 namespace {

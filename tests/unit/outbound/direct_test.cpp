@@ -12,7 +12,7 @@
 #include <asio/write.hpp>
 
 #include "outbound/block.hpp"
-#include "unit/net/dialer_test_support.hpp"
+#include "support/run_until_done.hpp"
 
 namespace anytls::outbound {
 namespace {

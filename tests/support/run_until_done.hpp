@@ -1,4 +1,4 @@
-// Helpers for the resolver / dialer / UDP / direct outbound tests: run a
+// Synchronous runners for tests that drive an io_context by hand: run a
 // coroutine to completion with a safety limit, loopback listeners.
 #pragma once
 #include <chrono>
