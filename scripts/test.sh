@@ -24,6 +24,19 @@ echo "== tests (ASan+UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs"
 
+# ThreadSanitizer: the tests where threads meet (the resolver's workers
+# posting back, sessions, the pool, the server end to end).
+echo "== build (TSan: session, pool, integration)"
+tsan_targets=(anytls_session_control_test anytls_session_data_test anytls_session_robustness_test
+              net_resolver_test net_dialer_test integ_server_test integ_client_test integ_pool_test)
+cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" \
+  -DANYTLS_TSAN=ON -DANYTLS_BENCH=OFF -DANYTLS_WERROR=ON >/dev/null
+cmake --build build-tsan -j"$jobs" --target "${tsan_targets[@]}"
+echo "== tests (TSan)"
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir build-tsan --output-on-failure -j"$jobs" \
+  -R "^($(IFS='|'; echo "${tsan_targets[*]}"))\$"
+
 echo "== fuzz (${fuzz_seconds}s per target)"
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DANYTLS_FUZZ_ONLY=ON >/dev/null
 cmake --build build-fuzz -j"$jobs"
