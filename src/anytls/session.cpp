@@ -53,6 +53,24 @@ void Session::start() {
   tasks_.spawn(writer(shared_from_this()), "writer");
   if (opts_.role == Role::client && opts_.heartbeat.interval > net::Duration::zero())
     tasks_.spawn(heartbeat(shared_from_this()), "heartbeat");
+  if (opts_.role == Role::server && opts_.idle_timeout > net::Duration::zero())
+    tasks_.spawn(idle_watchdog(shared_from_this()), "idle watchdog");
+}
+
+asio::awaitable<void> Session::idle_watchdog(std::shared_ptr<Session> self) {
+  net::Timer timer(ex_, opts_.clock);
+  while (!closed_) {
+    auto due = last_frame_at_ + opts_.idle_timeout;
+    if (clock_.now() >= due) {
+      spdlog::debug("{} no frame from the client for {}, closing", opts_.log_prefix,
+                    net::format_duration(opts_.idle_timeout));
+      close("idle timeout");
+      break;
+    }
+    timer.expires_at(due);
+    if (co_await timer.wait()) break;  // cancelled: closing
+  }
+  (void)self;
 }
 
 void Session::close(const std::string& reason) {

@@ -78,6 +78,9 @@ struct SessionOptions {
   std::size_t max_streams = 1024;         // server: open streams per session
   std::chrono::milliseconds synack_timeout{3000};
   HeartbeatOptions heartbeat;             // client
+  // Server: a client that sends no frame at all for this long (heartbeats
+  // count) is gone: frozen, or vanished without a FIN. 0 = never.
+  net::Duration idle_timeout{0};
   net::Clock* clock = nullptr;            // null: the real clock
 };
 
@@ -145,6 +148,7 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   asio::awaitable<void> writer(std::shared_ptr<Session> self);
   asio::awaitable<void> synack_watchdog(std::shared_ptr<Session> self);
   asio::awaitable<void> heartbeat(std::shared_ptr<Session> self);
+  asio::awaitable<void> idle_watchdog(std::shared_ptr<Session> self);
   asio::awaitable<std::error_code> flush(std::vector<std::uint8_t>& bytes);
   asio::awaitable<void> handle_frame(const FrameHeader& h, std::string_view data);
   asio::awaitable<void> process(std::span<const std::uint8_t> in);

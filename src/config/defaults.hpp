@@ -41,6 +41,9 @@ inline constexpr Duration kConnectionLifetimeJitter = 0s;
 // anytls inbound (the server): our own limits, beyond sing-box.
 inline constexpr Duration kHandshakeTimeout = 10s;  // TLS handshake + auth preamble
 inline constexpr std::uint32_t kMaxStreamsPerSession = 1024;
+// A client session silent this long (no frame at all, heartbeats included)
+// is closed by the server.
+inline constexpr Duration kSessionIdleTimeout = 5min;
 
 // anytls:// URI
 inline constexpr std::uint16_t kAnyTlsUriPort = 443;

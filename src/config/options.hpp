@@ -125,6 +125,7 @@ struct AnyTlsInboundOptions {
   std::optional<Fallback> fallback;  // where failed-auth connections go
   Duration handshake_timeout = defaults::kHandshakeTimeout;
   std::uint32_t max_streams_per_session = defaults::kMaxStreamsPerSession;
+  Duration session_idle_timeout = defaults::kSessionIdleTimeout;
 };
 
 struct InboundOptions {

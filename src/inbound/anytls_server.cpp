@@ -174,6 +174,7 @@ asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket sock
   so.log_prefix = fmt::format("[{}][S{}]", user.name.empty() ? tag_ : user.name, ++next_seq_);
   so.padding = padding_;
   so.max_streams = opts_.max_streams_per_session;
+  so.idle_timeout = opts_.session_idle_timeout;
   so.clock = clock_;
   auto session = std::make_shared<proto::Session>(io_.get_executor(), std::move(conn), std::move(so), std::move(rest));
   ++stats_.authenticated;

@@ -449,6 +449,39 @@ TEST(SessionControl, ServerAnswersHeartRequestWithSameSid) {
   run_test(io, heart_server_body());
 }
 
+// A client that goes silent (frozen, or gone without a FIN) is closed by the
+// server after idle_timeout without any frame; every frame restarts it.
+asio::awaitable<void> server_idle_body(net::VirtualClock* clock) {
+  Closer closer;
+  auto ex = co_await asio::this_coro::executor;
+  auto opts = server_options();
+  opts.clock = clock;
+  opts.idle_timeout = std::chrono::seconds(60);
+  auto r = co_await server_with_raw_client(closer, std::move(opts));
+  auto closed = watch_close(*r.server, ex);
+  auto hb = watch_frames(*r.server, Command::heart_request, ex);
+  auto settings = good_settings();
+  co_await write_all(*r.client, settings);
+  clock->advance(std::chrono::seconds(59));
+  co_await settle();
+  EXPECT_FALSE(r.server->closed());
+  auto beat = raw_frame(Command::heart_request, 0);
+  co_await write_all(*r.client, beat);
+  co_await hb->wait_for(1);
+  clock->advance(std::chrono::seconds(59));  // 118 s in, 59 s after the last frame
+  co_await settle();
+  EXPECT_FALSE(r.server->closed()) << "a heartbeat did not count as a frame";
+  clock->advance(std::chrono::seconds(1));
+  co_await closed.closed->wait();
+  EXPECT_EQ(*closed.reason, "idle timeout");
+}
+
+TEST(SessionControl, ServerClosesSilentClientAfterIdleTimeout) {
+  net::VirtualClock clock;
+  asio::io_context io;
+  run_test(io, server_idle_body(&clock));
+}
+
 // A client that floods refused SYNs costs one warning line, not one per SYN.
 std::vector<std::uint8_t> syn_flood(std::uint32_t n) {
   std::vector<std::uint8_t> wire = good_settings();

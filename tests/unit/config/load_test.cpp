@@ -161,6 +161,7 @@ TEST(Load, Inbounds) {
   EXPECT_EQ(a.fallback->server_port, 80);
   EXPECT_EQ(a.handshake_timeout, 10s);
   EXPECT_EQ(a.max_streams_per_session, 1024u);
+  EXPECT_EQ(a.session_idle_timeout, 5min);
 }
 
 TEST(Load, TagsDefaultAndStayUnique) {
