@@ -14,6 +14,7 @@
 #include "anytls/uot.hpp"
 #include "net/socks_address.hpp"
 #include "outbound/uot_client.hpp"
+#include "tls/client_connect.hpp"
 #include "tls/tls_conn.hpp"
 
 namespace anytls::outbound {
@@ -36,11 +37,6 @@ PoolOptions pool_options(const config::AnyTlsOutboundOptions& o) {
   p.max_lifetime = o.max_connection_lifetime;
   p.lifetime_jitter = o.connection_lifetime_jitter;
   return p;
-}
-
-asio::awaitable<void> sleep_until(Clk::time_point t) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, t);
-  (void)co_await timer.async_wait(use_tuple);
 }
 }  // namespace
 
@@ -107,15 +103,10 @@ asio::awaitable<net::Result<std::shared_ptr<proto::Session>>> connect_session(Po
   net::Address server{p->opts.server, p->opts.server_port};
   auto sock = co_await p->dialer.dial_tcp(server);
   if (!sock) co_return sock.error();
-  auto conn = std::make_unique<tls::TlsConn>(std::move(*sock), p->tls->native(), tls::TlsConn::Role::client);
-  p->tls->prepare(conn->native());
-  auto hs = co_await (conn->handshake() || sleep_until(Clk::now() + kTlsHandshakeTimeout));
-  if (hs.index() != 0)
-    co_return net::Error{asio::error::timed_out, "tls handshake with " + server.to_string() + ": timeout"};
-  if (auto ec = std::get<0>(hs))
-    co_return net::Error{ec, "tls handshake with " + server.to_string() + ": " + conn->last_error_text()};
-  if (auto bad = p->tls->check_peer(conn->native()); !bad.empty())
-    co_return net::Error{asio::error::access_denied, "tls handshake with " + server.to_string() + ": " + bad};
+  // OpenSSL, or Chrome's ClientHello (tls.utls); verified and pinned.
+  auto tls_conn = co_await tls::client_handshake(p->tls, std::move(*sock), server.to_string(), kTlsHandshakeTimeout);
+  if (!tls_conn) co_return tls_conn.error();
+  auto conn = std::move(*tls_conn);
   // The whole preamble in one TLS write: reference servers parse it from the
   // first record.
   auto preamble = proto::encode_preamble(p->hash, p->padding->get()->preamble_padding_length());
