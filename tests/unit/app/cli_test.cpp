@@ -113,10 +113,10 @@ TEST_F(Cli, CheckGoodExamples) {
 
 TEST_F(Cli, CheckBadNamesThePath) {
   spit(dir_ / "bad.json", R"({"outbounds": [{"type": "direct"}, {"type": "anytls", "server": "s", "server_port": 1,
-      "password": "p", "tls": {"enabled": true, "utls": {"enabled": true}}}]})");
+      "password": "p", "tls": {"enabled": true, "reality": {"enabled": true}}}]})");
   Outcome r = run("check -c '" + (dir_ / "bad.json").string() + "'");
   EXPECT_EQ(r.rc, 1);
-  EXPECT_THAT(r.err, StartsWith("error: outbounds[1].tls.utls: not supported"));
+  EXPECT_THAT(r.err, StartsWith("error: outbounds[1].tls.reality: not supported"));
 
   spit(dir_ / "dur.json", R"({"outbounds": [{"type": "anytls", "server": "s", "server_port": 1, "password": "p",
       "idle_session_timeout": "5x", "tls": {"enabled": true}}]})");
