@@ -201,6 +201,8 @@ struct Recorder {
   tcp::acceptor acceptor;
   std::uint16_t target;
   std::vector<std::string> hellos;
+  // Forwarding mode: what each client sent after its hello (first 4 MiB).
+  std::vector<std::shared_ptr<std::string>> uploads;
   std::list<std::weak_ptr<tcp::socket>> sockets;
   bool stopped = false;
 
@@ -214,11 +216,13 @@ struct Recorder {
   }
 };
 
-asio::awaitable<void> pump(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to) {
+asio::awaitable<void> pump(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to,
+                           std::shared_ptr<std::string> copy) {
   std::vector<char> buf(16384);
   for (;;) {
     auto [ec, n] = co_await from->async_read_some(asio::buffer(buf), use_tuple);
     if (ec) break;
+    if (copy && copy->size() < (4u << 20)) copy->append(buf.data(), n);
     auto [wec, wn] = co_await asio::async_write(*to, asio::buffer(buf.data(), n), use_tuple);
     if (wec) break;
   }
@@ -261,7 +265,9 @@ asio::awaitable<void> record_one(std::shared_ptr<Recorder> rec, std::shared_ptr<
   auto [wec, wn] = co_await asio::async_write(*server, asio::buffer(raw), use_tuple);
   if (wec) co_return;
   using namespace asio::experimental::awaitable_operators;
-  co_await (pump(client, server) && pump(server, client));
+  auto upload = std::make_shared<std::string>();
+  rec->uploads.push_back(upload);
+  co_await (pump(client, server, upload) && pump(server, client, nullptr));
   client->close(ec);
   server->close(ec);
 }
@@ -423,6 +429,21 @@ TEST(Utls, PoolRefillsResumeAndTrafficFlowsThroughOurServer) {
     }
   }
   for (const auto& [fp, n] : seen) std::printf("  JA4 %s x%d\n", fp.c_str(), n);
+
+  // The record layer the session relies on: no record over TLS 1.3's limit,
+  // and the bulk upload of the first session leaves in full 16 KiB records
+  // (16384 bytes of plaintext + content type + 16-byte tag = 16401).
+  ASSERT_FALSE(rec->uploads.empty());
+  std::map<std::size_t, int> sizes;
+  std::string_view up = *rec->uploads[0];
+  while (up.size() >= 5) {
+    std::size_t len = (static_cast<unsigned char>(up[3]) << 8) | static_cast<unsigned char>(up[4]);
+    EXPECT_LE(len, 16384u + 256u);
+    if (up.size() < 5 + len) break;
+    ++sizes[len];
+    up.remove_prefix(5 + len);
+  }
+  EXPECT_GE(sizes[16401], 10) << "full 16 KiB records during a 300 kB upload";
 }
 
 asio::awaitable<void> verify_body(Env* env, std::string* ok_ca, std::string* wrong_ca, std::string* wrong_name,
