@@ -17,7 +17,8 @@ net::Error fail(const std::string& what) { return net::Error{std::make_error_cod
 
 std::vector<std::string> candidates() {
   std::vector<std::string> out;
-  if (const char* env = std::getenv("ANYTLS_UTLS_MODULE"); env && *env) out.emplace_back(env);
+  // An explicit path is the only one tried.
+  if (const char* env = std::getenv("ANYTLS_UTLS_MODULE"); env && *env) return {env};
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (!ec) {

@@ -13,8 +13,8 @@ namespace anytls::tls {
 bool utls_built();
 
 // The module's function table, or why it cannot be had: not built, not
-// found, or a different ABI. Search order: $ANYTLS_UTLS_MODULE, next to the
-// executable, ../lib/anytls/ from the executable, the build tree.
+// found, or a different ABI. $ANYTLS_UTLS_MODULE when set (only that),
+// else next to the executable, ../lib/anytls/ from it, the build tree.
 net::Result<const anytls_utls_api*> utls_module();
 
 }  // namespace anytls::tls

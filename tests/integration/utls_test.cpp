@@ -487,7 +487,8 @@ TEST(Utls, CertificateChecksAreTheOpenSslClients) {
 }
 
 asio::awaitable<void> alpn_body(Env* env, std::shared_ptr<Recorder> rec) {
-  for (auto alpn : {std::vector<std::string>{"h2"}, std::vector<std::string>{"http/1.1"}}) {
+  const std::vector<std::vector<std::string>> lists = {{"h2"}, {"http/1.1"}};
+  for (const auto& alpn : lists) {
     auto t = chrome_tls();
     t.insecure = true;
     t.alpn = alpn;
