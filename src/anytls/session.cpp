@@ -1,15 +1,14 @@
 #include "anytls/session.hpp"
 
 #include <charconv>
+#include <optional>
+#include <random>
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include "anytls/settings.hpp"
 #include "anytls/stream.hpp"
+#include "net/coro.hpp"
 
 namespace anytls::proto {
 
@@ -35,19 +34,24 @@ Session::Session(asio::any_io_executor ex, std::unique_ptr<net::Conn> conn, Sess
     : ex_(std::move(ex)),
       conn_(std::move(conn)),
       opts_(std::move(opts)),
+      clock_(net::clock_or_system(opts_.clock)),
       initial_(std::move(initial)),
+      tasks_(ex_, opts_.log_prefix.empty() ? "session" : opts_.log_prefix),
       out_ready_(ex_),
       out_drained_(ex_),
-      buffer_room_(ex_),
-      last_frame_at_(std::chrono::steady_clock::now()) {}
+      budget_(ex_, opts_.session_buffer),
+      synack_armed_(ex_),
+      last_frame_at_(clock_.now()) {}
 
 Session::~Session() = default;
 
 void Session::start() {
   if (started_) return;
   started_ = true;
-  asio::co_spawn(ex_, reader(shared_from_this()), asio::detached);
-  asio::co_spawn(ex_, writer(shared_from_this()), asio::detached);
+  tasks_.spawn(reader(shared_from_this()), "reader");
+  tasks_.spawn(writer(shared_from_this()), "writer");
+  if (opts_.role == Role::client && opts_.heartbeat.interval > net::Duration::zero())
+    tasks_.spawn(heartbeat(shared_from_this()), "heartbeat");
 }
 
 void Session::close(const std::string& reason) {
@@ -57,7 +61,8 @@ void Session::close(const std::string& reason) {
   conn_->close();
   out_ready_.notify_all();
   out_drained_.notify_all();
-  buffer_room_.notify_all();
+  budget_.wake();
+  synack_armed_.notify_all();
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [sid, s] : streams) s->on_session_closed(reason);
@@ -68,6 +73,8 @@ void Session::close(const std::string& reason) {
   }
   on_stream_ = nullptr;
   on_frame_ = nullptr;
+  // Whatever still waits (a timer, a full stream ring) stops now.
+  tasks_.cancel();
 }
 
 void Session::queue_frame(Command cmd, std::uint32_t sid, std::span<const std::uint8_t> data) {
@@ -87,11 +94,18 @@ void Session::send_settings() {
   queue_frame(Command::settings, 0, client_settings(opts_.client_name, scheme->md5_hex));
 }
 
-void Session::send_heart_request() { queue_frame(Command::heart_request, 0); }
+void Session::send_heart_request() {
+  if (closed_) return;
+  static constexpr std::uint8_t kZeros[kHeartbeatRecordSize - 2 * kFrameHeaderSize] = {};
+  queue_frame(Command::heart_request, 0);
+  queue_frame(Command::waste, 0, std::span<const std::uint8_t>(kZeros));
+  ++stats_.heartbeats_sent;
+}
 
 net::Result<std::shared_ptr<Stream>> Session::open_stream(std::span<const std::uint8_t> first_data) {
   if (closed_) return net::Error{asio::error::connection_aborted, "session closed"};
   send_settings();
+  first_stream_opened_ = true;
   std::uint32_t sid = ++next_sid_;
   auto stream = std::make_shared<Stream>(shared_from_this(), sid, opts_.stream_buffer);
   streams_.emplace(sid, stream);
@@ -104,18 +118,82 @@ net::Result<std::shared_ptr<Stream>> Session::open_stream(std::span<const std::u
   // session is not watched (ServerSettings has not arrived yet), a
   // pre-warmed session's stream 1 is.
   if (peer_version_ >= 2) {
-    stream->synack_watchdog_.emplace(ex_, opts_.synack_timeout);
-    asio::co_spawn(ex_, synack_watchdog(shared_from_this(), stream), asio::detached);
+    synack_due_.emplace_back(sid, clock_.now() + opts_.synack_timeout);
+    if (!watchdog_started_) {
+      watchdog_started_ = true;
+      tasks_.spawn(synack_watchdog(shared_from_this()), "synack watchdog");
+    }
+    synack_armed_.notify_all();
   }
   return stream;
 }
 
-asio::awaitable<void> Session::synack_watchdog(std::shared_ptr<Session> self, std::shared_ptr<Stream> stream) {
-  auto [ec] = co_await stream->synack_watchdog_->async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-  if (ec || self->closed_ || stream->synack_received_) co_return;
-  spdlog::warn("{} no SYNACK for stream {} within {}ms, closing the session", self->opts_.log_prefix,
-               stream->id(), self->opts_.synack_timeout.count());
-  self->close("synack timeout");
+asio::awaitable<void> Session::synack_watchdog(std::shared_ptr<Session> self) {
+  net::Timer timer(ex_, opts_.clock);
+  while (!closed_) {
+    // Entries whose stream got its SYNACK or is gone need no watching.
+    while (!synack_due_.empty()) {
+      auto it = streams_.find(synack_due_.front().first);
+      if (it != streams_.end() && !it->second->synack_received()) break;
+      synack_due_.pop_front();
+    }
+    if (synack_due_.empty()) {
+      co_await synack_armed_.wait();
+      continue;
+    }
+    auto [sid, due] = synack_due_.front();
+    if (clock_.now() < due) {
+      timer.expires_at(due);
+      if (co_await timer.wait()) co_return;  // cancelled: the session is closing
+      continue;
+    }
+    spdlog::warn("{} no SYNACK for stream {} within {}ms, closing the session", opts_.log_prefix, sid,
+                 opts_.synack_timeout.count());
+    close("synack timeout");
+  }
+  (void)self;
+}
+
+net::Duration Session::jittered(net::Duration d) {
+  // +-kHeartbeatJitterPercent, in thousandths. Its own generator: the
+  // padding draws (opts_.rand) stay exactly those of the padding algorithm.
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  std::uniform_int_distribution<int> permille(1000 - 10 * kHeartbeatJitterPercent, 1000 + 10 * kHeartbeatJitterPercent);
+  return std::chrono::duration_cast<net::Duration>(d * permille(rng) / 1000);
+}
+
+asio::awaitable<void> Session::heartbeat(std::shared_ptr<Session> self) {
+  const auto interval = opts_.heartbeat.interval;
+  // A v2 server answers every request; silence this long means dead.
+  const auto liveness = std::max(interval, opts_.heartbeat.liveness_floor);
+  net::Timer timer(ex_, opts_.clock);
+  auto next = clock_.now() + opts_.heartbeat.first_delay;
+  std::optional<net::Clock::time_point> awaiting;  // an unanswered request since
+  while (!closed_) {
+    auto wake = next;
+    if (awaiting) wake = std::min(wake, *awaiting + liveness);
+    timer.expires_at(wake);
+    if (co_await timer.wait()) co_return;
+    if (closed_) co_return;
+    auto now = clock_.now();
+    if (awaiting && last_frame_at_ >= *awaiting) awaiting.reset();
+    if (awaiting && now >= *awaiting + liveness) {
+      stats_.liveness_failed = true;
+      spdlog::warn("[Heartbeat] No response from server within {}, closing session {}",
+                   net::format_duration(liveness), opts_.log_prefix);
+      close("heartbeat timeout");
+      co_return;
+    }
+    if (now >= next) {
+      spdlog::debug("[Heartbeat] Sending heartbeat request");
+      send_heart_request();
+      spdlog::debug("[Heartbeat] Heartbeat sent successfully");
+      // Against a v1 server heartbeats are sent but not awaited.
+      if (peer_version_ >= 2 && !awaiting) awaiting = now;
+      next = now + jittered(interval);
+    }
+  }
+  (void)self;
 }
 
 void Session::forget_stream(std::uint32_t sid) {
@@ -123,11 +201,20 @@ void Session::forget_stream(std::uint32_t sid) {
   if (cur_stream_ && cur_stream_->id() == sid) cur_stream_.reset();
 }
 
+void Session::end_stream(std::uint32_t sid, bool send_fin) {
+  if (send_fin && !closed_) queue_frame(Command::fin, sid);
+  forget_stream(sid);
+}
+
+void Session::send_synack(std::uint32_t sid, std::string_view error_text) {
+  if (peer_version_ >= 2) queue_frame(Command::synack, sid, error_text);
+}
+
 asio::awaitable<void> Session::wait_out_room() {
   while (!closed_ && out_.size() >= opts_.write_high_water) co_await out_drained_.wait();
 }
 
-asio::awaitable<std::error_code> Session::write_stream_data(std::uint32_t sid, const std::uint8_t* p, std::size_t n) {
+asio::awaitable<std::error_code> Session::write_stream(std::uint32_t sid, const std::uint8_t* p, std::size_t n) {
   while (n > 0) {
     co_await wait_out_room();
     if (closed_) co_return asio::error::connection_aborted;
@@ -170,6 +257,9 @@ asio::awaitable<void> Session::writer(std::shared_ptr<Session> self) {
 }
 
 asio::awaitable<std::error_code> Session::flush(std::vector<std::uint8_t>& bytes) {
+  // Before the first stream nothing is shaped and no packet is counted: the
+  // scheme is for the first stream's packets (session-pool.md).
+  if (opts_.role == Role::client && !first_stream_opened_) co_return co_await conn_->write(asio::buffer(bytes));
   std::shared_ptr<const PaddingScheme> scheme;
   if (opts_.role == Role::client && opts_.padding) {
     scheme = opts_.padding->get();
@@ -215,7 +305,6 @@ asio::awaitable<void> Session::reader(std::shared_ptr<Session> self) {
 }
 
 asio::awaitable<void> Session::process(std::span<const std::uint8_t> in) {
-  if (muted_) co_return;
   while (!in.empty() && !closed_) {
     auto ev = decoder_.next(in);
     switch (ev.kind) {
@@ -225,7 +314,7 @@ asio::awaitable<void> Session::process(std::span<const std::uint8_t> in) {
         cur_ = ev.hdr;
         control_.clear();
         cur_stream_.reset();
-        last_frame_at_ = std::chrono::steady_clock::now();
+        last_frame_at_ = clock_.now();
         if (cur_.cmd == Command::push) {
           auto it = streams_.find(cur_.sid);
           if (it != streams_.end()) cur_stream_ = it->second;
@@ -351,6 +440,9 @@ asio::awaitable<void> Session::handle_frame(const FrameHeader& h, std::string_vi
       queue_frame(Command::heart_response, h.sid);
       break;
     case Command::heart_response:
+      if (opts_.role != Role::client) break;
+      ++stats_.heartbeat_responses;
+      spdlog::debug("[Heartbeat] Received heartbeat response");
       break;
     default:
       break;  // unknown command: its bytes were skipped

@@ -1,10 +1,14 @@
 // An AnyTLS session: the frame layer over one TLS connection, for either
 // role. One reader coroutine decodes frames and dispatches them; one writer
 // coroutine drains the outgoing buffer, so frames never interleave and the
-// padding packet counter lives in one place.
+// padding packet counter lives in one place. The session owns its timers:
+// the SYNACK watchdog and, on the client, the heartbeat with its liveness
+// rule. Owners (the pool, the server) only observe it: frames seen and
+// closed(reason).
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <span>
@@ -17,13 +21,15 @@
 
 #include "anytls/frame.hpp"
 #include "anytls/padding.hpp"
+#include "anytls/stream.hpp"
+#include "net/clock.hpp"
 #include "net/conn.hpp"
+#include "net/duration.hpp"
 #include "net/result.hpp"
 #include "net/signal.hpp"
+#include "net/task_group.hpp"
 
 namespace anytls::proto {
-
-class Stream;
 
 // The padding scheme of one outbound (client) or inbound (server). An
 // UpdatePaddingScheme from a server replaces it for every session of that
@@ -40,6 +46,22 @@ class PaddingState {
 
 enum class Role { client, server };
 
+// Client keepalive (session-pool.md, "Heartbeat"). interval 0 = off.
+struct HeartbeatOptions {
+  net::Duration interval{0};
+  // Delay before the first request (the pool draws 0-20 % of interval so
+  // sessions don't beat in step); every later interval is jittered by
+  // +-kHeartbeatJitterPercent.
+  net::Duration first_delay{0};
+  // Against a v2 server, silence this long after a request (at least
+  // interval) means the session is dead.
+  net::Duration liveness_floor = std::chrono::seconds(5);
+};
+inline constexpr int kHeartbeatJitterPercent = 10;
+// A heartbeat record is sized like an HTTP/2 PING of a real HTTPS client:
+// 17 bytes of plaintext = HeartRequest (7) + a Waste frame of 3 zero bytes.
+inline constexpr std::size_t kHeartbeatRecordSize = 17;
+
 struct SessionOptions {
   Role role = Role::client;
   std::string log_prefix;  // "[S12]"
@@ -47,7 +69,7 @@ struct SessionOptions {
   // Client: the scheme it pads with and announces. Server: the scheme whose
   // md5 it compares and sends on mismatch.
   std::shared_ptr<PaddingState> padding;
-  RandomInt rand;                         // padding size draws (client)
+  RandomInt rand;                         // padding size and jitter draws (client)
   std::size_t stream_buffer = 64 * 1024;  // receive buffer per stream
   // All receive buffers of the session together: a peer that opens many
   // streams whose readers stall cannot make the session hold more.
@@ -55,14 +77,19 @@ struct SessionOptions {
   std::size_t write_high_water = 256 * 1024;
   std::size_t max_streams = 1024;         // server: open streams per session
   std::chrono::milliseconds synack_timeout{3000};
+  HeartbeatOptions heartbeat;             // client
+  net::Clock* clock = nullptr;            // null: the real clock
 };
 
 struct SessionStats {
   std::uint64_t bytes_in = 0, bytes_out = 0;  // plaintext frame bytes
   std::uint64_t streams_opened = 0;
+  std::uint64_t heartbeats_sent = 0;
+  std::uint64_t heartbeat_responses = 0;
+  bool liveness_failed = false;  // closed because a heartbeat went unanswered
 };
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session final : public StreamTransport, public std::enable_shared_from_this<Session> {
  public:
   using StreamHandler = std::function<void(std::shared_ptr<Stream>)>;
   using CloseHandler = std::function<void(Session&, const std::string& reason)>;
@@ -80,10 +107,12 @@ class Session : public std::enable_shared_from_this<Session> {
   // Called for every frame received (after it is handled).
   void set_frame_observer(FrameObserver h) { on_frame_ = std::move(h); }
 
-  // Spawns the reader and writer coroutines.
+  // Spawns the reader and writer coroutines (and the heartbeat).
   void start();
   // Closes the connection; every stream ends. Idempotent.
   void close(const std::string& reason);
+  // Completes when every coroutine of the session has finished.
+  asio::awaitable<void> join() { return tasks_.join(); }
 
   // Client: queues the Settings frame if not sent yet (a pre-warmed session
   // sends it at once so that heartbeats and version negotiation need no
@@ -92,40 +121,46 @@ class Session : public std::enable_shared_from_this<Session> {
   // Client: SYN (+ Settings before the first) and first_data as PSH, all in
   // the same packet.
   net::Result<std::shared_ptr<Stream>> open_stream(std::span<const std::uint8_t> first_data);
-  // Queues a HeartRequest (cmd 8, sid 0, no data).
+  // Client: queues a HeartRequest (cmd 8, sid 0) padded to one
+  // kHeartbeatRecordSize record.
   void send_heart_request();
-  // Tests: read and drop everything, answer nothing (a peer that went
-  // silent while its TCP connection stays open).
-  void set_muted(bool muted) { muted_ = muted; }
 
   int peer_version() const { return peer_version_; }
   bool closed() const { return closed_; }
   std::size_t stream_count() const { return streams_.size(); }
-  std::chrono::steady_clock::time_point last_frame_at() const { return last_frame_at_; }
+  net::Clock::time_point last_frame_at() const { return last_frame_at_; }
   const std::string& log_prefix() const { return opts_.log_prefix; }
   const SessionStats& stats() const { return stats_; }
-  const asio::any_io_executor& executor() const { return ex_; }
+  const asio::any_io_executor& executor() const override { return ex_; }
 
  private:
-  friend class Stream;
+  // StreamTransport
+  asio::awaitable<std::error_code> write_stream(std::uint32_t sid, const std::uint8_t* p, std::size_t n) override;
+  void end_stream(std::uint32_t sid, bool send_fin) override;
+  void send_synack(std::uint32_t sid, std::string_view error_text) override;
+  ReceiveBudget& receive_budget() override { return budget_; }
+  bool transport_closed() const override { return closed_; }
 
   asio::awaitable<void> reader(std::shared_ptr<Session> self);
   asio::awaitable<void> writer(std::shared_ptr<Session> self);
-  asio::awaitable<void> synack_watchdog(std::shared_ptr<Session> self, std::shared_ptr<Stream> stream);
+  asio::awaitable<void> synack_watchdog(std::shared_ptr<Session> self);
+  asio::awaitable<void> heartbeat(std::shared_ptr<Session> self);
   asio::awaitable<std::error_code> flush(std::vector<std::uint8_t>& bytes);
   asio::awaitable<void> handle_frame(const FrameHeader& h, std::string_view data);
   asio::awaitable<void> process(std::span<const std::uint8_t> in);
   asio::awaitable<void> wait_out_room();
+  net::Duration jittered(net::Duration d);
 
   void queue_frame(Command cmd, std::uint32_t sid, std::span<const std::uint8_t> data = {});
   void queue_frame(Command cmd, std::uint32_t sid, std::string_view data);
-  asio::awaitable<std::error_code> write_stream_data(std::uint32_t sid, const std::uint8_t* p, std::size_t n);
   void forget_stream(std::uint32_t sid);
 
   asio::any_io_executor ex_;
   std::unique_ptr<net::Conn> conn_;
   SessionOptions opts_;
+  net::Clock& clock_;
   std::vector<std::uint8_t> initial_;
+  net::TaskGroup tasks_;
 
   std::unordered_map<std::uint32_t, std::shared_ptr<Stream>> streams_;
   std::uint32_t next_sid_ = 0;
@@ -134,9 +169,18 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::uint8_t> writing_;  // being written
   net::Signal out_ready_;              // writer: out_ has bytes, or closing
   net::Signal out_drained_;            // producers: out_ has room again
-  std::size_t buffered_ = 0;           // bytes in all stream receive rings
-  net::Signal buffer_room_;            // a ring drained or went away
-  std::uint32_t packet_ = 1;           // next packet number (client padding)
+  ReceiveBudget budget_;               // bytes in all stream receive rings
+  // Client: packet number of the next shaped write. Counting starts with the
+  // first stream, so pre-stream control writes (the early Settings,
+  // heartbeats) leave the scheme's packets to the first stream.
+  std::uint32_t packet_ = 1;
+  bool first_stream_opened_ = false;
+
+  // Client: streams waiting for their SYNACK, in open order (their
+  // deadlines are in the same order); one watchdog task serves them all.
+  std::deque<std::pair<std::uint32_t, net::Clock::time_point>> synack_due_;
+  net::Signal synack_armed_;
+  bool watchdog_started_ = false;
 
   FrameDecoder decoder_;
   FrameHeader cur_{};
@@ -152,8 +196,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool settings_received_ = false;  // server
   bool closed_ = false;
   bool started_ = false;
-  bool muted_ = false;
-  std::chrono::steady_clock::time_point last_frame_at_;
+  net::Clock::time_point last_frame_at_;
   SessionStats stats_;
 };
 

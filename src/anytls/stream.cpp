@@ -3,26 +3,24 @@
 #include <algorithm>
 #include <cstring>
 
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/use_awaitable.hpp>
-
-#include "anytls/session.hpp"
+#include "net/coro.hpp"
 
 namespace anytls::proto {
 
-Stream::Stream(std::shared_ptr<Session> session, std::uint32_t sid, std::size_t buffer_limit)
-    : session_(std::move(session)),
+Stream::Stream(std::shared_ptr<StreamTransport> transport, std::uint32_t sid, std::size_t buffer_limit)
+    : transport_(std::move(transport)),
       sid_(sid),
       limit_(std::max<std::size_t>(buffer_limit, 1024)),
-      readable_(session_->executor()),
-      space_(session_->executor()) {}
+      readable_(transport_->executor()),
+      space_(transport_->executor()) {}
 
 Stream::~Stream() { unbuffer(size_); }
 
-void Stream::unbuffer(std::size_t n) {
-  if (n == 0) return;
-  session_->buffered_ -= std::min(n, session_->buffered_);
-  session_->buffer_room_.notify_all();
+void Stream::unbuffer(std::size_t n) { transport_->receive_budget().give_back(n); }
+
+void Stream::wake_all() {
+  readable_.notify_all();
+  space_.notify_all();
 }
 
 asio::awaitable<net::ReadResult> Stream::read_some(asio::mutable_buffer buf) {
@@ -48,9 +46,9 @@ asio::awaitable<net::ReadResult> Stream::read_some(asio::mutable_buffer buf) {
     if (remote_closed_) co_return net::ReadResult{asio::error::eof, 0};
     if (local_closed_) co_return net::ReadResult{asio::error::operation_aborted, 0};
     if (buf.size() == 0) co_return net::ReadResult{{}, 0};
-    // Park the caller's buffer: the session reader copies straight into it
-    // (one copy less, and the ring stays unused while the reader keeps up).
-    // The guard unparks it even if this coroutine is destroyed while waiting.
+    // Park the caller's buffer: deliver() copies straight into it (one copy
+    // less, and the ring stays unused while the reader keeps up). The guard
+    // unparks it even if this coroutine is destroyed while waiting.
     struct Unpark {
       Stream* s;
       ~Unpark() {
@@ -68,23 +66,18 @@ asio::awaitable<net::ReadResult> Stream::read_some(asio::mutable_buffer buf) {
       got = waiting_got_;
     }
     if (got > 0) co_return net::ReadResult{{}, got};
-    // (co_await kept out of the if: GCC 12 miscompiles it there.)
-    const bool stop = co_await cancelled();
+    // (co_await kept out of the if: GCC 12 rule 2, docs/architecture.md.)
+    const bool stop = co_await net::cancelled();
     if (stop) co_return net::ReadResult{asio::error::operation_aborted, 0};
   }
-}
-
-asio::awaitable<bool> Stream::cancelled() {
-  auto cs = co_await asio::this_coro::cancellation_state;
-  co_return cs.cancelled() != asio::cancellation_type::none;
 }
 
 asio::awaitable<std::error_code> Stream::write(asio::const_buffer buf) {
   if (failed_) co_return asio::error::connection_aborted;
   if (is_closed()) co_return asio::error::broken_pipe;
   // Keep the session alive across the wait even if the stream is dropped.
-  auto session = session_;
-  co_return co_await session->write_stream_data(sid_, static_cast<const std::uint8_t*>(buf.data()), buf.size());
+  auto transport = transport_;
+  co_return co_await transport->write_stream(sid_, static_cast<const std::uint8_t*>(buf.data()), buf.size());
 }
 
 void Stream::close() {
@@ -94,18 +87,14 @@ void Stream::close() {
   unbuffer(size_);
   size_ = head_ = 0;
   ring_.reset();
-  session_->buffer_room_.notify_all();
-  if (!remote_closed_ && !failed_ && !session_->closed()) session_->queue_frame(Command::fin, sid_);
-  session_->forget_stream(sid_);
-  if (synack_watchdog_) synack_watchdog_->cancel();
-  readable_.notify_all();
-  space_.notify_all();
+  transport_->end_stream(sid_, !remote_closed_ && !failed_ && !transport_->transport_closed());
+  wake_all();
 }
 
 void Stream::report_dial_result(const std::string& error_text) {
   if (synack_sent_ || is_closed()) return;
   synack_sent_ = true;
-  if (session_->peer_version() >= 2) session_->queue_frame(Command::synack, sid_, error_text);
+  transport_->send_synack(sid_, error_text);
   if (!error_text.empty()) close();
 }
 
@@ -116,12 +105,13 @@ asio::awaitable<std::optional<net::Error>> Stream::wait_synack() {
     if (remote_closed_) co_return net::Error{asio::error::connection_reset, "stream closed by peer before SYNACK"};
     if (local_closed_) co_return net::Error{asio::error::operation_aborted, "stream closed"};
     co_await readable_.wait();
-    const bool stop = co_await cancelled();
+    const bool stop = co_await net::cancelled();
     if (stop) co_return net::Error{asio::error::operation_aborted, "cancelled"};
   }
 }
 
 asio::awaitable<void> Stream::deliver(const std::uint8_t* data, std::size_t n) {
+  auto& budget = transport_->receive_budget();
   while (n > 0) {
     if (!accepting_data()) co_return;  // dropped: nobody will read it
     if (waiting_buf_ && size_ == 0 && waiting_got_ < waiting_cap_) {
@@ -133,16 +123,15 @@ asio::awaitable<void> Stream::deliver(const std::uint8_t* data, std::size_t n) {
       readable_.notify_all();
       continue;
     }
-    auto& session = *session_;
-    if (session.buffered_ >= session.opts_.session_buffer) {
+    if (budget.available() == 0) {
       // The session's budget is spent in other streams' rings: wait (this
       // pauses the session reader) until one of them drains or goes away.
-      co_await session.buffer_room_.wait();
-      if (session.closed()) co_return;
+      co_await budget.wait_room();
+      if (transport_->transport_closed()) co_return;
       continue;
     }
     if (!ring_) ring_ = std::make_unique<std::uint8_t[]>(limit_);
-    std::size_t room = std::min(limit_ - size_, session.opts_.session_buffer - session.buffered_);
+    std::size_t room = std::min(limit_ - size_, budget.available());
     if (room == 0) {
       // Full: the session reader waits here, which pauses the whole session
       // until this stream's reader catches up.
@@ -155,7 +144,7 @@ asio::awaitable<void> Stream::deliver(const std::uint8_t* data, std::size_t n) {
     std::memcpy(ring_.get() + tail, data, first);
     std::memcpy(ring_.get(), data + first, take - first);
     size_ += take;
-    session.buffered_ += take;
+    budget.take(take);
     data += take;
     n -= take;
     readable_.notify_all();
@@ -164,21 +153,17 @@ asio::awaitable<void> Stream::deliver(const std::uint8_t* data, std::size_t n) {
 
 void Stream::on_remote_fin() {
   remote_closed_ = true;
-  if (synack_watchdog_) synack_watchdog_->cancel();
-  readable_.notify_all();
-  space_.notify_all();
+  wake_all();
 }
 
 void Stream::on_synack(std::string_view error_text) {
   synack_received_ = true;
-  if (synack_watchdog_) synack_watchdog_->cancel();
   if (!error_text.empty()) {
     failed_ = true;
     refused_ = true;
     failure_ = "remote: " + std::string(error_text);
   }
-  readable_.notify_all();
-  space_.notify_all();
+  wake_all();
 }
 
 void Stream::on_session_closed(const std::string& reason) {
@@ -186,9 +171,7 @@ void Stream::on_session_closed(const std::string& reason) {
     failed_ = true;
     failure_ = "session closed: " + reason;
   }
-  if (synack_watchdog_) synack_watchdog_->cancel();
-  readable_.notify_all();
-  space_.notify_all();
+  wake_all();
 }
 
 }  // namespace anytls::proto

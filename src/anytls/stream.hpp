@@ -2,13 +2,19 @@
 // receive buffer that the session reader fills; when it is full the session
 // reader waits, which is the protocol's only backpressure (AnyTLS has no
 // flow control), so a stream never buffers more than its limit.
+//
+// A stream sees its session only through StreamTransport (write, FIN,
+// SYNACK, receive budget), as proxygen's HTTPTransaction sees its
+// HTTPSession; the session drives the stream through the "session side"
+// methods below. Neither edits the other's fields.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
-#include <asio/steady_timer.hpp>
+#include <asio/any_io_executor.hpp>
 
 #include "net/conn.hpp"
 #include "net/result.hpp"
@@ -16,18 +22,61 @@
 
 namespace anytls::proto {
 
-class Session;
+// The receive bytes all streams of a session may hold together: a peer that
+// opens many streams whose readers stall cannot make the session hold more.
+class ReceiveBudget {
+ public:
+  ReceiveBudget(const asio::any_io_executor& ex, std::size_t limit) : limit_(limit), room_(ex) {}
+  std::size_t available() const { return used_ >= limit_ ? 0 : limit_ - used_; }
+  void take(std::size_t n) { used_ += n; }
+  void give_back(std::size_t n) {
+    if (n == 0) return;
+    used_ -= std::min(n, used_);
+    room_.notify_all();
+  }
+  // Completes when some stream gave bytes back (or the session closes).
+  asio::awaitable<void> wait_room() { return room_.wait(); }
+  void wake() { room_.notify_all(); }
+
+ private:
+  std::size_t limit_;
+  std::size_t used_ = 0;
+  net::Signal room_;
+};
+
+// What a stream needs from its session.
+class StreamTransport {
+ public:
+  // Queues data as PSH frames (waiting while the session's write buffer is
+  // full). connection_aborted when the session is gone, broken_pipe when the
+  // stream is.
+  virtual asio::awaitable<std::error_code> write_stream(std::uint32_t sid, const std::uint8_t* p, std::size_t n) = 0;
+  // The stream is done locally: sends FIN (when `send_fin`) and forgets it.
+  virtual void end_stream(std::uint32_t sid, bool send_fin) = 0;
+  // Server: the SYNACK for sid (empty text = success), sent to v2 clients.
+  virtual void send_synack(std::uint32_t sid, std::string_view error_text) = 0;
+  virtual ReceiveBudget& receive_budget() = 0;
+  virtual bool transport_closed() const = 0;
+  virtual const asio::any_io_executor& executor() const = 0;
+
+ protected:
+  ~StreamTransport() = default;
+};
 
 class Stream : public std::enable_shared_from_this<Stream> {
  public:
-  Stream(std::shared_ptr<Session> session, std::uint32_t sid, std::size_t buffer_limit);
+  // `transport` keeps the session alive as long as the stream lives.
+  Stream(std::shared_ptr<StreamTransport> transport, std::uint32_t sid, std::size_t buffer_limit);
   ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
 
   std::uint32_t id() const { return sid_; }
-  const std::shared_ptr<Session>& session() const { return session_; }
+  const asio::any_io_executor& executor() const { return transport_->executor(); }
 
-  // Like a socket. After the peer's FIN, buffered data is still returned,
-  // then asio::error::eof. A SYNACK error gives asio::error::connection_refused
+  // ---- user side: like a socket.
+  // After the peer's FIN, buffered data is still returned, then
+  // asio::error::eof. A SYNACK error gives asio::error::connection_refused
   // (text in failure()); a dead session gives asio::error::connection_aborted.
   asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf);
   asio::awaitable<std::error_code> write(asio::const_buffer buf);
@@ -47,31 +96,32 @@ class Stream : public std::enable_shared_from_this<Stream> {
   bool synack_received() const { return synack_received_; }
   const std::string& failure() const { return failure_; }
 
- private:
-  friend class Session;
-  // Session reader side.
+  // ---- session side: called by the session's reader only.
+  // Data of a PSH frame; waits while this stream's ring or the session's
+  // budget is full (pausing the session reader: the backpressure).
   asio::awaitable<void> deliver(const std::uint8_t* data, std::size_t n);
   void on_remote_fin();
   void on_synack(std::string_view error_text);
   void on_session_closed(const std::string& reason);
   bool accepting_data() const { return !local_closed_ && !failed_; }
+
+ private:
   // n bytes left this stream's ring: they no longer count for the session.
   void unbuffer(std::size_t n);
-  // True when the calling coroutine was cancelled (e.g. it lost an `||`).
-  static asio::awaitable<bool> cancelled();
+  void wake_all();
 
-  std::shared_ptr<Session> session_;
+  std::shared_ptr<StreamTransport> transport_;
   std::uint32_t sid_;
   std::size_t limit_;
   // Receive ring, allocated on first data.
   std::unique_ptr<std::uint8_t[]> ring_;
   std::size_t head_ = 0, size_ = 0;
-  // A reader parked in read_some: its buffer and how much was put there.
+  // A reader parked in read_some: its buffer and how much deliver() put
+  // there (both private to this class).
   std::uint8_t* waiting_buf_ = nullptr;
   std::size_t waiting_cap_ = 0, waiting_got_ = 0;
   net::Signal readable_;  // data, FIN, SYNACK, failure
   net::Signal space_;     // the reader consumed data, or the stream closed
-  std::optional<asio::steady_timer> synack_watchdog_;
   bool local_closed_ = false;
   bool remote_closed_ = false;
   bool failed_ = false;

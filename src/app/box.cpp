@@ -3,19 +3,18 @@
 #include <csignal>
 #include <map>
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
-#include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include "inbound/anytls_server.hpp"
 #include "inbound/http.hpp"
 #include "inbound/mixed.hpp"
 #include "inbound/socks.hpp"
+#include "net/coro.hpp"
 #include "net/resolver.hpp"
+#include "net/task_group.hpp"
 #include "outbound/anytls.hpp"
 #include "outbound/block.hpp"
 #include "outbound/dial_options.hpp"
@@ -26,6 +25,10 @@ namespace anytls::app {
 
 namespace {
 
+using namespace asio::experimental::awaitable_operators;
+
+// How long connections get to unwind after a stop signal before the rest
+// is abandoned.
 constexpr auto kShutdownGrace = std::chrono::seconds(3);
 
 struct Box {
@@ -46,12 +49,22 @@ struct Box {
   }
 };
 
-asio::awaitable<void> wait_for_signal(Box& box) {
-  asio::signal_set signals(box.io, SIGINT, SIGTERM);
-  auto [ec, sig] = co_await signals.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-  if (ec) co_return;
-  spdlog::info("{} received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-  box.stop();
+// Every inbound's and outbound's tasks, to the last one.
+asio::awaitable<void> join_all(Box* box) {
+  for (auto& in : box->inbounds) co_await in->join();
+  for (auto& out : box->outbounds) co_await out->join();
+}
+
+// Runs until SIGINT/SIGTERM, then stops everything and waits (bounded) for
+// the tasks to finish before stopping the event loop.
+asio::awaitable<void> serve_until_signal(Box* box) {
+  asio::signal_set signals(box->io, SIGINT, SIGTERM);
+  auto [ec, sig] = co_await signals.async_wait(net::use_tuple);
+  if (!ec) spdlog::info("{} received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  box->stop();
+  auto drained = co_await (join_all(box) || net::sleep_for(kShutdownGrace));
+  if (drained.index() != 0) spdlog::warn("shutdown: tasks still running after {}s, leaving them", kShutdownGrace.count());
+  box->io.stop();
 }
 
 // Builds the outbounds; returns an error text naming the outbound.
@@ -103,7 +116,7 @@ int run_box(const config::Options& options) {
 
   for (const auto& in : options.inbounds) {
     if (const auto* a = std::get_if<config::AnyTlsInboundOptions>(&in.options)) {
-      auto server = std::make_unique<inbound::AnyTlsServer>(box.io, in.tag, *a, *box.router);
+      auto server = std::make_unique<inbound::AnyTlsServer>(box.io, in.tag, *a, *box.router, box.resolver);
       if (server->start()) {
         spdlog::critical("inbound {}: {}", in.tag, server->start_error());
         box.stop();
@@ -128,17 +141,11 @@ int run_box(const config::Options& options) {
     box.inbounds.push_back(std::move(proxy));
   }
   for (auto& out : box.outbounds) out->start();
-  asio::co_spawn(box.io, wait_for_signal(box), asio::detached);
+  net::TaskGroup main_task(box.io.get_executor(), "box");
+  main_task.spawn(serve_until_signal(&box), "signal handling");
   spdlog::info("anytls-cpp {} started ({} inbounds, {} outbounds)", ANYTLS_VERSION, box.inbounds.size(),
                box.outbounds.size());
-
-  // Run until a signal; then give connections a moment to unwind and stop.
-  while (!box.stopping && box.io.run_one() > 0) {
-  }
-  auto deadline = std::chrono::steady_clock::now() + kShutdownGrace;
-  while (box.io.run_one_until(deadline) > 0) {
-  }
-  box.io.stop();
+  box.io.run();
   spdlog::info("stopped");
   return 0;
 }

@@ -4,16 +4,11 @@
 
 #include <random>
 
-#include <asio/co_spawn.hpp>
-#include <asio/connect.hpp>
-#include <asio/detached.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include "inbound/anytls_stream.hpp"
+#include "net/coro.hpp"
 #include "net/relay.hpp"
 #include "net/tcp_conn.hpp"
 #include "tls/tls_conn.hpp"
@@ -23,13 +18,6 @@ namespace anytls::inbound {
 using namespace asio::experimental::awaitable_operators;
 
 namespace {
-
-constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
-
-asio::awaitable<void> sleep_until(asio::steady_timer::time_point t) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, t);
-  (void)co_await timer.async_wait(use_tuple);
-}
 
 // Keeps a pointer in a registry for the duration of a scope.
 template <class T>
@@ -77,8 +65,16 @@ asio::awaitable<AuthResult> read_preamble(net::Conn& conn, std::span<const proto
 }  // namespace
 
 AnyTlsServer::AnyTlsServer(asio::io_context& io, std::string tag, config::AnyTlsInboundOptions opts,
-                           route::Router& router)
-    : io_(io), tag_(std::move(tag)), opts_(std::move(opts)), router_(router), listener_(io), trim_timer_(io) {}
+                           route::Router& router, std::shared_ptr<net::Resolver> resolver, net::Clock* clock)
+    : io_(io),
+      tag_(std::move(tag)),
+      opts_(std::move(opts)),
+      router_(router),
+      resolver_(std::move(resolver)),
+      clock_(clock),
+      listener_(io),
+      tasks_(io.get_executor(), "inbound/anytls[" + tag_ + "]"),
+      trim_timer_(io.get_executor(), clock) {}
 
 AnyTlsServer::~AnyTlsServer() { stop(); }
 
@@ -98,14 +94,21 @@ std::error_code AnyTlsServer::start() {
   tls_ = *ctx;
   hashes_.clear();
   for (const auto& u : opts_.users) hashes_.push_back(proto::hash_password(u.password));
+  if (opts_.fallback) {
+    // The fallback is dialled like any outbound connection: bounded by a
+    // connect timeout, cancelled with the connection.
+    if (!resolver_) resolver_ = std::make_shared<net::Resolver>();
+    fallback_dialer_.emplace(net::DialerOptions{}, resolver_);
+  }
   if (auto ec = listener_.open(net::to_listen_config(opts_.listen))) {
     start_error_ = fmt::format("listen {}:{}: {}", opts_.listen.listen, opts_.listen.listen_port, ec.message());
     return ec;
   }
   spdlog::info("inbound/anytls[{}]: tcp server started at {}:{}", tag_, listener_.local_endpoint().address().to_string(),
                listener_.port());
-  asio::co_spawn(io_, accept_loop(), asio::detached);
-  asio::co_spawn(io_, trim_loop(), asio::detached);
+  auto handler = [this](asio::ip::tcp::socket socket) { on_accept(std::move(socket)); };
+  tasks_.spawn(net::accept_loop(listener_, std::move(handler), "inbound/anytls[" + tag_ + "]"), "accept loop");
+  tasks_.spawn(trim_loop(), "trim loop");
   return {};
 }
 
@@ -114,7 +117,7 @@ asio::awaitable<void> AnyTlsServer::trim_loop() {
   // the system now and then, so many idle sessions stay small in RSS.
   while (!stopped_) {
     trim_timer_.expires_after(std::chrono::seconds(30));
-    auto [ec] = co_await trim_timer_.async_wait(use_tuple);
+    auto ec = co_await trim_timer_.wait();
     if (ec || stopped_) break;
     malloc_trim(0);
   }
@@ -127,18 +130,20 @@ void AnyTlsServer::stop() {
   trim_timer_.cancel();
   close_sessions();
   for (auto* c : pending_) c->close();
+  // Dials and fallbacks in flight stop now instead of at their timeouts.
+  tasks_.cancel();
+}
+
+asio::awaitable<void> AnyTlsServer::join() {
+  // The shared state of the group outlives this object's tasks.
+  auto& tasks = tasks_;
+  co_await tasks.join();
 }
 
 void AnyTlsServer::close_sessions() {
   auto copy = sessions_;
   for (auto& w : copy)
     if (auto s = w.lock()) s->close("server closing");
-}
-
-void AnyTlsServer::set_mute(bool mute) {
-  mute_ = mute;
-  for (auto& w : sessions_)
-    if (auto s = w.lock()) s->set_muted(mute);
 }
 
 std::size_t AnyTlsServer::live_sessions() const {
@@ -148,41 +153,35 @@ std::size_t AnyTlsServer::live_sessions() const {
   return n;
 }
 
-asio::awaitable<void> AnyTlsServer::accept_loop() {
-  while (!stopped_) {
-    auto [ec, socket] = co_await listener_.accept();
-    if (ec) {
-      if (stopped_ || ec == asio::error::operation_aborted) break;
-      spdlog::warn("inbound/anytls[{}]: accept: {}", tag_, ec.message());
-      // Out of file descriptors and the like: don't spin.
-      asio::steady_timer t(io_, std::chrono::milliseconds(100));
-      (void)co_await t.async_wait(use_tuple);
-      continue;
-    }
-    ++stats_.connections;
-    asio::co_spawn(io_, handle_connection(std::move(socket)), asio::detached);
-  }
+void AnyTlsServer::on_accept(asio::ip::tcp::socket socket) {
+  if (stopped_) return;
+  ++stats_.connections;
+  std::error_code ec;
+  auto peer = socket.remote_endpoint(ec);
+  auto what = ec ? std::string("connection") : "connection from " + net::unmap(peer.address()).to_string();
+  tasks_.spawn(handle_connection(std::move(socket)), std::move(what));
 }
 
 asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket socket) {
   std::error_code ec;
   auto peer_ep = socket.remote_endpoint(ec);
-  std::string peer = ec ? "?" : fmt::format("{}:{}", net::unmap(peer_ep.address()).to_string(), peer_ep.port());
+  peer_ep = {net::unmap(peer_ep.address()), peer_ep.port()};
+  std::string peer = ec ? "?" : net::Address{peer_ep.address().to_string(), peer_ep.port()}.to_string();
   auto ctx = tls_->current();
   auto conn = std::make_unique<tls::TlsConn>(std::move(socket), ctx.get(), tls::TlsConn::Role::server);
   Registered<net::Conn*> reg(pending_, conn.get());
   if (stopped_) co_return;
 
   // TLS handshake and auth preamble share one deadline.
-  auto deadline = std::chrono::steady_clock::now() + opts_.handshake_timeout;
-  auto hs = co_await (conn->handshake() || sleep_until(deadline));
+  auto deadline = net::clock_or_system(clock_).now() + opts_.handshake_timeout;
+  auto hs = co_await (conn->handshake() || net::sleep_until(deadline, clock_));
   if (hs.index() != 0 || std::get<0>(hs)) {
     spdlog::debug("inbound/anytls[{}]: {}: TLS handshake {}", tag_, peer,
                   hs.index() != 0 ? "timed out" : "failed: " + std::get<0>(hs).message());
     co_return;
   }
   ++stats_.handshakes;
-  auto auth = co_await (read_preamble(*conn, hashes_) || sleep_until(deadline));
+  auto auth = co_await (read_preamble(*conn, hashes_) || net::sleep_until(deadline, clock_));
   AuthResult result;
   if (auth.index() == 0) result = std::move(std::get<0>(auth));
   if (!result.user || result.preamble_size == 0) {
@@ -207,6 +206,7 @@ asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket sock
   so.log_prefix = fmt::format("[{}][S{}]", user.name.empty() ? tag_ : user.name, ++next_seq_);
   so.padding = padding_;
   so.max_streams = opts_.max_streams_per_session;
+  so.clock = clock_;
   auto session = std::make_shared<proto::Session>(io_.get_executor(), std::move(conn), std::move(so), std::move(rest));
   ++stats_.authenticated;
   sessions_.remove_if([](const std::weak_ptr<proto::Session>& w) { return w.expired(); });
@@ -214,49 +214,44 @@ asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket sock
   spdlog::debug("{} session from {} authenticated", session->log_prefix(), peer);
   std::weak_ptr<proto::Session> weak = session;
   std::string user_name = user.name;
-  session->set_stream_handler([this, weak, user_name](std::shared_ptr<proto::Stream> stream) {
-    if (auto s = weak.lock()) on_stream(s, user_name, std::move(stream));
+  session->set_stream_handler([this, weak, user_name, peer_ep](std::shared_ptr<proto::Stream> stream) {
+    if (auto s = weak.lock()) on_stream(s, user_name, peer_ep, std::move(stream));
   });
   session->set_frame_observer([this](proto::Command cmd) {
     if (cmd == proto::Command::heart_request) ++stats_.heart_requests;
   });
-  session->set_muted(mute_);
   session->start();
 }
 
-void AnyTlsServer::on_stream(std::shared_ptr<proto::Session> session, const std::string& user,
-                             std::shared_ptr<proto::Stream> stream) {
+void AnyTlsServer::on_stream(const std::shared_ptr<proto::Session>& session, const std::string& user,
+                             const asio::ip::tcp::endpoint& peer, std::shared_ptr<proto::Stream> stream) {
   ++stats_.streams;
-  if (mute_) return;  // tests: a server that stops answering
   StreamContext ctx;
   ctx.router = &router_;
   ctx.inbound_tag = tag_;
   ctx.user = user;
+  ctx.source = peer;
   ctx.log_prefix = fmt::format("{}/{}", session->log_prefix(), stream->id());
   ctx.address_timeout = opts_.handshake_timeout;
   ctx.udp_timeout = opts_.listen.udp_timeout;
-  asio::co_spawn(io_, serve_stream(std::move(stream), std::move(ctx)), asio::detached);
+  ctx.clock = clock_;
+  auto what = "stream " + ctx.log_prefix;
+  tasks_.spawn(serve_stream(std::move(stream), std::move(ctx)), std::move(what));
 }
 
 asio::awaitable<void> AnyTlsServer::serve_fallback(std::unique_ptr<net::Conn> conn, std::vector<std::uint8_t> already,
                                                    std::string peer) {
   Registered<net::Conn*> reg(pending_, conn.get());
   const auto& fb = *opts_.fallback;
-  asio::ip::tcp::resolver resolver(io_);
-  auto [rec, endpoints] =
-      co_await resolver.async_resolve(fb.server, std::to_string(fb.server_port), use_tuple);
-  if (rec) {
-    spdlog::warn("inbound/anytls[{}]: fallback {}: {}", tag_, fb.server, rec.message());
+  net::Address target_address{fb.server, fb.server_port};
+  auto sock = co_await fallback_dialer_->dial_tcp(target_address);
+  if (!sock) {
+    spdlog::warn("inbound/anytls[{}]: fallback {}: {}", tag_, target_address.to_string(), sock.error().text());
     co_return;
   }
-  asio::ip::tcp::socket sock(io_);
-  auto [cec, ep] = co_await asio::async_connect(sock, endpoints, use_tuple);
-  if (cec) {
-    spdlog::warn("inbound/anytls[{}]: fallback {}:{}: {}", tag_, fb.server, fb.server_port, cec.message());
-    co_return;
-  }
-  spdlog::debug("inbound/anytls[{}]: {} relayed to fallback {}:{}", tag_, peer, fb.server, fb.server_port);
-  net::TcpConn target(std::move(sock));
+  if (stopped_) co_return;
+  spdlog::debug("inbound/anytls[{}]: {} relayed to fallback {}", tag_, peer, target_address.to_string());
+  net::TcpConn target(std::move(*sock));
   Registered<net::Conn*> reg2(pending_, &target);
   if (!already.empty() && co_await target.write(asio::buffer(already))) co_return;
   co_await net::relay(*conn, target);

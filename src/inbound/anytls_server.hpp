@@ -1,7 +1,8 @@
 // The anytls inbound: TLS listener, auth preamble, then an AnyTLS session
-// whose streams are routed to outbounds. Connections that fail
-// authentication go to the fallback server (or are closed), so a prober
-// sees an ordinary TLS web server.
+// whose streams are routed to outbounds through the one dispatch path
+// (inbound/dispatch.hpp). Connections that fail authentication go to the
+// fallback server (or are closed), so a prober sees an ordinary TLS web
+// server.
 #pragma once
 #include <list>
 #include <memory>
@@ -9,14 +10,17 @@
 #include <vector>
 
 #include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
 
 #include "anytls/padding.hpp"
 #include "anytls/preamble.hpp"
 #include "anytls/session.hpp"
 #include "config/options.hpp"
 #include "inbound/inbound.hpp"
+#include "net/clock.hpp"
+#include "net/dialer.hpp"
 #include "net/listener.hpp"
+#include "net/task_group.hpp"
+#include "net/timer.hpp"
 #include "route/router.hpp"
 #include "tls/context.hpp"
 
@@ -34,12 +38,16 @@ struct AnyTlsServerStats {
 
 class AnyTlsServer final : public Inbound {
  public:
-  AnyTlsServer(asio::io_context& io, std::string tag, config::AnyTlsInboundOptions opts, route::Router& router);
+  // resolver: for the fallback's address (null: one of its own, made when
+  // needed). clock: every deadline of the inbound (null: the real clock).
+  AnyTlsServer(asio::io_context& io, std::string tag, config::AnyTlsInboundOptions opts, route::Router& router,
+               std::shared_ptr<net::Resolver> resolver = nullptr, net::Clock* clock = nullptr);
   ~AnyTlsServer() override;
 
   const std::string& tag() const override { return tag_; }
   std::error_code start() override;
   void stop() override;
+  asio::awaitable<void> join() override;
 
   // Start-up problem in words (bad certificate, invalid padding scheme...),
   // set when start() fails.
@@ -47,34 +55,33 @@ class AnyTlsServer final : public Inbound {
   std::uint16_t port() const { return listener_.port(); }
   const AnyTlsServerStats& stats() const { return stats_; }
   std::size_t live_sessions() const;
-  // Closes every live session (tests: "kill them server-side").
+  // Closes every live session (as when the server restarts).
   void close_sessions();
-  // Tests: every live and future session stops answering (frames are read
-  // and dropped, TCP stays open).
-  void set_mute(bool mute);
 
  private:
-  struct Live;
-  asio::awaitable<void> accept_loop();
   asio::awaitable<void> trim_loop();
+  void on_accept(asio::ip::tcp::socket socket);
   asio::awaitable<void> handle_connection(asio::ip::tcp::socket socket);
   asio::awaitable<void> serve_fallback(std::unique_ptr<net::Conn> conn, std::vector<std::uint8_t> already,
                                        std::string peer);
-  void on_stream(std::shared_ptr<proto::Session> session, const std::string& user,
-                 std::shared_ptr<proto::Stream> stream);
+  void on_stream(const std::shared_ptr<proto::Session>& session, const std::string& user,
+                 const asio::ip::tcp::endpoint& peer, std::shared_ptr<proto::Stream> stream);
 
   asio::io_context& io_;
   std::string tag_;
   config::AnyTlsInboundOptions opts_;
   route::Router& router_;
+  std::shared_ptr<net::Resolver> resolver_;
+  net::Clock* clock_;
   net::Listener listener_;
-  asio::steady_timer trim_timer_;
+  net::TaskGroup tasks_;  // accept loop, connections, fallbacks, streams
+  net::Timer trim_timer_;
   std::shared_ptr<tls::ServerContext> tls_;
   std::shared_ptr<proto::PaddingState> padding_;
   std::vector<proto::PasswordHash> hashes_;
+  std::optional<net::Dialer> fallback_dialer_;
   std::string start_error_;
   bool stopped_ = false;
-  bool mute_ = false;
   std::uint64_t next_seq_ = 0;
   // Everything alive, so stop() can close it.
   std::list<std::weak_ptr<proto::Session>> sessions_;

@@ -1,12 +1,11 @@
 #include "inbound/anytls_stream.hpp"
 
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include "anytls/uot.hpp"
+#include "inbound/dispatch.hpp"
+#include "net/coro.hpp"
 #include "net/relay.hpp"
 #include "net/socks_address.hpp"
 
@@ -15,8 +14,6 @@ namespace anytls::inbound {
 using namespace asio::experimental::awaitable_operators;
 
 namespace {
-
-constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 // Bytes read from the stream that a parser has not consumed yet.
 struct Pending {
@@ -35,12 +32,6 @@ asio::awaitable<bool> read_more(proto::Stream& s, Pending& p, std::size_t max_pe
   co_return !ec;
 }
 
-asio::awaitable<bool> sleep_for(net::Duration d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  auto [ec] = co_await t.async_wait(use_tuple);
-  co_return !ec;
-}
-
 // Reads until the SOCKS address is complete.
 asio::awaitable<std::optional<net::Address>> read_address(proto::Stream& s, Pending& p) {
   for (;;) {
@@ -54,8 +45,15 @@ asio::awaitable<std::optional<net::Address>> read_address(proto::Stream& s, Pend
   }
 }
 
-std::string elapsed_text(std::chrono::steady_clock::time_point since) {
-  return net::format_duration(std::chrono::duration_cast<net::Duration>(std::chrono::steady_clock::now() - since));
+outbound::Metadata metadata(const StreamContext& ctx, outbound::Network network, net::Address destination) {
+  outbound::Metadata md;
+  md.inbound = ctx.inbound_tag;
+  md.inbound_type = "anytls";
+  md.user = ctx.user;
+  md.network = network;
+  md.destination = std::move(destination);
+  md.source = ctx.source;
+  return md;
 }
 
 // ------------------------------------------------------------------ UoT
@@ -65,7 +63,8 @@ struct UotFlow {
   net::PacketConn* packets;
   bool connect;
   net::Address destination;
-  std::chrono::steady_clock::time_point last_activity;
+  net::Clock* clock;
+  net::Clock::time_point last_activity;
   std::uint64_t up = 0, down = 0;
 };
 
@@ -81,7 +80,7 @@ asio::awaitable<void> uot_up(UotFlow& f, Pending& p) {
     const net::Address& to = f.connect ? f.destination : pkt.address;
     auto ec = co_await f.packets->write_packet(asio::buffer(pkt.payload.data(), pkt.payload.size()), to);
     f.up += pkt.payload.size();
-    f.last_activity = std::chrono::steady_clock::now();
+    f.last_activity = net::clock_or_system(f.clock).now();
     p.consume(parsed.consumed);
     if (ec) spdlog::debug("uot: send to {}: {}", to.to_string(), ec.message());
   }
@@ -103,16 +102,15 @@ asio::awaitable<void> uot_down(UotFlow& f) {
       proto::append_uot_packet(frame, from, payload);
     if (co_await f.stream->write(asio::buffer(frame))) co_return;
     f.down += n;
-    f.last_activity = std::chrono::steady_clock::now();
+    f.last_activity = net::clock_or_system(f.clock).now();
   }
 }
 
 asio::awaitable<void> uot_idle(UotFlow& f, net::Duration timeout) {
   for (;;) {
     auto deadline = f.last_activity + timeout;
-    auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) co_return;
-    if (!co_await sleep_for(deadline - now)) co_return;
+    if (net::clock_or_system(f.clock).now() >= deadline) co_return;
+    if (!co_await net::sleep_until(deadline, f.clock)) co_return;
   }
 }
 
@@ -138,34 +136,32 @@ asio::awaitable<void> serve_uot(std::shared_ptr<proto::Stream> stream, StreamCon
       co_return;
     }
   }
-  outbound::Metadata md{ctx.inbound_tag, ctx.user, outbound::Network::udp, req.value.destination, ctx.source};
-  auto decision = ctx.router->decide(md);
-  if (decision.reject || !decision.outbound) {
-    stream->report_dial_result("rejected by route");
-    co_return;
-  }
-  spdlog::info("[{}] inbound packet connection to {}", ctx.user, md.destination.to_string());
-  auto pc = co_await decision.outbound->listen_packet(md);
+  auto md = metadata(ctx, outbound::Network::udp, req.value.destination);
+  auto pc = co_await connect_packet(*ctx.router, md);
   if (!pc) {
-    spdlog::info("{} udp {}: {}", ctx.log_prefix, md.destination.to_string(), pc.error().text());
     stream->report_dial_result(pc.error().text());
     co_return;
   }
   stream->report_dial_result("");
-  auto started = std::chrono::steady_clock::now();
-  UotFlow f{stream.get(), pc->get(), req.value.is_connect, req.value.destination, started};
+  UotFlow f{stream.get(), pc->get(), req.value.is_connect, req.value.destination, ctx.clock,
+            net::clock_or_system(ctx.clock).now()};
   co_await (uot_up(f, p) || uot_down(f) || uot_idle(f, ctx.udp_timeout));
   (*pc)->close();
   stream->close();
-  spdlog::debug("{} udp {} closed: up {} B, down {} B, {}", ctx.log_prefix, md.destination.to_string(), f.up, f.down,
-                elapsed_text(started));
+  log_closed(md, f.up, f.down);
 }
 
 }  // namespace
 
 asio::awaitable<void> serve_stream(std::shared_ptr<proto::Stream> stream, StreamContext ctx) {
+  // However this ends (an exception included), the client's stream ends
+  // with it instead of waiting forever.
+  struct CloseOnExit {
+    proto::Stream& s;
+    ~CloseOnExit() { s.close(); }
+  } closer{*stream};
   Pending p;
-  auto addr_or_timeout = co_await (read_address(*stream, p) || sleep_for(ctx.address_timeout));
+  auto addr_or_timeout = co_await (read_address(*stream, p) || net::sleep_for(ctx.address_timeout, ctx.clock));
   if (addr_or_timeout.index() != 0 || !std::get<0>(addr_or_timeout)) {
     spdlog::debug("{} no valid destination address, closing the stream", ctx.log_prefix);
     stream->close();
@@ -178,21 +174,13 @@ asio::awaitable<void> serve_stream(std::shared_ptr<proto::Stream> stream, Stream
     co_return;
   }
 
-  outbound::Metadata md{ctx.inbound_tag, ctx.user, outbound::Network::tcp, dest, ctx.source};
-  spdlog::info("[{}] inbound connection to {}", ctx.user, dest.to_string());
-  auto decision = ctx.router->decide(md);
-  if (decision.reject || !decision.outbound) {
-    stream->report_dial_result("rejected by route");
-    co_return;
-  }
-  auto target = co_await decision.outbound->dial(md);
+  auto md = metadata(ctx, outbound::Network::tcp, dest);
+  auto target = co_await connect(*ctx.router, md);
   if (!target) {
-    spdlog::info("{} dial {}: {}", ctx.log_prefix, dest.to_string(), target.error().text());
     stream->report_dial_result(target.error().text());
     co_return;
   }
   stream->report_dial_result("");
-  auto started = std::chrono::steady_clock::now();
   std::unique_ptr<net::Conn> remote = std::move(*target);
   if (!p.bytes.empty()) {
     if (co_await remote->write(asio::buffer(p.bytes))) {
@@ -204,9 +192,7 @@ asio::awaitable<void> serve_stream(std::shared_ptr<proto::Stream> stream, Stream
   proto::StreamConn client(stream);
   auto st = co_await net::relay(client, *remote);
   remote->close();
-  spdlog::debug("{} connection to {} closed: up {} B, down {} B, {}{}", ctx.log_prefix, dest.to_string(),
-                st.a_to_b + early, st.b_to_a, elapsed_text(started),
-                st.error ? ", " + st.error.message() : std::string());
+  log_closed(md, st.a_to_b + early, st.b_to_a, st.error);
 }
 
 }  // namespace anytls::inbound

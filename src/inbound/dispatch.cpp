@@ -1,19 +1,17 @@
 #include "inbound/dispatch.hpp"
 
 #include <cstring>
+#include <random>
 
 #include <asio/error.hpp>
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "net/coro.hpp"
 #include "net/duration.hpp"
 
 namespace anytls::inbound {
 
 namespace {
-
-constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 class DispatchCategory final : public std::error_category {
  public:
@@ -52,20 +50,86 @@ const std::error_category& dispatch_category() {
 
 std::error_code make_error_code(DispatchError e) { return {static_cast<int>(e), dispatch_category()}; }
 
-asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> dial(route::Router& router,
-                                                               const outbound::Metadata& md) {
-  auto decision = router.decide(md);
-  if (decision.reject) co_return net::Error{make_error_code(DispatchError::rejected), {}};
-  if (decision.outbound == nullptr) co_return net::Error{make_error_code(DispatchError::no_outbound), {}};
-  co_return co_await decision.outbound->dial(md);
+namespace {
+
+std::uint32_t new_connection_id() {
+  // Random like sing-box's ids: they identify a connection in logs, and
+  // sequential ones would tell a reader how busy the server is.
+  thread_local std::mt19937 rng{std::random_device{}()};
+  std::uint32_t id = 0;
+  while (id == 0) id = rng();
+  return id;
 }
 
-asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> listen_packet(route::Router& router,
-                                                                              const outbound::Metadata& md) {
+void begin(outbound::Metadata& md) {
+  if (md.id == 0) md.id = new_connection_id();
+  if (md.start == std::chrono::steady_clock::time_point{}) md.start = std::chrono::steady_clock::now();
+}
+
+std::string elapsed(const outbound::Metadata& md) {
+  return net::format_duration(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - md.start));
+}
+
+const char* packet_word(const outbound::Metadata& md) { return md.network == outbound::Network::udp ? "packet " : ""; }
+
+std::string user_part(const outbound::Metadata& md) { return md.user.empty() ? std::string() : "[" + md.user + "] "; }
+
+void log_inbound(const outbound::Metadata& md) {
+  if (!spdlog::should_log(spdlog::level::info)) return;
+  auto prefix = log_prefix(md);
+  spdlog::info("{} {}inbound {}connection from {}", prefix, user_part(md), packet_word(md), endpoint_string(md.source));
+  spdlog::info("{} {}inbound {}connection to {}", prefix, user_part(md), packet_word(md), md.destination.to_string());
+}
+
+// Routes md; logs the outbound line or the refusal. nullptr with the error
+// when there is nothing to dial.
+net::Result<outbound::Outbound*> choose(route::Router& router, outbound::Metadata& md) {
+  begin(md);
+  log_inbound(md);
   auto decision = router.decide(md);
-  if (decision.reject) co_return net::Error{make_error_code(DispatchError::rejected), {}};
-  if (decision.outbound == nullptr) co_return net::Error{make_error_code(DispatchError::no_outbound), {}};
-  co_return co_await decision.outbound->listen_packet(md);
+  if (decision.reject) {
+    spdlog::info("{} {}connection to {} rejected by route", log_prefix(md), packet_word(md),
+                 md.destination.to_string());
+    return net::Error{make_error_code(DispatchError::rejected), {}};
+  }
+  if (decision.outbound == nullptr) {
+    spdlog::error("{} no outbound for {}", log_prefix(md), md.destination.to_string());
+    return net::Error{make_error_code(DispatchError::no_outbound), {}};
+  }
+  auto* out = decision.outbound;
+  spdlog::info("[{} {}] outbound/{}[{}]: outbound {}connection to {}", md.id, elapsed(md), out->type(), out->tag(),
+               packet_word(md), md.destination.to_string());
+  return out;
+}
+
+void log_failure(const outbound::Metadata& md, const net::Error& e) {
+  spdlog::error("{} open outbound {}connection to {}: {}", log_prefix(md), packet_word(md),
+                md.destination.to_string(), e.text());
+}
+
+}  // namespace
+
+std::string log_prefix(const outbound::Metadata& md) {
+  return fmt::format("[{} {}] inbound/{}[{}]:", md.id, elapsed(md), md.inbound_type.empty() ? "?" : md.inbound_type,
+                     md.inbound);
+}
+
+asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> connect(route::Router& router, outbound::Metadata& md) {
+  auto out = choose(router, md);
+  if (!out) co_return out.error();
+  auto conn = co_await (*out)->dial(md);
+  if (!conn) log_failure(md, conn.error());
+  co_return conn;
+}
+
+asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> connect_packet(route::Router& router,
+                                                                               outbound::Metadata& md) {
+  auto out = choose(router, md);
+  if (!out) co_return out.error();
+  auto conn = co_await (*out)->listen_packet(md);
+  if (!conn) log_failure(md, conn.error());
+  co_return conn;
 }
 
 // ---- logs -------------------------------------------------------------------
@@ -75,27 +139,16 @@ std::string endpoint_string(const asio::ip::tcp::endpoint& ep) {
   return net::Address{a.to_string(), ep.port()}.to_string();
 }
 
-void log_inbound(const outbound::Metadata& md) {
-  spdlog::info("[{}] inbound {}connection from {} to {}", md.inbound,
-               md.network == outbound::Network::udp ? "packet " : "", endpoint_string(md.source),
-               md.destination.to_string());
-}
-
-void log_closed(const outbound::Metadata& md, std::uint64_t up, std::uint64_t down,
-                std::chrono::steady_clock::time_point start, const std::error_code& ec) {
+void log_closed(const outbound::Metadata& md, std::uint64_t up, std::uint64_t down, const std::error_code& ec) {
   if (!spdlog::should_log(spdlog::level::debug)) return;
-  auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
-  spdlog::debug("[{}] {}connection from {} to {} closed: up {}, down {}, {}{}{}", md.inbound,
-                md.network == outbound::Network::udp ? "packet " : "", endpoint_string(md.source),
-                md.destination.to_string(), up, down, net::format_duration(elapsed), ec ? ": " : "",
-                ec ? ec.message() : std::string());
+  spdlog::debug("{} {}connection to {} closed: up {}, down {}{}{}", log_prefix(md), packet_word(md),
+                md.destination.to_string(), up, down, ec ? ": " : "", ec ? ec.message() : std::string());
 }
 
 asio::awaitable<net::RelayStats> relay_logged(const outbound::Metadata& md, net::Conn& client,
-                                              net::Conn& upstream,
-                                              std::chrono::steady_clock::time_point start) {
+                                              net::Conn& upstream) {
   auto stats = co_await net::relay(client, upstream);
-  log_closed(md, stats.a_to_b, stats.b_to_a, start, stats.error);
+  log_closed(md, stats.a_to_b, stats.b_to_a, stats.error);
   co_return stats;
 }
 
@@ -131,7 +184,9 @@ InboundContext::InboundContext(asio::io_context& io_, std::string tag, config::M
       options(std::move(options_)),
       router(router_),
       protocols(protocols_),
-      listener(io_) {}
+      type(protocols_ == Protocols::socks ? "socks" : protocols_ == Protocols::http ? "http" : "mixed"),
+      listener(io_),
+      tasks(io_.get_executor(), "inbound/" + type + "[" + tag_ + "]") {}
 
 bool InboundContext::check_user(std::string_view username, std::string_view password) const {
   bool ok = false;
@@ -161,6 +216,7 @@ outbound::Metadata Session::metadata(outbound::Network network, net::Address des
   md.network = network;
   md.destination = std::move(destination);
   md.source = source_;
+  md.inbound_type = ctx_->type;
   return md;
 }
 
@@ -187,7 +243,7 @@ void Session::clear_deadline() {
 
 asio::awaitable<void> Session::watchdog(std::shared_ptr<Session> self) {
   while (!self->closed_) {
-    auto [ec] = co_await self->timer_.async_wait(use_tuple);
+    auto [ec] = co_await self->timer_.async_wait(net::use_tuple);
     if (self->closed_) break;
     if (!ec && self->timer_.expiry() <= std::chrono::steady_clock::now()) {
       spdlog::debug("[{}] connection from {}: timed out", self->ctx_->tag(), endpoint_string(self->source_));

@@ -19,30 +19,49 @@
 #include <asio/ip/udp.hpp>
 #include <asio/steady_timer.hpp>
 
+#include "config/defaults.hpp"
 #include "config/options.hpp"
 #include "net/conn.hpp"
 #include "net/listener.hpp"
 #include "net/relay.hpp"
 #include "net/result.hpp"
+#include "net/task_group.hpp"
 #include "net/tcp_conn.hpp"
 #include "outbound/outbound.hpp"
 #include "route/router.hpp"
 
 namespace anytls::inbound {
 
-// ---- route -> dial ----------------------------------------------------------
+// ---- the one dispatch path ----------------------------------------------------
+//
+// Every inbound hands its connections here: mixed, socks and http, and the
+// anytls server for each stream. One place routes, dials, relays and logs,
+// in sing-box's layout:
+//   [id elapsed] inbound/mixed[in]: inbound connection from 127.0.0.1:5000
+//   [id elapsed] inbound/mixed[in]: inbound connection to example.com:443
+//   [id elapsed] outbound/anytls[proxy]: outbound connection to example.com:443
+//   [id elapsed] inbound/mixed[in]: connection to example.com:443 closed: up 1.2 kB, down 40 kB   (debug)
 
 // Errors produced by dispatch itself (outbound errors pass through).
 enum class DispatchError { rejected = 1, no_outbound };
 const std::error_category& dispatch_category();
 std::error_code make_error_code(DispatchError e);
 
-// Asks the router, then the chosen outbound. A reject decision is
-// DispatchError::rejected ("rejected by route").
-asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> dial(route::Router& router,
-                                                               const outbound::Metadata& md);
-asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> listen_packet(route::Router& router,
-                                                                              const outbound::Metadata& md);
+// Logs the inbound lines, asks the router, logs the outbound line and dials
+// (or opens the datagram flow). A reject decision is DispatchError::rejected
+// ("rejected by route"). Failures are logged here; callers only answer their
+// client. Gives md an id and start time if it has none.
+asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> connect(route::Router& router, outbound::Metadata& md);
+asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> connect_packet(route::Router& router,
+                                                                               outbound::Metadata& md);
+
+// Relays client <-> upstream and logs the close line. Returns the stats.
+asio::awaitable<net::RelayStats> relay_logged(const outbound::Metadata& md, net::Conn& client,
+                                              net::Conn& upstream);
+// debug: "<prefix> connection to <dst> closed: up N, down M[: error]".
+void log_closed(const outbound::Metadata& md, std::uint64_t up, std::uint64_t down, const std::error_code& ec = {});
+// "[id elapsed] inbound/type[tag]:" for lines about md.
+std::string log_prefix(const outbound::Metadata& md);
 
 // Whether ec is the asio error `a` (category "asio.system", which maps to
 // no generic condition) or the errno-based std::errc `e`.
@@ -50,21 +69,8 @@ inline bool is_error(const std::error_code& ec, asio::error::basic_errors a, std
   return ec == a || ec == e;
 }
 
-// ---- logs -------------------------------------------------------------------
-
 // "127.0.0.1:5000", "[::1]:5000"; IPv4-mapped IPv6 shown as IPv4.
 std::string endpoint_string(const asio::ip::tcp::endpoint& ep);
-// info: "[tag] inbound connection from <src> to <host:port>"
-// (packet: "inbound packet connection ...").
-void log_inbound(const outbound::Metadata& md);
-// debug: "[tag] connection from <src> to <dst> closed: up N, down M, <duration>".
-void log_closed(const outbound::Metadata& md, std::uint64_t up, std::uint64_t down,
-                std::chrono::steady_clock::time_point start, const std::error_code& ec = {});
-
-// Relays client <-> upstream and logs the close line. Returns the stats.
-asio::awaitable<net::RelayStats> relay_logged(const outbound::Metadata& md, net::Conn& client,
-                                              net::Conn& upstream,
-                                              std::chrono::steady_clock::time_point start);
 
 // ---- a bounded read buffer over a Conn ----------------------------------------
 
@@ -111,7 +117,9 @@ struct InboundContext {
   config::MixedInboundOptions options;
   route::Router& router;
   Protocols protocols;
+  std::string type;  // "mixed", "socks", "http" (logs)
   net::Listener listener;
+  net::TaskGroup tasks;  // the accept loop, every connection and its watchdog
   std::unordered_set<Session*> sessions;
   std::uint64_t next_id = 1;
   bool stopped = false;
@@ -180,8 +188,9 @@ class Session {
   bool closed_ = false;
 };
 
-// Handshake / request-head deadline.
-inline constexpr std::chrono::seconds kHandshakeTimeout{30};
+// Handshake / request-head deadline: the same as the anytls inbound's
+// handshake_timeout default.
+inline constexpr auto kHandshakeTimeout = config::defaults::kHandshakeTimeout;
 // Idle time allowed between two requests on an HTTP keep-alive connection.
 inline constexpr std::chrono::seconds kKeepAliveIdle{60};
 

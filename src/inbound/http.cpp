@@ -6,23 +6,17 @@
 #include <asio/experimental/awaitable_operators.hpp>
 #include <spdlog/spdlog.h>
 
-#include "inbound/http_codec.hpp"
+#include "net/coro.hpp"
 
-// GCC 12 pairs asio's awaitable frame operator delete with the wrong
-// allocation function in some coroutines here (with -fsanitize) and warns;
-// a known false positive.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
+#include "inbound/http_codec.hpp"
 
 namespace anytls::inbound {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 
-// Coroutine rule (GCC 12): no temporaries with destructors inside a co_await
-// expression; build messages into named locals first.
+// (Messages are built into named locals before co_await: GCC 12 rule 1 of
+// docs/architecture.md.)
 
 constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
 constexpr std::string_view kProxyAuthenticate = "Proxy-Authenticate: Basic realm=\"anytls\"\r\n";
@@ -51,11 +45,6 @@ asio::awaitable<std::error_code> send_error(Session& s, int status, bool close, 
 
 void log_request_error(Session& s, std::string_view why) {
   spdlog::debug("[{}] connection from {}: http: {}", s.ctx().tag(), endpoint_string(s.source()), why);
-}
-
-void log_dial_error(const outbound::Metadata& md, const net::Error& e) {
-  spdlog::error("[{}] connection from {} to {}: {}", md.inbound, endpoint_string(md.source),
-                md.destination.to_string(), e.text());
 }
 
 // Copies one message body from `buf`/`src` to `dst` as framed by f. Bytes
@@ -221,12 +210,9 @@ asio::awaitable<void> http_connect(std::shared_ptr<Session> s, StreamBuffer& in,
     co_return;
   }
   auto md = s->metadata(outbound::Network::tcp, std::move(*destination));
-  log_inbound(md);
-  auto start = Clock::now();
-  auto dialed = co_await dial(s->ctx().router, md);
+  auto dialed = co_await connect(s->ctx().router, md);
   if (s->closed()) co_return;
   if (!dialed) {
-    log_dial_error(md, dialed.error());
     auto body = dialed.error().text() + "\n";
     co_await send_error(*s, http_status_for(dialed.error().code), true, {}, body);
     co_return;
@@ -238,7 +224,7 @@ asio::awaitable<void> http_connect(std::shared_ptr<Session> s, StreamBuffer& in,
     if (co_await upstream->write(asio::buffer(in.data().data(), in.size()))) co_return;
     in.clear();
   }
-  co_await relay_logged(md, s->client(), *upstream, start);
+  co_await relay_logged(md, s->client(), *upstream);
 }
 
 // An absolute-form request. Returns whether the client connection may carry
@@ -260,12 +246,9 @@ asio::awaitable<bool> http_forward(std::shared_ptr<Session> s, StreamBuffer& in,
     co_return false;
   }
   auto md = s->metadata(outbound::Network::tcp, uri->destination);
-  log_inbound(md);
-  auto start = Clock::now();
-  auto dialed = co_await dial(s->ctx().router, md);
+  auto dialed = co_await connect(s->ctx().router, md);
   if (s->closed()) co_return false;
   if (!dialed) {
-    log_dial_error(md, dialed.error());
     // Without a body to skip, the connection stays usable.
     bool again = keep_alive && framing->kind == http::Framing::none;
     auto body = dialed.error().text() + "\n";
@@ -293,10 +276,10 @@ asio::awaitable<bool> http_forward(std::shared_ptr<Session> s, StreamBuffer& in,
       }
       upstream_in->clear();
     }
-    co_await relay_logged(md, s->client(), *upstream, start);
+    co_await relay_logged(md, s->client(), *upstream);
     co_return false;
   }
-  log_closed(md, x.up, x.down, start, x.error);
+  log_closed(md, x.up, x.down, x.error);
   co_return !x.failed && x.keep_alive && !s->closed();
 }
 

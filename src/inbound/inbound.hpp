@@ -3,6 +3,8 @@
 #include <string>
 #include <system_error>
 
+#include <asio/awaitable.hpp>
+
 namespace anytls::inbound {
 
 class Inbound {
@@ -15,6 +17,9 @@ class Inbound {
   // Stops accepting and closes every connection it owns. Idempotent; the
   // io_context runs out of work once everything has unwound.
   virtual void stop() = 0;
+  // Completes when every task of the inbound (listener, connections,
+  // streams) has finished; after stop() that is a bounded drain.
+  virtual asio::awaitable<void> join() = 0;
 };
 
 }  // namespace anytls::inbound

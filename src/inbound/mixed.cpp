@@ -3,35 +3,18 @@
 #include <exception>
 #include <vector>
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
 #include <asio/error.hpp>
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include "inbound/http.hpp"
 #include "inbound/socks.hpp"
+#include "net/coro.hpp"
 
 namespace anytls::inbound {
 
 namespace {
 
-constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
-
-// Completion of a detached task: an exception escaping it is a bug; say so.
-struct ReportException {
-  std::string tag;
-  void operator()(std::exception_ptr e) const {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& x) {
-      spdlog::error("[{}] connection task failed: {}", tag, x.what());
-    }
-  }
-};
+using net::use_tuple;
 
 bool allows(Protocols set, Protocols p) {
   return (static_cast<unsigned>(set) & static_cast<unsigned>(p)) != 0;
@@ -43,28 +26,18 @@ struct CloseOnExit {
   ~CloseOnExit() { s.close(); }
 };
 
-asio::awaitable<void> accept_loop(std::shared_ptr<InboundContext> ctx) {
-  for (;;) {
-    auto [ec, socket] = co_await ctx->listener.accept();
-    if (ctx->stopped) break;
-    if (ec) {
-      if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) break;
-      // EMFILE and friends: back off instead of spinning.
-      spdlog::warn("[{}] accept: {}", ctx->tag(), ec.message());
-      asio::steady_timer pause(ctx->io, std::chrono::milliseconds(100));
-      co_await pause.async_wait(use_tuple);
-      continue;
-    }
-    auto session = std::make_shared<Session>(ctx, std::move(socket));
-    asio::co_spawn(ctx->io, serve_connection(std::move(session)), ReportException{ctx->tag()});
-  }
+void on_accept(std::shared_ptr<InboundContext> ctx, asio::ip::tcp::socket socket) {
+  if (ctx->stopped) return;
+  auto session = std::make_shared<Session>(ctx, std::move(socket));
+  auto what = "connection from " + endpoint_string(session->source());
+  ctx->tasks.spawn(serve_connection(std::move(session)), std::move(what));
 }
 
 }  // namespace
 
 asio::awaitable<void> serve_connection(std::shared_ptr<Session> s) {
   CloseOnExit closer{*s};
-  asio::co_spawn(s->ctx().io, Session::watchdog(s), asio::detached);
+  s->ctx().tasks.spawn(Session::watchdog(s), "connection watchdog");
   s->set_deadline(kHandshakeTimeout);
   std::uint8_t first = 0;
   auto [ec, n] = co_await s->client().socket().async_receive(asio::buffer(&first, 1),
@@ -97,7 +70,11 @@ std::error_code ProxyInbound::start() {
     return ec;
   }
   spdlog::info("[{}] tcp server started at {}", ctx_->tag(), endpoint_string(ctx_->listener.local_endpoint()));
-  asio::co_spawn(ctx_->io, accept_loop(ctx_), ReportException{ctx_->tag()});
+  std::weak_ptr<InboundContext> weak = ctx_;
+  auto handler = [weak](asio::ip::tcp::socket socket) {
+    if (auto ctx = weak.lock()) on_accept(std::move(ctx), std::move(socket));
+  };
+  ctx_->tasks.spawn(net::accept_loop(ctx_->listener, std::move(handler), "[" + ctx_->tag() + "]"), "accept loop");
   return {};
 }
 
@@ -109,6 +86,13 @@ void ProxyInbound::stop() {
   // later), but copy anyway so the loop does not depend on that.
   std::vector<Session*> live(ctx_->sessions.begin(), ctx_->sessions.end());
   for (Session* s : live) s->close();
+  // Dials in flight stop now instead of at their timeouts.
+  ctx_->tasks.cancel();
+}
+
+asio::awaitable<void> ProxyInbound::join() {
+  auto ctx = ctx_;
+  co_await ctx->tasks.join();
 }
 
 }  // namespace anytls::inbound

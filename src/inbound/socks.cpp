@@ -4,17 +4,16 @@
 #include <chrono>
 
 #include <asio/error.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
+
+#include "net/coro.hpp"
 
 namespace anytls::inbound {
 
 namespace {
 
-constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
-using Clock = std::chrono::steady_clock;
+using net::use_tuple;
 
 // Holds any single SOCKS handshake message (the largest, RFC 1929 auth, is
 // 513 bytes; a SOCKS4a request is capped at 8 + 256 + 256).
@@ -50,15 +49,10 @@ void log_handshake_error(Session& s, std::string_view what, std::string_view why
   spdlog::debug("[{}] connection from {}: {}: {}", s.ctx().tag(), endpoint_string(s.source()), what, why);
 }
 
-void log_dial_error(const outbound::Metadata& md, const net::Error& e) {
-  spdlog::error("[{}] connection from {} to {}: {}", md.inbound, endpoint_string(md.source),
-                md.destination.to_string(), e.text());
-}
-
 enum class Version { v4, v5 };
 
-// Coroutine rule (GCC 12): no temporaries with destructors inside a co_await
-// expression; build messages into named locals first.
+// (Messages are built into named locals before co_await: GCC 12 rule 1 of
+// docs/architecture.md.)
 const net::Address kNoAddress{"0.0.0.0", 0};
 
 std::vector<std::uint8_t> socks4_reply_bytes(std::uint8_t code) {
@@ -71,12 +65,9 @@ std::vector<std::uint8_t> socks4_reply_bytes(std::uint8_t code) {
 asio::awaitable<void> socks_connect(std::shared_ptr<Session> s, StreamBuffer& in, net::Address destination,
                                     Version version) {
   auto md = s->metadata(outbound::Network::tcp, std::move(destination));
-  log_inbound(md);
-  auto start = Clock::now();
-  auto dialed = co_await dial(s->ctx().router, md);
+  auto dialed = co_await connect(s->ctx().router, md);
   if (s->closed()) co_return;
   if (!dialed) {
-    log_dial_error(md, dialed.error());
     auto reply = version == Version::v4 ? socks4_reply_bytes(socks::kReply4Rejected)
                                         : socks::socks5_reply(socks5_reply_for(dialed.error().code), kNoAddress);
     co_await send(*s, reply);
@@ -93,7 +84,7 @@ asio::awaitable<void> socks_connect(std::shared_ptr<Session> s, StreamBuffer& in
     if (co_await upstream->write(asio::buffer(in.data().data(), in.size()))) co_return;
     in.clear();
   }
-  co_await relay_logged(md, s->client(), *upstream, start);
+  co_await relay_logged(md, s->client(), *upstream);
 }
 
 asio::awaitable<void> serve_socks4(std::shared_ptr<Session> s, StreamBuffer& in) {
@@ -222,12 +213,9 @@ asio::awaitable<void> udp_data(std::shared_ptr<Session> s, asio::ip::udp::socket
     break;
   }
   auto md = s->metadata(outbound::Network::udp, destination);
-  log_inbound(md);
-  auto start = Clock::now();
-  auto opened = co_await listen_packet(s->ctx().router, md);
+  auto opened = co_await connect_packet(s->ctx().router, md);
   if (s->closed()) co_return;
   if (!opened) {
-    log_dial_error(md, opened.error());
     s->close();
     co_return;
   }
@@ -242,7 +230,7 @@ asio::awaitable<void> udp_data(std::shared_ptr<Session> s, asio::ip::udp::socket
   }
   if (!ec) flow.up += size - header;
   co_await (udp_client_to_remote(s, flow, std::move(buf)) && udp_remote_to_client(s, flow));
-  log_closed(md, flow.up, flow.down, start);
+  log_closed(md, flow.up, flow.down);
 }
 
 // The association lives as long as the TCP control connection.

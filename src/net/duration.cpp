@@ -142,16 +142,16 @@ std::string format_duration(Duration dur) {
     out = std::to_string(u) + out + unit;
   } else {
     out = "s";
-    u = fmt_frac(out, u, 9);
-    out.insert(0, std::to_string(u % 60));
-    u /= 60;
-    if (u > 0) {
-      out.insert(0, std::to_string(u % 60) + "m");
-      u /= 60;
-      if (u > 0) out.insert(0, std::to_string(u) + "h");
-    }
+    u = fmt_frac(out, u, 9);  // out: ".5s" or "s"; u: whole seconds
+    // Built front to back (GCC 12 -O3 warns about string::insert(0, ...)).
+    std::string head;
+    const std::uint64_t hours = u / 3600, minutes = u / 60 % 60;
+    if (hours > 0) head = std::to_string(hours) + "h";
+    if (u >= 60) head += std::to_string(minutes) + "m";
+    head += std::to_string(u % 60);
+    out = head + out;
   }
-  if (neg) out.insert(0, "-");
+  if (neg) out = "-" + out;
   return out;
 }
 

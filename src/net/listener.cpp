@@ -5,14 +5,14 @@
 #include <sys/socket.h>
 
 #include <asio/error.hpp>
-#include <asio/experimental/as_tuple.hpp>
-#include <asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "net/coro.hpp"
 
 namespace anytls::net {
 
 namespace {
 
-constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 std::error_code last_errno() { return {errno, asio::error::get_system_category()}; }
 
@@ -141,6 +141,20 @@ std::error_code open_udp(asio::ip::udp::socket& socket, const asio::ip::address&
   socket.bind(ep, ec);
   if (ec) return fail(ec);
   return {};
+}
+
+asio::awaitable<void> accept_loop(Listener& listener, std::function<void(asio::ip::tcp::socket)> on_accept,
+                                  std::string who) {
+  for (;;) {
+    auto [ec, socket] = co_await listener.accept();
+    if (!listener.is_open() || ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) break;
+    if (ec) {
+      spdlog::warn("{}: accept: {}", who, ec.message());
+      if (!co_await sleep_for(std::chrono::milliseconds(100))) break;
+      continue;
+    }
+    on_accept(std::move(socket));
+  }
 }
 
 }  // namespace anytls::net

@@ -3,6 +3,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -79,6 +80,12 @@ class Listener {
   asio::ip::tcp::acceptor acceptor_;
   ListenConfig config_;
 };
+
+// Accepts until the listener is closed and hands each connection to
+// on_accept. Errors such as running out of file descriptors are logged
+// (naming `who`) and retried after a short pause instead of spinning.
+asio::awaitable<void> accept_loop(Listener& listener, std::function<void(asio::ip::tcp::socket)> on_accept,
+                                  std::string who);
 
 // Applies the keep-alive fields of config to a connected socket.
 std::error_code apply_keep_alive(asio::ip::tcp::socket& socket, const ListenConfig& config);

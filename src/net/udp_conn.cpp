@@ -90,26 +90,26 @@ void UdpPacketConn::close() {
 
 // ---------------------------------------------------------------- IdleTimer
 
-IdleTimer::IdleTimer(asio::any_io_executor ex, Duration timeout)
-    : timer_(std::move(ex)), timeout_(timeout), last_(std::chrono::steady_clock::now()) {}
+IdleTimer::IdleTimer(asio::any_io_executor ex, Duration timeout, Clock* clock)
+    : timer_(ex, clock), timeout_(timeout), last_(timer_.clock().now()) {}
 
-std::shared_ptr<IdleTimer> IdleTimer::create(asio::any_io_executor ex, Duration timeout) {
-  return std::make_shared<IdleTimer>(std::move(ex), timeout);
+std::shared_ptr<IdleTimer> IdleTimer::create(asio::any_io_executor ex, Duration timeout, Clock* clock) {
+  return std::make_shared<IdleTimer>(std::move(ex), timeout, clock);
 }
 
 asio::awaitable<void> IdleTimer::wait() { return run(shared_from_this()); }
 
 asio::awaitable<void> IdleTimer::run(std::shared_ptr<IdleTimer> self) {
   if (self->timeout_ <= Duration::zero()) {
-    self->timer_.expires_at(asio::steady_timer::time_point::max());
-    co_await self->timer_.async_wait(use_tuple);
+    self->timer_.expires_at(Clock::time_point::max());
+    (void)co_await self->timer_.wait();
     co_return;
   }
   for (;;) {
-    auto due = self->last_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(self->timeout_);
-    if (std::chrono::steady_clock::now() >= due) co_return;
+    auto due = self->last_ + std::chrono::duration_cast<Clock::duration>(self->timeout_);
+    if (self->timer_.clock().now() >= due) co_return;
     self->timer_.expires_at(due);
-    auto [ec] = co_await self->timer_.async_wait(use_tuple);
+    auto ec = co_await self->timer_.wait();
     if (ec) co_return;  // cancelled
   }
 }

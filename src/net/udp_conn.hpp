@@ -10,9 +10,10 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 #include <asio/ip/udp.hpp>
-#include <asio/steady_timer.hpp>
 
+#include "net/clock.hpp"
 #include "net/conn.hpp"
+#include "net/timer.hpp"
 #include "net/dialer.hpp"
 #include "net/duration.hpp"
 
@@ -55,22 +56,23 @@ class UdpPacketConn final : public PacketConn {
 //   co_await (relay(...) || idle->wait());
 class IdleTimer : public std::enable_shared_from_this<IdleTimer> {
  public:
-  static std::shared_ptr<IdleTimer> create(asio::any_io_executor ex, Duration timeout);
+  // clock: null = the real one.
+  static std::shared_ptr<IdleTimer> create(asio::any_io_executor ex, Duration timeout, Clock* clock = nullptr);
 
-  void touch() { last_ = std::chrono::steady_clock::now(); }
+  void touch() { last_ = timer_.clock().now(); }
   Duration timeout() const { return timeout_; }
   // Completes when the flow has been idle for `timeout` (or on cancellation).
   // timeout <= 0 never fires.
   asio::awaitable<void> wait();
 
-  IdleTimer(asio::any_io_executor ex, Duration timeout);  // use create()
+  IdleTimer(asio::any_io_executor ex, Duration timeout, Clock* clock);  // use create()
 
  private:
   static asio::awaitable<void> run(std::shared_ptr<IdleTimer> self);
 
-  asio::steady_timer timer_;
+  Timer timer_;
   Duration timeout_;
-  std::chrono::steady_clock::time_point last_;
+  Clock::time_point last_;
 };
 
 // A PacketConn that touches an IdleTimer on every packet either way.

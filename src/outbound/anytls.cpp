@@ -2,16 +2,13 @@
 
 #include <malloc.h>
 
-#include <asio/co_spawn.hpp>
-#include <asio/detached.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include "anytls/preamble.hpp"
 #include "anytls/stream.hpp"
 #include "anytls/uot.hpp"
+#include "net/coro.hpp"
 #include "net/socks_address.hpp"
 #include "outbound/uot_client.hpp"
 #include "tls/client_connect.hpp"
@@ -20,10 +17,8 @@
 namespace anytls::outbound {
 
 using namespace asio::experimental::awaitable_operators;
-using Clk = std::chrono::steady_clock;
 
 namespace {
-constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr auto kTlsHandshakeTimeout = std::chrono::seconds(15);
 
 PoolOptions pool_options(const config::AnyTlsOutboundOptions& o) {
@@ -42,44 +37,60 @@ PoolOptions pool_options(const config::AnyTlsOutboundOptions& o) {
 
 struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
   Pool(asio::io_context& io_, std::string tag_, config::AnyTlsOutboundOptions opts_, net::Dialer dialer_,
-       std::shared_ptr<tls::ClientContext> tls_, Clock& clock, Random& random)
+       std::shared_ptr<tls::ClientContext> tls_, Clock& clock, Random* random)
       : io(io_),
         tag(std::move(tag_)),
         opts(std::move(opts_)),
         dialer(std::move(dialer_)),
         tls(std::move(tls_)),
-        policy(pool_options(opts), clock, random),
+        own_random(random ? nullptr : std::make_unique<Mt19937Random>()),
+        policy(pool_options(opts), clock, random ? *random : *own_random),
         padding(std::make_shared<proto::PaddingState>(
             std::make_shared<const proto::PaddingScheme>(proto::PaddingScheme::default_scheme()))),
         rng(std::make_shared<std::mt19937_64>(std::random_device{}())),
         hash(proto::hash_password(opts.password)),
-        tick_timer(io),
-        retry_timer(io) {}
+        clock(clock),
+        tasks(io.get_executor(), "outbound/anytls[" + tag + "]"),
+        tick_timer(io.get_executor(), &clock),
+        retry_timer(io.get_executor(), &clock) {}
 
   asio::io_context& io;
   std::string tag;
   config::AnyTlsOutboundOptions opts;
   net::Dialer dialer;
   std::shared_ptr<tls::ClientContext> tls;
+  std::unique_ptr<Random> own_random;  // when none was injected
   PoolPolicy policy;
   std::shared_ptr<proto::PaddingState> padding;
   std::shared_ptr<std::mt19937_64> rng;
   proto::PasswordHash hash;
   std::map<std::uint64_t, std::shared_ptr<proto::Session>> sessions;
-  std::map<std::uint64_t, std::shared_ptr<asio::steady_timer>> heartbeats;
-  asio::steady_timer tick_timer;
-  asio::steady_timer retry_timer;
+  net::Clock& clock;
+  net::TaskGroup tasks;
+  net::Timer tick_timer;
+  net::Timer retry_timer;
   bool started = false;
   bool stopped = false;
+  // Counters of this pool; the sessions' own (heartbeats) are added when
+  // read (stats()), and folded in here when a session closes.
   AnyTlsStats stats;
 
-  void on_session_closed(std::uint64_t seq) {
+  void on_session_closed(std::uint64_t seq, const proto::Session& s) {
     policy.remove(seq);
     sessions.erase(seq);
-    if (auto it = heartbeats.find(seq); it != heartbeats.end()) {
-      it->second->cancel();
-      heartbeats.erase(it);
+    stats.heartbeats_sent += s.stats().heartbeats_sent;
+    stats.heartbeat_responses += s.stats().heartbeat_responses;
+    if (s.stats().liveness_failed) ++stats.heartbeat_misses;
+  }
+
+  AnyTlsStats current_stats() const {
+    auto st = stats;
+    for (const auto& [seq, s] : sessions) {
+      if (s->closed()) continue;
+      st.heartbeats_sent += s->stats().heartbeats_sent;
+      st.heartbeat_responses += s->stats().heartbeat_responses;
     }
+    return st;
   }
 
   // A stream handle is done with its session.
@@ -90,7 +101,7 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
   }
 
   void apply(const PoolPolicy::TickResult& r);
-  void start_heartbeat(std::uint64_t seq, const std::shared_ptr<proto::Session>& s);
+  void spawn_dial(std::uint64_t seq);
 };
 
 // ------------------------------------------------------------------ sessions
@@ -104,7 +115,8 @@ asio::awaitable<net::Result<std::shared_ptr<proto::Session>>> connect_session(Po
   auto sock = co_await p->dialer.dial_tcp(server);
   if (!sock) co_return sock.error();
   // OpenSSL, or Chrome's ClientHello (tls.utls); verified and pinned.
-  auto tls_conn = co_await tls::client_handshake(p->tls, std::move(*sock), server.to_string(), kTlsHandshakeTimeout);
+  auto tls_conn =
+      co_await tls::client_handshake(p->tls, std::move(*sock), server.to_string(), kTlsHandshakeTimeout, &p->clock);
   if (!tls_conn) co_return tls_conn.error();
   auto conn = std::move(*tls_conn);
   // The whole preamble in one TLS write: reference servers parse it from the
@@ -121,55 +133,17 @@ asio::awaitable<net::Result<std::shared_ptr<proto::Session>>> connect_session(Po
   so.rand = [rng](std::uint32_t lo, std::uint32_t hi) {
     return std::uniform_int_distribution<std::uint32_t>(lo, hi - 1)(*rng);
   };
+  so.clock = &p->clock;
+  so.heartbeat.interval = p->policy.options().heartbeat;
+  if (so.heartbeat.interval > net::Duration::zero()) so.heartbeat.first_delay = p->policy.heartbeat_first_delay();
   auto session = std::make_shared<proto::Session>(p->io.get_executor(), std::move(conn), std::move(so));
   std::weak_ptr<AnyTlsOutbound::Pool> weak = p;
-  session->set_close_handler([weak, seq](proto::Session&, const std::string&) {
-    if (auto pool = weak.lock()) pool->on_session_closed(seq);
-  });
-  session->set_frame_observer([weak](proto::Command cmd) {
-    if (cmd != proto::Command::heart_response) return;
-    if (auto pool = weak.lock()) ++pool->stats.heartbeat_responses;
-    spdlog::debug("[Heartbeat] Received heartbeat response");
+  session->set_close_handler([weak, seq](proto::Session& s, const std::string&) {
+    if (auto pool = weak.lock()) pool->on_session_closed(seq, s);
   });
   session->start();
   ++p->stats.sessions_created;
   co_return session;
-}
-
-asio::awaitable<void> heartbeat_loop(PoolPtr p, std::weak_ptr<proto::Session> weak,
-                                     std::shared_ptr<asio::steady_timer> timer) {
-  const auto interval = p->policy.options().heartbeat;
-  // A v2 server answers every request; silence this long means dead.
-  const auto liveness = std::max<net::Duration>(interval, std::chrono::seconds(5));
-  auto next = Clk::now() + p->policy.heartbeat_first_delay();
-  std::optional<Clk::time_point> awaiting;
-  for (;;) {
-    auto wake = next;
-    if (awaiting) wake = std::min(wake, *awaiting + std::chrono::duration_cast<Clk::duration>(liveness));
-    timer->expires_at(wake);
-    auto [ec] = co_await timer->async_wait(use_tuple);
-    if (ec || p->stopped) co_return;
-    auto s = weak.lock();
-    if (!s || s->closed()) co_return;
-    auto now = Clk::now();
-    if (awaiting && s->last_frame_at() >= *awaiting) awaiting.reset();
-    if (awaiting && now >= *awaiting + liveness) {
-      ++p->stats.heartbeat_misses;
-      spdlog::warn("[Heartbeat] No response from server within {}, closing session {}", net::format_duration(liveness),
-                   s->log_prefix());
-      s->close("heartbeat timeout");
-      co_return;
-    }
-    if (now >= next) {
-      spdlog::debug("[Heartbeat] Sending heartbeat request");
-      s->send_heart_request();
-      ++p->stats.heartbeats_sent;
-      spdlog::debug("[Heartbeat] Heartbeat sent successfully");
-      // Against a v1 server heartbeats are sent but not awaited.
-      if (s->peer_version() >= 2 && !awaiting) awaiting = now;
-      next = now + std::chrono::duration_cast<Clk::duration>(interval);
-    }
-  }
 }
 
 asio::awaitable<void> retry_after(PoolPtr p, net::Duration delay);
@@ -183,7 +157,7 @@ asio::awaitable<void> pool_dial(PoolPtr p, std::uint64_t seq) {
   if (!r) {
     ++p->stats.session_dial_failures;
     if (auto delay = p->policy.pool_dial_failed(seq, r.error().text()))
-      asio::co_spawn(p->io, retry_after(p, *delay), asio::detached);
+      p->tasks.spawn(retry_after(p, *delay), "dial retry");
     co_return;
   }
   auto s = *r;
@@ -196,20 +170,19 @@ asio::awaitable<void> pool_dial(PoolPtr p, std::uint64_t seq) {
   // A pre-warmed session speaks at once: Settings now, so version
   // negotiation and heartbeats need no stream.
   s->send_settings();
-  p->start_heartbeat(seq, s);
 }
 
 asio::awaitable<void> retry_after(PoolPtr p, net::Duration delay) {
   p->retry_timer.expires_after(delay);
-  auto [ec] = co_await p->retry_timer.async_wait(use_tuple);
+  auto ec = co_await p->retry_timer.wait();
   if (ec || p->stopped) co_return;
-  for (auto seq : p->policy.ensure()) asio::co_spawn(p->io, pool_dial(p, seq), asio::detached);
+  for (auto seq : p->policy.ensure()) p->spawn_dial(seq);
 }
 
 asio::awaitable<void> tick_loop(PoolPtr p) {
   while (!p->stopped) {
     p->tick_timer.expires_after(p->policy.options().check_interval);
-    auto [ec] = co_await p->tick_timer.async_wait(use_tuple);
+    auto ec = co_await p->tick_timer.wait();
     if (ec || p->stopped) co_return;
     p->apply(p->policy.tick());
     // Handshakes leave freed memory behind; give it back to the system so a
@@ -227,14 +200,11 @@ void AnyTlsOutbound::Pool::apply(const PoolPolicy::TickResult& r) {
     auto s = it->second;
     s->close(c.reason == CloseReason::idle_timeout ? "idle timeout" : "max lifetime");
   }
-  for (auto seq : r.dial) asio::co_spawn(io, pool_dial(shared_from_this(), seq), asio::detached);
+  for (auto seq : r.dial) spawn_dial(seq);
 }
 
-void AnyTlsOutbound::Pool::start_heartbeat(std::uint64_t seq, const std::shared_ptr<proto::Session>& s) {
-  if (policy.options().heartbeat <= net::Duration::zero()) return;
-  auto timer = std::make_shared<asio::steady_timer>(io);
-  heartbeats[seq] = timer;
-  asio::co_spawn(io, heartbeat_loop(shared_from_this(), s, timer), asio::detached);
+void AnyTlsOutbound::Pool::spawn_dial(std::uint64_t seq) {
+  tasks.spawn(pool_dial(shared_from_this(), seq), fmt::format("pool dial #{}", seq));
 }
 
 // ------------------------------------------------------------------ streams
@@ -280,7 +250,6 @@ asio::awaitable<net::Result<Opened>> open_on_session(PoolPtr p, std::vector<std:
       if (o.session->closed()) co_return net::Error{asio::error::connection_aborted, "session closed during set-up"};
       p->policy.add_busy(o.seq);
       p->sessions[o.seq] = o.session;
-      p->start_heartbeat(o.seq, o.session);
     }
     auto stream = o.session->open_stream(addr);
     if (!stream) {
@@ -401,30 +370,25 @@ asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> open_stream(PoolPtr p, 
 AnyTlsOutbound::AnyTlsOutbound(asio::io_context& io, std::string tag, config::AnyTlsOutboundOptions opts,
                                net::Dialer dialer, std::shared_ptr<tls::ClientContext> tls, Clock* clock,
                                Random* random) {
-  if (!clock) {
-    own_clock_ = std::make_unique<SystemClock>();
-    clock = own_clock_.get();
-  }
-  if (!random) {
-    own_random_ = std::make_unique<Mt19937Random>();
-    random = own_random_.get();
-  }
+  // The pool may outlive this object (coroutines hold it): the clock it
+  // uses is the process's, or the caller's, never one owned here.
+  if (!clock) clock = &net::system_clock();
   pool_ = std::make_shared<Pool>(io, std::move(tag), std::move(opts), std::move(dialer), std::move(tls), *clock,
-                                 *random);
+                                 random);
 }
 
 AnyTlsOutbound::~AnyTlsOutbound() { stop(); }
 
 net::Result<std::unique_ptr<AnyTlsOutbound>> AnyTlsOutbound::create(asio::io_context& io, std::string tag,
                                                                    const config::AnyTlsOutboundOptions& opts,
-                                                                   net::Dialer dialer) {
+                                                                   net::Dialer dialer, Clock* clock) {
   auto tls = tls::ClientContext::create(opts.tls, opts.server);
   if (!tls) return tls.error();
-  return std::make_unique<AnyTlsOutbound>(io, std::move(tag), opts, std::move(dialer), *tls);
+  return std::make_unique<AnyTlsOutbound>(io, std::move(tag), opts, std::move(dialer), *tls, clock);
 }
 
 const std::string& AnyTlsOutbound::tag() const { return pool_->tag; }
-const AnyTlsStats& AnyTlsOutbound::stats() const { return pool_->stats; }
+AnyTlsStats AnyTlsOutbound::stats() const { return pool_->current_stats(); }
 const PoolPolicy& AnyTlsOutbound::policy() const { return pool_->policy; }
 
 void AnyTlsOutbound::start() {
@@ -432,11 +396,9 @@ void AnyTlsOutbound::start() {
   if (p.started || p.stopped) return;
   p.started = true;
   // The first ensure runs now, so the first request after start is warm.
-  for (auto seq : p.policy.ensure()) asio::co_spawn(p.io, pool_dial(pool_, seq), asio::detached);
-  asio::co_spawn(p.io, tick_loop(pool_), asio::detached);
+  for (auto seq : p.policy.ensure()) p.spawn_dial(seq);
+  p.tasks.spawn(tick_loop(pool_), "pool tick");
 }
-
-void AnyTlsOutbound::tick_now() { pool_->apply(pool_->policy.tick()); }
 
 void AnyTlsOutbound::stop() {
   auto& p = *pool_;
@@ -446,8 +408,12 @@ void AnyTlsOutbound::stop() {
   p.retry_timer.cancel();
   auto sessions = p.sessions;
   for (auto& [seq, s] : sessions) s->close("outbound stopped");
-  for (auto& [seq, t] : p.heartbeats) t->cancel();
-  p.heartbeats.clear();
+  p.tasks.cancel();
+}
+
+asio::awaitable<void> AnyTlsOutbound::join() {
+  auto pool = pool_;
+  co_await pool->tasks.join();
 }
 
 asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> AnyTlsOutbound::dial(const Metadata& md) {

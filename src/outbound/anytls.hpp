@@ -8,7 +8,6 @@
 #include <string>
 
 #include <asio/io_context.hpp>
-#include <asio/steady_timer.hpp>
 
 #include "anytls/session.hpp"
 #include "config/options.hpp"
@@ -31,7 +30,8 @@ struct AnyTlsStats {
 
 class AnyTlsOutbound final : public Outbound {
  public:
-  // clock/random: injectable for tests; null = real ones.
+  // clock/random: injectable for tests (a net::VirtualClock drives the tick,
+  // the heartbeats and every timeout); null = real ones.
   AnyTlsOutbound(asio::io_context& io, std::string tag, config::AnyTlsOutboundOptions opts, net::Dialer dialer,
                  std::shared_ptr<tls::ClientContext> tls, Clock* clock = nullptr, Random* random = nullptr);
   ~AnyTlsOutbound() override;
@@ -39,25 +39,23 @@ class AnyTlsOutbound final : public Outbound {
   // Builds the TLS context from the options; errors name the problem.
   static net::Result<std::unique_ptr<AnyTlsOutbound>> create(asio::io_context& io, std::string tag,
                                                              const config::AnyTlsOutboundOptions& opts,
-                                                             net::Dialer dialer);
+                                                             net::Dialer dialer, Clock* clock = nullptr);
 
   const std::string& tag() const override;
   std::string_view type() const override { return "anytls"; }
   void start() override;
   void stop() override;
+  asio::awaitable<void> join() override;
   asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> dial(const Metadata& md) override;
   asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> listen_packet(const Metadata& md) override;
 
   struct Pool;  // shared with live streams and coroutines
-  const AnyTlsStats& stats() const;
+  // A snapshot: the pool's counters plus those of its live sessions.
+  AnyTlsStats stats() const;
   const PoolPolicy& policy() const;
-  // Runs one maintenance tick now (tests).
-  void tick_now();
 
  private:
   std::shared_ptr<Pool> pool_;
-  std::unique_ptr<Clock> own_clock_;
-  std::unique_ptr<Random> own_random_;
 };
 
 }  // namespace anytls::outbound

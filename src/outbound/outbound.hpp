@@ -1,6 +1,8 @@
 // What an inbound asks of an outbound: a byte stream or a datagram flow to a
 // destination. Implemented by direct, block and anytls.
 #pragma once
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,6 +25,11 @@ struct Metadata {
   Network network = Network::tcp;
   net::Address destination;
   asio::ip::tcp::endpoint source;
+  std::string inbound_type;  // "mixed", "anytls", ... (logs)
+  // Set by the dispatch (inbound/dispatch.hpp): the connection's id and
+  // start, shown as "[id elapsed]" in every log line about it.
+  std::uint32_t id = 0;
+  std::chrono::steady_clock::time_point start{};
 };
 
 class Outbound {
@@ -34,6 +41,8 @@ class Outbound {
   virtual void start() {}
   // Stops background work and closes idle connections. Idempotent.
   virtual void stop() {}
+  // Completes when the outbound's background tasks have finished.
+  virtual asio::awaitable<void> join() { co_return; }
   virtual asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> dial(const Metadata& md) = 0;
   // A datagram flow towards md.destination (packets may also go elsewhere).
   virtual asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> listen_packet(const Metadata& md) = 0;

@@ -66,6 +66,7 @@
 #include <string_view>
 #include <vector>
 
+#include "net/clock.hpp"
 #include "net/duration.hpp"
 
 namespace anytls::outbound {
@@ -93,20 +94,9 @@ struct PoolOptions {
   PoolOptions normalized() const;
 };
 
-class Clock {
- public:
-  virtual ~Clock() = default;
-  // Monotonic time: every decision is made with this.
-  virtual std::chrono::steady_clock::time_point now() const = 0;
-  // Wall time, only for the "created=2024-01-01 10:00:00" field of age logs.
-  virtual std::chrono::system_clock::time_point wall_now() const = 0;
-};
-
-class SystemClock final : public Clock {
- public:
-  std::chrono::steady_clock::time_point now() const override { return std::chrono::steady_clock::now(); }
-  std::chrono::system_clock::time_point wall_now() const override { return std::chrono::system_clock::now(); }
-};
+// Time comes from net::Clock (real or virtual, see net/clock.hpp).
+using Clock = net::Clock;
+using SystemClock = net::SystemClock;
 
 class Random {
  public:

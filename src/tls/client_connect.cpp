@@ -1,10 +1,8 @@
 #include "tls/client_connect.hpp"
 
-#include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/use_awaitable.hpp>
 
+#include "net/coro.hpp"
 #include "tls/context.hpp"
 #include "tls/tls_conn.hpp"
 #include "tls/utls_conn.hpp"
@@ -15,11 +13,6 @@ namespace {
 
 using namespace asio::experimental::awaitable_operators;
 
-asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration d) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, d);
-  (void)co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-}
-
 net::Error failed(std::error_code ec, const std::string& peer, const std::string& why) {
   return net::Error{ec, "tls handshake with " + peer + ": " + why};
 }
@@ -29,7 +22,8 @@ net::Error failed(std::error_code ec, const std::string& peer, const std::string
 asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> client_handshake(std::shared_ptr<ClientContext> ctx,
                                                                           asio::ip::tcp::socket socket,
                                                                           std::string peer,
-                                                                          std::chrono::steady_clock::duration timeout) {
+                                                                          net::Clock::duration timeout,
+                                                                          net::Clock* clock) {
   // One path for both stacks, with no co_await in a branch (GCC 12).
   std::unique_ptr<TlsConn> openssl;
   std::unique_ptr<UtlsConn> chrome;
@@ -42,7 +36,7 @@ asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> client_handshake(std::s
     ctx->prepare(openssl->native());
   }
   asio::awaitable<std::error_code> handshake = chrome ? chrome->handshake() : openssl->handshake();
-  auto hs = co_await (std::move(handshake) || sleep_for(timeout));
+  auto hs = co_await (std::move(handshake) || net::sleep_for(timeout, clock));
   if (hs.index() != 0) co_return failed(asio::error::timed_out, peer, "timeout");
   if (auto ec = std::get<0>(hs))
     co_return failed(ec, peer, chrome ? chrome->last_error_text() : openssl->last_error_text());

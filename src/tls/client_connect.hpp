@@ -10,6 +10,7 @@
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
 
+#include "net/clock.hpp"
 #include "net/conn.hpp"
 #include "net/result.hpp"
 
@@ -17,10 +18,12 @@ namespace anytls::tls {
 
 class ClientContext;
 
-// peer names the server in error messages ("tls handshake with <peer>: ...").
+// peer names the server in error messages ("tls handshake with <peer>: ...");
+// the timeout runs on `clock` (null: the real clock).
 asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> client_handshake(std::shared_ptr<ClientContext> ctx,
                                                                           asio::ip::tcp::socket socket,
                                                                           std::string peer,
-                                                                          std::chrono::steady_clock::duration timeout);
+                                                                          net::Clock::duration timeout,
+                                                                          net::Clock* clock);
 
 }  // namespace anytls::tls

@@ -7,6 +7,7 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/write.hpp>
@@ -356,7 +357,12 @@ Env::Env(config::AnyTlsInboundOptions server_opts) {
     // Tests ask for "the fallback HTTP server" with port 0.
     server_opts.fallback->server_port = fallback.port();
   }
-  server = std::make_unique<inbound::AnyTlsServer>(io, "anytls-in", std::move(server_opts), *router);
+  // The server's deadlines run on the Env's virtual clock: a test that
+  // depends on one moves time forward (a server that waited for a deadline
+  // it should not need would hang the test instead of passing slowly).
+  server_router.inner = router.get();
+  server = std::make_unique<inbound::AnyTlsServer>(io, "anytls-in", std::move(server_opts), server_router, resolver,
+                                                   &clock);
   if (auto ec = server->start()) throw std::runtime_error("server start: " + server->start_error());
   config::OutboundTlsOptions raw;
   raw.enabled = true;
@@ -368,9 +374,9 @@ Env::Env(config::AnyTlsInboundOptions server_opts) {
 
 Env::~Env() { stop_all(); }
 
-outbound::AnyTlsOutbound& Env::make_client(const config::AnyTlsOutboundOptions& opts) {
+outbound::AnyTlsOutbound& Env::make_client(const config::AnyTlsOutboundOptions& opts, net::Clock* clock) {
   net::Dialer dialer(net::DialerOptions{}, resolver);
-  auto r = outbound::AnyTlsOutbound::create(io, "anytls-out", opts, dialer);
+  auto r = outbound::AnyTlsOutbound::create(io, "anytls-out", opts, dialer, clock);
   if (!r) throw std::runtime_error("anytls outbound: " + r.error().text());
   clients.push_back(std::move(*r));
   return *clients.back();
@@ -418,6 +424,31 @@ asio::awaitable<bool> eventually(std::function<bool()> cond, Ms timeout, Ms step
     if (std::chrono::steady_clock::now() >= until) co_return false;
     co_await sleep_for(step);
   }
+}
+
+asio::awaitable<bool> advance_until(net::VirtualClock& clock, std::function<bool()> cond, Ms step, Ms limit,
+                                    Ms settle) {
+  for (Ms passed{0};; passed += step) {
+    if (co_await eventually(cond, settle, Ms(1))) co_return true;
+    if (passed >= limit) co_return false;
+    clock.advance(step);
+  }
+}
+
+namespace {
+asio::awaitable<void> drive_clock(net::VirtualClock* clock, Ms step, Ms every) {
+  for (;;) {
+    co_await sleep_for(every);
+    clock->advance(step);
+  }
+}
+}  // namespace
+
+asio::awaitable<std::string> with_virtual_time(net::VirtualClock& clock, asio::awaitable<std::string> task, Ms step,
+                                               Ms every) {
+  using namespace asio::experimental::awaitable_operators;
+  auto r = co_await (std::move(task) || drive_clock(&clock, step, every));
+  co_return std::get<0>(std::move(r));
 }
 
 asio::awaitable<std::string> eventually_while(std::function<bool()> cond, std::function<bool()> invariant,

@@ -132,9 +132,22 @@ struct Env {
   static constexpr std::uint16_t kRejectPort = 1;
 
   asio::io_context io;
+  // Virtual time: the server's deadlines, and the clients that ask for it
+  // (make_client(opts, &clock)).
+  net::VirtualClock clock;
   std::shared_ptr<net::Resolver> resolver;
   std::unique_ptr<outbound::DirectOutbound> direct;
   std::unique_ptr<route::RuleRouter> router;
+  // What the server routes with: `router`, after `before_route` (tests make
+  // it throw to see what a failing stream handler does).
+  struct HookedRouter final : route::Router {
+    route::Router* inner = nullptr;
+    std::function<void(const outbound::Metadata&)> before_route;
+    route::Decision decide(const outbound::Metadata& md) override {
+      if (before_route) before_route(md);
+      return inner->decide(md);
+    }
+  } server_router;
   std::unique_ptr<inbound::AnyTlsServer> server;
   TcpEchoServer echo{io};
   HttpServer http{io, "hello from the http server"};
@@ -144,8 +157,9 @@ struct Env {
   std::vector<std::unique_ptr<outbound::AnyTlsOutbound>> clients;
   std::shared_ptr<tls::ClientContext> raw_tls;  // insecure, for raw TLS clients
 
-  // An anytls outbound (not started), owned and stopped by the Env.
-  outbound::AnyTlsOutbound& make_client(const config::AnyTlsOutboundOptions& opts);
+  // An anytls outbound (not started), owned and stopped by the Env. clock:
+  // its pool, heartbeats and timeouts (null: real time).
+  outbound::AnyTlsOutbound& make_client(const config::AnyTlsOutboundOptions& opts, net::Clock* clock = nullptr);
   FreezeProxy& make_proxy(std::uint16_t target);
   void stop_all();
 
@@ -161,6 +175,18 @@ void run(Env& env, asio::awaitable<void> body, Ms deadline);
 
 // Polls cond every `step` until it holds (true) or `timeout` passes (false).
 asio::awaitable<bool> eventually(std::function<bool()> cond, Ms timeout, Ms step);
+
+// On virtual time: moves `clock` forward by `step` at a time until cond
+// holds (true) or `limit` of virtual time has passed (false). Between steps
+// it waits for real I/O to happen: until cond holds or `settle` of real time
+// passes, so network round trips complete before time moves on.
+asio::awaitable<bool> advance_until(net::VirtualClock& clock, std::function<bool()> cond, Ms step, Ms limit,
+                                    Ms settle = Ms(20));
+// Awaits task while moving `clock` forward by `step` every `every` of real
+// time, for tasks that wait on virtual time while talking over the network.
+asio::awaitable<std::string> with_virtual_time(net::VirtualClock& clock, asio::awaitable<std::string> task, Ms step,
+                                               Ms every);
+
 // Like eventually(), but also checks `invariant` at every poll; returns the
 // first poll at which the invariant failed (as a message), or "" / "timeout".
 asio::awaitable<std::string> eventually_while(std::function<bool()> cond, std::function<bool()> invariant,

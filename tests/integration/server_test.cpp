@@ -7,6 +7,9 @@
 #include <asio/ip/tcp.hpp>
 #include <openssl/sha.h>
 
+#include <spdlog/sinks/ringbuffer_sink.h>
+#include <spdlog/spdlog.h>
+
 #include "anytls/uot.hpp"
 #include "integration/harness.hpp"
 #include "support/run.hpp"
@@ -14,9 +17,6 @@
 namespace anytls::integ {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-Ms since(Clock::time_point t) { return std::chrono::duration_cast<Ms>(Clock::now() - t); }
 
 bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
@@ -76,6 +76,44 @@ asio::awaitable<void> http_body(Env* env) {
   CO_ASSERT_TRUE(env->http.requests().size() == 1);
   EXPECT_EQ(env->http.requests()[0].rfind("GET /index.html HTTP/1.1\r\nHost: test.local\r\n", 0), 0u)
       << env->http.requests()[0];
+}
+
+// A bug in one stream's handler (here: the router throws) is logged with
+// what the task was doing, ends that stream, and leaves the session and the
+// server serving.
+asio::awaitable<void> throwing_handler_body(Env* env, spdlog::sinks::ringbuffer_sink_mt* sink) {
+  const std::uint16_t bad_port = 7;
+  env->server_router.before_route = [bad_port](const outbound::Metadata& md) {
+    if (md.destination.port == bad_port) throw std::runtime_error("router exploded");
+  };
+  auto& client = env->make_client(client_options(env->server->port()));
+  client.start();
+  auto bad = co_await client.dial(tcp_to(bad_port));
+  CO_ASSERT_TRUE(bad.ok());
+  std::string out;
+  auto ec = co_await read_exact(**bad, out, 1);
+  EXPECT_TRUE(ec) << "the failed stream did not end";
+  (*bad)->close();
+  // The same session carries the next stream.
+  auto problem = co_await dial_echo(&client, env->echo.port(), "still alive");
+  EXPECT_EQ(problem, "");
+  EXPECT_EQ(env->server->stats().authenticated, 1u);
+  EXPECT_EQ(env->server->live_sessions(), 1u);
+  bool logged = false;
+  for (const auto& line : sink->last_formatted())
+    if (contains(line, "task failed: router exploded") && contains(line, "stream [")) logged = true;
+  EXPECT_TRUE(logged) << "no log line for the exception";
+}
+
+TEST(AnyTlsServerInteg, ExceptionInStreamHandlerIsLoggedAndContained) {
+  auto sink = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(64);
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  {
+    Env env;
+    run(env, throwing_handler_body(&env, sink.get()), 20s);
+  }
+  spdlog::set_default_logger(previous);
 }
 
 TEST(AnyTlsServerInteg, HttpRequestThroughServer) {
@@ -218,15 +256,14 @@ TEST(AnyTlsServerInteg, WrongPasswordGoesToFallback) {
 
 asio::awaitable<void> no_fallback_body(Env* env) {
   auto conn = co_await tls_connect(env->raw_tls, env->server->port());
-  auto t0 = Clock::now();
   auto probe = bad_preamble() + "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
   auto ec8 = co_await write_all(*conn, probe);
   CO_ASSERT_TRUE(!ec8);
   auto [resp, ec] = co_await read_to_end(*conn, 1 << 20);
   EXPECT_TRUE(ec) << "connection still open";
   EXPECT_EQ(resp, "") << "the server answered a failed authentication";
-  // Decided at once on the wrong hash, not at the handshake timeout (5 s).
-  EXPECT_LT(since(t0), 2000ms);
+  // Decided at once on the wrong hash: the server's clock is virtual and
+  // never moves here, so waiting for the handshake timeout would hang.
   EXPECT_EQ(env->server->stats().auth_failures, 1u);
   EXPECT_EQ(env->server->stats().fallbacks, 0u);
   EXPECT_EQ(env->server->live_sessions(), 0u);
@@ -237,17 +274,28 @@ TEST(AnyTlsServerInteg, WrongPasswordWithoutFallbackCloses) {
   run(env, no_fallback_body(&env), 20s);
 }
 
+// A connection that is still open has nothing to read yet (would_block);
+// a closed one reads EOF or an error.
+bool still_open(asio::ip::tcp::socket& sock) {
+  sock.non_blocking(true);
+  char b[1];
+  std::error_code ec;
+  sock.read_some(asio::buffer(b), ec);
+  sock.non_blocking(false);
+  return ec == asio::error::would_block;
+}
+
 asio::awaitable<void> silent_after_tls_body(Env* env) {
-  auto t0 = Clock::now();
   auto conn = co_await tls_connect(env->raw_tls, env->server->port());
+  // handshake_timeout (300 ms of the server's virtual time) counts from the
+  // accept: nothing happens a millisecond before it, the close at it.
+  env->clock.advance(299ms);
+  co_await test::settle();
+  EXPECT_EQ(env->server->stats().auth_failures, 0u) << "closed before the handshake timeout";
+  env->clock.advance(1ms);
   auto [resp, ec] = co_await read_to_end(*conn, 1 << 20);
-  auto took = since(t0);
   EXPECT_TRUE(ec);
   EXPECT_EQ(resp, "");
-  // handshake_timeout is 300 ms, counted from the accept (just before t0's
-  // handshake finished): closed after about that, never long after.
-  EXPECT_GE(took, 250ms);
-  EXPECT_LT(took, 3000ms);
   EXPECT_EQ(env->server->stats().handshakes, 1u);
   EXPECT_EQ(env->server->stats().auth_failures, 1u);
 }
@@ -260,15 +308,17 @@ TEST(AnyTlsServerInteg, SilentClientAfterTlsIsClosedAtHandshakeTimeout) {
 }
 
 asio::awaitable<void> no_tls_body(Env* env) {
-  auto t0 = Clock::now();
   auto sock = co_await tcp_connect(env->server->port());
+  bool accepted = co_await eventually([&] { return env->server->stats().connections == 1; }, 5000ms, 1ms);
+  CO_ASSERT_TRUE(accepted);
+  env->clock.advance(299ms);
+  co_await test::settle();
+  EXPECT_TRUE(still_open(sock)) << "closed before the handshake timeout";
+  env->clock.advance(1ms);
   char b[64];
   auto [ec, n] = co_await sock.async_read_some(asio::buffer(b), use_tuple);
-  auto took = since(t0);
   EXPECT_TRUE(ec);
   EXPECT_EQ(n, 0u);
-  EXPECT_GE(took, 250ms);
-  EXPECT_LT(took, 3000ms);
   EXPECT_EQ(env->server->stats().connections, 1u);
   EXPECT_EQ(env->server->stats().handshakes, 0u);
 }

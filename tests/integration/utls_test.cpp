@@ -14,6 +14,12 @@
 #include <optional>
 #include <set>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+
 #include "app/generate.hpp"
 #include "integration/harness.hpp"
 #include "tls/client_connect.hpp"
@@ -318,7 +324,8 @@ bool has(const std::vector<std::uint16_t>& v, std::uint16_t x) { return std::fin
 // error text ("" when the handshake completed).
 asio::awaitable<std::string> try_handshake(std::shared_ptr<tls::ClientContext> ctx, std::uint16_t port) {
   auto sock = co_await tcp_connect(port);
-  auto r = co_await tls::client_handshake(ctx, std::move(sock), "127.0.0.1:" + std::to_string(port), std::chrono::seconds(5));
+  auto r = co_await tls::client_handshake(ctx, std::move(sock), "127.0.0.1:" + std::to_string(port),
+                                         std::chrono::seconds(5), nullptr);
   if (!r) co_return r.error().text();
   (*r)->close();
   co_return "";

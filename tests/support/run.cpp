@@ -1,5 +1,7 @@
 #include "support/run.hpp"
 
+#include <asio/post.hpp>
+
 #include <csignal>
 #include <exception>
 
@@ -54,6 +56,11 @@ void run_test(asio::io_context& io, asio::awaitable<void> body, std::chrono::mil
 asio::awaitable<void> delay(std::chrono::milliseconds d) {
   asio::steady_timer t(co_await asio::this_coro::executor, d);
   (void)co_await t.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+}
+
+asio::awaitable<void> settle(int rounds) {
+  auto ex = co_await asio::this_coro::executor;
+  for (int i = 0; i < rounds; ++i) co_await asio::post(ex, asio::use_awaitable);
 }
 
 void fill_pattern(std::uint64_t seed, std::uint64_t offset, std::span<std::uint8_t> out) {

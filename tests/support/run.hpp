@@ -73,6 +73,11 @@ class Counter {
 // Waits for d on the current executor (a timeout, never a synchronisation).
 asio::awaitable<void> delay(std::chrono::milliseconds d);
 
+// Lets every handler that is ready now (e.g. timers a VirtualClock has just
+// fired, and what they trigger in turn) run before continuing. No real time
+// passes; with a virtual clock this is how a test "waits" deterministically.
+asio::awaitable<void> settle(int rounds = 16);
+
 // Deterministic data: byte i of stream `seed` (cheap, not periodic at any
 // power of two so misplaced chunks are detected).
 inline std::uint8_t pattern_byte(std::uint64_t seed, std::uint64_t i) {

@@ -86,7 +86,7 @@ void Closer::close_all() {
 }
 
 void echo_handler(std::shared_ptr<Stream> s) {
-  auto ex = s->session()->executor();
+  auto ex = s->executor();
   asio::co_spawn(ex, echo_stream(std::move(s)), asio::detached);
 }
 

@@ -20,16 +20,9 @@
 
 namespace anytls::test {
 
-// GCC 12 coroutine pitfalls met while writing these tests (each one crashed
-// or corrupted memory under ASan):
-//  - a class-type coroutine parameter with a default argument is destroyed
-//    twice: coroutines here have no default arguments (inline overloads do);
-//  - a temporary handler object converted to a std::function parameter inside
-//    a co_await expression (`co_await f(Handler{x})`) loses a reference: bind
-//    handlers, options built from other temporaries, etc. to named locals first;
-//  - std::initializer_list / arrays inside a coroutine body fail to compile
-//    ("array used as initializer"): build such vectors in plain functions.
-//  - evaluate `s->session()->executor()` before `std::move(s)` in one call.
+// Coroutines here follow the GCC 12 rules of docs/architecture.md (no
+// defaulted class-type parameters, named locals before co_await, no arrays in
+// coroutine bodies, executor() before std::move).
 
 std::shared_ptr<proto::PaddingState> default_padding();
 

@@ -182,10 +182,14 @@ TEST(SessionControl, SynackErrorIsAnsweredWithFin) {
 // SYNACK watchdog: a session whose peer is known to be v2 dies when a SYNACK
 // does not come in time.
 
-asio::awaitable<void> synack_timeout_body(milliseconds timeout, bool set_option) {
+// On virtual time: the session is closed exactly when the timeout has
+// passed, not a millisecond earlier.
+asio::awaitable<void> synack_timeout_body(net::VirtualClock* clock_ptr, milliseconds timeout, bool set_option) {
   Closer closer;
   auto ex = co_await asio::this_coro::executor;
+  auto& clock = *clock_ptr;
   auto opts = client_options();
+  opts.clock = &clock;
   if (set_option) opts.synack_timeout = timeout;
   auto r = co_await client_with_raw_server(closer, opts);
   auto closed = watch_close(*r.client, ex);
@@ -199,20 +203,20 @@ asio::awaitable<void> synack_timeout_body(milliseconds timeout, bool set_option)
   co_await ss->wait_for(1);
   EXPECT_EQ(r.client->peer_version(), 2);
 
-  const auto start = Clock::now();
   auto st = r.client->open_stream(ipv4_loopback_address(80));
   CO_ASSERT_TRUE(st.ok());
   auto syn = co_await fr.until(Command::syn);  // ...and never answer it
   CO_ASSERT_TRUE(syn.has_value());
+  clock.advance(timeout - milliseconds(1));
+  co_await settle();
+  EXPECT_FALSE(r.client->closed()) << "closed before the timeout";
+  clock.advance(milliseconds(1));
   auto err = co_await (*st)->wait_synack();
-  const auto elapsed = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
   co_await closed.closed->wait();
   EXPECT_EQ(*closed.reason, "synack timeout");
   EXPECT_TRUE(r.client->closed());
   CO_ASSERT_TRUE(err.has_value());
   EXPECT_EQ(err->text(), "session closed: synack timeout");
-  EXPECT_GE(elapsed.count(), timeout.count());
-  EXPECT_LT(elapsed.count(), timeout.count() + 2000);
   // The raw side sees the connection end (after the PSH that followed the SYN).
   int frames = 0;
   while (co_await fr.next()) ++frames;
@@ -220,19 +224,23 @@ asio::awaitable<void> synack_timeout_body(milliseconds timeout, bool set_option)
 }
 
 TEST(SessionControl, SynackTimeoutKillsSession300ms) {
+  net::VirtualClock clock;  // outlives the session's timers
   asio::io_context io;
-  run_test(io, synack_timeout_body(milliseconds(300), true));
+  run_test(io, synack_timeout_body(&clock, milliseconds(300), true));
 }
 
 TEST(SessionControl, SynackTimeoutKillsSessionDefault3s) {
+  net::VirtualClock clock;
   asio::io_context io;
-  run_test(io, synack_timeout_body(milliseconds(3000), false));
+  run_test(io, synack_timeout_body(&clock, milliseconds(3000), false));
 }
 
 // Stream 1 of a fresh session (peer version not known yet) is not watched.
-asio::awaitable<void> fresh_stream_not_watched_body() {
+asio::awaitable<void> fresh_stream_not_watched_body(net::VirtualClock* clock_ptr) {
   Closer closer;
+  auto& clock = *clock_ptr;
   auto opts = client_options();
+  opts.clock = &clock;
   opts.synack_timeout = milliseconds(100);
   auto r = co_await client_with_raw_server(closer, opts);
   auto st = r.client->open_stream(ipv4_loopback_address(80));
@@ -241,18 +249,20 @@ asio::awaitable<void> fresh_stream_not_watched_body() {
   auto syn = co_await fr.until(Command::syn);
   CO_ASSERT_TRUE(syn.has_value());
   co_await write_all(*r.server, raw_frame(Command::server_settings, 0, "v=2"));
-  // Waiting for something NOT to happen needs a timer: 4x the timeout.
-  co_await delay(milliseconds(400));
+  EXPECT_EQ(clock.armed(), 0u) << "a watchdog was armed";
+  clock.advance(std::chrono::hours(1));
+  co_await settle();
   EXPECT_FALSE(r.client->closed());
-  EXPECT_EQ(r.client->peer_version(), 2);
   // A late SYNACK is still accepted.
   co_await write_all(*r.server, raw_frame(Command::synack, 1));
   EXPECT_FALSE(co_await (*st)->wait_synack());
+  EXPECT_EQ(r.client->peer_version(), 2);
 }
 
 TEST(SessionControl, FirstStreamOfFreshSessionIsNotWatched) {
+  net::VirtualClock clock;
   asio::io_context io;
-  run_test(io, fresh_stream_not_watched_body());
+  run_test(io, fresh_stream_not_watched_body(&clock));
 }
 
 // ---------------------------------------------------------------------------

@@ -99,7 +99,7 @@ struct PatternHandler {
   std::shared_ptr<PatternResult> res;
   std::uint64_t total;
   void operator()(std::shared_ptr<Stream> s) const {
-    auto ex = s->session()->executor();
+    auto ex = s->executor();
     asio::co_spawn(ex, pattern_server_stream(std::move(s), res, total), asio::detached);
   }
 };
@@ -222,7 +222,7 @@ asio::awaitable<void> fin_sink_stream(std::shared_ptr<Stream> s, FinSink sink) {
 struct FinSinkHandler {
   FinSink sink;
   void operator()(std::shared_ptr<Stream> s) const {
-    auto ex = s->session()->executor();
+    auto ex = s->executor();
     asio::co_spawn(ex, fin_sink_stream(std::move(s), sink), asio::detached);
   }
 };
@@ -349,7 +349,7 @@ asio::awaitable<void> raw_fin_server_stream(std::shared_ptr<Stream> s, RawFinSta
 struct RawFinHandler {
   RawFinState st;
   void operator()(std::shared_ptr<Stream> s) const {
-    auto ex = s->session()->executor();
+    auto ex = s->executor();
     asio::co_spawn(ex, raw_fin_server_stream(std::move(s), st), asio::detached);
   }
 };

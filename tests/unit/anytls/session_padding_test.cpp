@@ -14,6 +14,7 @@
 #include "support/frames.hpp"
 #include "support/run.hpp"
 #include "support/session_fixture.hpp"
+#include "net/clock.hpp"
 
 using namespace anytls;
 using namespace anytls::test;
@@ -124,6 +125,92 @@ asio::awaitable<void> record_sizes_body() {
 TEST(SessionPadding, ClientRecordSizesFollowTheDefaultScheme) {
   asio::io_context io;
   run_test(io, record_sizes_body());
+}
+
+// A pre-warmed session that has sent its Settings and many heartbeats:
+// those control writes do not use up the scheme. The first stream's packets
+// are shaped exactly as on a fresh session (session-pool.md, "Padding is for
+// the first stream"), with the same draws, and every heartbeat is one
+// 17-byte record (an HTTP/2 PING's size).
+asio::awaitable<void> prewarmed_first_stream_body(net::VirtualClock* clock_ptr) {
+  Closer closer;
+  auto ex = co_await asio::this_coro::executor;
+  auto tls = co_await make_tls_pair(shared_contexts());
+  auto log = std::make_shared<RecordLog>();
+  SSL* server_ssl = tls.server->native();
+  SSL_set_msg_callback(server_ssl, on_msg);
+  SSL_set_msg_callback_arg(server_ssl, log.get());
+
+  auto& clock = *clock_ptr;
+  ScriptedRandom rnd{250, 450, 800, 600, 700, 701, 702, 703};
+  auto copts = client_options(rnd.fn());
+  copts.clock = &clock;
+  copts.heartbeat.interval = std::chrono::seconds(1);
+  copts.heartbeat.first_delay = std::chrono::milliseconds(500);  // after Settings has left
+  auto client = co_await start_client_session(std::move(tls.client), std::move(copts));
+  closer.add(client);
+
+  auto streams = std::make_shared<std::vector<std::shared_ptr<Stream>>>();
+  auto got_stream = std::make_shared<Counter>(ex);
+  auto handler = [streams, got_stream](std::shared_ptr<Stream> s) {
+    s->report_dial_result("");
+    streams->push_back(std::move(s));
+    got_stream->add();
+  };
+  proto::Session::StreamHandler h = handler;
+  auto sopts = server_options();
+  auto server = co_await start_server_session(std::move(tls.server), std::move(sopts), std::move(h));
+  closer.add(server);
+  auto beats = std::make_shared<Counter>(ex);
+  server->set_frame_observer([beats](Command c) {
+    if (c == Command::heart_request) beats->add();
+  });
+
+  // Pre-warmed: Settings at once, then 9 heartbeats (each interval is
+  // jittered by at most 10 %, so 1.1 s per step is always enough).
+  client->send_settings();
+  co_await delay(std::chrono::milliseconds(50));  // Settings leaves on its own
+  for (std::uint64_t i = 1; i <= 9; ++i) {
+    clock.advance(std::chrono::milliseconds(1100));
+    co_await beats->wait_for(i);
+  }
+  const std::size_t before = log->app_records.size();
+  EXPECT_TRUE(rnd.state().calls.empty()) << "control writes used padding draws";
+
+  auto r = client->open_stream(ipv4_loopback_address(443));
+  CO_ASSERT_TRUE(r.ok());
+  auto st = *r;
+  closer.add(st);
+  co_await got_stream->wait_for(1);
+  auto srv = streams->front();
+  EXPECT_FALSE(co_await st->wait_synack());
+  std::vector<std::uint8_t> addr(7);
+  EXPECT_FALSE(co_await read_exact(*srv, addr));
+  co_await send(st, srv, 517);
+  co_await send(st, srv, 13);
+  for (int i = 0; i < 4; ++i) co_await send(st, srv, 1);
+  co_await send(st, srv, 1000);
+
+  // Before the stream: the preamble (64), Settings alone (79), 9 heartbeats.
+  std::vector<std::size_t> control(log->app_records.begin(), log->app_records.begin() + before);
+  std::vector<std::size_t> want_control = {64, 79};
+  for (int i = 0; i < 9; ++i) want_control.push_back(proto::kHeartbeatRecordSize);
+  EXPECT_EQ(control, want_control) << "got: " << sizes(control);
+  // Packet 1 is SYN + PSH(address) = 21 bytes, padded to the first draw as
+  // on a fresh session; then packets 2..7 as there, and 8 = stop unshaped.
+  std::vector<std::size_t> stream(log->app_records.begin() + before, log->app_records.end());
+  const std::vector<std::size_t> want = {250, 450, 800, 9, 600, 700, 701, 702, 703, 1007};
+  EXPECT_EQ(stream, want) << "got: " << sizes(stream);
+  const std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges = {
+      {100, 400}, {400, 500}, {500, 1000}, {500, 1000}, {500, 1000}, {500, 1000}, {500, 1000}, {500, 1000}};
+  EXPECT_EQ(rnd.state().calls, ranges);
+  SSL_set_msg_callback(server_ssl, nullptr);
+}
+
+TEST(SessionPadding, PrewarmedSessionShapesFirstStreamAsFresh) {
+  net::VirtualClock clock;  // outlives the sessions' timers
+  asio::io_context io;
+  run_test(io, prewarmed_first_stream_body(&clock));
 }
 
 }  // namespace

@@ -148,27 +148,42 @@ TEST_F(UdpConnTest, CloseEndsAPendingRead) {
   EXPECT_TRUE(r->first);
 }
 
+// On virtual time: every touch pushes the deadline out; the wait completes
+// exactly `timeout` after the last touch.
+asio::awaitable<void> idle_body(VirtualClock* clock, std::shared_ptr<IdleTimer> idle, bool* fired,
+                                Clock::time_point* at) {
+  co_await idle->wait();
+  *fired = true;
+  *at = clock->now();
+}
+
+void settle(asio::io_context& ctx) {
+  ctx.restart();
+  ctx.poll();
+}
+
 TEST(IdleTimer, FiresOnlyAfterQuietPeriod) {
+  VirtualClock clock;
   asio::io_context ctx;
-  auto idle = IdleTimer::create(ctx.get_executor(), 200ms);
-  // Keep it busy for 400ms with a touch every 20ms.
-  bool stop = false;
-  asio::steady_timer ticker(ctx);
-  int ticks = 0;
-  std::function<void(std::error_code)> tick = [&](std::error_code) {
-    if (stop || ++ticks > 20) return;
+  auto idle = IdleTimer::create(ctx.get_executor(), 200ms, &clock);
+  bool fired = false;
+  Clock::time_point at{};
+  asio::co_spawn(ctx, idle_body(&clock, idle, &fired, &at), asio::detached);  // test driver: polled below
+  const auto start = clock.now();
+  // Busy for 400ms: a touch every 20ms.
+  for (int i = 0; i < 20; ++i) {
+    clock.advance(20ms);
     idle->touch();
-    ticker.expires_after(20ms);
-    ticker.async_wait(tick);
-  };
-  tick({});
-  auto start = std::chrono::steady_clock::now();
-  auto r = run_until_done(ctx, idle->wait());
-  auto took = std::chrono::steady_clock::now() - start;
-  stop = true;
-  ASSERT_TRUE(r);
-  EXPECT_GE(took, 400ms);  // 20 touches * 20ms, then 200ms of quiet
-  EXPECT_LT(took, 10s);
+    settle(ctx);
+    ASSERT_FALSE(fired) << "fired while busy, at touch " << i;
+  }
+  clock.advance(199ms);
+  settle(ctx);
+  EXPECT_FALSE(fired) << "fired before 200ms of quiet";
+  clock.advance(1ms);
+  settle(ctx);
+  ASSERT_TRUE(fired);
+  EXPECT_EQ(at - start, 600ms);  // 20 touches * 20ms, then 200ms of quiet
 }
 
 TEST(IdleTimer, CancelledWait) {
@@ -180,22 +195,27 @@ TEST(IdleTimer, CancelledWait) {
   EXPECT_EQ(r->index(), 1u);
 }
 
-asio::awaitable<Exchange> sleep_then_round_trip(PacketConn& c, Address to) {
-  co_await anytls::testing::sleep_for(100ms);
-  co_return co_await round_trip(c, "t", to);
-}
-
 TEST_F(UdpConnTest, IdleTrackingConnTouches) {
   EchoServer server(ctx, "127.0.0.1");
-  auto idle = IdleTimer::create(ctx.get_executor(), 150ms);
+  VirtualClock clock;
+  auto idle = IdleTimer::create(ctx.get_executor(), 150ms, &clock);
   IdleTrackingPacketConn c(open(), idle);
-  auto x = run_until_done(ctx, sleep_then_round_trip(c, Address{"127.0.0.1", server.port()}));
+  bool fired = false;
+  Clock::time_point at{};
+  asio::co_spawn(ctx, idle_body(&clock, idle, &fired, &at), asio::detached);  // test driver: polled below
+  settle(ctx);
+  clock.advance(100ms);
+  // A round trip at +100ms touches the timer (sent and received).
+  auto x = run_until_done(ctx, round_trip(c, "t", Address{"127.0.0.1", server.port()}));
   ASSERT_TRUE(x);
   EXPECT_EQ(x->data, "t");
-  // Untouched, the timer would fire ~50ms from now; touched, ~150ms.
-  auto start = std::chrono::steady_clock::now();
-  ASSERT_TRUE(run_until_done(ctx, idle->wait()));
-  EXPECT_GE(std::chrono::steady_clock::now() - start, 100ms);
+  // Untouched, it would fire at +150ms; touched, at +250ms.
+  clock.advance(60ms);
+  settle(ctx);
+  EXPECT_FALSE(fired);
+  clock.advance(90ms);
+  settle(ctx);
+  EXPECT_TRUE(fired);
 }
 
 }  // namespace
