@@ -15,6 +15,7 @@ namespace {
 
 net::Error fail(const std::string& what) { return net::Error{std::make_error_code(std::errc::not_supported), what}; }
 
+#ifdef ANYTLS_HAVE_UTLS
 std::vector<std::string> candidates() {
   std::vector<std::string> out;
   // An explicit path is the only one tried.
@@ -30,6 +31,7 @@ std::vector<std::string> candidates() {
 #endif
   return out;
 }
+#endif
 
 net::Result<const anytls_utls_api*> load() {
 #ifndef ANYTLS_HAVE_UTLS
