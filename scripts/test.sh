@@ -11,14 +11,14 @@ fuzz_seconds=${FUZZ_SECONDS:-10}
 # here to keep two full builds well inside CI's time on 2 cores.
 echo "== build (optimised)"
 cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
-  -DANYTLS_BENCH=OFF >/dev/null
+  -DANYTLS_BENCH=OFF -DANYTLS_WERROR=ON >/dev/null
 cmake --build build-test -j"$jobs"
 echo "== tests"
 ctest --test-dir build-test --output-on-failure -j"$jobs"
 
 echo "== build (ASan+UBSan)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" \
-  -DANYTLS_SANITIZE=ON -DANYTLS_BENCH=OFF >/dev/null
+  -DANYTLS_SANITIZE=ON -DANYTLS_BENCH=OFF -DANYTLS_WERROR=ON >/dev/null
 cmake --build build-asan -j"$jobs"
 echo "== tests (ASan+UBSan)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
