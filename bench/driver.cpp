@@ -538,6 +538,8 @@ class Bench {
   pid_t start_server();
   pid_t start_client(const std::string& name, const std::string& pool_json, std::uint16_t port);
   pid_t start_relay();
+  // Whether this anytls build can send Chrome's ClientHello (tls.utls).
+  bool utls_available();
   std::string write_config(const std::string& name, const std::string& json);
 
   Chan open(Path p);
@@ -565,6 +567,7 @@ class Bench {
   std::string load_at_start_ = "?";
   std::string tls_cipher_ = "?";
   std::string last_config_;
+  bool client_utls_ = false;  // start_client: tls.utls on (Chrome's ClientHello)
 };
 
 std::string Bench::write_config(const std::string& name, const std::string& json) {
@@ -617,10 +620,11 @@ pid_t Bench::start_client(const std::string& name, const std::string& pool_json,
   "inbounds": [{"type": "mixed", "tag": "mixed-in", "listen": "127.0.0.1", "listen_port": %u}],
   "outbounds": [{"type": "anytls", "tag": "anytls-out", "server": "127.0.0.1", "server_port": %u,
     "password": "bench-password", %s
-    "tls": {"enabled": true, "server_name": "localhost", "certificate_path": "%s"}}],
+    "tls": {"enabled": true, "server_name": "localhost", "certificate_path": "%s"%s}}],
   "route": {"final": "anytls-out"}
 })",
-                   port, server_port_, pool_json.c_str(), cfg_.cert.c_str());
+                   port, server_port_, pool_json.c_str(), cfg_.cert.c_str(),
+                   client_utls_ ? R"(, "utls": {"enabled": true, "fingerprint": "chrome"})" : "");
   auto path = write_config(name, json);
   last_config_ = path;
   pid_t pid = spawn({cfg_.anytls, "run", "-c", path}, work_ + "/" + name + ".log");
@@ -643,6 +647,16 @@ pid_t Bench::start_relay() {
   if (!wait_until([&] { return count_tcp(port, false, 0x0A) > 0; }, 5s))
     die("relay did not listen (see %s/relay.log)", work_.c_str());
   return pid;
+}
+
+bool Bench::utls_available() {
+  auto path = write_config("utls-check", strf(R"({"outbounds": [{"type": "anytls", "server": "127.0.0.1",
+    "server_port": 1, "password": "p", "tls": {"enabled": true, "utls": {"enabled": true}}}]})"));
+  pid_t pid = spawn({cfg_.anytls, "check", "-c", path}, work_ + "/utls-check.log");
+  int status = 0;
+  waitpid(pid, &status, 0);
+  g_children.erase(std::remove(g_children.begin(), g_children.end(), pid), g_children.end());
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 Chan Bench::open(Path p) {
@@ -906,7 +920,7 @@ int Bench::load(const std::string& what, double seconds) {
 int Bench::run() {
   signal(SIGPIPE, SIG_IGN);
   signal(SIGALRM, on_alarm);
-  alarm(cfg_.quick ? 120 : 280);
+  alarm(cfg_.quick ? 180 : 420);
   setup();
 
   const bool q = cfg_.quick;
@@ -1132,6 +1146,113 @@ int Bench::run() {
     if (x->failures) note(strf("a bulk transfer had %d failed streams", x->failures));
   bool clean_exit = alive(cli) && alive(srv);
   stop_child(cli);
+
+  // ---------------------------------------------------------------- utls
+  // The anytls client with tls.utls (Chrome's ClientHello, BoringSSL module)
+  // against the same server, interleaved with the OpenSSL client so both see
+  // the same conditions: handshake cost (TTFB through a fresh process and
+  // through an emptied pool), single-stream throughput, idle session memory.
+  bool utls_ran = false;
+  Dist u_full, o_full, u_res, o_res;
+  Xfer u_dl, o_dl, u_ul, o_ul;
+  double u_idle_kib = 0;
+  if (utls_available()) {
+    utls_ran = true;
+    auto merge = [](Xfer& into, const Xfer& x) {
+      into.mbps = std::max(into.mbps, x.mbps);
+      into.bytes += x.bytes;
+      into.client_cpu += x.client_cpu;
+      into.server_cpu += x.server_cpu;
+      into.failures += x.failures;
+    };
+    progress("utls: TTFB cold, fresh client process (full handshake), utls / OpenSSL interleaved");
+    int n = q ? 10 : 50, failures = 0;
+    for (int i = 0; i < n; ++i) {
+      for (bool u : {true, false}) {
+        client_utls_ = u;
+        pid_t c = start_client(u ? "client-utls-cold" : "client-ossl-cold", R"("ensure_idle_session": 0,)", free_port());
+        Dist one = ttfb(Path::anytls, 1);
+        if (one.v.empty()) ++failures;
+        (u ? u_full : o_full).v.insert((u ? u_full : o_full).v.end(), one.v.begin(), one.v.end());
+        stop_child(c);
+        if (i + 1 < n) unlink(last_config_.c_str());
+      }
+    }
+    if (failures) note(strf("utls cold (fresh process): %d failed", failures));
+
+    progress("utls: TTFB cold, emptied pool (resumed TLS), utls / OpenSSL interleaved");
+    const char* coldpool =
+        R"("ensure_idle_session": 0, "idle_session_timeout": "1ms", "idle_session_check_interval": "5ms",)";
+    client_utls_ = true;
+    pid_t cu = start_client("client-utls-coldpool", coldpool, free_port());
+    std::uint16_t pu = client_port_;
+    client_utls_ = false;
+    pid_t co = start_client("client-ossl-coldpool", coldpool, free_port());
+    std::uint16_t po = client_port_;
+    for (int i = 0; i < kTtfbN; ++i) {
+      for (bool u : {true, false}) {
+        wait_until([&] { return count_tcp(sp, true, 0x01) == 0; }, 2s);
+        client_port_ = u ? pu : po;
+        Dist one = ttfb(Path::anytls, 1);
+        (u ? u_res : o_res).v.insert((u ? u_res : o_res).v.end(), one.v.begin(), one.v.end());
+      }
+    }
+    stop_child(cu);
+    stop_child(co);
+
+    progress("utls: throughput, single stream (rounds), utls / OpenSSL");
+    client_utls_ = true;
+    cu = start_client("client-utls-bulk", R"("ensure_idle_session": 1,)", free_port());
+    pu = client_port_;
+    client_utls_ = false;
+    co = start_client("client-ossl-bulk", R"("ensure_idle_session": 1,)", free_port());
+    po = client_port_;
+    client_port_ = pu;
+    bulk(Path::anytls, 1, true, q ? 0.2 : 0.5, cu, srv);  // warm-up
+    client_port_ = po;
+    bulk(Path::anytls, 1, true, q ? 0.2 : 0.5, co, srv);
+    for (int round = 0; round < kRounds; ++round) {
+      for (bool download : {true, false}) {
+        client_port_ = pu;
+        merge(download ? u_dl : u_ul, bulk(Path::anytls, 1, download, kBulkSecs / kRounds, cu, srv));
+        client_port_ = po;
+        merge(download ? o_dl : o_ul, bulk(Path::anytls, 1, download, kBulkSecs / kRounds, co, srv));
+      }
+    }
+    for (auto* x : {&u_dl, &o_dl, &u_ul, &o_ul})
+      if (x->failures) note(strf("utls: a bulk transfer had %d failed streams", x->failures));
+    stop_child(cu);
+    stop_child(co);
+
+    progress("utls: memory, idle pooled sessions");
+    {
+      client_utls_ = true;
+      pid_t base = start_client("client-utls-nosession", R"("ensure_idle_session": 0, "idle_session_timeout": "1h",)",
+                                free_port());
+      std::vector<Chan> warm;
+      hold(Path::anytls, 1, kHoldBytes, warm);
+      for (auto& c : warm) c.close();
+      long cbase = settled_rss(base);
+      stop_child(base);
+      wait_until([&] { return count_tcp(sp, true, 0x01) == 0; }, 3s);
+      pid_t c = start_client(
+          "client-utls-idle",
+          strf(R"("ensure_idle_session": %d, "idle_session_timeout": "1h", "idle_session_check_interval": "1s",)",
+               kIdle),
+          free_port());
+      bool ok = wait_until([&] { return count_tcp(sp, true, 0x01) >= kIdle; }, 60s, 20ms);
+      int have = count_tcp(sp, true, 0x01);
+      if (!ok) note(strf("utls idle sessions: only %d of %d established", have, kIdle));
+      std::this_thread::sleep_for(500ms);
+      long c1 = settled_rss(c, 600ms, 6s);
+      if (have > 0) u_idle_kib = double(c1 - cbase) / have;
+      stop_child(c);
+    }
+    client_utls_ = false;
+  } else {
+    note("utls rows skipped: this anytls build has no Chrome ClientHello module (see bench/out/work/utls-check.log)");
+  }
+  clean_exit = clean_exit && alive(srv);
   stop_child(srv);
   stop_child(serve_pid_);
   if (!clean_exit) note("an anytls process died during the run (see bench/out/work/*.log)");
@@ -1196,6 +1317,22 @@ int Bench::run() {
   row(strf("new streams/s, warm pool (%d workers)", kRateWorkers), strf("%.0f", rate_any),
       strf("%.0f (new TLS conn each)", rate_tls), strf("relay %.0f; TCP %.0f", rate_relay, rate_tcp),
       strf("%.0f%% of relay, %.1fx TLS", pct_of(rate_any, rate_relay), rate_tls > 0 ? rate_any / rate_tls : 0));
+  if (utls_ran) {
+    auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+    row(strf("utls (Chrome ClientHello): TTFB cold, fresh client process, full handshake (n=%zu)", u_full.v.size()),
+        fmt_us(u_full), "OpenSSL client " + fmt_us(o_full), "-",
+        strf("%.2fx the OpenSSL client", ratio(u_full.median(), o_full.median())));
+    row(strf("utls: TTFB cold, emptied pool, resumed TLS (n=%zu)", u_res.v.size()), fmt_us(u_res),
+        "OpenSSL client " + fmt_us(o_res), "-", strf("%.2fx the OpenSSL client", ratio(u_res.median(), o_res.median())));
+    row("utls: download, 1 stream (MB/s)", strf("%.0f", u_dl.mbps), strf("OpenSSL client %.0f", o_dl.mbps), "-",
+        strf("%.0f%% of the OpenSSL client; client CPU %.2f vs %.2f s/GB", pct_of(u_dl.mbps, o_dl.mbps),
+             u_dl.client_s_per_gb(), o_dl.client_s_per_gb()));
+    row("utls: upload, 1 stream (MB/s)", strf("%.0f", u_ul.mbps), strf("OpenSSL client %.0f", o_ul.mbps), "-",
+        strf("%.0f%% of the OpenSSL client; client CPU %.2f vs %.2f s/GB", pct_of(u_ul.mbps, o_ul.mbps),
+             u_ul.client_s_per_gb(), o_ul.client_s_per_gb()));
+    row("utls: RSS per idle pooled session, client (KiB)", strf("%.1f", u_idle_kib),
+        strf("OpenSSL client %.1f", idle_client_kib), "-", strf("<= 20 KiB %s", verdict(u_idle_kib <= 20).c_str()));
+  }
   out += "\n";
   out += strf("Negotiated by the TLS reference: %s.\n", tls_cipher_.c_str());
   for (auto& n : notes_) out += "- note: " + n + "\n";

@@ -9,8 +9,8 @@
 #     --quick     small sizes and counts (a ~20 s smoke run of the harness)
 #     --no-build  use what build-bench/ already holds
 #   env: BUILD_DIR (default build-bench), JOBS (default 2)
-# A full run takes about 2 minutes (plus the build); the driver stops itself
-# after 280 s whatever happens. Only 127.0.0.1 is used.
+# A full run takes about 3 minutes (plus the build); the driver stops itself
+# after 420 s whatever happens. Only 127.0.0.1 is used.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build-bench}

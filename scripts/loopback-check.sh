@@ -4,6 +4,7 @@
 # HTTP proxy of its mixed inbound, comparing checksums. Only loopback
 # addresses are used.
 #   usage: loopback-check.sh ANYTLS_BIN [--keep]
+#   env: UTLS=1 turns tls.utls on in the client (Chrome's ClientHello)
 set -euo pipefail
 bin=${1:?usage: loopback-check.sh ANYTLS_BIN [--keep]}
 keep=${2:-}
@@ -24,6 +25,18 @@ mixed=$(free_port); server=$(free_port); web=$(free_port)
 "$bin" generate tls-keypair localhost --out-dir "$work" --file-name loopback >/dev/null 2>&1
 sed -e "s#examples/certs/#$work/#g" -e "s/\"listen_port\": 2080/\"listen_port\": $mixed/" \
     -e "s/8443/$server/g" "$root/examples/loopback.json" > "$work/loopback.json"
+if [ "${UTLS:-0}" = 1 ]; then
+  # The client sends Chrome's ClientHello (tls.utls, the BoringSSL module).
+  python3 - "$work/loopback.json" <<'PY'
+import sys
+p = sys.argv[1]
+s = open(p).read()
+tls = s.index('"tls"', s.index('"outbounds"'))
+brace = s.index('{', tls)
+s = s[:brace + 1] + ' "utls": {"enabled": true, "fingerprint": "chrome"},' + s[brace + 1:]
+open(p, 'w').write(s)
+PY
+fi
 "$bin" check -c "$work/loopback.json"
 
 mkdir -p "$work/www"

@@ -2,6 +2,7 @@
 #include "config/load.hpp"
 
 #include "anytls/padding.hpp"
+#include "config/fingerprint.hpp"
 
 #include <algorithm>
 #include <fstream>
@@ -344,6 +345,31 @@ InboundTlsOptions decode_inbound_tls(const json& j, const std::string& path) {
   return t;
 }
 
+// The module that sends Chrome's ClientHello is optional (it needs Debian's
+// android-libboringssl-dev, and sanitizer builds leave it out).
+void check_utls_available(const std::string& path) {
+#ifndef ANYTLS_HAVE_UTLS
+  fail(path, "not available in this build: the Chrome ClientHello module (libanytls_utls.so) was not built "
+             "(it needs android-libboringssl-dev and libbrotli-dev; sanitizer builds leave it out)");
+#else
+  (void)path;
+#endif
+}
+
+UtlsOptions decode_utls(const json& j, const std::string& path) {
+  Obj o(j, path);
+  UtlsOptions u;
+  u.enabled = get_bool(o, "enabled");
+  std::string name = get_string(o, "fingerprint");
+  o.finish();
+  if (!u.enabled) return u;
+  auto fp = utls_fingerprint(name);
+  if (fp.canonical.empty()) fail(o.at("fingerprint"), fp.error);
+  check_utls_available(path);
+  u.fingerprint = fp.canonical;
+  return u;
+}
+
 OutboundTlsOptions decode_outbound_tls(const json& j, const std::string& path) {
   Obj o(j, path);
   OutboundTlsOptions t;
@@ -364,13 +390,24 @@ OutboundTlsOptions decode_outbound_tls(const json& j, const std::string& path) {
   t.client_certificate_path = get_string(o, "client_certificate_path");
   t.client_key = get_lines(o, "client_key");
   t.client_key_path = get_string(o, "client_key_path");
-  o.refuse_enabled("utls", "uTLS fingerprints need a TLS stack other than OpenSSL");
+  if (const json* u = o.get("utls")) t.utls = decode_utls(*u, o.at("utls"));
   o.refuse_enabled("ech", "ECH needs a TLS stack other than OpenSSL 3.0");
   o.refuse_enabled("reality", "REALITY needs a modified TLS stack");
   o.refuse_enabled("fragment", "TLS fragmentation needs control over TLS record boundaries that OpenSSL does not give");
   o.refuse_enabled("fragment_fallback_delay", "TLS fragmentation is not supported");
   o.refuse_enabled("record_fragment", "TLS record fragmentation needs control over TLS record boundaries that OpenSSL does not give");
   o.finish();
+  if (t.utls.enabled) {
+    // The Chrome fingerprint fixes these; honouring them would change it.
+    const char* why = "cannot be combined with utls: the Chrome fingerprint fixes it";
+    if (!t.min_version.empty()) fail(o.at("min_version"), why);
+    if (!t.max_version.empty()) fail(o.at("max_version"), why);
+    if (!t.cipher_suites.empty()) fail(o.at("cipher_suites"), why);
+    if (!t.curve_preferences.empty()) fail(o.at("curve_preferences"), why);
+    if (!t.client_certificate.empty() || !t.client_certificate_path.empty())
+      fail(o.at(t.client_certificate.empty() ? "client_certificate_path" : "client_certificate"),
+           "not supported with utls (client certificates need the OpenSSL client)");
+  }
   bool has_cert = !t.client_certificate.empty() || !t.client_certificate_path.empty();
   bool has_key = !t.client_key.empty() || !t.client_key_path.empty();
   if (has_cert && !has_key) fail(o.at("client_key_path"), "missing required field (or client_key)");
@@ -831,8 +868,15 @@ OutboundOptions parse_anytls_uri(std::string_view uri, const std::string& path) 
       if (value == "1" || value == "true") a.tls.insecure = true;
       else if (value == "0" || value == "false" || value.empty()) a.tls.insecure = false;
       else fail(path, "anytls URI: invalid insecure value " + in_quotes(value) + " (0 or 1)");
+    } else if (key == "fp") {
+      // A share link's client fingerprint, as tls.utls.fingerprint.
+      if (value.empty() || value == "none") continue;
+      auto fp = utls_fingerprint(value);
+      if (fp.canonical.empty()) fail(path, "anytls URI: fp: " + fp.error);
+      check_utls_available(path);
+      a.tls.utls = UtlsOptions{true, fp.canonical};
     } else {
-      fail(path, "anytls URI: unknown query parameter " + in_quotes(key) + " (sni insecure)");
+      fail(path, "anytls URI: unknown query parameter " + in_quotes(key) + " (sni insecure fp)");
     }
   }
   a.tls.server_name = sni;

@@ -63,8 +63,9 @@ std::string merged_json(const std::vector<ConfigSource>& sources);
 // indent, key order kept, trailing newline. Throws ConfigError on bad JSON.
 std::string format_json(const ConfigSource& source);
 
-// anytls://<percent-encoded password>@host[:port][/][?sni=NAME&insecure=0|1][#tag]
-// Port defaults to 443; tag to "anytls" (or the fragment). An IP-literal SNI
+// anytls://<percent-encoded password>@host[:port][/][?sni=NAME&insecure=0|1&fp=chrome][#tag]
+// Port defaults to 443; tag to "anytls" (or the fragment). fp is a
+// tls.utls fingerprint (empty or "none": OpenSSL's ClientHello). An IP-literal SNI
 // (or no sni and an IP host) gives disable_sni. `path` names the JSON
 // location for messages.
 OutboundOptions parse_anytls_uri(std::string_view uri, const std::string& path = "uri");

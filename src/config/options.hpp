@@ -75,6 +75,13 @@ struct InboundTlsOptions {
   std::string key_path;
 };
 
+// tls.utls: a browser ClientHello instead of OpenSSL's. Only Chrome's can be
+// produced (BoringSSL module); the loader refuses every other fingerprint.
+struct UtlsOptions {
+  bool enabled = false;
+  std::string fingerprint;  // canonical: "chrome" when enabled
+};
+
 struct OutboundTlsOptions {
   bool enabled = false;
   bool disable_sni = false;
@@ -92,6 +99,7 @@ struct OutboundTlsOptions {
   std::string client_certificate_path;
   std::string client_key;          // PEM
   std::string client_key_path;
+  UtlsOptions utls;
 };
 
 // ---------------------------------------------------------------- inbounds

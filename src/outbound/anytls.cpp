@@ -11,6 +11,7 @@
 #include "net/coro.hpp"
 #include "net/socks_address.hpp"
 #include "outbound/uot_client.hpp"
+#include "tls/client_connect.hpp"
 #include "tls/tls_conn.hpp"
 
 namespace anytls::outbound {
@@ -113,15 +114,11 @@ asio::awaitable<net::Result<std::shared_ptr<proto::Session>>> connect_session(Po
   net::Address server{p->opts.server, p->opts.server_port};
   auto sock = co_await p->dialer.dial_tcp(server);
   if (!sock) co_return sock.error();
-  auto conn = std::make_unique<tls::TlsConn>(std::move(*sock), p->tls->native(), tls::TlsConn::Role::client);
-  p->tls->prepare(conn->native());
-  auto hs = co_await (conn->handshake() || net::sleep_for(kTlsHandshakeTimeout, &p->clock));
-  if (hs.index() != 0)
-    co_return net::Error{asio::error::timed_out, "tls handshake with " + server.to_string() + ": timeout"};
-  if (auto ec = std::get<0>(hs))
-    co_return net::Error{ec, "tls handshake with " + server.to_string() + ": " + conn->last_error_text()};
-  if (auto bad = p->tls->check_peer(conn->native()); !bad.empty())
-    co_return net::Error{asio::error::access_denied, "tls handshake with " + server.to_string() + ": " + bad};
+  // OpenSSL, or Chrome's ClientHello (tls.utls); verified and pinned.
+  auto tls_conn =
+      co_await tls::client_handshake(p->tls, std::move(*sock), server.to_string(), kTlsHandshakeTimeout, &p->clock);
+  if (!tls_conn) co_return tls_conn.error();
+  auto conn = std::move(*tls_conn);
   // The whole preamble in one TLS write: reference servers parse it from the
   // first record.
   auto preamble = proto::encode_preamble(p->hash, p->padding->get()->preamble_padding_length());

@@ -9,6 +9,8 @@
 #include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 
+#include "tls/utls_conn.hpp"
+
 namespace anytls::tls {
 
 namespace {
@@ -302,6 +304,11 @@ net::Result<std::shared_ptr<ClientContext>> ClientContext::create(const config::
 
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
   SSL_CTX_sess_set_new_cb(ctx, &ClientContext::on_new_session);
+  if (opts.utls.enabled) {
+    auto u = UtlsContext::create(opts.alpn);
+    if (!u) return u.error();
+    cc->utls_ = *u;
+  }
   return cc;
 }
 
@@ -345,6 +352,55 @@ std::string ClientContext::check_peer(SSL* ssl) const {
   X509* leaf = SSL_get0_peer_certificate(ssl);
   return "certificate public key pin mismatch" +
          (leaf ? " (server key sha256 " + public_key_sha256_base64(leaf) + ")" : std::string());
+}
+
+std::string ClientContext::verify_der_chain(const unsigned char* const* certs, const std::size_t* lens,
+                                            std::size_t n) const {
+  if (!verify_ && pins_.empty()) return {};  // insecure
+  if (n == 0) return "the server sent no certificate";
+  using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
+  std::vector<X509Ptr> chain;
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned char* p = certs[i];
+    X509* x = d2i_X509(nullptr, &p, static_cast<long>(lens[i]));
+    if (!x) {
+      ERR_clear_error();
+      return "certificate " + std::to_string(i) + " of the server's chain does not parse";
+    }
+    chain.emplace_back(x, X509_free);
+  }
+  if (!pins_.empty()) {
+    for (const auto& x : chain) {
+      auto h = public_key_sha256_base64(x.get());
+      for (const auto& pin : pins_)
+        if (pin == h) return {};
+    }
+    return "certificate public key pin mismatch (server key sha256 " + public_key_sha256_base64(chain[0].get()) + ")";
+  }
+  struct StackFree {
+    void operator()(STACK_OF(X509) * s) const { sk_X509_free(s); }  // the certificates stay in `chain`
+  };
+  std::unique_ptr<STACK_OF(X509), StackFree> untrusted(sk_X509_new_null());
+  for (std::size_t i = 1; i < chain.size(); ++i) sk_X509_push(untrusted.get(), chain[i].get());
+  std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> sc(X509_STORE_CTX_new(), X509_STORE_CTX_free);
+  if (!sc || X509_STORE_CTX_init(sc.get(), SSL_CTX_get_cert_store(ctx_.get()), chain[0].get(), untrusted.get()) != 1) {
+    ERR_clear_error();
+    return "certificate verify failed: out of memory";
+  }
+  X509_STORE_CTX_set_default(sc.get(), "ssl_server");
+  X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(sc.get());
+  if (!server_name_.empty()) {
+    std::error_code ec;
+    (void)asio::ip::make_address(server_name_, ec);
+    if (ec)
+      X509_VERIFY_PARAM_set1_host(param, server_name_.c_str(), 0);
+    else
+      X509_VERIFY_PARAM_set1_ip_asc(param, server_name_.c_str());
+  }
+  int ok = X509_verify_cert(sc.get());
+  ERR_clear_error();
+  if (ok == 1) return {};
+  return std::string("certificate verify failed: ") + X509_verify_cert_error_string(X509_STORE_CTX_get_error(sc.get()));
 }
 
 }  // namespace anytls::tls

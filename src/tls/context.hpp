@@ -13,6 +13,8 @@
 
 namespace anytls::tls {
 
+class UtlsContext;
+
 struct SslCtxDeleter {
   void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
 };
@@ -55,6 +57,17 @@ class ClientContext {
   // error text, empty when fine.
   std::string check_peer(SSL* ssl) const;
 
+  // tls.utls: the Chrome ClientHello context (BoringSSL module), or null
+  // for OpenSSL's own hello.
+  const std::shared_ptr<UtlsContext>& utls() const { return utls_; }
+  // The SNI to send, empty for none (disabled, or an IP literal).
+  std::string sni() const { return send_sni_ ? server_name_ : std::string(); }
+  // This client's certificate check applied to a chain in DER, leaf first
+  // (what the utls connection hands over): the pins when configured,
+  // otherwise the CA store and the server name unless insecure. Returns the
+  // error text, empty when fine.
+  std::string verify_der_chain(const unsigned char* const* certs, const std::size_t* lens, std::size_t n) const;
+
  private:
   static int on_new_session(SSL* ssl, SSL_SESSION* sess);
 
@@ -64,6 +77,7 @@ class ClientContext {
   bool verify_ = true;
   std::vector<std::string> pins_;  // base64 sha256 of SubjectPublicKeyInfo
   std::shared_ptr<SSL_SESSION> session_;
+  std::shared_ptr<UtlsContext> utls_;
 };
 
 // base64(sha256(DER SubjectPublicKeyInfo)) of a certificate, the form of

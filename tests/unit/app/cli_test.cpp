@@ -113,10 +113,10 @@ TEST_F(Cli, CheckGoodExamples) {
 
 TEST_F(Cli, CheckBadNamesThePath) {
   spit(dir_ / "bad.json", R"({"outbounds": [{"type": "direct"}, {"type": "anytls", "server": "s", "server_port": 1,
-      "password": "p", "tls": {"enabled": true, "utls": {"enabled": true}}}]})");
+      "password": "p", "tls": {"enabled": true, "reality": {"enabled": true}}}]})");
   Outcome r = run("check -c '" + (dir_ / "bad.json").string() + "'");
   EXPECT_EQ(r.rc, 1);
-  EXPECT_THAT(r.err, StartsWith("error: outbounds[1].tls.utls: not supported"));
+  EXPECT_THAT(r.err, StartsWith("error: outbounds[1].tls.reality: not supported"));
 
   spit(dir_ / "dur.json", R"({"outbounds": [{"type": "anytls", "server": "s", "server_port": 1, "password": "p",
       "idle_session_timeout": "5x", "tls": {"enabled": true}}]})");
@@ -132,6 +132,20 @@ TEST_F(Cli, CheckBadNamesThePath) {
   EXPECT_EQ(r.rc, 1);
   EXPECT_THAT(r.err, HasSubstr("outbounds[0].idle_session_timeout"));
 }
+
+#ifdef ANYTLS_HAVE_UTLS
+TEST_F(Cli, RunWithoutTheUtlsModuleSaysWhereItLooked) {
+  spit(dir_ / "utls.json", R"({"outbounds": [{"type": "anytls", "tag": "proxy", "server": "127.0.0.1",
+      "server_port": 1, "password": "p", "tls": {"enabled": true, "utls": {"enabled": true}}}]})");
+  EXPECT_EQ(run("check -c '" + (dir_ / "utls.json").string() + "'").rc, 0);
+  ::setenv("ANYTLS_UTLS_MODULE", "/nonexistent/libanytls_utls.so", 1);
+  Outcome r = run("run -c '" + (dir_ / "utls.json").string() + "'");
+  ::unsetenv("ANYTLS_UTLS_MODULE");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_THAT(r.err, HasSubstr("outbounds[0] (proxy): utls: the Chrome ClientHello module libanytls_utls.so was "
+                               "not found (looked at /nonexistent/libanytls_utls.so"));
+}
+#endif
 
 TEST_F(Cli, MergeDirectoryAndWorkdir) {
   fs::create_directories(dir_ / "conf.d");

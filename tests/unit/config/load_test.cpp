@@ -258,8 +258,8 @@ TEST(Reject, NegativeCounts) {
 TEST(Reject, UnsupportedTls) {
   std::string two = R"({"outbounds": [{"type": "direct"}, {"type": "anytls", "server": "s", "server_port": 1,
                         "password": "p", "tls": {"enabled": true, )";
-  expect_error(two + R"("utls": {"enabled": true, "fingerprint": "chrome"}}}]})", "outbounds[1].tls.utls",
-               "not supported: uTLS fingerprints need a TLS stack other than OpenSSL");
+  expect_error(two + R"("utls": {"enabled": true, "fingerprint": "firefox"}}}]})", "outbounds[1].tls.utls.fingerprint",
+               "Firefox's ClientHello comes from NSS");
   expect_error(two + R"("ech": {"enabled": true}}}]})", "outbounds[1].tls.ech", "not supported");
   expect_error(two + R"("reality": {"enabled": true}}}]})", "outbounds[1].tls.reality", "not supported");
   expect_error(two + R"("fragment": true}}]})", "outbounds[1].tls.fragment", "not supported");
@@ -269,6 +269,76 @@ TEST(Reject, UnsupportedTls) {
   expect_error(with_outbound("", R"(, "client_certificate_path": "c.pem")"), "outbounds[0].tls.client_key_path",
                "missing required field");
 }
+
+// ------------------------------------------------------------ tls.utls
+
+#ifdef ANYTLS_HAVE_UTLS
+TEST(Utls, ChromeNamesGiveChrome) {
+  for (const char* name : {"chrome", "", "Chrome", "chromium", "edge", "random", "chrome_120", "chrome_117",
+                           "chrome_132", "chrome_psk", "chrome_psk_shuffle", "chrome_padding_psk_shuffle"}) {
+    SCOPED_TRACE(name);
+    Options o = load_string(with_outbound("", std::string(R"(, "utls": {"enabled": true, "fingerprint": ")") + name + "\"}"));
+    EXPECT_TRUE(anytls_out(o).tls.utls.enabled);
+    EXPECT_EQ(anytls_out(o).tls.utls.fingerprint, "chrome");
+  }
+  // enabled with no fingerprint at all: chrome, as sing-box.
+  Options o = load_string(with_outbound("", R"(, "utls": {"enabled": true})"));
+  EXPECT_EQ(anytls_out(o).tls.utls.fingerprint, "chrome");
+  Options off = load_string(with_outbound("", R"(, "utls": {"enabled": false, "fingerprint": "firefox"})"));
+  EXPECT_FALSE(anytls_out(off).tls.utls.enabled);
+}
+
+TEST(Utls, UriFpParameter) {
+  auto o = parse_anytls_uri("anytls://pw@example.com:443?sni=a.example.com&fp=chrome");
+  const auto& a = std::get<AnyTlsOutboundOptions>(o.options);
+  EXPECT_TRUE(a.tls.utls.enabled);
+  EXPECT_EQ(a.tls.utls.fingerprint, "chrome");
+  auto n = parse_anytls_uri("anytls://pw@example.com:443?fp=");
+  EXPECT_FALSE(std::get<AnyTlsOutboundOptions>(n.options).tls.utls.enabled);
+  expect_error(R"({"outbounds": ["anytls://pw@example.com?fp=safari"]})", "outbounds[0]",
+               "anytls URI: fp: \"safari\" is Apple's TLS stack");
+}
+#else
+TEST(Utls, NotInThisBuildIsAClearError) {
+  expect_error(with_outbound("", R"(, "utls": {"enabled": true, "fingerprint": "chrome"})"), "outbounds[0].tls.utls",
+               "not available in this build: the Chrome ClientHello module");
+  expect_error(R"({"outbounds": ["anytls://pw@example.com?fp=chrome"]})", "outbounds[0]", "not available in this build");
+}
+#endif
+
+TEST(Utls, OtherBrowsersAreRefused) {
+  const std::string path = "outbounds[0].tls.utls.fingerprint";
+  auto with_fp = [](const std::string& fp) {
+    return with_outbound("", R"(, "utls": {"enabled": true, "fingerprint": ")" + fp + "\"}");
+  };
+  expect_error(with_fp("firefox"), path, "Firefox's ClientHello comes from NSS, which BoringSSL cannot imitate; only");
+  expect_error(with_fp("safari"), path, "Apple's TLS stack");
+  expect_error(with_fp("ios"), path, "Apple's TLS stack");
+  expect_error(with_fp("android"), path, "OkHttp");
+  expect_error(with_fp("randomized"), path, "a randomized ClientHello is no browser's");
+  expect_error(with_fp("chrome_pq"), path, "post-quantum");
+  expect_error(with_fp("chrome_133"), path, "Chrome 133 sends a post-quantum (ML-KEM) key share");
+  expect_error(with_fp("chrome_100"), path, "Chrome 100 predates ECH GREASE");
+  expect_error(with_fp("360"), path, "unknown or unsupported fingerprint \"360\"");
+  expect_error(with_outbound("", R"(, "utls": {"enabled": true, "fp": "chrome"})"), "outbounds[0].tls.utls.fp",
+               "unknown field");
+}
+
+#ifdef ANYTLS_HAVE_UTLS
+TEST(Utls, OptionsTheFingerprintFixesAreRefused) {
+  const std::string u = R"(, "utls": {"enabled": true, "fingerprint": "chrome"})";
+  expect_error(with_outbound("", u + R"(, "cipher_suites": ["TLS_AES_128_GCM_SHA256"])"), "outbounds[0].tls.cipher_suites",
+               "cannot be combined with utls");
+  expect_error(with_outbound("", u + R"(, "curve_preferences": ["X25519"])"), "outbounds[0].tls.curve_preferences",
+               "cannot be combined with utls");
+  expect_error(with_outbound("", u + R"(, "min_version": "1.3")"), "outbounds[0].tls.min_version",
+               "cannot be combined with utls");
+  expect_error(with_outbound("", u + R"(, "max_version": "1.2")"), "outbounds[0].tls.max_version",
+               "cannot be combined with utls");
+  expect_error(with_outbound("", u + R"(, "client_certificate_path": "c.pem", "client_key_path": "k.pem")"),
+               "outbounds[0].tls.client_certificate_path", "not supported with utls");
+}
+#endif
 
 TEST(Reject, UnknownNames) {
   expect_error(R"({"inbounds": [{"type": "vmess", "listen": "::"}]})", "inbounds[0].type",
