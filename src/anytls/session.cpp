@@ -70,6 +70,16 @@ void Session::close(const std::string& reason) {
   on_frame_ = nullptr;
 }
 
+void Session::close_when_flushed(const std::string& reason) {
+  if (closed_) return;
+  asio::co_spawn(ex_, close_after_flush(shared_from_this(), reason), asio::detached);
+}
+
+asio::awaitable<void> Session::close_after_flush([[maybe_unused]] std::shared_ptr<Session> self, std::string reason) {
+  while (!closed_ && (!out_.empty() || !writing_.empty())) co_await out_drained_.wait();
+  close(reason);
+}
+
 void Session::queue_frame(Command cmd, std::uint32_t sid, std::span<const std::uint8_t> data) {
   if (closed_) return;
   append_frame(out_, cmd, sid, data);

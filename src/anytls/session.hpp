@@ -84,6 +84,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void start();
   // Closes the connection; every stream ends. Idempotent.
   void close(const std::string& reason);
+  // Closes once every queued frame is written, so a FIN just queued still
+  // reaches the peer (a drained pool retiring a session). Idempotent.
+  void close_when_flushed(const std::string& reason);
 
   // Client: queues the Settings frame if not sent yet (a pre-warmed session
   // sends it at once so that heartbeats and version negotiation need no
@@ -111,6 +114,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   asio::awaitable<void> reader(std::shared_ptr<Session> self);
   asio::awaitable<void> writer(std::shared_ptr<Session> self);
+  asio::awaitable<void> close_after_flush(std::shared_ptr<Session> self, std::string reason);
   asio::awaitable<void> synack_watchdog(std::shared_ptr<Session> self, std::shared_ptr<Stream> stream);
   asio::awaitable<std::error_code> flush(std::vector<std::uint8_t>& bytes);
   asio::awaitable<void> handle_frame(const FrameHeader& h, std::string_view data);

@@ -1,7 +1,6 @@
 #include "app/box.hpp"
 
 #include <csignal>
-#include <map>
 
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
@@ -11,16 +10,8 @@
 #include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
-#include "inbound/anytls_server.hpp"
-#include "inbound/http.hpp"
-#include "inbound/mixed.hpp"
-#include "inbound/socks.hpp"
+#include "app/reload.hpp"
 #include "net/resolver.hpp"
-#include "outbound/anytls.hpp"
-#include "outbound/block.hpp"
-#include "outbound/dial_options.hpp"
-#include "outbound/direct.hpp"
-#include "route/rule_router.hpp"
 
 namespace anytls::app {
 
@@ -31,106 +22,47 @@ constexpr auto kShutdownGrace = std::chrono::seconds(3);
 struct Box {
   asio::io_context io{1};
   std::shared_ptr<net::Resolver> resolver = std::make_shared<net::Resolver>();
-  std::vector<std::unique_ptr<outbound::Outbound>> outbounds;
-  std::map<std::string, outbound::Outbound*, std::less<>> by_tag;
-  std::unique_ptr<route::RuleRouter> router;
-  std::vector<std::unique_ptr<inbound::Inbound>> inbounds;
+  Components parts{io, resolver};
+  ConfigReader read;  // SIGHUP; empty: reload unavailable
   bool stopping = false;
 
   void stop() {
     if (stopping) return;
     stopping = true;
-    for (auto& in : inbounds) in->stop();
-    for (auto& out : outbounds) out->stop();
+    parts.stop();
     resolver->stop();
   }
 };
 
 asio::awaitable<void> wait_for_signal(Box& box) {
-  asio::signal_set signals(box.io, SIGINT, SIGTERM);
-  auto [ec, sig] = co_await signals.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-  if (ec) co_return;
-  spdlog::info("{} received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-  box.stop();
-}
-
-// Builds the outbounds; returns an error text naming the outbound.
-std::string build_outbounds(Box& box, const config::Options& options) {
-  for (std::size_t i = 0; i < options.outbounds.size(); ++i) {
-    const auto& o = options.outbounds[i];
-    std::unique_ptr<outbound::Outbound> out;
-    if (const auto* a = std::get_if<config::AnyTlsOutboundOptions>(&o.options)) {
-      net::Dialer dialer(outbound::make_dialer_options(a->dial), box.resolver);
-      auto r = outbound::AnyTlsOutbound::create(box.io, o.tag, *a, std::move(dialer));
-      if (!r) return fmt::format("outbounds[{}] ({}): {}", i, o.tag, r.error().text());
-      out = std::move(*r);
-    } else if (const auto* d = std::get_if<config::DirectOutboundOptions>(&o.options)) {
-      out = std::make_unique<outbound::DirectOutbound>(o.tag, *d, box.resolver);
-    } else {
-      out = std::make_unique<outbound::BlockOutbound>(o.tag);
+  asio::signal_set signals(box.io, SIGINT, SIGTERM, SIGHUP);
+  for (;;) {
+    auto [ec, sig] = co_await signals.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec) co_return;
+    if (sig == SIGHUP) {
+      if (box.read) reload(box.parts, box.read);
+      else spdlog::warn("SIGHUP received: no configuration to reload from");
+      continue;
     }
-    box.by_tag[o.tag] = out.get();
-    box.outbounds.push_back(std::move(out));
+    spdlog::info("{} received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    box.stop();
+    co_return;
   }
-  for (auto& out : box.outbounds) {
-    auto* direct = dynamic_cast<outbound::DirectOutbound*>(out.get());
-    if (!direct || direct->detour_tag().empty()) continue;
-    auto it = box.by_tag.find(direct->detour_tag());
-    if (it == box.by_tag.end()) return fmt::format("outbound {}: detour not found: {}", out->tag(), direct->detour_tag());
-    direct->set_detour(it->second);
-  }
-  return {};
 }
 
 }  // namespace
 
-int run_box(const config::Options& options) {
+int run_box(const config::Options& options, ConfigReader read) {
   Box box;
-  if (auto err = build_outbounds(box, options); !err.empty()) {
-    spdlog::critical("{}", err);
-    return 1;
+  box.read = std::move(read);
+  if (auto failure = box.parts.start(options)) {
+    spdlog::critical("{}", failure->message);
+    box.stop();
+    return failure->exit_code;
   }
-  try {
-    box.router = std::make_unique<route::RuleRouter>(
-        options.route, box.outbounds.front()->tag(), [&box](std::string_view tag) -> outbound::Outbound* {
-          auto it = box.by_tag.find(tag);
-          return it == box.by_tag.end() ? nullptr : it->second;
-        });
-  } catch (const std::exception& e) {
-    spdlog::critical("{}", e.what());
-    return 1;
-  }
-
-  for (const auto& in : options.inbounds) {
-    if (const auto* a = std::get_if<config::AnyTlsInboundOptions>(&in.options)) {
-      auto server = std::make_unique<inbound::AnyTlsServer>(box.io, in.tag, *a, *box.router);
-      if (server->start()) {
-        spdlog::critical("inbound {}: {}", in.tag, server->start_error());
-        box.stop();
-        return 2;
-      }
-      box.inbounds.push_back(std::move(server));
-      continue;
-    }
-    const auto& m = std::get<config::MixedInboundOptions>(in.options);
-    std::unique_ptr<inbound::Inbound> proxy;
-    if (in.type == "socks")
-      proxy = std::make_unique<inbound::SocksInbound>(box.io, in.tag, m, *box.router);
-    else if (in.type == "http")
-      proxy = std::make_unique<inbound::HttpInbound>(box.io, in.tag, m, *box.router);
-    else
-      proxy = std::make_unique<inbound::MixedInbound>(box.io, in.tag, m, *box.router);
-    if (auto ec = proxy->start()) {
-      spdlog::critical("inbound {}: listen {}:{}: {}", in.tag, m.listen.listen, m.listen.listen_port, ec.message());
-      box.stop();
-      return 2;
-    }
-    box.inbounds.push_back(std::move(proxy));
-  }
-  for (auto& out : box.outbounds) out->start();
   asio::co_spawn(box.io, wait_for_signal(box), asio::detached);
-  spdlog::info("anytls-cpp {} started ({} inbounds, {} outbounds)", ANYTLS_VERSION, box.inbounds.size(),
-               box.outbounds.size());
+  spdlog::info("anytls-cpp {} started ({} inbounds, {} outbounds)", ANYTLS_VERSION, box.parts.inbound_count(),
+               box.parts.outbound_count());
 
   // Run until a signal; then give connections a moment to unwind and stop.
   while (!box.stopping && box.io.run_one() > 0) {

@@ -120,6 +120,8 @@ asio::awaitable<void> AnyTlsServer::trim_loop() {
   }
 }
 
+void AnyTlsServer::drain() { listener_.close(); }
+
 void AnyTlsServer::stop() {
   if (stopped_) return;
   stopped_ = true;

@@ -40,6 +40,8 @@ class AnyTlsServer final : public Inbound {
   const std::string& tag() const override { return tag_; }
   std::error_code start() override;
   void stop() override;
+  // Closes the listener only; sessions and handshakes in progress go on.
+  void drain() override;
 
   // Start-up problem in words (bad certificate, invalid padding scheme...),
   // set when start() fails.

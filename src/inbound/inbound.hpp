@@ -15,6 +15,9 @@ class Inbound {
   // Stops accepting and closes every connection it owns. Idempotent; the
   // io_context runs out of work once everything has unwound.
   virtual void stop() = 0;
+  // Reload: stops accepting, while established connections carry on until
+  // they end (the object must stay alive until then). Default: stop().
+  virtual void drain() { stop(); }
 };
 
 }  // namespace anytls::inbound

@@ -89,7 +89,12 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
   // A stream handle is done with its session.
   void release(std::uint64_t seq) {
     auto it = sessions.find(seq);
-    if (it == sessions.end() || it->second->closed() || stopped) return;
+    if (it == sessions.end() || it->second->closed()) return;
+    if (stopped) {
+      // Draining (or stopped): a session is not reused once its stream ends.
+      it->second->close_when_flushed("outbound replaced");
+      return;
+    }
     policy.release(seq);
   }
 
@@ -457,6 +462,19 @@ void AnyTlsOutbound::stop() {
   for (auto& [seq, s] : sessions) s->close("outbound stopped");
   for (auto& [seq, t] : p.heartbeats) t->cancel();
   p.heartbeats.clear();
+}
+
+void AnyTlsOutbound::drain() {
+  auto& p = *pool_;
+  if (p.stopped) return;
+  p.stopped = true;  // no ticks, dials or re-pooling from now on
+  p.tick_timer.cancel();
+  p.retry_timer.cancel();
+  std::vector<std::shared_ptr<proto::Session>> idle;
+  while (auto seq = p.policy.take()) {
+    if (auto it = p.sessions.find(*seq); it != p.sessions.end()) idle.push_back(it->second);
+  }
+  for (auto& s : idle) s->close("outbound replaced");
 }
 
 asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> AnyTlsOutbound::dial(const Metadata& md) {

@@ -45,6 +45,8 @@ class AnyTlsOutbound final : public Outbound {
   std::string_view type() const override { return "anytls"; }
   void start() override;
   void stop() override;
+  // Closes idle sessions now and busy ones when their stream ends.
+  void drain() override;
   asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> dial(const Metadata& md) override;
   asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> listen_packet(const Metadata& md) override;
 
