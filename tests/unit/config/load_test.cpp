@@ -269,6 +269,17 @@ TEST(Reject, UnsupportedTls) {
                "missing required field");
 }
 
+TEST(Reject, Acme) {
+  // sing-box's acme object has no "enabled": present means on. Refused by
+  // name, with or without a certificate next to it.
+  std::string in = R"({"inbounds": [{"type": "anytls", "listen": "::", "users": [{"password": "p"}],
+                        "tls": {"enabled": true, )";
+  expect_error(in + R"("acme": {"domain": ["example.com"], "email": "a@example.com"}}}]})", "inbounds[0].tls.acme",
+               "not supported: ACME");
+  expect_error(in + R"("certificate_path": "c", "key_path": "k", "acme": {"domain": ["example.com"]}}}]})",
+               "inbounds[0].tls.acme", "certificate_path and key_path");
+}
+
 TEST(Reject, UnknownNames) {
   expect_error(R"({"inbounds": [{"type": "vmess", "listen": "::"}]})", "inbounds[0].type",
                "unsupported inbound type \"vmess\"");
