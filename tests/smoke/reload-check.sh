@@ -2,7 +2,7 @@
 # SIGHUP reload with real processes on loopback:
 #   server: anytls -D <dir> -C conf.d run   (sing-box's unit command line)
 #   client: anytls run -c client.json        (mixed inbound + anytls outbound)
-# 1. A rate-limited download runs through client and server. Meanwhile the
+# 1. A rate-limited download (8 MiB at 1 MiB/s) runs through client and server. Meanwhile the
 #    server's config gains a user (its anytls inbound is replaced) and the
 #    client's outbound switches to that user (replaced too); both get SIGHUP.
 #    The download keeps flowing on the drained objects and completes
@@ -10,7 +10,7 @@
 # 2. A broken config (bad JSON, then a missing certificate) + SIGHUP: the
 #    error is logged and the server keeps serving.
 # 3. SIGTERM: both exit 0.
-#   usage: reload-check.sh ANYTLS_BIN
+#   usage: [VERBOSE=1] reload-check.sh ANYTLS_BIN   (VERBOSE prints both logs)
 set -euo pipefail
 bin=${1:?usage: reload-check.sh ANYTLS_BIN}
 work=$(mktemp -d)
@@ -72,7 +72,8 @@ client_config alice-pw
 
 echo "hello through anytls" > "$work/www/hello.txt"
 head -c $((8 * 1024 * 1024)) /dev/urandom > "$work/www/8m.bin"
-(cd "$work/www" && exec python3 -m http.server "$web" --bind 127.0.0.1 >/dev/null 2>&1) &
+# Every response at 1 MiB/s: 8 MiB take 8 s.
+python3 "$(dirname "$0")/throttled_http.py" "$web" "$work/www" $((1024 * 1024)) >/dev/null 2>&1 &
 pids+=($!)
 # -D is created if missing; -C is read relative to it.
 "$bin" -D "$work/srv" -C conf.d run > "$work/server.log" 2>&1 &
@@ -90,8 +91,8 @@ want_hello=$(md5sum < "$work/www/hello.txt" | cut -d' ' -f1)
 [ "$(fetch hello.txt)" = "$want_hello" ] || fail "no traffic before the reload"
 echo "ok   traffic flows before the reload"
 
-# 1. Reload while a download flows (1 MiB/s: 8 MiB take about 8 s).
-curl -sS --max-time 120 --limit-rate 1M --socks5-hostname "127.0.0.1:$mixed" \
+# 1. Reload while a download flows.
+curl -sS --max-time 120 --socks5-hostname "127.0.0.1:$mixed" \
   -o "$work/8m.out" "http://127.0.0.1:$web/8m.bin" 2> "$work/curl.err" &
 curl_pid=$!
 for _ in $(seq 100); do [ -s "$work/8m.out" ] && break; sleep 0.1; done
@@ -137,4 +138,8 @@ kill -TERM "$server_pid" "$client_pid"
 wait "$server_pid" && rc1=0 || rc1=$?
 wait "$client_pid" && rc2=0 || rc2=$?
 [ "$rc1" -eq 0 ] && [ "$rc2" -eq 0 ] || fail "exit codes after SIGTERM: server $rc1, client $rc2"
+if [ -n "${VERBOSE:-}" ]; then
+  echo "--- server log"; cat "$work/server.log"
+  echo "--- client log"; cat "$work/client.log"
+fi
 echo "reload smoke test: ok"
