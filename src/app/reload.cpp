@@ -250,6 +250,18 @@ std::optional<std::vector<std::string>> Components::apply(const config::Options&
   return changes;
 }
 
+inbound::Inbound* Components::inbound(std::string_view tag) const {
+  for (const auto& in : inbounds_)
+    if (in.options.tag == tag) return in.object.get();
+  return nullptr;
+}
+
+outbound::Outbound* Components::outbound(std::string_view tag) const {
+  for (const auto& o : outbounds_)
+    if (o.options.tag == tag) return o.object.get();
+  return nullptr;
+}
+
 void reload(Components& parts, const ConfigReader& read) {
   spdlog::info("SIGHUP received, reloading the configuration");
   config::Options options;

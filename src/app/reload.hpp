@@ -62,6 +62,10 @@ class Components {
 
   std::size_t inbound_count() const { return inbounds_.size(); }
   std::size_t outbound_count() const { return outbounds_.size(); }
+  // The running objects (tests: a kept one is the same object after a reload).
+  inbound::Inbound* inbound(std::string_view tag) const;
+  outbound::Outbound* outbound(std::string_view tag) const;
+  route::Router& router() { return router_; }
 
  private:
   struct Out {

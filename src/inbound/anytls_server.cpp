@@ -120,7 +120,10 @@ asio::awaitable<void> AnyTlsServer::trim_loop() {
   }
 }
 
-void AnyTlsServer::drain() { listener_.close(); }
+void AnyTlsServer::drain() {
+  listener_.close();
+  trim_timer_.cancel();
+}
 
 void AnyTlsServer::stop() {
   if (stopped_) return;
