@@ -109,11 +109,11 @@ int cmd_run(const ConfigArgs& args) {
   }
   for (const auto& w : options.warnings) spdlog::warn("{}", w);
   // SIGHUP: the same files again (relative to the -D directory we are in);
-  // new log options apply at once.
+  // new log options apply at once, and a log file is reopened (logrotate).
   config::LogOptions current_log = options.log;
   ConfigReader read = [args, log_setup, current_log]() mutable {
     config::Options next = load_checked(args);
-    if (!(next.log == current_log)) {
+    if (!(next.log == current_log) || !next.log.output.empty()) {
       try {
         setup_logging(next.log, log_setup);
       } catch (const std::exception& e) {

@@ -9,7 +9,8 @@
 #    byte-exact; new connections use the new user.
 # 2. A broken config (bad JSON, then a missing certificate) + SIGHUP: the
 #    error is logged and the server keeps serving.
-# 3. SIGTERM: both exit 0.
+# 3. SIGHUP reopens a log file (logrotate).
+# 4. SIGTERM: both exit 0.
 #   usage: [VERBOSE=1] reload-check.sh ANYTLS_BIN   (VERBOSE prints both logs)
 set -euo pipefail
 bin=${1:?usage: reload-check.sh ANYTLS_BIN}
@@ -25,7 +26,7 @@ trap cleanup EXIT
 fail() {
   echo "FAIL: $*"
   echo "--- server log"; cat "$work/server.log" || true
-  echo "--- client log"; cat "$work/client.log" || true
+  echo "--- client log"; cat "$work/client.log.1" "$work/client.log" "$work/client.stderr" 2>/dev/null || true
   exit 1
 }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -58,7 +59,7 @@ JSON
 client_config() {  # client_config PASSWORD
   cat > "$work/client.json" <<JSON
 {
-  "log": {"level": "info"},
+  "log": {"level": "info", "output": "$work/client.log"},
   "inbounds": [{"type": "mixed", "tag": "mixed-in", "listen": "127.0.0.1", "listen_port": $mixed}],
   "outbounds": [{"type": "anytls", "tag": "proxy", "server": "127.0.0.1", "server_port": $server,
                  "password": "$1", "ensure_idle_session": 1,
@@ -78,7 +79,7 @@ pids+=($!)
 # -D is created if missing; -C is read relative to it.
 "$bin" -D "$work/srv" -C conf.d run > "$work/server.log" 2>&1 &
 server_pid=$!; pids+=($server_pid)
-"$bin" run -c "$work/client.json" > "$work/client.log" 2>&1 &
+"$bin" run -c "$work/client.json" > "$work/client.stderr" 2>&1 &
 client_pid=$!; pids+=($client_pid)
 wait_for "$work/server.log" "started"
 wait_for "$work/client.log" "started"
@@ -133,7 +134,13 @@ grep -q "inbounds\[0\].tls.certificate_path: cannot read file certs/missing.crt;
 [ "$(fetch hello.txt)" = "$want_hello" ] || fail "server stopped serving after a reload with a missing certificate"
 echo "ok   missing certificate: logged, still serving"
 
-# 3. Clean exit.
+# 3. The client logs to a file: SIGHUP reopens it (logrotate moves it away first).
+mv "$work/client.log" "$work/client.log.1"
+kill -HUP "$client_pid"
+wait_for "$work/client.log" "reload: done, 0 changed"
+echo "ok   SIGHUP reopens the log file"
+
+# 4. Clean exit.
 kill -TERM "$server_pid" "$client_pid"
 wait "$server_pid" && rc1=0 || rc1=$?
 wait "$client_pid" && rc2=0 || rc2=$?
