@@ -346,6 +346,10 @@ int cli_main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // "anytls foo": CLI11 would only say that it did not expect "foo".
     const std::string first = first_command(argc, argv);
+    if (first == "help") {  // cobra's `sing-box help`
+      std::cout << app.help();
+      return kExitOk;
+    }
     if (!first.empty() && first != "run" && first != "check" && first != "format" && first != "version" &&
         first != "generate") {
       std::cerr << "error: unknown command \"" << first << "\" for \"anytls\" (run check format version generate)\n";

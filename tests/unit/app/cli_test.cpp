@@ -88,6 +88,9 @@ TEST_F(Cli, Version) {
 
 TEST_F(Cli, HelpIsOk) {
   EXPECT_EQ(run("--help").rc, 0);
+  Outcome h = run("help");
+  EXPECT_EQ(h.rc, 0);
+  EXPECT_THAT(h.out, HasSubstr("Usage"));
   for (const char* sub : {"run", "check", "format", "version", "generate", "generate tls-keypair", "generate rand",
                           "generate uuid", "generate link"}) {
     Outcome r = run(std::string(sub) + " --help");
