@@ -75,6 +75,7 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
   asio::steady_timer retry_timer;
   bool started = false;
   bool stopped = false;
+  bool draining = false;  // replaced by a reload: no pooling, streams in use carry on
   AnyTlsStats stats;
 
   void on_session_closed(std::uint64_t seq) {
@@ -90,8 +91,8 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
   void release(std::uint64_t seq) {
     auto it = sessions.find(seq);
     if (it == sessions.end() || it->second->closed()) return;
-    if (stopped) {
-      // Draining (or stopped): a session is not reused once its stream ends.
+    if (stopped || draining) {
+      // A session is not reused once its stream ends.
       it->second->close_when_flushed("outbound replaced");
       return;
     }
@@ -190,7 +191,7 @@ asio::awaitable<void> retry_after(PoolPtr p, net::Duration delay);
 
 asio::awaitable<void> pool_dial(PoolPtr p, std::uint64_t seq) {
   auto r = co_await connect_session(p, seq);
-  if (p->stopped) {
+  if (p->stopped || p->draining) {
     if (r) (*r)->close("outbound stopped");
     co_return;
   }
@@ -216,15 +217,15 @@ asio::awaitable<void> pool_dial(PoolPtr p, std::uint64_t seq) {
 asio::awaitable<void> retry_after(PoolPtr p, net::Duration delay) {
   p->retry_timer.expires_after(delay);
   auto [ec] = co_await p->retry_timer.async_wait(use_tuple);
-  if (ec || p->stopped) co_return;
+  if (ec || p->stopped || p->draining) co_return;
   for (auto seq : p->policy.ensure()) asio::co_spawn(p->io, pool_dial(p, seq), asio::detached);
 }
 
 asio::awaitable<void> tick_loop(PoolPtr p) {
-  while (!p->stopped) {
+  while (!p->stopped && !p->draining) {
     p->tick_timer.expires_after(p->policy.options().check_interval);
     auto [ec] = co_await p->tick_timer.async_wait(use_tuple);
-    if (ec || p->stopped) co_return;
+    if (ec || p->stopped || p->draining) co_return;
     p->apply(p->policy.tick());
     // Handshakes leave freed memory behind; give it back to the system so a
     // large idle pool stays small in RSS.
@@ -466,8 +467,8 @@ void AnyTlsOutbound::stop() {
 
 void AnyTlsOutbound::drain() {
   auto& p = *pool_;
-  if (p.stopped) return;
-  p.stopped = true;  // no ticks, dials or re-pooling from now on
+  if (p.stopped || p.draining) return;
+  p.draining = true;  // no ticks, pool dials or re-pooling from now on
   p.tick_timer.cancel();
   p.retry_timer.cancel();
   std::vector<std::shared_ptr<proto::Session>> idle;
