@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, then builds and runs every test
-# twice (optimised, then ASan+UBSan) and runs each fuzz target briefly.
+# twice (optimised, then ASan+UBSan), builds and checks the Debian package,
+# and runs each fuzz target briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
@@ -15,6 +16,8 @@ cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_R
 cmake --build build-test -j"$jobs"
 echo "== tests"
 ctest --test-dir build-test --output-on-failure -j"$jobs"
+echo "== package (cpack -G DEB from the optimised build, unpacked and checked)"
+./scripts/package-check.sh build-test
 
 echo "== build (ASan+UBSan)"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" \

@@ -96,6 +96,17 @@ void Session::close(const std::string& reason) {
   tasks_.cancel();
 }
 
+void Session::close_when_flushed(const std::string& reason) {
+  if (closed_) return;
+  tasks_.spawn(close_after_flush(shared_from_this(), reason), "close after flush");
+}
+
+asio::awaitable<void> Session::close_after_flush(std::shared_ptr<Session> self, std::string reason) {
+  while (!closed_ && (!out_.empty() || !writing_.empty())) co_await out_drained_.wait();
+  close(reason);
+  (void)self;
+}
+
 void Session::queue_frame(Command cmd, std::uint32_t sid, std::span<const std::uint8_t> data) {
   if (closed_) return;
   append_frame(out_, cmd, sid, data);

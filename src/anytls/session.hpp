@@ -116,6 +116,9 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   void close(const std::string& reason);
   // Completes when every coroutine of the session has finished.
   asio::awaitable<void> join() { return tasks_.join(); }
+  // Closes once every queued frame is written, so a FIN just queued still
+  // reaches the peer (a drained pool retiring a session). Idempotent.
+  void close_when_flushed(const std::string& reason);
 
   // Client: queues the Settings frame if not sent yet (a pre-warmed session
   // sends it at once so that heartbeats and version negotiation need no
@@ -149,6 +152,7 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   asio::awaitable<void> synack_watchdog(std::shared_ptr<Session> self);
   asio::awaitable<void> heartbeat(std::shared_ptr<Session> self);
   asio::awaitable<void> idle_watchdog(std::shared_ptr<Session> self);
+  asio::awaitable<void> close_after_flush(std::shared_ptr<Session> self, std::string reason);
   asio::awaitable<std::error_code> flush(std::vector<std::uint8_t>& bytes);
   asio::awaitable<void> handle_frame(const FrameHeader& h, std::string_view data);
   asio::awaitable<void> process(std::span<const std::uint8_t> in);

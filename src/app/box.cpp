@@ -1,25 +1,16 @@
 #include "app/box.hpp"
 
 #include <csignal>
-#include <map>
 
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
-#include "inbound/anytls_server.hpp"
-#include "inbound/http.hpp"
-#include "inbound/mixed.hpp"
-#include "inbound/socks.hpp"
+#include "app/reload.hpp"
 #include "net/coro.hpp"
 #include "net/resolver.hpp"
 #include "net/task_group.hpp"
-#include "outbound/anytls.hpp"
-#include "outbound/block.hpp"
-#include "outbound/dial_options.hpp"
-#include "outbound/direct.hpp"
-#include "route/rule_router.hpp"
 
 namespace anytls::app {
 
@@ -34,117 +25,56 @@ constexpr auto kShutdownGrace = std::chrono::seconds(3);
 struct Box {
   asio::io_context io{1};
   std::shared_ptr<net::Resolver> resolver = std::make_shared<net::Resolver>();
-  std::vector<std::unique_ptr<outbound::Outbound>> outbounds;
-  std::map<std::string, outbound::Outbound*, std::less<>> by_tag;
-  std::unique_ptr<route::RuleRouter> router;
-  std::vector<std::unique_ptr<inbound::Inbound>> inbounds;
+  Components parts{io, resolver};
+  ConfigReader read;  // SIGHUP; empty: reload unavailable
   bool stopping = false;
 
   void stop() {
     if (stopping) return;
     stopping = true;
-    for (auto& in : inbounds) in->stop();
-    for (auto& out : outbounds) out->stop();
+    parts.stop();
     resolver->stop();
   }
 };
 
-// Every inbound's and outbound's tasks, to the last one.
-asio::awaitable<void> join_all(Box* box) {
-  for (auto& in : box->inbounds) co_await in->join();
-  for (auto& out : box->outbounds) co_await out->join();
-}
-
-// Runs until SIGINT/SIGTERM, then stops everything and waits (bounded) for
-// the tasks to finish before stopping the event loop.
+// Runs until SIGINT/SIGTERM (SIGHUP reloads), then stops everything and
+// waits (bounded) for every task to finish before stopping the event loop.
 asio::awaitable<void> serve_until_signal(Box* box) {
-  asio::signal_set signals(box->io, SIGINT, SIGTERM);
-  auto [ec, sig] = co_await signals.async_wait(net::use_tuple);
-  if (!ec) spdlog::info("{} received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-  box->stop();
-  auto drained = co_await (join_all(box) || net::sleep_for(kShutdownGrace));
-  if (drained.index() != 0) spdlog::warn("shutdown: tasks still running after {}s, leaving them", kShutdownGrace.count());
-  box->io.stop();
-}
-
-// Builds the outbounds; returns an error text naming the outbound.
-std::string build_outbounds(Box& box, const config::Options& options) {
-  for (std::size_t i = 0; i < options.outbounds.size(); ++i) {
-    const auto& o = options.outbounds[i];
-    std::unique_ptr<outbound::Outbound> out;
-    if (const auto* a = std::get_if<config::AnyTlsOutboundOptions>(&o.options)) {
-      net::Dialer dialer(outbound::make_dialer_options(a->dial), box.resolver);
-      auto r = outbound::AnyTlsOutbound::create(box.io, o.tag, *a, std::move(dialer));
-      if (!r) return fmt::format("outbounds[{}] ({}): {}", i, o.tag, r.error().text());
-      out = std::move(*r);
-    } else if (const auto* d = std::get_if<config::DirectOutboundOptions>(&o.options)) {
-      out = std::make_unique<outbound::DirectOutbound>(o.tag, *d, box.resolver);
-    } else {
-      out = std::make_unique<outbound::BlockOutbound>(o.tag);
+  asio::signal_set signals(box->io, SIGINT, SIGTERM, SIGHUP);
+  for (;;) {
+    auto [ec, sig] = co_await signals.async_wait(net::use_tuple);
+    if (ec) break;
+    if (sig == SIGHUP) {
+      if (box->read)
+        reload(box->parts, box->read);
+      else
+        spdlog::warn("SIGHUP received: no configuration to reload from");
+      continue;
     }
-    box.by_tag[o.tag] = out.get();
-    box.outbounds.push_back(std::move(out));
+    spdlog::info("{} received, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    break;
   }
-  for (auto& out : box.outbounds) {
-    auto* direct = dynamic_cast<outbound::DirectOutbound*>(out.get());
-    if (!direct || direct->detour_tag().empty()) continue;
-    auto it = box.by_tag.find(direct->detour_tag());
-    if (it == box.by_tag.end()) return fmt::format("outbound {}: detour not found: {}", out->tag(), direct->detour_tag());
-    direct->set_detour(it->second);
-  }
-  return {};
+  box->stop();
+  auto drained = co_await (box->parts.join() || net::sleep_for(kShutdownGrace));
+  if (drained.index() != 0)
+    spdlog::warn("shutdown: tasks still running after {}s, leaving them", kShutdownGrace.count());
+  box->io.stop();
 }
 
 }  // namespace
 
-int run_box(const config::Options& options) {
+int run_box(const config::Options& options, ConfigReader read) {
   Box box;
-  if (auto err = build_outbounds(box, options); !err.empty()) {
-    spdlog::critical("{}", err);
-    return 1;
+  box.read = std::move(read);
+  if (auto failure = box.parts.start(options)) {
+    spdlog::critical("{}", failure->message);
+    box.stop();
+    return failure->exit_code;
   }
-  try {
-    box.router = std::make_unique<route::RuleRouter>(
-        options.route, box.outbounds.front()->tag(), [&box](std::string_view tag) -> outbound::Outbound* {
-          auto it = box.by_tag.find(tag);
-          return it == box.by_tag.end() ? nullptr : it->second;
-        });
-  } catch (const std::exception& e) {
-    spdlog::critical("{}", e.what());
-    return 1;
-  }
-
-  for (const auto& in : options.inbounds) {
-    if (const auto* a = std::get_if<config::AnyTlsInboundOptions>(&in.options)) {
-      auto server = std::make_unique<inbound::AnyTlsServer>(box.io, in.tag, *a, *box.router, box.resolver);
-      if (server->start()) {
-        spdlog::critical("inbound {}: {}", in.tag, server->start_error());
-        box.stop();
-        return 2;
-      }
-      box.inbounds.push_back(std::move(server));
-      continue;
-    }
-    const auto& m = std::get<config::MixedInboundOptions>(in.options);
-    std::unique_ptr<inbound::Inbound> proxy;
-    if (in.type == "socks")
-      proxy = std::make_unique<inbound::SocksInbound>(box.io, in.tag, m, *box.router);
-    else if (in.type == "http")
-      proxy = std::make_unique<inbound::HttpInbound>(box.io, in.tag, m, *box.router);
-    else
-      proxy = std::make_unique<inbound::MixedInbound>(box.io, in.tag, m, *box.router);
-    if (auto ec = proxy->start()) {
-      spdlog::critical("inbound {}: listen {}:{}: {}", in.tag, m.listen.listen, m.listen.listen_port, ec.message());
-      box.stop();
-      return 2;
-    }
-    box.inbounds.push_back(std::move(proxy));
-  }
-  for (auto& out : box.outbounds) out->start();
   net::TaskGroup main_task(box.io.get_executor(), "box");
   main_task.spawn(serve_until_signal(&box), "signal handling");
-  spdlog::info("anytls-cpp {} started ({} inbounds, {} outbounds)", ANYTLS_VERSION, box.inbounds.size(),
-               box.outbounds.size());
+  spdlog::info("anytls-cpp {} started ({} inbounds, {} outbounds)", ANYTLS_VERSION, box.parts.inbound_count(),
+               box.parts.outbound_count());
   box.io.run();
   spdlog::info("stopped");
   return 0;

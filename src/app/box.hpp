@@ -1,12 +1,14 @@
 // The running instance: builds inbounds, outbounds and the router from the
-// options, runs them until SIGINT/SIGTERM, then shuts down cleanly.
+// options (app/reload.hpp), runs them until SIGINT/SIGTERM, then shuts down
+// cleanly. SIGHUP reloads the configuration through `read`.
 #pragma once
+#include "app/reload.hpp"
 #include "config/options.hpp"
 
 namespace anytls::app {
 
 // Blocks until a stop signal. Returns the process exit code: 0 after a clean
 // stop, 2 when something fails at runtime (e.g. a listen address in use).
-int run_box(const config::Options& options);
+int run_box(const config::Options& options, ConfigReader read = {});
 
 }  // namespace anytls::app

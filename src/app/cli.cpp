@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -20,6 +21,8 @@
 #include "app/box.hpp"
 #include "app/generate.hpp"
 #include "app/logging.hpp"
+#include "app/preflight.hpp"
+#include "app/share_link.hpp"
 #include "config/load.hpp"
 
 #ifndef ANYTLS_VERSION
@@ -32,53 +35,96 @@ namespace {
 namespace fs = std::filesystem;
 
 struct ConfigArgs {
-  std::vector<std::string> files;
-  std::string directory;  // -C
-  std::string workdir;    // -D
+  std::vector<std::string> files;  // -c; "stdin" reads standard input
+  std::vector<std::string> directories;  // -C
+  std::string workdir;             // -D
+  bool disable_color = false;
 };
-
-void add_config_args(CLI::App* cmd, ConfigArgs& args) {
-  cmd->add_option("-c,--config", args.files, "Configuration file (repeatable; files merge in order)");
-  cmd->add_option("-C,--config-directory", args.directory, "Also load every *.json in this directory, by name");
-  cmd->add_option("-D,--directory", args.workdir, "Change to this working directory first");
-}
 
 int config_error(const std::string& message) {
   std::cerr << "error: " << message << "\n";
   return kExitConfig;
 }
 
-// The files to read, after applying -D. Throws config::ConfigError.
-std::vector<fs::path> config_files(const ConfigArgs& args) {
-  if (!args.workdir.empty()) {
-    std::error_code ec;
-    fs::current_path(args.workdir, ec);
-    if (ec) throw config::ConfigError(args.workdir, "cannot change directory: " + ec.message());
+// -D: created if missing (as sing-box does), then made the working
+// directory. Throws config::ConfigError.
+void enter_workdir(const ConfigArgs& args) {
+  if (args.workdir.empty()) return;
+  std::error_code ec;
+  fs::create_directories(args.workdir, ec);
+  if (ec) throw config::ConfigError(args.workdir, "cannot create directory: " + ec.message());
+  fs::current_path(args.workdir, ec);
+  if (ec) throw config::ConfigError(args.workdir, "cannot change directory: " + ec.message());
+}
+
+// Standard input is read once: a SIGHUP reload of `-c stdin` reuses it.
+const config::ConfigSource& stdin_source() {
+  static const config::ConfigSource source = [] {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    return config::ConfigSource{"stdin", ss.str()};
+  }();
+  return source;
+}
+
+// The documents to load (after -D). Throws config::ConfigError.
+std::vector<config::ConfigSource> config_sources(const ConfigArgs& args) {
+  std::vector<config::ConfigSource> sources;
+  for (const auto& f : args.files) {
+    if (f == "stdin") sources.push_back(stdin_source());
+    else sources.push_back(config::read_source(f));
   }
-  std::vector<fs::path> files(args.files.begin(), args.files.end());
-  if (!args.directory.empty()) {
-    auto more = config::list_config_dir(args.directory);
-    files.insert(files.end(), more.begin(), more.end());
+  bool listed = false;
+  for (const auto& dir : args.directories) {
+    for (const auto& f : config::list_config_dir(dir)) {
+      sources.push_back(config::read_source(f));
+      listed = true;
+    }
   }
-  if (files.empty() && args.directory.empty()) files.push_back("config.json");
-  if (files.empty()) throw config::ConfigError(args.directory, "no *.json files in directory");
-  return files;
+  if (args.files.empty() && args.directories.empty()) sources.push_back(config::read_source("config.json"));
+  if (sources.empty() && !listed) throw config::ConfigError(args.directories.front(), "no *.json files in directory");
+  return sources;
+}
+
+// Everything `check` does: read, decode, then build without listening.
+config::Options load_checked(const ConfigArgs& args) {
+  config::Options options = config::load(config_sources(args));
+  preflight(options);
+  return options;
 }
 
 int cmd_run(const ConfigArgs& args) {
   config::Options options;
   try {
-    options = config::load_files(config_files(args));
+    enter_workdir(args);
+    options = load_checked(args);
   } catch (const config::ConfigError& e) {
     return config_error(e.what());
   }
+  const LogSetup log_setup{.disable_color = args.disable_color};
   try {
-    setup_logging(options.log);
+    setup_logging(options.log, log_setup);
   } catch (const std::exception& e) {
     return config_error("log.output: " + std::string(e.what()));
   }
+  for (const auto& w : options.warnings) spdlog::warn("{}", w);
+  // SIGHUP: the same files again (relative to the -D directory we are in);
+  // new log options apply at once, and a log file is reopened (logrotate).
+  config::LogOptions current_log = options.log;
+  ConfigReader read = [args, log_setup, current_log]() mutable {
+    config::Options next = load_checked(args);
+    if (!(next.log == current_log) || !next.log.output.empty()) {
+      try {
+        setup_logging(next.log, log_setup);
+      } catch (const std::exception& e) {
+        throw config::ConfigError("log.output", e.what());
+      }
+      current_log = next.log;
+    }
+    return next;
+  };
   try {
-    return run_box(options);
+    return run_box(options, std::move(read));
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return kExitRuntime;
@@ -87,7 +133,9 @@ int cmd_run(const ConfigArgs& args) {
 
 int cmd_check(const ConfigArgs& args) {
   try {
-    (void)config::load_files(config_files(args));
+    enter_workdir(args);
+    config::Options options = load_checked(args);
+    for (const auto& w : options.warnings) std::cerr << "warning: " << w << "\n";
   } catch (const config::ConfigError& e) {
     return config_error(e.what());
   }
@@ -96,12 +144,12 @@ int cmd_check(const ConfigArgs& args) {
 
 int cmd_format(const ConfigArgs& args, bool write) {
   try {
-    std::vector<config::ConfigSource> sources;
-    for (const auto& f : config_files(args)) sources.push_back(config::read_source(f));
+    enter_workdir(args);
+    std::vector<config::ConfigSource> sources = config_sources(args);
     (void)config::load(sources);  // only valid configs are formatted
     for (const auto& src : sources) {
       std::string formatted = config::format_json(src);
-      if (!write) {
+      if (!write || src.name == "stdin") {
         std::cout << formatted;
         continue;
       }
@@ -121,8 +169,36 @@ int cmd_format(const ConfigArgs& args, bool write) {
   return kExitOk;
 }
 
-int cmd_version() {
-  std::cout << "anytls-cpp " << ANYTLS_VERSION << "\n" << OpenSSL_version(OPENSSL_VERSION) << "\n";
+std::string compiler_text() {
+#if defined(__clang__)
+  return "clang " __clang_version__;
+#elif defined(__GNUC__)
+  return "GCC " __VERSION__;
+#else
+  return "unknown compiler";
+#endif
+}
+
+std::string platform_text() {
+  struct utsname u {};
+  if (::uname(&u) != 0) return "unknown";
+  std::string os = u.sysname;
+  for (char& c : os) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string arch = u.machine;
+  if (arch == "x86_64") arch = "amd64";
+  else if (arch == "aarch64") arch = "arm64";
+  return os + "/" + arch;
+}
+
+int cmd_version(bool name_only) {
+  if (name_only) {
+    std::cout << ANYTLS_VERSION << "\n";
+    return kExitOk;
+  }
+  // sing-box's layout, plus the TLS library we run on.
+  std::cout << "anytls-cpp version " << ANYTLS_VERSION << "\n\n"
+            << "Environment: " << compiler_text() << " " << platform_text() << "\n"
+            << "TLS: " << OpenSSL_version(OPENSSL_VERSION) << "\n";
   return kExitOk;
 }
 
@@ -181,25 +257,67 @@ int cmd_rand(std::size_t n, bool base64, bool hex) {
   return kExitOk;
 }
 
+int cmd_uuid() {
+  try {
+    std::cout << uuid_v4() << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "error: generate uuid: " << e.what() << "\n";
+    return kExitRuntime;
+  }
+  return kExitOk;
+}
+
+int cmd_link(const ConfigArgs& args, const LinkRequest& request) {
+  try {
+    enter_workdir(args);
+    config::Options options = load_checked(args);
+    for (const auto& link : share_links(options, request)) std::cout << link << "\n";
+  } catch (const config::ConfigError& e) {
+    return config_error(e.what());
+  }
+  return kExitOk;
+}
+
+// The first word that is not an option or an option's value: the command.
+std::string first_command(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-c" || a == "--config" || a == "-C" || a == "--config-directory" || a == "-D" || a == "--directory") {
+      ++i;
+      continue;
+    }
+    if (!a.empty() && a[0] == '-') continue;
+    return a;
+  }
+  return {};
+}
+
 }  // namespace
 
 int cli_main(int argc, char** argv) {
   CLI::App app{"anytls-cpp: an AnyTLS proxy (client and server) configured like sing-box", "anytls"};
-  app.require_subcommand(1);
+  app.require_subcommand(0, 1);
+  // Global options, accepted before or after the command as sing-box does.
+  ConfigArgs args;
+  app.add_option("-c,--config", args.files, "Configuration file (repeatable, merged in order; \"stdin\" reads standard input)");
+  app.add_option("-C,--config-directory", args.directories, "Also load every *.json in this directory, by name (repeatable)");
+  app.add_option("-D,--directory", args.workdir, "Working directory (created if missing)");
+  app.add_flag("--disable-color", args.disable_color, "Do not colour the log");
+  bool show_version = false;
+  app.add_flag("-v,--version", show_version, "Print the version");
+  app.fallthrough();
 
-  ConfigArgs run_args, check_args, format_args;
   auto* run = app.add_subcommand("run", "Run the proxy");
-  add_config_args(run, run_args);
-  auto* check = app.add_subcommand("check", "Check the configuration");
-  add_config_args(check, check_args);
+  auto* check = app.add_subcommand("check", "Check the configuration (builds everything run builds, without listening)");
   auto* format = app.add_subcommand("format", "Print the configuration normalised (comments dropped, 2-space indent)");
-  add_config_args(format, format_args);
   bool write = false;
   format->add_flag("-w,--write", write, "Write the result back to the source files");
   auto* version = app.add_subcommand("version", "Print the version");
-
+  bool version_name_only = false;
+  version->add_flag("-n,--name", version_name_only, "Print the version number only");
   auto* generate = app.add_subcommand("generate", "Generate things");
   generate->require_subcommand(1);
+  generate->fallthrough();
   auto* keypair = generate->add_subcommand("tls-keypair", "Generate a self-signed certificate and EC P-256 key");
   std::string kp_name, kp_out_dir, kp_file_name;
   int kp_months = 12;
@@ -216,27 +334,41 @@ int cli_main(int argc, char** argv) {
   auto* b64 = rand->add_flag("--base64", rand_base64, "Print as base64");
   auto* hexf = rand->add_flag("--hex", rand_hex, "Print as hex");
   b64->excludes(hexf);
+  auto* uuid = generate->add_subcommand("uuid", "Generate a random UUID (version 4)");
+  auto* link = generate->add_subcommand("link", "Print the anytls:// share link of an outbound or of inbound users");
+  LinkRequest link_req;
+  link->add_option("tag", link_req.tag, "Tag of an anytls outbound or inbound (default: the only one)");
+  link->add_option("-u,--user", link_req.user, "Inbound: only this user (by name)");
+  link->add_option("-s,--server", link_req.server, "Inbound: the address clients connect to (default: tls.server_name)");
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    // "anytls foo": CLI11 would only say that a subcommand is required.
-    const std::string first = argc > 1 ? argv[1] : "";
-    if (!first.empty() && first[0] != '-' && first != "run" && first != "check" && first != "format" &&
-        first != "version" && first != "generate") {
-      std::cerr << "error: unknown command \"" << argv[1] << "\" (run check format version generate)\n";
+    // "anytls foo": CLI11 would only say that it did not expect "foo".
+    const std::string first = first_command(argc, argv);
+    if (first == "help") {  // cobra's `sing-box help`
+      std::cout << app.help();
+      return kExitOk;
+    }
+    if (!first.empty() && first != "run" && first != "check" && first != "format" && first != "version" &&
+        first != "generate") {
+      std::cerr << "error: unknown command \"" << first << "\" for \"anytls\" (run check format version generate)\n";
       return kExitConfig;
     }
     int rc = app.exit(e);
     return rc == 0 ? kExitOk : kExitConfig;
   }
 
-  if (*run) return cmd_run(run_args);
-  if (*check) return cmd_check(check_args);
-  if (*format) return cmd_format(format_args, write);
-  if (*version) return cmd_version();
+  if (show_version && !*version) return cmd_version(false);
+  if (*run) return cmd_run(args);
+  if (*check) return cmd_check(args);
+  if (*format) return cmd_format(args, write);
+  if (*version) return cmd_version(version_name_only);
   if (*keypair) return cmd_tls_keypair(kp_name, kp_months, kp_out_dir, kp_file_name);
   if (*rand) return cmd_rand(rand_n, rand_base64, rand_hex);
+  if (*uuid) return cmd_uuid();
+  if (*link) return cmd_link(args, link_req);
+  std::cerr << "error: a command is required (run check format version generate); see anytls --help\n";
   return kExitConfig;
 }
 

@@ -2,35 +2,95 @@
 
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <ctime>
 #include <memory>
 #include <stdexcept>
 
-#include <spdlog/pattern_formatter.h>
+#include <spdlog/formatter.h>
 #include <spdlog/sinks/basic_file_sink.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 namespace anytls::app {
 namespace {
 
-// %* : the level in upper case as sing-box writes it (DEBUG, WARN, FATAL).
-class UpperLevelFlag : public spdlog::custom_flag_formatter {
+std::atomic<bool> g_color{false};
+
+enum class Stamp { none, relative, full };
+
+// sing-box's line layout (see logging.hpp); spdlog's pattern language has no
+// "seconds since start" field, so the prefix is written by hand.
+class SingBoxFormatter final : public spdlog::formatter {
  public:
-  void format(const spdlog::details::log_msg& msg, const std::tm&, spdlog::memory_buf_t& dest) override {
-    std::string_view name;
-    switch (msg.level) {
-      case spdlog::level::trace: name = "TRACE"; break;
-      case spdlog::level::debug: name = "DEBUG"; break;
-      case spdlog::level::info: name = "INFO"; break;
-      case spdlog::level::warn: name = "WARN"; break;
-      case spdlog::level::err: name = "ERROR"; break;
-      case spdlog::level::critical: name = "FATAL"; break;
-      default: name = "LOG"; break;
+  SingBoxFormatter(Stamp stamp, bool color, std::chrono::system_clock::time_point base)
+      : stamp_(stamp), color_(color), base_(base) {}
+
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    std::string_view level = label(msg.level);
+    std::string_view on, off;
+    if (color_) {
+      on = ansi(msg.level);
+      off = "\x1b[0m";
     }
-    dest.append(name.data(), name.data() + name.size());
+    if (stamp_ == Stamp::full) {
+      std::time_t t = std::chrono::system_clock::to_time_t(msg.time);
+      std::tm tm{};
+      localtime_r(&t, &tm);
+      char buf[64];
+      std::size_t n = std::strftime(buf, sizeof buf, "%z %Y-%m-%d %H:%M:%S ", &tm);
+      dest.append(buf, buf + n);
+    }
+    dest.append(on.data(), on.data() + on.size());
+    dest.append(level.data(), level.data() + level.size());
+    dest.append(off.data(), off.data() + off.size());
+    if (stamp_ == Stamp::relative) {
+      auto secs = std::chrono::duration_cast<std::chrono::seconds>(msg.time - base_).count();
+      fmt::format_to(std::back_inserter(dest), "[{:04}]", secs < 0 ? 0 : secs);
+    }
+    dest.push_back(' ');
+    dest.append(msg.payload.data(), msg.payload.data() + msg.payload.size());
+    dest.push_back('\n');
   }
-  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<UpperLevelFlag>(); }
+
+  std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<SingBoxFormatter>(stamp_, color_, base_);
+  }
+
+ private:
+  static std::string_view label(spdlog::level::level_enum l) {
+    switch (l) {
+      case spdlog::level::trace: return "TRACE";
+      case spdlog::level::debug: return "DEBUG";
+      case spdlog::level::info: return "INFO";
+      case spdlog::level::warn: return "WARN";
+      case spdlog::level::err: return "ERROR";
+      case spdlog::level::critical: return "FATAL";
+      default: return "LOG";
+    }
+  }
+  // sing-box's colours: white debug/trace, cyan info, yellow warn, red above.
+  static std::string_view ansi(spdlog::level::level_enum l) {
+    switch (l) {
+      case spdlog::level::trace:
+      case spdlog::level::debug: return "\x1b[37m";
+      case spdlog::level::info: return "\x1b[36m";
+      case spdlog::level::warn: return "\x1b[33m";
+      default: return "\x1b[31m";
+    }
+  }
+
+  Stamp stamp_;
+  bool color_;
+  std::chrono::system_clock::time_point base_;
 };
+
+// When the process started logging: the base of "INFO[0012]".
+std::chrono::system_clock::time_point start_time() {
+  static const auto t = std::chrono::system_clock::now();
+  return t;
+}
 
 }  // namespace
 
@@ -44,9 +104,10 @@ spdlog::level::level_enum parse_level(const std::string& name) {
   return spdlog::level::info;
 }
 
-void setup_logging(const config::LogOptions& options) {
+void setup_logging(const config::LogOptions& options, LogSetup setup) {
   spdlog::sink_ptr sink;
   bool color = false;
+  Stamp stamp = options.timestamp ? Stamp::full : Stamp::none;
   if (!options.output.empty()) {
     try {
       sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.output, /*truncate=*/false);
@@ -54,20 +115,20 @@ void setup_logging(const config::LogOptions& options) {
       throw std::runtime_error(e.what());
     }
   } else {
-    sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
-    color = ::isatty(STDERR_FILENO) == 1;
+    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    color = !setup.disable_color && (setup.force_color || ::isatty(STDERR_FILENO) == 1);
+    if (!options.timestamp) stamp = Stamp::relative;
   }
-  std::string level = color ? "[%^%*%$]" : "[%*]";
-  std::string pattern = options.timestamp ? "%Y-%m-%d %H:%M:%S.%e " + level + " %v" : level + " %v";
-  auto formatter = std::make_unique<spdlog::pattern_formatter>();
-  formatter->add_flag<UpperLevelFlag>('*').set_pattern(pattern);
-  sink->set_formatter(std::move(formatter));
+  sink->set_formatter(std::make_unique<SingBoxFormatter>(stamp, color, start_time()));
+  g_color = color;
 
   auto logger = std::make_shared<spdlog::logger>("anytls", std::move(sink));
   logger->set_level(options.disabled ? spdlog::level::off : parse_level(options.level));
   logger->flush_on(spdlog::level::trace);  // every line reaches the file at once
   spdlog::set_default_logger(std::move(logger));
 }
+
+bool log_color() { return g_color; }
 
 std::string conn_prefix(std::uint64_t session_seq) {
   return "[S" + std::to_string(session_seq) + "]";

@@ -1,7 +1,14 @@
 // Logging set-up from the "log" options. Every layer just calls
-// spdlog::info(...) etc. on the default logger; connection lines start with
-// a prefix naming who speaks: "[S12]" (session 12) or "[S12/3]" (stream 3 of
-// session 12), see conn_prefix().
+// spdlog::info(...) etc. on the default logger.
+//
+// Lines are laid out as sing-box lays them out:
+//   stderr, timestamp on:   "+0000 2026-11-29 14:50:26 INFO message"
+//   stderr, timestamp off:  "INFO[0012] message"   (seconds since start-up)
+//   file,   timestamp off:  "INFO message"
+//   file,   timestamp on:   as on stderr
+// Levels are TRACE DEBUG INFO WARN ERROR FATAL (critical prints FATAL). The
+// level (and connection ids, see log_ids.hpp) are coloured only when writing
+// to a terminal and colour is not disabled (--disable-color); files never.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -16,15 +23,20 @@ namespace anytls::app {
 // to critical). Unknown names give info (the config layer already rejects them).
 spdlog::level::level_enum parse_level(const std::string& name);
 
-// Replaces the default logger: output file (append) or stderr, the pattern
-// with or without a timestamp, level off when disabled. Throws
-// std::runtime_error when the output file cannot be opened.
-//
-// Lines look like sing-box's: "[INFO] message" or, with timestamp,
-// "2024-01-01 10:00:00.123 [INFO] message".
-void setup_logging(const config::LogOptions& options);
+struct LogSetup {
+  bool disable_color = false;   // --disable-color
+  bool force_color = false;     // tests: colour even when stderr is no TTY
+};
 
-// "[S12]" and "[S12/3]".
+// Replaces the default logger: output file (append) or stderr, the layout
+// above, level off when disabled. Throws std::runtime_error when the output
+// file cannot be opened.
+void setup_logging(const config::LogOptions& options, LogSetup setup = {});
+
+// Whether the current default logger writes colour (log_ids.hpp asks).
+bool log_color();
+
+// "[S12]" and "[S12/3]": the protocol session / stream a line is about.
 std::string conn_prefix(std::uint64_t session_seq);
 std::string conn_prefix(std::uint64_t session_seq, std::uint32_t stream_id);
 

@@ -333,7 +333,9 @@ InboundTlsOptions decode_inbound_tls(const json& j, const std::string& path) {
   t.certificate_path = get_string(o, "certificate_path");
   t.key = get_lines(o, "key");
   t.key_path = get_string(o, "key_path");
-  o.refuse_enabled("acme", "ACME certificate issuance; use certificate_path and key_path");
+  // sing-box's acme object has no "enabled": its presence turns it on, so
+  // it is refused before a missing certificate could be blamed instead.
+  if (o.get("acme")) fail(o.at("acme"), "not supported: ACME certificate issuance; obtain the certificate elsewhere (e.g. certbot) and set certificate_path and key_path");
   o.refuse_enabled("ech", "ECH needs a TLS stack other than OpenSSL 3.0");
   o.refuse_enabled("reality", "REALITY needs a modified TLS stack");
   o.finish();
@@ -488,8 +490,9 @@ InboundOptions decode_inbound(const json& j, const std::string& path) {
 
 // ------------------------------------------------------------ outbounds
 
-OutboundOptions decode_outbound(const json& j, const std::string& path) {
-  if (j.is_string()) return parse_anytls_uri(j.get<std::string>(), path);
+json anytls_uri_json(std::string_view uri, const std::string& path, std::vector<std::string>& warnings);
+
+OutboundOptions decode_outbound_object(const json& j, const std::string& path) {
   Obj o(j, path);
   OutboundOptions out;
   out.type = required_string(o, "type");
@@ -531,6 +534,12 @@ OutboundOptions decode_outbound(const json& j, const std::string& path) {
     fail(o.at("type"), "unsupported outbound type " + in_quotes(out.type) + " (anytls direct block)");
   }
   return out;
+}
+
+// An outbound object, or an anytls:// link standing for one.
+OutboundOptions decode_outbound(const json& j, const std::string& path, std::vector<std::string>& warnings) {
+  if (j.is_string()) return decode_outbound_object(anytls_uri_json(j.get<std::string>(), path, warnings), path);
+  return decode_outbound_object(j, path);
 }
 
 // ------------------------------------------------------------ route
@@ -637,7 +646,7 @@ Options decode(const json& root) {
   if (const json* outs = o.get("outbounds")) {
     if (!outs->is_array()) fail("outbounds", "expected array, got " + kind(*outs));
     for (std::size_t i = 0; i < outs->size(); ++i)
-      opts.outbounds.push_back(decode_outbound((*outs)[i], item("outbounds", i)));
+      opts.outbounds.push_back(decode_outbound((*outs)[i], item("outbounds", i), opts.warnings));
   }
   if (const json* route = o.get("route")) opts.route = decode_route(*route, "route");
   o.finish();
@@ -741,6 +750,161 @@ std::string percent_decode(std::string_view s, const std::string& path, std::str
   return out;
 }
 
+
+// ------------------------------------------------------------ anytls:// URIs
+
+bool is_digits(std::string_view s) {
+  return !s.empty() && s.size() <= 9 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// "1" "true" "yes" / "0" "false" "no" "" (any case); nullopt otherwise.
+std::optional<bool> uri_bool(std::string_view v) {
+  std::string l = lower(v);
+  if (l == "1" || l == "true" || l == "yes") return true;
+  if (l == "0" || l == "false" || l == "no" || l.empty()) return false;
+  return std::nullopt;
+}
+
+// Pool fields a link may carry, as idle_session_timeout or
+// idle-session-timeout; a bare number of a duration field means seconds
+// (mihomo writes them as integers).
+const std::map<std::string, bool, std::less<>> kUriPoolFields = {
+    {"idle_session_check_interval", true}, {"idle_session_timeout", true},
+    {"min_idle_session", false},           {"min_idle_session_for_age", false},
+    {"ensure_idle_session", false},        {"heartbeat", true},
+    {"max_connection_lifetime", true},     {"connection_lifetime_jitter", true}};
+
+// The link as the outbound object it stands for, so the object's decoder
+// (and its checks, e.g. on tls.utls) applies to links too.
+json anytls_uri_json(std::string_view uri, const std::string& path, std::vector<std::string>& warnings) {
+  constexpr std::string_view kScheme = "anytls://";
+  if (uri.size() < kScheme.size() || lower(uri.substr(0, kScheme.size())) != kScheme)
+    fail(path, "expected an outbound object or an anytls:// URI");
+  std::string_view rest = uri.substr(kScheme.size());
+
+  json out = json::object();
+  out["type"] = "anytls";
+  out["tag"] = std::string(defaults::kAnyTlsUriTag);
+  if (auto hash = rest.find('#'); hash != std::string_view::npos) {
+    std::string tag = percent_decode(rest.substr(hash + 1), path, "the fragment");
+    if (!tag.empty()) out["tag"] = tag;
+    rest = rest.substr(0, hash);
+  }
+  std::string_view query;
+  if (auto q = rest.find('?'); q != std::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+  std::string_view authority = rest.substr(0, rest.find('/'));
+  if (rest.size() > authority.size() && rest.substr(authority.size()) != "/")
+    fail(path, "unexpected path in anytls URI");
+
+  auto at = authority.rfind('@');
+  if (at == std::string_view::npos) fail(path, "anytls URI: missing password (anytls://PASSWORD@host:port)");
+  std::string password = percent_decode(authority.substr(0, at), path, "the password");
+  if (password.empty()) fail(path, "anytls URI: missing password (anytls://PASSWORD@host:port)");
+  std::string_view hostport = authority.substr(at + 1);
+  std::string_view port_text;
+  std::string server;
+  if (!hostport.empty() && hostport.front() == '[') {
+    auto close = hostport.find(']');
+    if (close == std::string_view::npos) fail(path, "anytls URI: unterminated IPv6 address");
+    server = std::string(hostport.substr(1, close - 1));
+    std::string_view after = hostport.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') fail(path, "anytls URI: invalid host");
+      port_text = after.substr(1);
+    }
+  } else {
+    auto colon = hostport.rfind(':');
+    if (colon != std::string_view::npos) {
+      port_text = hostport.substr(colon + 1);
+      hostport = hostport.substr(0, colon);
+    }
+    server = percent_decode(hostport, path, "the host");
+  }
+  if (server.empty()) fail(path, "anytls URI: missing host");
+  unsigned long port = defaults::kAnyTlsUriPort;
+  if (!port_text.empty()) {
+    bool ok = port_text.size() <= 5 && is_digits(port_text);
+    if (ok) port = std::stoul(std::string(port_text));
+    if (!ok || port == 0 || port > 65535) fail(path, "anytls URI: invalid port " + in_quotes(port_text));
+  }
+  out["server"] = server;
+  out["server_port"] = port;
+  out["password"] = password;
+
+  json tls = json::object();
+  tls["enabled"] = true;
+  std::string sni;
+  bool insecure = false;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view kv = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (kv.empty()) continue;
+    auto eq = kv.find('=');
+    std::string key = percent_decode(kv.substr(0, eq), path, "the query");
+    std::string value = eq == std::string_view::npos ? "" : percent_decode(kv.substr(eq + 1), path, "the query");
+    std::string pool_key = key;
+    std::replace(pool_key.begin(), pool_key.end(), '-', '_');
+    if (key == "sni" || key == "peer") {
+      sni = value;
+    } else if (key == "insecure" || key == "allowInsecure" || key == "allow_insecure") {
+      auto b = uri_bool(value);
+      if (!b) fail(path, "anytls URI: invalid " + key + " value " + in_quotes(value) + " (1 true yes, 0 false no)");
+      insecure = *b;
+    } else if (key == "alpn") {
+      json list = json::array();
+      std::string_view v = value;
+      while (!v.empty()) {
+        auto comma = v.find(',');
+        std::string_view one = v.substr(0, comma);
+        if (!one.empty()) list.push_back(std::string(one));
+        v = comma == std::string_view::npos ? std::string_view{} : v.substr(comma + 1);
+      }
+      if (!list.empty()) tls["alpn"] = list;
+    } else if (key == "udp") {
+      auto b = uri_bool(value);
+      if (!b) fail(path, "anytls URI: invalid udp value " + in_quotes(value) + " (1 true yes, 0 false no)");
+      if (!*b) warnings.push_back(path + ": anytls URI: udp=" + value + " ignored: UDP is always carried (UDP over TCP)");
+    } else if (key == "security") {
+      if (lower(value) == "reality") fail(path, "anytls URI: security=reality: not supported: REALITY needs a modified TLS stack");
+      if (lower(value) != "tls") fail(path, "anytls URI: security=" + value + ": an anytls link is always TLS (security=tls)");
+    } else if (key == "type") {
+      if (lower(value) != "tcp" && lower(value) != "raw")
+        fail(path, "anytls URI: type=" + value + ": not supported: anytls runs over plain TCP (type=tcp)");
+    } else if (key == "headerType") {
+      if (!value.empty() && lower(value) != "none")
+        fail(path, "anytls URI: headerType=" + value + ": not supported (headerType=none)");
+    } else if (key == "fp" || key == "client-fingerprint" || key == "client_fingerprint") {
+      // "none" (some converters write it): OpenSSL's own ClientHello.
+      if (!value.empty() && value != "none") tls["utls"] = json{{"enabled", true}, {"fingerprint", value}};
+    } else if (auto f = kUriPoolFields.find(pool_key); f != kUriPoolFields.end()) {
+      if (f->second) {
+        out[pool_key] = is_digits(value) ? value + "s" : value;
+      } else {
+        if (!is_digits(value)) fail(path, "anytls URI: " + key + ": expected a non-negative integer, got " + in_quotes(value));
+        out[pool_key] = std::stoul(value);
+      }
+    } else {
+      fail(path, "anytls URI: unknown query parameter " + in_quotes(key) +
+                     " (sni peer insecure allowInsecure alpn udp security type headerType fp idle_session_* ...)");
+    }
+  }
+  if (!sni.empty()) tls["server_name"] = sni;
+  if (insecure) tls["insecure"] = true;
+  // No SNI for IP literals (RFC 6066); the name is still used to verify.
+  if (is_ip(sni.empty() ? server : sni)) tls["disable_sni"] = true;
+  out["tls"] = std::move(tls);
+  return out;
+}
 }  // namespace
 
 // ------------------------------------------------------------ public API
@@ -793,97 +957,16 @@ std::string format_json(const ConfigSource& source) {
 }
 
 OutboundOptions parse_anytls_uri(std::string_view uri, const std::string& path) {
-  constexpr std::string_view kScheme = "anytls://";
-  if (uri.size() < kScheme.size() ||
-      !std::equal(kScheme.begin(), kScheme.end(), uri.begin(),
-                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); }))
-    fail(path, "expected an outbound object or an anytls:// URI");
-  std::string_view rest = uri.substr(kScheme.size());
+  std::vector<std::string> warnings;
+  return parse_anytls_uri(uri, path, warnings);
+}
 
-  OutboundOptions out;
-  out.type = "anytls";
-  out.tag = std::string(defaults::kAnyTlsUriTag);
-  if (auto hash = rest.find('#'); hash != std::string_view::npos) {
-    std::string tag = percent_decode(rest.substr(hash + 1), path, "the fragment");
-    if (!tag.empty()) out.tag = tag;
-    rest = rest.substr(0, hash);
-  }
-  std::string_view query;
-  if (auto q = rest.find('?'); q != std::string_view::npos) {
-    query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
-  }
-  std::string_view authority = rest.substr(0, rest.find('/'));
-  if (rest.size() > authority.size() && rest.substr(authority.size()) != "/")
-    fail(path, "unexpected path in anytls URI");
+OutboundOptions parse_anytls_uri(std::string_view uri, const std::string& path, std::vector<std::string>& warnings) {
+  return decode_outbound_object(anytls_uri_json(uri, path, warnings), path);
+}
 
-  AnyTlsOutboundOptions a;
-  auto at = authority.rfind('@');
-  if (at == std::string_view::npos) fail(path, "anytls URI: missing password (anytls://PASSWORD@host:port)");
-  a.password = percent_decode(authority.substr(0, at), path, "the password");
-  if (a.password.empty()) fail(path, "anytls URI: missing password (anytls://PASSWORD@host:port)");
-  std::string_view hostport = authority.substr(at + 1);
-  std::string_view port_text;
-  if (!hostport.empty() && hostport.front() == '[') {
-    auto close = hostport.find(']');
-    if (close == std::string_view::npos) fail(path, "anytls URI: unterminated IPv6 address");
-    a.server = std::string(hostport.substr(1, close - 1));
-    std::string_view after = hostport.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') fail(path, "anytls URI: invalid host");
-      port_text = after.substr(1);
-    }
-  } else {
-    auto colon = hostport.rfind(':');
-    if (colon != std::string_view::npos) {
-      port_text = hostport.substr(colon + 1);
-      hostport = hostport.substr(0, colon);
-    }
-    a.server = std::string(hostport);
-  }
-  if (a.server.empty()) fail(path, "anytls URI: missing host");
-  a.server_port = defaults::kAnyTlsUriPort;
-  if (!port_text.empty()) {
-    unsigned long p = 0;
-    bool ok = port_text.size() <= 5 &&
-              std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (ok) p = std::stoul(std::string(port_text));
-    if (!ok || p == 0 || p > 65535) fail(path, "anytls URI: invalid port " + in_quotes(port_text));
-    a.server_port = static_cast<std::uint16_t>(p);
-  }
-
-  a.tls.enabled = true;
-  std::string sni;
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    std::string_view kv = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    if (kv.empty()) continue;
-    auto eq = kv.find('=');
-    std::string key = percent_decode(kv.substr(0, eq), path, "the query");
-    std::string value = eq == std::string_view::npos ? "" : percent_decode(kv.substr(eq + 1), path, "the query");
-    if (key == "sni") {
-      sni = value;
-    } else if (key == "insecure") {
-      if (value == "1" || value == "true") a.tls.insecure = true;
-      else if (value == "0" || value == "false" || value.empty()) a.tls.insecure = false;
-      else fail(path, "anytls URI: invalid insecure value " + in_quotes(value) + " (0 or 1)");
-    } else if (key == "fp") {
-      // A share link's client fingerprint, as tls.utls.fingerprint.
-      if (value.empty() || value == "none") continue;
-      auto fp = utls_fingerprint(value);
-      if (fp.canonical.empty()) fail(path, "anytls URI: fp: " + fp.error);
-      check_utls_available(path);
-      a.tls.utls = UtlsOptions{true, fp.canonical};
-    } else {
-      fail(path, "anytls URI: unknown query parameter " + in_quotes(key) + " (sni insecure fp)");
-    }
-  }
-  a.tls.server_name = sni;
-  // No SNI for IP literals (RFC 6066); the name is still used to verify.
-  a.tls.disable_sni = is_ip(sni.empty() ? a.server : sni);
-  out.options = std::move(a);
-  return out;
+std::string anytls_uri_to_json(std::string_view uri, const std::string& path, std::vector<std::string>& warnings) {
+  return anytls_uri_json(uri, path, warnings).dump(2) + "\n";
 }
 
 }  // namespace anytls::config

@@ -63,11 +63,24 @@ std::string merged_json(const std::vector<ConfigSource>& sources);
 // indent, key order kept, trailing newline. Throws ConfigError on bad JSON.
 std::string format_json(const ConfigSource& source);
 
-// anytls://<percent-encoded password>@host[:port][/][?sni=NAME&insecure=0|1&fp=chrome][#tag]
-// Port defaults to 443; tag to "anytls" (or the fragment). fp is a
-// tls.utls fingerprint (empty or "none": OpenSSL's ClientHello). An IP-literal SNI
-// (or no sni and an IP host) gives disable_sni. `path` names the JSON
-// location for messages.
+// anytls://<percent-encoded password>@host[:port][/][?query][#tag], the
+// share-link form of an anytls outbound. Port defaults to 443, tag to
+// "anytls" (or the fragment). Query keys, as clients write them:
+//   sni, peer                                  tls.server_name
+//   insecure, allowInsecure, allow_insecure    tls.insecure (1/true/yes, 0/false/no)
+//   alpn=h2,http/1.1                           tls.alpn
+//   fp, client-fingerprint                     tls.utls {enabled, fingerprint} ("none": off)
+//   idle_session_timeout, idle-session-timeout and the other pool fields
+//                                              (a bare number of a duration means seconds)
+//   udp=1|0           accepted; udp=0 gives a warning (UDP is always carried)
+//   security=tls, type=tcp|raw, headerType=none: accepted (other values refused)
+// The link is turned into the outbound object it stands for and decoded as
+// that object, so every check of the object applies. An IP-literal SNI (or
+// no sni and an IP host) gives disable_sni. `path` names the JSON location
+// for messages; warnings (things accepted but ignored) are appended.
 OutboundOptions parse_anytls_uri(std::string_view uri, const std::string& path = "uri");
+OutboundOptions parse_anytls_uri(std::string_view uri, const std::string& path, std::vector<std::string>& warnings);
+// The outbound object a link stands for, as JSON text (for `format` and tests).
+std::string anytls_uri_to_json(std::string_view uri, const std::string& path, std::vector<std::string>& warnings);
 
 }  // namespace anytls::config

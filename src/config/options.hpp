@@ -24,6 +24,7 @@ struct LogOptions {
   std::string level = std::string(defaults::kLogLevel);
   std::string output;  // file path (append); empty = stderr
   bool timestamp = false;
+  bool operator==(const LogOptions&) const = default;
 };
 
 // ---------------------------------------------------------------- shared
@@ -39,6 +40,7 @@ struct ListenOptions {
   Duration tcp_keep_alive_interval = defaults::kTcpKeepAliveInterval;
   bool disable_tcp_keep_alive = false;
   Duration udp_timeout = defaults::kUdpTimeout;
+  bool operator==(const ListenOptions&) const = default;
 };
 
 enum class DomainStrategy { as_is, prefer_ipv4, prefer_ipv6, ipv4_only, ipv6_only };
@@ -57,6 +59,7 @@ struct DialOptions {
   bool disable_tcp_keep_alive = false;
   DomainStrategy domain_strategy = DomainStrategy::as_is;
   Duration fallback_delay = defaults::kFallbackDelay;
+  bool operator==(const DialOptions&) const = default;
 };
 
 // TLS versions as written: "1.0" "1.1" "1.2" "1.3"; empty = library default.
@@ -73,6 +76,7 @@ struct InboundTlsOptions {
   std::string certificate_path;
   std::string key;
   std::string key_path;
+  bool operator==(const InboundTlsOptions&) const = default;
 };
 
 // tls.utls: a browser ClientHello instead of OpenSSL's. Only Chrome's can be
@@ -80,6 +84,7 @@ struct InboundTlsOptions {
 struct UtlsOptions {
   bool enabled = false;
   std::string fingerprint;  // canonical: "chrome" when enabled
+  bool operator==(const UtlsOptions&) const = default;
 };
 
 struct OutboundTlsOptions {
@@ -100,6 +105,7 @@ struct OutboundTlsOptions {
   std::string client_key;          // PEM
   std::string client_key_path;
   UtlsOptions utls;
+  bool operator==(const OutboundTlsOptions&) const = default;
 };
 
 // ---------------------------------------------------------------- inbounds
@@ -107,22 +113,26 @@ struct OutboundTlsOptions {
 struct ProxyUser {
   std::string username;
   std::string password;
+  bool operator==(const ProxyUser&) const = default;
 };
 
 struct AnyTlsUser {
   std::string name;
   std::string password;  // non-empty
+  bool operator==(const AnyTlsUser&) const = default;
 };
 
 // type "mixed", "socks" and "http".
 struct MixedInboundOptions {
   ListenOptions listen;
   std::vector<ProxyUser> users;  // empty = no authentication
+  bool operator==(const MixedInboundOptions&) const = default;
 };
 
 struct Fallback {
   std::string server;
   std::uint16_t server_port = 0;
+  bool operator==(const Fallback&) const = default;
 };
 
 struct AnyTlsInboundOptions {
@@ -134,6 +144,7 @@ struct AnyTlsInboundOptions {
   Duration handshake_timeout = defaults::kHandshakeTimeout;
   std::uint32_t max_streams_per_session = defaults::kMaxStreamsPerSession;
   Duration session_idle_timeout = defaults::kSessionIdleTimeout;
+  bool operator==(const AnyTlsInboundOptions&) const = default;
 };
 
 struct InboundOptions {
@@ -144,6 +155,7 @@ struct InboundOptions {
   const ListenOptions& listen() const {
     return std::visit([](const auto& o) -> const ListenOptions& { return o.listen; }, options);
   }
+  bool operator==(const InboundOptions&) const = default;
 };
 
 // ---------------------------------------------------------------- outbounds
@@ -163,18 +175,23 @@ struct AnyTlsOutboundOptions {
   Duration connection_lifetime_jitter = defaults::kConnectionLifetimeJitter;
   OutboundTlsOptions tls;  // enabled
   DialOptions dial;
+  bool operator==(const AnyTlsOutboundOptions&) const = default;
 };
 
 struct DirectOutboundOptions {
   DialOptions dial;
+  bool operator==(const DirectOutboundOptions&) const = default;
 };
 
-struct BlockOutboundOptions {};
+struct BlockOutboundOptions {
+  bool operator==(const BlockOutboundOptions&) const = default;
+};
 
 struct OutboundOptions {
   std::string type;  // "anytls" "direct" "block"
   std::string tag;   // never empty after loading (see load.hpp)
   std::variant<AnyTlsOutboundOptions, DirectOutboundOptions, BlockOutboundOptions> options;
+  bool operator==(const OutboundOptions&) const = default;
 };
 
 // ---------------------------------------------------------------- route
@@ -198,11 +215,13 @@ struct RouteRule {
   RuleAction action = RuleAction::route;
   std::string outbound;               // an existing outbound tag with action route
   RejectMethod method = RejectMethod::default_;
+  bool operator==(const RouteRule&) const = default;
 };
 
 struct RouteOptions {
   std::string final;  // existing outbound tag; defaults to the first outbound
   std::vector<RouteRule> rules;
+  bool operator==(const RouteOptions&) const = default;
 };
 
 // ---------------------------------------------------------------- top level
@@ -212,6 +231,8 @@ struct Options {
   std::vector<InboundOptions> inbounds;
   std::vector<OutboundOptions> outbounds;  // never empty after loading
   RouteOptions route;
+  // Things accepted but ignored (e.g. udp=0 in a share link), for the log.
+  std::vector<std::string> warnings;
 };
 
 }  // namespace anytls::config

@@ -91,6 +91,11 @@ asio::awaitable<void> AnyTlsServer::trim_loop() {
   }
 }
 
+void AnyTlsServer::drain() {
+  listener_.close();
+  trim_timer_.cancel();
+}
+
 void AnyTlsServer::stop() {
   if (stopped_) return;
   stopped_ = true;

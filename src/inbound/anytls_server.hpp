@@ -48,6 +48,8 @@ class AnyTlsServer final : public Inbound {
   std::error_code start() override;
   void stop() override;
   asio::awaitable<void> join() override;
+  // Closes the listener only; sessions and handshakes in progress go on.
+  void drain() override;
 
   // Start-up problem in words (bad certificate, invalid padding scheme...),
   // set when start() fails.

@@ -20,6 +20,9 @@ class Inbound {
   // Completes when every task of the inbound (listener, connections,
   // streams) has finished; after stop() that is a bounded drain.
   virtual asio::awaitable<void> join() = 0;
+  // Reload: stops accepting, while established connections carry on until
+  // they end (the object must stay alive until then). Default: stop().
+  virtual void drain() { stop(); }
 };
 
 }  // namespace anytls::inbound

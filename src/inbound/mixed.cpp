@@ -78,6 +78,8 @@ std::error_code ProxyInbound::start() {
   return {};
 }
 
+void ProxyInbound::drain() { ctx_->listener.close(); }
+
 void ProxyInbound::stop() {
   if (ctx_->stopped) return;
   ctx_->stopped = true;

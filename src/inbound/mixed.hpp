@@ -32,6 +32,8 @@ class ProxyInbound : public Inbound {
   // Closes the listener and every live connection. Idempotent.
   void stop() override;
   asio::awaitable<void> join() override;
+  // Closes the listener only.
+  void drain() override;
 
   // After start(): the bound port (listen_port 0 picks one).
   std::uint16_t port() const { return ctx_->listener.port(); }

@@ -71,6 +71,7 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
   net::Timer retry_timer;
   bool started = false;
   bool stopped = false;
+  bool draining = false;  // replaced by a reload: no pooling, streams in use carry on
   // Counters of this pool; the sessions' own (heartbeats) are added when
   // read (stats()), and folded in here when a session closes.
   AnyTlsStats stats;
@@ -96,7 +97,12 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
   // A stream handle is done with its session.
   void release(std::uint64_t seq) {
     auto it = sessions.find(seq);
-    if (it == sessions.end() || it->second->closed() || stopped) return;
+    if (it == sessions.end() || it->second->closed()) return;
+    if (stopped || draining) {
+      // A session is not reused once its stream ends.
+      it->second->close_when_flushed("outbound replaced");
+      return;
+    }
     policy.release(seq);
   }
 
@@ -150,7 +156,7 @@ asio::awaitable<void> retry_after(PoolPtr p, net::Duration delay);
 
 asio::awaitable<void> pool_dial(PoolPtr p, std::uint64_t seq) {
   auto r = co_await connect_session(p, seq);
-  if (p->stopped) {
+  if (p->stopped || p->draining) {
     if (r) (*r)->close("outbound stopped");
     co_return;
   }
@@ -175,15 +181,15 @@ asio::awaitable<void> pool_dial(PoolPtr p, std::uint64_t seq) {
 asio::awaitable<void> retry_after(PoolPtr p, net::Duration delay) {
   p->retry_timer.expires_after(delay);
   auto ec = co_await p->retry_timer.wait();
-  if (ec || p->stopped) co_return;
+  if (ec || p->stopped || p->draining) co_return;
   for (auto seq : p->policy.ensure()) p->spawn_dial(seq);
 }
 
 asio::awaitable<void> tick_loop(PoolPtr p) {
-  while (!p->stopped) {
+  while (!p->stopped && !p->draining) {
     p->tick_timer.expires_after(p->policy.options().check_interval);
     auto ec = co_await p->tick_timer.wait();
-    if (ec || p->stopped) co_return;
+    if (ec || p->stopped || p->draining) co_return;
     p->apply(p->policy.tick());
     // Handshakes leave freed memory behind; give it back to the system so a
     // large idle pool stays small in RSS.
@@ -414,6 +420,19 @@ void AnyTlsOutbound::stop() {
 asio::awaitable<void> AnyTlsOutbound::join() {
   auto pool = pool_;
   co_await pool->tasks.join();
+}
+
+void AnyTlsOutbound::drain() {
+  auto& p = *pool_;
+  if (p.stopped || p.draining) return;
+  p.draining = true;  // no ticks, pool dials or re-pooling from now on
+  p.tick_timer.cancel();
+  p.retry_timer.cancel();
+  std::vector<std::shared_ptr<proto::Session>> idle;
+  while (auto seq = p.policy.take()) {
+    if (auto it = p.sessions.find(*seq); it != p.sessions.end()) idle.push_back(it->second);
+  }
+  for (auto& s : idle) s->close("outbound replaced");
 }
 
 asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> AnyTlsOutbound::dial(const Metadata& md) {

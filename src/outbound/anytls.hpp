@@ -46,6 +46,8 @@ class AnyTlsOutbound final : public Outbound {
   void start() override;
   void stop() override;
   asio::awaitable<void> join() override;
+  // Closes idle sessions now and busy ones when their stream ends.
+  void drain() override;
   asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> dial(const Metadata& md) override;
   asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> listen_packet(const Metadata& md) override;
 

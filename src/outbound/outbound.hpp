@@ -43,6 +43,10 @@ class Outbound {
   virtual void stop() {}
   // Completes when the outbound's background tasks have finished.
   virtual asio::awaitable<void> join() { co_return; }
+  // Reload: this outbound gets no new connections; background work ends and
+  // idle connections close, while connections in use carry on until they end
+  // (the object must stay alive until then). Default: stop().
+  virtual void drain() { stop(); }
   virtual asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> dial(const Metadata& md) = 0;
   // A datagram flow towards md.destination (packets may also go elsewhere).
   virtual asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> listen_packet(const Metadata& md) = 0;

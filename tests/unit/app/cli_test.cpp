@@ -59,9 +59,9 @@ class Cli : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  Outcome run(const std::string& args) {
+  Outcome run(const std::string& args, const std::string& input = "/dev/null") {
     fs::path out = dir_ / "stdout", err = dir_ / "stderr";
-    std::string cmd = "'" + bin_ + "' " + args + " >'" + out.string() + "' 2>'" + err.string() + "' </dev/null";
+    std::string cmd = "'" + bin_ + "' " + args + " >'" + out.string() + "' 2>'" + err.string() + "' <'" + input + "'";
     int status = std::system(cmd.c_str());
     Outcome r;
     r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -78,13 +78,21 @@ class Cli : public ::testing::Test {
 TEST_F(Cli, Version) {
   Outcome r = run("version");
   EXPECT_EQ(r.rc, 0);
-  EXPECT_THAT(r.out, StartsWith("anytls-cpp " ANYTLS_VERSION "\n"));
-  EXPECT_THAT(r.out, HasSubstr("OpenSSL 3"));
+  // sing-box's layout plus the TLS library.
+  EXPECT_THAT(r.out, StartsWith("anytls-cpp version " ANYTLS_VERSION "\n\nEnvironment: "));
+  EXPECT_THAT(r.out, MatchesRegex("(.|\n)*\nTLS: OpenSSL 3[^\n]*\n"));
+  EXPECT_EQ(run("-v").out, r.out);
+  EXPECT_EQ(run("--version").out, r.out);
+  EXPECT_EQ(run("version -n").out, ANYTLS_VERSION "\n");
 }
 
 TEST_F(Cli, HelpIsOk) {
   EXPECT_EQ(run("--help").rc, 0);
-  for (const char* sub : {"run", "check", "format", "version", "generate", "generate tls-keypair", "generate rand"}) {
+  Outcome h = run("help");
+  EXPECT_EQ(h.rc, 0);
+  EXPECT_THAT(h.out, HasSubstr("Usage"));
+  for (const char* sub : {"run", "check", "format", "version", "generate", "generate tls-keypair", "generate rand",
+                          "generate uuid", "generate link"}) {
     Outcome r = run(std::string(sub) + " --help");
     EXPECT_EQ(r.rc, 0) << sub;
     EXPECT_THAT(r.out, HasSubstr("Usage")) << sub;
@@ -95,7 +103,10 @@ TEST_F(Cli, UsageErrors) {
   EXPECT_EQ(run("").rc, 1);
   Outcome r = run("frobnicate");
   EXPECT_EQ(r.rc, 1);
-  EXPECT_THAT(r.err, HasSubstr("frobnicate"));
+  EXPECT_EQ(r.err, "error: unknown command \"frobnicate\" for \"anytls\" (run check format version generate)\n");
+  r = run("-D /tmp frobnicate -c x.json");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("unknown command \"frobnicate\""));
   EXPECT_EQ(run("check --no-such-flag").rc, 1);
   EXPECT_EQ(run("generate").rc, 1);
   EXPECT_EQ(run("generate rand").rc, 1);
@@ -104,11 +115,104 @@ TEST_F(Cli, UsageErrors) {
 }
 
 TEST_F(Cli, CheckGoodExamples) {
-  for (const char* f : {"loopback.json", "client.json", "server.json", "strategy-balanced.json"}) {
+  for (const char* f : {"client.json", "strategy-balanced.json"}) {
     Outcome r = run("check -c '" + (source_ / "examples" / f).string() + "'");
     EXPECT_EQ(r.rc, 0) << f << ": " << r.err;
     EXPECT_EQ(r.err, "") << f;
   }
+  // The examples that name certificate files check once the files exist
+  // (check reads them, as run does).
+  ASSERT_EQ(run("generate tls-keypair localhost --out-dir '" + (dir_ / "examples" / "certs").string() +
+                "' --file-name loopback").rc, 0);
+  Outcome r = run("-D '" + dir_.string() + "' check -c '" + (source_ / "examples" / "loopback.json").string() + "'");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  ASSERT_EQ(run("generate tls-keypair example.com --out-dir '" + dir_.string() + "'").rc, 0);
+  std::string server = slurp(source_ / "examples" / "server.json");
+  for (auto at = server.find("/etc/anytls/"); at != std::string::npos; at = server.find("/etc/anytls/"))
+    server.replace(at, 12, dir_.string() + "/");
+  spit(dir_ / "server.json", server);
+  r = run("check -c '" + (dir_ / "server.json").string() + "'");
+  EXPECT_EQ(r.rc, 0) << r.err;
+}
+
+TEST_F(Cli, CheckBuildsWhatRunBuilds) {
+  // A certificate file that does not exist: check fails like run would.
+  std::string in = R"({"inbounds": [{"type": "anytls", "listen": "127.0.0.1", "users": [{"password": "p"}],
+      "tls": {"enabled": true, "certificate_path": ")" + (dir_ / "nope.crt").string() + R"(", "key_path": "k.key"}}]})";
+  spit(dir_ / "c.json", in);
+  Outcome r = run("check -c '" + (dir_ / "c.json").string() + "'");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "error: inbounds[0].tls.certificate_path: cannot read file " + (dir_ / "nope.crt").string() + "\n");
+  r = run("run -c '" + (dir_ / "c.json").string() + "'");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("inbounds[0].tls.certificate_path"));
+
+  // A file that is not a certificate.
+  spit(dir_ / "junk.crt", "not a certificate");
+  ASSERT_EQ(run("generate tls-keypair x.test --out-dir '" + dir_.string() + "'").rc, 0);
+  spit(dir_ / "c.json", R"({"inbounds": [{"type": "anytls", "listen": "127.0.0.1", "users": [{"password": "p"}],
+      "tls": {"enabled": true, "certificate_path": "junk.crt", "key_path": "x.test.key"}}]})");
+  r = run("-D '" + dir_.string() + "' check -c c.json");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, StartsWith("error: inbounds[0].tls.certificate: no PEM certificate found"));
+
+  // Client side: a CA file that does not exist, a bad cipher suite.
+  spit(dir_ / "o.json", R"({"outbounds": [{"type": "anytls", "server": "s", "server_port": 1, "password": "p",
+      "tls": {"enabled": true, "certificate_path": "/nonexistent/ca.pem"}}]})");
+  r = run("check -c '" + (dir_ / "o.json").string() + "'");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "error: outbounds[0].tls.certificate_path: cannot read file /nonexistent/ca.pem\n");
+  spit(dir_ / "o.json", R"({"outbounds": [{"type": "anytls", "server": "s", "server_port": 1, "password": "p",
+      "tls": {"enabled": true, "cipher_suites": ["TLS_NOPE"]}}]})");
+  r = run("check -c '" + (dir_ / "o.json").string() + "'");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, StartsWith("error: outbounds[0].tls: unknown or unsupported cipher suite: TLS_NOPE"));
+}
+
+TEST_F(Cli, GlobalOptionsAnywhereStdinAndWorkdir) {
+  fs::create_directories(dir_ / "etc");
+  spit(dir_ / "etc" / "10.json", R"({"outbounds": [{"type": "block", "tag": "b"}]})");
+  // sing-box's unit: anytls -D /var/lib/x -C /etc/x run (-D is created).
+  fs::path work = dir_ / "var" / "lib" / "anytls";
+  Outcome r = run("-D '" + work.string() + "' -C '" + (dir_ / "etc").string() + "' check");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_TRUE(fs::is_directory(work));
+  EXPECT_EQ(run("check -C '" + (dir_ / "etc").string() + "' --disable-color").rc, 0);
+  EXPECT_EQ(run("--disable-color check -C '" + (dir_ / "etc").string() + "'").rc, 0);
+
+  // -c stdin, alone or merged with a file.
+  spit(dir_ / "in.json", R"({"route": {"final": "b"}})");
+  r = run("check -c '" + (dir_ / "etc" / "10.json").string() + "' -c stdin", (dir_ / "in.json").string());
+  EXPECT_EQ(r.rc, 0) << r.err;
+  spit(dir_ / "bad.json", R"({"route": {"final": "nope"}})");
+  r = run("-c stdin check", (dir_ / "bad.json").string());
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "error: route.final: unknown outbound \"nope\"\n");
+  spit(dir_ / "log.json", R"({"log": {"level": "warn"}})");
+  r = run("format -c stdin", (dir_ / "log.json").string());
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "{\n  \"log\": {\n    \"level\": \"warn\"\n  }\n}\n");
+}
+
+TEST_F(Cli, GenerateUuidAndLink) {
+  Outcome r = run("generate uuid");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_THAT(r.out, MatchesRegex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\n"));
+
+  spit(dir_ / "c.json", R"({"outbounds": [{"type": "anytls", "tag": "proxy", "server": "example.com",
+      "server_port": 8443, "password": "s3cr3t/+", "ensure_idle_session": 2,
+      "tls": {"enabled": true, "server_name": "cdn.example.com", "insecure": true}}, {"type": "direct"}]})");
+  r = run("generate link -c '" + (dir_ / "c.json").string() + "'");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "anytls://s3cr3t%2F%2B@example.com:8443/?sni=cdn.example.com&insecure=1&ensure_idle_session=2#proxy\n");
+  // The link reads back into the same outbound.
+  auto a = std::get<anytls::config::AnyTlsOutboundOptions>(
+      anytls::config::parse_anytls_uri(r.out.substr(0, r.out.size() - 1)).options);
+  EXPECT_EQ(a.password, "s3cr3t/+");
+  EXPECT_EQ(a.ensure_idle_session, 2);
+  r = run("-c '" + (dir_ / "c.json").string() + "' generate link nope");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("no anytls outbound or inbound tagged \"nope\""));
 }
 
 TEST_F(Cli, CheckBadNamesThePath) {
@@ -142,7 +246,9 @@ TEST_F(Cli, RunWithoutTheUtlsModuleSaysWhereItLooked) {
   Outcome r = run("run -c '" + (dir_ / "utls.json").string() + "'");
   ::unsetenv("ANYTLS_UTLS_MODULE");
   EXPECT_NE(r.rc, 0);
-  EXPECT_THAT(r.err, HasSubstr("outbounds[0] (proxy): utls: the Chrome ClientHello module libanytls_utls.so was "
+  // `run` checks what it builds first (as `check` does), so the missing
+  // module is reported with the JSON path.
+  EXPECT_THAT(r.err, HasSubstr("outbounds[0].tls.utls: the Chrome ClientHello module libanytls_utls.so was "
                                "not found (looked at /nonexistent/libanytls_utls.so"));
 }
 #endif

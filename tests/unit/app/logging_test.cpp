@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/generate.hpp"
+#include "app/log_ids.hpp"
 
 namespace {
 
@@ -44,7 +45,7 @@ TEST(Logging, Levels) {
   EXPECT_EQ(parse_level("panic"), spdlog::level::critical);
 }
 
-TEST(Logging, FileOutputLevelAndPattern) {
+TEST(Logging, FileOutputLevelAndLayout) {
   fs::path log = temp_log("anytls_logging_test.log");
   anytls::config::LogOptions opts;
   opts.level = "warn";
@@ -54,19 +55,71 @@ TEST(Logging, FileOutputLevelAndPattern) {
   spdlog::warn("{} visible", conn_prefix(12, 3));
   spdlog::critical("bad");
   std::string text = slurp(log);
-  EXPECT_THAT(text, Not(HasSubstr("hidden")));
-  EXPECT_THAT(text, HasSubstr("[WARN] [S12/3] visible\n"));
-  EXPECT_THAT(text, HasSubstr("[FATAL] bad\n"));
+  // A file without timestamp: "LEVEL message", as sing-box writes it.
+  EXPECT_EQ(text, "WARN [S12/3] visible\nFATAL bad\n");
 
-  // Appends; timestamp on.
+  // Appends; timestamp on: "+0000 2026-11-29 14:50:26 DEBUG ...".
   opts.level = "debug";
   opts.timestamp = true;
   setup_logging(opts);
   spdlog::debug("[EnsureIdleSession] hello");
+  spdlog::error("inbound/anytls[in]: oops");
   text = slurp(log);
-  EXPECT_THAT(text, HasSubstr("[WARN] [S12/3] visible"));
-  EXPECT_THAT(text, MatchesRegex("(.|\n)*\n[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]{12} \\[DEBUG\\] \\[EnsureIdleSession\\] hello\n"));
+  EXPECT_THAT(text, HasSubstr("WARN [S12/3] visible\n"));
+  EXPECT_THAT(text, MatchesRegex("(.|\n)*\n[+-][0-9]{4} [0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2} "
+                                 "DEBUG \\[EnsureIdleSession\\] hello\n"
+                                 "[+-][0-9]{4} [0-9-]{10} [0-9:]{8} ERROR inbound/anytls\\[in\\]: oops\n"));
+  EXPECT_THAT(text, Not(HasSubstr("\x1b[")));  // files never get colour
   fs::remove(log);
+}
+
+TEST(Logging, StderrLayoutAndColour) {
+  // stderr without timestamp: "INFO[0000] message" (seconds since start);
+  // colour only when asked for (a TTY) and not disabled.
+  anytls::config::LogOptions opts;
+  opts.level = "info";
+  testing::internal::CaptureStderr();
+  setup_logging(opts);
+  spdlog::info("plain");
+  setup_logging(opts, {.force_color = true});
+  spdlog::warn("coloured");
+  EXPECT_TRUE(anytls::app::log_color());
+  spdlog::info("{}inbound/mixed[in]: inbound connection", anytls::app::ConnLog(7, std::chrono::steady_clock::now()).prefix());
+  setup_logging(opts, {.disable_color = true, .force_color = true});
+  spdlog::warn("no colour");
+  EXPECT_FALSE(anytls::app::log_color());
+  opts.timestamp = true;
+  setup_logging(opts);
+  spdlog::info("stamped");
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_THAT(err, MatchesRegex("INFO\\[[0-9]{4}\\] plain\n"
+                                "\x1b\\[33mWARN\x1b\\[0m\\[[0-9]{4}\\] coloured\n"
+                                "\x1b\\[36mINFO\x1b\\[0m\\[[0-9]{4}\\] \\[\x1b\\[38;5;[0-9]+m7\x1b\\[0m [0-9]+ms\\] "
+                                "inbound/mixed\\[in\\]: inbound connection\n"
+                                "WARN\\[[0-9]{4}\\] no colour\n"
+                                "[+-][0-9]{4} [0-9-]{10} [0-9:]{8} INFO stamped\n"));
+}
+
+TEST(LogIds, ElapsedAndPrefix) {
+  using namespace std::chrono_literals;
+  using anytls::app::format_elapsed;
+  EXPECT_EQ(format_elapsed(0ms), "0ms");
+  EXPECT_EQ(format_elapsed(12ms), "12ms");
+  EXPECT_EQ(format_elapsed(999ms), "999ms");
+  EXPECT_EQ(format_elapsed(1050ms), "1.05s");
+  EXPECT_EQ(format_elapsed(59990ms), "59.99s");
+  EXPECT_EQ(format_elapsed(125s), "2m5s");
+  EXPECT_EQ(format_elapsed(2h), "120m0s");
+  auto t0 = std::chrono::steady_clock::now();
+  anytls::app::ConnLog id(3456789, t0);
+  EXPECT_EQ(id.prefix(t0 + 12ms, false), "[3456789 12ms] ");
+  EXPECT_EQ(id.prefix(t0 + 12ms, true),
+            "[\x1b[38;5;" + std::to_string(anytls::app::id_color(3456789)) + "m3456789\x1b[0m 12ms] ");
+  // Colours stay in the 6x6x6 cube (16..231) and skip the darkest cells.
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    EXPECT_GE(anytls::app::id_color(i), 16);
+    EXPECT_LE(anytls::app::id_color(i), 231);
+  }
 }
 
 TEST(Logging, Disabled) {

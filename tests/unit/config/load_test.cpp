@@ -295,14 +295,15 @@ TEST(Utls, UriFpParameter) {
   EXPECT_EQ(a.tls.utls.fingerprint, "chrome");
   auto n = parse_anytls_uri("anytls://pw@example.com:443?fp=");
   EXPECT_FALSE(std::get<AnyTlsOutboundOptions>(n.options).tls.utls.enabled);
-  expect_error(R"({"outbounds": ["anytls://pw@example.com?fp=safari"]})", "outbounds[0]",
-               "anytls URI: fp: \"safari\" is Apple's TLS stack");
+  expect_error(R"({"outbounds": ["anytls://pw@example.com?fp=safari"]})", "outbounds[0].tls.utls.fingerprint",
+               "Apple's TLS stack");
 }
 #else
 TEST(Utls, NotInThisBuildIsAClearError) {
   expect_error(with_outbound("", R"(, "utls": {"enabled": true, "fingerprint": "chrome"})"), "outbounds[0].tls.utls",
                "not available in this build: the Chrome ClientHello module");
-  expect_error(R"({"outbounds": ["anytls://pw@example.com?fp=chrome"]})", "outbounds[0]", "not available in this build");
+  expect_error(R"({"outbounds": ["anytls://pw@example.com?fp=chrome"]})", "outbounds[0].tls.utls",
+               "not available in this build");
 }
 #endif
 
@@ -339,6 +340,17 @@ TEST(Utls, OptionsTheFingerprintFixesAreRefused) {
                "outbounds[0].tls.client_certificate_path", "not supported with utls");
 }
 #endif
+
+TEST(Reject, Acme) {
+  // sing-box's acme object has no "enabled": present means on. Refused by
+  // name, with or without a certificate next to it.
+  std::string in = R"({"inbounds": [{"type": "anytls", "listen": "::", "users": [{"password": "p"}],
+                        "tls": {"enabled": true, )";
+  expect_error(in + R"("acme": {"domain": ["example.com"], "email": "a@example.com"}}}]})", "inbounds[0].tls.acme",
+               "not supported: ACME");
+  expect_error(in + R"("certificate_path": "c", "key_path": "k", "acme": {"domain": ["example.com"]}}}]})",
+               "inbounds[0].tls.acme", "certificate_path and key_path");
+}
 
 TEST(Reject, UnknownNames) {
   expect_error(R"({"inbounds": [{"type": "vmess", "listen": "::"}]})", "inbounds[0].type",

@@ -1,0 +1,109 @@
+// What a running box is made of (outbounds, router, inbounds), built from the
+// options and rebuilt in place on SIGHUP:
+//
+//   - an inbound or outbound whose options did not change is kept as it is:
+//     its listener, its connections and its pooled sessions carry on;
+//   - a changed one is replaced: the old one drains (stops accepting, closes
+//     idle pooled sessions; connections in use run to their end) and a new
+//     one starts; a removed one drains; an added one starts;
+//   - a direct outbound whose detour target is replaced is replaced too;
+//   - the router is always rebuilt. Inbounds reach it through SwitchRouter,
+//     so connections accepted after the reload route with the new rules.
+//
+// Drained objects stay allocated until the process exits (their connections
+// may still use them and nothing tells when the last one ends); they hold no
+// listener and, once their connections end, no sockets.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+
+#include "config/options.hpp"
+#include "inbound/inbound.hpp"
+#include "net/resolver.hpp"
+#include "outbound/outbound.hpp"
+#include "route/router.hpp"
+
+namespace anytls::app {
+
+// A Router that forwards to a replaceable one.
+class SwitchRouter final : public route::Router {
+ public:
+  route::Decision decide(const outbound::Metadata& md) override { return current_->decide(md); }
+  void set(std::shared_ptr<route::Router> r) { current_ = std::move(r); }
+
+ private:
+  std::shared_ptr<route::Router> current_;
+};
+
+class Components {
+ public:
+  Components(asio::io_context& io, std::shared_ptr<net::Resolver> resolver);
+  ~Components();
+
+  struct Failure {
+    int exit_code;  // 1 configuration, 2 runtime (listen failed)
+    std::string message;
+  };
+  // Builds and starts everything. On failure what was started is stopped.
+  std::optional<Failure> start(const config::Options& options);
+  // Applies a new configuration that passed preflight(). Whatever cannot be
+  // built is logged and the running objects it would have replaced are kept.
+  // Returns one line per change ("outbound/anytls[proxy]: replaced ..."),
+  // nullopt when nothing was applied (logged).
+  std::optional<std::vector<std::string>> apply(const config::Options& options);
+  // Stops everything, drained objects included. Idempotent.
+  void stop();
+  // Completes when every task of every object has finished (after stop():
+  // the shutdown drain).
+  asio::awaitable<void> join();
+
+  std::size_t inbound_count() const { return inbounds_.size(); }
+  std::size_t outbound_count() const { return outbounds_.size(); }
+  // The running objects (tests: a kept one is the same object after a reload).
+  inbound::Inbound* inbound(std::string_view tag) const;
+  outbound::Outbound* outbound(std::string_view tag) const;
+  route::Router& router() { return router_; }
+
+ private:
+  struct Out {
+    config::OutboundOptions options;
+    std::unique_ptr<outbound::Outbound> object;
+  };
+  struct In {
+    config::InboundOptions options;
+    std::unique_ptr<inbound::Inbound> object;
+  };
+
+  // Builds (does not start) an outbound; error text on failure.
+  std::string build_outbound(const config::OutboundOptions& o, std::unique_ptr<outbound::Outbound>& out);
+  // Builds and starts an inbound; error text on failure.
+  std::string start_inbound(const config::InboundOptions& o, std::unique_ptr<inbound::Inbound>& out);
+  std::shared_ptr<route::Router> build_router(const config::Options& options,
+                                              const std::map<std::string, Out*, std::less<>>& outs);
+
+  asio::io_context& io_;
+  std::shared_ptr<net::Resolver> resolver_;
+  SwitchRouter router_;
+  std::vector<Out> outbounds_;  // in config order
+  std::vector<In> inbounds_;    // in config order
+  std::vector<std::unique_ptr<inbound::Inbound>> drained_inbounds_;
+  std::vector<std::unique_ptr<outbound::Outbound>> drained_outbounds_;
+  bool stopped_ = false;
+};
+
+// Reads the configuration again and checks it as `check` does (load +
+// preflight); throws config::ConfigError.
+using ConfigReader = std::function<config::Options()>;
+
+// SIGHUP: a configuration that fails to read or check is logged and the
+// running one stays; a good one is applied and its changes logged.
+void reload(Components& parts, const ConfigReader& read);
+
+}  // namespace anytls::app

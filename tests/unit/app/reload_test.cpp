@@ -1,0 +1,122 @@
+// Components::apply: what a reload keeps, replaces, drains and starts, and
+// that the router is swapped. Real listeners on 127.0.0.1 port 0. (Traffic
+// across a reload is tested with real processes in tests/smoke/reload-check.sh.)
+#include "app/reload.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <asio/io_context.hpp>
+
+#include "app/preflight.hpp"
+#include "config/load.hpp"
+#include "inbound/mixed.hpp"
+
+namespace {
+
+using anytls::app::Components;
+using anytls::config::load_string;
+using ::testing::UnorderedElementsAre;
+
+std::string config(const std::string& inbounds, const std::string& outbounds, const std::string& route = "{}") {
+  return R"({"inbounds": [)" + inbounds + R"(], "outbounds": [)" + outbounds + R"(], "route": )" + route + "}";
+}
+
+const std::string kMixed = R"({"type": "mixed", "tag": "m", "listen": "127.0.0.1", "listen_port": 0})";
+const std::string kOuts = R"({"type": "direct", "tag": "d"}, {"type": "direct", "tag": "via", "detour": "d"},
+                             {"type": "block", "tag": "b"})";
+
+class Reload : public ::testing::Test {
+ protected:
+  asio::io_context io{1};
+  std::shared_ptr<anytls::net::Resolver> resolver = std::make_shared<anytls::net::Resolver>();
+  Components parts{io, resolver};
+
+  std::vector<std::string> apply(const std::string& json) {
+    auto options = load_string(json);
+    anytls::app::preflight(options);
+    auto changes = parts.apply(options);
+    EXPECT_TRUE(changes.has_value());
+    return changes.value_or(std::vector<std::string>{});
+  }
+  std::string route_tcp(const std::string& inbound) {
+    anytls::outbound::Metadata md;
+    md.inbound = inbound;
+    md.destination = anytls::net::Address{"example.com", 443};
+    auto d = parts.router().decide(md);
+    return d.outbound ? d.outbound->tag() : (d.reject ? "reject" : "none");
+  }
+};
+
+TEST_F(Reload, KeepsWhatDidNotChange) {
+  auto first = load_string(config(kMixed, kOuts));
+  ASSERT_FALSE(parts.start(first));
+  auto* m = parts.inbound("m");
+  auto* d = parts.outbound("d");
+  auto* b = parts.outbound("b");
+  ASSERT_NE(m, nullptr);
+  std::uint16_t port = static_cast<anytls::inbound::MixedInbound*>(m)->port();
+
+  EXPECT_TRUE(apply(config(kMixed, kOuts)).empty());
+  EXPECT_EQ(parts.inbound("m"), m);
+  EXPECT_EQ(parts.outbound("d"), d);
+  EXPECT_EQ(parts.outbound("b"), b);
+  EXPECT_EQ(route_tcp("m"), "d");
+
+  // Only the route changes: every object stays, the new rule applies.
+  EXPECT_TRUE(apply(config(kMixed, kOuts, R"({"rules": [{"inbound": "m", "outbound": "b"}], "final": "via"})")).empty());
+  EXPECT_EQ(parts.inbound("m"), m);
+  EXPECT_EQ(parts.outbound("d"), d);
+  EXPECT_EQ(route_tcp("m"), "b");
+  EXPECT_EQ(route_tcp("other"), "via");
+  EXPECT_EQ(static_cast<anytls::inbound::MixedInbound*>(m)->port(), port);  // still listening
+}
+
+TEST_F(Reload, ReplacesChangedRemovesAndAdds) {
+  ASSERT_FALSE(parts.start(load_string(config(kMixed, kOuts))));
+  auto* m = parts.inbound("m");
+  auto* d = parts.outbound("d");
+  auto* via = parts.outbound("via");
+  // d changes, so "via" (which detours through d) is rebuilt as well; b goes.
+  auto changes = apply(config(kMixed + R"(, {"type": "http", "tag": "h", "listen": "127.0.0.1", "listen_port": 0})",
+                              R"({"type": "direct", "tag": "d", "connect_timeout": "3s"},
+                                 {"type": "direct", "tag": "via", "detour": "d"})"));
+  EXPECT_THAT(changes, UnorderedElementsAre("outbound/direct[d]: replaced (old connections drain)",
+                                            "outbound/direct[via]: replaced (old connections drain)",
+                                            "outbound/block[b]: removed (its connections drain)",
+                                            "inbound/http[h]: added"));
+  EXPECT_EQ(parts.inbound("m"), m);
+  EXPECT_NE(parts.outbound("d"), d);
+  EXPECT_NE(parts.outbound("via"), via);
+  EXPECT_EQ(parts.outbound("b"), nullptr);
+  EXPECT_NE(parts.inbound("h"), nullptr);
+  EXPECT_EQ(route_tcp("m"), "d");
+  EXPECT_EQ(parts.outbound_count(), 2u);
+  EXPECT_EQ(parts.inbound_count(), 2u);
+
+  // An inbound whose options change is replaced, on the same address.
+  changes = apply(config(R"({"type": "mixed", "tag": "m", "listen": "127.0.0.1", "listen_port": 0,
+                             "users": [{"username": "u", "password": "p"}]})",
+                         R"({"type": "direct", "tag": "d", "connect_timeout": "3s"},
+                            {"type": "direct", "tag": "via", "detour": "d"})"));
+  EXPECT_THAT(changes, UnorderedElementsAre("inbound/mixed[m]: replaced (old connections drain)",
+                                            "inbound/http[h]: removed (its connections drain)"));
+  EXPECT_NE(parts.inbound("m"), m);
+  EXPECT_EQ(parts.inbound("h"), nullptr);
+}
+
+TEST_F(Reload, InboundThatCannotListenKeepsTheOldOne) {
+  // Take a port, then ask the reloaded inbound to listen on it.
+  asio::ip::tcp::acceptor taken(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const auto busy = taken.local_endpoint().port();
+  ASSERT_FALSE(parts.start(load_string(config(kMixed, kOuts))));
+  auto* m = parts.inbound("m");
+  auto changes = apply(config(R"({"type": "mixed", "tag": "m", "listen": "127.0.0.1", "listen_port": )" +
+                                  std::to_string(busy) + "}",
+                              kOuts));
+  EXPECT_TRUE(changes.empty());
+  EXPECT_EQ(parts.inbound("m"), m);  // still the old one, still listening
+  EXPECT_TRUE(static_cast<anytls::inbound::MixedInbound*>(m)->port() != 0);
+}
+
+}  // namespace
