@@ -11,6 +11,8 @@
 #include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "app/metrics.hpp"
+#include "app/metrics_server.hpp"
 #include "inbound/anytls_server.hpp"
 #include "inbound/http.hpp"
 #include "inbound/mixed.hpp"
@@ -35,11 +37,13 @@ struct Box {
   std::map<std::string, outbound::Outbound*, std::less<>> by_tag;
   std::unique_ptr<route::RuleRouter> router;
   std::vector<std::unique_ptr<inbound::Inbound>> inbounds;
+  std::unique_ptr<MetricsServer> metrics;  // experimental.metrics
   bool stopping = false;
 
   void stop() {
     if (stopping) return;
     stopping = true;
+    if (metrics) metrics->stop();
     for (auto& in : inbounds) in->stop();
     for (auto& out : outbounds) out->stop();
     resolver->stop();
@@ -126,6 +130,21 @@ int run_box(const config::Options& options) {
       return 2;
     }
     box.inbounds.push_back(std::move(proxy));
+  }
+  if (options.metrics) {
+    // Read at scrape time, on this thread: the objects the box owns.
+    MetricsSources sources;
+    for (auto& out : box.outbounds)
+      if (auto* a = dynamic_cast<const outbound::AnyTlsOutbound*>(out.get())) sources.outbounds.push_back(a);
+    for (auto& in : box.inbounds)
+      if (auto* a = dynamic_cast<const inbound::AnyTlsServer*>(in.get())) sources.inbounds.push_back(a);
+    box.metrics = std::make_unique<MetricsServer>(box.io, *options.metrics,
+                                                  [sources] { return render_metrics(sources); });
+    if (box.metrics->start()) {
+      spdlog::critical("experimental.metrics: {}", box.metrics->start_error());
+      box.stop();
+      return 2;
+    }
   }
   for (auto& out : box.outbounds) out->start();
   asio::co_spawn(box.io, wait_for_signal(box), asio::detached);

@@ -196,6 +196,17 @@ struct RouteOptions {
   std::vector<RouteRule> rules;
 };
 
+// ---------------------------------------------------------------- experimental
+
+// experimental.metrics (our addition): a Prometheus endpoint. Present =
+// enabled.
+struct MetricsOptions {
+  std::string listen = std::string(defaults::kMetricsListenAddress);  // IP literal
+  std::uint16_t listen_port = defaults::kMetricsListenPort;
+  std::string path = std::string(defaults::kMetricsPath);            // starts with '/'
+  std::string secret;  // non-empty: scrapes need "Authorization: Bearer <secret>"
+};
+
 // ---------------------------------------------------------------- top level
 
 struct Options {
@@ -203,6 +214,7 @@ struct Options {
   std::vector<InboundOptions> inbounds;
   std::vector<OutboundOptions> outbounds;  // never empty after loading
   RouteOptions route;
+  std::optional<MetricsOptions> metrics;   // experimental.metrics
 };
 
 }  // namespace anytls::config

@@ -98,6 +98,8 @@ std::error_code AnyTlsServer::start() {
   tls_ = *ctx;
   hashes_.clear();
   for (const auto& u : opts_.users) hashes_.push_back(proto::hash_password(u.password));
+  stats_.users.clear();
+  for (const auto& u : opts_.users) stats_.users.push_back({u.name, 0, 0, 0, 0, 0});
   if (auto ec = listener_.open(net::to_listen_config(opts_.listen))) {
     start_error_ = fmt::format("listen {}:{}: {}", opts_.listen.listen, opts_.listen.listen_port, ec.message());
     return ec;
@@ -139,6 +141,23 @@ void AnyTlsServer::set_mute(bool mute) {
   mute_ = mute;
   for (auto& w : sessions_)
     if (auto s = w.lock()) s->set_muted(mute);
+}
+
+std::vector<UserTraffic> AnyTlsServer::user_traffic() const {
+  std::vector<UserTraffic> t;
+  for (const auto& u : stats_.users)
+    t.push_back({u.closed_bytes_up, u.closed_bytes_down, u.closed_wire_up, u.closed_wire_down});
+  for (const auto& [ptr, entry] : user_sessions_) {
+    auto s = entry.first.lock();
+    if (!s || s->closed() || entry.second >= t.size()) continue;
+    auto& u = t[entry.second];
+    u.bytes_up += s->stats().bytes_in;
+    u.bytes_down += s->stats().bytes_out;
+    auto wire = s->wire_bytes();
+    u.wire_up += wire.in;
+    u.wire_down += wire.out;
+  }
+  return t;
 }
 
 std::size_t AnyTlsServer::live_sessions() const {
@@ -216,6 +235,19 @@ asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket sock
   std::string user_name = user.name;
   session->set_stream_handler([this, weak, user_name](std::shared_ptr<proto::Stream> stream) {
     if (auto s = weak.lock()) on_stream(s, user_name, std::move(stream));
+  });
+  const std::size_t user_index = *result.user;
+  ++stats_.users[user_index].sessions;
+  user_sessions_[session.get()] = {session, user_index};
+  session->set_close_handler([this, user_index](proto::Session& s, const std::string&) {
+    auto& u = stats_.users[user_index];
+    --u.sessions;
+    u.closed_bytes_up += s.stats().bytes_in;
+    u.closed_bytes_down += s.stats().bytes_out;
+    auto wire = s.wire_bytes();
+    u.closed_wire_up += wire.in;
+    u.closed_wire_down += wire.out;
+    user_sessions_.erase(&s);
   });
   session->set_frame_observer([this](proto::Command cmd) {
     if (cmd == proto::Command::heart_request) ++stats_.heart_requests;

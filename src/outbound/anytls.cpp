@@ -42,12 +42,37 @@ asio::awaitable<void> sleep_until(Clk::time_point t) {
   asio::steady_timer timer(co_await asio::this_coro::executor, t);
   (void)co_await timer.async_wait(use_tuple);
 }
+
+double seconds_since(Clk::time_point t) { return std::chrono::duration<double>(Clk::now() - t).count(); }
 }  // namespace
+
+std::string_view session_end_name(SessionEnd e) {
+  switch (e) {
+    case SessionEnd::idle_timeout: return "idle_timeout";
+    case SessionEnd::age: return "age";
+    case SessionEnd::heartbeat_dead: return "heartbeat_dead";
+    case SessionEnd::peer_closed: return "peer_closed";
+    case SessionEnd::error: return "error";
+    case SessionEnd::shutdown: return "shutdown";
+  }
+  return "error";
+}
+
+std::string_view stream_error_name(StreamError e) {
+  switch (e) {
+    case StreamError::dial: return "dial";
+    case StreamError::open: return "open";
+    case StreamError::refused: return "refused";
+    case StreamError::retry_failed: return "retry_failed";
+  }
+  return "open";
+}
 
 struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
   Pool(asio::io_context& io_, std::string tag_, config::AnyTlsOutboundOptions opts_, net::Dialer dialer_,
        std::shared_ptr<tls::ClientContext> tls_, Clock& clock, Random& random)
       : io(io_),
+        clock(clock),
         tag(std::move(tag_)),
         opts(std::move(opts_)),
         dialer(std::move(dialer_)),
@@ -61,6 +86,7 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
         retry_timer(io) {}
 
   asio::io_context& io;
+  Clock& clock;
   std::string tag;
   config::AnyTlsOutboundOptions opts;
   net::Dialer dialer;
@@ -76,8 +102,18 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
   bool started = false;
   bool stopped = false;
   AnyTlsStats stats;
+  // Set around a close the pool itself decides, so the close handler can
+  // count it under that reason (Session::close runs the handler at once).
+  std::optional<SessionEnd> closing;
 
-  void on_session_closed(std::uint64_t seq) {
+  void close_session(proto::Session& s, SessionEnd why, const std::string& text) {
+    closing = why;
+    s.close(text);
+    closing.reset();
+  }
+
+  void on_session_closed(std::uint64_t seq, const proto::Session& s, const std::string& reason) {
+    count_close(seq, s, reason);
     policy.remove(seq);
     sessions.erase(seq);
     if (auto it = heartbeats.find(seq); it != heartbeats.end()) {
@@ -93,6 +129,18 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
     policy.release(seq);
   }
 
+  void count_close(std::uint64_t seq, const proto::Session& s, const std::string& reason) {
+    SessionEnd why = closing ? *closing : reason == "closed by peer" ? SessionEnd::peer_closed : SessionEnd::error;
+    ++stats.closed[static_cast<std::size_t>(why)];
+    if (auto info = policy.info(seq); info && info->state != PoolPolicy::State::dialing)
+      stats.session_age_seconds.observe(std::chrono::duration<double>(clock.now() - info->created_at).count());
+    stats.closed_bytes_up += s.stats().bytes_out;
+    stats.closed_bytes_down += s.stats().bytes_in;
+    auto wire = s.wire_bytes();
+    stats.closed_wire_up += wire.out;
+    stats.closed_wire_down += wire.in;
+  }
+
   void apply(const PoolPolicy::TickResult& r);
   void start_heartbeat(std::uint64_t seq, const std::shared_ptr<proto::Session>& s);
 };
@@ -105,6 +153,7 @@ using PoolPtr = std::shared_ptr<AnyTlsOutbound::Pool>;
 
 asio::awaitable<net::Result<std::shared_ptr<proto::Session>>> connect_session(PoolPtr p, std::uint64_t seq) {
   net::Address server{p->opts.server, p->opts.server_port};
+  const auto started = Clk::now();
   auto sock = co_await p->dialer.dial_tcp(server);
   if (!sock) co_return sock.error();
   auto conn = std::make_unique<tls::TlsConn>(std::move(*sock), p->tls->native(), tls::TlsConn::Role::client);
@@ -121,6 +170,7 @@ asio::awaitable<net::Result<std::shared_ptr<proto::Session>>> connect_session(Po
   auto preamble = proto::encode_preamble(p->hash, p->padding->get()->preamble_padding_length());
   if (auto ec = co_await conn->write(asio::buffer(preamble)))
     co_return net::Error{ec, "write to " + server.to_string() + ": " + ec.message()};
+  p->stats.handshake_seconds.observe(seconds_since(started));
 
   proto::SessionOptions so;
   so.role = proto::Role::client;
@@ -132,8 +182,8 @@ asio::awaitable<net::Result<std::shared_ptr<proto::Session>>> connect_session(Po
   };
   auto session = std::make_shared<proto::Session>(p->io.get_executor(), std::move(conn), std::move(so));
   std::weak_ptr<AnyTlsOutbound::Pool> weak = p;
-  session->set_close_handler([weak, seq](proto::Session&, const std::string&) {
-    if (auto pool = weak.lock()) pool->on_session_closed(seq);
+  session->set_close_handler([weak, seq](proto::Session& s, const std::string& reason) {
+    if (auto pool = weak.lock()) pool->on_session_closed(seq, s, reason);
   });
   session->set_frame_observer([weak](proto::Command cmd) {
     if (cmd != proto::Command::heart_response) return;
@@ -166,7 +216,7 @@ asio::awaitable<void> heartbeat_loop(PoolPtr p, std::weak_ptr<proto::Session> we
       ++p->stats.heartbeat_misses;
       spdlog::warn("[Heartbeat] No response from server within {}, closing session {}", net::format_duration(liveness),
                    s->log_prefix());
-      s->close("heartbeat timeout");
+      p->close_session(*s, SessionEnd::heartbeat_dead, "heartbeat timeout");
       co_return;
     }
     if (now >= next) {
@@ -186,7 +236,7 @@ asio::awaitable<void> retry_after(PoolPtr p, net::Duration delay);
 asio::awaitable<void> pool_dial(PoolPtr p, std::uint64_t seq) {
   auto r = co_await connect_session(p, seq);
   if (p->stopped) {
-    if (r) (*r)->close("outbound stopped");
+    if (r) p->close_session(**r, SessionEnd::shutdown, "outbound stopped");
     co_return;
   }
   if (!r) {
@@ -234,7 +284,10 @@ void AnyTlsOutbound::Pool::apply(const PoolPolicy::TickResult& r) {
     auto it = sessions.find(c.seq);
     if (it == sessions.end()) continue;
     auto s = it->second;
-    s->close(c.reason == CloseReason::idle_timeout ? "idle timeout" : "max lifetime");
+    if (c.reason == CloseReason::idle_timeout)
+      close_session(*s, SessionEnd::idle_timeout, "idle timeout");
+    else
+      close_session(*s, SessionEnd::age, "max lifetime");
   }
   for (auto seq : r.dial) asio::co_spawn(io, pool_dial(shared_from_this(), seq), asio::detached);
 }
@@ -275,18 +328,24 @@ asio::awaitable<net::Result<Opened>> open_on_session(PoolPtr p, std::vector<std:
       o.pooled = true;
     } else {
       o.seq = p->policy.allocate_seq();
+      ++p->stats.stream_dials;
       auto r = co_await connect_session(p, o.seq);
+      --p->stats.stream_dials;
       if (!r) {
         ++p->stats.session_dial_failures;
+        ++p->stats.stream_errors[static_cast<std::size_t>(StreamError::dial)];
         spdlog::debug("[{}] create session: {}", p->tag, r.error().text());
         co_return r.error();
       }
       o.session = *r;
       if (p->stopped) {
-        o.session->close("outbound stopped");
+        p->close_session(*o.session, SessionEnd::shutdown, "outbound stopped");
         co_return net::Error{asio::error::operation_aborted, "outbound stopped"};
       }
-      if (o.session->closed()) co_return net::Error{asio::error::connection_aborted, "session closed during set-up"};
+      if (o.session->closed()) {
+        ++p->stats.stream_errors[static_cast<std::size_t>(StreamError::open)];
+        co_return net::Error{asio::error::connection_aborted, "session closed during set-up"};
+      }
       p->policy.add_busy(o.seq);
       p->sessions[o.seq] = o.session;
       p->start_heartbeat(o.seq, o.session);
@@ -296,6 +355,7 @@ asio::awaitable<net::Result<Opened>> open_on_session(PoolPtr p, std::vector<std:
       // Dead without anyone noticing yet: never the user's problem.
       o.session->close("dead");
       if (pooled) continue;
+      ++p->stats.stream_errors[static_cast<std::size_t>(StreamError::open)];
       co_return stream.error();
     }
     o.stream = std::move(*stream);
@@ -325,7 +385,14 @@ class PooledConn final : public net::Conn {
   asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override {
     for (;;) {
       auto [ec, n] = co_await o_.stream->read_some(buf);
-      if (!ec || !retryable()) co_return net::ReadResult{ec, n};
+      if (!ec) co_return net::ReadResult{ec, n};
+      if (!retryable()) {
+        if (ec == asio::error::connection_refused && !refused_counted_) {
+          refused_counted_ = true;
+          ++pool_->stats.stream_errors[static_cast<std::size_t>(StreamError::refused)];
+        }
+        co_return net::ReadResult{ec, n};
+      }
       const bool ok = co_await reopen();
       if (!ok) co_return net::ReadResult{ec, n};
     }
@@ -370,7 +437,10 @@ class PooledConn final : public net::Conn {
     ++pool_->stats.retries;
     spdlog::debug("{} pooled session is dead, retrying the stream on a new session", o_.session->log_prefix());
     auto r = co_await open_on_session(pool_, addr_, false);
-    if (!r) co_return false;
+    if (!r) {
+      ++pool_->stats.stream_errors[static_cast<std::size_t>(StreamError::retry_failed)];
+      co_return false;
+    }
     o_.stream->close();
     pool_->release(o_.seq);
     o_ = std::move(*r);
@@ -391,6 +461,7 @@ class PooledConn final : public net::Conn {
   bool replay_overflow_ = false;
   bool retried_ = false;
   bool released_ = false;
+  bool refused_counted_ = false;
 };
 
 asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> open_stream(PoolPtr p, net::Address dest) {
@@ -436,6 +507,20 @@ const std::string& AnyTlsOutbound::tag() const { return pool_->tag; }
 const AnyTlsStats& AnyTlsOutbound::stats() const { return pool_->stats; }
 const PoolPolicy& AnyTlsOutbound::policy() const { return pool_->policy; }
 
+Traffic AnyTlsOutbound::traffic() const {
+  const auto& st = pool_->stats;
+  Traffic t{st.closed_bytes_up, st.closed_bytes_down, st.closed_wire_up, st.closed_wire_down};
+  for (const auto& [seq, s] : pool_->sessions) {
+    if (s->closed()) continue;  // already counted by its close handler
+    t.bytes_up += s->stats().bytes_out;
+    t.bytes_down += s->stats().bytes_in;
+    auto wire = s->wire_bytes();
+    t.wire_up += wire.out;
+    t.wire_down += wire.in;
+  }
+  return t;
+}
+
 void AnyTlsOutbound::start() {
   auto& p = *pool_;
   if (p.started || p.stopped) return;
@@ -454,7 +539,7 @@ void AnyTlsOutbound::stop() {
   p.tick_timer.cancel();
   p.retry_timer.cancel();
   auto sessions = p.sessions;
-  for (auto& [seq, s] : sessions) s->close("outbound stopped");
+  for (auto& [seq, s] : sessions) p.close_session(*s, SessionEnd::shutdown, "outbound stopped");
   for (auto& [seq, t] : p.heartbeats) t->cancel();
   p.heartbeats.clear();
 }

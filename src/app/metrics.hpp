@@ -1,0 +1,33 @@
+// What /metrics shows: reads the stats structs of the anytls outbounds (the
+// pool) and the anytls inbounds (the server) at scrape time and writes the
+// anytls_* families, plus the process_* ones. Objects that share a tag (one
+// outbound or inbound split over workers) are summed by the exposition, so
+// counting stays plain integer increments on each object's own thread.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "metrics/exposition.hpp"
+
+namespace anytls::outbound {
+class AnyTlsOutbound;
+}
+namespace anytls::inbound {
+class AnyTlsServer;
+}
+
+namespace anytls::app {
+
+struct MetricsSources {
+  std::vector<const outbound::AnyTlsOutbound*> outbounds;
+  std::vector<const inbound::AnyTlsServer*> inbounds;
+};
+
+// Adds every anytls_* family (declared even without samples, so a scrape
+// always lists them) for the given objects.
+void collect_anytls(metrics::Exposition& e, const MetricsSources& src);
+
+// The whole scrape: anytls_* and process_* in the text format.
+std::string render_metrics(const MetricsSources& src);
+
+}  // namespace anytls::app

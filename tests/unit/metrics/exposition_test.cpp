@@ -1,0 +1,157 @@
+// The hand-written Prometheus text format: escaping, number formatting,
+// HELP/TYPE lines, histograms, summing per-worker samples, /proc parsing.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "metrics/exposition.hpp"
+#include "metrics/histogram.hpp"
+#include "metrics/process.hpp"
+
+namespace anytls::metrics {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(Exposition, EscapesLabelValuesAndHelp) {
+  EXPECT_EQ(escape_label_value(R"(a"b\c)" "\n" "d"), R"(a\"b\\c\nd)");
+  EXPECT_EQ(escape_label_value("plain ünïcode"), "plain ünïcode");
+  EXPECT_EQ(escape_help("x \\ \"q\"\nnext"), "x \\\\ \"q\"\\nnext");  // quotes stay in HELP
+}
+
+TEST(Exposition, FormatsValues) {
+  EXPECT_EQ(format_value(0), "0");
+  EXPECT_EQ(format_value(42), "42");
+  EXPECT_EQ(format_value(-3), "-3");
+  EXPECT_EQ(format_value(18446744073709.0), "18446744073709");
+  EXPECT_EQ(format_value(0.25), "0.25");
+  EXPECT_EQ(format_value(0.001), "0.001");
+  EXPECT_EQ(format_value(0.1 + 0.2), "0.30000000000000004");  // round-trips exactly
+  EXPECT_EQ(format_value(std::numeric_limits<double>::infinity()), "+Inf");
+  EXPECT_EQ(format_value(-std::numeric_limits<double>::infinity()), "-Inf");
+  EXPECT_EQ(format_value(std::nan("")), "NaN");
+}
+
+TEST(Exposition, Names) {
+  EXPECT_TRUE(valid_metric_name("anytls_pool_sessions"));
+  EXPECT_TRUE(valid_metric_name("a:b_c9"));
+  EXPECT_FALSE(valid_metric_name("9a"));
+  EXPECT_FALSE(valid_metric_name("a-b"));
+  EXPECT_FALSE(valid_metric_name(""));
+  EXPECT_TRUE(valid_label_name("outbound"));
+  EXPECT_FALSE(valid_label_name("le"));
+  EXPECT_FALSE(valid_label_name("a:b"));
+  EXPECT_FALSE(valid_label_name("0a"));
+}
+
+TEST(Exposition, CountersAndGaugesWithHelpAndType) {
+  Exposition e;
+  e.counter("x_total", "Things\nthat happened.", {{"outbound", "p\"1"}}, 3);
+  e.gauge("y", "A level.", {}, 1.5);
+  EXPECT_EQ(e.text(),
+            "# HELP x_total Things\\nthat happened.\n"
+            "# TYPE x_total counter\n"
+            "x_total{outbound=\"p\\\"1\"} 3\n"
+            "# HELP y A level.\n"
+            "# TYPE y gauge\n"
+            "y 1.5\n");
+}
+
+TEST(Exposition, SameLabelsAreSummedAcrossWorkers) {
+  Exposition e;
+  e.declare("s", Type::gauge, "Sessions.");
+  e.gauge("s", "", {{"outbound", "a"}, {"state", "idle"}}, 2);
+  e.gauge("s", "", {{"outbound", "b"}, {"state", "idle"}}, 1);
+  e.gauge("s", "", {{"outbound", "a"}, {"state", "idle"}}, 3);  // a second worker's pool "a"
+  EXPECT_EQ(e.text(),
+            "# HELP s Sessions.\n# TYPE s gauge\n"
+            "s{outbound=\"a\",state=\"idle\"} 5\n"
+            "s{outbound=\"b\",state=\"idle\"} 1\n");
+}
+
+TEST(Exposition, DeclaredFamilyWithoutSamples) {
+  Exposition e;
+  e.declare("z_total", Type::counter, "Nothing yet.");
+  EXPECT_EQ(e.text(), "# HELP z_total Nothing yet.\n# TYPE z_total counter\n");
+}
+
+TEST(Exposition, HistogramBucketsAreCumulativeWithInf) {
+  Histogram h{0.1, 1, 10};
+  h.observe(0.05);
+  h.observe(0.1);  // le is inclusive
+  h.observe(0.5);
+  h.observe(20);
+  Exposition e;
+  e.histogram("d_seconds", "Durations.", {{"outbound", "p"}}, h);
+  EXPECT_EQ(e.text(),
+            "# HELP d_seconds Durations.\n"
+            "# TYPE d_seconds histogram\n"
+            "d_seconds_bucket{outbound=\"p\",le=\"0.1\"} 2\n"
+            "d_seconds_bucket{outbound=\"p\",le=\"1\"} 3\n"
+            "d_seconds_bucket{outbound=\"p\",le=\"10\"} 3\n"
+            "d_seconds_bucket{outbound=\"p\",le=\"+Inf\"} 4\n"
+            "d_seconds_sum{outbound=\"p\"} 20.65\n"
+            "d_seconds_count{outbound=\"p\"} 4\n");
+}
+
+TEST(Exposition, HistogramsOfTwoWorkersAdd) {
+  Histogram a{1, 2}, b{1, 2};
+  a.observe(0.5);
+  b.observe(1.5);
+  b.observe(3);
+  Exposition e;
+  e.histogram("h", "H.", {}, a);
+  e.histogram("h", "H.", {}, b);
+  auto t = e.text();
+  EXPECT_THAT(t, HasSubstr("h_bucket{le=\"1\"} 1\n"));
+  EXPECT_THAT(t, HasSubstr("h_bucket{le=\"2\"} 2\n"));
+  EXPECT_THAT(t, HasSubstr("h_bucket{le=\"+Inf\"} 3\n"));
+  EXPECT_THAT(t, HasSubstr("h_sum 5\n"));
+  EXPECT_THAT(t, HasSubstr("h_count 3\n"));
+  Histogram other{5};
+  EXPECT_FALSE(a.add(other));
+  EXPECT_TRUE(a.add(b));
+  EXPECT_EQ(a.count(), 3u);
+}
+
+TEST(Exposition, ProgrammingErrorsThrow) {
+  Exposition e;
+  e.counter("c_total", "C.", {}, 1);
+  EXPECT_THROW(e.gauge("c_total", "C.", {}, 1), std::logic_error);
+  EXPECT_THROW(e.counter("bad-name", "x", {}, 1), std::logic_error);
+  EXPECT_THROW(e.counter("ok_total", "x", {{"le", "1"}}, 1), std::logic_error);
+}
+
+TEST(Process, ParsesProcStatWithAwkwardCommandName) {
+  // comm "(a) b (c" with spaces and parentheses; utime 1234, stime 56, starttime 999.
+  std::string stat =
+      "4242 ((a) b (c) S 1 4242 4242 0 -1 4194560 100 0 0 0 1234 56 0 0 20 0 3 0 999 1000000 500 18446744073709551615";
+  auto f = parse_proc_stat(stat);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->utime, 1234u);
+  EXPECT_EQ(f->stime, 56u);
+  EXPECT_EQ(f->starttime, 999u);
+  EXPECT_FALSE(parse_proc_stat("4242 (x) S 1 2"));
+  EXPECT_FALSE(parse_proc_stat("no parenthesis"));
+}
+
+TEST(Process, ReadsThisProcess) {
+  auto p = read_process_stats();
+  ASSERT_TRUE(p.resident_memory_bytes);
+  EXPECT_GT(*p.resident_memory_bytes, 1024.0 * 1024);  // a gtest binary is over 1 MiB resident
+  ASSERT_TRUE(p.open_fds);
+  EXPECT_GE(*p.open_fds, 3.0);  // stdin, stdout, stderr
+  ASSERT_TRUE(p.cpu_seconds);
+  EXPECT_GE(*p.cpu_seconds, 0.0);
+  Exposition e;
+  add_process_metrics(e, p);
+  auto t = e.text();
+  EXPECT_THAT(t, HasSubstr("# TYPE process_resident_memory_bytes gauge\n"));
+  EXPECT_THAT(t, HasSubstr("# TYPE process_open_fds gauge\n"));
+  EXPECT_THAT(t, HasSubstr("# TYPE process_cpu_seconds_total counter\n"));
+}
+
+}  // namespace
+}  // namespace anytls::metrics
