@@ -103,14 +103,25 @@ def socks_get(proxy_port, target_port):
             pass
 
 
-def client_config(anytls, strategy, work, server_port, metrics_port, scale, empty=False):
+def total(values, name, **labels):
+    """Sum of every series of `name` whose labels include all of `labels`."""
+    want = [f'{k}="{v}"' for k, v in labels.items()]
+    out = 0.0
+    for series, v in values.items():
+        base, _, rest = series.partition("{")
+        if base == name and all(w in rest for w in want):
+            out += v
+    return out
+
+
+def client_config(anytls, strategy, work, server_port, metrics_port, scale, replicas, empty=False):
     text = subprocess.run([anytls, "format", "-c", strategy], check=True, capture_output=True, text=True).stdout
     cfg = json.loads(text)
     cfg["log"] = {"level": "warn"}
     proxy_port = free_port()
     cfg["inbounds"] = [{"type": "mixed", "tag": "mixed-in", "listen": "127.0.0.1", "listen_port": proxy_port}]
     out = next(o for o in cfg["outbounds"] if o.get("type") == "anytls")
-    out.update(server="127.0.0.1", server_port=server_port, password=PASSWORD)
+    out.update(server="127.0.0.1", server_port=server_port, password=PASSWORD, tag="pool-1")
     out["tls"] = {"enabled": True, "server_name": "localhost", "certificate_path": os.path.join(work, "pool.crt")}
     for k in DURATIONS:
         if k in out:
@@ -120,8 +131,12 @@ def client_config(anytls, strategy, work, server_port, metrics_port, scale, empt
             out[k] = 0
         out["idle_session_timeout"] = "100ms"
         out["idle_session_check_interval"] = "100ms"
+    # The same outbound `replicas` times: the pool's cost stands out of the
+    # process's own RSS noise (~100 KiB) and is divided back per pool.
+    cfg["outbounds"] = [dict(out, tag=f"pool-{i + 1}") for i in range(replicas)]
+    cfg["route"] = {"final": "pool-1"}
     cfg["experimental"] = {"metrics": {"listen": f"127.0.0.1:{metrics_port}"}}
-    return cfg, out.get("tag", "anytls"), int(out.get("ensure_idle_session", 0)), proxy_port
+    return cfg, int(out.get("ensure_idle_session", 0)), proxy_port
 
 
 def main():
@@ -131,6 +146,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--scale", type=float, default=80)
     ap.add_argument("--window", type=float, default=45)
+    ap.add_argument("--replicas", type=int, default=20)
     ap.add_argument("strategies", nargs="+")
     a = ap.parse_args()
     simulated = a.window * a.scale
@@ -152,8 +168,8 @@ def main():
         wait_metrics(server_metrics, server, server_log)
         # Baseline: the same client with an empty pool.
         mport = free_port()
-        cfg, tag, _, proxy = client_config(a.anytls, a.strategies[0], a.work, server_port, mport, a.scale,
-                                           empty=True)
+        K = a.replicas
+        cfg, _, proxy = client_config(a.anytls, a.strategies[0], a.work, server_port, mport, a.scale, K, empty=True)
         base, base_log = start(a.anytls, a.work, "client-empty", cfg)
         wait_metrics(mport, base, base_log)
         # One request first, so that what any client builds on first use
@@ -163,7 +179,7 @@ def main():
         end = time.time() + 5
         while time.time() < end:
             s = scrape(mport)
-            if s.get(f'anytls_pool_sessions_closed_total{{outbound="{tag}",reason="idle_timeout"}}', 0) >= 1:
+            if total(s, "anytls_pool_sessions_closed_total", reason="idle_timeout") >= 1:
                 break
             time.sleep(0.05)
         time.sleep(1)
@@ -171,21 +187,21 @@ def main():
         for _ in range(10):
             time.sleep(0.3)
             samples.append(scrape(mport)["process_resident_memory_bytes"])
-        base_rss = sum(samples) / len(samples)
+        base_rss = sorted(samples)[len(samples) // 2]
         stop(base)
         print(f"[pool_cost] baseline client RSS {base_rss / 1024:.0f} KiB", file=sys.stderr)
 
         for strategy in a.strategies:
             name = os.path.basename(strategy)
             mport = free_port()
-            cfg, tag, ensure, _ = client_config(a.anytls, strategy, a.work, server_port, mport, a.scale)
+            cfg, ensure, proxy = client_config(a.anytls, strategy, a.work, server_port, mport, a.scale, K)
             proc, log = start(a.anytls, a.work, "client-" + name.removesuffix(".json"), cfg)
             wait_metrics(mport, proc, log)
-            lbl = f'outbound="{tag}"'
-            idle = f'anytls_pool_sessions{{{lbl},state="idle"}}'
             end = time.time() + 10
-            while scrape(mport).get(idle, 0) < ensure and time.time() < end:
+            while total(scrape(mport), "anytls_pool_sessions", state="idle") < ensure * K and time.time() < end:
                 time.sleep(0.05)
+            socks_get(proxy, server_metrics)  # as the baseline did
+            time.sleep(0.5)
             s0 = scrape(mport)
             t0 = time.time()
             rss, sessions = [], []
@@ -193,23 +209,24 @@ def main():
                 time.sleep(min(1.0, max(0.0, a.window - (time.time() - t0))))
                 s = scrape(mport)
                 rss.append(s["process_resident_memory_bytes"])
-                sessions.append(s[idle] + s[f'anytls_pool_sessions{{{lbl},state="busy"}}'])
+                sessions.append((total(s, "anytls_pool_sessions", state="idle") +
+                                 total(s, "anytls_pool_sessions", state="busy")) / K)
             s1 = scrape(mport)
             elapsed = time.time() - t0
             stop(proc)
 
-            def delta(series):
-                return s1.get(series, 0) - s0.get(series, 0)
+            def delta(name, **labels):  # per pool
+                return (total(s1, name, **labels) - total(s0, name, **labels)) / K
 
-            wire = delta(f'anytls_wire_bytes_total{{direction="up",{lbl}}}') + \
-                delta(f'anytls_wire_bytes_total{{direction="down",{lbl}}}')
-            frames = delta(f'anytls_bytes_total{{direction="up",{lbl}}}') + \
-                delta(f'anytls_bytes_total{{direction="down",{lbl}}}')
-            created = delta(f"anytls_pool_sessions_created_total{{{lbl}}}")
-            beats = delta(f"anytls_heartbeats_sent_total{{{lbl}}}")
-            closed = {r: delta(f'anytls_pool_sessions_closed_total{{{lbl},reason="{r}"}}')
+            # The one request's stream is not pool cost: only pool-1 carried it,
+            # and it is in frames/wire of both s0 and s1 already (s0 was taken after it).
+            wire = delta("anytls_wire_bytes_total")
+            frames = delta("anytls_bytes_total")
+            created = delta("anytls_pool_sessions_created_total")
+            beats = delta("anytls_heartbeats_sent_total")
+            closed = {r: delta("anytls_pool_sessions_closed_total", reason=r)
                       for r in ("idle_timeout", "age", "heartbeat_dead", "peer_closed", "error", "shutdown")}
-            mean_rss = sum(rss) / len(rss) - base_rss
+            mean_rss = (sorted(rss)[len(rss) // 2] - base_rss) / K
             mean_sessions = sum(sessions) / len(sessions)
             f = 3600.0 / (elapsed * a.scale)
             rows.append(dict(name=name, ensure=ensure, sessions=mean_sessions, rss=mean_rss, wire=wire * f,
@@ -223,7 +240,8 @@ def main():
     lines.append(f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.node() and 'loopback'}, "
                  f"{os.cpu_count()} cores, kernel {platform.release()}; each strategy {a.window:.0f} s at time "
                  f"scale 1/{a.scale:g} = {simulated / 60:.0f} simulated minutes from a warm pool, no user traffic; "
-                 f"empty-pool client RSS {base_rss / 1024:.0f} KiB.")
+                 f"{K} copies of the outbound in one client, figures per pool; empty-pool client RSS "
+                 f"{base_rss / 1024:.0f} KiB.")
     lines.append("")
     lines.append("| strategy | sessions (mean) | pool RSS | per session | wire bytes / h | of which frames | "
                  "new TLS conns / h | heartbeats / h | seed: memory, bandwidth |")

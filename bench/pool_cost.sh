@@ -15,6 +15,8 @@
 # strategy, about 5 minutes in all). Counts per hour are the window's counts
 # times 3600 / (WINDOW*SCALE). Use --scale 1 --window 3600 for real time.
 #   usage: bench/pool_cost.sh [--scale K] [--window S] [--no-build]
+# Each client holds 20 copies of the strategy's outbound (20 pools), so that a
+# pool's RSS stands out of the process's own noise; every figure is per pool.
 #   env: ANYTLS_BIN (default: build-bench/anytls, built here if missing)
 # Output: the table on stdout and in bench/out/pool_cost.md; configs and
 # logs in bench/out/pool_cost/. Only 127.0.0.1 is used.
