@@ -112,8 +112,9 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
     closing.reset();
   }
 
-  void on_session_closed(std::uint64_t seq, const proto::Session& s, const std::string& reason) {
-    count_close(seq, s, reason);
+  void on_session_closed(std::uint64_t seq, const proto::Session& s, const std::string& reason,
+                         std::chrono::steady_clock::time_point born) {
+    count_close(s, reason, born);
     policy.remove(seq);
     sessions.erase(seq);
     if (auto it = heartbeats.find(seq); it != heartbeats.end()) {
@@ -129,11 +130,12 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
     policy.release(seq);
   }
 
-  void count_close(std::uint64_t seq, const proto::Session& s, const std::string& reason) {
+  // born: when the session was ready (pool clock). Sessions a tick closes
+  // have already left the policy, so their age is not asked from it.
+  void count_close(const proto::Session& s, const std::string& reason, std::chrono::steady_clock::time_point born) {
     SessionEnd why = closing ? *closing : reason == "closed by peer" ? SessionEnd::peer_closed : SessionEnd::error;
     ++stats.closed[static_cast<std::size_t>(why)];
-    if (auto info = policy.info(seq); info && info->state != PoolPolicy::State::dialing)
-      stats.session_age_seconds.observe(std::chrono::duration<double>(clock.now() - info->created_at).count());
+    stats.session_age_seconds.observe(std::chrono::duration<double>(clock.now() - born).count());
     stats.closed_bytes_up += s.stats().bytes_out;
     stats.closed_bytes_down += s.stats().bytes_in;
     auto wire = s.wire_bytes();
@@ -182,8 +184,9 @@ asio::awaitable<net::Result<std::shared_ptr<proto::Session>>> connect_session(Po
   };
   auto session = std::make_shared<proto::Session>(p->io.get_executor(), std::move(conn), std::move(so));
   std::weak_ptr<AnyTlsOutbound::Pool> weak = p;
-  session->set_close_handler([weak, seq](proto::Session& s, const std::string& reason) {
-    if (auto pool = weak.lock()) pool->on_session_closed(seq, s, reason);
+  const auto born = p->clock.now();
+  session->set_close_handler([weak, seq, born](proto::Session& s, const std::string& reason) {
+    if (auto pool = weak.lock()) pool->on_session_closed(seq, s, reason, born);
   });
   session->set_frame_observer([weak](proto::Command cmd) {
     if (cmd != proto::Command::heart_response) return;

@@ -252,5 +252,74 @@ TEST(MetricsInteg, BearerSecretOverARealSocket) {
   run(s.env, secret_body(s.metrics.get()), 15s);
 }
 
+// Each closing reason is counted where the pool decides it (the counters
+// read directly; the text rendering of them is covered above).
+std::uint64_t closed_by(const outbound::AnyTlsOutbound& c, outbound::SessionEnd e) {
+  return c.stats().closed[static_cast<std::size_t>(e)];
+}
+
+asio::awaitable<void> reasons_body(Env* env) {
+  using outbound::SessionEnd;
+  // age: 2 pre-warmed sessions with a 1 s lifetime rotate.
+  auto rot = client_options(env->server->port());
+  rot.ensure_idle_session = 2;
+  rot.idle_session_check_interval = 100ms;
+  rot.max_connection_lifetime = 1s;
+  auto& rotating = env->make_client(rot);
+  // idle_timeout: a session dialled for one request, idle 200 ms afterwards.
+  auto idle = client_options(env->server->port());
+  idle.idle_session_check_interval = 100ms;
+  idle.idle_session_timeout = 200ms;
+  auto& idling = env->make_client(idle);
+  rotating.start();
+  idling.start();
+  auto problem = co_await dial_echo(&idling, env->echo.port(), "one request");
+  EXPECT_EQ(problem, "");
+  bool both = co_await eventually(
+      [&] { return closed_by(rotating, SessionEnd::age) >= 2 && closed_by(idling, SessionEnd::idle_timeout) == 1; },
+      8000ms, 10ms);
+  EXPECT_TRUE(both) << "age " << closed_by(rotating, SessionEnd::age) << ", idle_timeout "
+                    << closed_by(idling, SessionEnd::idle_timeout);
+  EXPECT_EQ(rotating.stats().session_age_seconds.count(), closed_by(rotating, SessionEnd::age));
+  EXPECT_GE(rotating.stats().session_age_seconds.sum(), 1.0 * closed_by(rotating, SessionEnd::age))
+      << "each lived at least its 1 s lifetime";
+  EXPECT_EQ(closed_by(idling, SessionEnd::error) + closed_by(rotating, SessionEnd::error), 0u);
+  // shutdown: what is left when the outbound stops.
+  bool warm = co_await eventually([&] { return rotating.policy().idle_count() == 2; }, 5000ms, 5ms);
+  CO_ASSERT_TRUE(warm);
+  auto before = rotating.stats().sessions_created;
+  std::uint64_t ended = 0;
+  rotating.stop();
+  for (std::size_t i = 0; i < outbound::kSessionEnds; ++i) ended += rotating.stats().closed[i];
+  EXPECT_GE(closed_by(rotating, SessionEnd::shutdown), 2u);
+  EXPECT_EQ(ended, before) << "every session created has ended under one reason";
+}
+
+TEST(MetricsInteg, CloseReasonsAgeIdleTimeoutShutdown) {
+  Env env;
+  run(env, reasons_body(&env), 20s);
+}
+
+asio::awaitable<void> dead_body(Env* env) {
+  auto opts = client_options(env->server->port());
+  opts.ensure_idle_session = 1;
+  opts.heartbeat = 200ms;
+  auto& client = env->make_client(opts);
+  client.start();
+  bool answered = co_await eventually([&] { return client.stats().heartbeat_responses >= 1; }, 5000ms, 10ms);
+  CO_ASSERT_TRUE(answered);
+  env->server->set_mute(true);
+  bool dead = co_await eventually(
+      [&] { return closed_by(client, outbound::SessionEnd::heartbeat_dead) == 1; }, 9000ms, 10ms);
+  EXPECT_TRUE(dead);
+  EXPECT_EQ(client.stats().heartbeat_misses, 1u);
+  EXPECT_EQ(closed_by(client, outbound::SessionEnd::error), 0u);
+}
+
+TEST(MetricsInteg, CloseReasonHeartbeatDead) {
+  Env env;
+  run(env, dead_body(&env), 15s);
+}
+
 }  // namespace
 }  // namespace anytls::integ
