@@ -6,7 +6,8 @@ pkgs=(g++ cmake ninja-build pkg-config libasio-dev libssl-dev openssl
       nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
       libgtest-dev libgmock-dev libbenchmark-dev
       clang libclang-rt-14-dev curl python3
-      prometheus)  # promtool: tests/integration/metrics_test checks /metrics with it
+      prometheus-cpp-dev  # the metrics text format (core library only)
+      prometheus)  # promtool + a real Prometheus: tests/integration/metrics_test, smoke_prometheus
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,13 +1,14 @@
-// The Prometheus text exposition format (version 0.0.4), written by hand:
-// Debian bookworm has no prometheus-cpp package, and its registry would
-// bring atomics and its own HTTP thread we do not want.
+// Samples collected at scrape time, rendered in the Prometheus text format by
+// prometheus-cpp's TextSerializer (Debian prometheus-cpp-dev, core library
+// only: its data model and serializer, not its registry, whose metrics are
+// atomics, nor its HTTP exposer, which runs threads of its own).
 //
-// A Exposition collects samples family by family and renders them. Samples
-// of one family with identical labels are ADDED together: per-worker
-// objects that share a tag (one pool, one inbound) are summed at scrape
-// time simply by adding each of them. Families render in the order they
-// were first declared; samples in the order their label sets first
-// appeared. Pure: no I/O, no clock.
+// An Exposition collects samples family by family. Samples of one family
+// with identical labels are ADDED together: per-worker objects that share a
+// tag (one pool, one inbound) are summed at scrape time simply by adding
+// each of them. Families render in the order they were first declared;
+// samples in the order their label sets first appeared. Pure: no I/O, no
+// clock.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -15,6 +16,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <prometheus/metric_family.h>
 
 #include "metrics/histogram.hpp"
 
@@ -27,7 +30,9 @@ enum class Type { counter, gauge, histogram };
 class Exposition {
  public:
   // Declares a family (idempotent; the first help text stays). A family
-  // declared without samples still renders its HELP and TYPE lines.
+  // declared without samples still renders its HELP and TYPE lines. Help
+  // texts are constants of ours: one with a newline or a backslash is
+  // refused (prometheus-cpp 1.0 writes HELP unescaped).
   void declare(std::string_view name, Type type, std::string_view help);
 
   // Add value to the sample with these labels (declaring the family with
@@ -37,6 +42,10 @@ class Exposition {
   void gauge(std::string_view name, std::string_view help, const Labels& labels, double value);
   void histogram(std::string_view name, std::string_view help, const Labels& labels, const Histogram& h);
 
+  // prometheus-cpp's data model of everything collected (cumulative
+  // histogram buckets, +Inf included).
+  std::vector<prometheus::MetricFamily> families() const;
+  // The text exposition format (version 0.0.4).
   std::string text() const;
 
  private:
@@ -53,7 +62,7 @@ class Exposition {
     Type type;
     std::string help;
     std::vector<Sample> samples;
-    std::map<std::string, std::size_t> index;  // rendered labels -> sample
+    std::map<Labels, std::size_t> index;  // labels -> sample
   };
   Family& family(std::string_view name, Type type, std::string_view help);
   Sample& sample(Family& f, const Labels& labels);
@@ -61,17 +70,6 @@ class Exposition {
   std::vector<Family> families_;
   std::map<std::string, std::size_t, std::less<>> by_name_;
 };
-
-// Exposition helpers, exposed for tests.
-// A label value with \ " and newline escaped.
-std::string escape_label_value(std::string_view v);
-// HELP text with \ and newline escaped.
-std::string escape_help(std::string_view v);
-// A sample value: integers exactly, +Inf/-Inf/NaN spelled as Prometheus does.
-std::string format_value(double v);
-// [a-zA-Z_:][a-zA-Z0-9_:]* (metric) / [a-zA-Z_][a-zA-Z0-9_]* (label).
-bool valid_metric_name(std::string_view name);
-bool valid_label_name(std::string_view name);
 
 // The Content-Type of text(): what a Prometheus server asks for.
 inline constexpr std::string_view kContentType = "text/plain; version=0.0.4; charset=utf-8";
