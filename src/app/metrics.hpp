@@ -2,7 +2,10 @@
 // pool) and the anytls inbounds (the server) at scrape time and writes the
 // anytls_* families, plus the process_* ones. Objects that share a tag (one
 // outbound or inbound split over workers) are summed by the exposition, so
-// counting stays plain integer increments on each object's own thread.
+// counting stays plain integer increments on each object's own thread. With
+// worker threads, call collect_anytls() on each worker (posted to it) for the
+// objects it owns, and Exposition::add() the results on the endpoint's loop:
+// every counter is then read only by the thread that writes it.
 #pragma once
 #include <string>
 #include <vector>

@@ -58,6 +58,27 @@ void Exposition::histogram(std::string_view name, std::string_view help, const L
   s.count += h.count();
 }
 
+void Exposition::add(const Exposition& other) {
+  for (const auto& of : other.families_) {
+    auto& f = family(of.name, of.type, of.help);
+    for (const auto& os : of.samples) {
+      auto& s = sample(f, os.labels);
+      if (of.type != Type::histogram) {
+        s.value += os.value;
+        continue;
+      }
+      if (s.bounds.empty() && s.count == 0) {
+        s.bounds = os.bounds;
+        s.buckets.assign(os.bounds.size(), 0);
+      }
+      if (s.bounds != os.bounds) throw std::logic_error("histogram " + of.name + ": bucket bounds differ");
+      for (std::size_t i = 0; i < s.buckets.size(); ++i) s.buckets[i] += os.buckets[i];
+      s.sum += os.sum;
+      s.count += os.count;
+    }
+  }
+}
+
 std::vector<prometheus::MetricFamily> Exposition::families() const {
   std::vector<prometheus::MetricFamily> out;
   out.reserve(families_.size());

@@ -6,9 +6,9 @@
 // An Exposition collects samples family by family. Samples of one family
 // with identical labels are ADDED together: per-worker objects that share a
 // tag (one pool, one inbound) are summed at scrape time simply by adding
-// each of them. Families render in the order they were first declared;
-// samples in the order their label sets first appeared. Pure: no I/O, no
-// clock.
+// each of them (or by add()ing per-worker Expositions). Families render in
+// the order they were first declared, samples in the order their label sets
+// first appeared. Pure: no I/O, no clock.
 #pragma once
 #include <cstdint>
 #include <map>
@@ -41,6 +41,11 @@ class Exposition {
   void counter(std::string_view name, std::string_view help, const Labels& labels, double value);
   void gauge(std::string_view name, std::string_view help, const Labels& labels, double value);
   void histogram(std::string_view name, std::string_view help, const Labels& labels, const Histogram& h);
+
+  // Adds every family and sample of another exposition (same rules: equal
+  // labels are summed). With worker threads, each worker collects its own
+  // objects into an Exposition on its own thread; the endpoint adds them up.
+  void add(const Exposition& other);
 
   // prometheus-cpp's data model of everything collected (cumulative
   // histogram buckets, +Inf included).

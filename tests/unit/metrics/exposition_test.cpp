@@ -59,6 +59,29 @@ TEST(Exposition, SameLabelsAreSummedAcrossWorkers) {
             "s{outbound=\"b\",state=\"idle\"} 1\n");
 }
 
+TEST(Exposition, WorkerExpositionsAddUp) {
+  // Two workers collect their own objects on their own threads; the
+  // endpoint adds the results.
+  Histogram h1{1}, h2{1};
+  h1.observe(0.5);
+  h2.observe(2);
+  Exposition w1, w2, all;
+  w1.declare("s", Type::gauge, "Sessions.");
+  w1.gauge("s", "", {{"outbound", "a"}}, 2);
+  w1.histogram("h", "H.", {{"outbound", "a"}}, h1);
+  w2.gauge("s", "Sessions.", {{"outbound", "a"}}, 3);
+  w2.gauge("s", "Sessions.", {{"outbound", "b"}}, 1);
+  w2.histogram("h", "H.", {{"outbound", "a"}}, h2);
+  all.add(w1);
+  all.add(w2);
+  auto t = all.text();
+  EXPECT_THAT(t, HasSubstr("s{outbound=\"a\"} 5\n"));
+  EXPECT_THAT(t, HasSubstr("s{outbound=\"b\"} 1\n"));
+  EXPECT_THAT(t, HasSubstr("h_count{outbound=\"a\"} 2\n"));
+  EXPECT_THAT(t, HasSubstr("h_bucket{outbound=\"a\",le=\"1\"} 1\n"));
+  EXPECT_THAT(t, HasSubstr("h_bucket{outbound=\"a\",le=\"+Inf\"} 2\n"));
+}
+
 TEST(Exposition, DeclaredFamilyWithoutSamples) {
   Exposition e;
   e.declare("z_total", Type::counter, "Nothing yet.");
