@@ -518,6 +518,9 @@ struct Xfer {
 struct Config {
   std::string anytls, cert, key, out;
   bool quick = false;
+  // load: > 0 turns experimental.metrics on in the client and the server
+  // and scrapes both every this many seconds during the load.
+  double metrics_scrape = 0;
 };
 
 class Bench {
@@ -568,7 +571,33 @@ class Bench {
   std::string tls_cipher_ = "?";
   std::string last_config_;
   bool client_utls_ = false;  // start_client: tls.utls on (Chrome's ClientHello)
+  std::uint16_t client_metrics_ = 0, server_metrics_ = 0;
+  std::string metrics_json(std::uint16_t& port) {
+    if (cfg_.metrics_scrape <= 0) return "";
+    port = free_port();
+    return strf(R"("experimental": {"metrics": {"listen": "127.0.0.1:%u"}},)", port);
+  }
 };
+
+// GET /metrics from 127.0.0.1:port; returns the bytes received (0: failed).
+std::size_t scrape_metrics(std::uint16_t port) {
+  int fd = tcp_connect(port);
+  if (fd < 0) return 0;
+  const char req[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  if (::send(fd, req, sizeof req - 1, MSG_NOSIGNAL) != ssize_t(sizeof req - 1)) {
+    close(fd);
+    return 0;
+  }
+  std::size_t got = 0;
+  char buf[16384];
+  for (;;) {
+    ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+    if (r <= 0) break;
+    got += std::size_t(r);
+  }
+  close(fd);
+  return got;
+}
 
 std::string Bench::write_config(const std::string& name, const std::string& json) {
   std::string path = work_ + "/" + name + "-" + std::to_string(++cfg_seq_) + ".json";
@@ -601,10 +630,10 @@ pid_t Bench::start_server() {
   "inbounds": [{"type": "anytls", "tag": "anytls-in", "listen": "127.0.0.1", "listen_port": %u,
     "users": [{"name": "bench", "password": "bench-password"}],
     "tls": {"enabled": true, "server_name": "localhost", "certificate_path": "%s", "key_path": "%s"}}],
-  "outbounds": [{"type": "direct", "tag": "direct"}],
+  "outbounds": [{"type": "direct", "tag": "direct"}], %s
   "route": {"final": "direct"}
 })",
-                   server_port_, cfg_.cert.c_str(), cfg_.key.c_str());
+                   server_port_, cfg_.cert.c_str(), cfg_.key.c_str(), metrics_json(server_metrics_).c_str());
   auto path = write_config("server", json);
   pid_t pid = spawn({cfg_.anytls, "run", "-c", path}, work_ + "/server.log");
   std::uint16_t port = server_port_;
@@ -620,11 +649,12 @@ pid_t Bench::start_client(const std::string& name, const std::string& pool_json,
   "inbounds": [{"type": "mixed", "tag": "mixed-in", "listen": "127.0.0.1", "listen_port": %u}],
   "outbounds": [{"type": "anytls", "tag": "anytls-out", "server": "127.0.0.1", "server_port": %u,
     "password": "bench-password", %s
-    "tls": {"enabled": true, "server_name": "localhost", "certificate_path": "%s"%s}}],
+    "tls": {"enabled": true, "server_name": "localhost", "certificate_path": "%s"%s}}], %s
   "route": {"final": "anytls-out"}
 })",
                    port, server_port_, pool_json.c_str(), cfg_.cert.c_str(),
-                   client_utls_ ? R"(, "utls": {"enabled": true, "fingerprint": "chrome"})" : "");
+                   client_utls_ ? R"(, "utls": {"enabled": true, "fingerprint": "chrome"})" : "",
+                   metrics_json(client_metrics_).c_str());
   auto path = write_config(name, json);
   last_config_ = path;
   pid_t pid = spawn({cfg_.anytls, "run", "-c", path}, work_ + "/" + name + ".log");
@@ -888,6 +918,22 @@ int Bench::load(const std::string& what, double seconds) {
   std::printf("client %d server %d\n", int(cli), int(srv));
   std::fflush(stdout);
   std::this_thread::sleep_for(300ms);
+  // The scraper: what a Prometheus server does, much more often.
+  std::atomic<bool> scraping{cfg_.metrics_scrape > 0};
+  std::atomic<int> scrapes{0}, scrape_failures{0};
+  std::atomic<std::size_t> scrape_bytes{0};
+  std::thread scraper([&] {
+    while (scraping) {
+      for (auto port : {client_metrics_, server_metrics_}) {
+        auto n = scrape_metrics(port);
+        if (n == 0) ++scrape_failures;
+        ++scrapes;
+        scrape_bytes = n;
+      }
+      auto until = Clock::now() + std::chrono::duration<double>(cfg_.metrics_scrape);
+      while (scraping && Clock::now() < until) std::this_thread::sleep_for(10ms);
+    }
+  });
   Xfer x;
   if (what == "download" || what == "upload") {
     x = bulk(Path::anytls, 1, what == "download", seconds, cli, srv);
@@ -908,6 +954,11 @@ int Bench::load(const std::string& what, double seconds) {
   } else {
     die("load: unknown load %s (download upload download16 streams ttfb)", what.c_str());
   }
+  scraping = false;
+  scraper.join();
+  if (cfg_.metrics_scrape > 0)
+    std::fprintf(stderr, "metrics: %d scrapes (%d failed), last one %zu bytes\n", scrapes.load(),
+                 scrape_failures.load(), scrape_bytes.load());
   if (x.bytes > 0)
     std::fprintf(stderr, "%.0f MB/s, CPU s/GB client %.2f server %.2f\n", x.mbps, x.client_s_per_gb(),
                  x.server_s_per_gb());
@@ -1369,13 +1420,16 @@ int main(int argc, char** argv) {
       what = val();
     else if (a == "--seconds")
       seconds = std::atof(val().c_str());
+    else if (a == "--metrics-scrape")
+      cfg.metrics_scrape = std::atof(val().c_str());
     else
       die("unknown argument %s", a.c_str());
   }
   if (cmd == "serve") return cmd_serve(cfg.cert, cfg.key);
   if (cmd == "load") {
     if (cfg.anytls.empty() || cfg.cert.empty() || cfg.key.empty() || cfg.out.empty())
-      die("usage: bench_driver load --anytls BIN --cert CRT --key KEY --out DIR [--what W] [--seconds S]");
+      die("usage: bench_driver load --anytls BIN --cert CRT --key KEY --out DIR [--what W] [--seconds S] "
+          "[--metrics-scrape S]");
     return Bench(cfg).load(what, seconds);
   }
   if (cmd != "run" || cfg.anytls.empty() || cfg.cert.empty() || cfg.key.empty() || cfg.out.empty())

@@ -7,7 +7,9 @@ pkgs=(g++ cmake ninja-build pkg-config libasio-dev libssl-dev openssl
       libgtest-dev libgmock-dev libbenchmark-dev
       clang libclang-rt-14-dev curl python3 dpkg-dev
       # tls.utls: the Chrome ClientHello module (optional part of the build)
-      android-libboringssl-dev libbrotli-dev)
+      android-libboringssl-dev libbrotli-dev
+      prometheus-cpp-dev  # the metrics text format (core library only)
+      prometheus)  # promtool + a real Prometheus: tests/integration/metrics_test, smoke_prometheus
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

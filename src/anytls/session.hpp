@@ -137,6 +137,8 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   net::Clock::time_point last_frame_at() const { return last_frame_at_; }
   const std::string& log_prefix() const { return opts_.log_prefix; }
   const SessionStats& stats() const { return stats_; }
+  // TLS records on the wire so far (metrics); valid after close too.
+  net::WireBytes wire_bytes() const { return conn_->wire_bytes(); }
   const asio::any_io_executor& executor() const override { return ex_; }
 
  private:

@@ -7,8 +7,12 @@
 #include <asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
+#include "app/metrics.hpp"
+#include "app/metrics_server.hpp"
 #include "app/reload.hpp"
+#include "inbound/anytls_server.hpp"
 #include "net/coro.hpp"
+#include "outbound/anytls.hpp"
 #include "net/resolver.hpp"
 #include "net/task_group.hpp"
 
@@ -27,15 +31,22 @@ struct Box {
   std::shared_ptr<net::Resolver> resolver = std::make_shared<net::Resolver>();
   Components parts{io, resolver};
   ConfigReader read;  // SIGHUP; empty: reload unavailable
+  std::unique_ptr<MetricsServer> metrics;  // experimental.metrics
   bool stopping = false;
 
   void stop() {
     if (stopping) return;
     stopping = true;
+    if (metrics) metrics->stop();
     parts.stop();
     resolver->stop();
   }
 };
+
+asio::awaitable<void> join_all(Box* box) {
+  co_await box->parts.join();
+  if (box->metrics) co_await box->metrics->join();
+}
 
 // Runs until SIGINT/SIGTERM (SIGHUP reloads), then stops everything and
 // waits (bounded) for every task to finish before stopping the event loop.
@@ -55,7 +66,7 @@ asio::awaitable<void> serve_until_signal(Box* box) {
     break;
   }
   box->stop();
-  auto drained = co_await (box->parts.join() || net::sleep_for(kShutdownGrace));
+  auto drained = co_await (join_all(box) || net::sleep_for(kShutdownGrace));
   if (drained.index() != 0)
     spdlog::warn("shutdown: tasks still running after {}s, leaving them", kShutdownGrace.count());
   box->io.stop();
@@ -70,6 +81,24 @@ int run_box(const config::Options& options, ConfigReader read) {
     spdlog::critical("{}", failure->message);
     box.stop();
     return failure->exit_code;
+  }
+  if (options.metrics) {
+    // Read at scrape time, on this thread, from the objects running then
+    // (a reload may have replaced some).
+    auto render = [parts = &box.parts] {
+      MetricsSources sources;
+      for (auto* out : parts->outbounds())
+        if (auto* a = dynamic_cast<const outbound::AnyTlsOutbound*>(out)) sources.outbounds.push_back(a);
+      for (auto* in : parts->inbounds())
+        if (auto* a = dynamic_cast<const inbound::AnyTlsServer*>(in)) sources.inbounds.push_back(a);
+      return render_metrics(sources);
+    };
+    box.metrics = std::make_unique<MetricsServer>(box.io, *options.metrics, std::move(render));
+    if (box.metrics->start()) {
+      spdlog::critical("experimental.metrics: {}", box.metrics->start_error());
+      box.stop();
+      return 2;
+    }
   }
   net::TaskGroup main_task(box.io.get_executor(), "box");
   main_task.spawn(serve_until_signal(&box), "signal handling");

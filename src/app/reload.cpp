@@ -279,6 +279,20 @@ void reload(Components& parts, const ConfigReader& read) {
                parts.outbound_count());
 }
 
+std::vector<const inbound::Inbound*> Components::inbounds() const {
+  std::vector<const inbound::Inbound*> v;
+  for (const auto& in : inbounds_)
+    if (in.object) v.push_back(in.object.get());
+  return v;
+}
+
+std::vector<const outbound::Outbound*> Components::outbounds() const {
+  std::vector<const outbound::Outbound*> v;
+  for (const auto& out : outbounds_)
+    if (out.object) v.push_back(out.object.get());
+  return v;
+}
+
 asio::awaitable<void> Components::join() {
   // Everything, drained objects included, to the last task.
   for (auto& in : inbounds_)

@@ -65,6 +65,9 @@ class Components {
   asio::awaitable<void> join();
 
   std::size_t inbound_count() const { return inbounds_.size(); }
+  // The running objects (not drained ones), in config order.
+  std::vector<const inbound::Inbound*> inbounds() const;
+  std::vector<const outbound::Outbound*> outbounds() const;
   std::size_t outbound_count() const { return outbounds_.size(); }
   // The running objects (tests: a kept one is the same object after a reload).
   inbound::Inbound* inbound(std::string_view tag) const;

@@ -45,6 +45,11 @@ inline constexpr std::uint32_t kMaxStreamsPerSession = 1024;
 // is closed by the server.
 inline constexpr Duration kSessionIdleTimeout = 5min;
 
+// experimental.metrics: "listen": "127.0.0.1:9100", "path": "/metrics".
+inline constexpr std::string_view kMetricsListenAddress = "127.0.0.1";
+inline constexpr std::uint16_t kMetricsListenPort = 9100;
+inline constexpr std::string_view kMetricsPath = "/metrics";
+
 // anytls:// URI
 inline constexpr std::uint16_t kAnyTlsUriPort = 443;
 inline constexpr std::string_view kAnyTlsUriTag = "anytls";

@@ -610,6 +610,57 @@ RouteOptions decode_route(const json& j, const std::string& path) {
   return r;
 }
 
+// ------------------------------------------------------------ experimental
+
+// "127.0.0.1:9100", "[::1]:9100": an IP literal and a port.
+void decode_host_port(const std::string& text, const std::string& path, std::string& host, std::uint16_t& port) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon + 1 == text.size())
+    fail(path, "expected IP:port (e.g. \"127.0.0.1:9100\"), got " + in_quotes(text));
+  std::string h = text.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  else if (h.find(':') != std::string::npos)
+    fail(path, "an IPv6 address needs brackets: \"[::1]:9100\", got " + in_quotes(text));
+  if (!is_ip(h)) fail(path, "expected an IP address before the port, got " + in_quotes(text));
+  std::uint32_t p = 0;
+  for (std::size_t i = colon + 1; i < text.size(); ++i) {
+    char c = text[i];
+    if (c < '0' || c > '9' || p > 65535) fail(path, "invalid port in " + in_quotes(text));
+    p = p * 10 + static_cast<std::uint32_t>(c - '0');
+  }
+  if (p == 0 || p > 65535) fail(path, "invalid port in " + in_quotes(text));
+  host = h;
+  port = static_cast<std::uint16_t>(p);
+}
+
+MetricsOptions decode_metrics(const json& j, const std::string& path) {
+  Obj o(j, path);
+  MetricsOptions m;
+  if (const json* v = o.get("listen")) {
+    if (!v->is_string()) fail(o.at("listen"), "expected string, got " + kind(*v));
+    decode_host_port(v->get<std::string>(), o.at("listen"), m.listen, m.listen_port);
+  }
+  m.path = get_string(o, "path", m.path);
+  if (m.path.empty() || m.path.front() != '/') fail(o.at("path"), "must start with \"/\", got " + in_quotes(m.path));
+  for (char c : m.path)
+    if (static_cast<unsigned char>(c) <= ' ' || c == '?' || c == '#' || c == 0x7f)
+      fail(o.at("path"), "must be a plain URL path (no spaces, '?' or '#'), got " + in_quotes(m.path));
+  m.secret = get_string(o, "secret");
+  o.finish();
+  return m;
+}
+
+void decode_experimental(const json& j, const std::string& path, Options& opts) {
+  Obj o(j, path);
+  // sing-box's experimental services we do not have (yet): named, not
+  // silently ignored.
+  for (const char* key : {"clash_api", "cache_file", "v2ray_api", "debug"}) {
+    if (o.get(key)) fail(o.at(key), "not supported yet (of experimental, anytls-cpp has only \"metrics\")");
+  }
+  if (const json* m = o.get("metrics")) opts.metrics = decode_metrics(*m, o.at("metrics"));
+  o.finish();
+}
+
 // ------------------------------------------------------------ top level
 
 // Gives every untagged entry a tag and rejects duplicates.
@@ -635,9 +686,10 @@ Options decode(const json& root) {
   Obj o(root, "");
   Options opts;
   (void)o.get("$schema");
-  for (const char* key : {"dns", "ntp", "certificate", "endpoints", "services", "experimental"}) {
+  for (const char* key : {"dns", "ntp", "certificate", "endpoints", "services"}) {
     if (o.get(key)) fail(key, "not supported by anytls-cpp");
   }
+  if (const json* e = o.get("experimental")) decode_experimental(*e, "experimental", opts);
   if (const json* log = o.get("log")) opts.log = decode_log(*log, "log");
   if (const json* ins = o.get("inbounds")) {
     if (!ins->is_array()) fail("inbounds", "expected array, got " + kind(*ins));

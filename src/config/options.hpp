@@ -224,6 +224,17 @@ struct RouteOptions {
   bool operator==(const RouteOptions&) const = default;
 };
 
+// ---------------------------------------------------------------- experimental
+
+// experimental.metrics (our addition): a Prometheus endpoint. Present =
+// enabled.
+struct MetricsOptions {
+  std::string listen = std::string(defaults::kMetricsListenAddress);  // IP literal
+  std::uint16_t listen_port = defaults::kMetricsListenPort;
+  std::string path = std::string(defaults::kMetricsPath);            // starts with '/'
+  std::string secret;  // non-empty: scrapes need "Authorization: Bearer <secret>"
+};
+
 // ---------------------------------------------------------------- top level
 
 struct Options {
@@ -233,6 +244,7 @@ struct Options {
   RouteOptions route;
   // Things accepted but ignored (e.g. udp=0 in a share link), for the log.
   std::vector<std::string> warnings;
+  std::optional<MetricsOptions> metrics;   // experimental.metrics
 };
 
 }  // namespace anytls::config

@@ -68,6 +68,8 @@ std::error_code AnyTlsServer::start() {
     if (!resolver_) resolver_ = std::make_shared<net::Resolver>();
     fallback_dialer_.emplace(net::DialerOptions{}, resolver_);
   }
+  stats_.users.clear();
+  for (const auto& u : opts_.users) stats_.users.push_back({u.name, 0, 0, 0, 0, 0});
   if (auto ec = listener_.open(net::to_listen_config(opts_.listen))) {
     start_error_ = fmt::format("listen {}:{}: {}", opts_.listen.listen, opts_.listen.listen_port, ec.message());
     return ec;
@@ -117,6 +119,23 @@ void AnyTlsServer::close_sessions() {
   auto copy = sessions_;
   for (auto& w : copy)
     if (auto s = w.lock()) s->close("server closing");
+}
+
+std::vector<UserTraffic> AnyTlsServer::user_traffic() const {
+  std::vector<UserTraffic> t;
+  for (const auto& u : stats_.users)
+    t.push_back({u.closed_bytes_up, u.closed_bytes_down, u.closed_wire_up, u.closed_wire_down});
+  for (const auto& [ptr, entry] : user_sessions_) {
+    auto s = entry.first.lock();
+    if (!s || s->closed() || entry.second >= t.size()) continue;
+    auto& u = t[entry.second];
+    u.bytes_up += s->stats().bytes_in;
+    u.bytes_down += s->stats().bytes_out;
+    auto wire = s->wire_bytes();
+    u.wire_up += wire.in;
+    u.wire_down += wire.out;
+  }
+  return t;
 }
 
 std::size_t AnyTlsServer::live_sessions() const {
@@ -190,6 +209,19 @@ asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket sock
   std::string user_name = user.name;
   session->set_stream_handler([this, weak, user_name, peer_ep](std::shared_ptr<proto::Stream> stream) {
     if (auto s = weak.lock()) on_stream(s, user_name, peer_ep, std::move(stream));
+  });
+  const std::size_t user_index = *result.user;
+  ++stats_.users[user_index].sessions;
+  user_sessions_[session.get()] = {session, user_index};
+  session->set_close_handler([this, user_index](proto::Session& s, const std::string&) {
+    auto& u = stats_.users[user_index];
+    --u.sessions;
+    u.closed_bytes_up += s.stats().bytes_in;
+    u.closed_bytes_down += s.stats().bytes_out;
+    auto wire = s.wire_bytes();
+    u.closed_wire_up += wire.in;
+    u.closed_wire_down += wire.out;
+    user_sessions_.erase(&s);
   });
   session->set_frame_observer([this](proto::Command cmd) {
     if (cmd == proto::Command::heart_request) ++stats_.heart_requests;

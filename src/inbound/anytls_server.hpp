@@ -5,6 +5,7 @@
 // server.
 #pragma once
 #include <list>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,20 @@ struct AnyTlsServerStats {
   std::uint64_t fallbacks = 0;
   std::uint64_t streams = 0;
   std::uint64_t heart_requests = 0;  // HeartRequest frames received
+  // Per user, in the order of the configured users (metrics). Traffic of
+  // sessions already closed; live ones are added by user_traffic().
+  struct User {
+    std::string name;
+    std::uint64_t sessions = 0;  // live now
+    std::uint64_t closed_bytes_up = 0, closed_bytes_down = 0;  // AnyTLS frames
+    std::uint64_t closed_wire_up = 0, closed_wire_down = 0;    // TLS records
+  };
+  std::vector<User> users;
+};
+
+// One user's traffic so far (up = client to server).
+struct UserTraffic {
+  std::uint64_t bytes_up = 0, bytes_down = 0, wire_up = 0, wire_down = 0;
 };
 
 class AnyTlsServer final : public Inbound {
@@ -56,6 +71,8 @@ class AnyTlsServer final : public Inbound {
   const std::string& start_error() const { return start_error_; }
   std::uint16_t port() const { return listener_.port(); }
   const AnyTlsServerStats& stats() const { return stats_; }
+  // Per user (same order as stats().users): closed plus live sessions.
+  std::vector<UserTraffic> user_traffic() const;
   std::size_t live_sessions() const;
   // Closes every live session (as when the server restarts).
   void close_sessions();
@@ -89,6 +106,8 @@ class AnyTlsServer final : public Inbound {
   std::list<std::weak_ptr<proto::Session>> sessions_;
   std::list<net::Conn*> pending_;  // connections before/without a session
   AnyTlsServerStats stats_;
+  // Live sessions by user index, for user_traffic().
+  std::map<const proto::Session*, std::pair<std::weak_ptr<proto::Session>, std::size_t>> user_sessions_;
 };
 
 }  // namespace anytls::inbound

@@ -3,6 +3,7 @@
 // UDP-over-TCP stream). Inbounds hand them to outbounds through relay().
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <system_error>
 #include <utility>
@@ -15,6 +16,12 @@
 namespace anytls::net {
 
 using ReadResult = std::pair<std::error_code, std::size_t>;
+
+// Bytes a connection moved below its own framing (a TLS connection: whole
+// TLS records, handshake included), for metrics.
+struct WireBytes {
+  std::uint64_t in = 0, out = 0;
+};
 
 class Conn {
  public:
@@ -39,6 +46,9 @@ class Conn {
   // story beyond its code (an AnyTLS stream: "remote: dial tcp ...: connection
   // refused"). Empty otherwise.
   virtual std::string failure() const { return {}; }
+  // Counted by the layer below at no cost to the byte path (OpenSSL's BIO
+  // counters); zero where nothing counts them.
+  virtual WireBytes wire_bytes() const { return {}; }
 };
 
 class PacketConn {

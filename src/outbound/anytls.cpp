@@ -33,12 +33,40 @@ PoolOptions pool_options(const config::AnyTlsOutboundOptions& o) {
   p.lifetime_jitter = o.connection_lifetime_jitter;
   return p;
 }
+
+// Real seconds of a handshake on the pool's clock (virtual in tests).
+double seconds_since(net::Clock& clock, net::Clock::time_point t) {
+  return std::chrono::duration<double>(clock.now() - t).count();
+}
 }  // namespace
+
+std::string_view session_end_name(SessionEnd e) {
+  switch (e) {
+    case SessionEnd::idle_timeout: return "idle_timeout";
+    case SessionEnd::age: return "age";
+    case SessionEnd::heartbeat_dead: return "heartbeat_dead";
+    case SessionEnd::peer_closed: return "peer_closed";
+    case SessionEnd::error: return "error";
+    case SessionEnd::shutdown: return "shutdown";
+  }
+  return "error";
+}
+
+std::string_view stream_error_name(StreamError e) {
+  switch (e) {
+    case StreamError::dial: return "dial";
+    case StreamError::open: return "open";
+    case StreamError::refused: return "refused";
+    case StreamError::retry_failed: return "retry_failed";
+  }
+  return "open";
+}
 
 struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
   Pool(asio::io_context& io_, std::string tag_, config::AnyTlsOutboundOptions opts_, net::Dialer dialer_,
        std::shared_ptr<tls::ClientContext> tls_, Clock& clock, Random* random)
       : io(io_),
+        clock(clock),
         tag(std::move(tag_)),
         opts(std::move(opts_)),
         dialer(std::move(dialer_)),
@@ -49,12 +77,12 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
             std::make_shared<const proto::PaddingScheme>(proto::PaddingScheme::default_scheme()))),
         rng(std::make_shared<std::mt19937_64>(std::random_device{}())),
         hash(proto::hash_password(opts.password)),
-        clock(clock),
         tasks(io.get_executor(), "outbound/anytls[" + tag + "]"),
         tick_timer(io.get_executor(), &clock),
         retry_timer(io.get_executor(), &clock) {}
 
   asio::io_context& io;
+  Clock& clock;
   std::string tag;
   config::AnyTlsOutboundOptions opts;
   net::Dialer dialer;
@@ -65,7 +93,6 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
   std::shared_ptr<std::mt19937_64> rng;
   proto::PasswordHash hash;
   std::map<std::uint64_t, std::shared_ptr<proto::Session>> sessions;
-  net::Clock& clock;
   net::TaskGroup tasks;
   net::Timer tick_timer;
   net::Timer retry_timer;
@@ -75,8 +102,19 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
   // Counters of this pool; the sessions' own (heartbeats) are added when
   // read (stats()), and folded in here when a session closes.
   AnyTlsStats stats;
+  // Set around a close the pool itself decides, so the close handler can
+  // count it under that reason (Session::close runs the handler at once).
+  std::optional<SessionEnd> closing;
 
-  void on_session_closed(std::uint64_t seq, const proto::Session& s) {
+  void close_session(proto::Session& s, SessionEnd why, const std::string& text) {
+    closing = why;
+    s.close(text);
+    closing.reset();
+  }
+
+  void on_session_closed(std::uint64_t seq, const proto::Session& s, const std::string& reason,
+                         net::Clock::time_point born) {
+    count_close(s, reason, born);
     policy.remove(seq);
     sessions.erase(seq);
     stats.heartbeats_sent += s.stats().heartbeats_sent;
@@ -106,6 +144,24 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
     policy.release(seq);
   }
 
+  // born: when the session was ready (pool clock). Sessions a tick closes
+  // have already left the policy, so their age is not asked from it.
+  void count_close(const proto::Session& s, const std::string& reason, net::Clock::time_point born) {
+    // The pool's own decisions are marked (closing); the session's own:
+    // its liveness rule, or the peer's close; anything else is an error.
+    SessionEnd why = closing                       ? *closing
+                     : s.stats().liveness_failed   ? SessionEnd::heartbeat_dead
+                     : reason == "closed by peer"  ? SessionEnd::peer_closed
+                                                   : SessionEnd::error;
+    ++stats.closed[static_cast<std::size_t>(why)];
+    stats.session_age_seconds.observe(std::chrono::duration<double>(clock.now() - born).count());
+    stats.closed_bytes_up += s.stats().bytes_out;
+    stats.closed_bytes_down += s.stats().bytes_in;
+    auto wire = s.wire_bytes();
+    stats.closed_wire_up += wire.out;
+    stats.closed_wire_down += wire.in;
+  }
+
   void apply(const PoolPolicy::TickResult& r);
   void spawn_dial(std::uint64_t seq);
 };
@@ -118,6 +174,7 @@ using PoolPtr = std::shared_ptr<AnyTlsOutbound::Pool>;
 
 asio::awaitable<net::Result<std::shared_ptr<proto::Session>>> connect_session(PoolPtr p, std::uint64_t seq) {
   net::Address server{p->opts.server, p->opts.server_port};
+  const auto started = p->clock.now();
   auto sock = co_await p->dialer.dial_tcp(server);
   if (!sock) co_return sock.error();
   // OpenSSL, or Chrome's ClientHello (tls.utls); verified and pinned.
@@ -130,6 +187,7 @@ asio::awaitable<net::Result<std::shared_ptr<proto::Session>>> connect_session(Po
   auto preamble = proto::encode_preamble(p->hash, p->padding->get()->preamble_padding_length());
   if (auto ec = co_await conn->write(asio::buffer(preamble)))
     co_return net::Error{ec, "write to " + server.to_string() + ": " + ec.message()};
+  p->stats.handshake_seconds.observe(seconds_since(p->clock, started));
 
   proto::SessionOptions so;
   so.role = proto::Role::client;
@@ -144,8 +202,9 @@ asio::awaitable<net::Result<std::shared_ptr<proto::Session>>> connect_session(Po
   if (so.heartbeat.interval > net::Duration::zero()) so.heartbeat.first_delay = p->policy.heartbeat_first_delay();
   auto session = std::make_shared<proto::Session>(p->io.get_executor(), std::move(conn), std::move(so));
   std::weak_ptr<AnyTlsOutbound::Pool> weak = p;
-  session->set_close_handler([weak, seq](proto::Session& s, const std::string&) {
-    if (auto pool = weak.lock()) pool->on_session_closed(seq, s);
+  const auto born = p->clock.now();
+  session->set_close_handler([weak, seq, born](proto::Session& s, const std::string& reason) {
+    if (auto pool = weak.lock()) pool->on_session_closed(seq, s, reason, born);
   });
   session->start();
   ++p->stats.sessions_created;
@@ -157,7 +216,7 @@ asio::awaitable<void> retry_after(PoolPtr p, net::Duration delay);
 asio::awaitable<void> pool_dial(PoolPtr p, std::uint64_t seq) {
   auto r = co_await connect_session(p, seq);
   if (p->stopped || p->draining) {
-    if (r) (*r)->close("outbound stopped");
+    if (r) p->close_session(**r, SessionEnd::shutdown, "outbound stopped");
     co_return;
   }
   if (!r) {
@@ -204,7 +263,10 @@ void AnyTlsOutbound::Pool::apply(const PoolPolicy::TickResult& r) {
     auto it = sessions.find(c.seq);
     if (it == sessions.end()) continue;
     auto s = it->second;
-    s->close(c.reason == CloseReason::idle_timeout ? "idle timeout" : "max lifetime");
+    if (c.reason == CloseReason::idle_timeout)
+      close_session(*s, SessionEnd::idle_timeout, "idle timeout");
+    else
+      close_session(*s, SessionEnd::age, "max lifetime");
   }
   for (auto seq : r.dial) spawn_dial(seq);
 }
@@ -242,18 +304,24 @@ asio::awaitable<net::Result<Opened>> open_on_session(PoolPtr p, std::vector<std:
       o.pooled = true;
     } else {
       o.seq = p->policy.allocate_seq();
+      ++p->stats.stream_dials;
       auto r = co_await connect_session(p, o.seq);
+      --p->stats.stream_dials;
       if (!r) {
         ++p->stats.session_dial_failures;
+        ++p->stats.stream_errors[static_cast<std::size_t>(StreamError::dial)];
         spdlog::debug("[{}] create session: {}", p->tag, r.error().text());
         co_return r.error();
       }
       o.session = *r;
       if (p->stopped) {
-        o.session->close("outbound stopped");
+        p->close_session(*o.session, SessionEnd::shutdown, "outbound stopped");
         co_return net::Error{asio::error::operation_aborted, "outbound stopped"};
       }
-      if (o.session->closed()) co_return net::Error{asio::error::connection_aborted, "session closed during set-up"};
+      if (o.session->closed()) {
+        ++p->stats.stream_errors[static_cast<std::size_t>(StreamError::open)];
+        co_return net::Error{asio::error::connection_aborted, "session closed during set-up"};
+      }
       p->policy.add_busy(o.seq);
       p->sessions[o.seq] = o.session;
     }
@@ -262,6 +330,7 @@ asio::awaitable<net::Result<Opened>> open_on_session(PoolPtr p, std::vector<std:
       // Dead without anyone noticing yet: never the user's problem.
       o.session->close("dead");
       if (pooled) continue;
+      ++p->stats.stream_errors[static_cast<std::size_t>(StreamError::open)];
       co_return stream.error();
     }
     o.stream = std::move(*stream);
@@ -291,7 +360,14 @@ class PooledConn final : public net::Conn {
   asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override {
     for (;;) {
       auto [ec, n] = co_await o_.stream->read_some(buf);
-      if (!ec || !retryable()) co_return net::ReadResult{ec, n};
+      if (!ec) co_return net::ReadResult{ec, n};
+      if (!retryable()) {
+        if (ec == asio::error::connection_refused && !refused_counted_) {
+          refused_counted_ = true;
+          ++pool_->stats.stream_errors[static_cast<std::size_t>(StreamError::refused)];
+        }
+        co_return net::ReadResult{ec, n};
+      }
       const bool ok = co_await reopen();
       if (!ok) co_return net::ReadResult{ec, n};
     }
@@ -336,7 +412,10 @@ class PooledConn final : public net::Conn {
     ++pool_->stats.retries;
     spdlog::debug("{} pooled session is dead, retrying the stream on a new session", o_.session->log_prefix());
     auto r = co_await open_on_session(pool_, addr_, false);
-    if (!r) co_return false;
+    if (!r) {
+      ++pool_->stats.stream_errors[static_cast<std::size_t>(StreamError::retry_failed)];
+      co_return false;
+    }
     o_.stream->close();
     pool_->release(o_.seq);
     o_ = std::move(*r);
@@ -357,6 +436,7 @@ class PooledConn final : public net::Conn {
   bool replay_overflow_ = false;
   bool retried_ = false;
   bool released_ = false;
+  bool refused_counted_ = false;
 };
 
 asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> open_stream(PoolPtr p, net::Address dest) {
@@ -397,6 +477,20 @@ const std::string& AnyTlsOutbound::tag() const { return pool_->tag; }
 AnyTlsStats AnyTlsOutbound::stats() const { return pool_->current_stats(); }
 const PoolPolicy& AnyTlsOutbound::policy() const { return pool_->policy; }
 
+Traffic AnyTlsOutbound::traffic() const {
+  const auto& st = pool_->stats;
+  Traffic t{st.closed_bytes_up, st.closed_bytes_down, st.closed_wire_up, st.closed_wire_down};
+  for (const auto& [seq, s] : pool_->sessions) {
+    if (s->closed()) continue;  // already counted by its close handler
+    t.bytes_up += s->stats().bytes_out;
+    t.bytes_down += s->stats().bytes_in;
+    auto wire = s->wire_bytes();
+    t.wire_up += wire.out;
+    t.wire_down += wire.in;
+  }
+  return t;
+}
+
 void AnyTlsOutbound::start() {
   auto& p = *pool_;
   if (p.started || p.stopped) return;
@@ -413,7 +507,7 @@ void AnyTlsOutbound::stop() {
   p.tick_timer.cancel();
   p.retry_timer.cancel();
   auto sessions = p.sessions;
-  for (auto& [seq, s] : sessions) s->close("outbound stopped");
+  for (auto& [seq, s] : sessions) p.close_session(*s, SessionEnd::shutdown, "outbound stopped");
   p.tasks.cancel();
 }
 
@@ -432,7 +526,7 @@ void AnyTlsOutbound::drain() {
   while (auto seq = p.policy.take()) {
     if (auto it = p.sessions.find(*seq); it != p.sessions.end()) idle.push_back(it->second);
   }
-  for (auto& s : idle) s->close("outbound replaced");
+  for (auto& s : idle) p.close_session(*s, SessionEnd::shutdown, "outbound replaced");
 }
 
 asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> AnyTlsOutbound::dial(const Metadata& md) {

@@ -11,6 +11,7 @@
 
 #include "anytls/session.hpp"
 #include "config/options.hpp"
+#include "metrics/histogram.hpp"
 #include "net/dialer.hpp"
 #include "outbound/outbound.hpp"
 #include "outbound/pool_policy.hpp"
@@ -18,6 +19,24 @@
 
 namespace anytls::outbound {
 
+// Why a pool session ended (anytls_pool_sessions_closed_total{reason}).
+enum class SessionEnd { idle_timeout, age, heartbeat_dead, peer_closed, error, shutdown };
+inline constexpr std::size_t kSessionEnds = 6;
+std::string_view session_end_name(SessionEnd e);
+
+// Why a stream failed to reach its destination through the pool
+// (anytls_stream_errors_total{kind}).
+enum class StreamError {
+  dial,          // no session could be dialled for it
+  open,          // its fresh session died before the stream was opened
+  refused,       // the server answered the SYN with an error (it could not connect)
+  retry_failed,  // its pooled session was dead and the retry failed too
+};
+inline constexpr std::size_t kStreamErrors = 4;
+std::string_view stream_error_name(StreamError e);
+
+// Plain integers: the pool lives on one thread and is read at scrape time on
+// that thread; per-worker pools would be summed by the reader.
 struct AnyTlsStats {
   std::uint64_t sessions_created = 0;
   std::uint64_t session_dial_failures = 0;
@@ -26,6 +45,21 @@ struct AnyTlsStats {
   std::uint64_t heartbeats_sent = 0;
   std::uint64_t heartbeat_responses = 0;
   std::uint64_t heartbeat_misses = 0;  // sessions declared dead
+  // Metrics.
+  std::uint64_t stream_dials = 0;      // sessions being dialled for a waiting stream (now)
+  std::uint64_t closed[kSessionEnds] = {};
+  std::uint64_t stream_errors[kStreamErrors] = {};
+  metrics::Histogram handshake_seconds{metrics::handshake_buckets()};  // TCP + TLS + preamble
+  metrics::Histogram session_age_seconds{metrics::session_age_buckets()};  // at close
+  // Traffic of sessions already closed; live ones are added by traffic().
+  std::uint64_t closed_bytes_up = 0, closed_bytes_down = 0;  // AnyTLS frames
+  std::uint64_t closed_wire_up = 0, closed_wire_down = 0;    // TLS records
+};
+
+// All traffic of an outbound so far, closed and live sessions.
+struct Traffic {
+  std::uint64_t bytes_up = 0, bytes_down = 0;  // AnyTLS frames (plaintext, headers included)
+  std::uint64_t wire_up = 0, wire_down = 0;    // TLS records on TCP (handshakes included)
 };
 
 class AnyTlsOutbound final : public Outbound {
@@ -54,6 +88,8 @@ class AnyTlsOutbound final : public Outbound {
   struct Pool;  // shared with live streams and coroutines
   // A snapshot: the pool's counters plus those of its live sessions.
   AnyTlsStats stats() const;
+  // Sums the live sessions' counters onto the closed ones (scrape time).
+  Traffic traffic() const;
   const PoolPolicy& policy() const;
 
  private:

@@ -226,6 +226,13 @@ void TlsConn::shutdown_write() {
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
 }
 
+net::WireBytes TlsConn::wire_bytes() const {
+  if (!ssl_) return {};
+  BIO* r = SSL_get_rbio(ssl_.get());
+  BIO* w = SSL_get_wbio(ssl_.get());
+  return {r ? BIO_number_read(r) : 0, w ? BIO_number_written(w) : 0};
+}
+
 void TlsConn::close() {
   if (closed_) return;
   closed_ = true;

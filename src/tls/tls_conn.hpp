@@ -45,6 +45,9 @@ class TlsConn final : public net::Conn {
   void release_buffers() override;
   void shutdown_write() override;
   void close() override;
+  // TLS records read and written on the socket so far (OpenSSL's BIO
+  // counters; still valid after close()).
+  net::WireBytes wire_bytes() const override;
 
   SSL* native() { return ssl_.get(); }
   asio::ip::tcp::socket& socket() { return socket_; }

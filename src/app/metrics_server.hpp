@@ -1,0 +1,67 @@
+// The experimental.metrics endpoint: a small HTTP/1.1 server on the box's
+// own event loop (one coroutine per connection, no extra thread) that
+// answers GET <path> with the Prometheus text rendered at that moment.
+// Keep-alive as Prometheus uses it; at most kMaxConnections at once, a
+// deadline on every read and write, request heads of at most 8 KiB.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+
+#include "config/options.hpp"
+#include "inbound/http_codec.hpp"
+
+namespace anytls::app {
+
+struct MetricsResponse {
+  int status = 200;
+  std::string reason = "OK";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+// What the endpoint answers to one request head (pure: no sockets).
+// render is only called for an authorised GET/HEAD of the metrics path.
+MetricsResponse metrics_response(const inbound::http::RequestHead& req, const config::MetricsOptions& opts,
+                                 const std::function<std::string()>& render);
+
+// Whether `authorization` (the header's value) is "Bearer <secret>"; the
+// token is compared in constant time (SHA-256 digests, CRYPTO_memcmp).
+bool bearer_matches(std::string_view authorization, std::string_view secret);
+
+// The bytes of a response; HEAD leaves the body out.
+std::string serialize_response(const MetricsResponse& r, bool head, bool close);
+
+class MetricsServer {
+ public:
+  static constexpr std::size_t kMaxConnections = 8;
+  static constexpr std::size_t kMaxHead = 8 * 1024;
+
+  MetricsServer(asio::io_context& io, config::MetricsOptions opts, std::function<std::string()> render);
+  ~MetricsServer();
+  MetricsServer(const MetricsServer&) = delete;
+  MetricsServer& operator=(const MetricsServer&) = delete;
+
+  // Listens and starts accepting; on failure start_error() says why.
+  std::error_code start();
+  // Stops accepting and closes every connection. Idempotent.
+  void stop();
+  // Completes when the accept loop and every connection have finished.
+  asio::awaitable<void> join();
+  std::uint16_t port() const;
+  const std::string& start_error() const;
+  std::uint64_t scrapes() const;  // metrics bodies served
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> st_;
+};
+
+}  // namespace anytls::app
