@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, then builds and runs every test
 # twice (optimised, then ASan+UBSan), builds and checks the Debian package,
-# and runs each fuzz target briefly.
+# runs the threaded parts once more under TSan, and runs each fuzz target
+# briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
