@@ -202,9 +202,15 @@ int cmd_version(bool name_only) {
   return kExitOk;
 }
 
-// Writes data to path with the given mode, replacing any previous file.
+// Writes data to path with the given mode, replacing any previous file
+// atomically and never through a link: the bytes go to a new file created
+// exclusively (O_EXCL | O_NOFOLLOW) in the same directory, which is then
+// renamed over path (rename replaces a symlink at path, it does not follow
+// it). A key never lands in a file someone else prepared.
 bool write_file(const fs::path& path, const std::string& data, mode_t mode) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  fs::path tmp = path;
+  tmp += ".tmp-" + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) return false;
   bool ok = ::fchmod(fd, mode) == 0;
   std::size_t done = 0;
@@ -214,7 +220,15 @@ bool write_file(const fs::path& path, const std::string& data, mode_t mode) {
     if (n <= 0) ok = false;
     else done += static_cast<std::size_t>(n);
   }
-  return ::close(fd) == 0 && ok;
+  ok = ::fsync(fd) == 0 && ok;
+  ok = ::close(fd) == 0 && ok;
+  if (ok) ok = ::rename(tmp.c_str(), path.c_str()) == 0;
+  if (!ok) {
+    int saved = errno;
+    ::unlink(tmp.c_str());
+    errno = saved;
+  }
+  return ok;
 }
 
 int cmd_tls_keypair(const std::string& name, int months, const std::string& out_dir, std::string file_name) {
@@ -229,8 +243,12 @@ int cmd_tls_keypair(const std::string& name, int months, const std::string& out_
     std::cout << kp.certificate_pem << kp.private_key_pem;
     return kExitOk;
   }
+  // A new directory is private (0700), whatever the umask: it holds a key.
   std::error_code ec;
-  fs::create_directories(out_dir, ec);
+  if (!fs::exists(out_dir, ec)) {
+    fs::create_directories(out_dir, ec);
+    if (!ec) fs::permissions(out_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  }
   if (file_name.empty()) file_name = name;
   fs::path crt = fs::path(out_dir) / (file_name + ".crt");
   fs::path key = fs::path(out_dir) / (file_name + ".key");

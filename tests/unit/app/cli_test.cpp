@@ -331,6 +331,29 @@ TEST_F(Cli, GenerateTlsKeypairToStdout) {
   X509_free(cert);
 }
 
+// A symlink at the key's path is replaced, never followed: the file it
+// points to keeps its content. A new --out-dir is private (0700) even under
+// umask 000.
+TEST_F(Cli, GenerateTlsKeypairDoesNotFollowLinksAndMakesAPrivateDir) {
+  fs::create_directories(dir_ / "out");
+  fs::path victim = dir_ / "victim.txt";
+  spit(victim, "precious");
+  fs::create_symlink(victim, dir_ / "out" / "k.key");
+  Outcome r = run("generate tls-keypair k.test --out-dir '" + (dir_ / "out").string() + "' --file-name k");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(slurp(victim), "precious") << "the key was written through the link";
+  EXPECT_FALSE(fs::is_symlink(dir_ / "out" / "k.key"));
+  EXPECT_THAT(slurp(dir_ / "out" / "k.key"), StartsWith("-----BEGIN " "PRIVATE KEY-----"));
+
+  mode_t old = ::umask(0);
+  Outcome r2 = run("generate tls-keypair k.test --out-dir '" + (dir_ / "fresh" / "dir").string() + "'");
+  ::umask(old);
+  ASSERT_EQ(r2.rc, 0) << r2.err;
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_ / "fresh" / "dir").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+}
+
 TEST_F(Cli, GenerateTlsKeypairFiles) {
   Outcome r = run("generate tls-keypair 127.0.0.1 --out-dir '" + (dir_ / "certs").string() + "' --file-name loopback");
   ASSERT_EQ(r.rc, 0) << r.err;
