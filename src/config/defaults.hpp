@@ -44,6 +44,13 @@ inline constexpr std::uint32_t kMaxStreamsPerSession = 1024;
 // A client session silent this long (no frame at all, heartbeats included)
 // is closed by the server.
 inline constexpr Duration kSessionIdleTimeout = 5min;
+// Per user of the anytls inbound; 0 in the config means "from the file
+// descriptor limit": a quarter of RLIMIT_NOFILE for streams, an eighth for
+// sessions (each stream holds an outbound socket, each session its TLS
+// connection), so one user can never take the descriptors the others and
+// new handshakes need.
+inline constexpr std::uint32_t kMaxSessionsPerUser = 0;
+inline constexpr std::uint32_t kMaxStreamsPerUser = 0;
 
 // experimental.metrics: "listen": "127.0.0.1:9100", "path": "/metrics".
 inline constexpr std::string_view kMetricsListenAddress = "127.0.0.1";

@@ -480,6 +480,8 @@ InboundOptions decode_inbound(const json& j, const std::string& path) {
       a.max_streams_per_session = *n == 0 ? defaults::kMaxStreamsPerSession : static_cast<std::uint32_t>(*n);
     }
     a.session_idle_timeout = get_duration(o, "session_idle_timeout", defaults::kSessionIdleTimeout, true);
+    if (auto n = get_uint(o, "max_sessions_per_user", 1u << 31)) a.max_sessions_per_user = static_cast<std::uint32_t>(*n);
+    if (auto n = get_uint(o, "max_streams_per_user", 1u << 31)) a.max_streams_per_user = static_cast<std::uint32_t>(*n);
     o.finish();
     in.options = std::move(a);
   } else {

@@ -144,6 +144,8 @@ struct AnyTlsInboundOptions {
   Duration handshake_timeout = defaults::kHandshakeTimeout;
   std::uint32_t max_streams_per_session = defaults::kMaxStreamsPerSession;
   Duration session_idle_timeout = defaults::kSessionIdleTimeout;
+  std::uint32_t max_sessions_per_user = defaults::kMaxSessionsPerUser;  // 0: from RLIMIT_NOFILE
+  std::uint32_t max_streams_per_user = defaults::kMaxStreamsPerUser;    // 0: from RLIMIT_NOFILE
   bool operator==(const AnyTlsInboundOptions&) const = default;
 };
 

@@ -1,6 +1,7 @@
 #include "inbound/anytls_server.hpp"
 
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include <random>
 
@@ -68,6 +69,18 @@ std::error_code AnyTlsServer::start() {
     if (!resolver_) resolver_ = std::make_shared<net::Resolver>();
     fallback_dialer_.emplace(net::DialerOptions{}, resolver_);
   }
+  // Per-user limits; 0 = derived from the descriptor limit (defaults.hpp).
+  struct rlimit nofile {};
+  const auto fds = ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY
+                       ? static_cast<std::uint64_t>(nofile.rlim_cur)
+                       : std::uint64_t{1} << 20;
+  max_sessions_per_user_ = opts_.max_sessions_per_user
+                               ? opts_.max_sessions_per_user
+                               : static_cast<std::uint32_t>(std::max<std::uint64_t>(16, fds / 8));
+  max_streams_per_user_ = opts_.max_streams_per_user
+                              ? opts_.max_streams_per_user
+                              : static_cast<std::uint32_t>(std::max<std::uint64_t>(64, fds / 4));
+  user_streams_.assign(opts_.users.size(), 0);
   stats_.users.clear();
   for (const auto& u : opts_.users) stats_.users.push_back({u.name, 0, 0, 0, 0, 0});
   if (auto ec = listener_.open(net::to_listen_config(opts_.listen))) {
@@ -190,6 +203,14 @@ asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket sock
     co_return;
   }
   const auto& user = opts_.users[*result.user];
+  if (stats_.users[*result.user].sessions >= max_sessions_per_user_) {
+    ++stats_.user_limit_refusals;
+    thread_local net::LogLimit limit;
+    if (auto more = limit.admit())
+      spdlog::warn("inbound/anytls[{}]: [{}] {}: {} sessions open, the limit per user: closing the new one{}", tag_,
+                   user.name, peer, max_sessions_per_user_, *more);
+    co_return;
+  }
   std::vector<std::uint8_t> rest(result.bytes.begin() + static_cast<std::ptrdiff_t>(result.preamble_size),
                                  result.bytes.end());
 
@@ -206,11 +227,10 @@ asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket sock
   sessions_.push_back(session);
   spdlog::debug("{} session from {} authenticated", session->log_prefix(), peer);
   std::weak_ptr<proto::Session> weak = session;
-  std::string user_name = user.name;
-  session->set_stream_handler([this, weak, user_name, peer_ep](std::shared_ptr<proto::Stream> stream) {
-    if (auto s = weak.lock()) on_stream(s, user_name, peer_ep, std::move(stream));
-  });
   const std::size_t user_index = *result.user;
+  session->set_stream_handler([this, weak, user_index, peer_ep](std::shared_ptr<proto::Stream> stream) {
+    if (auto s = weak.lock()) on_stream(s, user_index, peer_ep, std::move(stream));
+  });
   ++stats_.users[user_index].sessions;
   user_sessions_[session.get()] = {session, user_index};
   session->set_close_handler([this, user_index](proto::Session& s, const std::string&) {
@@ -229,20 +249,41 @@ asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket sock
   session->start();
 }
 
-void AnyTlsServer::on_stream(const std::shared_ptr<proto::Session>& session, const std::string& user,
+void AnyTlsServer::on_stream(const std::shared_ptr<proto::Session>& session, std::size_t user_index,
                              const asio::ip::tcp::endpoint& peer, std::shared_ptr<proto::Stream> stream) {
   ++stats_.streams;
+  if (user_streams_[user_index] >= max_streams_per_user_) {
+    ++stats_.user_limit_refusals;
+    thread_local net::LogLimit limit;
+    if (auto more = limit.admit())
+      spdlog::warn("{} {} streams open for this user, the limit: refusing stream {}{}", session->log_prefix(),
+                   max_streams_per_user_, stream->id(), *more);
+    stream->report_dial_result("too many streams for this user");
+    return;
+  }
   StreamContext ctx;
   ctx.router = &router_;
   ctx.inbound_tag = tag_;
-  ctx.user = user;
+  ctx.user = opts_.users[user_index].name;
   ctx.source = peer;
   ctx.log_prefix = fmt::format("{}/{}", session->log_prefix(), stream->id());
   ctx.address_timeout = opts_.handshake_timeout;
   ctx.udp_timeout = opts_.listen.udp_timeout;
   ctx.clock = clock_;
   auto what = "stream " + ctx.log_prefix;
-  tasks_.spawn(serve_stream(std::move(stream), std::move(ctx)), std::move(what));
+  tasks_.spawn(serve_counted(std::move(stream), std::move(ctx), user_index), std::move(what));
+}
+
+asio::awaitable<void> AnyTlsServer::serve_counted(std::shared_ptr<proto::Stream> stream, StreamContext ctx,
+                                                  std::size_t user) {
+  // The user's open streams, for the per-user limit; given back however the
+  // stream ends.
+  struct Count {
+    std::uint32_t& n;
+    explicit Count(std::uint32_t& v) : n(v) { ++n; }
+    ~Count() { --n; }
+  } count(user_streams_[user]);
+  co_await serve_stream(std::move(stream), std::move(ctx));
 }
 
 asio::awaitable<void> AnyTlsServer::serve_fallback(std::unique_ptr<net::Conn> conn, std::vector<std::uint8_t> already,

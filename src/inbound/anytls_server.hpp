@@ -16,6 +16,7 @@
 #include "anytls/preamble.hpp"
 #include "anytls/session.hpp"
 #include "config/options.hpp"
+#include "inbound/anytls_stream.hpp"
 #include "inbound/inbound.hpp"
 #include "net/clock.hpp"
 #include "net/dialer.hpp"
@@ -35,6 +36,7 @@ struct AnyTlsServerStats {
   std::uint64_t fallbacks = 0;
   std::uint64_t streams = 0;
   std::uint64_t heart_requests = 0;  // HeartRequest frames received
+  std::uint64_t user_limit_refusals = 0;  // sessions or streams over a per-user limit
   // Per user, in the order of the configured users (metrics). Traffic of
   // sessions already closed; live ones are added by user_traffic().
   struct User {
@@ -83,8 +85,9 @@ class AnyTlsServer final : public Inbound {
   asio::awaitable<void> handle_connection(asio::ip::tcp::socket socket);
   asio::awaitable<void> serve_fallback(std::unique_ptr<net::Conn> conn, std::vector<std::uint8_t> already,
                                        std::string peer);
-  void on_stream(const std::shared_ptr<proto::Session>& session, const std::string& user,
+  void on_stream(const std::shared_ptr<proto::Session>& session, std::size_t user_index,
                  const asio::ip::tcp::endpoint& peer, std::shared_ptr<proto::Stream> stream);
+  asio::awaitable<void> serve_counted(std::shared_ptr<proto::Stream> stream, StreamContext ctx, std::size_t user);
 
   asio::io_context& io_;
   std::string tag_;
@@ -99,6 +102,9 @@ class AnyTlsServer final : public Inbound {
   std::shared_ptr<proto::PaddingState> padding_;
   std::vector<proto::PasswordHash> hashes_;
   std::optional<net::Dialer> fallback_dialer_;
+  std::uint32_t max_sessions_per_user_ = 0;  // resolved at start()
+  std::uint32_t max_streams_per_user_ = 0;
+  std::vector<std::uint32_t> user_streams_;  // open streams per user index
   std::string start_error_;
   bool stopped_ = false;
   std::uint64_t next_seq_ = 0;

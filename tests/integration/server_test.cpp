@@ -1,6 +1,7 @@
 // Issue "anytls server": the AnyTLS server with real TLS on 127.0.0.1,
 // driven by the real anytls client (or raw TLS / TCP clients), streams routed
 // by a RuleRouter to the direct outbound and on to local services.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <asio/experimental/awaitable_operators.hpp>
@@ -350,6 +351,53 @@ asio::awaitable<void> split_preamble_body(Env* env) {
 TEST(AnyTlsServerInteg, PreambleSplitOverRecordsAuthenticates) {
   Env env;
   run(env, split_preamble_body(&env), 20s);
+}
+
+// Per-user limits: a user at max_sessions_per_user gets its next session
+// closed, one at max_streams_per_user gets its next stream refused; another
+// user is served all the while.
+asio::awaitable<void> user_limits_body(Env* env) {
+  auto& a1 = env->make_client(client_options(env->server->port()));
+  a1.start();
+  auto held = co_await a1.dial(tcp_to(env->echo.port()));  // alice: session 1, stream 1 (kept open)
+  CO_ASSERT_TRUE(held.ok());
+  auto first = co_await echo_once(**held, "one");
+  EXPECT_EQ(first, "one");
+  // Alice's second stream needs a second session (the first is busy):
+  // allowed (2 sessions), but over her stream limit (1): refused.
+  auto second = co_await a1.dial(tcp_to(env->echo.port()));
+  if (second.ok()) {
+    auto back = co_await echo_once(**second, "two");
+    EXPECT_NE(back, "two") << "a stream over the per-user limit was served";
+    EXPECT_THAT((*second)->failure(), ::testing::HasSubstr("too many streams for this user"));
+  }
+  EXPECT_EQ(env->server->stats().user_limit_refusals, 1u);
+  // A third session of alice's (another client) is closed after auth.
+  auto& a2 = env->make_client(client_options(env->server->port()));
+  a2.start();
+  auto third = co_await a2.dial(tcp_to(env->echo.port()));
+  if (third.ok()) {
+    auto back = co_await echo_once(**third, "three");
+    EXPECT_NE(back, "three") << "a session over the per-user limit was served";
+  }
+  EXPECT_EQ(env->server->stats().user_limit_refusals, 2u);
+  // Bob is not affected.
+  auto bob_opts = client_options(env->server->port());
+  bob_opts.password = "bob's password";
+  auto& bob = env->make_client(bob_opts);
+  bob.start();
+  auto problem = co_await dial_echo(&bob, env->echo.port(), "bob");
+  EXPECT_EQ(problem, "");
+  (*held)->close();
+}
+
+TEST(AnyTlsServerInteg, PerUserSessionAndStreamLimits) {
+  auto opts = server_options();
+  opts.users.push_back(config::AnyTlsUser{"bob", "bob's password"});
+  opts.max_sessions_per_user = 2;
+  opts.max_streams_per_user = 1;
+  Env env(opts);
+  run(env, user_limits_body(&env), 20s);
 }
 
 // A connection that is still open has nothing to read yet (would_block);

@@ -162,6 +162,8 @@ TEST(Load, Inbounds) {
   EXPECT_EQ(a.handshake_timeout, 10s);
   EXPECT_EQ(a.max_streams_per_session, 1024u);
   EXPECT_EQ(a.session_idle_timeout, 5min);
+  EXPECT_EQ(a.max_sessions_per_user, 0u);  // 0: derived from RLIMIT_NOFILE at start
+  EXPECT_EQ(a.max_streams_per_user, 0u);
 }
 
 TEST(Load, TagsDefaultAndStayUnique) {
