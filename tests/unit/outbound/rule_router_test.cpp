@@ -206,14 +206,14 @@ TEST(RuleRouter, ConfigErrorsNameThePath) {
 }
 
 TEST(RuleRouter, ParsePrefix) {
-  EXPECT_TRUE(RuleRouter::parse_prefix("0.0.0.0/0"));
-  EXPECT_TRUE(RuleRouter::parse_prefix("::/0"));
-  EXPECT_TRUE(RuleRouter::parse_prefix("2001:db8::/32"));
-  EXPECT_FALSE(RuleRouter::parse_prefix("2001:db8::/129"));
-  EXPECT_FALSE(RuleRouter::parse_prefix("10.0.0.0/"));
-  EXPECT_FALSE(RuleRouter::parse_prefix("10.0.0.0/8x"));
-  EXPECT_FALSE(RuleRouter::parse_prefix("example.com/8"));
-  auto any4 = RuleRouter::parse_prefix("0.0.0.0/0");
+  EXPECT_TRUE(Prefix::parse("0.0.0.0/0"));
+  EXPECT_TRUE(Prefix::parse("::/0"));
+  EXPECT_TRUE(Prefix::parse("2001:db8::/32"));
+  EXPECT_FALSE(Prefix::parse("2001:db8::/129"));
+  EXPECT_FALSE(Prefix::parse("10.0.0.0/"));
+  EXPECT_FALSE(Prefix::parse("10.0.0.0/8x"));
+  EXPECT_FALSE(Prefix::parse("example.com/8"));
+  auto any4 = Prefix::parse("0.0.0.0/0");
   EXPECT_TRUE(any4->contains(asio::ip::make_address("203.0.113.9")));
   EXPECT_FALSE(any4->contains(asio::ip::make_address("2001:db8::1")));
 }
