@@ -42,7 +42,10 @@ Session::Session(asio::any_io_executor ex, std::unique_ptr<net::Conn> conn, Sess
       out_drained_(ex_),
       budget_(ex_, opts_.session_buffer),
       synack_armed_(ex_),
-      last_frame_at_(clock_.now()) {}
+      last_frame_at_(clock_.now()),
+      srtt_(opts_.rtt_hint),
+      hear_armed_(ex_),
+      hear_timer_(ex_, opts_.clock) {}
 
 Session::~Session() = default;
 
@@ -82,6 +85,7 @@ void Session::close(const std::string& reason) {
   out_drained_.notify_all();
   budget_.wake();
   synack_armed_.notify_all();
+  hear_armed_.notify_all();
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [sid, s] : streams) s->on_session_closed(reason);
@@ -120,6 +124,7 @@ void Session::queue_frame(Command cmd, std::uint32_t sid, std::string_view data)
 void Session::send_settings() {
   if (settings_sent_ || opts_.role != Role::client) return;
   settings_sent_ = true;
+  if (!rtt_probe_at_) rtt_probe_at_ = clock_.now();
   auto scheme = opts_.padding->get();
   queue_frame(Command::settings, 0, client_settings(opts_.client_name, scheme->md5_hex));
 }
@@ -130,6 +135,65 @@ void Session::send_heart_request() {
   queue_frame(Command::heart_request, 0);
   queue_frame(Command::waste, 0, std::span<const std::uint8_t>(kZeros));
   ++stats_.heartbeats_sent;
+  if (!rtt_probe_at_) rtt_probe_at_ = clock_.now();
+}
+
+void Session::rtt_sample() {
+  if (!rtt_probe_at_) return;
+  auto sample = clock_.now() - *rtt_probe_at_;
+  rtt_probe_at_.reset();
+  // RFC 6298's smoothing (7/8 old, 1/8 new); the first sample replaces the
+  // connect-time hint outright.
+  if (!srtt_ || !heard_rtt_)
+    srtt_ = std::chrono::duration_cast<net::Duration>(sample);
+  else
+    srtt_ = std::chrono::duration_cast<net::Duration>((7 * *srtt_ + sample) / 8);
+  heard_rtt_ = true;
+}
+
+void Session::expect_frame_within(net::Duration bound, bool probe) {
+  if (closed_ || opts_.role != Role::client) return;
+  if (probe && peer_version_ >= 2) send_heart_request();
+  auto due = clock_.now() + bound;
+  if (hear_by_ && frames_in_ == hear_mark_) {
+    // An earlier wait is still open: the earlier deadline stands.
+    if (due < *hear_by_) {
+      hear_by_ = due;
+      hear_bound_ = bound;
+      hear_timer_.cancel();  // the watchdog waits for the later one
+    }
+  } else {
+    if (hear_by_ && due < *hear_by_) hear_timer_.cancel();
+    hear_by_ = due;
+    hear_mark_ = frames_in_;
+    hear_bound_ = bound;
+  }
+  if (!silence_watch_started_) {
+    silence_watch_started_ = true;
+    tasks_.spawn(silence_watchdog(shared_from_this()), "silence watchdog");
+  }
+  hear_armed_.notify_all();
+}
+
+asio::awaitable<void> Session::silence_watchdog(std::shared_ptr<Session> self) {
+  auto& timer = hear_timer_;
+  while (!closed_) {
+    if (hear_by_ && frames_in_ > hear_mark_) hear_by_.reset();
+    if (!hear_by_) {
+      co_await hear_armed_.wait();
+      continue;
+    }
+    if (clock_.now() < *hear_by_) {
+      timer.expires_at(*hear_by_);
+      co_await timer.wait();  // cancelled: closing, or a nearer deadline
+      continue;
+    }
+    stats_.liveness_failed = true;
+    spdlog::warn("{} no frame from the server within {}, closing the session", opts_.log_prefix,
+                 net::format_duration(hear_bound_));
+    close(fmt::format("no frame from the server within {}", net::format_duration(hear_bound_)));
+  }
+  (void)self;
 }
 
 net::Result<std::shared_ptr<Stream>> Session::open_stream(std::span<const std::uint8_t> first_data) {
@@ -144,6 +208,9 @@ net::Result<std::shared_ptr<Stream>> Session::open_stream(std::span<const std::u
   // leave in one packet (with Settings on a fresh session).
   queue_frame(Command::syn, sid);
   if (!first_data.empty()) queue_frame(Command::push, sid, first_data);
+  // Nothing heard yet (a fresh session, or a pre-warmed one whose server
+  // never spoke): the stream must not wait on it forever.
+  if (!heard_from_peer()) expect_frame_within(opts_.synack_timeout, false);
   // The watchdog needs the peer to be known as v2: stream 1 of a fresh
   // session is not watched (ServerSettings has not arrived yet), a
   // pre-warmed session's stream 1 is.
@@ -345,6 +412,11 @@ asio::awaitable<void> Session::process(std::span<const std::uint8_t> in) {
         control_.clear();
         cur_stream_.reset();
         last_frame_at_ = clock_.now();
+        ++frames_in_;
+        if (hear_by_) {  // heard: the silence watchdog has nothing to wait for
+          hear_by_.reset();
+          hear_timer_.cancel();
+        }
         if (cur_.cmd == Command::push) {
           auto it = streams_.find(cur_.sid);
           if (it != streams_.end()) cur_stream_ = it->second;
@@ -453,6 +525,7 @@ asio::awaitable<void> Session::handle_frame(const FrameHeader& h, std::string_vi
       auto kv = parse_settings(data);
       auto v = kv.find("v");
       if (v != kv.end()) peer_version_ = parse_int(v->second, peer_version_);
+      rtt_sample();
       break;
     }
     case Command::synack: {
@@ -475,6 +548,7 @@ asio::awaitable<void> Session::handle_frame(const FrameHeader& h, std::string_vi
     case Command::heart_response:
       if (opts_.role != Role::client) break;
       ++stats_.heartbeat_responses;
+      rtt_sample();
       spdlog::debug("[Heartbeat] Received heartbeat response");
       break;
     default:

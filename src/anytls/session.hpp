@@ -11,6 +11,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -28,6 +29,7 @@
 #include "net/result.hpp"
 #include "net/signal.hpp"
 #include "net/task_group.hpp"
+#include "net/timer.hpp"
 
 namespace anytls::proto {
 
@@ -82,6 +84,9 @@ struct SessionOptions {
   // count) is gone: frozen, or vanished without a FIN. 0 = never.
   net::Duration idle_timeout{0};
   net::Clock* clock = nullptr;            // null: the real clock
+  // Client: the TCP connect time, a first estimate of the round trip until
+  // the session measures its own (Settings -> ServerSettings, heartbeats).
+  std::optional<net::Duration> rtt_hint;
 };
 
 struct SessionStats {
@@ -89,7 +94,7 @@ struct SessionStats {
   std::uint64_t streams_opened = 0;
   std::uint64_t heartbeats_sent = 0;
   std::uint64_t heartbeat_responses = 0;
-  bool liveness_failed = false;  // closed because a heartbeat went unanswered
+  bool liveness_failed = false;  // closed because the server fell silent (heartbeat, probe)
 };
 
 class Session final : public StreamTransport, public std::enable_shared_from_this<Session> {
@@ -131,6 +136,17 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   // kHeartbeatRecordSize record.
   void send_heart_request();
 
+  // Client: the session must hear some frame from the server within bound
+  // from now, or it is dead: closed with liveness_failed. With probe (v2
+  // peers only) a HeartRequest goes out first, which a live server answers
+  // at once whatever its streams are doing. A stream opened before any frame
+  // has arrived arms this by itself (synack_timeout): a server that finishes
+  // TLS and then says nothing cannot hold a request forever.
+  void expect_frame_within(net::Duration bound, bool probe);
+  // Client: smoothed round trip (rtt_hint until measured); nullopt if unknown.
+  std::optional<net::Duration> rtt() const { return srtt_; }
+  bool heard_from_peer() const { return frames_in_ > 0; }
+
   int peer_version() const { return peer_version_; }
   bool closed() const { return closed_; }
   std::size_t stream_count() const { return streams_.size(); }
@@ -154,6 +170,8 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   asio::awaitable<void> synack_watchdog(std::shared_ptr<Session> self);
   asio::awaitable<void> heartbeat(std::shared_ptr<Session> self);
   asio::awaitable<void> idle_watchdog(std::shared_ptr<Session> self);
+  asio::awaitable<void> silence_watchdog(std::shared_ptr<Session> self);
+  void rtt_sample();
   asio::awaitable<void> close_after_flush(std::shared_ptr<Session> self, std::string reason);
   asio::awaitable<std::error_code> flush(std::vector<std::uint8_t>& bytes);
   asio::awaitable<void> handle_frame(const FrameHeader& h, std::string_view data);
@@ -207,6 +225,20 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   bool closed_ = false;
   bool started_ = false;
   net::Clock::time_point last_frame_at_;
+  std::uint64_t frames_in_ = 0;
+  // Client round trip: when the oldest unanswered request (Settings,
+  // HeartRequest) went out, and the smoothed estimate.
+  std::optional<net::Clock::time_point> rtt_probe_at_;
+  std::optional<net::Duration> srtt_;
+  bool heard_rtt_ = false;  // srtt_ is measured, not the hint
+  // Client silence watchdog: dead unless frames_in_ passes hear_mark_ by
+  // hear_by_ (expect_frame_within).
+  std::optional<net::Clock::time_point> hear_by_;
+  std::uint64_t hear_mark_ = 0;
+  net::Duration hear_bound_{0};
+  net::Signal hear_armed_;
+  net::Timer hear_timer_;  // cancelled when a nearer deadline is set
+  bool silence_watch_started_ = false;
   SessionStats stats_;
 };
 

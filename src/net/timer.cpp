@@ -30,6 +30,9 @@ void Timer::expires_after(Clock::duration d) {
 
 void Timer::cancel() {
   fired_ = false;
+  // No longer due: a virtual clock must not count it as armed.
+  clock_->disarm(*this);
+  expiry_ = Clock::time_point::max();
   timer_.cancel();
 }
 

@@ -177,6 +177,7 @@ asio::awaitable<net::Result<std::shared_ptr<proto::Session>>> connect_session(Po
   const auto started = p->clock.now();
   auto sock = co_await p->dialer.dial_tcp(server);
   if (!sock) co_return sock.error();
+  const auto connect_time = p->clock.now() - started;  // one round trip
   // OpenSSL, or Chrome's ClientHello (tls.utls); verified and pinned.
   auto tls_conn =
       co_await tls::client_handshake(p->tls, std::move(*sock), server.to_string(), kTlsHandshakeTimeout, &p->clock);
@@ -198,6 +199,7 @@ asio::awaitable<net::Result<std::shared_ptr<proto::Session>>> connect_session(Po
     return std::uniform_int_distribution<std::uint32_t>(lo, hi - 1)(*rng);
   };
   so.clock = &p->clock;
+  so.rtt_hint = std::chrono::duration_cast<net::Duration>(connect_time);
   so.heartbeat.interval = p->policy.options().heartbeat;
   if (so.heartbeat.interval > net::Duration::zero()) so.heartbeat.first_delay = p->policy.heartbeat_first_delay();
   auto session = std::make_shared<proto::Session>(p->io.get_executor(), std::move(conn), std::move(so));
@@ -286,14 +288,36 @@ struct Opened {
   std::shared_ptr<proto::Stream> stream;
 };
 
-// SYN + destination on the newest idle session (pooled = true) or on a new
-// one. A pooled session that is already known dead is dropped and the next
-// one tried; a failing new session is an error.
-asio::awaitable<net::Result<Opened>> open_on_session(PoolPtr p, std::vector<std::uint8_t> addr, bool pooled) {
+// Which session a stream goes on.
+enum class Pick {
+  newest_idle,     // the newest idle session, else a new one
+  live_or_fresh,   // an idle session heard from just now, else a new one (a retry)
+};
+
+// An idle session is known to be alive when the server spoke on it lately.
+bool heard_lately(const AnyTlsOutbound::Pool& p, const proto::Session& s) {
+  const net::Duration window = std::max<net::Duration>(std::chrono::seconds(2), p.policy.options().heartbeat * 3 / 2);
+  return !s.closed() && s.peer_version() >= 2 && p.clock.now() - s.last_frame_at() <= window;
+}
+
+// SYN + destination on an idle session or on a new one. A pooled session
+// that is already known dead is dropped and the next one tried; a failing
+// new session is an error.
+asio::awaitable<net::Result<Opened>> open_on_session(PoolPtr p, std::vector<std::uint8_t> addr, Pick pick) {
   for (;;) {
     if (p->stopped) co_return net::Error{asio::error::operation_aborted, "outbound stopped"};
     Opened o;
-    if (auto taken = pooled ? p->policy.take() : std::nullopt) {
+    std::optional<std::uint64_t> taken;
+    if (pick == Pick::newest_idle) {
+      taken = p->policy.take();
+    } else {
+      auto* pool = p.get();
+      taken = p->policy.take_if([pool](std::uint64_t seq) {
+        auto it = pool->sessions.find(seq);
+        return it != pool->sessions.end() && heard_lately(*pool, *it->second);
+      });
+    }
+    if (taken) {
       o.seq = *taken;
       auto it = p->sessions.find(o.seq);
       if (it == p->sessions.end() || it->second->closed()) {
@@ -329,7 +353,7 @@ asio::awaitable<net::Result<Opened>> open_on_session(PoolPtr p, std::vector<std:
     if (!stream) {
       // Dead without anyone noticing yet: never the user's problem.
       o.session->close("dead");
-      if (pooled) continue;
+      if (o.pooled) continue;
       ++p->stats.stream_errors[static_cast<std::size_t>(StreamError::open)];
       co_return stream.error();
     }
@@ -338,29 +362,44 @@ asio::awaitable<net::Result<Opened>> open_on_session(PoolPtr p, std::vector<std:
   }
 }
 
+// Hedging a pooled stream: a live v2 server answers a HeartRequest within a
+// round trip, whatever the stream's destination is doing, so silence for
+// kHedgeRtts round trips (never less than kHedgeFloor) after one means the
+// session is dead, long before the 3 s SYNACK watchdog would say so.
+constexpr int kHedgeRtts = 6;
+constexpr net::Duration kHedgeFloor = std::chrono::milliseconds(50);
+
+net::Duration hedge_bound(const proto::Session& s, net::Duration cap) {
+  auto rtt = s.rtt();
+  if (!rtt) return cap;
+  return std::clamp<net::Duration>(*rtt * kHedgeRtts, kHedgeFloor, cap);
+}
+
 // The user's end of a pooled stream. Returned at once, like the reference
 // client: the destination travels with the SYN and the user's first bytes
-// follow without waiting for the SYNACK. Until the SYNACK confirms the
-// stream, what the user writes is also kept (up to kReplayLimit), so that if
-// the session turns out dead (no SYNACK within 3 s, write error) the stream
-// is reopened on a fresh session and replayed: the user never sees a dead
-// pooled session. When done, the session goes back to the pool.
+// follow without waiting for the SYNACK. Until the stream is confirmed, what
+// the user writes is also kept (up to kReplayLimit), so that if the session
+// turns out dead the stream is reopened once and replayed: the user never
+// sees a dead pooled session. Dead means: a write error, no SYNACK within
+// 3 s (v2), silence after a probe (hedge_bound), or a server that never
+// said anything at all. When done, the session goes back to the pool.
 class PooledConn final : public net::Conn {
  public:
   static constexpr std::size_t kReplayLimit = 64 * 1024;
 
   PooledConn(PoolPtr p, Opened o, std::vector<std::uint8_t> addr)
       : pool_(std::move(p)), o_(std::move(o)), addr_(std::move(addr)) {
-    // Only a pooled session of a v2 server can be told dead by its missing
-    // SYNACK; a session dialled for this stream is not retried.
-    replaying_ = o_.pooled && o_.session->peer_version() >= 2;
+    watch();
   }
   ~PooledConn() override { close(); }
 
   asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override {
     for (;;) {
       auto [ec, n] = co_await o_.stream->read_some(buf);
-      if (!ec) co_return net::ReadResult{ec, n};
+      if (!ec) {
+        if (n > 0) confirm();
+        co_return net::ReadResult{ec, n};
+      }
       if (!retryable()) {
         if (ec == asio::error::connection_refused && !refused_counted_) {
           refused_counted_ = true;
@@ -374,7 +413,8 @@ class PooledConn final : public net::Conn {
   }
 
   asio::awaitable<std::error_code> write(asio::const_buffer buf) override {
-    if (replaying_ && !o_.stream->synack_received()) {
+    if (replaying_ && confirmed()) confirm();
+    if (replaying_) {
       if (replay_.size() + buf.size() <= kReplayLimit) {
         auto* b = static_cast<const std::uint8_t*>(buf.data());
         replay_.insert(replay_.end(), b, b + buf.size());
@@ -401,17 +441,41 @@ class PooledConn final : public net::Conn {
   }
 
  private:
-  // The stream failed because its pooled session died before confirming it.
+  // Decides how the stream's session can be told dead, and arms that.
+  void watch() {
+    auto& s = *o_.session;
+    // A pooled session of a v2 server: its SYNACK watchdog, and a probe.
+    watched_ = o_.pooled && s.peer_version() >= 2;
+    // Or a session (pooled or fresh) whose server has said nothing yet: it
+    // is dead if that goes on (Session::open_stream armed the bound).
+    replaying_ = !retried_ && (watched_ || !s.heard_from_peer());
+    if (watched_) s.expect_frame_within(hedge_bound(s, std::chrono::milliseconds(3000)), true);
+  }
+
+  // Nothing can tell the session dead any more: the SYNACK came, or a
+  // session that was not watched has been heard from.
+  bool confirmed() const {
+    return o_.stream->synack_received() || (!watched_ && o_.session->heard_from_peer());
+  }
+  void confirm() {
+    replaying_ = false;
+    std::vector<std::uint8_t>().swap(replay_);
+  }
+
+  // The stream failed because its session died before confirming it: a
+  // watched session for any reason, another one only of silence (a server
+  // that closes at once, e.g. on a wrong password, is not asked twice).
   bool retryable() const {
     return replaying_ && !retried_ && !replay_overflow_ && !o_.stream->synack_received() && o_.session->closed() &&
-           !pool_->stopped;
+           (watched_ || o_.session->stats().liveness_failed) && !pool_->stopped;
   }
 
   asio::awaitable<bool> reopen() {
     retried_ = true;
     ++pool_->stats.retries;
-    spdlog::debug("{} pooled session is dead, retrying the stream on a new session", o_.session->log_prefix());
-    auto r = co_await open_on_session(pool_, addr_, false);
+    spdlog::debug("{} session is dead ({}), retrying the stream on another", o_.session->log_prefix(),
+                  o_.stream->failure());
+    auto r = co_await open_on_session(pool_, addr_, Pick::live_or_fresh);
     if (!r) {
       ++pool_->stats.stream_errors[static_cast<std::size_t>(StreamError::retry_failed)];
       co_return false;
@@ -419,12 +483,12 @@ class PooledConn final : public net::Conn {
     o_.stream->close();
     pool_->release(o_.seq);
     o_ = std::move(*r);
+    watch();
     if (!replay_.empty()) {
       auto ec = co_await o_.stream->write(asio::buffer(replay_));
       if (ec) co_return false;
     }
-    replay_.clear();
-    replaying_ = false;
+    if (!replaying_) std::vector<std::uint8_t>().swap(replay_);
     co_return true;
   }
 
@@ -433,6 +497,7 @@ class PooledConn final : public net::Conn {
   std::vector<std::uint8_t> addr_;
   std::vector<std::uint8_t> replay_;
   bool replaying_ = false;
+  bool watched_ = false;
   bool replay_overflow_ = false;
   bool retried_ = false;
   bool released_ = false;
@@ -443,7 +508,7 @@ asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> open_stream(PoolPtr p, 
   std::vector<std::uint8_t> addr;
   if (!net::append_socks_address(addr, dest))
     co_return net::Error{asio::error::invalid_argument, "invalid destination " + dest.to_string()};
-  auto r = co_await open_on_session(p, addr, true);
+  auto r = co_await open_on_session(p, addr, Pick::newest_idle);
   if (!r) co_return r.error();
   ++p->stats.streams;
   co_return std::unique_ptr<net::Conn>(std::make_unique<PooledConn>(p, std::move(*r), std::move(addr)));

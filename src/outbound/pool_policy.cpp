@@ -92,6 +92,17 @@ std::optional<std::uint64_t> PoolPolicy::take() {
   return seq;
 }
 
+std::optional<std::uint64_t> PoolPolicy::take_if(const std::function<bool(std::uint64_t)>& pred) {
+  for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+    if (!pred(it->first)) continue;
+    auto node = idle_.extract(it->first);
+    std::uint64_t seq = node.key();
+    busy_.insert(std::move(node));
+    return seq;
+  }
+  return std::nullopt;
+}
+
 bool PoolPolicy::release(std::uint64_t seq) {
   auto it = busy_.find(seq);
   if (it == busy_.end()) return false;

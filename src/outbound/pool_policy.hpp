@@ -185,6 +185,9 @@ class PoolPolicy {
   // --- taking and returning -------------------------------------------------
   // The idle session with the highest seq (the newest) becomes busy.
   std::optional<std::uint64_t> take();
+  // The newest idle session for which pred(seq) holds becomes busy (a retry
+  // wants one known to be alive).
+  std::optional<std::uint64_t> take_if(const std::function<bool(std::uint64_t)>& pred);
   // A busy session's stream ended: it becomes idle with idle_since = now.
   // Returns false if seq is not busy (unknown, already idle, removed).
   bool release(std::uint64_t seq);

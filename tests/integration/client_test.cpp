@@ -3,6 +3,9 @@
 // password, and the transparent retry of a dead pooled session.
 #include <gtest/gtest.h>
 
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+
 #include "integration/harness.hpp"
 #include "support/run.hpp"
 
@@ -119,19 +122,21 @@ asio::awaitable<void> dead_pooled_body(Env* env) {
   proxy.freeze_existing();
   auto t0 = env->clock.now();
   auto data = pattern(3000, 7);
-  // Time moves (100ms of virtual time per 5ms of real time) while the
-  // request waits for its SYNACK.
-  auto problem = co_await with_virtual_time(env->clock, dial_echo(&client, env->echo.port(), data), 100ms, 5ms);
+  // Virtual time moves 10ms per 5ms of real time while the request waits.
+  auto problem = co_await with_virtual_time(env->clock, dial_echo(&client, env->echo.port(), data), 10ms, 5ms);
   auto took = std::chrono::duration_cast<Ms>(env->clock.now() - t0);
   EXPECT_EQ(problem, "") << "the user saw the dead session";
   EXPECT_EQ(client.stats().retries, 1u);
   EXPECT_EQ(client.stats().sessions_created, 2u);
+  EXPECT_EQ(client.stats().closed[static_cast<std::size_t>(outbound::SessionEnd::heartbeat_dead)], 1u);
   EXPECT_EQ(env->server->stats().authenticated, 2u);
   EXPECT_EQ(proxy.accepted(), 2u);
-  // Dead = no SYNACK within 3 s (virtual: exact); the retry's handshake
-  // and echo take real time, during which virtual time keeps moving.
-  EXPECT_GE(took, 3000ms);
-  EXPECT_LT(took, 8000ms);
+  // Dead = silent for 6 round trips after the probe sent with the SYN, at
+  // least 50 ms (loopback: the floor); then the retry's handshake and echo
+  // take real time, during which virtual time keeps moving. The 3 s SYNACK
+  // watchdog is never reached.
+  EXPECT_GE(took, 50ms);
+  EXPECT_LT(took, 1000ms);
   // The new session is pooled, the dead one is gone.
   EXPECT_EQ(client.policy().idle_count(), 1u);
   auto again = co_await dial_echo(&client, env->echo.port(), "again");
@@ -143,6 +148,60 @@ asio::awaitable<void> dead_pooled_body(Env* env) {
 TEST(AnyTlsClientInteg, DeadPooledSessionIsRetriedTransparently) {
   Env env;
   run(env, dead_pooled_body(&env), 15s);
+}
+
+// A TLS server that completes the handshake, reads whatever comes and never
+// sends a byte: a request must not hang on it (heartbeat or not).
+struct SilentTlsServer {
+  explicit SilentTlsServer(asio::io_context& io)
+      : acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+        ctx(tls::ServerContext::create(server_options().tls).value()) {}
+  std::uint16_t port() const { return acceptor.local_endpoint().port(); }
+  asio::ip::tcp::acceptor acceptor;
+  std::shared_ptr<tls::ServerContext> ctx;
+  std::size_t accepted = 0;
+  std::vector<std::shared_ptr<tls::TlsConn>> conns;
+};
+
+asio::awaitable<void> serve_silently(SilentTlsServer* srv) {
+  for (;;) {
+    auto [ec, sock] = co_await srv->acceptor.async_accept(use_tuple);
+    if (ec) co_return;
+    auto ssl = srv->ctx->current();
+    auto conn = std::make_shared<tls::TlsConn>(std::move(sock), ssl.get(), tls::TlsConn::Role::server);
+    auto hec = co_await conn->handshake();
+    if (hec) continue;
+    ++srv->accepted;
+    srv->conns.push_back(conn);  // kept open, never written to
+  }
+}
+
+asio::awaitable<void> silent_server_body(Env* env) {
+  SilentTlsServer silent(env->io);
+  // A test fixture's accept loop; it ends when the acceptor closes below.
+  asio::co_spawn(env->io, serve_silently(&silent), asio::detached);
+  auto opts = client_options(silent.port());
+  opts.heartbeat = 1s;
+  auto& client = env->make_client(opts, &env->clock);
+  client.start();
+  auto t0 = env->clock.now();
+  auto problem = co_await with_virtual_time(env->clock, dial_echo(&client, env->echo.port(), "hello"), 100ms, 5ms);
+  auto took = std::chrono::duration_cast<Ms>(env->clock.now() - t0);
+  EXPECT_TRUE(contains(problem, "error:")) << problem;
+  // Its session heard nothing within 3 s of the stream, so the stream was
+  // retried once on a fresh session, which was just as silent.
+  EXPECT_EQ(client.stats().retries, 1u);
+  EXPECT_EQ(client.stats().closed[static_cast<std::size_t>(outbound::SessionEnd::heartbeat_dead)], 2u);
+  EXPECT_EQ(silent.accepted, 2u);
+  EXPECT_GE(took, 6000ms);
+  EXPECT_LT(took, 9000ms);
+  silent.acceptor.close();
+  for (auto& c : silent.conns) c->close();
+}
+
+TEST(AnyTlsClientInteg, SilentServerFailsTheRequestAfterOneRetry) {
+  Env env;
+  run(env, silent_server_body(&env), 15s);
 }
 
 asio::awaitable<void> server_closed_body(Env* env) {

@@ -251,6 +251,9 @@ asio::awaitable<void> fresh_stream_not_watched_body(net::VirtualClock* clock_ptr
   auto syn = co_await fr.until(Command::syn);
   CO_ASSERT_TRUE(syn.has_value());
   co_await write_all(*r.server, raw_frame(Command::server_settings, 0, "v=2"));
+  // Until the server has said something the session is watched for silence
+  // (below); once it has, nothing is armed.
+  co_await settle();
   EXPECT_EQ(clock.armed(), 0u) << "a watchdog was armed";
   clock.advance(std::chrono::hours(1));
   co_await settle();
@@ -265,6 +268,86 @@ TEST(SessionControl, FirstStreamOfFreshSessionIsNotWatched) {
   net::VirtualClock clock;
   asio::io_context io;
   run_test(io, fresh_stream_not_watched_body(&clock));
+}
+
+// A server that completes TLS and then says nothing at all: a stream on it
+// ends the session after synack_timeout (not a moment before), whatever the
+// peer version, and the stream sees why.
+asio::awaitable<void> silent_server_body(net::VirtualClock* clock_ptr) {
+  Closer closer;
+  auto& clock = *clock_ptr;
+  auto opts = client_options();
+  opts.clock = &clock;
+  opts.synack_timeout = milliseconds(300);
+  auto r = co_await client_with_raw_server(closer, opts);
+  auto st = r.client->open_stream(ipv4_loopback_address(80));
+  CO_ASSERT_TRUE(st.ok());
+  FrameReader fr(*r.server);
+  auto syn = co_await fr.until(Command::syn);
+  CO_ASSERT_TRUE(syn.has_value());
+  clock.advance(milliseconds(299));
+  co_await settle();
+  EXPECT_FALSE(r.client->closed());
+  clock.advance(milliseconds(1));
+  co_await settle();
+  EXPECT_TRUE(r.client->closed());
+  EXPECT_TRUE(r.client->stats().liveness_failed);
+  EXPECT_NE((*st)->failure().find("no frame from the server within 300ms"), std::string::npos) << (*st)->failure();
+}
+
+TEST(SessionControl, SilentServerEndsTheSessionAtTheBound) {
+  net::VirtualClock clock;
+  asio::io_context io;
+  run_test(io, silent_server_body(&clock));
+}
+
+// A probe (expect_frame_within with a HeartRequest) on a v2 session: the
+// answer clears it; silence past the bound closes the session.
+asio::awaitable<void> probe_body(net::VirtualClock* clock_ptr) {
+  Closer closer;
+  auto& clock = *clock_ptr;
+  auto opts = client_options();
+  opts.clock = &clock;
+  auto r = co_await client_with_raw_server(closer, opts);
+  r.client->send_settings();
+  FrameReader fr(*r.server);
+  auto settings = co_await fr.until(Command::settings);
+  CO_ASSERT_TRUE(settings.has_value());
+  clock.advance(milliseconds(4));
+  co_await write_all(*r.server, raw_frame(Command::server_settings, 0, "v=2"));
+  co_await settle();
+  CO_ASSERT_TRUE(r.client->peer_version() == 2);
+  // Settings -> ServerSettings measured the round trip.
+  CO_ASSERT_TRUE(r.client->rtt().has_value());
+  EXPECT_EQ(*r.client->rtt(), milliseconds(4));
+
+  r.client->expect_frame_within(milliseconds(50), true);
+  auto probe1 = co_await fr.until(Command::heart_request);
+  CO_ASSERT_TRUE(probe1.has_value());
+  clock.advance(milliseconds(2));
+  co_await write_all(*r.server, raw_frame(Command::heart_response, 0));
+  co_await settle();
+  clock.advance(milliseconds(100));
+  co_await settle();
+  EXPECT_FALSE(r.client->closed()) << "answered in time";
+  EXPECT_EQ(clock.armed(), 0u);
+
+  r.client->expect_frame_within(milliseconds(50), true);
+  auto probe2 = co_await fr.until(Command::heart_request);
+  CO_ASSERT_TRUE(probe2.has_value());
+  clock.advance(milliseconds(49));
+  co_await settle();
+  EXPECT_FALSE(r.client->closed());
+  clock.advance(milliseconds(1));
+  co_await settle();
+  EXPECT_TRUE(r.client->closed());
+  EXPECT_TRUE(r.client->stats().liveness_failed);
+}
+
+TEST(SessionControl, ProbeAnsweredOrSessionDead) {
+  net::VirtualClock clock;
+  asio::io_context io;
+  run_test(io, probe_body(&clock));
 }
 
 // ---------------------------------------------------------------------------

@@ -167,6 +167,18 @@ TEST_F(PoolPolicyTest, AddBusyRejectsUnallocatedAndDuplicateSeqs) {
   EXPECT_EQ(p.stats().created_for_stream, 1u);
 }
 
+TEST_F(PoolPolicyTest, TakeIfReturnsTheNewestIdleSessionThatQualifies) {
+  auto& p = make(PoolOptions{});
+  add_idle();
+  add_idle();
+  add_idle();
+  EXPECT_EQ(p.take_if([](std::uint64_t seq) { return seq != 3; }), 2u);
+  EXPECT_EQ(p.take_if([](std::uint64_t) { return false; }), std::nullopt);
+  EXPECT_EQ(p.busy_count(), 1u);
+  EXPECT_EQ(p.idle_count(), 2u);
+  EXPECT_EQ(p.take(), 3u);
+}
+
 TEST_F(PoolPolicyTest, TakeReturnsTheNewestIdleSession) {
   auto& p = make(PoolOptions{});
   EXPECT_EQ(p.take(), std::nullopt);
