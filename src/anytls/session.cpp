@@ -40,12 +40,13 @@ Session::Session(asio::any_io_executor ex, std::unique_ptr<net::Conn> conn, Sess
       tasks_(ex_, opts_.log_prefix.empty() ? "session" : opts_.log_prefix),
       out_ready_(ex_),
       out_drained_(ex_),
-      budget_(ex_, opts_.session_buffer),
+      budget_(ex_, opts_.session_buffer, opts_.shared_budget.get()),
       synack_armed_(ex_),
       last_frame_at_(clock_.now()),
       srtt_(opts_.rtt_hint),
       hear_armed_(ex_),
-      hear_timer_(ex_, opts_.clock) {}
+      hear_timer_(ex_, opts_.clock),
+      write_begun_(ex_) {}
 
 Session::~Session() = default;
 
@@ -58,6 +59,33 @@ void Session::start() {
     tasks_.spawn(heartbeat(shared_from_this()), "heartbeat");
   if (opts_.role == Role::server && opts_.idle_timeout > net::Duration::zero())
     tasks_.spawn(idle_watchdog(shared_from_this()), "idle watchdog");
+  if (opts_.write_stall_timeout > net::Duration::zero())
+    tasks_.spawn(stall_watchdog(shared_from_this()), "write stall watchdog");
+}
+
+asio::awaitable<void> Session::stall_watchdog(std::shared_ptr<Session> self) {
+  net::Timer timer(ex_, opts_.clock);
+  while (!closed_) {
+    if (!write_since_) {
+      stall_watch_idle_ = true;
+      co_await write_begun_.wait();
+      stall_watch_idle_ = false;
+      continue;
+    }
+    const auto due = *write_since_ + opts_.write_stall_timeout;
+    if (clock_.now() >= due) {
+      thread_local net::LogLimit limit;
+      if (auto more = limit.admit())
+        spdlog::warn("{} a write made no progress for {}, closing the session{}", opts_.log_prefix,
+                     net::format_duration(opts_.write_stall_timeout), *more);
+      close("write stalled");
+      break;
+    }
+    timer.expires_at(due);
+    auto ec = co_await timer.wait();
+    if (ec) break;  // cancelled: closing
+  }
+  (void)self;
 }
 
 asio::awaitable<void> Session::idle_watchdog(std::shared_ptr<Session> self) {
@@ -86,6 +114,7 @@ void Session::close(const std::string& reason) {
   budget_.wake();
   synack_armed_.notify_all();
   hear_armed_.notify_all();
+  write_begun_.notify_all();
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [sid, s] : streams) s->on_session_closed(reason);
@@ -336,7 +365,10 @@ asio::awaitable<void> Session::writer(std::shared_ptr<Session> self) {
     }
     std::swap(out_, writing_);
     out_drained_.notify_all();
+    write_since_ = clock_.now();
+    if (stall_watch_idle_) write_begun_.notify_all();
     auto ec = co_await flush(writing_);
+    write_since_.reset();
     stats_.bytes_out += writing_.size();
     writing_.clear();
     out_drained_.notify_all();
@@ -364,7 +396,16 @@ asio::awaitable<std::error_code> Session::flush(std::vector<std::uint8_t>& bytes
   }
   if (!scheme) {
     ++packet_;
-    co_return co_await conn_->write(asio::buffer(bytes));
+    if (opts_.write_stall_timeout == net::Duration::zero()) co_return co_await conn_->write(asio::buffer(bytes));
+    // Watched for stalls: progress is counted per 64 KiB (four full TLS
+    // records), so a slow reader is not taken for one that stopped.
+    constexpr std::size_t kChunk = 64 * 1024;
+    for (std::size_t off = 0; off < bytes.size(); off += kChunk) {
+      auto ec = co_await conn_->write(asio::buffer(bytes.data() + off, std::min(kChunk, bytes.size() - off)));
+      if (ec) co_return ec;
+      write_since_ = clock_.now();
+    }
+    co_return std::error_code{};
   }
   auto records = shape_packet(*scheme, packet_++, bytes, opts_.rand);
   for (auto& r : records) {

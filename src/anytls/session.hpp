@@ -76,6 +76,8 @@ struct SessionOptions {
   // All receive buffers of the session together: a peer that opens many
   // streams whose readers stall cannot make the session hold more.
   std::size_t session_buffer = 4 * 1024 * 1024;
+  // Server: the inbound's budget for all its sessions together (null: none).
+  std::shared_ptr<ReceiveBudget> shared_budget;
   std::size_t write_high_water = 256 * 1024;
   std::size_t max_streams = 1024;         // server: open streams per session
   std::chrono::milliseconds synack_timeout{3000};
@@ -83,6 +85,9 @@ struct SessionOptions {
   // Server: a client that sends no frame at all for this long (heartbeats
   // count) is gone: frozen, or vanished without a FIN. 0 = never.
   net::Duration idle_timeout{0};
+  // A write to the connection that makes no progress this long (the peer
+  // stopped reading) ends the session. 0 = never.
+  net::Duration write_stall_timeout{0};
   net::Clock* clock = nullptr;            // null: the real clock
   // Client: the TCP connect time, a first estimate of the round trip until
   // the session measures its own (Settings -> ServerSettings, heartbeats).
@@ -150,6 +155,8 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   int peer_version() const { return peer_version_; }
   bool closed() const { return closed_; }
   std::size_t stream_count() const { return streams_.size(); }
+  // Bytes in this session's stream receive buffers.
+  std::size_t buffered() const { return budget_.used(); }
   net::Clock::time_point last_frame_at() const { return last_frame_at_; }
   const std::string& log_prefix() const { return opts_.log_prefix; }
   const SessionStats& stats() const { return stats_; }
@@ -171,6 +178,7 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   asio::awaitable<void> heartbeat(std::shared_ptr<Session> self);
   asio::awaitable<void> idle_watchdog(std::shared_ptr<Session> self);
   asio::awaitable<void> silence_watchdog(std::shared_ptr<Session> self);
+  asio::awaitable<void> stall_watchdog(std::shared_ptr<Session> self);
   void rtt_sample();
   asio::awaitable<void> close_after_flush(std::shared_ptr<Session> self, std::string reason);
   asio::awaitable<std::error_code> flush(std::vector<std::uint8_t>& bytes);
@@ -239,6 +247,10 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   net::Signal hear_armed_;
   net::Timer hear_timer_;  // cancelled when a nearer deadline is set
   bool silence_watch_started_ = false;
+  // Write stall watchdog: when the write in progress began or last moved.
+  std::optional<net::Clock::time_point> write_since_;
+  net::Signal write_begun_;
+  bool stall_watch_idle_ = false;  // the watchdog waits for a write to begin
   SessionStats stats_;
 };
 

@@ -9,6 +9,7 @@
 // methods below. Neither edits the other's fields.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,22 +27,47 @@ namespace anytls::proto {
 // opens many streams whose readers stall cannot make the session hold more.
 class ReceiveBudget {
  public:
-  ReceiveBudget(const asio::any_io_executor& ex, std::size_t limit) : limit_(limit), room_(ex) {}
-  std::size_t available() const { return used_ >= limit_ ? 0 : limit_ - used_; }
-  void take(std::size_t n) { used_ += n; }
-  void give_back(std::size_t n) {
-    if (n == 0) return;
-    used_ -= std::min(n, used_);
-    room_.notify_all();
+  // parent: a budget shared with other sessions (an inbound's total), taken
+  // from and given back to along with this one; it must outlive this one
+  // and live on the same thread.
+  ReceiveBudget(const asio::any_io_executor& ex, std::size_t limit, ReceiveBudget* parent = nullptr)
+      : limit_(limit), room_(ex), parent_(parent) {}
+  std::size_t available() const {
+    std::size_t own = used_ >= limit_ ? 0 : limit_ - used_;
+    return parent_ ? std::min(own, parent_->available()) : own;
   }
-  // Completes when some stream gave bytes back (or the session closes).
-  asio::awaitable<void> wait_room() { return room_.wait(); }
+  void take(std::size_t n) {
+    used_ += n;
+    if (parent_) parent_->take(n);
+  }
+  void give_back(std::size_t n) {
+    n = std::min(n, used_);
+    if (n == 0) return;
+    used_ -= n;
+    room_.notify_all();
+    if (parent_) parent_->give_back(n);
+  }
+  std::size_t used() const { return used_; }
+  // Called when a child finds this (shared) budget spent; the owner frees
+  // room, e.g. by closing the largest holder.
+  void set_exhausted_handler(std::function<void()> h) { on_exhausted_ = std::move(h); }
+  // Completes when some stream gave bytes back (or the session closes): to
+  // this budget, or to the shared one when that is what ran out.
+  asio::awaitable<void> wait_room() {
+    if (parent_ && parent_->available() == 0) {
+      if (parent_->on_exhausted_) parent_->on_exhausted_();
+      return parent_->room_.wait();
+    }
+    return room_.wait();
+  }
   void wake() { room_.notify_all(); }
 
  private:
   std::size_t limit_;
   std::size_t used_ = 0;
   net::Signal room_;
+  ReceiveBudget* parent_;
+  std::function<void()> on_exhausted_;
 };
 
 // What a stream needs from its session.

@@ -44,6 +44,14 @@ inline constexpr std::uint32_t kMaxStreamsPerSession = 1024;
 // A client session silent this long (no frame at all, heartbeats included)
 // is closed by the server.
 inline constexpr Duration kSessionIdleTimeout = 5min;
+// A write to a client that makes no progress (64 KiB) this long ends the
+// session: the client stopped reading, and its buffers would stay forever.
+inline constexpr Duration kWriteStallTimeout = 60s;
+// Concurrent TLS handshakes + auth preambles; 0 = an eighth of
+// RLIMIT_NOFILE, at least 64. Connections over it wait (no TLS state yet).
+inline constexpr std::uint32_t kMaxHandshakes = 0;
+// All stream receive buffers of the inbound's sessions together.
+inline constexpr std::uint64_t kMaxBufferedBytes = 256ull << 20;
 // Per user of the anytls inbound; 0 in the config means "from the file
 // descriptor limit": a quarter of RLIMIT_NOFILE for streams, an eighth for
 // sessions (each stream holds an outbound socket, each session its TLS

@@ -482,6 +482,11 @@ InboundOptions decode_inbound(const json& j, const std::string& path) {
     a.session_idle_timeout = get_duration(o, "session_idle_timeout", defaults::kSessionIdleTimeout, true);
     if (auto n = get_uint(o, "max_sessions_per_user", 1u << 31)) a.max_sessions_per_user = static_cast<std::uint32_t>(*n);
     if (auto n = get_uint(o, "max_streams_per_user", 1u << 31)) a.max_streams_per_user = static_cast<std::uint32_t>(*n);
+    if (auto n = get_uint(o, "max_handshakes", 1u << 31)) a.max_handshakes = static_cast<std::uint32_t>(*n);
+    if (auto n = get_uint(o, "max_buffered_bytes", std::uint64_t{1} << 48)) {
+      if (*n < (1u << 20)) fail(o.at("max_buffered_bytes"), "at least 1048576 (1 MiB): every session needs room to read");
+      a.max_buffered_bytes = *n;
+    }
     o.finish();
     in.options = std::move(a);
   } else {

@@ -146,6 +146,8 @@ struct AnyTlsInboundOptions {
   Duration session_idle_timeout = defaults::kSessionIdleTimeout;
   std::uint32_t max_sessions_per_user = defaults::kMaxSessionsPerUser;  // 0: from RLIMIT_NOFILE
   std::uint32_t max_streams_per_user = defaults::kMaxStreamsPerUser;    // 0: from RLIMIT_NOFILE
+  std::uint32_t max_handshakes = defaults::kMaxHandshakes;              // 0: from RLIMIT_NOFILE
+  std::uint64_t max_buffered_bytes = defaults::kMaxBufferedBytes;
   bool operator==(const AnyTlsInboundOptions&) const = default;
 };
 

@@ -6,6 +6,7 @@
 #include <random>
 
 #include <asio/experimental/awaitable_operators.hpp>
+#include <asio/post.hpp>
 #include <spdlog/spdlog.h>
 
 #include "inbound/anytls_stream.hpp"
@@ -80,6 +81,14 @@ std::error_code AnyTlsServer::start() {
   max_streams_per_user_ = opts_.max_streams_per_user
                               ? opts_.max_streams_per_user
                               : static_cast<std::uint32_t>(std::max<std::uint64_t>(64, fds / 4));
+  max_handshakes_ = opts_.max_handshakes ? opts_.max_handshakes
+                                         : static_cast<std::uint32_t>(std::max<std::uint64_t>(64, fds / 8));
+  // A sixteenth of the descriptors (at least 32) stays free for accept(),
+  // handshakes and the process itself, whatever the users do.
+  fd_budget_ = fds - std::min<std::uint64_t>(fds, std::max<std::uint64_t>(32, fds / 16));
+  handshake_done_ = std::make_unique<net::Signal>(io_.get_executor());
+  budget_ = std::make_shared<proto::ReceiveBudget>(io_.get_executor(), opts_.max_buffered_bytes);
+  budget_->set_exhausted_handler([this] { on_buffers_full(); });
   user_streams_.assign(opts_.users.size(), 0);
   stats_.users.clear();
   for (const auto& u : opts_.users) stats_.users.push_back({u.name, 0, 0, 0, 0, 0});
@@ -118,6 +127,10 @@ void AnyTlsServer::stop() {
   trim_timer_.cancel();
   close_sessions();
   for (auto* c : pending_) c->close();
+  for (auto* sock : pending_sockets_) {
+    std::error_code ignored;
+    sock->close(ignored);
+  }
   // Dials and fallbacks in flight stop now instead of at their timeouts.
   tasks_.cancel();
 }
@@ -151,6 +164,34 @@ std::vector<UserTraffic> AnyTlsServer::user_traffic() const {
   return t;
 }
 
+void AnyTlsServer::on_buffers_full() {
+  // Every session would now wait for room, stalled by whoever filled it:
+  // close the session holding the most instead (after this frame: the
+  // caller may be that session's own reader).
+  if (shed_pending_) return;
+  std::shared_ptr<proto::Session> largest;
+  for (auto& [ptr, entry] : user_sessions_) {
+    auto s = entry.first.lock();
+    if (s && !s->closed() && (!largest || s->buffered() > largest->buffered())) largest = s;
+  }
+  if (!largest) return;
+  shed_pending_ = true;
+  thread_local net::LogLimit limit;
+  if (auto more = limit.admit())
+    spdlog::warn("inbound/anytls[{}]: receive buffers full ({} bytes, max_buffered_bytes): closing {} which holds {}{}",
+                 tag_, budget_->used(), largest->log_prefix(), largest->buffered(), *more);
+  asio::post(io_, [this, weak = std::weak_ptr<proto::Session>(largest)] {
+    shed_pending_ = false;
+    if (auto s = weak.lock()) s->close("buffer limit");
+  });
+}
+
+std::uint64_t AnyTlsServer::open_descriptors() const {
+  // Client connections (waiting, handshaking, relayed to the fallback, in
+  // sessions) and the outbound sockets of streams.
+  return pending_sockets_.size() + pending_.size() + user_sessions_.size() + streams_open_;
+}
+
 std::size_t AnyTlsServer::live_sessions() const {
   std::size_t n = 0;
   for (auto& w : sessions_)
@@ -172,13 +213,48 @@ asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket sock
   auto peer_ep = socket.remote_endpoint(ec);
   peer_ep = {net::unmap(peer_ep.address()), peer_ep.port()};
   std::string peer = ec ? "?" : net::Address{peer_ep.address().to_string(), peer_ep.port()}.to_string();
+  // TLS handshake and auth preamble share one deadline, which starts at
+  // accept: waiting for the first byte or for a slot counts too.
+  auto deadline = net::clock_or_system(clock_).now() + opts_.handshake_timeout;
+  {
+    // No TLS state before the client has sent a byte: a silent connection
+    // costs its socket and this frame, not an SSL object.
+    Registered<asio::ip::tcp::socket*> waiting(pending_sockets_, &socket);
+    auto readable = co_await (socket.async_wait(asio::socket_base::wait_read, net::use_tuple) ||
+                              net::sleep_until(deadline, clock_));
+    if (stopped_ || readable.index() != 0 || std::get<0>(std::get<0>(readable))) {
+      spdlog::debug("inbound/anytls[{}]: {}: no ClientHello ({})", tag_, peer,
+                    readable.index() != 0 ? "timed out" : "closed");
+      co_return;
+    }
+    // At most max_handshakes at once; the rest wait for a slot until their
+    // deadline, holding no TLS state.
+    if (handshakes_ >= max_handshakes_) ++stats_.handshakes_waited;
+    while (handshakes_ >= max_handshakes_ && !stopped_) {
+      auto freed = co_await (handshake_done_->wait() || net::sleep_until(deadline, clock_));
+      if (freed.index() != 0) {
+        thread_local net::LogLimit limit;
+        if (auto more = limit.admit())
+          spdlog::warn("inbound/anytls[{}]: {} handshakes in progress, the limit: {} waited {} and is closed{}", tag_,
+                       max_handshakes_, peer, net::format_duration(opts_.handshake_timeout), *more);
+        co_return;
+      }
+    }
+    if (stopped_) co_return;
+  }
+  struct Slot {
+    AnyTlsServer& s;
+    explicit Slot(AnyTlsServer& srv) : s(srv) { ++s.handshakes_; }
+    ~Slot() {
+      --s.handshakes_;
+      s.handshake_done_->notify_all();
+    }
+  };
+  std::optional<Slot> slot(std::in_place, *this);
   auto ctx = tls_->current();
   auto conn = std::make_unique<tls::TlsConn>(std::move(socket), ctx.get(), tls::TlsConn::Role::server);
   Registered<net::Conn*> reg(pending_, conn.get());
-  if (stopped_) co_return;
 
-  // TLS handshake and auth preamble share one deadline.
-  auto deadline = net::clock_or_system(clock_).now() + opts_.handshake_timeout;
   auto hs = co_await (conn->handshake() || net::sleep_until(deadline, clock_));
   if (hs.index() != 0 || std::get<0>(hs)) {
     spdlog::debug("inbound/anytls[{}]: {}: TLS handshake {}", tag_, peer,
@@ -197,11 +273,13 @@ asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket sock
     // A client that closed without a byte has nothing to show a fallback.
     const bool nothing = result.ending == AuthOutcome::Ending::closed && result.bytes.empty();
     if (opts_.fallback && !stopped_ && !nothing) {
+      slot.reset();  // relaying is not a handshake
       ++stats_.fallbacks;
       co_await serve_fallback(std::move(conn), std::move(result.bytes), peer);
     }
     co_return;
   }
+  slot.reset();  // authenticated: no longer a handshake
   const auto& user = opts_.users[*result.user];
   if (stats_.users[*result.user].sessions >= max_sessions_per_user_) {
     ++stats_.user_limit_refusals;
@@ -220,6 +298,8 @@ asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket sock
   so.padding = padding_;
   so.max_streams = opts_.max_streams_per_session;
   so.idle_timeout = opts_.session_idle_timeout;
+  so.write_stall_timeout = config::defaults::kWriteStallTimeout;
+  so.shared_budget = budget_;
   so.clock = clock_;
   auto session = std::make_shared<proto::Session>(io_.get_executor(), std::move(conn), std::move(so), std::move(rest));
   ++stats_.authenticated;
@@ -261,6 +341,17 @@ void AnyTlsServer::on_stream(const std::shared_ptr<proto::Session>& session, std
     stream->report_dial_result("too many streams for this user");
     return;
   }
+  // Each stream holds an outbound socket: past the descriptor budget new
+  // streams are refused, so accept() and handshakes keep working.
+  if (open_descriptors() >= fd_budget_) {
+    ++stats_.fd_reserve_refusals;
+    thread_local net::LogLimit limit;
+    if (auto more = limit.admit())
+      spdlog::warn("{} {} descriptors in use, keeping the rest for new clients: refusing stream {}{}",
+                   session->log_prefix(), open_descriptors(), stream->id(), *more);
+    stream->report_dial_result("server busy");
+    return;
+  }
   StreamContext ctx;
   ctx.router = &router_;
   ctx.inbound_tag = tag_;
@@ -282,7 +373,7 @@ asio::awaitable<void> AnyTlsServer::serve_counted(std::shared_ptr<proto::Stream>
     std::uint32_t& n;
     explicit Count(std::uint32_t& v) : n(v) { ++n; }
     ~Count() { --n; }
-  } count(user_streams_[user]);
+  } count(user_streams_[user]), all(streams_open_);
   co_await serve_stream(std::move(stream), std::move(ctx));
 }
 

@@ -21,6 +21,7 @@
 #include "net/clock.hpp"
 #include "net/dialer.hpp"
 #include "net/listener.hpp"
+#include "net/signal.hpp"
 #include "net/task_group.hpp"
 #include "net/timer.hpp"
 #include "route/router.hpp"
@@ -37,6 +38,8 @@ struct AnyTlsServerStats {
   std::uint64_t streams = 0;
   std::uint64_t heart_requests = 0;  // HeartRequest frames received
   std::uint64_t user_limit_refusals = 0;  // sessions or streams over a per-user limit
+  std::uint64_t fd_reserve_refusals = 0;  // streams refused to keep descriptors for new clients
+  std::uint64_t handshakes_waited = 0;    // connections that waited for a handshake slot
   // Per user, in the order of the configured users (metrics). Traffic of
   // sessions already closed; live ones are added by user_traffic().
   struct User {
@@ -76,11 +79,17 @@ class AnyTlsServer final : public Inbound {
   // Per user (same order as stats().users): closed plus live sessions.
   std::vector<UserTraffic> user_traffic() const;
   std::size_t live_sessions() const;
+  // Connections holding a TLS handshake or auth preamble in progress now.
+  std::size_t handshakes_in_progress() const { return handshakes_; }
+  // Bytes in the receive buffers of all sessions now.
+  std::size_t buffered_bytes() const { return budget_ ? budget_->used() : 0; }
   // Closes every live session (as when the server restarts).
   void close_sessions();
 
  private:
   asio::awaitable<void> trim_loop();
+  std::uint64_t open_descriptors() const;
+  void on_buffers_full();
   void on_accept(asio::ip::tcp::socket socket);
   asio::awaitable<void> handle_connection(asio::ip::tcp::socket socket);
   asio::awaitable<void> serve_fallback(std::unique_ptr<net::Conn> conn, std::vector<std::uint8_t> already,
@@ -104,6 +113,15 @@ class AnyTlsServer final : public Inbound {
   std::optional<net::Dialer> fallback_dialer_;
   std::uint32_t max_sessions_per_user_ = 0;  // resolved at start()
   std::uint32_t max_streams_per_user_ = 0;
+  std::uint32_t max_handshakes_ = 0;
+  // Open descriptors the server may use for connections and streams; the
+  // rest of RLIMIT_NOFILE is kept for accept() and new handshakes.
+  std::uint64_t fd_budget_ = 0;
+  std::size_t handshakes_ = 0;               // in progress
+  std::unique_ptr<net::Signal> handshake_done_;  // a handshake slot freed
+  std::uint32_t streams_open_ = 0;           // all users
+  std::shared_ptr<proto::ReceiveBudget> budget_;  // all sessions' receive buffers
+  bool shed_pending_ = false;                // a close for buffer room is posted
   std::vector<std::uint32_t> user_streams_;  // open streams per user index
   std::string start_error_;
   bool stopped_ = false;
@@ -111,6 +129,7 @@ class AnyTlsServer final : public Inbound {
   // Everything alive, so stop() can close it.
   std::list<std::weak_ptr<proto::Session>> sessions_;
   std::list<net::Conn*> pending_;  // connections before/without a session
+  std::list<asio::ip::tcp::socket*> pending_sockets_;  // accepted, no byte yet
   AnyTlsServerStats stats_;
   // Live sessions by user index, for user_traffic().
   std::map<const proto::Session*, std::pair<std::weak_ptr<proto::Session>, std::size_t>> user_sessions_;

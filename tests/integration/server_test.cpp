@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/tcp.hpp>
 #include <openssl/sha.h>
@@ -454,6 +455,50 @@ TEST(AnyTlsServerInteg, ClientThatNeverStartsTlsIsClosedAtHandshakeTimeout) {
   opts.handshake_timeout = 300ms;
   Env env(opts);
   run(env, no_tls_body(&env), 20s);
+}
+
+// Handshakes are capped (max_handshakes), and a connection holds no TLS
+// state before its first byte: silent ones do not use up a slot. Over the
+// cap a client waits for a slot, then completes.
+asio::awaitable<void> handshake_cap_body(Env* env) {
+  auto silent = co_await tcp_connect(env->server->port());
+  bool seen = co_await eventually([&] { return env->server->stats().connections == 1; }, 5000ms, 1ms);
+  CO_ASSERT_TRUE(seen);
+  co_await test::settle();
+  EXPECT_EQ(env->server->handshakes_in_progress(), 0u) << "a silent connection holds a handshake";
+
+  // a: TLS done, no preamble yet: it holds the one slot.
+  auto a = co_await tls_connect(env->raw_tls, env->server->port());
+  EXPECT_EQ(env->server->handshakes_in_progress(), 1u);
+  // b: waits for the slot (no ServerHello yet).
+  auto b_done = std::make_shared<bool>(false);
+  auto ex = co_await asio::this_coro::executor;
+  asio::co_spawn(ex, tls_connect(env->raw_tls, env->server->port()),
+                 [b_done](std::exception_ptr e, std::unique_ptr<tls::TlsConn> c) {
+                   if (!e && c) *b_done = true;
+                 });
+  bool waited = co_await eventually([&] { return env->server->stats().handshakes_waited == 1; }, 5000ms, 1ms);
+  EXPECT_TRUE(waited);
+  co_await test::settle();
+  EXPECT_FALSE(*b_done) << "handshake over the cap went ahead";
+  // a authenticates: its slot frees, b's handshake proceeds.
+  std::string p(32, '\0');
+  std::string pw(kPassword);
+  SHA256(reinterpret_cast<const unsigned char*>(pw.data()), pw.size(), reinterpret_cast<unsigned char*>(p.data()));
+  p += std::string("\x00\x00", 2);
+  auto ec = co_await write_all(*a, p);
+  EXPECT_FALSE(ec);
+  bool b_ok = co_await eventually([&] { return *b_done; }, 5000ms, 1ms);
+  EXPECT_TRUE(b_ok);
+  EXPECT_EQ(env->server->stats().authenticated, 1u);
+  EXPECT_EQ(env->server->stats().handshakes, 2u);
+}
+
+TEST(AnyTlsServerInteg, HandshakesAreCappedAndSilentConnectionsHoldNoTls) {
+  auto opts = server_options();
+  opts.max_handshakes = 1;
+  Env env(opts);
+  run(env, handshake_cap_body(&env), 20s);
 }
 
 // ------------------------------------------------------------------ UDP over TCP

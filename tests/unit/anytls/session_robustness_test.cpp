@@ -187,6 +187,59 @@ TEST(SessionRobustness, BackpressureBoundsMemoryAndOtherSessionsFlow) {
 }
 
 // ---------------------------------------------------------------------------
+// A client that stops reading: the server's writes stop making progress and,
+// after write_stall_timeout with none, the server closes that session (its
+// buffers would otherwise stay forever).
+
+asio::awaitable<void> write_stall_body(net::VirtualClock* clock) {
+  Closer closer;
+  auto ex = co_await asio::this_coro::executor;
+  auto parked = std::make_shared<Parked>(Parked{nullptr, std::make_shared<Flag>(ex)});
+  PairOptions small;
+  small.socket_buffer = 32 * 1024;
+  auto server_opts = server_options();
+  server_opts.clock = clock;
+  server_opts.write_stall_timeout = std::chrono::seconds(60);
+  Session::StreamHandler park = ParkHandler{parked};
+  auto a = co_await make_session_pair(client_options(), std::move(server_opts), std::move(park), small);
+  closer.add(a);
+  auto closed = watch_close(*a.server, ex);
+
+  auto r = a.client->open_stream(ipv4_loopback_address(80));
+  CO_ASSERT_TRUE(r.ok());
+  auto st = *r;  // never read: the client stops reading once its ring is full
+  closer.add(st);
+  co_await parked->ready->wait();
+  auto srv = parked->stream;
+  closer.add(srv);
+
+  auto written = std::make_shared<Counter>(ex);
+  auto write_result = std::make_shared<std::error_code>();
+  asio::co_spawn(ex, counted_writer(srv, 64 * kMiB, written, write_result), asio::detached);
+  // Every buffer on the way fills: the client's stream ring, both kernel
+  // socket buffers, the server's queue.
+  co_await written->wait_for(256 * kKiB);
+  std::uint64_t last = 0;
+  for (int still = 0; still < 5;) {
+    co_await settle();
+    still = written->value() == last ? still + 1 : 0;
+    last = written->value();
+  }
+  clock->advance(std::chrono::milliseconds(59999));
+  co_await settle();
+  EXPECT_FALSE(a.server->closed()) << "closed before the bound";
+  clock->advance(std::chrono::milliseconds(1));
+  co_await closed.closed->wait();
+  EXPECT_EQ(*closed.reason, "write stalled");
+}
+
+TEST(SessionRobustness, ServerClosesASessionWhoseWritesStall) {
+  net::VirtualClock clock;
+  asio::io_context io;
+  run_test(io, write_stall_body(&clock), std::chrono::seconds(60));
+}
+
+// ---------------------------------------------------------------------------
 // The session's receive budget: many streams whose readers stall cannot make
 // a session hold more than session_buffer, and nothing deadlocks: once the
 // streams are read, every byte arrives.
@@ -280,6 +333,66 @@ asio::awaitable<void> session_budget_body() {
 TEST(SessionRobustness, SessionBudgetBoundsManyStalledStreams) {
   asio::io_context io;
   run_test(io, session_budget_body());
+}
+
+// The inbound's shared budget (max_buffered_bytes): two sessions whose
+// streams stall hold no more than it together, each far below its own
+// budget, and once read everything arrives.
+asio::awaitable<void> shared_budget_body() {
+  Closer closer;
+  auto ex = co_await asio::this_coro::executor;
+  constexpr int kStreams = 4;
+  constexpr std::uint64_t per_stream = 48 * kKiB;
+  constexpr std::size_t kShared = 128 * kKiB;  // less than 2 x 4 x 48 KiB
+  auto shared = std::make_shared<proto::ReceiveBudget>(ex, kShared);
+  auto streams = std::make_shared<std::vector<std::shared_ptr<Stream>>>();
+  auto count = std::make_shared<Counter>(ex);
+  auto written = std::make_shared<Counter>(ex);
+  std::vector<SessionPair> pairs;
+  std::vector<std::shared_ptr<Stream>> client_streams;
+  std::vector<std::shared_ptr<std::error_code>> results;
+  // Every stream is opened first (a stalled ring pauses its session's reader,
+  // SYNs included), then written to.
+  for (int k = 0; k < 2; ++k) {
+    auto server_opts = server_options();
+    server_opts.stream_buffer = 64 * kKiB;
+    server_opts.shared_budget = shared;
+    Session::StreamHandler park = ParkAll{streams, count};  // named: see session_fixture.hpp
+    auto pair = co_await make_session_pair(client_options(), std::move(server_opts), std::move(park));
+    closer.add(pair);
+    pairs.push_back(pair);
+    for (int i = 0; i < kStreams; ++i) {
+      auto r = pair.client->open_stream(ipv4_loopback_address(80));
+      CO_ASSERT_TRUE(r.ok());
+      closer.add(*r);
+      client_streams.push_back(*r);
+    }
+  }
+  co_await count->wait_for(2 * kStreams);
+  for (auto& st : *streams) closer.add(st);
+  for (auto& st : client_streams) {
+    results.push_back(std::make_shared<std::error_code>());
+    asio::co_spawn(ex, counted_writer(st, per_stream, written, results.back()), asio::detached);
+  }
+  auto b = co_await make_session_pair(client_options(), server_options(), echo_handler);
+  closer.add(b);
+  co_await echo_check(b.client, 1 * kMiB, 11);
+
+  EXPECT_LE(shared->used(), kShared);
+  const std::uint64_t in = pairs[0].server->stats().bytes_in + pairs[1].server->stats().bytes_in;
+  EXPECT_LE(in, kShared + 2 * (kReadChunk + 32 * kKiB)) << "the sessions buffered past the shared budget";
+
+  auto done = std::make_shared<Counter>(ex);
+  for (auto& st : *streams) asio::co_spawn(ex, drain_stream(st, per_stream, done), asio::detached);
+  co_await done->wait_for(2 * kStreams * per_stream);
+  co_await written->wait_for(2 * kStreams * per_stream);
+  for (auto& r : results) EXPECT_FALSE(*r) << r->message();
+  EXPECT_EQ(shared->used(), 0u);
+}
+
+TEST(SessionRobustness, SharedBudgetBoundsAllSessionsTogether) {
+  asio::io_context io;
+  run_test(io, shared_budget_body(), std::chrono::seconds(60));
 }
 
 // ---------------------------------------------------------------------------
