@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(g++ cmake ninja-build pkg-config libasio-dev libssl-dev openssl
       nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
       libgtest-dev libgmock-dev libbenchmark-dev
-      clang libclang-rt-14-dev curl python3 dpkg-dev
+      clang libclang-rt-14-dev lld curl python3 dpkg-dev
       # tls.utls: the Chrome ClientHello module (optional part of the build)
       android-libboringssl-dev libbrotli-dev
       prometheus-cpp-dev  # the metrics text format (core library only)

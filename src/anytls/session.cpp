@@ -196,6 +196,7 @@ void Session::expect_frame_within(net::Duration bound, bool probe) {
     hear_by_ = due;
     hear_mark_ = frames_in_;
     hear_bound_ = bound;
+    hear_since_ = clock_.now();
   }
   if (!silence_watch_started_) {
     silence_watch_started_ = true;

@@ -151,6 +151,11 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   // Client: smoothed round trip (rtt_hint until measured); nullopt if unknown.
   std::optional<net::Duration> rtt() const { return srtt_; }
   bool heard_from_peer() const { return frames_in_ > 0; }
+  // Client: when the open wait of expect_frame_within began (the session
+  // has been silent since); nullopt when none is open.
+  std::optional<net::Clock::time_point> silent_since() const {
+    return hear_by_ ? std::optional(hear_since_) : std::nullopt;
+  }
 
   int peer_version() const { return peer_version_; }
   bool closed() const { return closed_; }
@@ -244,6 +249,7 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   std::optional<net::Clock::time_point> hear_by_;
   std::uint64_t hear_mark_ = 0;
   net::Duration hear_bound_{0};
+  net::Clock::time_point hear_since_{};
   net::Signal hear_armed_;
   net::Timer hear_timer_;  // cancelled when a nearer deadline is set
   bool silence_watch_started_ = false;

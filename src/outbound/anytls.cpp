@@ -291,19 +291,23 @@ struct Opened {
 // Which session a stream goes on.
 enum class Pick {
   newest_idle,     // the newest idle session, else a new one
-  live_or_fresh,   // an idle session heard from just now, else a new one (a retry)
+  live_or_fresh,   // an idle session heard from since the failure, else a new one (a retry)
 };
 
-// An idle session is known to be alive when the server spoke on it lately.
-bool heard_lately(const AnyTlsOutbound::Pool& p, const proto::Session& s) {
-  const net::Duration window = std::max<net::Duration>(std::chrono::seconds(2), p.policy.options().heartbeat * 3 / 2);
-  return !s.closed() && s.peer_version() >= 2 && p.clock.now() - s.last_frame_at() <= window;
+// An idle session is known to be alive when the server spoke on it after
+// `since` (when the dead session went silent): a session heard only before
+// may sit behind the same frozen path.
+bool heard_since(const proto::Session& s, net::Clock::time_point since) {
+  return !s.closed() && s.peer_version() >= 2 && s.last_frame_at() > since;
 }
 
 // SYN + destination on an idle session or on a new one. A pooled session
 // that is already known dead is dropped and the next one tried; a failing
 // new session is an error.
-asio::awaitable<net::Result<Opened>> open_on_session(PoolPtr p, std::vector<std::uint8_t> addr, Pick pick) {
+// since: with Pick::live_or_fresh, the idle session must have been heard
+// from after it.
+asio::awaitable<net::Result<Opened>> open_on_session(PoolPtr p, std::vector<std::uint8_t> addr, Pick pick,
+                                                     net::Clock::time_point since) {
   for (;;) {
     if (p->stopped) co_return net::Error{asio::error::operation_aborted, "outbound stopped"};
     Opened o;
@@ -312,9 +316,9 @@ asio::awaitable<net::Result<Opened>> open_on_session(PoolPtr p, std::vector<std:
       taken = p->policy.take();
     } else {
       auto* pool = p.get();
-      taken = p->policy.take_if([pool](std::uint64_t seq) {
+      taken = p->policy.take_if([pool, since](std::uint64_t seq) {
         auto it = pool->sessions.find(seq);
-        return it != pool->sessions.end() && heard_lately(*pool, *it->second);
+        return it != pool->sessions.end() && heard_since(*it->second, since);
       });
     }
     if (taken) {
@@ -475,7 +479,10 @@ class PooledConn final : public net::Conn {
     ++pool_->stats.retries;
     spdlog::debug("{} session is dead ({}), retrying the stream on another", o_.session->log_prefix(),
                   o_.stream->failure());
-    auto r = co_await open_on_session(pool_, addr_, Pick::live_or_fresh);
+    // Silent since the probe (or since the stream opened); a session that
+    // died otherwise is dead now.
+    auto since = o_.session->silent_since().value_or(pool_->clock.now());
+    auto r = co_await open_on_session(pool_, addr_, Pick::live_or_fresh, since);
     if (!r) {
       ++pool_->stats.stream_errors[static_cast<std::size_t>(StreamError::retry_failed)];
       co_return false;
@@ -508,7 +515,7 @@ asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> open_stream(PoolPtr p, 
   std::vector<std::uint8_t> addr;
   if (!net::append_socks_address(addr, dest))
     co_return net::Error{asio::error::invalid_argument, "invalid destination " + dest.to_string()};
-  auto r = co_await open_on_session(p, addr, Pick::newest_idle);
+  auto r = co_await open_on_session(p, addr, Pick::newest_idle, net::Clock::time_point{});
   if (!r) co_return r.error();
   ++p->stats.streams;
   co_return std::unique_ptr<net::Conn>(std::make_unique<PooledConn>(p, std::move(*r), std::move(addr)));

@@ -491,7 +491,9 @@ asio::awaitable<void> handshake_cap_body(Env* env) {
   bool b_ok = co_await eventually([&] { return *b_done; }, 5000ms, 1ms);
   EXPECT_TRUE(b_ok);
   EXPECT_EQ(env->server->stats().authenticated, 1u);
-  EXPECT_EQ(env->server->stats().handshakes, 2u);
+  // The client is done with TLS 1.3 before the server has read its Finished.
+  bool both = co_await eventually([&] { return env->server->stats().handshakes == 2; }, 5000ms, 1ms);
+  EXPECT_TRUE(both);
 }
 
 TEST(AnyTlsServerInteg, HandshakesAreCappedAndSilentConnectionsHoldNoTls) {
