@@ -8,8 +8,11 @@
 #   curl through the client's mixed port, every request with --max-time.
 # Scenarios, each asserting recovery with generous bounds and printing what it measured:
 #   1. kill -9 the server mid-download: the download fails promptly; restart; requests succeed; pool whole
-#   2. freeze the path: the next request still succeeds (< 3 s, hedging); the pool recovers (idle == 2)
-#   4. load, then the server's fds and RSS return to near their baseline (run before 3: 3 restarts it)
+#   2. freeze the path: the next request still succeeds (< 3 s, hedging); the pool recovers (both frozen
+#      sessions closed, idle == 2)
+#   4. the server closes the frozen sessions (session_idle_timeout 6s); a load (8 rate-limited downloads
+#      + 40 requests), then the server's fds (+4) and RSS (+30 MiB) are back near their baseline
+#      (run before 3, which restarts the server)
 #   3. SIGTERM under load: exit 0 within 5 s; the downloads error out, none hangs; restart; requests succeed
 #   usage: [VERBOSE=1] fault-check.sh ANYTLS_BIN   (VERBOSE prints the logs at the end)
 set -euo pipefail
@@ -76,6 +79,8 @@ idle_is() { [ "$(metric "$cmetrics" '^anytls_pool_sessions[{].*state="idle"')" =
 server_sessions() { metric "$smetrics" '^anytls_server_sessions[{]'; }
 server_sessions_are() { [ "$(server_sessions)" = "$1" ]; }
 heartbeats_answered() { metric "$cmetrics" '^anytls_heartbeat_responses_total'; }
+# gone PID: the process has exited (a zombie not yet reaped counts as exited).
+gone() { ! kill -0 "$1" 2>/dev/null || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 fds() { ls "/proc/$1/fd" | wc -l; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
@@ -125,11 +130,12 @@ pids+=($!)
 python3 "$here/freeze_relay.py" "$relay" "$server" > "$work/relay.log" 2>&1 &
 relay_pid=$!; pids+=($relay_pid)
 
-start_server() {
-  : > "$work/server.log"
+starts=0
+start_server() {  # every start appends to server.log
+  starts=$((starts + 1))
   "$bin" run -c "$work/server.json" >> "$work/server.log" 2>&1 &
   server_pid=$!
-  wait_for "$work/server.log" "started"
+  wait_for "$work/server.log" " started (" "$starts"
 }
 start_server
 "$bin" run -c "$work/client.json" > "$work/client.log" 2>&1 &
@@ -162,7 +168,7 @@ t0=$(now)
 kill -9 "$server_pid"
 wait "$server_pid" 2>/dev/null || true
 server_pid=
-poll 10 sh -c "! kill -0 $dl 2>/dev/null" ||
+poll 10 gone "$dl" ||
   fail "scenario 1: the download still hangs 10 s after the server was killed"
 ms_fail=$(ms_since "$t0"); t_fail=$(secs "$ms_fail")
 wait "$dl" && rc=0 || rc=$?
@@ -208,12 +214,17 @@ else
 $(grep -E 'no frame from the server|retrying the stream' "$work/client.log" | sed 's/^/        /')"
   req="request FAILED"; status=FAIL
 fi
+# Recovered: both frozen sessions closed (by the probe of a request, or by the
+# heartbeat: dead after max(heartbeat, 5 s) of silence), 2 live idle ones.
 t0=$(now)
-poll 20 idle_is 2 || fail "scenario 2: the pool is not whole 20 s after the freeze"
+closed_since_freeze() { echo $(( $(metric "$cmetrics" '^anytls_pool_sessions_closed_total') - closed0 )); }
+recovered() { [ "$(closed_since_freeze)" -ge 2 ] && idle_is 2; }
+poll 20 recovered ||
+  fail "scenario 2: the pool has not recovered 20 s after the freeze ($(closed_since_freeze) sessions closed since, idle $(metric "$cmetrics" '^anytls_pool_sessions[{].*state="idle"'))"
 t_pool=$(since "$t0")
 retries=$(( $(metric "$cmetrics" '^anytls_pool_stream_retries_total') - retries0 ))
-closed=$(( $(metric "$cmetrics" '^anytls_pool_sessions_closed_total') - closed0 ))
-echo "$status   2. froze $nfrozen connections: $req ($retries retried); pool idle == 2 after ${t_pool}s more ($closed sessions closed)"
+closed=$(closed_since_freeze)
+echo "$status   2. froze $nfrozen connections: $req ($retries retried); pool recovered ($closed sessions closed, idle == 2) ${t_pool}s later"
 
 # -------------------------------------------------------------- 4. fds and RSS back to baseline after a load
 # The server holds the 2 frozen sessions until its session_idle_timeout (6 s) closes them.
@@ -265,13 +276,13 @@ done
 for i in 1 2 3 4; do poll 20 big_enough "$work/term$i.out" || fail "scenario 3: download $i did not start"; done
 t0=$(now)
 kill -TERM "$server_pid"
-poll 10 sh -c "! kill -0 $server_pid 2>/dev/null" || fail "scenario 3: the server is still running 10 s after SIGTERM"
+poll 10 gone "$server_pid" || fail "scenario 3: the server is still running 10 s after SIGTERM"
 ms_exit=$(ms_since "$t0"); t_exit=$(secs "$ms_exit")
 wait "$server_pid" && rc=0 || rc=$?
 server_pid=
 [ "$rc" -eq 0 ] || fail "scenario 3: the server exited with $rc after SIGTERM"
 [ "$ms_exit" -lt 5000 ] || fail "scenario 3: the server took ${t_exit}s to exit (bound 5 s)"
-all_done() { for p in "${loaders[@]}"; do kill -0 "$p" 2>/dev/null && return 1; done; return 0; }
+all_done() { for p in "${loaders[@]}"; do gone "$p" || return 1; done; return 0; }
 poll 10 all_done || fail "scenario 3: a download still hangs 10 s after the server exited"
 t_dl=$(since "$t0")
 for i in 1 2 3 4; do
