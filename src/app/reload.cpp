@@ -78,11 +78,13 @@ std::string Components::start_inbound(const config::InboundOptions& in, std::uni
 
 std::shared_ptr<route::Router> Components::build_router(const config::Options& options,
                                                         const std::map<std::string, Out*, std::less<>>& outs) {
-  return std::make_shared<route::RuleRouter>(options.route, options.outbounds.front().tag,
-                                             [&outs](std::string_view tag) -> outbound::Outbound* {
-                                               auto it = outs.find(tag);
-                                               return it == outs.end() ? nullptr : it->second->object.get();
-                                             });
+  auto router = std::make_shared<route::RuleRouter>(options.route, options.outbounds.front().tag,
+                                                    [&outs](std::string_view tag) -> outbound::Outbound* {
+                                                      auto it = outs.find(tag);
+                                                      return it == outs.end() ? nullptr : it->second->object.get();
+                                                    });
+  router->set_resolver(resolver_);  // the resolve action's lookups
+  return router;
 }
 
 std::optional<Components::Failure> Components::start(const config::Options& options) {

@@ -36,6 +36,8 @@ namespace anytls::app {
 class SwitchRouter final : public route::Router {
  public:
   route::Decision decide(const outbound::Metadata& md) override { return current_->decide(md); }
+  bool needs_process() const override { return current_ && current_->needs_process(); }
+  net::Resolver* resolver() const override { return current_ ? current_->resolver() : nullptr; }
   void set(std::shared_ptr<route::Router> r) { current_ = std::move(r); }
 
  private:

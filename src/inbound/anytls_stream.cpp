@@ -177,7 +177,8 @@ asio::awaitable<void> serve_stream(std::shared_ptr<proto::Stream> stream, Stream
   auto md = metadata(ctx, outbound::Network::tcp, dest);
   auto target = co_await connect(*ctx.router, md);
   if (!target) {
-    stream->report_dial_result(target.error().text());
+    // A drop closes the stream without the SYNACK's error text.
+    if (target.error().code != make_error_code(DispatchError::dropped)) stream->report_dial_result(target.error().text());
     co_return;
   }
   stream->report_dial_result("");
