@@ -780,7 +780,11 @@ RuleSetOptions decode_rule_set(const json& j, const std::string& path) {
       for (std::size_t i = 0; i < rules->size(); ++i)
         r.rules.push_back(decode_rule_body((*rules)[i], item(o.at("rules"), i), false, true));
     }
-  } else if (r.type == "local" || r.type == "remote") {
+  } else if (r.type == "remote") {
+    // Not built yet: a remote set that silently never downloads would route
+    // wrongly, so it is refused by name.
+    fail(o.at("type"), "not supported yet: remote rule sets (download the file and use type \"local\" with its path)");
+  } else if (r.type == "local") {
     if (r.type == "local") r.path = required_string(o, "path");
     else r.url = required_string(o, "url");
     r.format = get_string(o, "format");
