@@ -211,6 +211,10 @@ bool read_ip_set(Reader& r, std::vector<std::string>& out, std::string& error) {
       return false;
     }
     range_to_prefixes(a, b, f.size() == 4, out);
+    if (out.size() > kMaxPrefixes) {
+      error = "too many IP prefixes";
+      return false;
+    }
   }
   return true;
 }
@@ -384,6 +388,12 @@ std::optional<RuleSet> decode(std::span<const std::uint8_t> file, std::string& e
   }
   std::string body;
   if (!inflate_all(file.subspan(4), body, error)) return std::nullopt;
+  return decode_body(set.version, body, error);
+}
+
+std::optional<RuleSet> decode_body(std::uint8_t version, std::string_view body, std::string& error) {
+  RuleSet set;
+  set.version = version;
   Reader r(body);
   std::uint64_t n;
   if (!r.count(n, 2)) {

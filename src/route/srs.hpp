@@ -17,6 +17,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace anytls::srs {
@@ -36,12 +37,19 @@ struct RuleSet {
   std::vector<Rule> rules;
 };
 
-// Bounds: at most kMaxDecompressed bytes inflated, logical nesting kMaxDepth.
+// Bounds: at most kMaxDecompressed bytes inflated, logical nesting kMaxDepth,
+// kMaxPrefixes IP prefixes per rule list.
 inline constexpr std::size_t kMaxDecompressed = 256u << 20;
 inline constexpr int kMaxDepth = 32;
+// An IP range becomes up to 254 prefixes: their total is capped so a small
+// file cannot make a huge rule.
+inline constexpr std::size_t kMaxPrefixes = 1u << 22;
 
 // nullopt with `error` set when the bytes are not a rule set we can use
 // (unknown items such as AdGuard or Android ones are named).
 std::optional<RuleSet> decode(std::span<const std::uint8_t> file, std::string& error);
+// The rules of an already inflated stream (the fuzz target reaches the rule
+// reader through this without having to forge zlib checksums).
+std::optional<RuleSet> decode_body(std::uint8_t version, std::string_view body, std::string& error);
 
 }  // namespace anytls::srs

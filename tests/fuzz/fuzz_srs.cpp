@@ -19,16 +19,25 @@ void check(const srs::Rule& r, int depth) {
   for (const auto& c : r.source_ip_cidr) FUZZ_CHECK(c.find('/') != std::string::npos);
 }
 
+void check_set(const std::optional<srs::RuleSet>& set, const std::string& error) {
+  if (!set) {
+    FUZZ_CHECK(!error.empty());
+    return;
+  }
+  for (const auto& r : set->rules) check(r, 0);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  // The whole file (magic, version, zlib)...
   std::string error;
   auto set = srs::decode(std::span<const std::uint8_t>(data, size), error);
-  if (!set) {
-    FUZZ_CHECK(!error.empty());
-    return 0;
-  }
-  FUZZ_CHECK(set->version >= 1 && set->version <= 3);
-  for (const auto& r : set->rules) check(r, 0);
+  if (set) FUZZ_CHECK(set->version >= 1 && set->version <= 3);
+  check_set(set, error);
+  // ...and the bytes as an inflated rule stream (seed: sample.body).
+  std::string body_error;
+  auto body = srs::decode_body(2, std::string_view(reinterpret_cast<const char*>(data), size), body_error);
+  check_set(body, body_error);
   return 0;
 }

@@ -5,7 +5,7 @@ the route tests and the fuzz corpus: written from the format description
 of reversed names with '\\r' / '\\n' markers; IP sets as ranges), not from
 sing-box's code.
 
-  make_srs.py OUT.srs
+  make_srs.py OUT.srs [BODY]   (BODY: the same rules uninflated, a fuzz seed)
 
 The rule set written (version 2):
   rule 0: domain ["exact.example"], domain_suffix ["suffix.example",
@@ -124,6 +124,9 @@ def main():
     data = b"SRS" + bytes([2]) + zlib.compress(body, 9)
     with open(sys.argv[1], "wb") as f:
         f.write(data)
+    if len(sys.argv) > 2:
+        with open(sys.argv[2], "wb") as f:
+            f.write(body)
 
 
 if __name__ == "__main__":
