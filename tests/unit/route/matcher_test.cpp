@@ -12,7 +12,10 @@
 #include "outbound/block.hpp"
 #include "route/rule_router.hpp"
 #include "route/rule_set.hpp"
+#include "route/process.hpp"
 #include "route/srs.hpp"
+
+#include <unistd.h>
 
 namespace anytls::route {
 namespace {
@@ -309,6 +312,44 @@ TEST(Sniff, TlsClientHelloSplitOverRecords) {
   EXPECT_EQ(r.status, Status::found);
   EXPECT_EQ(r.domain, "split.example");
   EXPECT_EQ(inbound::sniff::tls_client_hello(bytes_of("GET / HTTP/1.1\r\n")).status, Status::not_this);
+}
+
+}  // namespace
+}  // namespace anytls::route
+
+// ---- process lookup ----------------------------------------------------------------
+
+namespace anytls::route {
+namespace {
+
+TEST(Process, LoopbackClientIsThisProcess) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  asio::ip::tcp::socket client(io);
+  client.connect(acceptor.local_endpoint());
+  auto server = acceptor.accept();
+  // What the proxy sees: the peer of its accepted socket.
+  auto p = find_process(outbound::Network::tcp, server.remote_endpoint());
+  ASSERT_TRUE(p.has_value());
+  char self[4096];
+  auto n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  ASSERT_GT(n, 0);
+  EXPECT_EQ(p->path, std::string(self, static_cast<std::size_t>(n)));
+  EXPECT_EQ(p->name, "route_test");
+  EXPECT_EQ(p->uid, getuid());
+  // A rule on it.
+  auto opts = config::load_string(R"({"outbounds":[{"type":"direct","tag":"d"}],
+      "route":{"rules":[{"process_name":["route_test"],"outbound":"d"}]}})");
+  RuleMatcher m(opts.route.rules[0], "route.rules[0]");
+  EXPECT_TRUE(m.needs_process());
+  outbound::Metadata md;
+  md.source = server.remote_endpoint();
+  EXPECT_FALSE(m.matches(md));  // not looked up: no match
+  md.process = p;
+  EXPECT_TRUE(m.matches(md));
+  // Not local: never looked up.
+  EXPECT_FALSE(find_process(outbound::Network::tcp,
+                            asio::ip::tcp::endpoint(asio::ip::make_address("192.0.2.1"), 1234)));
 }
 
 }  // namespace
