@@ -215,5 +215,54 @@ TEST(Reject, DropGivesASilentDrop) {
   EXPECT_TRUE(e.chosen.dialed.empty());
 }
 
+Bytes connect_request_by_name(std::string_view name, std::uint16_t port) {
+  std::string bytes("\x05\x01\x00\x03", 4);
+  bytes += static_cast<char>(name.size());
+  bytes += name;
+  bytes += static_cast<char>(port >> 8);
+  bytes += static_cast<char>(port & 0xFF);
+  return Bytes(bytes.begin(), bytes.end());
+}
+
+asio::awaitable<void> resolve_body(Env& e) {
+  test::TcpEchoServer echo(e.io);
+  auto client = co_await connect_to(e.inbound->port());
+  Bytes greeting(3, 0);
+  greeting[0] = 5;
+  greeting[1] = 1;
+  co_await send_bytes(client, std::move(greeting));
+  auto method = co_await read_n(client, 2);
+  CO_ASSERT_TRUE(method.size() == 2);
+  // CONNECT by name: the resolve action looks it up, ip_cidr sees the answer.
+  Bytes req = connect_request_by_name("intranet.test", echo.port());
+  co_await send_bytes(client, std::move(req));
+  auto reply = co_await read_n(client, 10);
+  CO_ASSERT_TRUE(reply.size() == 10 && reply[1] == 0);
+  co_await send_all(client, "hi");
+  auto back = co_await read_n(client, 2);
+  EXPECT_EQ(back, "hi");
+  echo.stop();
+}
+
+TEST(Resolve, AddressesFeedIpCidr) {
+  Env e(R"([{"action":"resolve","strategy":"ipv4_only"},{"ip_cidr":["10.0.0.0/8"],"outbound":"chosen"}])");
+  net::ResolverOptions ropts;
+  ropts.lookup = [](const std::string& host) {
+    net::LookupOutcome o;
+    if (host == "intranet.test")
+      o.addresses = {asio::ip::make_address("fd00::7"), asio::ip::make_address("10.1.2.3")};
+    else
+      o.code = asio::error::host_not_found;
+    return o;
+  };
+  e.router->set_resolver(std::make_shared<net::Resolver>(ropts));
+  e.run(resolve_body(e));
+  ASSERT_EQ(e.chosen.dialed.size(), 1u);
+  EXPECT_TRUE(e.plain.dialed.empty());
+  ASSERT_EQ(e.chosen.dialed[0].destination_addresses.size(), 1u);  // ipv4_only
+  EXPECT_EQ(e.chosen.dialed[0].destination_addresses[0].to_string(), "10.1.2.3");
+  EXPECT_EQ(e.chosen.dialed[0].destination.host, "intranet.test");  // still dialed by name
+}
+
 }  // namespace
 }  // namespace anytls::route
