@@ -780,11 +780,7 @@ RuleSetOptions decode_rule_set(const json& j, const std::string& path) {
       for (std::size_t i = 0; i < rules->size(); ++i)
         r.rules.push_back(decode_rule_body((*rules)[i], item(o.at("rules"), i), false, true));
     }
-  } else if (r.type == "remote") {
-    // Not built yet: a remote set that silently never downloads would route
-    // wrongly, so it is refused by name.
-    fail(o.at("type"), "not supported yet: remote rule sets (download the file and use type \"local\" with its path)");
-  } else if (r.type == "local") {
+  } else if (r.type == "local" || r.type == "remote") {
     if (r.type == "local") r.path = required_string(o, "path");
     else r.url = required_string(o, "url");
     r.format = get_string(o, "format");
@@ -793,6 +789,11 @@ RuleSetOptions decode_rule_set(const json& j, const std::string& path) {
     if (r.format != "source" && r.format != "binary")
       fail(o.at("format"), "unknown format " + in_quotes(r.format) + " (source binary)");
     if (r.type == "remote") {
+      // Fetched through an outbound's stream; TLS over such a stream is not
+      // built, so only http:// can be downloaded.
+      if (r.url.rfind("https://", 0) == 0)
+        fail(o.at("url"), "not supported yet: https:// rule-set URLs (serve it over http://, or download it and use type \"local\")");
+      if (r.url.rfind("http://", 0) != 0) fail(o.at("url"), "expected an http:// URL, got " + in_quotes(r.url));
       r.download_detour = get_string(o, "download_detour");
       r.update_interval = get_duration(o, "update_interval", defaults::kRuleSetUpdateInterval, true);
     }

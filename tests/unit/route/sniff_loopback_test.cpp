@@ -7,6 +7,10 @@
 #include "config/load.hpp"
 #include "inbound/socks.hpp"
 #include "route/rule_router.hpp"
+#include "route/rule_set_fetch.hpp"
+
+#include <filesystem>
+#include <unistd.h>
 #include "support/run.hpp"
 #include "support/tls_fixture.hpp"
 #include "unit/inbound/loopback.hpp"
@@ -262,6 +266,51 @@ TEST(Resolve, AddressesFeedIpCidr) {
   ASSERT_EQ(e.chosen.dialed[0].destination_addresses.size(), 1u);  // ipv4_only
   EXPECT_EQ(e.chosen.dialed[0].destination_addresses[0].to_string(), "10.1.2.3");
   EXPECT_EQ(e.chosen.dialed[0].destination.host, "intranet.test");  // still dialed by name
+}
+
+// ---- remote rule sets ----------------------------------------------------------
+
+asio::awaitable<void> remote_body(asio::io_context& io, RuleSetUpdater& updater, RuleSets& sets) {
+  updater.start();
+  co_await until([&] { return sets.find("remote")->size() > 0; });
+  updater.stop();
+  co_await updater.join();
+  (void)io;
+}
+
+TEST(RemoteRuleSet, FetchedThroughAnOutboundCachedAndUsed) {
+  asio::io_context io;
+  test::HttpServer http(io, R"({"version": 2, "rules": [{"domain_suffix": ["remote.example"]}]})");
+  const std::uint16_t http_port = http.port();
+  const std::string dir = ::testing::TempDir() + "/remote-rule-set-" + std::to_string(::getpid());
+  std::filesystem::remove_all(dir);
+  auto opts = config::load_string(R"({"outbounds":[{"type":"block","tag":"plain"},{"type":"block","tag":"chosen"},
+      {"type":"block","tag":"dl"}],
+    "route":{"rule_set":[{"type":"remote","tag":"remote","format":"source","download_detour":"dl",
+       "url":"http://127.0.0.1:)" + std::to_string(http_port) + R"(/rules.json"}],
+     "rules":[{"rule_set":["remote"],"outbound":"chosen"}],"final":"plain"}})");
+  TagOutbound plain("plain"), chosen("chosen"), dl("dl");
+  auto lookup = [&](std::string_view t) -> outbound::Outbound* { return t == "chosen" ? &chosen : &plain; };
+  auto sets = std::make_shared<RuleSets>(opts.route.rule_set, dir);
+  EXPECT_EQ(sets->find("remote")->size(), 0u);  // nothing on disk yet
+  RuleRouter router(opts.route, "plain", lookup, sets);
+  RuleSetUpdater updater(io, sets, {{opts.route.rule_set[0], &dl}}, dir);
+  test::run(io, remote_body(io, updater, *sets), [&] { http.stop(); });
+
+  // Downloaded through the named outbound, from the local server.
+  ASSERT_EQ(dl.dialed.size(), 1u);
+  EXPECT_EQ(dl.dialed[0].destination.port, http_port);
+  ASSERT_EQ(http.requests().size(), 1u);
+  EXPECT_EQ(http.requests()[0].rfind("GET /rules.json HTTP/1.1\r\n", 0), 0u) << http.requests()[0];
+  outbound::Metadata m;
+  m.destination = net::Address{"www.remote.example", 443};
+  EXPECT_EQ(router.decide(m).outbound, &chosen);
+  m.destination = net::Address{"other.example", 443};
+  EXPECT_EQ(router.decide(m).outbound, &plain);
+  // Kept on disk: the next start (or a reload) has it before any download.
+  RuleSets again(opts.route.rule_set, dir);
+  EXPECT_EQ(again.find("remote")->size(), 1u);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
