@@ -9,6 +9,8 @@ pkgs=(g++ cmake ninja-build pkg-config libasio-dev libssl-dev openssl
       # tls.utls: the Chrome ClientHello module (optional part of the build)
       android-libboringssl-dev libbrotli-dev
       prometheus-cpp-dev  # the metrics text format (core library only)
+      libre2-dev  # route domain_regex: Go's regexp syntax, linear time
+      zlib1g-dev  # .srs rule sets
       prometheus)  # promtool + a real Prometheus: tests/integration/metrics_test, smoke_prometheus
 missing=()
 for p in "${pkgs[@]}"; do

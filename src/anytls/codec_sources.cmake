@@ -5,4 +5,5 @@ target_sources(anytls_codec PRIVATE
   src/anytls/padding.cpp
   src/anytls/preamble.cpp
   src/anytls/uot.cpp
-  src/net/socks_address.cpp)
+  src/net/socks_address.cpp
+  src/route/srs.cpp)

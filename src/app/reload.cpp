@@ -78,11 +78,25 @@ std::string Components::start_inbound(const config::InboundOptions& in, std::uni
 
 std::shared_ptr<route::Router> Components::build_router(const config::Options& options,
                                                         const std::map<std::string, Out*, std::less<>>& outs) {
-  return std::make_shared<route::RuleRouter>(options.route, options.outbounds.front().tag,
-                                             [&outs](std::string_view tag) -> outbound::Outbound* {
-                                               auto it = outs.find(tag);
-                                               return it == outs.end() ? nullptr : it->second->object.get();
-                                             });
+  auto lookup = [&outs](std::string_view tag) -> outbound::Outbound* {
+    auto it = outs.find(tag);
+    return it == outs.end() ? nullptr : it->second->object.get();
+  };
+  // Remote rule sets start from their copy on disk; the updater downloads them.
+  std::string state_dir;
+  std::vector<route::RuleSetUpdater::Remote> remotes;
+  for (const auto& rs : options.route.rule_set) {
+    if (rs.type != "remote") continue;
+    if (state_dir.empty()) state_dir = route::default_state_dir();
+    const std::string& via = rs.download_detour.empty() ? options.outbounds.front().tag : rs.download_detour;
+    remotes.push_back({rs, lookup(via)});
+  }
+  auto sets = std::make_shared<route::RuleSets>(options.route.rule_set, state_dir);
+  auto router = std::make_shared<route::RuleRouter>(options.route, options.outbounds.front().tag, lookup, sets);
+  router->set_resolver(resolver_);  // the resolve action's lookups
+  pending_updater_.reset();
+  if (!remotes.empty()) pending_updater_ = std::make_unique<route::RuleSetUpdater>(io_, sets, std::move(remotes), state_dir);
+  return router;
 }
 
 std::optional<Components::Failure> Components::start(const config::Options& options) {
@@ -108,6 +122,7 @@ std::optional<Components::Failure> Components::start(const config::Options& opti
   } catch (const std::exception& e) {
     return Failure{1, e.what()};
   }
+  install_updater();
   for (const auto& in : options.inbounds) {
     In entry{in, nullptr};
     if (auto err = start_inbound(in, entry.object); !err.empty()) {
@@ -191,6 +206,7 @@ std::optional<std::vector<std::string>> Components::apply(const config::Options&
   }
   outbounds_ = std::move(next);
   router_.set(std::move(router));
+  install_updater();
 
   // ---- inbounds
   std::map<std::string, In*, std::less<>> old_in;
@@ -293,8 +309,19 @@ std::vector<const outbound::Outbound*> Components::outbounds() const {
   return v;
 }
 
+void Components::install_updater() {
+  if (updater_) {
+    updater_->stop();
+    old_updaters_.push_back(std::move(updater_));
+  }
+  updater_ = std::move(pending_updater_);
+  if (updater_ && !stopped_) updater_->start();
+}
+
 asio::awaitable<void> Components::join() {
   // Everything, drained objects included, to the last task.
+  if (updater_) co_await updater_->join();
+  for (auto& u : old_updaters_) co_await u->join();
   for (auto& in : inbounds_)
     if (in.object) co_await in.object->join();
   for (auto& in : drained_inbounds_) co_await in->join();
@@ -306,6 +333,7 @@ asio::awaitable<void> Components::join() {
 void Components::stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (updater_) updater_->stop();
   for (auto& in : inbounds_)
     if (in.object) in.object->stop();
   for (auto& in : drained_inbounds_) in->stop();

@@ -29,6 +29,7 @@
 #include "net/resolver.hpp"
 #include "outbound/outbound.hpp"
 #include "route/router.hpp"
+#include "route/rule_set_fetch.hpp"
 
 namespace anytls::app {
 
@@ -36,6 +37,8 @@ namespace anytls::app {
 class SwitchRouter final : public route::Router {
  public:
   route::Decision decide(const outbound::Metadata& md) override { return current_->decide(md); }
+  bool needs_process() const override { return current_ && current_->needs_process(); }
+  net::Resolver* resolver() const override { return current_ ? current_->resolver() : nullptr; }
   void set(std::shared_ptr<route::Router> r) { current_ = std::move(r); }
 
  private:
@@ -91,6 +94,10 @@ class Components {
   std::shared_ptr<route::Router> build_router(const config::Options& options,
                                               const std::map<std::string, Out*, std::less<>>& outs);
 
+  // Makes the updater build_router() prepared the current one (the previous
+  // one stops: its router is being replaced).
+  void install_updater();
+
   asio::io_context& io_;
   std::shared_ptr<net::Resolver> resolver_;
   SwitchRouter router_;
@@ -98,6 +105,12 @@ class Components {
   std::vector<In> inbounds_;    // in config order
   std::vector<std::unique_ptr<inbound::Inbound>> drained_inbounds_;
   std::vector<std::unique_ptr<outbound::Outbound>> drained_outbounds_;
+  // Remote rule sets of the current router, and those of replaced routers
+  // (stopped, joined at shutdown). Declared after the outbounds they
+  // download through, so they go first.
+  std::unique_ptr<route::RuleSetUpdater> updater_;
+  std::unique_ptr<route::RuleSetUpdater> pending_updater_;
+  std::vector<std::unique_ptr<route::RuleSetUpdater>> old_updaters_;
   bool stopped_ = false;
 };
 

@@ -60,6 +60,10 @@ inline constexpr std::uint64_t kMaxBufferedBytes = 256ull << 20;
 inline constexpr std::uint32_t kMaxSessionsPerUser = 0;
 inline constexpr std::uint32_t kMaxStreamsPerUser = 0;
 
+// route: sniff action timeout and remote rule-set refresh (sing-box's).
+inline constexpr Duration kSniffTimeout = 300ms;
+inline constexpr Duration kRuleSetUpdateInterval = 24h;
+
 // experimental.metrics: "listen": "127.0.0.1:9100", "path": "/metrics".
 inline constexpr std::string_view kMetricsListenAddress = "127.0.0.1";
 inline constexpr std::uint16_t kMetricsListenPort = 9100;

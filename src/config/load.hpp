@@ -80,7 +80,12 @@ std::string format_json(const ConfigSource& source);
 // for messages; warnings (things accepted but ignored) are appended.
 OutboundOptions parse_anytls_uri(std::string_view uri, const std::string& path = "uri");
 OutboundOptions parse_anytls_uri(std::string_view uri, const std::string& path, std::vector<std::string>& warnings);
+// A rule-set file in sing-box's source format ({"version": N, "rules": [...]})
+// as headless rules. Throws ConfigError; paths start with `name`.
+std::vector<RouteRule> parse_rule_set_source(std::string_view text, const std::string& name);
+
 // The outbound object a link stands for, as JSON text (for `format` and tests).
+
 std::string anytls_uri_to_json(std::string_view uri, const std::string& path, std::vector<std::string>& warnings);
 
 }  // namespace anytls::config

@@ -40,6 +40,10 @@ struct ListenOptions {
   Duration tcp_keep_alive_interval = defaults::kTcpKeepAliveInterval;
   bool disable_tcp_keep_alive = false;
   Duration udp_timeout = defaults::kUdpTimeout;
+  // Legacy sniffing: becomes a leading sniff rule for this inbound.
+  bool sniff = false;
+  bool sniff_override_destination = false;
+  Duration sniff_timeout = defaults::kSniffTimeout;
   bool operator==(const ListenOptions&) const = default;
 };
 
@@ -200,31 +204,87 @@ struct OutboundOptions {
 
 // ---------------------------------------------------------------- route
 
-enum class RuleAction { route, reject };
+// sing-box 1.11+ rule actions. route, reject and hijack-dns end matching;
+// route-options, sniff and resolve apply and matching goes on with the next
+// rule.
+enum class RuleAction { route, route_options, reject, hijack_dns, sniff, resolve };
 enum class RejectMethod { default_, drop };  // sing-box's reject "method"
 
 struct RouteRule {
-  // As in sing-box: the destination matchers (domain, domain_suffix,
-  // domain_keyword, ip_cidr) form one OR group; that group, inbound, port and
-  // network must each match when present (OR within a list). domain: exact (case-insensitive); domain_suffix:
-  // "example.com" matches it and its subdomains, ".example.com" subdomains
-  // only; domain_keyword: substring; ip_cidr: "10.0.0.0/8" or a plain IP.
+  // sing-box's grouping (route/rule_matcher.hpp): the destination address
+  // matchers (domain, domain_suffix, domain_keyword, domain_regex, ip_cidr,
+  // ip_is_private) form one OR group, port/port_range another,
+  // source_ip_cidr/source_ip_is_private another, source_port/
+  // source_port_range another; every group and every other matcher present
+  // must hold (OR within a list). domain: exact (case-insensitive);
+  // domain_suffix: "example.com" matches it and its subdomains,
+  // ".example.com" subdomains only; domain_keyword: substring; domain_regex:
+  // RE2 (Go) syntax, unanchored; ip_cidr: "10.0.0.0/8" or a plain IP.
+  std::string type;  // "" / "default", or "logical" (mode + rules)
+  std::string mode;  // logical: "and" / "or"
+  std::vector<RouteRule> rules;  // logical: sub-rules (no actions)
+  bool invert = false;
+
   std::vector<std::string> inbound;
+  int ip_version = 0;  // 0 = any, 4, 6
+  std::vector<std::string> network;  // "tcp" / "udp"
+  std::vector<std::string> auth_user;
+  std::vector<std::string> protocol;  // sniffed: "tls", "http"
   std::vector<std::string> domain;
   std::vector<std::string> domain_suffix;
   std::vector<std::string> domain_keyword;
+  std::vector<std::string> domain_regex;
+  std::vector<std::string> source_ip_cidr;
+  bool source_ip_is_private = false;
   std::vector<std::string> ip_cidr;
+  bool ip_is_private = false;
+  std::vector<std::uint16_t> source_port;
+  std::vector<std::string> source_port_range;  // "1000:2000", ":3000", "4000:"
   std::vector<std::uint16_t> port;
-  std::vector<std::string> network;  // "tcp" / "udp"
+  std::vector<std::string> port_range;
+  std::vector<std::string> process_name;  // Linux, local sources only
+  std::vector<std::string> process_path;
+  std::vector<std::string> process_path_regex;
+  std::vector<std::string> user;  // Linux user owning the local process
+  std::vector<std::uint32_t> user_id;
+  std::vector<std::string> rule_set;  // route.rule_set tags; any set matching
+  bool rule_set_ip_cidr_match_source = false;
+
   RuleAction action = RuleAction::route;
   std::string outbound;               // an existing outbound tag with action route
+  // route / route-options
+  std::string override_address;       // empty = keep
+  std::uint16_t override_port = 0;    // 0 = keep
+  // reject
   RejectMethod method = RejectMethod::default_;
+  bool no_drop = false;
+  // sniff
+  std::vector<std::string> sniffer;   // empty = all we have ("tls", "http")
+  Duration sniff_timeout = defaults::kSniffTimeout;
+  bool override_destination = false;  // sniff: the sniffed domain replaces the destination
+  // resolve
+  std::string resolve_server;         // dns server tag (the DNS module); empty = default resolver
+  DomainStrategy resolve_strategy = DomainStrategy::as_is;
   bool operator==(const RouteRule&) const = default;
+};
+
+// route.rule_set entries (sing-box 1.8+).
+struct RuleSetOptions {
+  std::string type;    // "inline" "local" "remote"
+  std::string tag;
+  std::string format;  // "source" (JSON) / "binary" (.srs); local/remote
+  std::vector<RouteRule> rules;  // inline: headless rules
+  std::string path;    // local
+  std::string url;     // remote
+  std::string download_detour;   // remote: outbound tag; empty = the first outbound
+  Duration update_interval = defaults::kRuleSetUpdateInterval;
+  bool operator==(const RuleSetOptions&) const = default;
 };
 
 struct RouteOptions {
   std::string final;  // existing outbound tag; defaults to the first outbound
   std::vector<RouteRule> rules;
+  std::vector<RuleSetOptions> rule_set;
   bool operator==(const RouteOptions&) const = default;
 };
 

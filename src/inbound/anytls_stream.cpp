@@ -45,6 +45,30 @@ asio::awaitable<std::optional<net::Address>> read_address(proto::Stream& s, Pend
   }
 }
 
+// The sniff action's view of a stream: the client's bytes after the
+// address, kept in `p` for the upstream. Nothing to answer first: an anytls
+// client sends its data without waiting for the SYNACK.
+class StreamPeek final : public ClientPeek {
+ public:
+  StreamPeek(proto::Stream& s, Pending& p) : s_(s), p_(p) {}
+  asio::awaitable<std::error_code> start() override {
+    started_ = true;
+    co_return std::error_code{};
+  }
+  bool started() const override { return started_; }
+  std::span<const std::uint8_t> data() const override { return p_.view(); }
+  asio::awaitable<std::error_code> read_more() override {
+    // A browser's ClientHello is about 2 kB; 8 kB bounds what a client can make us hold.
+    bool more = co_await inbound::read_more(s_, p_, 8192);
+    co_return more ? std::error_code{} : std::error_code(asio::error::eof);
+  }
+
+ private:
+  proto::Stream& s_;
+  Pending& p_;
+  bool started_ = false;
+};
+
 outbound::Metadata metadata(const StreamContext& ctx, outbound::Network network, net::Address destination) {
   outbound::Metadata md;
   md.inbound = ctx.inbound_tag;
@@ -175,9 +199,11 @@ asio::awaitable<void> serve_stream(std::shared_ptr<proto::Stream> stream, Stream
   }
 
   auto md = metadata(ctx, outbound::Network::tcp, dest);
-  auto target = co_await connect(*ctx.router, md);
+  StreamPeek peek(*stream, p);
+  auto target = co_await connect(*ctx.router, md, &peek);
   if (!target) {
-    stream->report_dial_result(target.error().text());
+    // A drop closes the stream without the SYNACK's error text.
+    if (target.error().code != make_error_code(DispatchError::dropped)) stream->report_dial_result(target.error().text());
     co_return;
   }
   stream->report_dial_result("");

@@ -1,13 +1,20 @@
 #include "inbound/dispatch.hpp"
 
+#include <array>
 #include <cstring>
 #include <random>
 
 #include <asio/error.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
+#include <asio/experimental/awaitable_operators.hpp>
+
+#include "inbound/sniff.hpp"
 #include "net/coro.hpp"
 #include "net/duration.hpp"
+#include "route/process.hpp"
 
 namespace anytls::inbound {
 
@@ -22,6 +29,10 @@ class DispatchCategory final : public std::error_category {
         return "rejected by route";
       case DispatchError::no_outbound:
         return "no outbound";
+      case DispatchError::dropped:
+        return "dropped by route";
+      case DispatchError::hijack_unavailable:
+        return "hijack-dns: no DNS module to answer";
     }
     return "unknown dispatch error";
   }
@@ -82,25 +93,133 @@ void log_inbound(const outbound::Metadata& md) {
   spdlog::info("{} {}inbound {}connection to {}", prefix, user_part(md), packet_word(md), md.destination.to_string());
 }
 
-// Routes md; logs the outbound line or the refusal. nullptr with the error
-// when there is nothing to dial.
-net::Result<outbound::Outbound*> choose(route::Router& router, outbound::Metadata& md) {
+// sniff: the client's first bytes, until a sniffer decides or the timeout.
+asio::awaitable<void> sniff_client(ClientPeek* peek_ptr, outbound::Metadata& md, const config::RouteRule& rule) {
+  using namespace asio::experimental::awaitable_operators;
+  // Only a connection whose client bytes we hold can be sniffed (not UDP,
+  // not an HTTP proxy's forwarded request); sing-box sniffs once.
+  if (peek_ptr == nullptr || md.network != outbound::Network::tcp || !md.protocol.empty()) co_return;
+  ClientPeek& peek = *peek_ptr;
+  const bool want_tls = rule.sniffer.empty() || std::find(rule.sniffer.begin(), rule.sniffer.end(), "tls") != rule.sniffer.end();
+  const bool want_http = rule.sniffer.empty() || std::find(rule.sniffer.begin(), rule.sniffer.end(), "http") != rule.sniffer.end();
+  std::error_code start_ec;
+  if (!peek.started()) {
+    auto starting = peek.start();
+    start_ec = co_await std::move(starting);
+  }
+  if (start_ec) co_return;
+  const auto deadline = std::chrono::steady_clock::now() + rule.sniff_timeout;
+  while (true) {
+    bool undecided = false;
+    auto data = peek.data();
+    if (!data.empty()) {
+      for (int which = 0; which < 2; ++which) {
+        if ((which == 0 && !want_tls) || (which == 1 && !want_http)) continue;
+        auto r = which == 0 ? sniff::tls_client_hello(data) : sniff::http_host(data);
+        if (r.status == sniff::Status::found) {
+          md.protocol = which == 0 ? "tls" : "http";
+          md.domain = r.domain;
+          if (rule.override_destination && !md.domain.empty()) md.destination.host = md.domain;
+          spdlog::debug("{} sniffed protocol: {}{}{}", log_prefix(md), md.protocol, md.domain.empty() ? "" : ", domain: ",
+                        md.domain);
+          co_return;
+        }
+        if (r.status == sniff::Status::need_more) undecided = true;
+      }
+      if (!undecided) co_return;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) co_return;
+    auto left = std::chrono::duration_cast<net::Clock::duration>(deadline - now);
+    auto reading = peek.read_more();
+    auto waiting = net::sleep_for(left);
+    auto got = co_await (std::move(reading) || std::move(waiting));
+    if (got.index() != 0 || std::get<0>(got)) co_return;  // timeout, eof, full
+  }
+}
+
+// resolve: the destination name's addresses for ip_cidr / ip_is_private.
+// The one place names are resolved for routing (the DNS module replaces the
+// lookup).
+asio::awaitable<void> resolve_destination(route::Router& router, outbound::Metadata& md,
+                                          const config::RouteRule& rule) {
+  if (md.destination.ip()) co_return;
+  const std::string host = !md.domain.empty() ? md.domain : md.destination.host;
+  if (host.empty()) co_return;
+  net::Resolver* resolver = router.resolver();
+  if (resolver == nullptr) {
+    spdlog::warn("{} resolve: no resolver here, skipped", log_prefix(md));
+    co_return;
+  }
+  auto found = co_await resolver->lookup(host);
+  if (!found) {
+    spdlog::debug("{} resolve {}: {}", log_prefix(md), host, found.error().text());
+    co_return;
+  }
+  std::vector<asio::ip::address> v4, v6;
+  for (const auto& a : *found) (net::unmap(a).is_v4() ? v4 : v6).push_back(net::unmap(a));
+  using config::DomainStrategy;
+  std::vector<asio::ip::address> out;
+  switch (rule.resolve_strategy) {
+    case DomainStrategy::ipv4_only: out = v4; break;
+    case DomainStrategy::ipv6_only: out = v6; break;
+    case DomainStrategy::prefer_ipv6: out = v6; out.insert(out.end(), v4.begin(), v4.end()); break;
+    case DomainStrategy::prefer_ipv4: out = v4; out.insert(out.end(), v6.begin(), v6.end()); break;
+    case DomainStrategy::as_is: out = *found; break;
+  }
+  md.destination_addresses = std::move(out);
+}
+
+void apply_route_options(outbound::Metadata& md, const config::RouteRule& rule) {
+  if (!rule.override_address.empty()) md.destination.host = rule.override_address;
+  if (rule.override_port != 0) md.destination.port = rule.override_port;
+}
+
+// Runs the rule actions for md until a final one; logs the outbound line or
+// the refusal. nullptr with the error when there is nothing to dial.
+asio::awaitable<net::Result<outbound::Outbound*>> choose(route::Router& router, outbound::Metadata& md,
+                                                         ClientPeek* peek) {
   begin(md);
   log_inbound(md);
-  auto decision = router.decide(md);
-  if (decision.reject) {
-    spdlog::info("{} {}connection to {} rejected by route", log_prefix(md), packet_word(md),
-                 md.destination.to_string());
-    return net::Error{make_error_code(DispatchError::rejected), {}};
+  if (router.needs_process() && !md.process) md.process = route::find_process(md.network, md.source);
+  route::Decision decision;
+  while (true) {
+    decision = router.decide(md);
+    if (decision.reject) break;
+    const auto* rule = decision.rule;
+    const bool sniffing = decision.action == route::Action::sniff && rule != nullptr;
+    const bool resolving = decision.action == route::Action::resolve && rule != nullptr;
+    const bool options = decision.action == route::Action::route_options && rule != nullptr;
+    if (!sniffing && !resolving && !options) break;
+    if (options) apply_route_options(md, *rule);
+    if (sniffing || resolving) {
+      // One co_await on a named awaitable (GCC 12: no temporaries in a branch's co_await).
+      asio::awaitable<void> step =
+          sniffing ? sniff_client(peek, md, *rule) : resolve_destination(router, md, *rule);
+      co_await std::move(step);
+    }
+    if (decision.next <= md.rule_index) break;  // never loops
+    md.rule_index = decision.next;
   }
+  if (decision.reject) {
+    spdlog::info("{} {}connection to {} {} by route", log_prefix(md), packet_word(md), md.destination.to_string(),
+                 decision.drop ? "dropped" : "rejected");
+    co_return net::Error{make_error_code(decision.drop ? DispatchError::dropped : DispatchError::rejected), {}};
+  }
+  if (decision.action == route::Action::hijack_dns) {
+    spdlog::warn("{} {}connection to {}: hijack-dns: no DNS module to answer", log_prefix(md), packet_word(md),
+                 md.destination.to_string());
+    co_return net::Error{make_error_code(DispatchError::hijack_unavailable), {}};
+  }
+  if (decision.rule != nullptr) apply_route_options(md, *decision.rule);
   if (decision.outbound == nullptr) {
     spdlog::error("{} no outbound for {}", log_prefix(md), md.destination.to_string());
-    return net::Error{make_error_code(DispatchError::no_outbound), {}};
+    co_return net::Error{make_error_code(DispatchError::no_outbound), {}};
   }
   auto* out = decision.outbound;
   spdlog::info("[{} {}] outbound/{}[{}]: outbound {}connection to {}", md.id, elapsed(md), out->type(), out->tag(),
                packet_word(md), md.destination.to_string());
-  return out;
+  co_return out;
 }
 
 void log_failure(const outbound::Metadata& md, const net::Error& e) {
@@ -115,17 +234,24 @@ std::string log_prefix(const outbound::Metadata& md) {
                      md.inbound);
 }
 
-asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> connect(route::Router& router, outbound::Metadata& md) {
-  auto out = choose(router, md);
+asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> connect(route::Router& router, outbound::Metadata& md,
+                                                                 ClientPeek* peek) {
+  auto out = co_await choose(router, md, peek);
   if (!out) co_return out.error();
   auto conn = co_await (*out)->dial(md);
   if (!conn) log_failure(md, conn.error());
   co_return conn;
 }
 
+asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> connect(route::Router& router, outbound::Metadata& md) {
+  ClientPeek* none = nullptr;
+  co_return co_await connect(router, md, none);
+}
+
 asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> connect_packet(route::Router& router,
                                                                                outbound::Metadata& md) {
-  auto out = choose(router, md);
+  ClientPeek* none = nullptr;
+  auto out = co_await choose(router, md, none);
   if (!out) co_return out.error();
   auto conn = co_await (*out)->listen_packet(md);
   if (!conn) log_failure(md, conn.error());
@@ -173,6 +299,25 @@ asio::awaitable<std::error_code> StreamBuffer::fill(net::Conn& c) {
   end_ += n;
   if (n > 0) co_return std::error_code{};
   co_return ec ? ec : asio::error::eof;
+}
+
+// ---- SessionPeek / drop ------------------------------------------------------------
+
+asio::awaitable<std::error_code> SessionPeek::start() {
+  if (started_) co_return std::error_code{};
+  started_ = true;
+  co_return co_await session_.client().write(asio::buffer(reply_));
+}
+
+asio::awaitable<std::error_code> SessionPeek::read_more() { co_return co_await in_.fill(session_.client()); }
+
+asio::awaitable<void> hold_silently(Session& s) {
+  std::array<std::uint8_t, 512> sink;
+  while (!s.closed()) {
+    auto [ec, n] = co_await s.client().read_some(asio::buffer(sink));
+    if (ec) break;
+  }
+  s.close();
 }
 
 // ---- InboundContext / Session -----------------------------------------------------

@@ -43,7 +43,24 @@ namespace anytls::inbound {
 //   [id elapsed] inbound/mixed[in]: connection to example.com:443 closed: up 1.2 kB, down 40 kB   (debug)
 
 // Errors produced by dispatch itself (outbound errors pass through).
-enum class DispatchError { rejected = 1, no_outbound };
+// dropped: reject with method drop: the inbound answers nothing and holds
+// the client until its deadline. hijack_unavailable: action hijack-dns with
+// no DNS module to answer.
+enum class DispatchError { rejected = 1, no_outbound, dropped, hijack_unavailable };
+
+// The client side of a connection, for the sniff action: peeked bytes stay
+// in the inbound's buffer and go to the outbound after the dial.
+class ClientPeek {
+ public:
+  virtual ~ClientPeek() = default;
+  // Makes the client send its first bytes: the SOCKS/HTTP CONNECT success
+  // reply (sing-box answers before dialing too). Once; started() after.
+  virtual asio::awaitable<std::error_code> start() = 0;
+  virtual bool started() const = 0;
+  virtual std::span<const std::uint8_t> data() const = 0;
+  // At least one more byte; an error at eof, or when the buffer is full.
+  virtual asio::awaitable<std::error_code> read_more() = 0;
+};
 const std::error_category& dispatch_category();
 std::error_code make_error_code(DispatchError e);
 
@@ -51,7 +68,10 @@ std::error_code make_error_code(DispatchError e);
 // (or opens the datagram flow). A reject decision is DispatchError::rejected
 // ("rejected by route"). Failures are logged here; callers only answer their
 // client. Gives md an id and start time if it has none.
+// With peek, a sniff action reads the client's first bytes (TCP only).
 asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> connect(route::Router& router, outbound::Metadata& md);
+asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> connect(route::Router& router, outbound::Metadata& md,
+                                                                 ClientPeek* peek);
 asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> connect_packet(route::Router& router,
                                                                                outbound::Metadata& md);
 
@@ -187,6 +207,28 @@ class Session {
   asio::ip::udp::socket* udp_ = nullptr;
   bool closed_ = false;
 };
+
+// ClientPeek over a session's client and its read buffer; start() sends
+// `reply` (the SOCKS or HTTP CONNECT success answer).
+class SessionPeek final : public ClientPeek {
+ public:
+  SessionPeek(Session& s, StreamBuffer& in, std::vector<std::uint8_t> reply)
+      : session_(s), in_(in), reply_(std::move(reply)) {}
+  asio::awaitable<std::error_code> start() override;
+  bool started() const override { return started_; }
+  std::span<const std::uint8_t> data() const override { return in_.data(); }
+  asio::awaitable<std::error_code> read_more() override;
+
+ private:
+  Session& session_;
+  StreamBuffer& in_;
+  std::vector<std::uint8_t> reply_;
+  bool started_ = false;
+};
+
+// reject with method drop: no answer at all; what the client sends is read
+// and discarded until the session's deadline (or the client) closes it.
+asio::awaitable<void> hold_silently(Session& s);
 
 // Handshake / request-head deadline: the same as the anytls inbound's
 // handshake_timeout default.

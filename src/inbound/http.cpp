@@ -210,16 +210,24 @@ asio::awaitable<void> http_connect(std::shared_ptr<Session> s, StreamBuffer& in,
     co_return;
   }
   auto md = s->metadata(outbound::Network::tcp, std::move(*destination));
-  auto dialed = co_await connect(s->ctx().router, md);
+  // A sniff rule answers 200 first to read the client's first bytes.
+  SessionPeek peek(*s, in, std::vector<std::uint8_t>(kConnectEstablished.begin(), kConnectEstablished.end()));
+  auto dialed = co_await connect(s->ctx().router, md, &peek);
   if (s->closed()) co_return;
   if (!dialed) {
+    if (dialed.error().code == make_error_code(DispatchError::dropped)) {
+      co_await hold_silently(*s);
+      co_return;
+    }
+    if (peek.started()) co_return;
     auto body = dialed.error().text() + "\n";
     co_await send_error(*s, http_status_for(dialed.error().code), true, {}, body);
     co_return;
   }
   std::unique_ptr<net::Conn> upstream = std::move(dialed.value());
   auto registered = s->track(upstream.get());
-  if (co_await send(s->client(), kConnectEstablished) || s->closed()) co_return;
+  auto started = co_await peek.start();
+  if (started || s->closed()) co_return;
   if (!in.empty()) {
     if (co_await upstream->write(asio::buffer(in.data().data(), in.size()))) co_return;
     in.clear();
@@ -248,6 +256,10 @@ asio::awaitable<bool> http_forward(std::shared_ptr<Session> s, StreamBuffer& in,
   auto md = s->metadata(outbound::Network::tcp, uri->destination);
   auto dialed = co_await connect(s->ctx().router, md);
   if (s->closed()) co_return false;
+  if (!dialed && dialed.error().code == make_error_code(DispatchError::dropped)) {
+    co_await hold_silently(*s);
+    co_return false;
+  }
   if (!dialed) {
     // Without a body to skip, the connection stays usable.
     bool again = keep_alive && framing->kind == http::Framing::none;

@@ -16,8 +16,10 @@ namespace {
 using net::use_tuple;
 
 // Holds any single SOCKS handshake message (the largest, RFC 1929 auth, is
-// 513 bytes; a SOCKS4a request is capped at 8 + 256 + 256).
-constexpr std::size_t kHandshakeBuffer = 1024;
+// 513 bytes; a SOCKS4a request is capped at 8 + 256 + 256), and the client's
+// first bytes when a sniff rule reads them (a browser's TLS ClientHello is
+// about 2 kB).
+constexpr std::size_t kHandshakeBuffer = 8192;
 // One UDP datagram.
 constexpr std::size_t kMaxDatagram = 65536;
 
@@ -62,12 +64,24 @@ std::vector<std::uint8_t> socks4_reply_bytes(std::uint8_t code) {
 
 // CONNECT: dial, then reply (success only once the dial succeeded), then
 // relay. `in` may hold bytes the client sent after its request.
+// CONNECT: dial, then reply (success only once the dial succeeded), then
+// relay. `in` may hold bytes the client sent after its request. A sniff rule
+// answers success first, to read the client's first bytes (as sing-box
+// does); a failed dial then just closes.
 asio::awaitable<void> socks_connect(std::shared_ptr<Session> s, StreamBuffer& in, net::Address destination,
                                     Version version) {
   auto md = s->metadata(outbound::Network::tcp, std::move(destination));
-  auto dialed = co_await connect(s->ctx().router, md);
+  SessionPeek peek(*s, in,
+                   version == Version::v4 ? socks4_reply_bytes(socks::kReply4Granted)
+                                          : socks::socks5_reply(socks::Reply5::succeeded, kNoAddress));
+  auto dialed = co_await connect(s->ctx().router, md, &peek);
   if (s->closed()) co_return;
   if (!dialed) {
+    if (dialed.error().code == make_error_code(DispatchError::dropped)) {
+      co_await hold_silently(*s);
+      co_return;
+    }
+    if (peek.started()) co_return;
     auto reply = version == Version::v4 ? socks4_reply_bytes(socks::kReply4Rejected)
                                         : socks::socks5_reply(socks5_reply_for(dialed.error().code), kNoAddress);
     co_await send(*s, reply);
@@ -75,9 +89,7 @@ asio::awaitable<void> socks_connect(std::shared_ptr<Session> s, StreamBuffer& in
   }
   std::unique_ptr<net::Conn> upstream = std::move(dialed.value());
   auto registered = s->track(upstream.get());
-  auto reply = version == Version::v4 ? socks4_reply_bytes(socks::kReply4Granted)
-                                      : socks::socks5_reply(socks::Reply5::succeeded, kNoAddress);
-  auto ec = co_await send(*s, reply);
+  auto ec = co_await peek.start();
   if (ec || s->closed()) co_return;
   s->clear_deadline();
   if (!in.empty()) {

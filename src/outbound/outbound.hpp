@@ -6,8 +6,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <optional>
+#include <vector>
 
 #include <asio/awaitable.hpp>
+#include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
 
 #include "net/address.hpp"
@@ -26,6 +29,21 @@ struct Metadata {
   net::Address destination;
   asio::ip::tcp::endpoint source;
   std::string inbound_type;  // "mixed", "anytls", ... (logs)
+
+  // Routing state, filled by the dispatch's rule actions.
+  std::string domain;    // sniffed server name; domain matchers prefer it to destination.host
+  std::string protocol;  // sniffed: "tls", "http"
+  std::vector<asio::ip::address> destination_addresses;  // a resolve action's answer
+  std::size_t rule_index = 0;  // where matching goes on after a non-final action
+  // The local process that opened the connection (Linux /proc), looked up
+  // only when a rule needs it and the source is local.
+  struct Process {
+    std::string name;  // file name of path
+    std::string path;  // /proc/PID/exe
+    std::string user;  // owner's name
+    std::uint32_t uid = 0;
+  };
+  std::optional<Process> process;
   // Set by the dispatch (inbound/dispatch.hpp): the connection's id and
   // start, shown as "[id elapsed]" in every log line about it.
   std::uint32_t id = 0;

@@ -1,18 +1,39 @@
-// Chooses the outbound for a connection, from route.rules and route.final.
+// Chooses what happens to a connection, from route.rules and route.final.
 #pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "config/options.hpp"
+#include "net/resolver.hpp"
 #include "outbound/outbound.hpp"
 
 namespace anytls::route {
 
+// sing-box's rule actions. route, reject and hijack_dns end matching; sniff,
+// resolve and route_options are done by the dispatch, which then asks again
+// with Metadata::rule_index = next.
+enum class Action { route, reject, hijack_dns, sniff, resolve, route_options };
+
 struct Decision {
-  outbound::Outbound* outbound = nullptr;  // null with reject
-  bool reject = false;
+  outbound::Outbound* outbound = nullptr;  // with route
+  bool reject = false;                     // true: action reject
+  Action action = Action::route;
+  bool drop = false;                       // reject: silently (method drop, or no_drop's rate rule)
+  const config::RouteRule* rule = nullptr; // the rule that matched (action options); null for final
+  std::size_t next = 0;                    // the rule after it
 };
 
 class Router {
  public:
   virtual ~Router() = default;
+  // The first rule from md.rule_index on that matches decides; none: final.
   virtual Decision decide(const outbound::Metadata& md) = 0;
+  // Whether a rule looks at the local process (the dispatch then looks it up).
+  virtual bool needs_process() const { return false; }
+  // What the resolve action looks names up with (null: the action is
+  // skipped with a warning). The DNS module takes this over.
+  virtual net::Resolver* resolver() const { return nullptr; }
 };
 
 }  // namespace anytls::route

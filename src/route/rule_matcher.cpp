@@ -1,5 +1,7 @@
 #include "route/rule_matcher.hpp"
 
+#include "route/rule_set.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -9,10 +11,6 @@
 namespace anytls::route {
 
 namespace {
-
-bool ends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 asio::ip::address unmap(const asio::ip::address& a) {
   if (a.is_v6() && a.to_v6().is_v4_mapped())
@@ -65,22 +63,122 @@ std::optional<Prefix> Prefix::parse(std::string_view text) {
   return Prefix{addr, bits};
 }
 
-RuleMatcher::RuleMatcher(const config::RouteRule& in, const std::string& path) {
+bool is_private_address(const asio::ip::address& raw) {
+  auto a = unmap(raw);
+  if (a.is_unspecified() || a.is_loopback() || a.is_multicast()) return true;
+  if (a.is_v4()) {
+    auto u = a.to_v4().to_uint();
+    return (u >> 24) == 10 || (u >> 20) == 0xAC1 || (u >> 16) == 0xC0A8 ||  // 10/8 172.16/12 192.168/16
+           (u >> 16) == 0xA9FE;                                             // 169.254/16 link-local
+  }
+  auto b = a.to_v6().to_bytes();
+  if ((b[0] & 0xFE) == 0xFC) return true;                // fc00::/7 unique local
+  if (b[0] == 0xFE && (b[1] & 0xC0) == 0x80) return true;  // fe80::/10 link-local
+  return false;
+}
+
+namespace {
+
+std::string at(const std::string& path, std::string_view key, std::size_t i) {
+  return path + "." + std::string(key) + "[" + std::to_string(i) + "]";
+}
+
+IpSet compile_cidrs(const std::vector<std::string>& list, const std::string& path, std::string_view key) {
+  IpSet set;
+  for (std::size_t j = 0; j < list.size(); ++j) {
+    auto p = Prefix::parse(list[j]);
+    if (!p) throw std::invalid_argument(at(path, key, j) + ": invalid prefix: " + list[j]);
+    set.add(*p);
+  }
+  set.build();
+  return set;
+}
+
+std::uint16_t port_number(std::string_view t, std::uint16_t empty_value, bool& ok) {
+  if (t.empty()) return empty_value;
+  unsigned v = 0;
+  auto [p, err] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (err != std::errc() || p != t.data() + t.size() || v > 65535) ok = false;
+  return static_cast<std::uint16_t>(v);
+}
+
+std::vector<std::pair<std::uint16_t, std::uint16_t>> compile_ranges(const std::vector<std::string>& list,
+                                                                    const std::string& path, std::string_view key) {
+  std::vector<std::pair<std::uint16_t, std::uint16_t>> out;
+  for (std::size_t j = 0; j < list.size(); ++j) {
+    std::string_view r = list[j];
+    auto colon = r.find(':');
+    bool ok = colon != std::string_view::npos && r.size() > 1;
+    std::uint16_t lo = 0, hi = 65535;
+    if (ok) {
+      lo = port_number(r.substr(0, colon), 0, ok);
+      hi = port_number(r.substr(colon + 1), 65535, ok);
+    }
+    if (!ok || lo > hi) throw std::invalid_argument(at(path, key, j) + ": invalid port range: " + list[j]);
+    out.emplace_back(lo, hi);
+  }
+  return out;
+}
+
+bool in_ports(std::uint16_t port, const std::vector<std::uint16_t>& list,
+              const std::vector<std::pair<std::uint16_t, std::uint16_t>>& ranges) {
+  if (std::find(list.begin(), list.end(), port) != list.end()) return true;
+  for (const auto& [lo, hi] : ranges)
+    if (port >= lo && port <= hi) return true;
+  return false;
+}
+
+template <class T>
+bool contains(const std::vector<T>& v, const T& x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+}  // namespace
+
+RuleMatcher::~RuleMatcher() = default;
+RuleMatcher::RuleMatcher(RuleMatcher&&) noexcept = default;
+RuleMatcher& RuleMatcher::operator=(RuleMatcher&&) noexcept = default;
+
+RuleMatcher::RuleMatcher(const config::RouteRule& in, const std::string& path, const RuleSets* sets) {
+  invert_ = in.invert;
+  if (in.type == "logical") {
+    logical_ = true;
+    and_ = in.mode != "or";
+    for (std::size_t j = 0; j < in.rules.size(); ++j) {
+      children_.emplace_back(in.rules[j], path + ".rules[" + std::to_string(j) + "]", sets);
+      needs_process_ = needs_process_ || children_.back().needs_process();
+    }
+    return;
+  }
   inbound_ = in.inbound;
-  for (const auto& d : in.domain) domain_.push_back(normalize_domain(d));
-  for (const auto& s : in.domain_suffix) {
-    bool sub = !s.empty() && s.front() == '.';
-    auto v = normalize_domain(sub ? std::string_view(s).substr(1) : std::string_view(s));
-    domain_suffix_.push_back(Suffix{std::move(v), sub});
+  ip_version_ = in.ip_version;
+  auth_user_ = in.auth_user;
+  protocol_ = in.protocol;
+  for (const auto& d : in.domain) domains_.add_domain(d);
+  for (const auto& s : in.domain_suffix) domains_.add_suffix(s);
+  for (const auto& k : in.domain_keyword) domains_.add_keyword(k);
+  for (std::size_t j = 0; j < in.domain_regex.size(); ++j) {
+    auto err = domains_.add_regex(in.domain_regex[j]);
+    if (!err.empty()) throw std::invalid_argument(at(path, "domain_regex", j) + ": invalid regex: " + err);
   }
-  for (const auto& k : in.domain_keyword) domain_keyword_.push_back(normalize_domain(k));
-  for (std::size_t j = 0; j < in.ip_cidr.size(); ++j) {
-    auto p = Prefix::parse(in.ip_cidr[j]);
-    if (!p)
-      throw std::invalid_argument(path + ".ip_cidr[" + std::to_string(j) + "]: invalid prefix: " + in.ip_cidr[j]);
-    ip_cidr_.push_back(*p);
-  }
+  ip_cidr_ = compile_cidrs(in.ip_cidr, path, "ip_cidr");
+  ip_is_private_ = in.ip_is_private;
+  source_ip_cidr_ = compile_cidrs(in.source_ip_cidr, path, "source_ip_cidr");
+  source_ip_is_private_ = in.source_ip_is_private;
   port_ = in.port;
+  port_range_ = compile_ranges(in.port_range, path, "port_range");
+  source_port_ = in.source_port;
+  source_port_range_ = compile_ranges(in.source_port_range, path, "source_port_range");
+  process_name_ = in.process_name;
+  process_path_ = in.process_path;
+  for (std::size_t j = 0; j < in.process_path_regex.size(); ++j) {
+    auto err = process_path_regex_.add_regex(in.process_path_regex[j]);
+    if (!err.empty()) throw std::invalid_argument(at(path, "process_path_regex", j) + ": invalid regex: " + err);
+  }
+  user_ = in.user;
+  user_id_ = in.user_id;
+  needs_process_ = !process_name_.empty() || !process_path_.empty() || !process_path_regex_.empty() ||
+                   !user_.empty() || !user_id_.empty();
   if (!in.network.empty()) {
     tcp_ = udp_ = false;
     for (std::size_t j = 0; j < in.network.size(); ++j) {
@@ -89,41 +187,109 @@ RuleMatcher::RuleMatcher(const config::RouteRule& in, const std::string& path) {
       else if (in.network[j] == "udp")
         udp_ = true;
       else
-        throw std::invalid_argument(path + ".network[" + std::to_string(j) + "]: unknown network: " +
-                                    in.network[j]);
+        throw std::invalid_argument(at(path, "network", j) + ": unknown network: " + in.network[j]);
     }
   }
+  for (std::size_t j = 0; j < in.rule_set.size(); ++j) {
+    const RuleSet* set = sets ? sets->find(in.rule_set[j]) : nullptr;
+    if (!set) throw std::invalid_argument(at(path, "rule_set", j) + ": rule-set not found: " + in.rule_set[j]);
+    rule_sets_.push_back(set);
+    needs_process_ = needs_process_ || set->needs_process();
+  }
+  rule_set_source_ = in.rule_set_ip_cidr_match_source;
 }
 
-bool RuleMatcher::matches(const outbound::Metadata& md) const {
-  if (!inbound_.empty() && std::find(inbound_.begin(), inbound_.end(), md.inbound) == inbound_.end())
-    return false;
+bool RuleMatcher::match(const outbound::Metadata& md, bool ip_cidr_is_source) const {
+  bool result;
+  if (logical_) {
+    result = and_;
+    for (const auto& c : children_) {
+      if (c.match(md, ip_cidr_is_source) != and_) {
+        result = !and_;
+        break;
+      }
+    }
+  } else {
+    result = match_default(md, ip_cidr_is_source);
+  }
+  return result != invert_;
+}
+
+bool RuleMatcher::match_default(const outbound::Metadata& md, bool ip_cidr_is_source) const {
+  if (!inbound_.empty() && !contains(inbound_, md.inbound)) return false;
   if (!(md.network == outbound::Network::tcp ? tcp_ : udp_)) return false;
-  if (!port_.empty() && std::find(port_.begin(), port_.end(), md.destination.port) == port_.end())
+  if (!auth_user_.empty() && (md.user.empty() || !contains(auth_user_, md.user))) return false;
+  if (!protocol_.empty() && (md.protocol.empty() || !contains(protocol_, md.protocol))) return false;
+  const auto dest_ip = md.destination.ip();
+  if (ip_version_ != 0) {
+    // The destination's family; for a name, the resolved or the source's.
+    bool v4 = dest_ip ? unmap(*dest_ip).is_v4()
+              : !md.destination_addresses.empty() ? unmap(md.destination_addresses.front()).is_v4()
+                                                  : unmap(md.source.address()).is_v4();
+    if ((ip_version_ == 4) != v4) return false;
+  }
+  if ((!port_.empty() || !port_range_.empty()) && !in_ports(md.destination.port, port_, port_range_)) return false;
+  if ((!source_port_.empty() || !source_port_range_.empty()) &&
+      !in_ports(md.source.port(), source_port_, source_port_range_))
     return false;
 
-  const bool has_address_matchers =
-      !domain_.empty() || !domain_suffix_.empty() || !domain_keyword_.empty() || !ip_cidr_.empty();
-  if (!has_address_matchers) return true;
-  if (auto ip = md.destination.ip()) {
-    for (const auto& p : ip_cidr_)
-      if (p.contains(*ip)) return true;
-    return false;
+  // Source address group. A rule set's ip_cidr may count here instead.
+  const bool cidr_is_source = ip_cidr_is_source && !ip_cidr_.empty();
+  if (!source_ip_cidr_.empty() || source_ip_is_private_ || cidr_is_source) {
+    const auto source = unmap(md.source.address());
+    bool ok = (source_ip_is_private_ && is_private_address(source)) || source_ip_cidr_.contains(source) ||
+              (cidr_is_source && ip_cidr_.contains(source));
+    if (!ok) return false;
   }
-  const std::string host = normalize_domain(md.destination.host);
-  if (host.empty()) return false;
-  for (const auto& d : domain_)
-    if (host == d) return true;
-  for (const auto& s : domain_suffix_) {
-    if (s.value.empty()) continue;
-    if (!s.subdomains_only && host == s.value) return true;
-    if (host.size() > s.value.size() && ends_with(host, s.value) &&
-        host[host.size() - s.value.size() - 1] == '.')
-      return true;
+
+  // Destination address group.
+  const bool dest_ips = (!ip_cidr_.empty() && !ip_cidr_is_source) || ip_is_private_;
+  if (dest_ips || !domains_.empty()) {
+    bool ok = false;
+    if (!domains_.empty()) {
+      std::string host = normalize_domain(!md.domain.empty() ? std::string_view(md.domain)
+                                          : dest_ip            ? std::string_view()
+                                                               : std::string_view(md.destination.host));
+      ok = domains_.matches(host);
+    }
+    if (!ok && dest_ips) {
+      auto ip_ok = [&](const asio::ip::address& a) {
+        return (ip_is_private_ && is_private_address(a)) || (!ip_cidr_is_source && ip_cidr_.contains(a));
+      };
+      if (dest_ip) {
+        ok = ip_ok(*dest_ip);
+      } else {
+        for (const auto& a : md.destination_addresses)
+          if (ip_ok(a)) {
+            ok = true;
+            break;
+          }
+      }
+    }
+    if (!ok) return false;
   }
-  for (const auto& k : domain_keyword_)
-    if (host.find(k) != std::string::npos) return true;
-  return false;
+
+  if (needs_process_ && (!process_name_.empty() || !process_path_.empty() || !process_path_regex_.empty() ||
+                         !user_.empty() || !user_id_.empty())) {
+    if (!md.process) return false;
+    const auto& p = *md.process;
+    if (!process_name_.empty() && !contains(process_name_, p.name)) return false;
+    if (!process_path_.empty() && !contains(process_path_, p.path)) return false;
+    if (!process_path_regex_.empty() && !process_path_regex_.matches(p.path)) return false;
+    if (!user_.empty() && !contains(user_, p.user)) return false;
+    if (!user_id_.empty() && !contains(user_id_, p.uid)) return false;
+  }
+
+  if (!rule_sets_.empty()) {
+    bool any = false;
+    for (const auto* set : rule_sets_)
+      if (set->match(md, rule_set_source_)) {
+        any = true;
+        break;
+      }
+    if (!any) return false;
+  }
+  return true;
 }
 
 }  // namespace anytls::route

@@ -395,7 +395,7 @@ TEST(Reject, Route) {
                "route.rules[0].ip_cidr[0]", "invalid CIDR");
   expect_error(R"({"route": {"rules": [{"network": "icmp", "outbound": "direct"}]}})", "route.rules[0].network[0]",
                "unknown network");
-  expect_error(R"({"route": {"rules": [{"action": "hijack-dns"}]}})", "route.rules[0].action", "unsupported action");
+  expect_error(R"({"route": {"rules": [{"action": "redirect"}]}})", "route.rules[0].action", "unsupported action");
   expect_error(R"({"outbounds": [{"type": "direct", "detour": "x"}]})", "outbounds[0].detour", "unknown outbound");
   // The anytls outbound's TLS runs on its own TCP socket: refused, not ignored.
   expect_error(R"({"outbounds": [{"type": "anytls", "server": "s", "server_port": 1, "password": "p",

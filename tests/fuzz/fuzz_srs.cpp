@@ -1,0 +1,43 @@
+// .srs rule-set decoding over arbitrary bytes: never crashes, stays within
+// its bounds, and what decodes is self-consistent. Seeded with
+// tests/unit/route/data/sample.srs (written by make_srs.py).
+#include "fuzz_check.hpp"
+#include "route/srs.hpp"
+
+using namespace anytls;
+
+namespace {
+
+void check(const srs::Rule& r, int depth) {
+  FUZZ_CHECK(depth <= srs::kMaxDepth + 1);
+  if (r.logical) {
+    for (const auto& sub : r.rules) check(sub, depth + 1);
+    return;
+  }
+  FUZZ_CHECK(r.rules.empty());
+  for (const auto& c : r.ip_cidr) FUZZ_CHECK(c.find('/') != std::string::npos);
+  for (const auto& c : r.source_ip_cidr) FUZZ_CHECK(c.find('/') != std::string::npos);
+}
+
+void check_set(const std::optional<srs::RuleSet>& set, const std::string& error) {
+  if (!set) {
+    FUZZ_CHECK(!error.empty());
+    return;
+  }
+  for (const auto& r : set->rules) check(r, 0);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  // The whole file (magic, version, zlib)...
+  std::string error;
+  auto set = srs::decode(std::span<const std::uint8_t>(data, size), error);
+  if (set) FUZZ_CHECK(set->version >= 1 && set->version <= 3);
+  check_set(set, error);
+  // ...and the bytes as an inflated rule stream (seed: sample.body).
+  std::string body_error;
+  auto body = srs::decode_body(2, std::string_view(reinterpret_cast<const char*>(data), size), body_error);
+  check_set(body, body_error);
+  return 0;
+}
