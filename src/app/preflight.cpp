@@ -82,8 +82,16 @@ void preflight(const config::Options& options) {
     const std::string path = "inbounds[" + std::to_string(i) + "]";
     if (!a->padding_scheme.empty() && !proto::PaddingScheme::parse(a->padding_scheme))
       throw config::ConfigError(path + ".padding_scheme", "invalid padding scheme (it needs a stop=N line)");
-    auto tls = tls::ServerContext::create(a->tls);
-    if (!tls) throw_at(path + ".tls", tls.error().text());
+    if (a->tls.enabled) {
+      auto tls = tls::ServerContext::create(a->tls);
+      if (!tls) throw_at(path + ".tls", tls.error().text());
+    }
+  }
+  for (std::size_t i = 0; i < options.inbounds.size(); ++i) {
+    const auto* m = std::get_if<config::MixedInboundOptions>(&options.inbounds[i].options);
+    if (!m || !m->tls.enabled) continue;
+    auto tls = tls::ServerContext::create(m->tls);
+    if (!tls) throw_at("inbounds[" + std::to_string(i) + "].tls", tls.error().text());
   }
   for (auto& o : outbounds) o->stop();
 }
