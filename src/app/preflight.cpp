@@ -6,6 +6,7 @@
 
 #include "anytls/padding.hpp"
 #include "config/load.hpp"
+#include "dns/client.hpp"
 #include "net/resolver.hpp"
 #include "outbound/anytls.hpp"
 #include "outbound/block.hpp"
@@ -75,6 +76,20 @@ void preflight(const config::Options& options) {
                              });
   } catch (const std::invalid_argument& e) {
     throw config::ConfigError("", e.what());
+  }
+  if (options.dns) {
+    // TLS contexts of DoT/DoH servers, hosts files, client subnets.
+    dns::Client::Deps deps;
+    deps.outbounds = [&by_tag](std::string_view tag) -> outbound::Outbound* {
+      auto it = by_tag.find(tag);
+      return it == by_tag.end() ? nullptr : it->second;
+    };
+    deps.resolver = resolver;
+    try {
+      dns::Client client(*options.dns, std::move(deps));
+    } catch (const std::invalid_argument& e) {
+      throw config::ConfigError("", e.what());
+    }
   }
   for (std::size_t i = 0; i < options.inbounds.size(); ++i) {
     const auto* a = std::get_if<config::AnyTlsInboundOptions>(&options.inbounds[i].options);

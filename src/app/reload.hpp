@@ -30,7 +30,19 @@
 #include "outbound/outbound.hpp"
 #include "route/router.hpp"
 
+namespace anytls::dns {
+class Client;
+}
+
 namespace anytls::app {
+
+// The DNS module in use; outbounds' lookups go through it, so a reload that
+// builds a new one reaches outbounds that were kept.
+struct DnsSlot {
+  std::shared_ptr<dns::Client> client;
+  bool configured = false;  // a dns block exists (else lookups use the system resolver)
+  config::RouteOptions route;  // default_domain_resolver, default_interface, default_mark
+};
 
 // A Router that forwards to a replaceable one.
 class SwitchRouter final : public route::Router {
@@ -90,6 +102,9 @@ class Components {
   std::string start_inbound(const config::InboundOptions& o, std::unique_ptr<inbound::Inbound>& out);
   std::shared_ptr<route::Router> build_router(const config::Options& options,
                                               const std::map<std::string, Out*, std::less<>>& outs);
+  // The DNS module for options, its detours from outs (throws std::invalid_argument).
+  std::shared_ptr<dns::Client> build_dns(const config::Options& options,
+                                         const std::map<std::string, Out*, std::less<>>& outs);
 
   asio::io_context& io_;
   std::shared_ptr<net::Resolver> resolver_;
@@ -98,6 +113,8 @@ class Components {
   std::vector<In> inbounds_;    // in config order
   std::vector<std::unique_ptr<inbound::Inbound>> drained_inbounds_;
   std::vector<std::unique_ptr<outbound::Outbound>> drained_outbounds_;
+  std::shared_ptr<DnsSlot> dns_ = std::make_shared<DnsSlot>();
+  std::vector<std::shared_ptr<dns::Client>> drained_dns_;
   bool stopped_ = false;
 };
 

@@ -1060,13 +1060,26 @@ Options decode(const json& root) {
     if (auto* d = std::get_if<DirectOutboundOptions>(&opts.outbounds[i].options)) dial = &d->dial;
     if (!dial || dial->detour.empty()) continue;
     std::string p = child(item("outbounds", i), "detour");
-    // Our TLS runs on the socket itself; a session over another outbound's
-    // stream is not built.
-    if (std::holds_alternative<AnyTlsOutboundOptions>(opts.outbounds[i].options))
-      fail(p, "not supported on an anytls outbound: its TLS needs a direct TCP connection");
+    // The Chrome ClientHello module drives a socket itself.
+    if (const auto* a = std::get_if<AnyTlsOutboundOptions>(&opts.outbounds[i].options); a && a->tls.utls.enabled)
+      fail(p, "not supported together with tls.utls: the Chrome ClientHello module needs a TCP connection of its own");
     auto it = outbound_index.find(dial->detour);
     if (it == outbound_index.end()) fail(p, "unknown outbound " + in_quotes(dial->detour));
     if (it->second == i) fail(p, "an outbound cannot detour through itself");
+  }
+  // Detour chains must end (a -> b -> a would dial forever).
+  auto detour_of = [&](std::size_t i) -> std::string {
+    if (auto* a = std::get_if<AnyTlsOutboundOptions>(&opts.outbounds[i].options)) return a->dial.detour;
+    if (auto* d = std::get_if<DirectOutboundOptions>(&opts.outbounds[i].options)) return d->dial.detour;
+    return {};
+  };
+  for (std::size_t i = 0; i < opts.outbounds.size(); ++i) {
+    std::size_t at = i;
+    for (std::size_t steps = 0; !detour_of(at).empty(); ++steps) {
+      at = outbound_index.at(detour_of(at));
+      if (at == i || steps > opts.outbounds.size())
+        fail(child(item("outbounds", i), "detour"), "a detour cycle through " + in_quotes(opts.outbounds[at].tag));
+    }
   }
   if (opts.route.final.empty()) {
     opts.route.final = opts.outbounds.front().tag;

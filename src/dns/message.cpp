@@ -91,7 +91,10 @@ void put32(std::vector<std::uint8_t>& o, std::uint32_t v) {
 }
 
 bool put_name(std::vector<std::uint8_t>& o, std::string_view name) {
-  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+  // A final unescaped dot is the root's (an escaped one is part of a label).
+  std::size_t slashes = 0;
+  for (std::size_t i = name.size(); i >= 2 && name[i - 2] == '\\'; --i) ++slashes;
+  if (!name.empty() && name.back() == '.' && slashes % 2 == 0) name.remove_suffix(1);
   std::size_t total = 1;
   std::string label;
   auto flush = [&]() {

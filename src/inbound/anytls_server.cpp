@@ -198,8 +198,8 @@ asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket sock
                     hs.index() != 0 ? "timed out" : "failed: " + std::get<0>(hs).message());
       co_return;
     }
+    ++stats_.handshakes;
   }
-  ++stats_.handshakes;
   auto result = co_await authenticate(*conn, hashes_, deadline, clock_);
   if (result.ending != AuthOutcome::Ending::authenticated) {
     ++stats_.auth_failures;

@@ -6,6 +6,7 @@
 #include <asio/error.hpp>
 #include <spdlog/spdlog.h>
 
+#include "inbound/dns_hijack.hpp"
 #include "net/coro.hpp"
 #include "net/duration.hpp"
 
@@ -84,10 +85,15 @@ void log_inbound(const outbound::Metadata& md) {
 
 // Routes md; logs the outbound line or the refusal. nullptr with the error
 // when there is nothing to dial.
-net::Result<outbound::Outbound*> choose(route::Router& router, outbound::Metadata& md) {
+net::Result<route::Decision> choose(route::Router& router, outbound::Metadata& md) {
   begin(md);
   log_inbound(md);
   auto decision = router.decide(md);
+  if (decision.hijack_dns) {
+    spdlog::info("{} {}connection to {} hijacked by the DNS module", log_prefix(md), packet_word(md),
+                 md.destination.to_string());
+    return decision;
+  }
   if (decision.reject) {
     spdlog::info("{} {}connection to {} rejected by route", log_prefix(md), packet_word(md),
                  md.destination.to_string());
@@ -100,7 +106,7 @@ net::Result<outbound::Outbound*> choose(route::Router& router, outbound::Metadat
   auto* out = decision.outbound;
   spdlog::info("[{} {}] outbound/{}[{}]: outbound {}connection to {}", md.id, elapsed(md), out->type(), out->tag(),
                packet_word(md), md.destination.to_string());
-  return out;
+  return decision;
 }
 
 void log_failure(const outbound::Metadata& md, const net::Error& e) {
@@ -118,7 +124,8 @@ std::string log_prefix(const outbound::Metadata& md) {
 asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> connect(route::Router& router, outbound::Metadata& md) {
   auto out = choose(router, md);
   if (!out) co_return out.error();
-  auto conn = co_await (*out)->dial(md);
+  if (out->hijack_dns) co_return std::unique_ptr<net::Conn>(std::make_unique<DnsStreamConn>(*out->hijack_dns, md));
+  auto conn = co_await out->outbound->dial(md);
   if (!conn) log_failure(md, conn.error());
   co_return conn;
 }
@@ -127,7 +134,9 @@ asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> connect_packet(ro
                                                                                outbound::Metadata& md) {
   auto out = choose(router, md);
   if (!out) co_return out.error();
-  auto conn = co_await (*out)->listen_packet(md);
+  if (out->hijack_dns)
+    co_return std::unique_ptr<net::PacketConn>(std::make_unique<DnsPacketConn>(*out->hijack_dns, md));
+  auto conn = co_await out->outbound->listen_packet(md);
   if (!conn) log_failure(md, conn.error());
   co_return conn;
 }
@@ -220,10 +229,15 @@ outbound::Metadata Session::metadata(outbound::Network network, net::Address des
   return md;
 }
 
+void Session::start_tls(SSL_CTX* ctx) {
+  tls_ = std::make_unique<tls::TlsConn>(std::move(client_.socket()), ctx, tls::TlsConn::Role::server);
+}
+
 void Session::close() {
   if (closed_) return;
   closed_ = true;
   client_.close();
+  if (tls_) tls_->close();
   if (upstream_ != nullptr) upstream_->close();
   if (packet_ != nullptr) packet_->close();
   if (udp_ != nullptr) {

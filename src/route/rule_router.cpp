@@ -16,11 +16,11 @@ RuleRouter::RuleRouter(const config::RouteOptions& options, std::string_view fir
     const std::string path = "route.rules[" + std::to_string(i) + "]";
     RuleMatcher matcher(in, path);
     Decision decision;
-    if (in.action == config::RuleAction::reject)
-      decision = Decision{nullptr, true};
+    if (in.action == config::RuleAction::reject || in.action == config::RuleAction::hijack_dns)
+      decision = Decision{nullptr, true};  // hijack-dns: completed in decide()
     else
       decision = Decision{find(path + ".outbound", in.outbound), false};
-    rules_.push_back(Rule{std::move(matcher), decision});
+    rules_.push_back(Rule{std::move(matcher), decision, in.action == config::RuleAction::hijack_dns});
   }
   if (!options.final.empty())
     final_ = Decision{find("route.final", options.final), false};
@@ -35,7 +35,10 @@ std::optional<std::size_t> RuleRouter::match(const outbound::Metadata& md) const
 }
 
 Decision RuleRouter::decide(const outbound::Metadata& md) {
-  if (auto i = match(md)) return rules_[*i].decision;
+  if (auto i = match(md)) {
+    if (rules_[*i].hijack_dns && dns_) return Decision{nullptr, false, dns_};
+    return rules_[*i].decision;
+  }
   return final_;
 }
 

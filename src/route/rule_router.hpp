@@ -27,6 +27,9 @@ class RuleRouter final : public Router {
              OutboundLookup lookup);
 
   Decision decide(const outbound::Metadata& md) override;
+  // Who answers for hijack-dns rules (must outlive the router); without one
+  // those rules reject.
+  void set_dns(DnsHandler* dns) { dns_ = dns; }
   // Index of the first matching rule, nullopt when final applies.
   std::optional<std::size_t> match(const outbound::Metadata& md) const;
 
@@ -34,10 +37,12 @@ class RuleRouter final : public Router {
   struct Rule {
     RuleMatcher matcher;
     Decision decision;
+    bool hijack_dns = false;
   };
 
   std::vector<Rule> rules_;
   Decision final_;
+  DnsHandler* dns_ = nullptr;
 };
 
 }  // namespace anytls::route
