@@ -198,31 +198,36 @@ TEST(DnsConfig, RulesRoutesAndHijack) {
 
 TEST(DnsConfig, ErrorsNameTheField) {
   const std::string out = R"(, "outbounds": [{"type": "direct", "tag": "direct"}])";
-  expect_error(R"({"dns": {"servers": [{"address": "quic://1.1.1.1"}]}})" + out, "dns.servers[0].address", "not supported: quic://");
-  expect_error(R"({"dns": {"servers": [{"address": "rcode://nope"}]}})" + out, "dns.servers[0].address", "unknown rcode");
-  expect_error(R"({"dns": {"servers": [{"address": "fakeip"}]}})" + out, "dns.servers[0].address", "fakeip");
-  expect_error(R"({"dns": {"servers": [{"type": "dhcp"}]}})" + out, "dns.servers[0].type", "not supported");
-  expect_error(R"({"dns": {"servers": [{"type": "udp", "server": "1.1.1.1", "bogus": 1}]}})" + out,
+  // The document `j` with the outbounds added.
+  auto w = [&](std::string j) {
+    j.pop_back();
+    return j + out + "}";
+  };
+  expect_error(w(R"({"dns": {"servers": [{"address": "quic://1.1.1.1"}]}})"), "dns.servers[0].address", "not supported: quic://");
+  expect_error(w(R"({"dns": {"servers": [{"address": "rcode://nope"}]}})"), "dns.servers[0].address", "unknown rcode");
+  expect_error(w(R"({"dns": {"servers": [{"address": "fakeip"}]}})"), "dns.servers[0].address", "fakeip");
+  expect_error(w(R"({"dns": {"servers": [{"type": "dhcp"}]}})"), "dns.servers[0].type", "not supported");
+  expect_error(w(R"({"dns": {"servers": [{"type": "udp", "server": "1.1.1.1", "bogus": 1}]}})"),
                "dns.servers[0].bogus", "unknown field");
-  expect_error(R"({"dns": {"servers": [{"type": "udp", "server": "1.1.1.1", "detour": "nope"}]}})" + out,
+  expect_error(w(R"({"dns": {"servers": [{"type": "udp", "server": "1.1.1.1", "detour": "nope"}]}})"),
                "dns.servers[0].detour", "unknown outbound");
-  expect_error(R"({"dns": {"servers": [{"type": "tls", "server": "1.1.1.1", "detour": "direct"}]}})" + out,
+  expect_error(w(R"({"dns": {"servers": [{"type": "tls", "server": "1.1.1.1", "detour": "direct"}]}})"),
                "dns.servers[0].detour", "TLS needs a direct TCP connection");
-  expect_error(R"({"dns": {"servers": [{"type": "udp", "server": "x.test", "domain_resolver": "zz"}]}})" + out,
+  expect_error(w(R"({"dns": {"servers": [{"type": "udp", "server": "x.test", "domain_resolver": "zz"}]}})"),
                "dns.servers[0].domain_resolver", "unknown DNS server");
-  expect_error(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"domain": "x", "server": "b"}]}})" + out,
+  expect_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"domain": "x", "server": "b"}]}})"),
                "dns.rules[0].server", "unknown DNS server \"b\"");
-  expect_error(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"query_type": "BOGUS", "server": "a"}]}})" + out,
+  expect_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"query_type": "BOGUS", "server": "a"}]}})"),
                "dns.rules[0].query_type", "unknown query type");
-  expect_error(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"domian": "x", "server": "a"}]}})" + out,
+  expect_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"domian": "x", "server": "a"}]}})"),
                "dns.rules[0].domian", "unknown field");
-  expect_error(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "final": "b"}})" + out, "dns.final", "unknown DNS server");
-  expect_error(R"({"dns": {"client_subnet": "1.2.3.0/33"}})" + out, "dns.client_subnet", "expected an IP prefix");
+  expect_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "final": "b"}})"), "dns.final", "unknown DNS server");
+  expect_error(w(R"({"dns": {"client_subnet": "1.2.3.0/33"}})"), "dns.client_subnet", "expected an IP prefix");
   expect_error(R"({"outbounds": [{"type": "direct", "domain_resolver": "x"}]})", "outbounds[0].domain_resolver",
                "there is no dns block");
   expect_error(R"({"outbounds": [{"type": "direct", "network_strategy": "hybrid"}]})", "outbounds[0].network_strategy",
                "Android");
-  expect_error(R"({"route": {"rules": [{"action": "hijack-dns", "outbound": "direct"}]}})" + out,
+  expect_error(w(R"({"route": {"rules": [{"action": "hijack-dns", "outbound": "direct"}]}})"),
                "route.rules[0].outbound", "not allowed with action hijack-dns");
 }
 
