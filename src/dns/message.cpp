@@ -49,7 +49,8 @@ class Reader {
       if ((len & 0xc0) == 0xc0) {
         if (p + 1 >= w_.size()) return (why = "truncated name", false);
         std::size_t target = static_cast<std::size_t>(len & 0x3f) << 8 | w_[p + 1];
-        if (target >= p || ++jumps > kMaxJumps) return (why = "bad compression pointer", false);
+        // Never into the header: set_id() must not change what a name reads.
+        if (target >= p || target < kHeader || ++jumps > kMaxJumps) return (why = "bad compression pointer", false);
         if (!jumped) pos_ = p + 2;
         jumped = true;
         p = target;

@@ -2,6 +2,8 @@
 // real sockets and real TLS:
 //   - a udp and a tcp DNS server with detour through the anytls outbound
 //     resolve through the tunnel (the AnyTLS server counts the streams);
+//   - tls (DoT) and https (DoH, legacy address form) servers on loopback,
+//     certificate verified;
 //   - SOCKS5 UDP to port 53 and SOCKS5 CONNECT to port 53 are hijacked by a
 //     hijack-dns rule and answered from a local DNS server;
 //   - an http inbound with tls is a real HTTPS proxy;
@@ -279,6 +281,118 @@ TEST(DnsIntegration, HttpInboundWithTlsIsAnHttpsProxy) {
   run(env, https_proxy_body(&env, &https), 20s);
 }
 
+
+// ---------------------------------------------------------------- DoT and DoH on loopback
+
+// A DNS-over-TLS and DNS-over-HTTPS server (the test certificate; answers
+// from TestDnsServer::answer). `https` picks the protocol.
+struct TlsDnsServer {
+  tcp::acceptor acceptor;
+  std::shared_ptr<tls::ServerContext> ctx;
+  TestDnsServer::State* state;
+  bool https;
+  std::vector<std::string> requests;  // DoH request heads
+
+  TlsDnsServer(asio::io_context& io, TestDnsServer::State* st, bool doh)
+      : acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), state(st), https(doh) {
+    config::InboundTlsOptions t;
+    t.enabled = true;
+    t.certificate = test_pem().cert;
+    t.key = test_pem().key;
+    ctx = *tls::ServerContext::create(t);
+    asio::co_spawn(io, accept_loop(this), asio::detached);
+  }
+  std::uint16_t port() const { return acceptor.local_endpoint().port(); }
+
+  static asio::awaitable<void> serve(TlsDnsServer* f, tcp::socket s) {
+    auto c = f->ctx->current();
+    tls::TlsConn conn(std::move(s), c.get(), tls::TlsConn::Role::server);
+    std::error_code hs = co_await conn.handshake();
+    if (hs) co_return;
+    if (!f->https) {
+      std::string len;
+      auto e1 = co_await read_exact(conn, len, 2);
+      if (e1) co_return;
+      std::string q;
+      auto e2 = co_await read_exact(conn, q, static_cast<std::size_t>(static_cast<unsigned char>(len[0]) << 8 | static_cast<unsigned char>(len[1])));
+      if (e2) co_return;
+      ++f->state->tcp_queries;
+      auto a = TestDnsServer::answer(*f->state, Bytes(q.begin(), q.end()));
+      if (!a) co_return;
+      std::string out{static_cast<char>(a->size() >> 8), static_cast<char>(a->size())};
+      out.append(a->begin(), a->end());
+      (void)co_await write_all(conn, out);
+      co_return;
+    }
+    // DoH: the head, then Content-Length bytes of body.
+    std::string req;
+    std::array<char, 4096> buf;
+    std::size_t head_end = std::string::npos;
+    while ((head_end = req.find("\r\n\r\n")) == std::string::npos) {
+      auto [ec, n] = co_await conn.read_some(asio::buffer(buf));
+      if (ec) co_return;
+      req.append(buf.data(), n);
+    }
+    auto cl = req.find("Content-Length: ");
+    if (cl == std::string::npos) co_return;
+    std::size_t body_len = std::stoul(req.substr(cl + 16));
+    std::string body = req.substr(head_end + 4);
+    if (body.size() < body_len) {
+      std::string rest;
+      auto e = co_await read_exact(conn, rest, body_len - body.size());
+      if (e) co_return;
+      body += rest;
+    }
+    f->requests.push_back(req.substr(0, head_end));
+    ++f->state->tcp_queries;
+    auto a = TestDnsServer::answer(*f->state, Bytes(body.begin(), body.end()));
+    if (!a) co_return;
+    std::string resp = "HTTP/1.1 200 OK\r\nContent-Type: application/dns-message\r\nContent-Length: " +
+                       std::to_string(a->size()) + "\r\n\r\n";
+    resp.append(a->begin(), a->end());
+    (void)co_await write_all(conn, resp);
+  }
+  static asio::awaitable<void> accept_loop(TlsDnsServer* f) {
+    for (;;) {
+      auto [ec, s] = co_await f->acceptor.async_accept(net::use_tuple);
+      if (ec) co_return;
+      asio::co_spawn(f->acceptor.get_executor(), serve(f, std::move(s)), asio::detached);
+    }
+  }
+};
+
+asio::awaitable<void> dot_doh_body(Env* env, TlsDnsServer* dot, TlsDnsServer* doh, TestDnsServer* plain) {
+  auto opts = dns_options(R"({"servers": [
+      {"tag": "dot", "type": "tls", "server": "127.0.0.1", "server_port": )" + std::to_string(dot->port()) + R"(},
+      {"tag": "doh", "address": "https://127.0.0.1:)" + std::to_string(doh->port()) + R"(/custom-path"}]})");
+  for (auto& sv : opts.servers) sv.tls.certificate = test_pem().cert;  // verified, not insecure
+  dns::Client::Deps deps;
+  deps.resolver = env->resolver;
+  dns::Client client(opts, std::move(deps));
+  auto op = client.lookup("dot.test", "dot", config::DomainStrategy::ipv4_only);
+  auto a = co_await std::move(op);
+  CO_ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->at(0).to_string(), "198.51.100.7");
+  auto op2 = client.lookup("doh.test", "doh", config::DomainStrategy::ipv4_only);
+  auto b = co_await std::move(op2);
+  CO_ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->at(0).to_string(), "198.51.100.7");
+  CO_ASSERT_TRUE(doh->requests.size() == 1u);
+  EXPECT_EQ(doh->requests[0].rfind("POST /custom-path HTTP/1.1\r\n", 0), 0u) << doh->requests[0];
+  EXPECT_EQ(plain->st->names, (std::vector<std::string>{"dot.test", "doh.test"}));
+  std::error_code ec;
+  dot->acceptor.close(ec);
+  doh->acceptor.close(ec);
+  plain->stop();
+}
+
+TEST(DnsIntegration, TlsAndHttpsServersOnLoopback) {
+  Env env;
+  TestDnsServer plain(env.io);
+  TlsDnsServer dot(env.io, plain.st.get(), false);
+  TlsDnsServer doh(env.io, plain.st.get(), true);
+  run(env, dot_doh_body(&env, &dot, &doh, &plain), 20s);
+}
 
 // ---------------------------------------------------------------- anytls detour, plain anytls inbound
 

@@ -91,7 +91,9 @@ TEST(DnsMessage, RefusesMalformed) {
   EXPECT_FALSE(parse(rd, &why));
   EXPECT_EQ(why, "truncated record");
   // Names that cannot be written.
-  EXPECT_FALSE(encode(make_query(1, std::string(64, 'a') + ".com", type::a)));
+  std::string long_label(64, 'a');
+  long_label.append(".com");
+  EXPECT_FALSE(encode(make_query(1, long_label, type::a)));
   EXPECT_FALSE(encode(make_query(1, "a..com", type::a)));
 }
 
