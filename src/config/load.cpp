@@ -864,6 +864,7 @@ DnsRule decode_dns_rule(const json& j, const std::string& path) {
     }
     if (o.get("rewrite_ttl")) fail(o.at("rewrite_ttl"), "not supported: rewrite_ttl");
     if (o.get("strategy")) fail(o.at("strategy"), "not supported on a DNS rule (set dns.strategy or the server's domain_resolver strategy)");
+    if (o.get("no_drop")) fail(o.at("no_drop"), "only allowed with action reject");
   } else if (action == "reject") {
     r.action = DnsRuleAction::reject;
     if (!r.server.empty()) fail(o.at("server"), "not allowed with action reject");
@@ -871,6 +872,8 @@ DnsRule decode_dns_rule(const json& j, const std::string& path) {
     else if (method == "drop") r.method = RejectMethod::drop;
     else fail(o.at("method"), "unknown reject method " + in_quotes(method) + " (default drop)");
     (void)get_bool(o, "no_drop");
+    for (const char* k : {"disable_cache", "rewrite_ttl", "client_subnet", "strategy"})
+      if (o.get(k)) fail(o.at(k), "only allowed with action route");
   } else if (action == "route-options" || action == "predefined") {
     fail(o.at("action"), "not supported: DNS rule action " + in_quotes(action) + " (route reject)");
   } else {

@@ -224,6 +224,8 @@ TEST(DnsConfig, ErrorsNameTheField) {
   expect_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"domian": "x", "server": "a"}]}})"),
                "dns.rules[0].domian", "unknown field");
   expect_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "final": "b"}})"), "dns.final", "unknown DNS server");
+  expect_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"domain": "x", "action": "reject", "disable_cache": true}]}})"),
+               "dns.rules[0].disable_cache", "only allowed with action route");
   expect_error(w(R"({"dns": {"client_subnet": "1.2.3.0/33"}})"), "dns.client_subnet", "expected an IP prefix");
   expect_error(R"({"outbounds": [{"type": "direct", "domain_resolver": "x"}]})", "outbounds[0].domain_resolver",
                "there is no dns block");
