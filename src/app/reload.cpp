@@ -145,6 +145,8 @@ std::shared_ptr<dns::Client> Components::build_dns(const config::Options& option
     return it == outs.end() ? nullptr : it->second->object.get();
   };
   deps.resolver = resolver_;
+  deps.default_interface = options.route.default_interface;
+  deps.default_mark = options.route.default_mark;
   // Without a dns block: the system resolver, for hijack-dns.
   return std::make_shared<dns::Client>(options.dns.value_or(config::DnsOptions{}), std::move(deps));
 }

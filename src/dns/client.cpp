@@ -77,6 +77,8 @@ Client::Client(const config::DnsOptions& options, Deps deps)
     }
     TransportDeps td;
     td.resolver = deps_.resolver;
+    td.default_interface = deps_.default_interface;
+    td.default_mark = deps_.default_mark;
     if (!s.dial.detour.empty()) {
       td.detour = deps_.outbounds ? deps_.outbounds(s.dial.detour) : nullptr;
       if (!td.detour) throw std::invalid_argument(path + ".detour: outbound not found: " + s.dial.detour);
@@ -92,7 +94,9 @@ Client::Client(const config::DnsOptions& options, Deps deps)
     auto server = std::make_unique<Server>();
     server->options.type = "local";
     server->options.tag = "local";
-    server->transport = make_transport(server->options, "dns", TransportDeps{nullptr, deps_.resolver, nullptr});
+    TransportDeps td;
+    td.resolver = deps_.resolver;
+    server->transport = make_transport(server->options, "dns", std::move(td));
     servers_.push_back(std::move(server));
   }
   final_ = options_.final.empty() ? servers_.front().get() : find(options_.final);

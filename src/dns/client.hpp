@@ -47,6 +47,8 @@ class Client final : public route::DnsHandler {
     std::shared_ptr<net::Resolver> resolver;  // the local server, names of servers without domain_resolver
     net::Clock* clock = nullptr;              // cache time (null: the real clock)
     std::chrono::milliseconds timeout{5000};  // per upstream exchange
+    std::string default_interface;            // route.default_interface
+    std::uint32_t default_mark = 0;           // route.default_mark
   };
 
   // Throws std::invalid_argument naming the JSON path.

@@ -39,6 +39,9 @@ struct TransportDeps {
   outbound::Outbound* detour = nullptr;  // the server's detour, if any
   std::shared_ptr<net::Resolver> resolver;
   NameLookup lookup;                     // for `server` names; null = resolver
+  // route.default_interface / default_mark, for dials that set none.
+  std::string default_interface;
+  std::uint32_t default_mark = 0;
 };
 
 // Throws std::invalid_argument naming `path` (a TLS context that cannot be
