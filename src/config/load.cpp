@@ -1002,10 +1002,6 @@ void check_dns_references(Options& opts, const std::map<std::string, std::size_t
       std::string p = item("dns.servers", i);
       if (!sv.dial.detour.empty()) {
         if (!outbound_index.count(sv.dial.detour)) fail(child(p, "detour"), "unknown outbound " + in_quotes(sv.dial.detour));
-        // Our TLS runs on a socket of its own; over another outbound's
-        // stream it is not built.
-        if (sv.type == "tls" || sv.type == "https")
-          fail(child(p, "detour"), "not supported on a " + sv.type + " DNS server: its TLS needs a direct TCP connection (use a tcp or udp server with detour)");
       }
       if (!sv.dial.domain_resolver.empty()) {
         need(sv.dial.domain_resolver, child(p, "domain_resolver"));

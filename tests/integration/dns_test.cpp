@@ -3,7 +3,7 @@
 //   - a udp and a tcp DNS server with detour through the anytls outbound
 //     resolve through the tunnel (the AnyTLS server counts the streams);
 //   - tls (DoT) and https (DoH, legacy address form) servers on loopback,
-//     certificate verified;
+//     certificate verified, directly and with detour through the tunnel;
 //   - SOCKS5 UDP to port 53 and SOCKS5 CONNECT to port 53 are hijacked by a
 //     hijack-dns rule and answered from a local DNS server;
 //   - an http inbound with tls is a real HTTPS proxy;
@@ -361,13 +361,19 @@ struct TlsDnsServer {
   }
 };
 
-asio::awaitable<void> dot_doh_body(Env* env, TlsDnsServer* dot, TlsDnsServer* doh, TestDnsServer* plain) {
+asio::awaitable<void> dot_doh_body(Env* env, TlsDnsServer* dot, TlsDnsServer* doh, TestDnsServer* plain,
+                                   outbound::AnyTlsOutbound* proxy) {
   auto opts = dns_options(R"({"servers": [
       {"tag": "dot", "type": "tls", "server": "127.0.0.1", "server_port": )" + std::to_string(dot->port()) + R"(},
-      {"tag": "doh", "address": "https://127.0.0.1:)" + std::to_string(doh->port()) + R"(/custom-path"}]})");
+      {"tag": "doh", "address": "https://127.0.0.1:)" + std::to_string(doh->port()) + R"(/custom-path"},
+      {"tag": "dot-tunnel", "type": "tls", "server": "127.0.0.1", "server_port": )" + std::to_string(dot->port()) +
+                          R"(, "detour": "proxy"},
+      {"tag": "doh-tunnel", "type": "https", "server": "127.0.0.1", "server_port": )" + std::to_string(doh->port()) +
+                          R"(, "detour": "proxy"}]})");
   for (auto& sv : opts.servers) sv.tls.certificate = test_pem().cert;  // verified, not insecure
   dns::Client::Deps deps;
   deps.resolver = env->resolver;
+  deps.outbounds = [proxy](std::string_view tag) -> outbound::Outbound* { return tag == "proxy" ? proxy : nullptr; };
   dns::Client client(opts, std::move(deps));
   auto op = client.lookup("dot.test", "dot", config::DomainStrategy::ipv4_only);
   auto a = co_await std::move(op);
@@ -380,18 +386,32 @@ asio::awaitable<void> dot_doh_body(Env* env, TlsDnsServer* dot, TlsDnsServer* do
   CO_ASSERT_TRUE(doh->requests.size() == 1u);
   EXPECT_EQ(doh->requests[0].rfind("POST /custom-path HTTP/1.1\r\n", 0), 0u) << doh->requests[0];
   EXPECT_EQ(plain->st->names, (std::vector<std::string>{"dot.test", "doh.test"}));
+  // The same through the anytls tunnel: TLS over a stream of its session.
+  auto streams_before = env->server->stats().streams;
+  auto op3 = client.lookup("dot.tunnel.test", "dot-tunnel", config::DomainStrategy::ipv4_only);
+  auto c = co_await std::move(op3);
+  CO_ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->at(0).to_string(), "198.51.100.7");
+  auto op4 = client.lookup("doh.tunnel.test", "doh-tunnel", config::DomainStrategy::ipv4_only);
+  auto d = co_await std::move(op4);
+  CO_ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->at(0).to_string(), "198.51.100.7");
+  EXPECT_EQ(env->server->stats().streams, streams_before + 2);
+  EXPECT_EQ(doh->requests.size(), 2u);
   std::error_code ec;
   dot->acceptor.close(ec);
   doh->acceptor.close(ec);
   plain->stop();
 }
 
-TEST(DnsIntegration, TlsAndHttpsServersOnLoopback) {
+TEST(DnsIntegration, TlsAndHttpsServersDirectAndThroughTheTunnel) {
   Env env;
   TestDnsServer plain(env.io);
   TlsDnsServer dot(env.io, plain.st.get(), false);
   TlsDnsServer doh(env.io, plain.st.get(), true);
-  run(env, dot_doh_body(&env, &dot, &doh, &plain), 20s);
+  auto& proxy = env.make_client(client_options(env.server->port()));
+  proxy.start();
+  run(env, dot_doh_body(&env, &dot, &doh, &plain, &proxy), 20s);
 }
 
 // ---------------------------------------------------------------- anytls detour, plain anytls inbound

@@ -213,8 +213,6 @@ TEST(DnsConfig, ErrorsNameTheField) {
                "dns.servers[0].bogus", "unknown field");
   expect_error(w(R"({"dns": {"servers": [{"type": "udp", "server": "1.1.1.1", "detour": "nope"}]}})"),
                "dns.servers[0].detour", "unknown outbound");
-  expect_error(w(R"({"dns": {"servers": [{"type": "tls", "server": "1.1.1.1", "detour": "direct"}]}})"),
-               "dns.servers[0].detour", "TLS needs a direct TCP connection");
   expect_error(w(R"({"dns": {"servers": [{"type": "udp", "server": "x.test", "domain_resolver": "zz"}]}})"),
                "dns.servers[0].domain_resolver", "unknown DNS server");
   expect_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"domain": "x", "server": "b"}]}})"),
