@@ -6,6 +6,7 @@
 
 #include "anytls/padding.hpp"
 #include "config/load.hpp"
+#include "dns/client.hpp"
 #include "net/resolver.hpp"
 #include "outbound/anytls.hpp"
 #include "outbound/block.hpp"
@@ -76,14 +77,36 @@ void preflight(const config::Options& options) {
   } catch (const std::invalid_argument& e) {
     throw config::ConfigError("", e.what());
   }
+  if (options.dns) {
+    // TLS contexts of DoT/DoH servers, hosts files, client subnets.
+    dns::Client::Deps deps;
+    deps.outbounds = [&by_tag](std::string_view tag) -> outbound::Outbound* {
+      auto it = by_tag.find(tag);
+      return it == by_tag.end() ? nullptr : it->second;
+    };
+    deps.resolver = resolver;
+    try {
+      dns::Client client(*options.dns, std::move(deps));
+    } catch (const std::invalid_argument& e) {
+      throw config::ConfigError("", e.what());
+    }
+  }
   for (std::size_t i = 0; i < options.inbounds.size(); ++i) {
     const auto* a = std::get_if<config::AnyTlsInboundOptions>(&options.inbounds[i].options);
     if (!a) continue;
     const std::string path = "inbounds[" + std::to_string(i) + "]";
     if (!a->padding_scheme.empty() && !proto::PaddingScheme::parse(a->padding_scheme))
       throw config::ConfigError(path + ".padding_scheme", "invalid padding scheme (it needs a stop=N line)");
-    auto tls = tls::ServerContext::create(a->tls);
-    if (!tls) throw_at(path + ".tls", tls.error().text());
+    if (a->tls.enabled) {
+      auto tls = tls::ServerContext::create(a->tls);
+      if (!tls) throw_at(path + ".tls", tls.error().text());
+    }
+  }
+  for (std::size_t i = 0; i < options.inbounds.size(); ++i) {
+    const auto* m = std::get_if<config::MixedInboundOptions>(&options.inbounds[i].options);
+    if (!m || !m->tls.enabled) continue;
+    auto tls = tls::ServerContext::create(m->tls);
+    if (!tls) throw_at("inbounds[" + std::to_string(i) + "].tls", tls.error().text());
   }
   for (auto& o : outbounds) o->stop();
 }

@@ -16,6 +16,7 @@
 #include "route/rule_router.hpp"
 
 #include "config/load.hpp"
+#include "dns/client.hpp"
 
 namespace anytls::app {
 
@@ -26,8 +27,57 @@ std::string name_of(std::string_view kind, const std::string& type, const std::s
 }
 
 const std::string* detour_of(const config::OutboundOptions& o) {
+  if (const auto* a = std::get_if<config::AnyTlsOutboundOptions>(&o.options))
+    return a->dial.detour.empty() ? nullptr : &a->dial.detour;
   const auto* d = std::get_if<config::DirectOutboundOptions>(&o.options);
   return d && !d->dial.detour.empty() ? &d->dial.detour : nullptr;
+}
+
+void set_detour(outbound::Outbound& o, outbound::Outbound* detour) {
+  if (auto* a = dynamic_cast<outbound::AnyTlsOutbound*>(&o)) a->set_detour(detour);
+  else if (auto* d = dynamic_cast<outbound::DirectOutbound*>(&o)) d->set_detour(detour);
+}
+
+// A lookup through the DNS module in the slot (the system resolver while
+// there is none). Holds the client for the lookup's duration: a reload may
+// replace it meanwhile.
+asio::awaitable<net::Result<std::vector<asio::ip::address>>> slot_lookup(std::shared_ptr<DnsSlot> slot,
+                                                                         std::shared_ptr<net::Resolver> fallback,
+                                                                         std::string host, std::string server,
+                                                                         config::DomainStrategy strategy) {
+  std::shared_ptr<dns::Client> client = slot->client;
+  // The call outside any branch (GCC 12: no temporaries in a co_await in a branch).
+  auto op = client ? client->lookup(host, server, strategy) : fallback->lookup(host);
+  co_return co_await std::move(op);
+}
+
+struct SlotLookup {
+  std::shared_ptr<DnsSlot> slot;
+  std::shared_ptr<net::Resolver> fallback;
+  std::string server;
+  config::DomainStrategy strategy;
+  asio::awaitable<net::Result<std::vector<asio::ip::address>>> operator()(const std::string& host) const {
+    return slot_lookup(slot, fallback, host, server, strategy);
+  }
+};
+
+// An outbound's dialer: its dial fields, route's defaults, and the DNS
+// module for names when there is a dns block.
+net::DialerOptions dialer_options(const config::DialOptions& dial, const std::shared_ptr<DnsSlot>& slot,
+                                  const std::shared_ptr<net::Resolver>& resolver) {
+  net::DialerOptions o = outbound::make_dialer_options(dial);
+  const auto& route = slot->route;
+  if (o.bind_interface.empty()) o.bind_interface = route.default_interface;
+  if (o.routing_mark == 0 && route.default_mark != 0) {
+    o.routing_mark = route.default_mark;
+    o.mark_best_effort = true;
+  }
+  if (slot->configured) {
+    std::string server = dial.domain_resolver.empty() ? route.default_domain_resolver : dial.domain_resolver;
+    auto strategy = dial.domain_resolver.empty() ? route.default_domain_resolver_strategy : dial.domain_resolver_strategy;
+    o.lookup = SlotLookup{slot, resolver, server, strategy};
+  }
+  return o;
 }
 
 }  // namespace
@@ -40,12 +90,12 @@ Components::~Components() { stop(); }
 std::string Components::build_outbound(const config::OutboundOptions& o, std::unique_ptr<outbound::Outbound>& out) {
   try {
     if (const auto* a = std::get_if<config::AnyTlsOutboundOptions>(&o.options)) {
-      net::Dialer dialer(outbound::make_dialer_options(a->dial), resolver_);
+      net::Dialer dialer(dialer_options(a->dial, dns_, resolver_), resolver_);
       auto r = outbound::AnyTlsOutbound::create(io_, o.tag, *a, std::move(dialer));
       if (!r) return r.error().text();
       out = std::move(*r);
     } else if (const auto* d = std::get_if<config::DirectOutboundOptions>(&o.options)) {
-      out = std::make_unique<outbound::DirectOutbound>(o.tag, *d, resolver_);
+      out = std::make_unique<outbound::DirectOutbound>(o.tag, net::Dialer(dialer_options(d->dial, dns_, resolver_), resolver_));
     } else {
       out = std::make_unique<outbound::BlockOutbound>(o.tag);
     }
@@ -96,10 +146,27 @@ std::shared_ptr<route::Router> Components::build_router(const config::Options& o
   router->set_resolver(resolver_);  // the resolve action's lookups
   pending_updater_.reset();
   if (!remotes.empty()) pending_updater_ = std::make_unique<route::RuleSetUpdater>(io_, sets, std::move(remotes), state_dir);
+  router->set_dns(dns_->client.get());
   return router;
 }
 
+std::shared_ptr<dns::Client> Components::build_dns(const config::Options& options,
+                                                   const std::map<std::string, Out*, std::less<>>& outs) {
+  dns::Client::Deps deps;
+  deps.outbounds = [&outs](std::string_view tag) -> outbound::Outbound* {
+    auto it = outs.find(tag);
+    return it == outs.end() ? nullptr : it->second->object.get();
+  };
+  deps.resolver = resolver_;
+  deps.default_interface = options.route.default_interface;
+  deps.default_mark = options.route.default_mark;
+  // Without a dns block: the system resolver, for hijack-dns.
+  return std::make_shared<dns::Client>(options.dns.value_or(config::DnsOptions{}), std::move(deps));
+}
+
 std::optional<Components::Failure> Components::start(const config::Options& options) {
+  dns_->configured = options.dns.has_value();
+  dns_->route = options.route;
   std::map<std::string, Out*, std::less<>> by_tag;
   outbounds_.reserve(options.outbounds.size());
   for (std::size_t i = 0; i < options.outbounds.size(); ++i) {
@@ -115,9 +182,10 @@ std::optional<Components::Failure> Components::start(const config::Options& opti
     if (!detour) continue;
     auto it = by_tag.find(*detour);
     if (it == by_tag.end()) return Failure{1, fmt::format("outbound {}: detour not found: {}", o.options.tag, *detour)};
-    static_cast<outbound::DirectOutbound*>(o.object.get())->set_detour(it->second->object.get());
+    set_detour(*o.object, it->second->object.get());
   }
   try {
+    dns_->client = build_dns(options, by_tag);
     router_.set(build_router(options, by_tag));
   } catch (const std::exception& e) {
     return Failure{1, e.what()};
@@ -137,6 +205,10 @@ std::optional<Components::Failure> Components::start(const config::Options& opti
 
 std::optional<std::vector<std::string>> Components::apply(const config::Options& options) {
   std::vector<std::string> changes;
+  // Outbounds built below see the new dns block and route defaults; the
+  // DNS client itself is replaced once the outbounds are in place.
+  dns_->configured = options.dns.has_value();
+  dns_->route = options.route;
 
   // ---- outbounds: which are kept, which are built anew
   std::map<std::string, Out*, std::less<>> old_by_tag;
@@ -177,15 +249,18 @@ std::optional<std::vector<std::string>> Components::apply(const config::Options&
   for (auto& o : next) {
     const std::string* detour = detour_of(o.options);
     if (detour && fresh.count(o.options.tag))
-      static_cast<outbound::DirectOutbound*>(o.object.get())->set_detour(by_tag.at(*detour)->object.get());
+      set_detour(*o.object, by_tag.at(*detour)->object.get());
   }
   std::shared_ptr<route::Router> router;
+  std::shared_ptr<dns::Client> old_dns = dns_->client;
   try {
+    dns_->client = build_dns(options, by_tag);
     router = build_router(options, by_tag);
   } catch (const std::exception& e) {
     // preflight() builds the same router; only a bug gets here. Put the
     // kept objects back.
     spdlog::error("reload: {}; keeping the running configuration", e.what());
+    dns_->client = old_dns;
     for (auto& o : next)
       if (!fresh.count(o.options.tag)) old_by_tag.at(o.options.tag)->object = std::move(o.object);
     return std::nullopt;
@@ -207,6 +282,8 @@ std::optional<std::vector<std::string>> Components::apply(const config::Options&
   outbounds_ = std::move(next);
   router_.set(std::move(router));
   install_updater();
+  // Lookups in flight hold their client; hijacked flows hold a reference.
+  if (old_dns) drained_dns_.push_back(std::move(old_dns));
 
   // ---- inbounds
   std::map<std::string, In*, std::less<>> old_in;

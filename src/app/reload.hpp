@@ -31,7 +31,19 @@
 #include "route/router.hpp"
 #include "route/rule_set_fetch.hpp"
 
+namespace anytls::dns {
+class Client;
+}
+
 namespace anytls::app {
+
+// The DNS module in use; outbounds' lookups go through it, so a reload that
+// builds a new one reaches outbounds that were kept.
+struct DnsSlot {
+  std::shared_ptr<dns::Client> client;
+  bool configured = false;  // a dns block exists (else lookups use the system resolver)
+  config::RouteOptions route;  // default_domain_resolver, default_interface, default_mark
+};
 
 // A Router that forwards to a replaceable one.
 class SwitchRouter final : public route::Router {
@@ -93,6 +105,9 @@ class Components {
   std::string start_inbound(const config::InboundOptions& o, std::unique_ptr<inbound::Inbound>& out);
   std::shared_ptr<route::Router> build_router(const config::Options& options,
                                               const std::map<std::string, Out*, std::less<>>& outs);
+  // The DNS module for options, its detours from outs (throws std::invalid_argument).
+  std::shared_ptr<dns::Client> build_dns(const config::Options& options,
+                                         const std::map<std::string, Out*, std::less<>>& outs);
 
   // Makes the updater build_router() prepared the current one (the previous
   // one stops: its router is being replaced).
@@ -111,6 +126,8 @@ class Components {
   std::unique_ptr<route::RuleSetUpdater> updater_;
   std::unique_ptr<route::RuleSetUpdater> pending_updater_;
   std::vector<std::unique_ptr<route::RuleSetUpdater>> old_updaters_;
+  std::shared_ptr<DnsSlot> dns_ = std::make_shared<DnsSlot>();
+  std::vector<std::shared_ptr<dns::Client>> drained_dns_;
   bool stopped_ = false;
 };
 

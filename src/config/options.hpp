@@ -63,6 +63,12 @@ struct DialOptions {
   bool disable_tcp_keep_alive = false;
   DomainStrategy domain_strategy = DomainStrategy::as_is;
   Duration fallback_delay = defaults::kFallbackDelay;
+  // Issue 14 dial fields. domain_resolver: a dns.servers tag (its string or
+  // object form's "server"); names this outbound dials are resolved there.
+  std::string domain_resolver;
+  DomainStrategy domain_resolver_strategy = DomainStrategy::as_is;  // its "strategy"
+  bool tcp_multi_path = false;  // MPTCP, TCP when the kernel refuses
+  bool udp_fragment = false;    // accepted: Linux fragments UDP unless DF is set
   bool operator==(const DialOptions&) const = default;
 };
 
@@ -130,6 +136,8 @@ struct AnyTlsUser {
 struct MixedInboundOptions {
   ListenOptions listen;
   std::vector<ProxyUser> users;  // empty = no authentication
+  InboundTlsOptions tls;         // http/mixed: enabled = an HTTPS proxy
+  bool set_system_proxy = false; // accepted with a warning (nothing to set headless)
   bool operator==(const MixedInboundOptions&) const = default;
 };
 
@@ -285,7 +293,65 @@ struct RouteOptions {
   std::string final;  // existing outbound tag; defaults to the first outbound
   std::vector<RouteRule> rules;
   std::vector<RuleSetOptions> rule_set;
+  // Issue 14 (part D): outbound dial defaults.
+  bool auto_detect_interface = false;  // accepted: the kernel's routing picks the interface
+  std::string default_interface;       // bind_interface of dials that set none
+  std::uint32_t default_mark = 0;      // routing_mark of dials that set none
+  std::string default_domain_resolver; // dns.servers tag; "" = dns.final / system
+  DomainStrategy default_domain_resolver_strategy = DomainStrategy::as_is;
   bool operator==(const RouteOptions&) const = default;
+};
+
+// ---------------------------------------------------------------- dns
+
+// One dns.servers entry, sing-box 1.12+ form; the legacy "address" form
+// ("tls://1.1.1.1", "https://dns.google/dns-query", "local", "rcode://refused",
+// a plain IP) is decoded into the same fields.
+struct DnsServerOptions {
+  std::string type;  // local hosts udp tcp tls https rcode (rcode: legacy only)
+  std::string tag;   // never empty after loading
+  std::string server;               // udp tcp tls https: host (IP or name)
+  std::uint16_t server_port = 0;    // default 53 / 853 / 443 applied
+  std::string path;                 // https: default "/dns-query"
+  OutboundTlsOptions tls;           // tls https (enabled implied)
+  std::vector<std::string> hosts_path;  // hosts: files; empty with no predefined = /etc/hosts
+  // hosts: name -> addresses (IP literals), in file order.
+  std::vector<std::pair<std::string, std::vector<std::string>>> predefined;
+  std::uint8_t rcode = 0;           // rcode: the answer's rcode
+  // Dial fields: detour (queries travel through that outbound),
+  // domain_resolver (resolves `server` when it is a name), bind_interface...
+  DialOptions dial;
+  // Legacy per-server fields: the strategy of lookups this server answers,
+  // and a client_subnet overriding dns.client_subnet.
+  DomainStrategy strategy = DomainStrategy::as_is;
+  std::string client_subnet;
+  bool operator==(const DnsServerOptions&) const = default;
+};
+
+enum class DnsRuleAction { route, reject };
+
+struct DnsRule {
+  RouteRule match;                        // the route matchers (action fields unused)
+  std::vector<std::uint16_t> query_type;  // empty = any
+  DnsRuleAction action = DnsRuleAction::route;
+  std::string server;                     // route: a dns.servers tag
+  RejectMethod method = RejectMethod::default_;  // reject: default = REFUSED, drop = no answer
+  bool disable_cache = false;             // route: answers not cached
+  std::optional<std::string> client_subnet;  // route: overrides dns.client_subnet
+  bool operator==(const DnsRule&) const = default;
+};
+
+struct DnsOptions {
+  std::vector<DnsServerOptions> servers;
+  std::vector<DnsRule> rules;
+  std::string final;  // dns.servers tag; defaults to the first server
+  DomainStrategy strategy = DomainStrategy::as_is;
+  bool disable_cache = false;
+  bool disable_expire = false;
+  bool independent_cache = false;
+  std::uint32_t cache_capacity = 1024;  // entries; sing-box's default (min 1024)
+  std::string client_subnet;            // "1.2.3.0/24" or an IP; empty = none
+  bool operator==(const DnsOptions&) const = default;
 };
 
 // ---------------------------------------------------------------- experimental
@@ -309,6 +375,7 @@ struct Options {
   // Things accepted but ignored (e.g. udp=0 in a share link), for the log.
   std::vector<std::string> warnings;
   std::optional<MetricsOptions> metrics;   // experimental.metrics
+  std::optional<DnsOptions> dns;           // the dns block, when present
 };
 
 }  // namespace anytls::config

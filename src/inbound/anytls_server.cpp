@@ -56,12 +56,16 @@ std::error_code AnyTlsServer::start() {
     return std::make_error_code(std::errc::invalid_argument);
   }
   padding_ = std::make_shared<proto::PaddingState>(std::make_shared<const proto::PaddingScheme>(std::move(*scheme)));
-  auto ctx = tls::ServerContext::create(opts_.tls);
-  if (!ctx) {
-    start_error_ = "tls: " + ctx.error().text();
-    return ctx.error().code;
+  // Without tls the listener speaks AnyTLS on plain TCP: sing-box allows it
+  // for a server behind another TLS front.
+  if (opts_.tls.enabled) {
+    auto ctx = tls::ServerContext::create(opts_.tls);
+    if (!ctx) {
+      start_error_ = "tls: " + ctx.error().text();
+      return ctx.error().code;
+    }
+    tls_ = *ctx;
   }
-  tls_ = *ctx;
   hashes_.clear();
   for (const auto& u : opts_.users) hashes_.push_back(proto::hash_password(u.password));
   if (opts_.fallback) {
@@ -251,17 +255,27 @@ asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket sock
     }
   };
   std::optional<Slot> slot(std::in_place, *this);
-  auto ctx = tls_->current();
-  auto conn = std::make_unique<tls::TlsConn>(std::move(socket), ctx.get(), tls::TlsConn::Role::server);
+  std::unique_ptr<net::Conn> conn;
+  tls::TlsConn* tls_conn = nullptr;
+  if (tls_) {
+    auto ctx = tls_->current();
+    auto t = std::make_unique<tls::TlsConn>(std::move(socket), ctx.get(), tls::TlsConn::Role::server);
+    tls_conn = t.get();
+    conn = std::move(t);
+  } else {
+    conn = std::make_unique<net::TcpConn>(std::move(socket));
+  }
   Registered<net::Conn*> reg(pending_, conn.get());
 
-  auto hs = co_await (conn->handshake() || net::sleep_until(deadline, clock_));
-  if (hs.index() != 0 || std::get<0>(hs)) {
-    spdlog::debug("inbound/anytls[{}]: {}: TLS handshake {}", tag_, peer,
-                  hs.index() != 0 ? "timed out" : "failed: " + std::get<0>(hs).message());
-    co_return;
+  if (tls_conn) {
+    auto hs = co_await (tls_conn->handshake() || net::sleep_until(deadline, clock_));
+    if (hs.index() != 0 || std::get<0>(hs)) {
+      spdlog::debug("inbound/anytls[{}]: {}: TLS handshake {}", tag_, peer,
+                    hs.index() != 0 ? "timed out" : "failed: " + std::get<0>(hs).message());
+      co_return;
+    }
+    ++stats_.handshakes;
   }
-  ++stats_.handshakes;
   auto result = co_await authenticate(*conn, hashes_, deadline, clock_);
   if (result.ending != AuthOutcome::Ending::authenticated) {
     ++stats_.auth_failures;

@@ -12,6 +12,7 @@
 #include <asio/experimental/awaitable_operators.hpp>
 
 #include "inbound/sniff.hpp"
+#include "inbound/dns_hijack.hpp"
 #include "net/coro.hpp"
 #include "net/duration.hpp"
 #include "route/process.hpp"
@@ -177,8 +178,8 @@ void apply_route_options(outbound::Metadata& md, const config::RouteRule& rule) 
 
 // Runs the rule actions for md until a final one; logs the outbound line or
 // the refusal. nullptr with the error when there is nothing to dial.
-asio::awaitable<net::Result<outbound::Outbound*>> choose(route::Router& router, outbound::Metadata& md,
-                                                         ClientPeek* peek) {
+asio::awaitable<net::Result<route::Decision>> choose(route::Router& router, outbound::Metadata& md,
+                                                    ClientPeek* peek) {
   begin(md);
   log_inbound(md);
   if (router.needs_process() && !md.process) md.process = route::find_process(md.network, md.source);
@@ -207,9 +208,14 @@ asio::awaitable<net::Result<outbound::Outbound*>> choose(route::Router& router, 
     co_return net::Error{make_error_code(decision.drop ? DispatchError::dropped : DispatchError::rejected), {}};
   }
   if (decision.action == route::Action::hijack_dns) {
-    spdlog::warn("{} {}connection to {}: hijack-dns: no DNS module to answer", log_prefix(md), packet_word(md),
+    if (decision.hijack_dns == nullptr) {
+      spdlog::warn("{} {}connection to {}: hijack-dns: no DNS module to answer", log_prefix(md), packet_word(md),
+                   md.destination.to_string());
+      co_return net::Error{make_error_code(DispatchError::hijack_unavailable), {}};
+    }
+    spdlog::info("{} {}connection to {} hijacked by the DNS module", log_prefix(md), packet_word(md),
                  md.destination.to_string());
-    co_return net::Error{make_error_code(DispatchError::hijack_unavailable), {}};
+    co_return decision;
   }
   if (decision.rule != nullptr) apply_route_options(md, *decision.rule);
   if (decision.outbound == nullptr) {
@@ -219,7 +225,7 @@ asio::awaitable<net::Result<outbound::Outbound*>> choose(route::Router& router, 
   auto* out = decision.outbound;
   spdlog::info("[{} {}] outbound/{}[{}]: outbound {}connection to {}", md.id, elapsed(md), out->type(), out->tag(),
                packet_word(md), md.destination.to_string());
-  co_return out;
+  co_return decision;
 }
 
 void log_failure(const outbound::Metadata& md, const net::Error& e) {
@@ -238,7 +244,8 @@ asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> connect(route::Router& 
                                                                  ClientPeek* peek) {
   auto out = co_await choose(router, md, peek);
   if (!out) co_return out.error();
-  auto conn = co_await (*out)->dial(md);
+  if (out->hijack_dns) co_return std::unique_ptr<net::Conn>(std::make_unique<DnsStreamConn>(*out->hijack_dns, md));
+  auto conn = co_await out->outbound->dial(md);
   if (!conn) log_failure(md, conn.error());
   co_return conn;
 }
@@ -253,7 +260,9 @@ asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> connect_packet(ro
   ClientPeek* none = nullptr;
   auto out = co_await choose(router, md, none);
   if (!out) co_return out.error();
-  auto conn = co_await (*out)->listen_packet(md);
+  if (out->hijack_dns)
+    co_return std::unique_ptr<net::PacketConn>(std::make_unique<DnsPacketConn>(*out->hijack_dns, md));
+  auto conn = co_await out->outbound->listen_packet(md);
   if (!conn) log_failure(md, conn.error());
   co_return conn;
 }
@@ -365,10 +374,15 @@ outbound::Metadata Session::metadata(outbound::Network network, net::Address des
   return md;
 }
 
+void Session::start_tls(SSL_CTX* ctx) {
+  tls_ = std::make_unique<tls::TlsConn>(std::move(client_.socket()), ctx, tls::TlsConn::Role::server);
+}
+
 void Session::close() {
   if (closed_) return;
   closed_ = true;
   client_.close();
+  if (tls_) tls_->close();
   if (upstream_ != nullptr) upstream_->close();
   if (packet_ != nullptr) packet_->close();
   if (udp_ != nullptr) {

@@ -29,6 +29,8 @@
 #include "net/tcp_conn.hpp"
 #include "outbound/outbound.hpp"
 #include "route/router.hpp"
+#include "tls/context.hpp"
+#include "tls/tls_conn.hpp"
 
 namespace anytls::inbound {
 
@@ -138,6 +140,7 @@ struct InboundContext {
   route::Router& router;
   Protocols protocols;
   std::string type;  // "mixed", "socks", "http" (logs)
+  std::shared_ptr<tls::ServerContext> tls;  // tls enabled: an HTTPS proxy
   net::Listener listener;
   net::TaskGroup tasks;  // the accept loop, every connection and its watchdog
   std::unordered_set<Session*> sessions;
@@ -161,7 +164,14 @@ class Session {
   Session& operator=(const Session&) = delete;
 
   InboundContext& ctx() { return *ctx_; }
-  net::TcpConn& client() { return client_; }
+  // The client's byte stream: the TLS connection once start_tls() ran (an
+  // HTTPS proxy), else the TCP connection.
+  net::Conn& client() { return tls_ ? static_cast<net::Conn&>(*tls_) : client_; }
+  net::TcpConn& tcp() { return client_; }
+  // Moves the client socket under a server-side TLS connection (handshake
+  // not yet done: await tls()->handshake()).
+  void start_tls(SSL_CTX* ctx);
+  tls::TlsConn* tls() { return tls_.get(); }
   std::uint64_t id() const { return id_; }
   const asio::ip::tcp::endpoint& source() const { return source_; }  // peer, unmapped
   const asio::ip::tcp::endpoint& local() const { return local_; }    // our side, unmapped
@@ -199,6 +209,7 @@ class Session {
   std::shared_ptr<InboundContext> ctx_;
   std::uint64_t id_;
   net::TcpConn client_;
+  std::unique_ptr<tls::TlsConn> tls_;
   asio::ip::tcp::endpoint source_;
   asio::ip::tcp::endpoint local_;
   asio::steady_timer timer_;

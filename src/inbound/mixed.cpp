@@ -39,8 +39,22 @@ asio::awaitable<void> serve_connection(std::shared_ptr<Session> s) {
   CloseOnExit closer{*s};
   s->ctx().tasks.spawn(Session::watchdog(s), "connection watchdog");
   s->set_deadline(kHandshakeTimeout);
+  if (s->ctx().tls) {
+    // An HTTPS proxy: TLS first (under the handshake deadline), then HTTP
+    // proxy requests inside it. SOCKS is not spoken over TLS.
+    auto ctx = s->ctx().tls->current();
+    s->start_tls(ctx.get());
+    std::error_code hs = co_await s->tls()->handshake();
+    if (hs) {
+      spdlog::debug("[{}] connection from {}: TLS handshake failed: {}", s->ctx().tag(), endpoint_string(s->source()),
+                    hs.message());
+      co_return;
+    }
+    co_await serve_http(s);
+    co_return;
+  }
   std::uint8_t first = 0;
-  auto [ec, n] = co_await s->client().socket().async_receive(asio::buffer(&first, 1),
+  auto [ec, n] = co_await s->tcp().socket().async_receive(asio::buffer(&first, 1),
                                                              asio::socket_base::message_peek, use_tuple);
   if (ec || n != 1) co_return;
   Protocols protocols = s->ctx().protocols;
@@ -63,6 +77,14 @@ ProxyInbound::~ProxyInbound() { stop(); }
 std::error_code ProxyInbound::start() {
   if (ctx_->listener.is_open()) return {};
   ctx_->stopped = false;
+  if (ctx_->options.tls.enabled && !ctx_->tls) {
+    auto tls = tls::ServerContext::create(ctx_->options.tls);
+    if (!tls) {
+      spdlog::error("[{}] tls: {}", ctx_->tag(), tls.error().text());
+      return tls.error().code ? tls.error().code : std::make_error_code(std::errc::invalid_argument);
+    }
+    ctx_->tls = *tls;
+  }
   if (auto ec = ctx_->listener.open(ctx_->options.listen)) {
     spdlog::error("[{}] listen {}: {}", ctx_->tag(),
                   net::Address{ctx_->options.listen.listen, ctx_->options.listen.listen_port}.to_string(),

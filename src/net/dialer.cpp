@@ -3,8 +3,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <utility>
 
@@ -15,6 +17,7 @@
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
 
 namespace anytls::net {
 
@@ -70,8 +73,14 @@ SocketError prepare_socket(Socket& s, bool v6, const DialerOptions& o) {
       return {"setsockopt", std::error_code(errno, std::system_category())};
   }
   if (o.routing_mark != 0) {
-    if (auto ec = set_int_option(fd, SOL_SOCKET, SO_MARK, static_cast<int>(o.routing_mark)))
-      return {"setsockopt", ec};
+    if (auto ec = set_int_option(fd, SOL_SOCKET, SO_MARK, static_cast<int>(o.routing_mark))) {
+      // route.default_mark: set when we may (CAP_NET_ADMIN), said once when not.
+      if (!o.mark_best_effort) return {"setsockopt", ec};
+      static std::atomic<bool> warned{false};
+      if (!warned.exchange(true))
+        spdlog::warn("route.default_mark: SO_MARK refused ({}); connections go unmarked (it needs CAP_NET_ADMIN)",
+                     ec.message());
+    }
   }
   std::error_code ec;
   if (!v6 && o.inet4_bind_address) {
@@ -153,13 +162,32 @@ struct Race {
 };
 using RacePtr = std::shared_ptr<Race>;
 
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+// A TCP socket, Multipath TCP when asked and the kernel offers it (it
+// refuses with EPROTONOSUPPORT/ENOPROTOOPT/EINVAL when MPTCP is off or
+// missing; then plain TCP, as Go's dialer does).
+void open_stream_socket(tcp::socket& s, const tcp::endpoint& ep, bool mptcp, std::error_code& ec) {
+  if (mptcp) {
+    int fd = ::socket(ep.address().is_v6() ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_MPTCP);
+    if (fd >= 0) {
+      s.assign(ep.protocol(), fd, ec);
+      if (!ec) return;
+      ::close(fd);
+    }
+  }
+  s.open(ep.protocol(), ec);
+}
+
 // One connection attempt to one endpoint.
 asio::awaitable<Result<tcp::socket>> attempt(ImplPtr d, tcp::endpoint ep) {
   auto ex = co_await asio::this_coro::executor;
   const std::string where = "dial tcp " + endpoint_text(ep.address(), ep.port()) + ": ";
   tcp::socket s(ex);
   std::error_code ec;
-  s.open(ep.protocol(), ec);
+  open_stream_socket(s, ep, d->options.tcp_multi_path, ec);
   if (ec) co_return Error{ec, where + "socket: " + go_error_text(ec)};
   if (auto err = prepare_socket(s, ep.address().is_v6(), d->options))
     co_return Error{err.ec, where + err.op + ": " + go_error_text(err.ec)};
@@ -234,8 +262,17 @@ asio::awaitable<void> fallback_branch(RacePtr r, std::vector<asio::ip::address> 
   co_await park();
 }
 
+// The DNS module when the options carry it, else the shared Resolver.
+asio::awaitable<Result<std::vector<asio::ip::address>>> lookup_any(ImplPtr d, std::string host) {
+  std::error_code ec;
+  auto literal = asio::ip::make_address(host, ec);
+  if (!ec) co_return std::vector<asio::ip::address>{literal};
+  if (d->options.lookup) co_return co_await d->options.lookup(host);
+  co_return co_await d->resolver->lookup(host);
+}
+
 asio::awaitable<Result<std::vector<asio::ip::address>>> resolve_impl(ImplPtr d, std::string host) {
-  auto res = co_await d->resolver->lookup(host);
+  auto res = co_await lookup_any(d, host);
   if (!res) co_return res;
   std::vector<asio::ip::address> out;
   out.reserve(res->size());

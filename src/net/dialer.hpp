@@ -54,6 +54,12 @@ struct DialerOptions {
   Duration tcp_keep_alive_interval = std::chrono::seconds(75);  // between probes
   DomainStrategy domain_strategy = DomainStrategy::as_is;
   Duration fallback_delay = std::chrono::milliseconds(300);     // Happy Eyeballs; 0 = 300ms
+  // Name lookups go here instead of the shared Resolver when set (the DNS
+  // module: dns block, domain_resolver). Must not be a coroutine lambda with
+  // captures (GCC 12): call a coroutine function with parameters.
+  std::function<asio::awaitable<Result<std::vector<asio::ip::address>>>(const std::string& host)> lookup;
+  bool tcp_multi_path = false;                        // IPPROTO_MPTCP, TCP if the kernel refuses
+  bool mark_best_effort = false;  // routing_mark from route.default_mark: warn, not fail, when refused
 };
 
 // Test hooks (never set in production).

@@ -91,6 +91,9 @@ class AnyTlsOutbound final : public Outbound {
   // Sums the live sessions' counters onto the closed ones (scrape time).
   Traffic traffic() const;
   const PoolPolicy& policy() const;
+  // dial.detour: sessions run their TLS over a stream of `detour` (must
+  // outlive this outbound). nullptr = a TCP connection of our own.
+  void set_detour(Outbound* detour);
 
  private:
   std::shared_ptr<Pool> pool_;

@@ -44,6 +44,7 @@ net::DialerOptions make_dialer_options(const config::DialOptions& dial) {
   o.tcp_keep_alive_interval = dial.tcp_keep_alive_interval;
   o.domain_strategy = convert(dial.domain_strategy);
   o.fallback_delay = dial.fallback_delay;
+  o.tcp_multi_path = dial.tcp_multi_path;
   return o;
 }
 

@@ -2,13 +2,25 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "config/options.hpp"
 #include "net/resolver.hpp"
 #include "outbound/outbound.hpp"
 
 namespace anytls::route {
+
+// Answers DNS queries that a hijack-dns rule takes (dns::Client).
+class DnsHandler {
+ public:
+  virtual ~DnsHandler() = default;
+  // The answer to send, or nullopt for none (a silent drop).
+  virtual asio::awaitable<net::Result<std::optional<std::vector<std::uint8_t>>>> answer(
+      std::span<const std::uint8_t> query, const outbound::Metadata& md) = 0;
+};
 
 // sing-box's rule actions. route, reject and hijack_dns end matching; sniff,
 // resolve and route_options are done by the dispatch, which then asks again
@@ -22,6 +34,7 @@ struct Decision {
   bool drop = false;                       // reject: silently (method drop, or no_drop's rate rule)
   const config::RouteRule* rule = nullptr; // the rule that matched (action options); null for final
   std::size_t next = 0;                    // the rule after it
+  DnsHandler* hijack_dns = nullptr;        // hijack_dns: DNS queries answered here (null: none configured)
 };
 
 class Router {

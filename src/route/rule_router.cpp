@@ -70,6 +70,17 @@ Decision RuleRouter::decide(const outbound::Metadata& md) {
   if (!i) return final_;
   auto& rule = rules_[*i];
   Decision d = rule.decision;
+  if (d.action == Action::hijack_dns) {
+    // Answered by the DNS module; without a dns block there is nobody to
+    // answer: rejected.
+    if (dns_) {
+      d.hijack_dns = dns_;
+    } else {
+      d.action = Action::reject;
+      d.reject = true;
+    }
+    return d;
+  }
   if (d.action == Action::reject && !d.drop && !rule.options.no_drop) {
     auto now = std::chrono::steady_clock::now();
     while (!rule.rejects.empty() && now - rule.rejects.front() > kDropWindow) rule.rejects.pop_front();

@@ -35,6 +35,9 @@ class RuleRouter final : public Router {
   bool needs_process() const override { return needs_process_; }
   net::Resolver* resolver() const override { return resolver_.get(); }
   void set_resolver(std::shared_ptr<net::Resolver> r) { resolver_ = std::move(r); }
+  // Who answers for hijack-dns rules (must outlive the router); without one
+  // those rules reject.
+  void set_dns(DnsHandler* dns) { dns_ = dns; }
   // Index of the first matching rule from md.rule_index, nullopt when final applies.
   std::optional<std::size_t> match(const outbound::Metadata& md) const;
   const std::shared_ptr<RuleSets>& rule_sets() const { return sets_; }
@@ -52,6 +55,7 @@ class RuleRouter final : public Router {
   Decision final_;
   bool needs_process_ = false;
   std::shared_ptr<net::Resolver> resolver_;
+  DnsHandler* dns_ = nullptr;
 };
 
 }  // namespace anytls::route

@@ -360,7 +360,7 @@ TEST(Reject, UnknownNames) {
   expect_error(R"({"outbounds": [{"type": "direct"}, {"type": "shadowsocks"}]})", "outbounds[1].type",
                "unsupported outbound type \"shadowsocks\"");
   expect_error(R"({"bogus": 1})", "bogus", "unknown field");
-  expect_error(R"({"dns": {}})", "dns", "not supported");
+  expect_error(R"({"ntp": {}})", "ntp", "not supported");
   expect_error(R"({"log": {"level": "verbose"}})", "log.level", "unknown level \"verbose\"");
   expect_error(with_outbound(R"(, "idle_timeout": "5m")"), "outbounds[0].idle_timeout", "unknown field");
   expect_error(with_outbound("", R"(, "sni": "x")"), "outbounds[0].tls.sni", "unknown field");
@@ -376,7 +376,6 @@ TEST(Reject, AnyTlsInbound) {
   expect_error(head + R"("users": [], )" + tls + "}]}", "inbounds[0].users", "must not be empty");
   expect_error(head + R"("users": [{"name": "a"}], )" + tls + "}]}", "inbounds[0].users[0].password",
                "missing required field");
-  expect_error(head + R"("users": [{"name": "a", "password": "p"}]}]})", "inbounds[0].tls", "missing required field");
   expect_error(head + R"("users": [{"name": "a", "password": "p"}], "tls": {"enabled": true, "key_path": "k"}}]})",
                "inbounds[0].tls.certificate_path", "missing required field");
   expect_error(head + R"("users": [{"name": "a", "password": "p"}], "padding_scheme": "0=1-2", )" + tls + "}]}",
@@ -396,11 +395,12 @@ TEST(Reject, Route) {
   expect_error(R"({"route": {"rules": [{"network": "icmp", "outbound": "direct"}]}})", "route.rules[0].network[0]",
                "unknown network");
   expect_error(R"({"route": {"rules": [{"action": "redirect"}]}})", "route.rules[0].action", "unsupported action");
+  expect_error(R"({"route": {"rules": [{"action": "bogus"}]}})", "route.rules[0].action", "unsupported action");
   expect_error(R"({"outbounds": [{"type": "direct", "detour": "x"}]})", "outbounds[0].detour", "unknown outbound");
-  // The anytls outbound's TLS runs on its own TCP socket: refused, not ignored.
-  expect_error(R"({"outbounds": [{"type": "anytls", "server": "s", "server_port": 1, "password": "p",
-                   "tls": {"enabled": true}, "detour": "d"}, {"type": "direct", "tag": "d"}]})",
-               "outbounds[0].detour", "not supported");
+  // A detour chain must end.
+  expect_error(R"({"outbounds": [{"type": "anytls", "tag": "a", "server": "s", "server_port": 1, "password": "p",
+                   "tls": {"enabled": true}, "detour": "d"}, {"type": "direct", "tag": "d", "detour": "a"}]})",
+               "outbounds[0].detour", "a detour cycle");
 }
 
 TEST(Reject, DuplicateTags) {

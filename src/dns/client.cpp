@@ -1,0 +1,284 @@
+#include "dns/client.hpp"
+
+#include <algorithm>
+#include <random>
+#include <set>
+#include <stdexcept>
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <spdlog/spdlog.h>
+
+#include "net/coro.hpp"
+
+namespace anytls::dns {
+
+using namespace asio::experimental::awaitable_operators;
+
+struct Client::Server {
+  config::DnsServerOptions options;
+  std::unique_ptr<Transport> transport;
+};
+
+struct Client::Rule {
+  route::RuleMatcher matcher;
+  config::DnsRule rule;
+  Server* server = nullptr;
+  std::optional<ClientSubnet> subnet;
+};
+
+namespace {
+
+std::uint16_t random_id() {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  return static_cast<std::uint16_t>(rng());
+}
+
+net::Error lookup_error(const std::string& host, std::string why) {
+  return net::Error{asio::error::host_not_found, "lookup " + host + ": " + std::move(why)};
+}
+
+std::optional<Bytes> reply_bytes(const Message& query, std::uint8_t rc) { return encode(make_reply(query, rc)); }
+
+}  // namespace
+
+std::optional<ClientSubnet> parse_client_subnet(std::string_view text) {
+  auto p = route::Prefix::parse(text);
+  if (!p) return std::nullopt;
+  ClientSubnet s;
+  s.v6 = p->network.is_v6();
+  s.prefix = static_cast<std::uint8_t>(p->bits);
+  if (s.v6) {
+    auto b = p->network.to_v6().to_bytes();
+    std::copy(b.begin(), b.end(), s.address.begin());
+  } else {
+    auto b = p->network.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), s.address.begin());
+  }
+  return s;
+}
+
+Client::Client(const config::DnsOptions& options, Deps deps)
+    : options_(options), deps_(std::move(deps)), cache_(options.cache_capacity, options.disable_expire, deps_.clock) {
+  if (!deps_.resolver) deps_.resolver = std::make_shared<net::Resolver>();
+  if (!options_.client_subnet.empty()) {
+    subnet_ = parse_client_subnet(options_.client_subnet);
+    if (!subnet_) throw std::invalid_argument("dns.client_subnet: invalid prefix " + options_.client_subnet);
+  }
+  for (std::size_t i = 0; i < options_.servers.size(); ++i) {
+    const auto& s = options_.servers[i];
+    const std::string path = "dns.servers[" + std::to_string(i) + "]";
+    // domain_resolver chains must end.
+    std::set<std::string> seen{s.tag};
+    for (std::string next = s.dial.domain_resolver; !next.empty();) {
+      if (!seen.insert(next).second) throw std::invalid_argument(path + ".domain_resolver: a cycle of domain_resolver through " + next);
+      auto it = std::find_if(options_.servers.begin(), options_.servers.end(), [&](const auto& o) { return o.tag == next; });
+      if (it == options_.servers.end()) throw std::invalid_argument(path + ".domain_resolver: unknown DNS server " + next);
+      next = it->dial.domain_resolver;
+    }
+    TransportDeps td;
+    td.resolver = deps_.resolver;
+    td.default_interface = deps_.default_interface;
+    td.default_mark = deps_.default_mark;
+    if (!s.dial.detour.empty()) {
+      td.detour = deps_.outbounds ? deps_.outbounds(s.dial.detour) : nullptr;
+      if (!td.detour) throw std::invalid_argument(path + ".detour: outbound not found: " + s.dial.detour);
+    }
+    if (!s.dial.domain_resolver.empty()) td.lookup = resolver_for(s.dial.domain_resolver, s.dial.domain_resolver_strategy);
+    auto server = std::make_unique<Server>();
+    server->options = s;
+    server->transport = make_transport(s, path, std::move(td));
+    servers_.push_back(std::move(server));
+  }
+  if (servers_.empty()) {
+    // A dns block without servers: the system resolver, as sing-box does.
+    auto server = std::make_unique<Server>();
+    server->options.type = "local";
+    server->options.tag = "local";
+    TransportDeps td;
+    td.resolver = deps_.resolver;
+    server->transport = make_transport(server->options, "dns", std::move(td));
+    servers_.push_back(std::move(server));
+  }
+  final_ = options_.final.empty() ? servers_.front().get() : find(options_.final);
+  if (!final_) throw std::invalid_argument("dns.final: unknown DNS server " + options_.final);
+  for (std::size_t i = 0; i < options_.rules.size(); ++i) {
+    const auto& r = options_.rules[i];
+    const std::string path = "dns.rules[" + std::to_string(i) + "]";
+    Rule rule{route::RuleMatcher(r.match, path), r, nullptr, std::nullopt};
+    if (r.action == config::DnsRuleAction::route) {
+      rule.server = find(r.server);
+      if (!rule.server) throw std::invalid_argument(path + ".server: unknown DNS server " + r.server);
+    }
+    if (r.client_subnet && !r.client_subnet->empty()) {
+      rule.subnet = parse_client_subnet(*r.client_subnet);
+      if (!rule.subnet) throw std::invalid_argument(path + ".client_subnet: invalid prefix " + *r.client_subnet);
+    }
+    rules_.push_back(std::move(rule));
+  }
+}
+
+Client::~Client() = default;
+
+Client::Server* Client::find(std::string_view tag) const {
+  for (const auto& s : servers_)
+    if (s->options.tag == tag) return s.get();
+  return nullptr;
+}
+
+Client::Choice Client::choose(const Question& q, const outbound::Metadata& md) const {
+  outbound::Metadata m = md;
+  m.destination = net::Address{q.name, md.destination.port};
+  for (const auto& r : rules_) {
+    if (!r.rule.query_type.empty() &&
+        std::find(r.rule.query_type.begin(), r.rule.query_type.end(), q.type) == r.rule.query_type.end())
+      continue;
+    if (!r.matcher.matches(m)) continue;
+    if (r.rule.action == config::DnsRuleAction::reject)
+      return Choice{nullptr, r.rule.method == config::RejectMethod::drop, false, std::nullopt};
+    Choice c{r.server, false, r.rule.disable_cache, r.subnet};
+    if (!c.subnet && !r.server->options.client_subnet.empty()) c.subnet = parse_client_subnet(r.server->options.client_subnet);
+    if (!c.subnet) c.subnet = subnet_;
+    return c;
+  }
+  Choice c{final_, false, false, std::nullopt};
+  if (!final_->options.client_subnet.empty()) c.subnet = parse_client_subnet(final_->options.client_subnet);
+  if (!c.subnet) c.subnet = subnet_;
+  return c;
+}
+
+asio::awaitable<net::Result<Bytes>> Client::resolve(Message q, Choice choice) {
+  Server& s = *choice.server;
+  const Question question = q.questions.front();
+  const std::string key = Cache::key(question, options_.independent_cache ? s.options.tag : "");
+  const bool cacheable = !options_.disable_cache && !choice.disable_cache;
+  if (cacheable) {
+    if (auto hit = cache_.get(key, q.id)) co_return std::move(*hit);
+  }
+  Message up = q;
+  up.id = random_id();
+  if (choice.subnet) set_client_subnet(up, *choice.subnet);
+  auto wire = encode(up);
+  if (!wire) co_return net::Error{std::make_error_code(std::errc::invalid_argument), "dns: cannot encode the query for " + question.name};
+  ++upstream_queries_;
+  spdlog::debug("dns: {} {} -> {}[{}]", question.name, type_name(question.type), s.options.type, s.options.tag);
+  auto r = co_await (s.transport->exchange(std::move(*wire)) || net::sleep_for(deps_.timeout));
+  if (r.index() == 1)
+    co_return net::Error{asio::error::timed_out, "exchange with DNS server " + s.options.tag + ": i/o timeout"};
+  auto& got = std::get<0>(r);
+  if (!got) co_return net::Error{got.error().code, "exchange with DNS server " + s.options.tag + ": " + got.error().text()};
+  Bytes answer = std::move(*got);
+  std::string why;
+  auto parsed = parse(answer, &why);
+  if (!parsed) co_return net::Error{std::make_error_code(std::errc::protocol_error), "DNS server " + s.options.tag + ": bad answer: " + why};
+  if (!parsed->response() || parsed->id != up.id || parsed->questions.size() != 1 ||
+      !same_name(parsed->questions.front().name, question.name) || parsed->questions.front().type != question.type)
+    co_return net::Error{std::make_error_code(std::errc::protocol_error), "DNS server " + s.options.tag + ": answer does not match the query"};
+  set_id(answer, q.id);
+  if (cacheable && (parsed->rcode() == rcode::noerror || parsed->rcode() == rcode::nxdomain)) cache_.put(key, answer, *parsed);
+  co_return answer;
+}
+
+asio::awaitable<net::Result<std::optional<Bytes>>> Client::exchange(std::span<const std::uint8_t> query,
+                                                                    const outbound::Metadata& md) {
+  auto q = parse(query);
+  if (!q || q->response() || q->questions.size() != 1) {
+    if (query.size() < 2) co_return net::Error{std::make_error_code(std::errc::protocol_error), "dns: malformed query"};
+    Message m;
+    m.id = static_cast<std::uint16_t>(query[0] << 8 | query[1]);
+    m.flags = flag::qr;
+    m.set_rcode(rcode::formerr);
+    co_return encode(m);
+  }
+  Choice choice = choose(q->questions.front(), md);
+  if (!choice.server) {
+    if (choice.drop) co_return std::optional<Bytes>{};
+    co_return reply_bytes(*q, rcode::refused);
+  }
+  auto st = choice.server->options.strategy != config::DomainStrategy::as_is ? choice.server->options.strategy
+                                                                               : options_.strategy;
+  std::uint16_t qt = q->questions.front().type;
+  if ((st == config::DomainStrategy::ipv4_only && qt == type::aaaa) ||
+      (st == config::DomainStrategy::ipv6_only && qt == type::a))
+    co_return reply_bytes(*q, rcode::noerror);
+  auto r = co_await resolve(*q, choice);
+  if (!r) {
+    spdlog::debug("dns: {}: {}", q->questions.front().name, r.error().text());
+    co_return reply_bytes(*q, rcode::servfail);
+  }
+  co_return std::optional<Bytes>(std::move(*r));
+}
+
+asio::awaitable<net::Result<std::optional<Bytes>>> Client::answer(std::span<const std::uint8_t> query,
+                                                                  const outbound::Metadata& md) {
+  return exchange(query, md);
+}
+
+asio::awaitable<net::Result<std::vector<asio::ip::address>>> Client::lookup(std::string host, std::string server,
+                                                                            config::DomainStrategy strategy) {
+  std::error_code ec;
+  auto literal = asio::ip::make_address(host, ec);
+  if (!ec) co_return std::vector<asio::ip::address>{literal};
+  Choice choice;
+  if (!server.empty()) {
+    choice.server = find(server);
+    if (!choice.server) co_return lookup_error(host, "unknown DNS server " + server);
+    choice.subnet = subnet_;
+  } else {
+    choice = choose(Question{host, type::a, kClassIn}, outbound::Metadata{});
+    if (!choice.server) co_return lookup_error(host, "rejected by DNS rule");
+  }
+  if (strategy == config::DomainStrategy::as_is) strategy = choice.server->options.strategy;
+  if (strategy == config::DomainStrategy::as_is) strategy = options_.strategy;
+  std::vector<std::uint16_t> types;
+  if (strategy != config::DomainStrategy::ipv6_only) types.push_back(type::a);
+  if (strategy != config::DomainStrategy::ipv4_only) types.push_back(type::aaaa);
+  if (strategy == config::DomainStrategy::prefer_ipv6) std::reverse(types.begin(), types.end());
+  std::vector<asio::ip::address> out;
+  bool nxdomain = false;
+  std::optional<net::Error> first_error;
+  for (std::uint16_t t : types) {
+    auto op = resolve(make_query(random_id(), host, t), choice);
+    auto r = co_await std::move(op);
+    if (!r) {
+      if (!first_error) first_error = r.error();
+      continue;
+    }
+    auto m = parse(*r);
+    if (!m) continue;
+    if (m->rcode() == rcode::nxdomain) nxdomain = true;
+    for (const auto& rec : m->answers) {
+      if (rec.type == type::a && rec.data.size() == 4) {
+        asio::ip::address_v4::bytes_type b;
+        std::copy(rec.data.begin(), rec.data.end(), b.begin());
+        out.emplace_back(asio::ip::address_v4(b));
+      } else if (rec.type == type::aaaa && rec.data.size() == 16) {
+        asio::ip::address_v6::bytes_type b;
+        std::copy(rec.data.begin(), rec.data.end(), b.begin());
+        out.emplace_back(asio::ip::address_v6(b));
+      }
+    }
+  }
+  if (!out.empty()) co_return out;
+  if (nxdomain) co_return lookup_error(host, "no such host");
+  if (first_error) co_return lookup_error(host, first_error->text());
+  co_return lookup_error(host, "no suitable address found");
+}
+
+namespace {
+// Not a coroutine: forwards to the member coroutine, whose parameters are
+// copied into its frame.
+struct BoundLookup {
+  Client* client;
+  std::string server;
+  config::DomainStrategy strategy;
+  asio::awaitable<net::Result<std::vector<asio::ip::address>>> operator()(const std::string& host) const {
+    return client->lookup(host, server, strategy);
+  }
+};
+}  // namespace
+
+NameLookup Client::resolver_for(std::string server, config::DomainStrategy strategy) {
+  return BoundLookup{this, std::move(server), strategy};
+}
+
+}  // namespace anytls::dns

@@ -1,0 +1,394 @@
+// The DNS module without a network: the message codec, the legacy address
+// form and the dns block's errors, and the cache (TTLs on virtual time,
+// bounds, disable_cache, independent_cache) through dns::Client with a hosts
+// server, whose answers need no socket.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+
+#include "config/load.hpp"
+#include "dns/cache.hpp"
+#include "dns/client.hpp"
+#include "dns/message.hpp"
+#include "net/clock.hpp"
+#include "support/run.hpp"
+
+namespace anytls::dns {
+namespace {
+
+using ::testing::HasSubstr;
+using Bytes = std::vector<std::uint8_t>;
+
+// ---------------------------------------------------------------- codec
+
+TEST(DnsMessage, QueryRoundTripWithClientSubnet) {
+  ClientSubnet cs;
+  cs.address = {192, 0, 2, 77};
+  cs.prefix = 24;
+  Message q = make_query(0x1234, "www.Example.com", type::aaaa, cs);
+  auto wire = encode(q);
+  ASSERT_TRUE(wire);
+  // Header: id, RD, one question, one additional (OPT).
+  EXPECT_EQ((*wire)[0], 0x12);
+  EXPECT_EQ((*wire)[1], 0x34);
+  EXPECT_EQ((*wire)[2], 0x01);
+  auto back = parse(*wire);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->questions.at(0), (Question{"www.Example.com", type::aaaa, kClassIn}));
+  ASSERT_EQ(back->additional.size(), 1u);
+  const Record& opt = back->additional[0];
+  EXPECT_EQ(opt.type, type::opt);
+  EXPECT_EQ(opt.klass, kMaxUdpMessage);
+  // ECS: code 8, length 4 + 3 address bytes, family 1, /24, scope 0, 192.0.2 (host bits dropped).
+  EXPECT_EQ(opt.data, (Bytes{0, 8, 0, 7, 0, 1, 24, 0, 192, 0, 2}));
+  EXPECT_EQ(*back, q);
+}
+
+TEST(DnsMessage, CompressedAnswerAndTtlPatch) {
+  // A response by hand: example.com A? -> example.com CNAME (pointer) + A.
+  Bytes w = {0xab, 0xcd, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0,
+             7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1,
+             // answer 1: name = pointer to 12, CNAME, ttl 300, rdata "w" + pointer
+             0xc0, 12, 0, 5, 0, 1, 0, 0, 1, 44, 0, 4, 1, 'w', 0xc0, 12,
+             // answer 2: name = pointer to the CNAME target (offset 41), A, ttl 100, 1.2.3.4
+             0xc0, 41, 0, 1, 0, 1, 0, 0, 0, 100, 0, 4, 1, 2, 3, 4};
+  std::string why;
+  auto m = parse(w, &why);
+  ASSERT_TRUE(m) << why;
+  EXPECT_TRUE(m->response());
+  ASSERT_EQ(m->answers.size(), 2u);
+  EXPECT_EQ(m->answers[0].name, "example.com");
+  EXPECT_EQ(m->answers[1].name, "w.example.com");
+  EXPECT_EQ(m->answers[1].data, (Bytes{1, 2, 3, 4}));
+  EXPECT_EQ(min_ttl(*m), 100u);
+  patch_ttls(w, *m, 40);
+  set_id(w, 7);
+  auto p = parse(w);
+  ASSERT_TRUE(p);
+  EXPECT_EQ(p->id, 7);
+  EXPECT_EQ(p->answers[0].ttl, 260u);
+  EXPECT_EQ(p->answers[1].ttl, 60u);
+  patch_ttls(w, *p, 1000);  // never below 0
+  EXPECT_EQ(parse(w)->answers[1].ttl, 0u);
+}
+
+TEST(DnsMessage, RefusesMalformed) {
+  std::string why;
+  EXPECT_FALSE(parse(Bytes{1, 2, 3}, &why));
+  EXPECT_EQ(why, "truncated header");
+  // A question whose name points at itself.
+  Bytes loop = {0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12, 0, 1, 0, 1};
+  EXPECT_FALSE(parse(loop, &why));
+  EXPECT_EQ(why, "bad compression pointer");
+  // Counts the message cannot hold.
+  Bytes counts = {0, 1, 0, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0};
+  EXPECT_FALSE(parse(counts, &why));
+  // Record data longer than the message.
+  Bytes rd = {0, 1, 0x80, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1, 0, 9, 1, 2};
+  EXPECT_FALSE(parse(rd, &why));
+  EXPECT_EQ(why, "truncated record");
+  // Names that cannot be written.
+  std::string long_label(64, 'a');
+  long_label.append(".com");
+  EXPECT_FALSE(encode(make_query(1, long_label, type::a)));
+  EXPECT_FALSE(encode(make_query(1, "a..com", type::a)));
+}
+
+TEST(DnsMessage, TypeNames) {
+  EXPECT_EQ(parse_type("aaaa"), type::aaaa);
+  EXPECT_EQ(parse_type("HTTPS"), type::https);
+  EXPECT_EQ(parse_type("TYPE99"), 99);
+  EXPECT_EQ(parse_type("99"), 99);
+  EXPECT_FALSE(parse_type("NOPE"));
+  EXPECT_EQ(type_name(28), "AAAA");
+}
+
+// ---------------------------------------------------------------- config
+
+const config::DnsServerOptions& server(const config::Options& o, std::size_t i) { return o.dns->servers.at(i); }
+
+void expect_error(const std::string& json, const std::string& path, const std::string& fragment) {
+  SCOPED_TRACE(json);
+  try {
+    (void)config::load_string(json);
+    ADD_FAILURE() << "accepted, expected an error at " << path;
+  } catch (const config::ConfigError& e) {
+    EXPECT_EQ(e.path(), path) << e.what();
+    EXPECT_THAT(e.what(), HasSubstr(fragment));
+  }
+}
+
+TEST(DnsConfig, LegacyAddressesDecodeToTheNewForm) {
+  auto o = config::load_string(R"({
+    "dns": {"servers": [
+      {"tag": "a", "address": "tls://1.1.1.1"},
+      {"tag": "b", "address": "https://dns.google/dns-query", "address_resolver": "e"},
+      {"tag": "c", "address": "udp://[2001:db8::1]:5353", "strategy": "ipv4_only"},
+      {"tag": "d", "address": "tcp://8.8.8.8"},
+      {"tag": "e", "address": "223.5.5.5", "detour": "direct"},
+      {"tag": "f", "address": "local"},
+      {"tag": "g", "address": "rcode://refused"},
+      {"tag": "h", "address": "https://1.1.1.1:8443"}
+    ], "final": "a", "strategy": "prefer_ipv4", "client_subnet": "1.2.3.0/24"},
+    "outbounds": [{"type": "direct", "tag": "direct"}]})");
+  ASSERT_TRUE(o.dns);
+  EXPECT_EQ(server(o, 0).type, "tls");
+  EXPECT_EQ(server(o, 0).server, "1.1.1.1");
+  EXPECT_EQ(server(o, 0).server_port, 853);
+  EXPECT_TRUE(server(o, 0).tls.enabled);
+  EXPECT_EQ(server(o, 1).type, "https");
+  EXPECT_EQ(server(o, 1).server, "dns.google");
+  EXPECT_EQ(server(o, 1).server_port, 443);
+  EXPECT_EQ(server(o, 1).path, "/dns-query");
+  EXPECT_EQ(server(o, 1).dial.domain_resolver, "e");
+  EXPECT_EQ(server(o, 2).type, "udp");
+  EXPECT_EQ(server(o, 2).server, "2001:db8::1");
+  EXPECT_EQ(server(o, 2).server_port, 5353);
+  EXPECT_EQ(server(o, 2).strategy, config::DomainStrategy::ipv4_only);
+  EXPECT_EQ(server(o, 3).type, "tcp");
+  EXPECT_EQ(server(o, 3).server_port, 53);
+  EXPECT_EQ(server(o, 4).type, "udp");
+  EXPECT_EQ(server(o, 4).server, "223.5.5.5");
+  EXPECT_EQ(server(o, 4).dial.detour, "direct");
+  EXPECT_EQ(server(o, 5).type, "local");
+  EXPECT_EQ(server(o, 6).type, "rcode");
+  EXPECT_EQ(server(o, 6).rcode, rcode::refused);
+  EXPECT_EQ(server(o, 7).server_port, 8443);
+  EXPECT_EQ(server(o, 7).path, "/dns-query");
+  EXPECT_EQ(o.dns->strategy, config::DomainStrategy::prefer_ipv4);
+
+  // The same servers in the 1.12 form decode to the same model.
+  auto n = config::load_string(R"({
+    "dns": {"servers": [
+      {"tag": "a", "type": "tls", "server": "1.1.1.1"},
+      {"tag": "b", "type": "https", "server": "dns.google", "domain_resolver": "e"},
+      {"tag": "e", "type": "udp", "server": "223.5.5.5", "detour": "direct"}
+    ]},
+    "outbounds": [{"type": "direct", "tag": "direct"}]})");
+  EXPECT_EQ(n.dns->servers[0], o.dns->servers[0]);
+  EXPECT_EQ(n.dns->servers[1], o.dns->servers[1]);
+  EXPECT_EQ(n.dns->servers[2], o.dns->servers[4]);
+}
+
+TEST(DnsConfig, RulesRoutesAndHijack) {
+  auto o = config::load_string(R"({
+    "dns": {"servers": [{"tag": "remote", "type": "udp", "server": "8.8.8.8"}, {"tag": "local", "type": "local"}],
+            "rules": [{"domain_suffix": ["cn"], "query_type": ["A", 28, "HTTPS"], "server": "local", "disable_cache": true},
+                      {"domain": "ads.example", "action": "reject", "method": "drop"}],
+            "final": "remote"},
+    "outbounds": [{"type": "direct", "tag": "direct", "domain_resolver": {"server": "local", "strategy": "ipv4_only"},
+                   "tcp_multi_path": true, "udp_fragment": true}],
+    "route": {"rules": [{"port": 53, "action": "hijack-dns"}], "default_domain_resolver": "remote",
+              "auto_detect_interface": true, "default_mark": 255}})");
+  ASSERT_EQ(o.dns->rules.size(), 2u);
+  EXPECT_EQ(o.dns->rules[0].query_type, (std::vector<std::uint16_t>{type::a, type::aaaa, type::https}));
+  EXPECT_EQ(o.dns->rules[0].match.domain_suffix, std::vector<std::string>{"cn"});
+  EXPECT_TRUE(o.dns->rules[0].disable_cache);
+  EXPECT_EQ(o.dns->rules[1].action, config::DnsRuleAction::reject);
+  EXPECT_EQ(o.dns->rules[1].method, config::RejectMethod::drop);
+  EXPECT_EQ(o.route.rules.at(0).action, config::RuleAction::hijack_dns);
+  EXPECT_EQ(o.route.default_domain_resolver, "remote");
+  EXPECT_EQ(o.route.default_mark, 255u);
+  const auto& d = std::get<config::DirectOutboundOptions>(o.outbounds[0].options).dial;
+  EXPECT_EQ(d.domain_resolver, "local");
+  EXPECT_EQ(d.domain_resolver_strategy, config::DomainStrategy::ipv4_only);
+  EXPECT_TRUE(d.tcp_multi_path);
+}
+
+TEST(DnsConfig, ErrorsNameTheField) {
+  const std::string out = R"(, "outbounds": [{"type": "direct", "tag": "direct"}])";
+  // The document `j` with the outbounds added.
+  auto w = [&](std::string j) {
+    j.pop_back();
+    return j + out + "}";
+  };
+  expect_error(w(R"({"dns": {"servers": [{"address": "quic://1.1.1.1"}]}})"), "dns.servers[0].address", "not supported: quic://");
+  expect_error(w(R"({"dns": {"servers": [{"address": "rcode://nope"}]}})"), "dns.servers[0].address", "unknown rcode");
+  expect_error(w(R"({"dns": {"servers": [{"address": "fakeip"}]}})"), "dns.servers[0].address", "fakeip");
+  expect_error(w(R"({"dns": {"servers": [{"type": "dhcp"}]}})"), "dns.servers[0].type", "not supported");
+  expect_error(w(R"({"dns": {"servers": [{"type": "udp", "server": "1.1.1.1", "bogus": 1}]}})"),
+               "dns.servers[0].bogus", "unknown field");
+  expect_error(w(R"({"dns": {"servers": [{"type": "udp", "server": "1.1.1.1", "detour": "nope"}]}})"),
+               "dns.servers[0].detour", "unknown outbound");
+  expect_error(w(R"({"dns": {"servers": [{"type": "udp", "server": "x.test", "domain_resolver": "zz"}]}})"),
+               "dns.servers[0].domain_resolver", "unknown DNS server");
+  expect_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"domain": "x", "server": "b"}]}})"),
+               "dns.rules[0].server", "unknown DNS server \"b\"");
+  expect_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"query_type": "BOGUS", "server": "a"}]}})"),
+               "dns.rules[0].query_type", "unknown query type");
+  expect_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"domian": "x", "server": "a"}]}})"),
+               "dns.rules[0].domian", "unknown field");
+  expect_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "final": "b"}})"), "dns.final", "unknown DNS server");
+  expect_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"domain": "x", "action": "reject", "disable_cache": true}]}})"),
+               "dns.rules[0].disable_cache", "only allowed with action route");
+  expect_error(w(R"({"dns": {"client_subnet": "1.2.3.0/33"}})"), "dns.client_subnet", "expected an IP prefix");
+  expect_error(R"({"outbounds": [{"type": "direct", "domain_resolver": "x"}]})", "outbounds[0].domain_resolver",
+               "there is no dns block");
+  expect_error(R"({"outbounds": [{"type": "direct", "network_strategy": "hybrid"}]})", "outbounds[0].network_strategy",
+               "Android");
+  expect_error(w(R"({"route": {"rules": [{"action": "hijack-dns", "outbound": "direct"}]}})"),
+               "route.rules[0].outbound", "not allowed with action hijack-dns");
+}
+
+TEST(DnsConfig, InboundFields) {
+  auto o = config::load_string(R"({"inbounds": [
+      {"type": "mixed", "listen": "127.0.0.1", "set_system_proxy": true},
+      {"type": "anytls", "listen": "127.0.0.1", "users": [{"password": "p"}]}]})");
+  EXPECT_TRUE(std::get<config::MixedInboundOptions>(o.inbounds[0].options).set_system_proxy);
+  ASSERT_FALSE(o.warnings.empty());
+  EXPECT_THAT(o.warnings[0], HasSubstr("inbounds[0].set_system_proxy: ignored"));
+  EXPECT_FALSE(std::get<config::AnyTlsInboundOptions>(o.inbounds[1].options).tls.enabled);
+  expect_error(R"({"inbounds": [{"type": "socks", "listen": "127.0.0.1", "tls": {"enabled": true, "certificate_path": "a", "key_path": "b"}}]})",
+               "inbounds[0].tls.enabled", "not supported on a socks inbound");
+}
+
+// ---------------------------------------------------------------- cache and client
+
+TEST(DnsCache, BoundedLeastRecentlyUsed) {
+  net::VirtualClock clock;
+  Cache cache(2, false, &clock);
+  auto answer = [](const std::string& name) {
+    Message q = make_query(1, name, type::a);
+    Message r = make_reply(q, rcode::noerror);
+    std::array<std::uint8_t, 4> ip{10, 0, 0, 1};
+    r.answers.push_back(address_record(name, ip, 30));
+    Bytes w = *encode(r);
+    return std::make_pair(w, *parse(w));
+  };
+  for (const char* n : {"a.test", "b.test"}) {
+    auto [w, m] = answer(n);
+    cache.put(Cache::key(m.questions[0], ""), w, m);
+  }
+  EXPECT_TRUE(cache.get(Cache::key(Question{"A.TEST."}, ""), 9));  // case and trailing dot ignored; a now newest
+  auto [w, m] = answer("c.test");
+  cache.put(Cache::key(m.questions[0], ""), w, m);
+  EXPECT_EQ(cache.size(), 2u);
+  EXPECT_FALSE(cache.get(Cache::key(Question{"b.test"}, ""), 9));  // evicted
+  EXPECT_TRUE(cache.get(Cache::key(Question{"a.test"}, ""), 9));
+}
+
+struct ClientEnv {
+  asio::io_context io;
+  net::VirtualClock clock;
+  std::unique_ptr<Client> client;
+
+  explicit ClientEnv(const std::string& dns_json) {
+    auto o = config::load_string(R"({"dns": )" + dns_json + "}");
+    Client::Deps deps;
+    deps.clock = &clock;
+    client = std::make_unique<Client>(*o.dns, std::move(deps));
+  }
+  // One query, its parsed answer.
+  std::optional<Message> ask(const std::string& name, std::uint16_t t = type::a, std::string inbound = "in") {
+    std::optional<Message> out;
+    auto body = [](ClientEnv* e, std::string n, std::uint16_t qt, std::string in,
+                   std::optional<Message>* result) -> asio::awaitable<void> {
+      Bytes q = *encode(make_query(0x4242, n, qt));
+      outbound::Metadata md;
+      md.inbound = in;
+      md.destination = net::Address{"127.0.0.1", 53};
+      auto op = e->client->exchange(q, md);
+      auto r = co_await std::move(op);
+      if (r && *r) *result = parse(**r);
+    };
+    test::run_test(io, body(this, name, t, std::move(inbound), &out));
+    io.restart();
+    return out;
+  }
+};
+
+std::uint32_t first_ttl(const std::optional<Message>& m) { return m && !m->answers.empty() ? m->answers[0].ttl : 0; }
+
+TEST(DnsClient, CacheHonoursTtlOnVirtualTime) {
+  ClientEnv e(R"({"servers": [{"tag": "h", "type": "hosts", "predefined": {"a.test": ["10.1.2.3", "fd00::1"]}}]})");
+  auto first = e.ask("a.test");
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->id, 0x4242);
+  ASSERT_EQ(first->answers.size(), 1u);
+  EXPECT_EQ(first->answers[0].data, (Bytes{10, 1, 2, 3}));
+  EXPECT_EQ(first_ttl(first), 60u);
+  EXPECT_EQ(e.client->upstream_queries(), 1u);
+  e.clock.advance(std::chrono::seconds(25));
+  auto cached = e.ask("A.test");
+  EXPECT_EQ(e.client->upstream_queries(), 1u);  // from the cache
+  EXPECT_EQ(first_ttl(cached), 35u);             // TTL counted down
+  e.clock.advance(std::chrono::seconds(35));
+  auto again = e.ask("a.test");
+  EXPECT_EQ(e.client->upstream_queries(), 2u);  // expired: asked again
+  EXPECT_EQ(first_ttl(again), 60u);
+  auto nx = e.ask("nope.test");
+  ASSERT_TRUE(nx);
+  EXPECT_EQ(nx->rcode(), rcode::nxdomain);
+}
+
+TEST(DnsClient, DisableCacheAndDisableExpire) {
+  ClientEnv off(R"({"servers": [{"type": "hosts", "predefined": {"a.test": "10.1.2.3"}}], "disable_cache": true})");
+  (void)off.ask("a.test");
+  (void)off.ask("a.test");
+  EXPECT_EQ(off.client->upstream_queries(), 2u);
+  ClientEnv keep(R"({"servers": [{"type": "hosts", "predefined": {"a.test": "10.1.2.3"}}], "disable_expire": true})");
+  (void)keep.ask("a.test");
+  keep.clock.advance(std::chrono::hours(1));
+  auto late = keep.ask("a.test");
+  EXPECT_EQ(keep.client->upstream_queries(), 1u);
+  EXPECT_EQ(first_ttl(late), 0u);
+}
+
+TEST(DnsClient, RulesStrategyAndIndependentCache) {
+  ClientEnv e(R"({"servers": [{"tag": "one", "type": "hosts", "predefined": {"x.test": "10.0.0.1"}},
+                              {"tag": "two", "type": "hosts", "predefined": {"x.test": ["10.0.0.2", "fd00::2"]}},
+                              {"tag": "nope", "address": "rcode://name_error"}],
+                  "rules": [{"inbound": "via-two", "server": "two"},
+                            {"domain_suffix": "blocked.test", "action": "reject"},
+                            {"domain": "dropped.test", "action": "reject", "method": "drop"},
+                            {"query_type": "MX", "server": "nope"}],
+                  "final": "one", "independent_cache": true, "strategy": "ipv4_only"})");
+  EXPECT_EQ(e.ask("x.test", type::a, "in")->answers.at(0).data, (Bytes{10, 0, 0, 1}));
+  // Same question, another server: with independent_cache not served from one's entry.
+  EXPECT_EQ(e.ask("x.test", type::a, "via-two")->answers.at(0).data, (Bytes{10, 0, 0, 2}));
+  EXPECT_EQ(e.client->upstream_queries(), 2u);
+  EXPECT_EQ(e.ask("a.blocked.test")->rcode(), rcode::refused);
+  EXPECT_FALSE(e.ask("dropped.test"));  // no answer at all
+  EXPECT_EQ(e.ask("x.test", type::mx)->rcode(), rcode::nxdomain);
+  // ipv4_only: AAAA gets an empty answer without asking anyone.
+  auto before = e.client->upstream_queries();
+  auto v6 = e.ask("x.test", type::aaaa, "via-two");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->rcode(), rcode::noerror);
+  EXPECT_TRUE(v6->answers.empty());
+  EXPECT_EQ(e.client->upstream_queries(), before);
+}
+
+TEST(DnsClient, LookupForDialers) {
+  ClientEnv e(R"({"servers": [{"tag": "h", "type": "hosts", "predefined": {"dual.test": ["10.0.0.9", "fd00::9"]}}],
+                  "strategy": "prefer_ipv6"})");
+  std::vector<std::string> got;
+  std::string error;
+  auto body = [](ClientEnv* env, std::vector<std::string>* out, std::string* err) -> asio::awaitable<void> {
+    auto op = env->client->lookup("dual.test", "", config::DomainStrategy::as_is);
+    auto r = co_await std::move(op);
+    if (r)
+      for (const auto& a : *r) out->push_back(a.to_string());
+    auto op2 = env->client->lookup("missing.test", "h", config::DomainStrategy::ipv4_only);
+    auto r2 = co_await std::move(op2);
+    if (!r2) *err = r2.error().text();
+  };
+  test::run_test(e.io, body(&e, &got, &error));
+  EXPECT_EQ(got, (std::vector<std::string>{"fd00::9", "10.0.0.9"}));
+  EXPECT_EQ(error, "lookup missing.test: no such host");
+}
+
+TEST(DnsHosts, FileFormat) {
+  std::vector<std::pair<std::string, std::vector<asio::ip::address>>> t;
+  parse_hosts("# comment\n127.0.0.1 localhost loopback # trailing\n::1 localhost\nbad line\n10.0.0.1\tA.example\n", t);
+  ASSERT_EQ(t.size(), 3u);
+  EXPECT_EQ(t[0].first, "localhost");
+  EXPECT_EQ(t[0].second.size(), 2u);
+  EXPECT_EQ(t[2].first, "A.example");
+}
+
+}  // namespace
+}  // namespace anytls::dns
