@@ -1336,8 +1336,6 @@ Options decode(const json& root) {
     legacy.push_back(std::move(r));
   }
   opts.route.rules.insert(opts.route.rules.begin(), legacy.begin(), legacy.end());
-}
-
   check_dns_references(opts, outbound_index);
   for (std::size_t i = 0; i < opts.inbounds.size(); ++i) {
     const auto* m = std::get_if<MixedInboundOptions>(&opts.inbounds[i].options);
