@@ -13,6 +13,9 @@
 #include "outbound/block.hpp"
 #include "outbound/dial_options.hpp"
 #include "outbound/direct.hpp"
+#include "outbound/group.hpp"
+#include "outbound/selector.hpp"
+#include "outbound/urltest.hpp"
 #include "route/rule_router.hpp"
 
 #include "config/load.hpp"
@@ -28,6 +31,14 @@ std::string name_of(std::string_view kind, const std::string& type, const std::s
 const std::string* detour_of(const config::OutboundOptions& o) {
   const auto* d = std::get_if<config::DirectOutboundOptions>(&o.options);
   return d && !d->dial.detour.empty() ? &d->dial.detour : nullptr;
+}
+
+// The tags an outbound holds pointers to: its detour, a group's members.
+std::vector<std::string> references_of(const config::OutboundOptions& o) {
+  if (const auto* d = detour_of(o)) return {*d};
+  if (const auto* s = std::get_if<config::SelectorOutboundOptions>(&o.options)) return s->outbounds;
+  if (const auto* u = std::get_if<config::UrlTestOutboundOptions>(&o.options)) return u->outbounds;
+  return {};
 }
 
 }  // namespace
@@ -46,6 +57,10 @@ std::string Components::build_outbound(const config::OutboundOptions& o, std::un
       out = std::move(*r);
     } else if (const auto* d = std::get_if<config::DirectOutboundOptions>(&o.options)) {
       out = std::make_unique<outbound::DirectOutbound>(o.tag, *d, resolver_);
+    } else if (const auto* s = std::get_if<config::SelectorOutboundOptions>(&o.options)) {
+      out = std::make_unique<outbound::SelectorOutbound>(o.tag, *s, store_);
+    } else if (const auto* u = std::get_if<config::UrlTestOutboundOptions>(&o.options)) {
+      out = std::make_unique<outbound::UrlTestOutbound>(io_, o.tag, *u);
     } else {
       out = std::make_unique<outbound::BlockOutbound>(o.tag);
     }
@@ -76,6 +91,14 @@ std::string Components::start_inbound(const config::InboundOptions& in, std::uni
   return {};
 }
 
+void Components::wire_group(Out& o, const std::map<std::string, Out*, std::less<>>& by_tag) {
+  auto* group = dynamic_cast<outbound::Group*>(o.object.get());
+  if (!group) return;
+  std::vector<outbound::Outbound*> members;
+  for (const auto& tag : group->member_tags()) members.push_back(by_tag.at(tag)->object.get());  // checked by load
+  group->set_members(std::move(members));
+}
+
 std::shared_ptr<route::Router> Components::build_router(const config::Options& options,
                                                         const std::map<std::string, Out*, std::less<>>& outs) {
   return std::make_shared<route::RuleRouter>(options.route, options.outbounds.front().tag,
@@ -103,6 +126,7 @@ std::optional<Components::Failure> Components::start(const config::Options& opti
     if (it == by_tag.end()) return Failure{1, fmt::format("outbound {}: detour not found: {}", o.options.tag, *detour)};
     static_cast<outbound::DirectOutbound*>(o.object.get())->set_detour(it->second->object.get());
   }
+  for (auto& o : outbounds_) wire_group(o, by_tag);
   try {
     router_.set(build_router(options, by_tag));
   } catch (const std::exception& e) {
@@ -131,13 +155,13 @@ std::optional<std::vector<std::string>> Components::apply(const config::Options&
     auto it = old_by_tag.find(o.tag);
     if (it == old_by_tag.end() || !(it->second->options == o)) fresh.insert(o.tag);
   }
-  // A direct outbound holds a pointer to its detour: replaced with it.
+  // A direct outbound holds a pointer to its detour, a group to its
+  // members: replaced with them.
   for (bool more = true; more;) {
     more = false;
-    for (const auto& o : options.outbounds) {
-      const std::string* detour = detour_of(o);
-      if (detour && fresh.count(*detour) && fresh.insert(o.tag).second) more = true;
-    }
+    for (const auto& o : options.outbounds)
+      for (const auto& ref : references_of(o))
+        if (fresh.count(ref) && fresh.insert(o.tag).second) more = true;
   }
 
   std::vector<Out> next;
@@ -163,6 +187,16 @@ std::optional<std::vector<std::string>> Components::apply(const config::Options&
     const std::string* detour = detour_of(o.options);
     if (detour && fresh.count(o.options.tag))
       static_cast<outbound::DirectOutbound*>(o.object.get())->set_detour(by_tag.at(*detour)->object.get());
+  }
+  for (auto& o : next) {
+    if (!fresh.count(o.options.tag)) continue;
+    wire_group(o, by_tag);
+    // A rebuilt selector keeps the member chosen at run time.
+    auto* now = dynamic_cast<outbound::SelectorOutbound*>(o.object.get());
+    auto old = old_by_tag.find(o.options.tag);
+    if (now && old != old_by_tag.end() && old->second->object)
+      if (auto* before = dynamic_cast<outbound::SelectorOutbound*>(old->second->object.get()); before && before->now())
+        now->select(before->now()->tag());
   }
   std::shared_ptr<route::Router> router;
   try {

@@ -27,6 +27,7 @@
 #include "config/options.hpp"
 #include "inbound/inbound.hpp"
 #include "net/resolver.hpp"
+#include "outbound/group.hpp"
 #include "outbound/outbound.hpp"
 #include "route/router.hpp"
 
@@ -73,6 +74,9 @@ class Components {
   inbound::Inbound* inbound(std::string_view tag) const;
   outbound::Outbound* outbound(std::string_view tag) const;
   route::Router& router() { return router_; }
+  // Where selectors keep their choice (experimental.cache_file); set before
+  // start(), must outlive this. Null: nowhere.
+  void set_selection_store(outbound::SelectionStore* store) { store_ = store; }
 
  private:
   struct Out {
@@ -88,6 +92,8 @@ class Components {
   std::string build_outbound(const config::OutboundOptions& o, std::unique_ptr<outbound::Outbound>& out);
   // Builds and starts an inbound; error text on failure.
   std::string start_inbound(const config::InboundOptions& o, std::unique_ptr<inbound::Inbound>& out);
+  // Gives a group outbound its members (no-op for other outbounds).
+  void wire_group(Out& o, const std::map<std::string, Out*, std::less<>>& by_tag);
   std::shared_ptr<route::Router> build_router(const config::Options& options,
                                               const std::map<std::string, Out*, std::less<>>& outs);
 
@@ -98,6 +104,7 @@ class Components {
   std::vector<In> inbounds_;    // in config order
   std::vector<std::unique_ptr<inbound::Inbound>> drained_inbounds_;
   std::vector<std::unique_ptr<outbound::Outbound>> drained_outbounds_;
+  outbound::SelectionStore* store_ = nullptr;
   bool stopped_ = false;
 };
 

@@ -8,6 +8,7 @@
 
 #include "net/coro.hpp"
 #include "net/duration.hpp"
+#include "inbound/tracker.hpp"
 
 namespace anytls::inbound {
 
@@ -119,8 +120,13 @@ asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> connect(route::Router& 
   auto out = choose(router, md);
   if (!out) co_return out.error();
   auto conn = co_await (*out)->dial(md);
-  if (!conn) log_failure(md, conn.error());
-  co_return conn;
+  if (!conn) {
+    log_failure(md, conn.error());
+    co_return conn;
+  }
+  auto* tracker = connection_tracker();
+  if (!tracker) co_return conn;
+  co_return tracker->track(std::move(*conn), md, *out);
 }
 
 asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> connect_packet(route::Router& router,
@@ -128,8 +134,13 @@ asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> connect_packet(ro
   auto out = choose(router, md);
   if (!out) co_return out.error();
   auto conn = co_await (*out)->listen_packet(md);
-  if (!conn) log_failure(md, conn.error());
-  co_return conn;
+  if (!conn) {
+    log_failure(md, conn.error());
+    co_return conn;
+  }
+  auto* tracker = connection_tracker();
+  if (!tracker) co_return conn;
+  co_return tracker->track(std::move(*conn), md, *out);
 }
 
 // ---- logs -------------------------------------------------------------------

@@ -1,5 +1,7 @@
 #include "route/rule_matcher.hpp"
 
+#include "route/clash_mode.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -81,6 +83,7 @@ RuleMatcher::RuleMatcher(const config::RouteRule& in, const std::string& path) {
     ip_cidr_.push_back(*p);
   }
   port_ = in.port;
+  clash_mode_ = in.clash_mode;
   if (!in.network.empty()) {
     tcp_ = udp_ = false;
     for (std::size_t j = 0; j < in.network.size(); ++j) {
@@ -96,6 +99,7 @@ RuleMatcher::RuleMatcher(const config::RouteRule& in, const std::string& path) {
 }
 
 bool RuleMatcher::matches(const outbound::Metadata& md) const {
+  if (!clash_mode_.empty() && !clash_mode_is(clash_mode_)) return false;
   if (!inbound_.empty() && std::find(inbound_.begin(), inbound_.end(), md.inbound) == inbound_.end())
     return false;
   if (!(md.network == outbound::Network::tcp ? tcp_ : udp_)) return false;

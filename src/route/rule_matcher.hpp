@@ -60,6 +60,7 @@ class RuleMatcher {
   std::vector<std::uint16_t> port_;
   bool tcp_ = true;
   bool udp_ = true;
+  std::string clash_mode_;  // empty: any (route/clash_mode.hpp)
 };
 
 }  // namespace anytls::route
