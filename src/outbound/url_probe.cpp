@@ -88,8 +88,13 @@ class ProbeTls {
     out_ = out;
     SSL_set_bio(ssl_, in, out);
     SSL_set_connect_state(ssl_);
-    SSL_set_tlsext_host_name(ssl_, host.c_str());
-    SSL_set1_host(ssl_, host.c_str());
+    if (net::Address{host, 0}.is_domain()) {
+      SSL_set_tlsext_host_name(ssl_, host.c_str());
+      SSL_set1_host(ssl_, host.c_str());
+    } else {
+      // An IP literal: no SNI (RFC 6066), checked against the IP SANs.
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), host.c_str());
+    }
     for (;;) {
       int r = SSL_do_handshake(ssl_);
       auto ec = co_await flush();

@@ -16,7 +16,9 @@
 #include "outbound/selector.hpp"
 #include "outbound/urltest.hpp"
 #include "outbound/url_probe.hpp"
+#include "net/task_group.hpp"
 #include "support/run.hpp"
+#include "tls/tls_conn.hpp"
 
 namespace anytls::integ {
 namespace {
@@ -267,6 +269,81 @@ TEST(UrlTest, FailsOverWhenTheChosenServerStops) {
   bool probed = false;
   for (const auto& r : env.http.requests()) probed = probed || r.rfind("GET /generate_204 HTTP/1.1", 0) == 0;
   EXPECT_TRUE(probed);
+}
+
+// ---- an https:// probe through an anytls member ---------------------------------------
+
+// One-request HTTPS server on 127.0.0.1:0 with the test certificate (SAN
+// 127.0.0.1): TLS handshake, read the request head, answer 204.
+asio::awaitable<void> https_once(std::shared_ptr<asio::ip::tcp::acceptor> acc, std::shared_ptr<std::string> seen) {
+  auto [aec, sock] = co_await acc->async_accept(use_tuple);
+  if (aec) co_return;
+  config::InboundTlsOptions o;
+  o.enabled = true;
+  o.certificate = test_pem().cert;
+  o.key = test_pem().key;
+  auto ctx = tls::ServerContext::create(o);
+  if (!ctx) co_return;
+  auto sslctx = (*ctx)->current();
+  tls::TlsConn conn(std::move(sock), sslctx.get(), tls::TlsConn::Role::server);
+  auto hec = co_await conn.handshake();
+  if (hec) co_return;
+  std::string in;
+  char buf[1024];
+  const asio::mutable_buffer space = asio::buffer(buf);
+  while (in.find("\r\n\r\n") == std::string::npos && in.size() < 8192) {
+    auto [ec, n] = co_await conn.read_some(space);
+    if (n == 0) co_return;
+    in.append(buf, n);
+  }
+  *seen = in;
+  const std::string reply = "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n";
+  (void)co_await conn.write(asio::buffer(reply));
+  conn.close();
+}
+
+struct HttpsProbe {
+  std::string cert_path;
+  std::shared_ptr<std::string> seen = std::make_shared<std::string>();
+  std::string result;
+  std::string untrusted;
+};
+
+asio::awaitable<void> https_body(Env* env, HttpsProbe* h) {
+  auto acc = std::make_shared<asio::ip::tcp::acceptor>(env->io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const auto port = acc->local_endpoint().port();
+  net::TaskGroup servers(env->io.get_executor(), "https test server");
+  auto& client = env->make_client(client_options(env->server->port()));
+  client.start();
+  auto url = outbound::ProbeUrl::parse("https://127.0.0.1:" + std::to_string(port) + "/generate_204");
+  CO_ASSERT_TRUE(url.has_value());
+  // Without the certificate in the trust store the probe fails.
+  ::unsetenv("SSL_CERT_FILE");
+  servers.spawn(https_once(acc, h->seen), "https once");
+  auto bad = co_await outbound::probe_url(client, *url, Ms(5000), nullptr);
+  h->untrusted = bad ? std::string("accepted") : bad.error().text();
+  // Trusted (SSL_CERT_FILE is what OpenSSL's default store reads).
+  ::setenv("SSL_CERT_FILE", h->cert_path.c_str(), 1);
+  servers.spawn(https_once(acc, h->seen), "https once");
+  auto good = co_await outbound::probe_url(client, *url, Ms(5000), nullptr);
+  h->result = good ? "ok" : good.error().text();
+  ::unsetenv("SSL_CERT_FILE");
+  acc->close();
+  co_await servers.join();
+}
+
+TEST(UrlTest, HttpsProbeThroughAnAnyTlsMember) {
+  Env env;
+  HttpsProbe h;
+  auto dir = std::filesystem::temp_directory_path() / ("anytls-probe-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  h.cert_path = (dir / "ca.pem").string();
+  std::ofstream(h.cert_path) << test_pem().cert;
+  run(env, https_body(&env, &h), Ms(30000));
+  EXPECT_THAT(h.untrusted, HasSubstr("certificate"));
+  EXPECT_EQ(h.result, "ok");
+  EXPECT_THAT(*h.seen, HasSubstr("GET /generate_204 HTTP/1.1\r\nHost: 127.0.0.1:"));
+  std::filesystem::remove_all(dir);
 }
 
 // ---- selector + cache_file across a restart ----------------------------------------------
