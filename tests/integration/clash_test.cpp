@@ -15,6 +15,7 @@
 
 #include "app/cache_file.hpp"
 #include "app/clash_api.hpp"
+#include "app/log_buffer.hpp"
 #include "app/clash_server.hpp"
 #include "app/reload.hpp"
 #include "app/websocket.hpp"
@@ -23,7 +24,11 @@
 #include "integration/harness.hpp"
 #include "outbound/selector.hpp"
 #include "route/clash_mode.hpp"
+#include "net/coro.hpp"
+#include "net/task_group.hpp"
 #include "support/run.hpp"
+
+#include <spdlog/spdlog.h>
 
 namespace anytls::integ {
 namespace {
@@ -108,12 +113,18 @@ struct Stack {
     if (parts->start(opts)) throw std::runtime_error("components");
     auto c = *opts.clash_api;
     c.external_ui = ui;
-    api = std::make_unique<app::ClashApi>(c, app::ClashSources{parts.get(), &tracker, cache.get(), nullptr});
+    logs = std::make_shared<app::LogBuffer>();
+    spdlog::default_logger()->sinks().push_back(logs);
+    api = std::make_unique<app::ClashApi>(c, app::ClashSources{parts.get(), &tracker, cache.get(), logs.get()});
     api->set_modes(app::clash_modes(opts));
     server = std::make_unique<app::ClashServer>(env.io, *api);
     if (server->start()) throw std::runtime_error(server->start_error());
   }
-  ~Stack() { inbound::set_connection_tracker(nullptr); }
+  ~Stack() {
+    inbound::set_connection_tracker(nullptr);
+    auto& sinks = spdlog::default_logger()->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), logs), sinks.end());
+  }
   asio::awaitable<void> stop() {
     server->stop();
     parts->stop();
@@ -121,6 +132,7 @@ struct Stack {
     co_await parts->join();
   }
   inbound::ConnectionTracker tracker;
+  std::shared_ptr<app::LogBuffer> logs;
   std::unique_ptr<app::CacheFile> cache;
   std::unique_ptr<app::Components> parts;
   std::unique_ptr<app::ClashApi> api;
@@ -178,6 +190,18 @@ asio::awaitable<std::pair<std::string, std::string>> ws_first_frame(std::uint16_
     auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), use_tuple);
     if (ec) co_return std::make_pair(head, std::string());
     in.append(buf.data(), n);
+  }
+}
+
+// Logs a marker line once the /logs client has had time to connect (the
+// stream sends lines logged after it started; 300 ms of slack, and the
+// client waits for the line however late it comes).
+asio::awaitable<void> log_later() {
+  for (int i = 0; i < 20; ++i) {
+    const net::Clock::duration pause = std::chrono::milliseconds(300);
+    const bool slept = co_await net::sleep_for(pause);
+    if (!slept) break;
+    spdlog::warn("clash-test marker");
   }
 }
 
@@ -297,6 +321,17 @@ asio::awaitable<void> api_body(Env* env, Fixture* f, HttpServer* big) {
   f->r.check(!tj.is_discarded() && tj.contains("up") && tj.contains("down"), "traffic frame: " + ws.second);
   auto mem = co_await ws_first_frame(port, "/memory", good);
   f->r.check(mem.second.find("\"inuse\"") != std::string::npos, "memory frame: " + mem.second);
+
+  // ---- /logs over WebSocket: a line logged after the client connected
+  net::TaskGroup logger(env->io.get_executor(), "test logger");
+  logger.spawn(log_later(), "log a marker");
+  const std::string logs_target = "/logs?level=warning&token=" + std::string(kSecret);
+  auto lg = co_await ws_first_frame(port, logs_target, "");
+  auto lj2 = json::parse(lg.second, nullptr, false);
+  f->r.check(!lj2.is_discarded() && lj2["type"] == "warning" && lj2["payload"] == "clash-test marker",
+             "logs frame: " + lg.second);
+  logger.cancel();
+  co_await logger.join();
 
   // ---- external_ui: files served, traversal refused
   auto index = co_await request(port, "GET", "/ui/", "", "");

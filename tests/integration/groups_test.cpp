@@ -13,7 +13,9 @@
 #include "config/load.hpp"
 #include "inbound/dispatch.hpp"
 #include "integration/harness.hpp"
+#include "outbound/block.hpp"
 #include "outbound/selector.hpp"
+#include "route/clash_mode.hpp"
 #include "outbound/urltest.hpp"
 #include "outbound/url_probe.hpp"
 #include "net/task_group.hpp"
@@ -135,6 +137,25 @@ TEST(GroupConfig, Errors) {
                "experimental.clash_api.external_controller", "IP address");
   expect_error(R"({"experimental": {"clash_api": {"external_ui_download_url": "https://x"}}})",
                "experimental.clash_api.external_ui_download_url", "not supported");
+}
+
+TEST(ClashMode, RulesFollowTheMode) {
+  outbound::BlockOutbound direct("direct"), proxy("proxy");
+  config::RouteOptions route;
+  config::RouteRule r;
+  r.clash_mode = "Direct";
+  r.outbound = "direct";
+  route.rules.push_back(r);
+  route.final = "proxy";
+  route::RuleRouter router(route, "proxy", [&](std::string_view tag) -> outbound::Outbound* {
+    return tag == "direct" ? &direct : tag == "proxy" ? &proxy : nullptr;
+  });
+  auto md = tcp_to(80);
+  route::set_clash_mode("Rule");
+  EXPECT_EQ(router.decide(md).outbound, &proxy);
+  route::set_clash_mode("direct");  // case-insensitive, as sing-box
+  EXPECT_EQ(router.decide(md).outbound, &direct);
+  route::set_clash_mode("Rule");
 }
 
 // ---- codecs ------------------------------------------------------------------------
