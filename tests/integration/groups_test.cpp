@@ -222,8 +222,19 @@ asio::awaitable<void> failover_body(Env* env, Failover* f) {
   auto* chosen = autog->now();
   CO_ASSERT_TRUE(chosen != nullptr);
   f->chosen = chosen->tag();
-  // The probe went through the anytls pool: a session was made and kept.
-  EXPECT_GE(dynamic_cast<outbound::AnyTlsOutbound*>(chosen)->stats().sessions_created, 1u);
+  // Probes go through the anytls pools: another round reuses the warm
+  // session each pool kept from the first, it dials none.
+  auto* pa = dynamic_cast<outbound::AnyTlsOutbound*>(a);
+  auto* pb = dynamic_cast<outbound::AnyTlsOutbound*>(b);
+  const auto made_a = pa->stats().sessions_created, made_b = pb->stats().sessions_created;
+  EXPECT_GE(made_a, 1u);
+  EXPECT_GE(made_b, 1u);
+  const auto checks = autog->checks();
+  co_await autog->check_all();
+  EXPECT_EQ(autog->checks(), checks + 1);
+  EXPECT_EQ(pa->stats().sessions_created, made_a);
+  EXPECT_EQ(pb->stats().sessions_created, made_b);
+  EXPECT_TRUE(autog->delay_of(a) && autog->delay_of(b));
 
   // A connection in use through the chosen server, by the dispatch path.
   auto md = tcp_to(env->echo.port());
