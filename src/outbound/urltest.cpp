@@ -49,9 +49,13 @@ void UrlTestOutbound::stop() {
 asio::awaitable<void> UrlTestOutbound::join() { co_await tasks_.join(); }
 
 void UrlTestOutbound::touch() {
-  last_used_ = net::clock_or_system(clock_).now();
+  const auto now = net::clock_or_system(clock_).now();
+  last_used_ = now;
   if (loop_running_ || !started_ || stopped_) return;
   loop_running_ = true;
+  // Back in use after a pause: results older than the interval are stale,
+  // so a round starts now (as sing-box does), then the loop.
+  if (now - last_check_ >= interval_) tasks_.spawn(check_spawned(this), "probe round after idle");
   tasks_.spawn(loop(this), "probe loop");
 }
 
@@ -92,6 +96,7 @@ asio::awaitable<void> UrlTestOutbound::check_all() {
   if (checking_ || stopped_ || members().empty()) co_return;
   checking_ = true;
   ++checks_;
+  last_check_ = net::clock_or_system(clock_).now();
   auto pending = std::make_shared<int>(static_cast<int>(members().size()));
   auto done = std::make_shared<net::Timer>(io_.get_executor(), clock_);
   done->expires_at(net::Clock::time_point::max());

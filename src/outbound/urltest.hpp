@@ -1,7 +1,8 @@
 // Outbound "urltest", with sing-box's semantics:
 //   - every member is probed (url_probe.hpp) at start and then every
 //     `interval`, but only while the group is in use: a connection through
-//     it wakes the test loop, which stops once nothing used the group for
+//     it wakes the test loop (with a round at once when the last one is
+//     older than `interval`), which stops once nothing used the group for
 //     `idle_timeout`;
 //   - new connections go to the member with the lowest delay; the current
 //     one is kept while its delay is within `tolerance` of the best;
@@ -53,6 +54,9 @@ class UrlTestOutbound final : public Group {
   const std::string& url() const { return url_text_; }
   // Probes run so far (tests: a failover triggers one).
   std::uint64_t checks() const { return checks_; }
+  bool checking() const { return checking_; }
+  // Whether the probe loop runs (the group was used within idle_timeout).
+  bool in_use() const { return loop_running_; }
   // Records a result measured elsewhere (Clash API's per-proxy delay).
   void record(const Outbound* member, std::optional<std::uint16_t> delay);
 
@@ -79,6 +83,7 @@ class UrlTestOutbound final : public Group {
   std::map<const Outbound*, std::uint16_t> delays_;
   Outbound* selected_ = nullptr;
   net::Clock::time_point last_used_{};
+  net::Clock::time_point last_check_{};
   bool loop_running_ = false;
   bool checking_ = false;
   bool started_ = false;

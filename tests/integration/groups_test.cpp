@@ -378,6 +378,77 @@ TEST(UrlTest, HttpsProbeThroughAnAnyTlsMember) {
   std::filesystem::remove_all(dir);
 }
 
+// ---- urltest: probes only while in use (virtual time) ----------------------------------
+
+struct Idle {
+  std::vector<std::uint64_t> counts;  // checks() at each step
+};
+
+// Moves virtual time by one minute (the interval) and waits (real time) for
+// what that step does: a round while the loop runs, which then finishes; or
+// the loop ending because the group is idle; or nothing when it does not run.
+asio::awaitable<void> minute(Env* env, outbound::UrlTestOutbound* u) {
+  const auto before = u->checks();
+  env->clock.advance(std::chrono::minutes(1));
+  std::function<bool()> started = [u, before] { return u->checks() > before || !u->in_use(); };
+  (void)co_await eventually(started, Ms(5000), Ms(2));
+  std::function<bool()> idle = [u] { return !u->checking(); };
+  (void)co_await eventually(idle, Ms(5000), Ms(5));
+}
+
+asio::awaitable<void> idle_body(Env* env, Idle* r) {
+  outbound::DirectOutbound d1("d1", config::DirectOutboundOptions{}, env->resolver);
+  outbound::DirectOutbound d2("d2", config::DirectOutboundOptions{}, env->resolver);
+  config::UrlTestOutboundOptions o;
+  o.outbounds = std::vector<std::string>{"d1", "d2"};
+  o.url = "http://127.0.0.1:" + std::to_string(env->http.port()) + "/";
+  o.interval = std::chrono::minutes(1);
+  o.idle_timeout = std::chrono::minutes(5);
+  outbound::UrlTestOutbound u(env->io, "auto", o, &env->clock);
+  u.set_members(std::vector<outbound::Outbound*>{&d1, &d2});
+  u.start();
+  std::function<bool()> first = [&u, &d1, &d2] { return !u.checking() && u.delay_of(&d1) && u.delay_of(&d2); };
+  bool measured = co_await eventually(first, Ms(5000), Ms(5));
+  CO_ASSERT_TRUE(measured);
+  r->counts.push_back(u.checks());  // 1: the round at start
+  // Unused: no rounds.
+  co_await minute(env, &u);
+  co_await minute(env, &u);
+  r->counts.push_back(u.checks());  // still 1
+  // A connection wakes the loop; the last round is 2 minutes old, so one
+  // runs at once.
+  auto md = tcp_to(env->echo.port());
+  auto c = co_await u.dial(md);
+  CO_ASSERT_TRUE(c.ok());
+  (*c)->close();
+  std::function<bool()> woke = [&u] { return u.checks() == 2 && !u.checking(); };
+  bool again = co_await eventually(woke, Ms(5000), Ms(5));
+  CO_ASSERT_TRUE(again);
+  r->counts.push_back(u.checks());  // 2
+  // Then one per interval until idle_timeout (5 min) has passed since the
+  // connection, and none after.
+  for (int i = 0; i < 12; ++i) co_await minute(env, &u);
+  r->counts.push_back(u.checks());
+  for (int i = 0; i < 5; ++i) co_await minute(env, &u);
+  r->counts.push_back(u.checks());
+  u.stop();
+  co_await u.join();
+}
+
+TEST(UrlTest, ProbesOnlyWhileInUse) {
+  Env env;
+  Idle r;
+  run(env, idle_body(&env, &r), Ms(30000));
+  ASSERT_EQ(r.counts.size(), 5u);
+  EXPECT_EQ(r.counts[0], 1u);
+  EXPECT_EQ(r.counts[1], 1u);
+  EXPECT_EQ(r.counts[2], 2u);
+  // Used at t=2m: rounds at 3, 4, 5, 6 and 7 min (idle 1..5 min), the loop
+  // ends at 8 min (idle 6 min > 5 min).
+  EXPECT_EQ(r.counts[3], 7u);
+  EXPECT_EQ(r.counts[4], r.counts[3]);
+}
+
 // ---- selector + cache_file across a restart ----------------------------------------------
 
 struct Restart {
