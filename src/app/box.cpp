@@ -1,5 +1,6 @@
 #include "app/box.hpp"
 
+#include <algorithm>
 #include <csignal>
 
 #include <asio/experimental/awaitable_operators.hpp>
@@ -7,7 +8,13 @@
 #include <asio/signal_set.hpp>
 #include <spdlog/spdlog.h>
 
+#include "app/cache_file.hpp"
+#include "app/clash_api.hpp"
+#include "app/clash_server.hpp"
+#include "app/log_buffer.hpp"
 #include "app/metrics.hpp"
+#include "inbound/tracker.hpp"
+#include "route/clash_mode.hpp"
 #include "app/metrics_server.hpp"
 #include "app/reload.hpp"
 #include "inbound/anytls_server.hpp"
@@ -32,12 +39,27 @@ struct Box {
   Components parts{io, resolver};
   ConfigReader read;  // SIGHUP; empty: reload unavailable
   std::unique_ptr<MetricsServer> metrics;  // experimental.metrics
+  std::unique_ptr<CacheFile> cache;        // experimental.cache_file
+  // experimental.clash_api
+  std::unique_ptr<inbound::ConnectionTracker> tracker;
+  std::shared_ptr<LogBuffer> logs;
+  std::unique_ptr<ClashApi> clash;
+  std::unique_ptr<ClashServer> clash_server;
   bool stopping = false;
+
+  ~Box() {
+    inbound::set_connection_tracker(nullptr);
+    if (logs) {
+      auto& sinks = spdlog::default_logger()->sinks();
+      sinks.erase(std::remove(sinks.begin(), sinks.end(), logs), sinks.end());
+    }
+  }
 
   void stop() {
     if (stopping) return;
     stopping = true;
     if (metrics) metrics->stop();
+    if (clash_server) clash_server->stop();
     parts.stop();
     resolver->stop();
   }
@@ -46,6 +68,7 @@ struct Box {
 asio::awaitable<void> join_all(Box* box) {
   co_await box->parts.join();
   if (box->metrics) co_await box->metrics->join();
+  if (box->clash_server) co_await box->clash_server->join();
 }
 
 // Runs until SIGINT/SIGTERM (SIGHUP reloads), then stops everything and
@@ -77,6 +100,22 @@ asio::awaitable<void> serve_until_signal(Box* box) {
 int run_box(const config::Options& options, ConfigReader read) {
   Box box;
   box.read = std::move(read);
+  // The Clash mode and the selectors' choices must be known before the
+  // outbounds and the router are built.
+  route::set_clash_mode(options.clash_api ? options.clash_api->default_mode
+                                          : std::string(config::defaults::kClashDefaultMode));
+  if (options.cache_file.enabled) {
+    box.cache = std::make_unique<CacheFile>(options.cache_file);
+    if (auto err = box.cache->open(); !err.empty()) spdlog::error("{}", err);
+    if (auto mode = box.cache->load_mode(); mode && options.clash_api) route::set_clash_mode(*mode);
+    box.parts.set_selection_store(box.cache.get());
+  }
+  if (options.clash_api) {
+    box.tracker = std::make_unique<inbound::ConnectionTracker>();
+    inbound::set_connection_tracker(box.tracker.get());
+    box.logs = std::make_shared<LogBuffer>();
+    spdlog::default_logger()->sinks().push_back(box.logs);
+  }
   if (auto failure = box.parts.start(options)) {
     spdlog::critical("{}", failure->message);
     box.stop();
@@ -96,6 +135,17 @@ int run_box(const config::Options& options, ConfigReader read) {
     box.metrics = std::make_unique<MetricsServer>(box.io, *options.metrics, std::move(render));
     if (box.metrics->start()) {
       spdlog::critical("experimental.metrics: {}", box.metrics->start_error());
+      box.stop();
+      return 2;
+    }
+  }
+  if (options.clash_api) {
+    ClashSources sources{&box.parts, box.tracker.get(), box.cache.get(), box.logs.get()};
+    box.clash = std::make_unique<ClashApi>(*options.clash_api, sources);
+    box.clash->set_modes(clash_modes(options));
+    box.clash_server = std::make_unique<ClashServer>(box.io, *box.clash);
+    if (box.clash_server->start()) {
+      spdlog::critical("experimental.clash_api: {}", box.clash_server->start_error());
       box.stop();
       return 2;
     }

@@ -12,6 +12,8 @@
 #include "outbound/block.hpp"
 #include "outbound/dial_options.hpp"
 #include "outbound/direct.hpp"
+#include "outbound/selector.hpp"
+#include "outbound/urltest.hpp"
 #include "route/rule_router.hpp"
 #include "tls/context.hpp"
 
@@ -59,6 +61,10 @@ void preflight(const config::Options& options) {
         out = std::move(*r);
       } else if (const auto* d = std::get_if<config::DirectOutboundOptions>(&o.options)) {
         out = std::make_unique<outbound::DirectOutbound>(o.tag, *d, resolver);
+      } else if (const auto* s = std::get_if<config::SelectorOutboundOptions>(&o.options)) {
+        out = std::make_unique<outbound::SelectorOutbound>(o.tag, *s);
+      } else if (const auto* u = std::get_if<config::UrlTestOutboundOptions>(&o.options)) {
+        out = std::make_unique<outbound::UrlTestOutbound>(io, o.tag, *u);
       } else {
         out = std::make_unique<outbound::BlockOutbound>(o.tag);
       }

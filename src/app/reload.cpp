@@ -13,6 +13,9 @@
 #include "outbound/block.hpp"
 #include "outbound/dial_options.hpp"
 #include "outbound/direct.hpp"
+#include "outbound/group.hpp"
+#include "outbound/selector.hpp"
+#include "outbound/urltest.hpp"
 #include "route/rule_router.hpp"
 
 #include "config/load.hpp"
@@ -80,6 +83,14 @@ net::DialerOptions dialer_options(const config::DialOptions& dial, const std::sh
   return o;
 }
 
+// The tags an outbound holds pointers to: its detour, a group's members.
+std::vector<std::string> references_of(const config::OutboundOptions& o) {
+  if (const auto* d = detour_of(o)) return {*d};
+  if (const auto* s = std::get_if<config::SelectorOutboundOptions>(&o.options)) return s->outbounds;
+  if (const auto* u = std::get_if<config::UrlTestOutboundOptions>(&o.options)) return u->outbounds;
+  return {};
+}
+
 }  // namespace
 
 Components::Components(asio::io_context& io, std::shared_ptr<net::Resolver> resolver)
@@ -96,6 +107,10 @@ std::string Components::build_outbound(const config::OutboundOptions& o, std::un
       out = std::move(*r);
     } else if (const auto* d = std::get_if<config::DirectOutboundOptions>(&o.options)) {
       out = std::make_unique<outbound::DirectOutbound>(o.tag, net::Dialer(dialer_options(d->dial, dns_, resolver_), resolver_));
+    } else if (const auto* s = std::get_if<config::SelectorOutboundOptions>(&o.options)) {
+      out = std::make_unique<outbound::SelectorOutbound>(o.tag, *s, store_);
+    } else if (const auto* u = std::get_if<config::UrlTestOutboundOptions>(&o.options)) {
+      out = std::make_unique<outbound::UrlTestOutbound>(io_, o.tag, *u);
     } else {
       out = std::make_unique<outbound::BlockOutbound>(o.tag);
     }
@@ -124,6 +139,14 @@ std::string Components::start_inbound(const config::InboundOptions& in, std::uni
     return fmt::format("listen {}:{}: {}", m.listen.listen, m.listen.listen_port, ec.message());
   out = std::move(proxy);
   return {};
+}
+
+void Components::wire_group(Out& o, const std::map<std::string, Out*, std::less<>>& by_tag) {
+  auto* group = dynamic_cast<outbound::Group*>(o.object.get());
+  if (!group) return;
+  std::vector<outbound::Outbound*> members;
+  for (const auto& tag : group->member_tags()) members.push_back(by_tag.at(tag)->object.get());  // checked by load
+  group->set_members(std::move(members));
 }
 
 std::shared_ptr<route::Router> Components::build_router(const config::Options& options,
@@ -184,6 +207,7 @@ std::optional<Components::Failure> Components::start(const config::Options& opti
     if (it == by_tag.end()) return Failure{1, fmt::format("outbound {}: detour not found: {}", o.options.tag, *detour)};
     set_detour(*o.object, it->second->object.get());
   }
+  for (auto& o : outbounds_) wire_group(o, by_tag);
   try {
     dns_->client = build_dns(options, by_tag);
     router_.set(build_router(options, by_tag));
@@ -218,13 +242,13 @@ std::optional<std::vector<std::string>> Components::apply(const config::Options&
     auto it = old_by_tag.find(o.tag);
     if (it == old_by_tag.end() || !(it->second->options == o)) fresh.insert(o.tag);
   }
-  // A direct outbound holds a pointer to its detour: replaced with it.
+  // A direct outbound holds a pointer to its detour, a group to its
+  // members: replaced with them.
   for (bool more = true; more;) {
     more = false;
-    for (const auto& o : options.outbounds) {
-      const std::string* detour = detour_of(o);
-      if (detour && fresh.count(*detour) && fresh.insert(o.tag).second) more = true;
-    }
+    for (const auto& o : options.outbounds)
+      for (const auto& ref : references_of(o))
+        if (fresh.count(ref) && fresh.insert(o.tag).second) more = true;
   }
 
   std::vector<Out> next;
@@ -250,6 +274,16 @@ std::optional<std::vector<std::string>> Components::apply(const config::Options&
     const std::string* detour = detour_of(o.options);
     if (detour && fresh.count(o.options.tag))
       set_detour(*o.object, by_tag.at(*detour)->object.get());
+  }
+  for (auto& o : next) {
+    if (!fresh.count(o.options.tag)) continue;
+    wire_group(o, by_tag);
+    // A rebuilt selector keeps the member chosen at run time.
+    auto* now = dynamic_cast<outbound::SelectorOutbound*>(o.object.get());
+    auto old = old_by_tag.find(o.options.tag);
+    if (now && old != old_by_tag.end() && old->second->object)
+      if (auto* before = dynamic_cast<outbound::SelectorOutbound*>(old->second->object.get()); before && before->now())
+        now->select(before->now()->tag());
   }
   std::shared_ptr<route::Router> router;
   std::shared_ptr<dns::Client> old_dns = dns_->client;

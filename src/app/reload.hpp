@@ -27,6 +27,7 @@
 #include "config/options.hpp"
 #include "inbound/inbound.hpp"
 #include "net/resolver.hpp"
+#include "outbound/group.hpp"
 #include "outbound/outbound.hpp"
 #include "route/router.hpp"
 #include "route/rule_set_fetch.hpp"
@@ -88,6 +89,9 @@ class Components {
   inbound::Inbound* inbound(std::string_view tag) const;
   outbound::Outbound* outbound(std::string_view tag) const;
   route::Router& router() { return router_; }
+  // Where selectors keep their choice (experimental.cache_file); set before
+  // start(), must outlive this. Null: nowhere.
+  void set_selection_store(outbound::SelectionStore* store) { store_ = store; }
 
  private:
   struct Out {
@@ -103,6 +107,8 @@ class Components {
   std::string build_outbound(const config::OutboundOptions& o, std::unique_ptr<outbound::Outbound>& out);
   // Builds and starts an inbound; error text on failure.
   std::string start_inbound(const config::InboundOptions& o, std::unique_ptr<inbound::Inbound>& out);
+  // Gives a group outbound its members (no-op for other outbounds).
+  void wire_group(Out& o, const std::map<std::string, Out*, std::less<>>& by_tag);
   std::shared_ptr<route::Router> build_router(const config::Options& options,
                                               const std::map<std::string, Out*, std::less<>>& outs);
   // The DNS module for options, its detours from outs (throws std::invalid_argument).
@@ -128,6 +134,7 @@ class Components {
   std::vector<std::unique_ptr<route::RuleSetUpdater>> old_updaters_;
   std::shared_ptr<DnsSlot> dns_ = std::make_shared<DnsSlot>();
   std::vector<std::shared_ptr<dns::Client>> drained_dns_;
+  outbound::SelectionStore* store_ = nullptr;
   bool stopped_ = false;
 };
 

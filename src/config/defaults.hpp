@@ -69,6 +69,18 @@ inline constexpr std::string_view kMetricsListenAddress = "127.0.0.1";
 inline constexpr std::uint16_t kMetricsListenPort = 9100;
 inline constexpr std::string_view kMetricsPath = "/metrics";
 
+// urltest: sing-box's defaults.
+inline constexpr std::string_view kUrlTestUrl = "https://www.gstatic.com/generate_204";
+inline constexpr Duration kUrlTestInterval = 3min;
+inline constexpr std::uint16_t kUrlTestToleranceMs = 50;
+inline constexpr Duration kUrlTestIdleTimeout = 30min;
+
+// experimental.cache_file / clash_api: sing-box's defaults.
+inline constexpr std::string_view kCacheFilePath = "cache.db";
+inline constexpr std::string_view kClashApiListenAddress = "127.0.0.1";
+inline constexpr std::uint16_t kClashApiListenPort = 9090;
+inline constexpr std::string_view kClashDefaultMode = "Rule";
+
 // anytls:// URI
 inline constexpr std::uint16_t kAnyTlsUriPort = 443;
 inline constexpr std::string_view kAnyTlsUriTag = "anytls";

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -586,8 +587,35 @@ OutboundOptions decode_outbound_object(const json& j, const std::string& path) {
   } else if (out.type == "block") {
     o.finish();
     out.options = BlockOutboundOptions{};
+  } else if (out.type == "selector") {
+    SelectorOutboundOptions g;
+    g.outbounds = get_strings(o, "outbounds");
+    if (g.outbounds.empty()) fail(o.at("outbounds"), "missing required field (the member tags)");
+    g.default_ = get_string(o, "default");
+    g.interrupt_exist_connections = get_bool(o, "interrupt_exist_connections");
+    o.finish();
+    if (!g.default_.empty() && std::find(g.outbounds.begin(), g.outbounds.end(), g.default_) == g.outbounds.end())
+      fail(o.at("default"), "not one of outbounds: " + in_quotes(g.default_));
+    out.options = std::move(g);
+  } else if (out.type == "urltest") {
+    UrlTestOutboundOptions g;
+    g.outbounds = get_strings(o, "outbounds");
+    if (g.outbounds.empty()) fail(o.at("outbounds"), "missing required field (the member tags)");
+    g.url = get_string(o, "url", g.url);
+    if (g.url.empty()) g.url = std::string(defaults::kUrlTestUrl);
+    if (g.url.rfind("http://", 0) != 0 && g.url.rfind("https://", 0) != 0)
+      fail(o.at("url"), "expected an http:// or https:// URL, got " + in_quotes(g.url));
+    g.interval = get_duration(o, "interval", defaults::kUrlTestInterval, true);
+    if (auto t = get_uint(o, "tolerance", 65535)) g.tolerance_ms = static_cast<std::uint16_t>(*t);
+    g.idle_timeout = get_duration(o, "idle_timeout", defaults::kUrlTestIdleTimeout, true);
+    g.interrupt_exist_connections = get_bool(o, "interrupt_exist_connections");
+    o.finish();
+    // sing-box's rule: tests stop after idle_timeout without use, so an
+    // interval longer than that would never test.
+    if (g.interval > g.idle_timeout) fail(o.at("interval"), "must not be longer than idle_timeout");
+    out.options = std::move(g);
   } else {
-    fail(o.at("type"), "unsupported outbound type " + in_quotes(out.type) + " (anytls direct block)");
+    fail(o.at("type"), "unsupported outbound type " + in_quotes(out.type) + " (anytls direct block selector urltest)");
   }
   return out;
 }
@@ -673,6 +701,7 @@ void decode_matchers(Obj& o, RouteRule& r, bool headless) {
     if (get_bool(o, "rule_set_ipcidr_match_source")) r.rule_set_ip_cidr_match_source = true;  // pre-1.10 name
   }
   r.network = get_strings(o, "network");
+  r.clash_mode = get_string(o, "clash_mode");
   for (std::size_t i = 0; i < r.network.size(); ++i)
     if (r.network[i] != "tcp" && r.network[i] != "udp")
       fail(item(o.at("network"), i), "unknown network " + in_quotes(r.network[i]) + " (tcp udp)");
@@ -1167,14 +1196,56 @@ MetricsOptions decode_metrics(const json& j, const std::string& path) {
   return m;
 }
 
+CacheFileOptions decode_cache_file(const json& j, const std::string& path) {
+  Obj o(j, path);
+  CacheFileOptions c;
+  c.enabled = get_bool(o, "enabled");
+  c.path = get_string(o, "path", c.path);
+  if (c.path.empty()) c.path = std::string(defaults::kCacheFilePath);
+  c.cache_id = get_string(o, "cache_id");
+  // Only selections are stored: no fake-ip pool and no DNS here.
+  if (get_bool(o, "store_fakeip")) fail(o.at("store_fakeip"), "not supported: anytls-cpp has no fake-ip DNS");
+  if (get_bool(o, "store_rdrc")) fail(o.at("store_rdrc"), "not supported: anytls-cpp has no DNS rules");
+  (void)get_duration(o, "rdrc_timeout", Duration{0}, false);
+  o.finish();
+  return c;
+}
+
+ClashApiOptions decode_clash_api(const json& j, const std::string& path) {
+  Obj o(j, path);
+  ClashApiOptions c;
+  if (const json* v = o.get("external_controller")) {
+    if (!v->is_string()) fail(o.at("external_controller"), "expected string, got " + kind(*v));
+    std::string text = v->get<std::string>();
+    if (!text.empty()) decode_host_port(text, o.at("external_controller"), c.listen, c.listen_port);
+  }
+  c.external_ui = get_string(o, "external_ui");
+  for (const char* key : {"external_ui_download_url", "external_ui_download_detour"})
+    if (o.get(key)) fail(o.at(key), "not supported: put the dashboard's files in external_ui yourself");
+  c.secret = get_string(o, "secret");
+  c.default_mode = get_string(o, "default_mode", c.default_mode);
+  if (c.default_mode.empty()) c.default_mode = std::string(defaults::kClashDefaultMode);
+  c.access_control_allow_origin = get_strings(o, "access_control_allow_origin");
+  c.access_control_allow_private_network = get_bool(o, "access_control_allow_private_network");
+  // sing-box 1.8 moved these to experimental.cache_file.
+  for (const char* key : {"store_mode", "store_selected", "store_fakeip", "cache_file", "cache_id"})
+    if (o.get(key)) fail(o.at(key), "moved to experimental.cache_file (as in sing-box 1.8+)");
+  o.finish();
+  return c;
+}
+
 void decode_experimental(const json& j, const std::string& path, Options& opts) {
   Obj o(j, path);
   // sing-box's experimental services we do not have (yet): named, not
   // silently ignored.
-  for (const char* key : {"clash_api", "cache_file", "v2ray_api", "debug"}) {
-    if (o.get(key)) fail(o.at(key), "not supported yet (of experimental, anytls-cpp has only \"metrics\")");
+  for (const char* key : {"v2ray_api", "debug"}) {
+    if (o.get(key))
+      fail(o.at(key), "not supported yet (of experimental, anytls-cpp has \"metrics\", \"cache_file\" and "
+                      "\"clash_api\")");
   }
   if (const json* m = o.get("metrics")) opts.metrics = decode_metrics(*m, o.at("metrics"));
+  if (const json* c = o.get("cache_file")) opts.cache_file = decode_cache_file(*c, o.at("cache_file"));
+  if (const json* c = o.get("clash_api")) opts.clash_api = decode_clash_api(*c, o.at("clash_api"));
   o.finish();
 }
 
@@ -1245,6 +1316,45 @@ void check_dns_references(Options& opts, const std::map<std::string, std::size_t
     if (auto* dd = std::get_if<DirectOutboundOptions>(&opts.outbounds[i].options)) dial = &dd->dial;
     if (dial) need_any(dial->domain_resolver, child(item("outbounds", i), "domain_resolver"));
   }
+}
+
+const std::vector<std::string>* members_of(const OutboundOptions& o) {
+  if (const auto* s = std::get_if<SelectorOutboundOptions>(&o.options)) return &s->outbounds;
+  if (const auto* u = std::get_if<UrlTestOutboundOptions>(&o.options)) return &u->outbounds;
+  return nullptr;
+}
+
+// Group members exist, are not repeated, and no group contains itself,
+// directly or through other groups.
+void check_groups(const Options& opts, const std::map<std::string, std::size_t>& index) {
+  for (std::size_t i = 0; i < opts.outbounds.size(); ++i) {
+    const auto* members = members_of(opts.outbounds[i]);
+    if (!members) continue;
+    std::set<std::string> seen;
+    for (std::size_t k = 0; k < members->size(); ++k) {
+      const std::string p = item(child(item("outbounds", i), "outbounds"), k);
+      const auto& m = (*members)[k];
+      if (!index.count(m)) fail(p, "unknown outbound " + in_quotes(m));
+      if (!seen.insert(m).second) fail(p, "duplicate member " + in_quotes(m));
+    }
+  }
+  // Depth-first search for a cycle through group members.
+  std::vector<int> state(opts.outbounds.size(), 0);  // 0 new, 1 on the path, 2 done
+  std::function<void(std::size_t)> visit = [&](std::size_t i) {
+    state[i] = 1;
+    if (const auto* members = members_of(opts.outbounds[i])) {
+      for (const auto& m : *members) {
+        std::size_t j = index.at(m);
+        if (state[j] == 1)
+          fail(child(item("outbounds", i), "outbounds"),
+               "a group cannot contain itself (" + in_quotes(opts.outbounds[i].tag) + " reaches " + in_quotes(m) + ")");
+        if (state[j] == 0) visit(j);
+      }
+    }
+    state[i] = 2;
+  };
+  for (std::size_t i = 0; i < opts.outbounds.size(); ++i)
+    if (state[i] == 0) visit(i);
 }
 
 Options decode(const json& root) {
@@ -1345,6 +1455,7 @@ Options decode(const json& root) {
   }
   if (opts.route.auto_detect_interface && opts.route.default_interface.empty())
     opts.warnings.push_back("route.auto_detect_interface: the kernel's routing table picks the interface (no interface is bound)");
+  check_groups(opts, outbound_index);
   return opts;
 }
 

@@ -203,10 +203,31 @@ struct BlockOutboundOptions {
   bool operator==(const BlockOutboundOptions&) const = default;
 };
 
+// "selector": the member chosen by hand (Clash API), kept in cache_file.
+struct SelectorOutboundOptions {
+  std::vector<std::string> outbounds;  // member tags, non-empty, existing
+  std::string default_;                // "default": a member; empty = the first
+  bool interrupt_exist_connections = false;
+  bool operator==(const SelectorOutboundOptions&) const = default;
+};
+
+// "urltest": the member with the lowest HTTP latency (sing-box's semantics).
+struct UrlTestOutboundOptions {
+  std::vector<std::string> outbounds;  // member tags, non-empty, existing
+  std::string url = std::string(defaults::kUrlTestUrl);  // http:// or https://
+  Duration interval = defaults::kUrlTestInterval;
+  std::uint16_t tolerance_ms = defaults::kUrlTestToleranceMs;
+  Duration idle_timeout = defaults::kUrlTestIdleTimeout;
+  bool interrupt_exist_connections = false;
+  bool operator==(const UrlTestOutboundOptions&) const = default;
+};
+
 struct OutboundOptions {
-  std::string type;  // "anytls" "direct" "block"
+  std::string type;  // "anytls" "direct" "block" "selector" "urltest"
   std::string tag;   // never empty after loading (see load.hpp)
-  std::variant<AnyTlsOutboundOptions, DirectOutboundOptions, BlockOutboundOptions> options;
+  std::variant<AnyTlsOutboundOptions, DirectOutboundOptions, BlockOutboundOptions, SelectorOutboundOptions,
+               UrlTestOutboundOptions>
+      options;
   bool operator==(const OutboundOptions&) const = default;
 };
 
@@ -258,6 +279,7 @@ struct RouteRule {
   std::vector<std::string> rule_set;  // route.rule_set tags; any set matching
   bool rule_set_ip_cidr_match_source = false;
 
+  std::string clash_mode;             // Clash API mode ("Rule", "Global", "Direct"); case-insensitive
   RuleAction action = RuleAction::route;
   std::string outbound;               // an existing outbound tag with action route
   // route / route-options
@@ -365,6 +387,25 @@ struct MetricsOptions {
   std::string secret;  // non-empty: scrapes need "Authorization: Bearer <secret>"
 };
 
+// experimental.cache_file: what the user chose (selector members, the Clash
+// mode), kept across restarts.
+struct CacheFileOptions {
+  bool enabled = false;
+  std::string path = std::string(defaults::kCacheFilePath);
+  std::string cache_id;  // several configs may share one file
+};
+
+// experimental.clash_api.
+struct ClashApiOptions {
+  std::string listen = std::string(defaults::kClashApiListenAddress);  // IP literal
+  std::uint16_t listen_port = defaults::kClashApiListenPort;
+  std::string external_ui;  // directory served under /ui/; empty = none
+  std::string secret;       // non-empty: every request needs it
+  std::string default_mode = std::string(defaults::kClashDefaultMode);
+  std::vector<std::string> access_control_allow_origin;  // CORS; empty = "*"
+  bool access_control_allow_private_network = false;
+};
+
 // ---------------------------------------------------------------- top level
 
 struct Options {
@@ -376,6 +417,8 @@ struct Options {
   std::vector<std::string> warnings;
   std::optional<MetricsOptions> metrics;   // experimental.metrics
   std::optional<DnsOptions> dns;           // the dns block, when present
+  CacheFileOptions cache_file;             // experimental.cache_file
+  std::optional<ClashApiOptions> clash_api;  // experimental.clash_api
 };
 
 }  // namespace anytls::config

@@ -16,6 +16,7 @@
 #include "net/coro.hpp"
 #include "net/duration.hpp"
 #include "route/process.hpp"
+#include "inbound/tracker.hpp"
 
 namespace anytls::inbound {
 
@@ -246,8 +247,13 @@ asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> connect(route::Router& 
   if (!out) co_return out.error();
   if (out->hijack_dns) co_return std::unique_ptr<net::Conn>(std::make_unique<DnsStreamConn>(*out->hijack_dns, md));
   auto conn = co_await out->outbound->dial(md);
-  if (!conn) log_failure(md, conn.error());
-  co_return conn;
+  if (!conn) {
+    log_failure(md, conn.error());
+    co_return conn;
+  }
+  auto* tracker = connection_tracker();
+  if (!tracker) co_return conn;
+  co_return tracker->track(std::move(*conn), md, out->outbound);
 }
 
 asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> connect(route::Router& router, outbound::Metadata& md) {
@@ -263,8 +269,13 @@ asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> connect_packet(ro
   if (out->hijack_dns)
     co_return std::unique_ptr<net::PacketConn>(std::make_unique<DnsPacketConn>(*out->hijack_dns, md));
   auto conn = co_await out->outbound->listen_packet(md);
-  if (!conn) log_failure(md, conn.error());
-  co_return conn;
+  if (!conn) {
+    log_failure(md, conn.error());
+    co_return conn;
+  }
+  auto* tracker = connection_tracker();
+  if (!tracker) co_return conn;
+  co_return tracker->track(std::move(*conn), md, out->outbound);
 }
 
 // ---- logs -------------------------------------------------------------------

@@ -264,6 +264,15 @@ std::optional<PoolPolicy::SessionInfo> PoolPolicy::info(std::uint64_t seq) const
   return std::nullopt;
 }
 
+std::vector<std::pair<std::uint64_t, PoolPolicy::SessionInfo>> PoolPolicy::sessions() const {
+  std::vector<std::pair<std::uint64_t, SessionInfo>> out;
+  out.reserve(idle_.size() + busy_.size() + dialing_.size());
+  for (const auto& [seq, e] : idle_) out.emplace_back(seq, SessionInfo{State::idle, e.created_at, e.idle_since, e.max_life});
+  for (const auto& [seq, e] : busy_) out.emplace_back(seq, SessionInfo{State::busy, e.created_at, e.idle_since, e.max_life});
+  for (const auto& [seq, d] : dialing_) out.emplace_back(seq, SessionInfo{State::dialing, {}, {}, net::Duration::zero()});
+  return out;
+}
+
 PoolPolicy::Stats PoolPolicy::stats() const {
   Stats s = counters_;
   s.idle = idle_.size();

@@ -229,6 +229,8 @@ class PoolPolicy {
 
   // --- inspection -----------------------------------------------------------
   std::optional<SessionInfo> info(std::uint64_t seq) const;
+  // Every session the pool knows, by seq (the Clash API lists them).
+  std::vector<std::pair<std::uint64_t, SessionInfo>> sessions() const;
   Stats stats() const;
   std::size_t idle_count() const { return idle_.size(); }
   std::size_t busy_count() const { return busy_.size(); }

@@ -1,6 +1,7 @@
 #include "route/rule_matcher.hpp"
 
 #include "route/rule_set.hpp"
+#include "route/clash_mode.hpp"
 
 #include <algorithm>
 #include <array>
@@ -179,6 +180,7 @@ RuleMatcher::RuleMatcher(const config::RouteRule& in, const std::string& path, c
   user_id_ = in.user_id;
   needs_process_ = !process_name_.empty() || !process_path_.empty() || !process_path_regex_.empty() ||
                    !user_.empty() || !user_id_.empty();
+  clash_mode_ = in.clash_mode;
   if (!in.network.empty()) {
     tcp_ = udp_ = false;
     for (std::size_t j = 0; j < in.network.size(); ++j) {
@@ -217,6 +219,7 @@ bool RuleMatcher::match(const outbound::Metadata& md, bool ip_cidr_is_source) co
 
 bool RuleMatcher::match_default(const outbound::Metadata& md, bool ip_cidr_is_source) const {
   if (!inbound_.empty() && !contains(inbound_, md.inbound)) return false;
+  if (!clash_mode_.empty() && !clash_mode_is(clash_mode_)) return false;
   if (!(md.network == outbound::Network::tcp ? tcp_ : udp_)) return false;
   if (!auth_user_.empty() && (md.user.empty() || !contains(auth_user_, md.user))) return false;
   if (!protocol_.empty() && (md.protocol.empty() || !contains(protocol_, md.protocol))) return false;

@@ -102,6 +102,7 @@ class RuleMatcher {
   std::vector<std::uint32_t> user_id_;
   std::vector<const RuleSet*> rule_sets_;
   bool rule_set_source_ = false;
+  std::string clash_mode_;  // empty: any (route/clash_mode.hpp)
 };
 
 }  // namespace anytls::route

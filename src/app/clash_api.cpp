@@ -1,0 +1,481 @@
+#include "app/clash_api.hpp"
+
+#include <algorithm>
+#include <chrono>
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "app/metrics_server.hpp"
+#include "metrics/process.hpp"
+#include "outbound/anytls.hpp"
+#include "outbound/group.hpp"
+#include "outbound/selector.hpp"
+#include "outbound/url_probe.hpp"
+#include "outbound/urltest.hpp"
+#include "route/clash_mode.hpp"
+
+namespace anytls::app {
+
+using json = nlohmann::ordered_json;
+
+namespace {
+
+constexpr std::string_view kGlobal = "GLOBAL";
+
+int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// nullopt on a bad escape.
+std::optional<std::string> percent_decode(std::string_view s, bool plus_is_space) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      if (i + 2 >= s.size()) return std::nullopt;
+      int a = hex(s[i + 1]);
+      int b = hex(s[i + 2]);
+      if (a < 0 || b < 0) return std::nullopt;
+      out.push_back(static_cast<char>(a * 16 + b));
+      i += 2;
+    } else if (s[i] == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::string rfc3339(std::chrono::system_clock::time_point t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count() % 1000;
+  return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03d}Z", fmt::gmtime(std::chrono::system_clock::to_time_t(t)),
+                     static_cast<int>(ms));
+}
+
+ClashResponse json_response(int status, const json& body) {
+  ClashResponse r;
+  r.status = status;
+  r.body = body.dump();
+  return r;
+}
+
+ClashResponse message(int status, std::string text) { return json_response(status, json{{"message", std::move(text)}}); }
+
+ClashResponse no_content() {
+  ClashResponse r;
+  r.status = 204;
+  return r;
+}
+
+std::string display_type(std::string_view type) {
+  if (type == "anytls") return "AnyTLS";
+  if (type == "direct") return "Direct";
+  if (type == "block") return "Reject";
+  if (type == "selector") return "Selector";
+  if (type == "urltest") return "URLTest";
+  return std::string(type);
+}
+
+std::string_view state_name(outbound::PoolPolicy::State s) {
+  switch (s) {
+    case outbound::PoolPolicy::State::idle: return "idle";
+    case outbound::PoolPolicy::State::busy: return "busy";
+    case outbound::PoolPolicy::State::dialing: return "dialing";
+  }
+  return "?";
+}
+
+// The anytls pool as a dashboard user sees it: sessions by state and age.
+json pool_json(const outbound::AnyTlsOutbound& a) {
+  const auto& policy = a.policy();
+  auto s = policy.stats();
+  auto now = std::chrono::steady_clock::now();
+  json sessions = json::array();
+  for (const auto& [seq, info] : policy.sessions()) {
+    json e{{"seq", seq}, {"state", state_name(info.state)}};
+    if (info.state != outbound::PoolPolicy::State::dialing)
+      e["age_seconds"] = std::chrono::duration<double>(now - info.created_at).count();
+    if (info.state == outbound::PoolPolicy::State::idle)
+      e["idle_seconds"] = std::chrono::duration<double>(now - info.idle_since).count();
+    sessions.push_back(std::move(e));
+  }
+  auto st = a.stats();
+  return json{{"idle", s.idle},
+              {"busy", s.busy},
+              {"dialing", s.dialing},
+              {"sessions_created", st.sessions_created},
+              {"streams", st.streams},
+              {"sessions", std::move(sessions)}};
+}
+
+// JSON bodies built with initializer lists, kept out of coroutine bodies
+// (docs/architecture.md, GCC 12 rule 5).
+ClashResponse hello() { return json_response(200, json{{"hello", "clash"}}); }
+ClashResponse version() {
+  return json_response(200, json{{"version", std::string("anytls-cpp ") + ANYTLS_VERSION}, {"premium", true}, {"meta", true}});
+}
+ClashResponse delay_response(std::uint16_t ms) { return json_response(200, json{{"delay", ms}}); }
+ClashResponse no_providers() { return json_response(200, json{{"providers", json::object()}}); }
+ClashResponse no_rules() { return json_response(200, json{{"rules", json::array()}}); }
+ClashResponse groups_response(json groups) { return json_response(200, json{{"proxies", std::move(groups)}}); }
+ClashResponse body_response(std::string body) {
+  ClashResponse r;
+  r.body = std::move(body);
+  return r;
+}
+
+std::uint16_t parse_timeout(const Target& t) {
+  auto it = t.query.find("timeout");
+  if (it == t.query.end()) return 5000;
+  unsigned v = 0;
+  for (char c : it->second) {
+    if (c < '0' || c > '9' || v > 60000) return 0;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  return static_cast<std::uint16_t>(std::min(v, 60000u));
+}
+
+}  // namespace
+
+std::vector<std::string> clash_modes(const config::Options& options) {
+  std::vector<std::string> modes{"Rule", "Global", "Direct"};
+  auto lower = [](std::string v) {
+    for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return v;
+  };
+  auto add = [&](const std::string& m) {
+    if (m.empty()) return;
+    for (const auto& have : modes)
+      if (lower(have) == lower(m)) return;
+    modes.push_back(m);
+  };
+  for (const auto& r : options.route.rules) add(r.clash_mode);
+  if (options.clash_api) add(options.clash_api->default_mode);
+  return modes;
+}
+
+Target parse_target(std::string_view target) {
+  Target t;
+  auto q = target.find('?');
+  std::string_view path = target.substr(0, q);
+  t.path = std::string(path);
+  std::size_t pos = 0;
+  while (pos < path.size()) {
+    if (path[pos] == '/') {
+      ++pos;
+      continue;
+    }
+    auto next = path.find('/', pos);
+    auto seg = percent_decode(path.substr(pos, next == std::string_view::npos ? std::string_view::npos : next - pos),
+                              false);
+    if (!seg) t.valid = false;
+    else t.segments.push_back(std::move(*seg));
+    if (next == std::string_view::npos) break;
+    pos = next + 1;
+  }
+  if (q != std::string_view::npos) {
+    std::string_view query = target.substr(q + 1);
+    while (!query.empty()) {
+      auto amp = query.find('&');
+      std::string_view pair = query.substr(0, amp);
+      auto eq = pair.find('=');
+      auto k = percent_decode(pair.substr(0, eq), true);
+      auto v = percent_decode(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1), true);
+      if (!k || !v) t.valid = false;
+      else if (!k->empty()) t.query.emplace(std::move(*k), std::move(*v));
+      if (amp == std::string_view::npos) break;
+      query.remove_prefix(amp + 1);
+    }
+  }
+  return t;
+}
+
+ClashApi::ClashApi(config::ClashApiOptions options, ClashSources sources)
+    : options_(std::move(options)), sources_(sources), modes_{"Rule", "Global", "Direct"} {}
+
+bool ClashApi::authorised(const inbound::http::RequestHead& req, const Target& t) const {
+  if (options_.secret.empty()) return true;
+  if (auto auth = inbound::http::find_header(req.headers, "Authorization"))
+    return bearer_matches(*auth, options_.secret);
+  if (inbound::http::is_upgrade(req)) {
+    auto it = t.query.find("token");
+    if (it != t.query.end()) return bearer_matches("Bearer " + it->second, options_.secret);
+  }
+  return false;
+}
+
+// ---- samples ----------------------------------------------------------------
+
+std::uint64_t ClashApi::total_upload() const { return sources_.tracker ? sources_.tracker->total_upload() : 0; }
+std::uint64_t ClashApi::total_download() const {
+  return sources_.tracker ? sources_.tracker->total_download() : 0;
+}
+
+std::string ClashApi::traffic_sample(std::uint64_t up, std::uint64_t down) const {
+  return json{{"up", up}, {"down", down}}.dump();
+}
+
+std::string ClashApi::memory_sample() const {
+  auto p = metrics::read_process_stats();
+  std::uint64_t inuse = p.resident_memory_bytes ? static_cast<std::uint64_t>(*p.resident_memory_bytes) : 0;
+  return json{{"inuse", inuse}, {"oslimit", 0}}.dump();
+}
+
+std::string ClashApi::connections_json() const {
+  json list = json::array();
+  if (sources_.tracker) {
+    for (const auto& c : sources_.tracker->connections()) {
+      const auto& md = c.metadata;
+      auto ip = md.destination.ip();
+      auto src = md.source.address();
+      json meta{{"network", md.network == outbound::Network::udp ? "udp" : "tcp"},
+                {"type", md.inbound_type + "/" + md.inbound},
+                {"sourceIP", src.is_unspecified() ? std::string() : src.to_string()},
+                {"destinationIP", ip ? ip->to_string() : std::string()},
+                {"sourcePort", std::to_string(md.source.port())},
+                {"destinationPort", std::to_string(md.destination.port)},
+                {"host", ip ? std::string() : md.destination.host},
+                {"dnsMode", "normal"},
+                {"processPath", ""}};
+      if (!md.user.empty()) meta["inboundUser"] = md.user;
+      list.push_back(json{{"id", c.id},
+                          {"metadata", std::move(meta)},
+                          {"upload", c.upload},
+                          {"download", c.download},
+                          {"start", rfc3339(c.start)},
+                          {"chains", c.chains},
+                          {"rule", "final"},
+                          {"rulePayload", ""}});
+    }
+  }
+  auto p = metrics::read_process_stats();
+  return json{{"downloadTotal", total_download()},
+              {"uploadTotal", total_upload()},
+              {"connections", std::move(list)},
+              {"memory", p.resident_memory_bytes ? static_cast<std::uint64_t>(*p.resident_memory_bytes) : 0}}
+      .dump();
+}
+
+std::string ClashApi::log_json(const LogLine& line) const {
+  return json{{"type", clash_level_name(line.level)}, {"payload", line.text}}.dump(-1, ' ', false,
+                                                                                      json::error_handler_t::replace);
+}
+
+// ---- proxies --------------------------------------------------------------------
+
+std::string ClashApi::proxy_json(const outbound::Outbound& out) const {
+  json p{{"type", display_type(out.type())}, {"name", out.tag()}, {"udp", out.type() != "block"}, {"xudp", false}};
+  json history = json::array();
+  if (auto it = history_.find(out.tag()); it != history_.end())
+    history.push_back(json{{"time", it->second.first}, {"delay", it->second.second}});
+  // A urltest's own measurements, when newer ones are not known here.
+  if (history.empty()) {
+    for (const auto* o : sources_.parts->outbounds()) {
+      const auto* u = dynamic_cast<const outbound::UrlTestOutbound*>(o);
+      if (!u) continue;
+      if (auto d = u->delay_of(&out)) {
+        history.push_back(json{{"time", rfc3339(std::chrono::system_clock::now())}, {"delay", *d}});
+        break;
+      }
+    }
+  }
+  p["history"] = std::move(history);
+  if (const auto* g = dynamic_cast<const outbound::Group*>(&out)) {
+    p["all"] = g->member_tags();
+    p["now"] = g->now() ? g->now()->tag() : std::string();
+    if (const auto* u = dynamic_cast<const outbound::UrlTestOutbound*>(&out)) p["testUrl"] = u->url();
+  }
+  if (const auto* a = dynamic_cast<const outbound::AnyTlsOutbound*>(&out)) p["pool"] = pool_json(*a);
+  return p.dump();
+}
+
+std::string ClashApi::proxies_json() const {
+  json proxies = json::object();
+  std::vector<std::string> all;
+  for (const auto* o : sources_.parts->outbounds()) {
+    proxies[o->tag()] = json::parse(proxy_json(*o));
+    all.push_back(o->tag());
+  }
+  // Clash's GLOBAL group: every outbound; "now" is the default one.
+  json global{{"type", "Selector"}, {"name", kGlobal}, {"udp", true}, {"xudp", false}, {"history", json::array()},
+              {"all", all}, {"now", all.empty() ? std::string() : all.front()}};
+  proxies[std::string(kGlobal)] = std::move(global);
+  return json{{"proxies", std::move(proxies)}}.dump();
+}
+
+ClashResponse ClashApi::select(const std::string& name, const std::string& body) {
+  auto* out = sources_.parts->outbound(name);
+  if (!out) return message(404, "Resource not found");
+  auto* sel = dynamic_cast<outbound::SelectorOutbound*>(out);
+  if (!sel) return message(400, "Must be a Selector");
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("name") || !j["name"].is_string())
+    return message(400, "Body invalid");
+  if (!sel->select(j["name"].get<std::string>())) return message(400, "Selector update error: not found");
+  return no_content();
+}
+
+std::string ClashApi::configs_json() const {
+  // Inbound ports are configured in the file, not here (sing-box reports 0
+  // as well).
+  json j{{"port", 0},
+         {"socks-port", 0},
+         {"redir-port", 0},
+         {"tproxy-port", 0},
+         {"mixed-port", 0},
+         {"allow-lan", false},
+         {"bind-address", "*"},
+         {"mode", route::clash_mode()},
+         {"mode-list", modes_},
+         {"modes", modes_},
+         {"log-level", "info"},
+         {"ipv6", true},
+         {"tun", nullptr}};
+  return j.dump();
+}
+
+ClashResponse ClashApi::patch_configs(const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return message(400, "Body invalid");
+  if (j.contains("mode")) {
+    if (!j["mode"].is_string()) return message(400, "Body invalid");
+    std::string want = j["mode"].get<std::string>();
+    const std::string* found = nullptr;
+    for (const auto& m : modes_) {
+      bool same = m.size() == want.size() && std::equal(m.begin(), m.end(), want.begin(), [](char a, char b) {
+                    return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+                  });
+      if (same) found = &m;
+    }
+    if (!found) return message(400, "unknown mode: " + want);
+    if (route::clash_mode() != *found) {
+      route::set_clash_mode(*found);
+      spdlog::info("clash-api: switched to {} mode", *found);
+      if (sources_.cache) sources_.cache->save_mode(*found);
+    }
+  }
+  // Other keys (ports, allow-lan, log-level) cannot be changed here; Clash
+  // answers 204 to them too.
+  return no_content();
+}
+
+asio::awaitable<ClashResponse> ClashApi::delay(const std::string& name, const Target& t) {
+  auto* out = sources_.parts->outbound(name);
+  if (!out) co_return message(404, "Resource not found");
+  auto it = t.query.find("url");
+  std::string url = it == t.query.end() || it->second.empty() ? std::string(config::defaults::kUrlTestUrl) : it->second;
+  auto parsed = outbound::ProbeUrl::parse(url);
+  if (!parsed) co_return message(400, "Body invalid");
+  auto timeout = parse_timeout(t);
+  if (timeout == 0) co_return message(400, "Body invalid");
+  const auto limit = std::chrono::milliseconds(timeout);
+  auto r = co_await outbound::probe_url(*out, *parsed, limit, nullptr);
+  auto now = rfc3339(std::chrono::system_clock::now());
+  if (!r) {
+    history_[name] = std::make_pair(now, std::uint16_t{0});
+    if (r.error().code == std::errc::timed_out) co_return message(504, "Timeout");
+    co_return message(503, "An error occurred in the delay test");
+  }
+  history_[name] = std::make_pair(now, r.value());
+  co_return delay_response(r.value());
+}
+
+asio::awaitable<ClashResponse> ClashApi::group_delay(const std::string& name, const Target& t) {
+  auto* out = sources_.parts->outbound(name);
+  if (!out) co_return message(404, "Resource not found");
+  auto* g = dynamic_cast<outbound::Group*>(out);
+  if (!g) co_return message(404, "Resource not found");
+  json result = json::object();
+  if (auto* u = dynamic_cast<outbound::UrlTestOutbound*>(g)) {
+    co_await u->check_all();
+    for (auto* m : u->members())
+      if (auto d = u->delay_of(m)) result[m->tag()] = *d;
+    co_return json_response(200, result);
+  }
+  auto it = t.query.find("url");
+  std::string url = it == t.query.end() || it->second.empty() ? std::string(config::defaults::kUrlTestUrl) : it->second;
+  auto parsed = outbound::ProbeUrl::parse(url);
+  auto timeout = parse_timeout(t);
+  if (!parsed || timeout == 0) co_return message(400, "Body invalid");
+  const auto limit = std::chrono::milliseconds(timeout);
+  for (auto* m : g->members()) {
+    auto r = co_await outbound::probe_url(*m, *parsed, limit, nullptr);
+    auto now = rfc3339(std::chrono::system_clock::now());
+    history_[m->tag()] = std::make_pair(now, r ? r.value() : std::uint16_t{0});
+    if (r) result[m->tag()] = r.value();
+  }
+  co_return json_response(200, result);
+}
+
+asio::awaitable<ClashResponse> ClashApi::handle(const inbound::http::RequestHead& req, const Target& t, const std::string& body) {
+  const auto& s = t.segments;
+  const std::string& m = req.method;
+  if (s.empty()) {
+    if (m == "GET") co_return hello();
+  } else if (s[0] == "version" && s.size() == 1) {
+    co_return version();
+  } else if (s[0] == "configs" && s.size() == 1) {
+    if (m == "GET") co_return body_response(configs_json());
+    if (m == "PATCH") co_return patch_configs(body);
+    if (m == "PUT") co_return no_content();  // reloading a file by path: not offered
+  } else if (s[0] == "proxies") {
+    if (s.size() == 1 && m == "GET") co_return body_response(proxies_json());
+    if (s.size() == 2 && m == "GET") co_return proxy_response(s[1]);
+    if (s.size() == 2 && m == "PUT") co_return select(s[1], body);
+    if (s.size() == 3 && s[2] == "delay" && m == "GET") co_return co_await delay(s[1], t);
+  } else if (s[0] == "group") {
+    if (s.size() == 1 && m == "GET") co_return groups();
+    if (s.size() == 2 && m == "GET") co_return group_response(s[1]);
+    if (s.size() == 3 && s[2] == "delay" && m == "GET") co_return co_await group_delay(s[1], t);
+  } else if (s[0] == "connections") {
+    if (s.size() == 1 && m == "GET") co_return body_response(connections_json());
+    if (s.size() == 1 && m == "DELETE") {
+      if (sources_.tracker) sources_.tracker->close_all();
+      co_return no_content();
+    }
+    if (s.size() == 2 && m == "DELETE") {
+      if (sources_.tracker) sources_.tracker->close(s[1]);
+      co_return no_content();  // Clash answers 204 for unknown ids too
+    }
+  } else if (s[0] == "providers" && s.size() == 2 && m == "GET") {
+    // No proxy or rule providers here; dashboards ask anyway.
+    co_return no_providers();
+  } else if (s[0] == "rules" && s.size() == 1 && m == "GET") {
+    co_return no_rules();
+  } else {
+    co_return message(404, "Resource not found");
+  }
+  co_return message(405, "Method not allowed");
+}
+
+ClashResponse ClashApi::proxy_response(const std::string& name) const {
+  if (name == kGlobal) {
+    auto all = json::parse(proxies_json());
+    return json_response(200, all["proxies"][std::string(kGlobal)]);
+  }
+  auto* out = sources_.parts->outbound(name);
+  if (!out) return message(404, "Resource not found");
+  return body_response(proxy_json(*out));
+}
+
+ClashResponse ClashApi::groups() const {
+  json list = json::array();
+  for (const auto* o : sources_.parts->outbounds())
+    if (dynamic_cast<const outbound::Group*>(o)) list.push_back(json::parse(proxy_json(*o)));
+  return groups_response(std::move(list));
+}
+
+ClashResponse ClashApi::group_response(const std::string& name) const {
+  auto* out = sources_.parts->outbound(name);
+  if (!out || !dynamic_cast<outbound::Group*>(out)) return message(404, "Resource not found");
+  return body_response(proxy_json(*out));
+}
+
+}  // namespace anytls::app

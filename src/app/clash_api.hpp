@@ -1,0 +1,99 @@
+// experimental.clash_api: the endpoints, in the shapes Clash dashboards
+// (yacd, metacubexd, zashboard) and GUIs read, over the running box. The
+// transport (HTTP/1.1, WebSocket, streaming) is app/clash_server.hpp; here
+// a request becomes a response, and the streamed endpoints' samples are
+// rendered.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+
+#include "app/cache_file.hpp"
+#include "app/log_buffer.hpp"
+#include "app/reload.hpp"
+#include "config/options.hpp"
+#include "inbound/http_codec.hpp"
+#include "inbound/tracker.hpp"
+
+namespace anytls::app {
+
+struct ClashResponse {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;  // JSON unless a header says otherwise
+};
+
+// What the API reads and changes. Pointers must outlive the API; cache and
+// logs may be null.
+struct ClashSources {
+  Components* parts = nullptr;
+  inbound::ConnectionTracker* tracker = nullptr;
+  CacheFile* cache = nullptr;
+  LogBuffer* logs = nullptr;
+};
+
+// A request target split up: "/proxies/a%20b/delay?url=x" ->
+// {"proxies", "a b", "delay"} and {"url": "x"}.
+struct Target {
+  std::vector<std::string> segments;  // percent-decoded
+  std::map<std::string, std::string, std::less<>> query;
+  std::string path;  // raw path, without the query
+  bool valid = true;
+};
+Target parse_target(std::string_view target);
+
+// The mode names a dashboard may choose: Clash's three (Rule, Global,
+// Direct), every clash_mode a route rule names, and default_mode.
+std::vector<std::string> clash_modes(const config::Options& options);
+
+class ClashApi {
+ public:
+  ClashApi(config::ClashApiOptions options, ClashSources sources);
+
+  const config::ClashApiOptions& options() const { return options_; }
+  // Whether the request may proceed: no secret, "Authorization: Bearer
+  // <secret>", or (WebSocket upgrades, as browsers cannot set headers
+  // there) "?token=<secret>". Compared in constant time.
+  bool authorised(const inbound::http::RequestHead& req, const Target& t) const;
+  // The non-streaming endpoints.
+  asio::awaitable<ClashResponse> handle(const inbound::http::RequestHead& req, const Target& t, const std::string& body);
+
+  // Samples of the streamed endpoints (one JSON object each).
+  std::string traffic_sample(std::uint64_t up_per_s, std::uint64_t down_per_s) const;
+  std::string memory_sample() const;
+  std::string connections_json() const;
+  std::string log_json(const LogLine& line) const;
+  std::uint64_t total_upload() const;
+  std::uint64_t total_download() const;
+  LogBuffer* logs() const { return sources_.logs; }
+
+  // The mode names /configs offers: Rule, Global, Direct and any clash_mode
+  // a route rule names.
+  void set_modes(std::vector<std::string> modes) { modes_ = std::move(modes); }
+
+ private:
+  std::string proxies_json() const;
+  std::string proxy_json(const outbound::Outbound& out) const;
+  std::string configs_json() const;
+  ClashResponse proxy_response(const std::string& name) const;
+  ClashResponse groups() const;
+  ClashResponse group_response(const std::string& name) const;
+  ClashResponse select(const std::string& name, const std::string& body);
+  ClashResponse patch_configs(const std::string& body);
+  asio::awaitable<ClashResponse> delay(const std::string& name, const Target& t);
+  asio::awaitable<ClashResponse> group_delay(const std::string& name, const Target& t);
+
+  config::ClashApiOptions options_;
+  ClashSources sources_;
+  std::vector<std::string> modes_;
+  // Last delay per outbound tag (the "history" dashboards draw): time and ms
+  // (0: failed).
+  std::map<std::string, std::pair<std::string, std::uint16_t>, std::less<>> history_;
+};
+
+}  // namespace anytls::app

@@ -1,0 +1,53 @@
+// The Clash API's transport: HTTP/1.1 on the box's own event loop (one
+// coroutine per connection, like the metrics endpoint), WebSocket (RFC 6455,
+// app/websocket.hpp) and chunked streams for /traffic, /memory, /logs and
+// /connections, CORS with preflight, and external_ui's static files.
+//
+// Written here rather than taken from a library: Debian's websocketpp 0.8.2
+// does not compile as C++20 nor against asio 1.22 with ASIO_NO_DEPRECATED
+// (io_service, expires_from_now), and Boost.Beast needs Boost.Asio, not the
+// standalone asio this project is built on. The HTTP parsing is the
+// project's own (inbound/http_codec.hpp).
+//
+// Bounded: at most kMaxConnections at once (streams included), request heads
+// of kMaxHead bytes, bodies of kMaxBody, WebSocket frames from the client of
+// kMaxFrame; a deadline on every read of a request and every write.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include <asio/awaitable.hpp>
+#include <asio/io_context.hpp>
+
+#include "app/clash_api.hpp"
+
+namespace anytls::app {
+
+class ClashServer {
+ public:
+  static constexpr std::size_t kMaxConnections = 64;
+  static constexpr std::size_t kMaxHead = 16 * 1024;
+  static constexpr std::size_t kMaxBody = 64 * 1024;
+  static constexpr std::size_t kMaxFrame = 4 * 1024;
+
+  // api must outlive the server.
+  ClashServer(asio::io_context& io, ClashApi& api);
+  ~ClashServer();
+  ClashServer(const ClashServer&) = delete;
+  ClashServer& operator=(const ClashServer&) = delete;
+
+  std::error_code start();
+  void stop();
+  asio::awaitable<void> join();
+  std::uint16_t port() const;
+  const std::string& start_error() const;
+
+  struct State;
+
+ private:
+  std::shared_ptr<State> st_;
+};
+
+}  // namespace anytls::app

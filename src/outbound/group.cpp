@@ -1,0 +1,117 @@
+#include "outbound/group.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace anytls::outbound {
+
+namespace {
+
+using StatePtr = std::shared_ptr<GroupConnections::State>;
+
+// A connection handed out by a group: passes everything through and leaves
+// the registry when destroyed. One indirect call per operation, no locks
+// (one event loop per group).
+class TrackedConn final : public net::Conn {
+ public:
+  TrackedConn(std::unique_ptr<net::Conn> inner, StatePtr st, const Outbound* member)
+      : inner_(std::move(inner)), st_(std::move(st)) {
+    st_->entries.push_back({member, inner_.get(), nullptr});
+    it_ = std::prev(st_->entries.end());
+  }
+  ~TrackedConn() override { st_->entries.erase(it_); }
+
+  asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override { return inner_->read_some(buf); }
+  asio::awaitable<std::error_code> write(asio::const_buffer buf) override { return inner_->write(buf); }
+  void shutdown_write() override { inner_->shutdown_write(); }
+  void close() override { inner_->close(); }
+  asio::awaitable<std::error_code> wait_readable() override { return inner_->wait_readable(); }
+  void release_buffers() override { inner_->release_buffers(); }
+  std::string failure() const override { return inner_->failure(); }
+  net::WireBytes wire_bytes() const override { return inner_->wire_bytes(); }
+
+ private:
+  std::unique_ptr<net::Conn> inner_;
+  StatePtr st_;
+  std::list<GroupConnections::Entry>::iterator it_;
+};
+
+class TrackedPacketConn final : public net::PacketConn {
+ public:
+  TrackedPacketConn(std::unique_ptr<net::PacketConn> inner, StatePtr st, const Outbound* member)
+      : inner_(std::move(inner)), st_(std::move(st)) {
+    st_->entries.push_back({member, nullptr, inner_.get()});
+    it_ = std::prev(st_->entries.end());
+  }
+  ~TrackedPacketConn() override { st_->entries.erase(it_); }
+
+  asio::awaitable<net::ReadResult> read_packet(asio::mutable_buffer buf, net::Address& from) override {
+    return inner_->read_packet(buf, from);
+  }
+  asio::awaitable<std::error_code> write_packet(asio::const_buffer buf, const net::Address& to) override {
+    return inner_->write_packet(buf, to);
+  }
+  void close() override { inner_->close(); }
+
+ private:
+  std::unique_ptr<net::PacketConn> inner_;
+  StatePtr st_;
+  std::list<GroupConnections::Entry>::iterator it_;
+};
+
+}  // namespace
+
+GroupConnections::GroupConnections() : st_(std::make_shared<State>()) {}
+
+std::unique_ptr<net::Conn> GroupConnections::track(std::unique_ptr<net::Conn> c, const Outbound* member) {
+  return std::make_unique<TrackedConn>(std::move(c), st_, member);
+}
+
+std::unique_ptr<net::PacketConn> GroupConnections::track(std::unique_ptr<net::PacketConn> c,
+                                                         const Outbound* member) {
+  return std::make_unique<TrackedPacketConn>(std::move(c), st_, member);
+}
+
+std::size_t GroupConnections::close_through(const Outbound* member) {
+  // close() does not destroy the wrapper (its relay does, later), so the
+  // list stays valid while we walk it.
+  std::size_t n = 0;
+  for (auto& e : st_->entries) {
+    if (member && e.member != member) continue;
+    if (e.conn) e.conn->close();
+    if (e.packet) e.packet->close();
+    ++n;
+  }
+  return n;
+}
+
+std::size_t GroupConnections::size() const { return st_->entries.size(); }
+
+Group::Group(std::string tag, std::vector<std::string> member_tags, bool interrupt_exist_connections)
+    : tag_(std::move(tag)), member_tags_(std::move(member_tags)), interrupt_(interrupt_exist_connections) {}
+
+void Group::set_members(std::vector<Outbound*> members) { members_ = std::move(members); }
+
+Outbound* Group::member(std::string_view tag) const {
+  for (auto* m : members_)
+    if (m->tag() == tag) return m;
+  return nullptr;
+}
+
+void Group::changed_from(const Outbound* old) {
+  if (!interrupt_ || old == nullptr) return;
+  auto n = conns_.close_through(old);
+  if (n > 0) spdlog::info("outbound/{}[{}]: closed {} connections through {}", type(), tag_, n, old->tag());
+}
+
+std::vector<std::string> chain_of(const Outbound* out) {
+  std::vector<std::string> chain;
+  // Groups may nest (no cycles: config/load checks); bounded anyway.
+  for (int depth = 0; out != nullptr && depth < 16; ++depth) {
+    chain.insert(chain.begin(), out->tag());
+    const auto* g = dynamic_cast<const Group*>(out);
+    out = g ? g->now() : nullptr;
+  }
+  return chain;
+}
+
+}  // namespace anytls::outbound

@@ -1,0 +1,392 @@
+// Issue 15: the Clash API over real sockets: authentication (header, and
+// ?token= on WebSocket upgrades), PUT /proxies to switch a selector and the
+// choice kept by cache_file across a restart, /connections listing a live
+// download through the dispatch path and DELETE closing it, /traffic over a
+// real WebSocket client, CORS preflight, delay tests, and external_ui
+// refusing path traversal.
+#include <gtest/gtest.h>
+#include <gmock/gmock.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <asio/write.hpp>
+#include <nlohmann/json.hpp>
+
+#include "app/cache_file.hpp"
+#include "app/clash_api.hpp"
+#include "app/log_buffer.hpp"
+#include "app/clash_server.hpp"
+#include "app/reload.hpp"
+#include "app/websocket.hpp"
+#include "inbound/dispatch.hpp"
+#include "inbound/tracker.hpp"
+#include "integration/harness.hpp"
+#include "outbound/selector.hpp"
+#include "route/clash_mode.hpp"
+#include "net/coro.hpp"
+#include "net/task_group.hpp"
+#include "support/run.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace anytls::integ {
+namespace {
+
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+constexpr std::string_view kSecret = "clash-secret";
+
+struct Reply {
+  int status = 0;
+  std::string head;
+  std::string body;
+};
+
+// One request on a fresh connection (Connection: close), read to EOF.
+asio::awaitable<Reply> request(std::uint16_t port, std::string method, std::string target, std::string headers,
+                               std::string body) {
+  auto s = co_await tcp_connect(port);
+  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers +
+                    "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  auto [wec, wn] = co_await asio::async_write(s, asio::buffer(req), use_tuple);
+  if (wec) throw std::runtime_error("write: " + wec.message());
+  std::string in;
+  std::vector<char> buf(16 * 1024);
+  for (;;) {
+    auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), use_tuple);
+    in.append(buf.data(), n);
+    if (ec) break;
+  }
+  Reply r;
+  auto end = in.find("\r\n\r\n");
+  if (end == std::string::npos) co_return r;
+  r.head = in.substr(0, end);
+  r.body = in.substr(end + 4);
+  if (r.head.size() > 12) r.status = std::stoi(r.head.substr(9, 3));
+  co_return r;
+}
+
+std::string auth() { return "Authorization: Bearer " + std::string(kSecret) + "\r\n"; }
+
+config::OutboundOptions anytls_out(std::string tag, std::uint16_t port) {
+  config::OutboundOptions o;
+  o.type = "anytls";
+  o.tag = std::move(tag);
+  o.options = client_options(port);
+  return o;
+}
+
+// a, b: anytls to the two servers; "select": selector of a and b; final: select.
+config::Options options(std::uint16_t port_a, std::uint16_t port_b) {
+  config::Options opts;
+  opts.outbounds.push_back(anytls_out("a", port_a));
+  opts.outbounds.push_back(anytls_out("b", port_b));
+  config::OutboundOptions s;
+  s.type = "selector";
+  s.tag = "select";
+  config::SelectorOutboundOptions so;
+  so.outbounds = {"a", "b"};
+  s.options = so;
+  opts.outbounds.push_back(s);
+  opts.route.final = "select";
+  opts.cache_file.enabled = true;
+  config::ClashApiOptions c;
+  c.listen = "127.0.0.1";
+  c.listen_port = 0;
+  c.secret = std::string(kSecret);
+  opts.clash_api = c;
+  return opts;
+}
+
+// Everything `run` puts together for the API, on the test's io_context.
+struct Stack {
+  Stack(Env& env, const config::Options& opts, const std::string& cache_path, const std::string& ui) {
+    config::CacheFileOptions co = opts.cache_file;
+    co.path = cache_path;
+    cache = std::make_unique<app::CacheFile>(co);
+    if (auto err = cache->open(); !err.empty()) throw std::runtime_error(err);
+    parts = std::make_unique<app::Components>(env.io, env.resolver);
+    parts->set_selection_store(cache.get());
+    inbound::set_connection_tracker(&tracker);
+    if (parts->start(opts)) throw std::runtime_error("components");
+    auto c = *opts.clash_api;
+    c.external_ui = ui;
+    logs = std::make_shared<app::LogBuffer>();
+    spdlog::default_logger()->sinks().push_back(logs);
+    api = std::make_unique<app::ClashApi>(c, app::ClashSources{parts.get(), &tracker, cache.get(), logs.get()});
+    api->set_modes(app::clash_modes(opts));
+    server = std::make_unique<app::ClashServer>(env.io, *api);
+    if (server->start()) throw std::runtime_error(server->start_error());
+  }
+  ~Stack() {
+    inbound::set_connection_tracker(nullptr);
+    auto& sinks = spdlog::default_logger()->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), logs), sinks.end());
+  }
+  asio::awaitable<void> stop() {
+    server->stop();
+    parts->stop();
+    co_await server->join();
+    co_await parts->join();
+  }
+  inbound::ConnectionTracker tracker;
+  std::shared_ptr<app::LogBuffer> logs;
+  std::unique_ptr<app::CacheFile> cache;
+  std::unique_ptr<app::Components> parts;
+  std::unique_ptr<app::ClashApi> api;
+  std::unique_ptr<app::ClashServer> server;
+};
+
+struct Results {
+  std::vector<std::string> problems;
+  void check(bool ok, std::string what) {
+    if (!ok) problems.push_back(std::move(what));
+  }
+};
+
+// A minimal WebSocket client: upgrade, then read one server frame.
+asio::awaitable<std::pair<std::string, std::string>> ws_first_frame(std::uint16_t port, std::string target,
+                                                                   std::string headers) {
+  auto s = co_await tcp_connect(port);
+  std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + headers + "\r\n";
+  auto [wec, wn] = co_await asio::async_write(s, asio::buffer(req), use_tuple);
+  if (wec) throw std::runtime_error("write: " + wec.message());
+  std::string in;
+  std::vector<char> buf(4096);
+  std::string head;
+  for (;;) {
+    auto end = in.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      head = in.substr(0, end);
+      in.erase(0, end + 4);
+      break;
+    }
+    auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), use_tuple);
+    if (ec) co_return std::make_pair(in, std::string());
+    in.append(buf.data(), n);
+  }
+  if (head.find(" 101 ") == std::string::npos) co_return std::make_pair(head, std::string());
+  // Server frames are unmasked: 0x81, a 7-bit or 16-bit length, payload.
+  for (;;) {
+    if (in.size() >= 2) {
+      std::size_t len = static_cast<std::uint8_t>(in[1]) & 0x7f;
+      std::size_t pos = 2;
+      if (len == 126 && in.size() >= 4) {
+        len = (static_cast<std::uint8_t>(in[2]) << 8) | static_cast<std::uint8_t>(in[3]);
+        pos = 4;
+      }
+      if (len != 126 && in.size() >= pos + len) {
+        std::string payload = in.substr(pos, len);
+        // Close properly: a masked close frame (mask 0).
+        std::string close("\x88\x80\x00\x00\x00\x00", 6);
+        auto [cec, cn] = co_await asio::async_write(s, asio::buffer(close), use_tuple);
+        (void)cec;
+        co_return std::make_pair(head, payload);
+      }
+    }
+    auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), use_tuple);
+    if (ec) co_return std::make_pair(head, std::string());
+    in.append(buf.data(), n);
+  }
+}
+
+// Logs a marker line once the /logs client has had time to connect (the
+// stream sends lines logged after it started; 300 ms of slack, and the
+// client waits for the line however late it comes).
+asio::awaitable<void> log_later() {
+  for (int i = 0; i < 20; ++i) {
+    const net::Clock::duration pause = std::chrono::milliseconds(300);
+    const bool slept = co_await net::sleep_for(pause);
+    if (!slept) break;
+    spdlog::warn("clash-test marker");
+  }
+}
+
+struct Fixture {
+  std::unique_ptr<inbound::AnyTlsServer> server_b;
+  std::string cache_path;
+  std::string ui_dir;
+  Results r;
+};
+
+asio::awaitable<void> api_body(Env* env, Fixture* f, HttpServer* big) {
+  auto opts = options(env->server->port(), f->server_b->port());
+  auto stack = std::make_unique<Stack>(*env, opts, f->cache_path, f->ui_dir);
+  const auto port = stack->server->port();
+  const std::string good = auth();
+
+  // ---- authentication
+  auto none = co_await request(port, "GET", "/proxies", "", "");
+  f->r.check(none.status == 401, "no secret: " + std::to_string(none.status));
+  const std::string wrong_header = "Authorization: Bearer wrong\r\n";
+  auto wrong = co_await request(port, "GET", "/proxies", wrong_header, "");
+  f->r.check(wrong.status == 401, "wrong secret: " + std::to_string(wrong.status));
+  const std::string bad_token_target = "/traffic?token=wrong";
+  auto ws_wrong = co_await ws_first_frame(port, bad_token_target, "");
+  f->r.check(ws_wrong.first.find(" 401 ") != std::string::npos, "ws wrong token: " + ws_wrong.first);
+  auto hello = co_await request(port, "GET", "/", good, "");
+  f->r.check(hello.status == 200 && hello.body == R"({"hello":"clash"})", "GET /: " + hello.body);
+  auto version = co_await request(port, "GET", "/version", good, "");
+  f->r.check(version.status == 200 && version.body.find("anytls-cpp") != std::string::npos, "version");
+
+  // ---- CORS preflight needs no secret
+  const std::string preflight_headers =
+      "Origin: http://dashboard.example\r\nAccess-Control-Request-Method: PUT\r\n";
+  auto pre = co_await request(port, "OPTIONS", "/proxies/select", preflight_headers, "");
+  f->r.check(pre.status == 204 && pre.head.find("Access-Control-Allow-Origin: *") != std::string::npos &&
+                 pre.head.find("Access-Control-Allow-Methods") != std::string::npos,
+             "preflight: " + pre.head);
+
+  // ---- proxies, pool fields
+  auto proxies = co_await request(port, "GET", "/proxies", good, "");
+  auto pj = json::parse(proxies.body, nullptr, false);
+  f->r.check(!pj.is_discarded() && pj["proxies"]["select"]["type"] == "Selector" &&
+                 pj["proxies"]["select"]["now"] == "a" && pj["proxies"]["a"]["type"] == "AnyTLS" &&
+                 pj["proxies"]["a"]["pool"].contains("idle") && pj["proxies"].contains("GLOBAL"),
+             "proxies: " + proxies.body);
+
+  // ---- delay through a member (the local HTTP server)
+  const std::string delay_target =
+      "/proxies/b/delay?timeout=5000&url=http%3A%2F%2F127.0.0.1%3A" + std::to_string(env->http.port()) + "%2F";
+  auto delay = co_await request(port, "GET", delay_target, good, "");
+  auto dj = json::parse(delay.body, nullptr, false);
+  f->r.check(delay.status == 200 && !dj.is_discarded() && dj["delay"].get<int>() >= 1, "delay: " + delay.body);
+  auto b = co_await request(port, "GET", "/proxies/b", good, "");
+  auto bj = json::parse(b.body, nullptr, false);
+  f->r.check(!bj.is_discarded() && bj["history"].size() == 1 && bj["pool"]["sessions"].size() >= 1,
+             "b after the delay test: " + b.body);
+
+  // ---- switch the selector
+  auto bad_put = co_await request(port, "PUT", "/proxies/select", good, R"({"name":"nope"})");
+  f->r.check(bad_put.status == 400, "PUT unknown member: " + std::to_string(bad_put.status));
+  auto put = co_await request(port, "PUT", "/proxies/select", good, R"({"name":"b"})");
+  f->r.check(put.status == 204, "PUT: " + std::to_string(put.status) + put.body);
+  auto now = dynamic_cast<outbound::SelectorOutbound*>(stack->parts->outbound("select"))->now();
+  f->r.check(now && now->tag() == "b", "selector now");
+
+  // ---- mode
+  auto patch = co_await request(port, "PATCH", "/configs", good, R"({"mode":"global"})");
+  f->r.check(patch.status == 204 && route::clash_mode() == "Global", "PATCH mode: " + route::clash_mode());
+  route::set_clash_mode("Rule");
+
+  // ---- a live download through the dispatch path, listed and closed
+  auto md = tcp_to(big->port());
+  md.inbound = "test-in";
+  md.inbound_type = "mixed";
+  auto conn = co_await inbound::connect(stack->parts->router(), md);
+  CO_ASSERT_TRUE(conn.ok());
+  auto wec = co_await write_all(**conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  CO_ASSERT_TRUE(!wec);
+  std::string got;
+  auto rec = co_await read_exact(**conn, got, 64 * 1024);
+  CO_ASSERT_TRUE(!rec);
+  auto list = co_await request(port, "GET", "/connections", good, "");
+  auto lj = json::parse(list.body, nullptr, false);
+  // The anytls servers on this io_context dispatch through the same
+  // tracker: their streams are listed too (as in one process running both).
+  std::string id;
+  json mine;
+  if (!lj.is_discarded())
+    for (const auto& c : lj["connections"])
+      if (c["metadata"]["type"] == "mixed/test-in") mine = c;
+  if (mine.is_object()) {
+    const auto& c = mine;
+    id = c["id"].get<std::string>();
+    f->r.check(c["metadata"]["destinationPort"] == std::to_string(big->port()) &&
+                   c["chains"] == json::array({"b", "select"}) && c["download"].get<std::uint64_t>() >= 64 * 1024 &&
+                   c["metadata"]["type"] == "mixed/test-in",
+               "connection entry: " + c.dump());
+  } else {
+    f->r.check(false, "connections: " + list.body);
+  }
+  const std::string del_target = "/connections/" + id;
+  auto del = co_await request(port, "DELETE", del_target, good, "");
+  f->r.check(del.status == 204, "DELETE: " + std::to_string(del.status));
+  // The download ends at once (the rest of the 8 MiB body never arrives).
+  auto [rest, end] = co_await read_to_end(**conn, 16 << 20);
+  f->r.check(end && rest.size() < (8u << 20), "download after DELETE: " + std::to_string(rest.size()));
+  conn.value().reset();
+  auto after = co_await request(port, "GET", "/connections", good, "");
+  f->r.check(after.body.find("mixed/test-in") == std::string::npos, "after DELETE: " + after.body);
+
+  // ---- /traffic over WebSocket (token in the query, as dashboards do)
+  const std::string traffic_target = "/traffic?token=" + std::string(kSecret);
+  auto ws = co_await ws_first_frame(port, traffic_target, "");
+  auto tj = json::parse(ws.second, nullptr, false);
+  f->r.check(ws.first.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != std::string::npos,
+             "ws handshake: " + ws.first);
+  f->r.check(!tj.is_discarded() && tj.contains("up") && tj.contains("down"), "traffic frame: " + ws.second);
+  auto mem = co_await ws_first_frame(port, "/memory", good);
+  f->r.check(mem.second.find("\"inuse\"") != std::string::npos, "memory frame: " + mem.second);
+
+  // ---- /logs over WebSocket: a line logged after the client connected
+  net::TaskGroup logger(env->io.get_executor(), "test logger");
+  logger.spawn(log_later(), "log a marker");
+  const std::string logs_target = "/logs?level=warning&token=" + std::string(kSecret);
+  auto lg = co_await ws_first_frame(port, logs_target, "");
+  auto lj2 = json::parse(lg.second, nullptr, false);
+  f->r.check(!lj2.is_discarded() && lj2["type"] == "warning" && lj2["payload"] == "clash-test marker",
+             "logs frame: " + lg.second);
+  logger.cancel();
+  co_await logger.join();
+
+  // ---- external_ui: files served, traversal refused
+  auto index = co_await request(port, "GET", "/ui/", "", "");
+  f->r.check(index.status == 200 && index.body == "<h1>dashboard</h1>", "ui index: " + index.head);
+  auto up1 = co_await request(port, "GET", "/ui/%2e%2e/secret.txt", "", "");
+  f->r.check(up1.status == 403, "ui ..: " + std::to_string(up1.status));
+  auto up2 = co_await request(port, "GET", "/ui/..%2fsecret.txt", "", "");
+  f->r.check(up2.status == 403, "ui ..%2f: " + std::to_string(up2.status));
+  auto link = co_await request(port, "GET", "/ui/link.txt", "", "");
+  f->r.check(link.status == 404, "ui symlink out: " + std::to_string(link.status));
+
+  co_await stack->stop();
+  stack.reset();
+
+  // ---- restart: the choice is kept
+  auto again = std::make_unique<Stack>(*env, opts, f->cache_path, f->ui_dir);
+  auto p2 = again->server->port();
+  auto sel = co_await request(p2, "GET", "/proxies/select", good, "");
+  auto sj = json::parse(sel.body, nullptr, false);
+  f->r.check(!sj.is_discarded() && sj["now"] == "b", "after restart: " + sel.body);
+  co_await again->stop();
+  f->server_b->stop();
+  big->stop();
+}
+
+TEST(ClashApi, EndToEnd) {
+  Env env;
+  Fixture f;
+  f.server_b = std::make_unique<inbound::AnyTlsServer>(env.io, "anytls-in-b", server_options(), env.server_router,
+                                                       env.resolver, &env.clock);
+  ASSERT_FALSE(f.server_b->start());
+  HttpServer big(env.io, std::string(8 << 20, 'd'));
+  auto dir = std::filesystem::temp_directory_path() / ("anytls-clash-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "ui");
+  std::ofstream(dir / "ui" / "index.html") << "<h1>dashboard</h1>";
+  std::ofstream(dir / "secret.txt") << "secret";
+  std::filesystem::create_symlink(dir / "secret.txt", dir / "ui" / "link.txt");
+  f.cache_path = (dir / "cache.db").string();
+  f.ui_dir = (dir / "ui").string();
+  run(env, api_body(&env, &f, &big), Ms(30000));
+  for (const auto& p : f.r.problems) ADD_FAILURE() << p;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ClashApi, ParseTarget) {
+  auto t = app::parse_target("/proxies/a%20b/delay?url=http%3A%2F%2Fx%2F&timeout=5000");
+  ASSERT_TRUE(t.valid);
+  ASSERT_EQ(t.segments.size(), 3u);
+  EXPECT_EQ(t.segments[1], "a b");
+  EXPECT_EQ(t.query["url"], "http://x/");
+  EXPECT_EQ(t.query["timeout"], "5000");
+  EXPECT_FALSE(app::parse_target("/proxies/%zz").valid);
+  EXPECT_FALSE(app::parse_target("/proxies/%2").valid);
+}
+
+}  // namespace
+}  // namespace anytls::integ
