@@ -867,11 +867,9 @@ RuleSetOptions decode_rule_set(const json& j, const std::string& path) {
     if (r.format != "source" && r.format != "binary")
       fail(o.at("format"), "unknown format " + in_quotes(r.format) + " (source binary)");
     if (r.type == "remote") {
-      // Fetched through an outbound's stream; TLS over such a stream is not
-      // built, so only http:// can be downloaded.
-      if (r.url.rfind("https://", 0) == 0)
-        fail(o.at("url"), "not supported yet: https:// rule-set URLs (serve it over http://, or download it and use type \"local\")");
-      if (r.url.rfind("http://", 0) != 0) fail(o.at("url"), "expected an http:// URL, got " + in_quotes(r.url));
+      // Fetched through an outbound's stream (TLS over it for https://).
+      if (r.url.rfind("http://", 0) != 0 && r.url.rfind("https://", 0) != 0)
+        fail(o.at("url"), "expected an http:// or https:// URL, got " + in_quotes(r.url));
       r.download_detour = get_string(o, "download_detour");
       r.update_interval = get_duration(o, "update_interval", defaults::kRuleSetUpdateInterval, true);
     }

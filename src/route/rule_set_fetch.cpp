@@ -8,6 +8,8 @@
 #include <spdlog/spdlog.h>
 
 #include "net/coro.hpp"
+#include "tls/conn_tls.hpp"
+#include "tls/context.hpp"
 
 namespace anytls::route {
 
@@ -46,14 +48,14 @@ bool dechunk(std::string_view in, std::string& out) {
 }  // namespace
 
 asio::awaitable<net::Result<std::string>> http_get(outbound::Outbound& via, std::string url, std::size_t max_bytes) {
-  constexpr std::string_view kScheme = "http://";
-  if (url.rfind(kScheme, 0) != 0) co_return http_error(url, "only http:// URLs can be fetched");
-  std::string_view rest = std::string_view(url).substr(kScheme.size());
+  const bool https = url.rfind("https://", 0) == 0;
+  if (!https && url.rfind("http://", 0) != 0) co_return http_error(url, "only http:// and https:// URLs can be fetched");
+  std::string_view rest = std::string_view(url).substr(https ? 8 : 7);
   auto slash = rest.find('/');
   std::string authority(rest.substr(0, slash));
   std::string path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
   std::string host = authority;
-  std::uint16_t port = 80;
+  std::uint16_t port = https ? 443 : 80;
   auto colon = authority.rfind(':');
   if (colon != std::string::npos && authority.find(']', colon) == std::string::npos) {
     host = authority.substr(0, colon);
@@ -71,6 +73,18 @@ asio::awaitable<net::Result<std::string>> http_get(outbound::Outbound& via, std:
   auto dialed = co_await via.dial(md);
   if (!dialed) co_return http_error(url, dialed.error().text());
   auto conn = std::move(*dialed);
+  if (https) {
+    // TLS over the outbound's stream, verified against the system store
+    // for the URL's host (sing-box has no TLS options for rule sets either).
+    config::OutboundTlsOptions tls_opts;
+    tls_opts.enabled = true;
+    tls_opts.server_name = host;
+    auto ctx = tls::ClientContext::create(tls_opts, host);
+    if (!ctx) co_return http_error(url, ctx.error().text());
+    auto secured = co_await tls::client_handshake_over(*ctx, std::move(conn), authority, std::chrono::seconds(10), nullptr);
+    if (!secured) co_return http_error(url, secured.error().text());
+    conn = std::move(*secured);
+  }
   const std::string request = "GET " + path + " HTTP/1.1\r\nHost: " + authority +
                               "\r\nUser-Agent: anytls-cpp\r\nAccept-Encoding: identity\r\nConnection: close\r\n\r\n";
   auto wrote = co_await conn->write(asio::buffer(request));

@@ -227,7 +227,8 @@ TEST(RouteConfig, ErrorsNameThePath) {
   EXPECT_EQ(err(R"({"rules":[{"action":"sniff","sniffer":["quic"]}]})").rfind("route.rules[0].sniffer[0]: not supported", 0), 0u);
   EXPECT_EQ(err(R"({"rules":[{"action":"reject","method":"drop","no_drop":true}]})"),
             "route.rules[0].no_drop: not available with method drop");
-  EXPECT_EQ(err(R"({"rule_set":[{"type":"remote","tag":"r","url":"https://x/y.srs"}]})").rfind("route.rule_set[0].url: not supported yet: https://", 0), 0u);
+  EXPECT_EQ(err(R"({"rule_set":[{"type":"remote","tag":"r","url":"https://x/y.srs"}]})"), "no error");
+  EXPECT_EQ(err(R"({"rule_set":[{"type":"remote","tag":"r","url":"ftp://x/y.srs"}]})").rfind("route.rule_set[0].url: expected an http:// or https:// URL", 0), 0u);
   EXPECT_EQ(err(R"({"rule_set":[{"type":"remote","tag":"r","url":"http://x/y.srs","download_detour":"nope"}]})"),
             "route.rule_set[0].download_detour: unknown outbound \"nope\"");
   EXPECT_EQ(err(R"({"rules":[{"action":"sniff","outbound":"d"}]})"), "route.rules[0].outbound: not allowed with action sniff");
