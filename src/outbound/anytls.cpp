@@ -394,7 +394,7 @@ asio::awaitable<net::Result<Opened>> open_on_session(PoolPtr p, std::vector<std:
 // kHedgeRtts round trips (never less than kHedgeFloor) after one means the
 // session is dead, long before the 3 s SYNACK watchdog would say so.
 constexpr int kHedgeRtts = 6;
-constexpr net::Duration kHedgeFloor = std::chrono::milliseconds(50);
+constexpr net::Duration kHedgeFloor = std::chrono::milliseconds(200);
 
 net::Duration hedge_bound(const proto::Session& s, net::Duration cap) {
   auto rtt = s.rtt();
