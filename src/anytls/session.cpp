@@ -391,9 +391,14 @@ asio::awaitable<std::error_code> Session::flush(std::vector<std::uint8_t>& bytes
   // scheme is for the first stream's packets (session-pool.md).
   if (opts_.role == Role::client && !first_stream_opened_) co_return co_await conn_->write(asio::buffer(bytes));
   std::shared_ptr<const PaddingScheme> scheme;
-  if (opts_.role == Role::client && opts_.padding) {
+  if (opts_.role == Role::client && opts_.padding && !padding_done_) {
+    // Shared with other workers' sessions (locked): asked only while this
+    // session is still shaping its first packets.
     scheme = opts_.padding->get();
-    if (packet_ >= scheme->stop) scheme.reset();
+    if (packet_ >= scheme->stop) {
+      scheme.reset();
+      padding_done_ = true;
+    }
   }
   if (!scheme) {
     ++packet_;

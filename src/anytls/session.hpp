@@ -6,6 +6,7 @@
 // rule. Owners (the pool, the server) only observe it: frames seen and
 // closed(reason).
 #pragma once
+#include <mutex>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -36,13 +37,22 @@ namespace anytls::proto {
 // The padding scheme of one outbound (client) or inbound (server). An
 // UpdatePaddingScheme from a server replaces it for every session of that
 // outbound, never process-wide.
+// Shared by sessions on every worker: read once per session and per
+// padded write burst, replaced rarely, so a mutex.
 class PaddingState {
  public:
   explicit PaddingState(std::shared_ptr<const PaddingScheme> s) : scheme_(std::move(s)) {}
-  std::shared_ptr<const PaddingScheme> get() const { return scheme_; }
-  void set(std::shared_ptr<const PaddingScheme> s) { scheme_ = std::move(s); }
+  std::shared_ptr<const PaddingScheme> get() const {
+    std::lock_guard lock(mu_);
+    return scheme_;
+  }
+  void set(std::shared_ptr<const PaddingScheme> s) {
+    std::lock_guard lock(mu_);
+    scheme_.swap(s);
+  }
 
  private:
+  mutable std::mutex mu_;
   std::shared_ptr<const PaddingScheme> scheme_;
 };
 
@@ -215,6 +225,7 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   // first stream, so pre-stream control writes (the early Settings,
   // heartbeats) leave the scheme's packets to the first stream.
   std::uint32_t packet_ = 1;
+  bool padding_done_ = false;  // past the scheme's stop: no more shaping
   bool first_stream_opened_ = false;
 
   // Client: streams waiting for their SYNACK, in open order (their

@@ -18,6 +18,10 @@
 #include "app/metrics_server.hpp"
 #include "app/reload.hpp"
 #include "inbound/anytls_server.hpp"
+#include "inbound/sharded.hpp"
+#include "metrics/exposition.hpp"
+#include "metrics/process.hpp"
+#include "net/workers.hpp"
 #include "net/coro.hpp"
 #include "outbound/anytls.hpp"
 #include "net/resolver.hpp"
@@ -34,9 +38,12 @@ using namespace asio::experimental::awaitable_operators;
 constexpr auto kShutdownGrace = std::chrono::seconds(3);
 
 struct Box {
-  asio::io_context io{1};
+  explicit Box(std::size_t n) : workers(io, n) {}
+
+  asio::io_context io{1};  // worker 0: this thread
+  net::Workers workers;
   std::shared_ptr<net::Resolver> resolver = std::make_shared<net::Resolver>();
-  Components parts{io, resolver};
+  Components parts{io, resolver, &workers};
   ConfigReader read;  // SIGHUP; empty: reload unavailable
   std::unique_ptr<MetricsServer> metrics;  // experimental.metrics
   std::unique_ptr<CacheFile> cache;        // experimental.cache_file
@@ -95,10 +102,48 @@ asio::awaitable<void> serve_until_signal(Box* box) {
   box->io.stop();
 }
 
+// One worker's share of a scrape, collected on that worker's thread (each
+// object's counters are read by the thread that writes them).
+asio::awaitable<void> collect_here(Components* parts, std::size_t k, metrics::Exposition* e) {
+  MetricsSources sources;
+  sources.worker_share = k != 0;
+  for (auto* out : parts->outbounds())
+    if (auto* a = dynamic_cast<const outbound::AnyTlsOutbound*>(out)) sources.outbounds.push_back(a);
+  for (auto* in : parts->inbounds()) {
+    if (auto* sh = dynamic_cast<const inbound::ShardedInbound*>(in)) in = &sh->shard(k);
+    else if (k != 0) continue;
+    if (auto* a = dynamic_cast<const inbound::AnyTlsServer*>(in)) sources.inbounds.push_back(a);
+  }
+  collect_anytls(*e, sources);
+  co_return;
+}
+
+// The scrape: every worker in turn, then the process.
+asio::awaitable<std::string> render_all(Box* box) {
+  metrics::Exposition e;
+  for (std::size_t k = 0; k < box->workers.size(); ++k) {
+    if (k == 0) {
+      co_await collect_here(&box->parts, 0, &e);
+      continue;
+    }
+    auto op = collect_here(&box->parts, k, &e);
+    co_await net::run_on(box->workers.at(k).get_executor(), std::move(op));
+  }
+  metrics::add_process_metrics(e, metrics::read_process_stats());
+  co_return e.text();
+}
+
 }  // namespace
 
-int run_box(const config::Options& options, ConfigReader read) {
-  Box box;
+int run_box(const config::Options& options, ConfigReader read, std::size_t workers) {
+  Box box(workers ? workers : net::default_worker_count());
+  // The worker threads run from the start: inbound shards are built for
+  // them; they end when run_box() returns (after the drain below).
+  box.workers.start();
+  struct StopWorkers {
+    net::Workers& w;
+    ~StopWorkers() { w.stop(); }
+  } stop_workers{box.workers};
   box.read = std::move(read);
   // The Clash mode and the selectors' choices must be known before the
   // outbounds and the router are built.
@@ -122,16 +167,9 @@ int run_box(const config::Options& options, ConfigReader read) {
     return failure->exit_code;
   }
   if (options.metrics) {
-    // Read at scrape time, on this thread, from the objects running then
-    // (a reload may have replaced some).
-    auto render = [parts = &box.parts] {
-      MetricsSources sources;
-      for (auto* out : parts->outbounds())
-        if (auto* a = dynamic_cast<const outbound::AnyTlsOutbound*>(out)) sources.outbounds.push_back(a);
-      for (auto* in : parts->inbounds())
-        if (auto* a = dynamic_cast<const inbound::AnyTlsServer*>(in)) sources.inbounds.push_back(a);
-      return render_metrics(sources);
-    };
+    // Read at scrape time, from the objects running then (a reload may
+    // have replaced some), each on its own worker.
+    MetricsServer::Render render = [b = &box] { return render_all(b); };
     box.metrics = std::make_unique<MetricsServer>(box.io, *options.metrics, std::move(render));
     if (box.metrics->start()) {
       spdlog::critical("experimental.metrics: {}", box.metrics->start_error());
@@ -152,8 +190,8 @@ int run_box(const config::Options& options, ConfigReader read) {
   }
   net::TaskGroup main_task(box.io.get_executor(), "box");
   main_task.spawn(serve_until_signal(&box), "signal handling");
-  spdlog::info("anytls-cpp {} started ({} inbounds, {} outbounds)", ANYTLS_VERSION, box.parts.inbound_count(),
-               box.parts.outbound_count());
+  spdlog::info("anytls-cpp {} started ({} inbounds, {} outbounds, {} workers)", ANYTLS_VERSION,
+               box.parts.inbound_count(), box.parts.outbound_count(), box.workers.size());
   box.io.run();
   spdlog::info("stopped");
   return 0;

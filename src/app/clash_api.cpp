@@ -94,18 +94,20 @@ std::string_view state_name(outbound::PoolPolicy::State s) {
 
 // The anytls pool as a dashboard user sees it: sessions by state and age.
 json pool_json(const outbound::AnyTlsOutbound& a) {
-  const auto& policy = a.policy();
-  auto s = policy.stats();
   auto now = std::chrono::steady_clock::now();
   json sessions = json::array();
-  for (const auto& [seq, info] : policy.sessions()) {
-    json e{{"seq", seq}, {"state", state_name(info.state)}};
-    if (info.state != outbound::PoolPolicy::State::dialing)
-      e["age_seconds"] = std::chrono::duration<double>(now - info.created_at).count();
-    if (info.state == outbound::PoolPolicy::State::idle)
-      e["idle_seconds"] = std::chrono::duration<double>(now - info.idle_since).count();
-    sessions.push_back(std::move(e));
-  }
+  decltype(std::declval<const outbound::PoolPolicy&>().stats()) s{};
+  a.inspect_policy([&](const outbound::PoolPolicy& policy) {
+    s = policy.stats();
+    for (const auto& [seq, info] : policy.sessions()) {
+      json e{{"seq", seq}, {"state", state_name(info.state)}};
+      if (info.state != outbound::PoolPolicy::State::dialing)
+        e["age_seconds"] = std::chrono::duration<double>(now - info.created_at).count();
+      if (info.state == outbound::PoolPolicy::State::idle)
+        e["idle_seconds"] = std::chrono::duration<double>(now - info.idle_since).count();
+      sessions.push_back(std::move(e));
+    }
+  });
   auto st = a.stats();
   return json{{"idle", s.idle},
               {"busy", s.busy},

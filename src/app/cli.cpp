@@ -39,6 +39,7 @@ struct ConfigArgs {
   std::vector<std::string> directories;  // -C
   std::string workdir;             // -D
   bool disable_color = false;
+  std::size_t workers = 0;         // run --workers; 0 = one per CPU
 };
 
 int config_error(const std::string& message) {
@@ -124,7 +125,7 @@ int cmd_run(const ConfigArgs& args) {
     return next;
   };
   try {
-    return run_box(options, std::move(read));
+    return run_box(options, std::move(read), args.workers);
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return kExitRuntime;
@@ -326,6 +327,9 @@ int cli_main(int argc, char** argv) {
   app.fallthrough();
 
   auto* run = app.add_subcommand("run", "Run the proxy");
+  run->add_option("--workers", args.workers,
+                  "Worker threads, each with its own event loop (default: one per CPU)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1024}));
   auto* check = app.add_subcommand("check", "Check the configuration (builds everything run builds, without listening)");
   auto* format = app.add_subcommand("format", "Print the configuration normalised (comments dropped, 2-space indent)");
   bool write = false;

@@ -55,15 +55,23 @@ void declare_all(metrics::Exposition& e) {
             "server.");
 }
 
-void add_outbound(metrics::Exposition& e, const outbound::AnyTlsOutbound& o) {
-  const auto& st = o.stats();
-  const auto& pol = o.policy();
+// share: only what lives on the calling worker (its live sessions), for a
+// worker other than 0; worker 0 adds the pool's own counters.
+void add_outbound(metrics::Exposition& e, const outbound::AnyTlsOutbound& o, bool share) {
+  const auto st = share ? o.worker_stats() : o.stats();
+  std::size_t idle = 0, busy = 0, dialing = 0;
+  if (!share) {
+    o.inspect_policy([&](const outbound::PoolPolicy& pol) {
+      idle = pol.idle_count();
+      busy = pol.busy_count();
+      dialing = pol.dialing_count();
+    });
+  }
   const std::string& tag = o.tag();
   const Labels l{{"outbound", tag}};
-  e.gauge(kPoolSessions, "", {{"outbound", tag}, {"state", "idle"}}, double(pol.idle_count()));
-  e.gauge(kPoolSessions, "", {{"outbound", tag}, {"state", "busy"}}, double(pol.busy_count()));
-  e.gauge(kPoolSessions, "", {{"outbound", tag}, {"state", "dialing"}},
-          double(pol.dialing_count() + st.stream_dials));
+  e.gauge(kPoolSessions, "", {{"outbound", tag}, {"state", "idle"}}, double(idle));
+  e.gauge(kPoolSessions, "", {{"outbound", tag}, {"state", "busy"}}, double(busy));
+  e.gauge(kPoolSessions, "", {{"outbound", tag}, {"state", "dialing"}}, double(dialing + st.stream_dials));
   e.counter(kCreated, "", l, double(st.sessions_created));
   for (std::size_t i = 0; i < outbound::kSessionEnds; ++i) {
     auto why = outbound::session_end_name(static_cast<outbound::SessionEnd>(i));
@@ -81,7 +89,7 @@ void add_outbound(metrics::Exposition& e, const outbound::AnyTlsOutbound& o) {
     auto kind = outbound::stream_error_name(static_cast<outbound::StreamError>(i));
     e.counter(kStreamErrors, "", {{"outbound", tag}, {"kind", std::string(kind)}}, double(st.stream_errors[i]));
   }
-  auto t = o.traffic();
+  auto t = share ? o.worker_traffic() : o.traffic();
   e.counter(kBytes, "", {{"direction", "up"}, {"outbound", tag}}, double(t.bytes_up));
   e.counter(kBytes, "", {{"direction", "down"}, {"outbound", tag}}, double(t.bytes_down));
   e.counter(kWireBytes, "", {{"direction", "up"}, {"outbound", tag}}, double(t.wire_up));
@@ -112,7 +120,7 @@ void add_inbound(metrics::Exposition& e, const inbound::AnyTlsServer& s) {
 
 void collect_anytls(metrics::Exposition& e, const MetricsSources& src) {
   declare_all(e);
-  for (const auto* o : src.outbounds) add_outbound(e, *o);
+  for (const auto* o : src.outbounds) add_outbound(e, *o, src.worker_share);
   for (const auto* s : src.inbounds) add_inbound(e, *s);
 }
 

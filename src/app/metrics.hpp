@@ -24,6 +24,9 @@ namespace anytls::app {
 struct MetricsSources {
   std::vector<const outbound::AnyTlsOutbound*> outbounds;
   std::vector<const inbound::AnyTlsServer*> inbounds;
+  // Collecting on a worker other than 0: the outbounds add only their live
+  // sessions on it (worker 0 adds the pools' own counters).
+  bool worker_share = false;
 };
 
 // Adds every anytls_* family (declared even without samples, so a scrape

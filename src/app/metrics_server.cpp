@@ -101,11 +101,11 @@ std::string serialize_response(const MetricsResponse& r, bool head, bool close) 
 // ------------------------------------------------------------------ server
 
 struct MetricsServer::State {
-  State(asio::io_context& io_, config::MetricsOptions o, std::function<std::string()> r)
+  State(asio::io_context& io_, config::MetricsOptions o, MetricsServer::Render r)
       : io(io_), opts(std::move(o)), render(std::move(r)), listener(io_), tasks(io_.get_executor(), "metrics") {}
   asio::io_context& io;
   config::MetricsOptions opts;
-  std::function<std::string()> render;
+  MetricsServer::Render render;
   net::Listener listener;
   net::TaskGroup tasks;  // the accept loop and every connection
   std::list<std::weak_ptr<tcp::socket>> conns;
@@ -168,7 +168,14 @@ asio::awaitable<void> serve_connection(StatePtr st, std::shared_ptr<tcp::socket>
         resp = plain(400, "Bad Request", "a request body is not expected\n");
         close = true;
       } else {
-        resp = metrics_response(req, st->opts, st->render);
+        // The body is gathered only for an authorised scrape, from every
+        // worker in turn (asynchronous).
+        bool wanted = false;
+        resp = metrics_response(req, st->opts, [&wanted] {
+          wanted = true;
+          return std::string();
+        });
+        if (wanted) resp.body = co_await st->render();
         if (resp.status == 200) ++st->scrapes;
         is_head = req.method == "HEAD";
         close = inbound::http::has_token(req.headers, "Connection", "close") ||
@@ -210,7 +217,14 @@ asio::awaitable<void> accept_loop(StatePtr st) {
 
 }  // namespace
 
+namespace {
+asio::awaitable<std::string> render_now(std::function<std::string()> f) { co_return f(); }
+}  // namespace
+
 MetricsServer::MetricsServer(asio::io_context& io, config::MetricsOptions opts, std::function<std::string()> render)
+    : MetricsServer(io, std::move(opts), Render([f = std::move(render)] { return render_now(f); })) {}
+
+MetricsServer::MetricsServer(asio::io_context& io, config::MetricsOptions opts, Render render)
     : st_(std::make_shared<State>(io, std::move(opts), std::move(render))) {}
 
 MetricsServer::~MetricsServer() { stop(); }

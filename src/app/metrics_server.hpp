@@ -43,6 +43,10 @@ class MetricsServer {
   static constexpr std::size_t kMaxConnections = 8;
   static constexpr std::size_t kMaxHead = 8 * 1024;
 
+  // The exposition text, gathered when a scrape asks.
+  using Render = std::function<asio::awaitable<std::string>()>;
+  MetricsServer(asio::io_context& io, config::MetricsOptions opts, Render render);
+  // A render that needs no other worker (tests, one worker).
   MetricsServer(asio::io_context& io, config::MetricsOptions opts, std::function<std::string()> render);
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;

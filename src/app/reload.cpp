@@ -7,6 +7,7 @@
 
 #include "inbound/anytls_server.hpp"
 #include "inbound/http.hpp"
+#include "inbound/sharded.hpp"
 #include "inbound/mixed.hpp"
 #include "inbound/socks.hpp"
 #include "outbound/anytls.hpp"
@@ -48,8 +49,9 @@ asio::awaitable<net::Result<std::vector<asio::ip::address>>> slot_lookup(std::sh
                                                                          std::shared_ptr<net::Resolver> fallback,
                                                                          std::string host, std::string server,
                                                                          config::DomainStrategy strategy) {
-  std::shared_ptr<dns::Client> client = slot->client;
+  std::shared_ptr<dns::Client> client = slot->get();
   // The call outside any branch (GCC 12: no temporaries in a co_await in a branch).
+  // The DNS module hops to its own worker when called from another.
   auto op = client ? client->lookup(host, server, strategy) : fallback->lookup(host);
   co_return co_await std::move(op);
 }
@@ -93,8 +95,9 @@ std::vector<std::string> references_of(const config::OutboundOptions& o) {
 
 }  // namespace
 
-Components::Components(asio::io_context& io, std::shared_ptr<net::Resolver> resolver)
-    : io_(io), resolver_(std::move(resolver)) {}
+Components::Components(asio::io_context& io, std::shared_ptr<net::Resolver> resolver, net::Workers* workers)
+    : io_(io), resolver_(std::move(resolver)), workers_(workers) {
+}
 
 Components::~Components() { stop(); }
 
@@ -102,7 +105,7 @@ std::string Components::build_outbound(const config::OutboundOptions& o, std::un
   try {
     if (const auto* a = std::get_if<config::AnyTlsOutboundOptions>(&o.options)) {
       net::Dialer dialer(dialer_options(a->dial, dns_, resolver_), resolver_);
-      auto r = outbound::AnyTlsOutbound::create(io_, o.tag, *a, std::move(dialer));
+      auto r = outbound::AnyTlsOutbound::create(io_, o.tag, *a, std::move(dialer), nullptr, workers_);
       if (!r) return r.error().text();
       out = std::move(*r);
     } else if (const auto* d = std::get_if<config::DirectOutboundOptions>(&o.options)) {
@@ -120,25 +123,54 @@ std::string Components::build_outbound(const config::OutboundOptions& o, std::un
   return {};
 }
 
-std::string Components::start_inbound(const config::InboundOptions& in, std::unique_ptr<inbound::Inbound>& out) {
-  if (const auto* a = std::get_if<config::AnyTlsInboundOptions>(&in.options)) {
-    auto server = std::make_unique<inbound::AnyTlsServer>(io_, in.tag, *a, router_, resolver_);
+namespace {
+
+// Builds and starts one inbound on io (one shard when port is set).
+std::string start_one(asio::io_context& io, config::InboundOptions in, route::Router& router,
+                      const std::shared_ptr<net::Resolver>& resolver, std::uint16_t port, bool sharded,
+                      std::unique_ptr<inbound::Inbound>& out) {
+  // Shards share one port: SO_REUSEPORT (reuse_addr) on each of them.
+  auto apply = [&](config::ListenOptions& l) {
+    if (!sharded) return;
+    l.reuse_addr = true;
+    if (port) l.listen_port = port;
+  };
+  if (auto* a = std::get_if<config::AnyTlsInboundOptions>(&in.options)) {
+    apply(a->listen);
+    auto server = std::make_unique<inbound::AnyTlsServer>(io, in.tag, *a, router, resolver);
     if (server->start()) return server->start_error();
     out = std::move(server);
     return {};
   }
-  const auto& m = std::get<config::MixedInboundOptions>(in.options);
-  std::unique_ptr<inbound::Inbound> proxy;
+  auto& m = std::get<config::MixedInboundOptions>(in.options);
+  apply(m.listen);
+  std::unique_ptr<inbound::ProxyInbound> proxy;
   if (in.type == "socks")
-    proxy = std::make_unique<inbound::SocksInbound>(io_, in.tag, m, router_);
+    proxy = std::make_unique<inbound::SocksInbound>(io, in.tag, m, router);
   else if (in.type == "http")
-    proxy = std::make_unique<inbound::HttpInbound>(io_, in.tag, m, router_);
+    proxy = std::make_unique<inbound::HttpInbound>(io, in.tag, m, router);
   else
-    proxy = std::make_unique<inbound::MixedInbound>(io_, in.tag, m, router_);
+    proxy = std::make_unique<inbound::MixedInbound>(io, in.tag, m, router);
   if (auto ec = proxy->start())
     return fmt::format("listen {}:{}: {}", m.listen.listen, m.listen.listen_port, ec.message());
   out = std::move(proxy);
   return {};
+}
+
+std::uint16_t port_of(const inbound::Inbound& i) {
+  if (const auto* a = dynamic_cast<const inbound::AnyTlsServer*>(&i)) return a->port();
+  if (const auto* p = dynamic_cast<const inbound::ProxyInbound*>(&i)) return p->port();
+  return 0;
+}
+
+}  // namespace
+
+std::string Components::start_inbound(const config::InboundOptions& in, std::unique_ptr<inbound::Inbound>& out) {
+  if (!workers_ || workers_->size() <= 1) return start_one(io_, in, router_, resolver_, 0, false, out);
+  auto make = [&](asio::io_context& io, std::uint16_t port, std::unique_ptr<inbound::Inbound>& shard) {
+    return start_one(io, in, router_, resolver_, port, true, shard);
+  };
+  return inbound::ShardedInbound::create(*workers_, in.tag, make, port_of, out);
 }
 
 void Components::wire_group(Out& o, const std::map<std::string, Out*, std::less<>>& by_tag) {
@@ -183,6 +215,7 @@ std::shared_ptr<dns::Client> Components::build_dns(const config::Options& option
   deps.resolver = resolver_;
   deps.default_interface = options.route.default_interface;
   deps.default_mark = options.route.default_mark;
+  deps.home = &io_;
   // Without a dns block: the system resolver, for hijack-dns.
   return std::make_shared<dns::Client>(options.dns.value_or(config::DnsOptions{}), std::move(deps));
 }
@@ -209,7 +242,7 @@ std::optional<Components::Failure> Components::start(const config::Options& opti
   }
   for (auto& o : outbounds_) wire_group(o, by_tag);
   try {
-    dns_->client = build_dns(options, by_tag);
+    dns_->set(build_dns(options, by_tag));
     router_.set(build_router(options, by_tag));
   } catch (const std::exception& e) {
     return Failure{1, e.what()};
@@ -288,13 +321,13 @@ std::optional<std::vector<std::string>> Components::apply(const config::Options&
   std::shared_ptr<route::Router> router;
   std::shared_ptr<dns::Client> old_dns = dns_->client;
   try {
-    dns_->client = build_dns(options, by_tag);
+    dns_->set(build_dns(options, by_tag));
     router = build_router(options, by_tag);
   } catch (const std::exception& e) {
     // preflight() builds the same router; only a bug gets here. Put the
     // kept objects back.
     spdlog::error("reload: {}; keeping the running configuration", e.what());
-    dns_->client = old_dns;
+    dns_->set(old_dns);
     for (auto& o : next)
       if (!fresh.count(o.options.tag)) old_by_tag.at(o.options.tag)->object = std::move(o.object);
     return std::nullopt;

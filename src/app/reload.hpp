@@ -16,6 +16,7 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -27,6 +28,7 @@
 #include "config/options.hpp"
 #include "inbound/inbound.hpp"
 #include "net/resolver.hpp"
+#include "net/workers.hpp"
 #include "outbound/group.hpp"
 #include "outbound/outbound.hpp"
 #include "route/router.hpp"
@@ -41,6 +43,16 @@ namespace anytls::app {
 // The DNS module in use; outbounds' lookups go through it, so a reload that
 // builds a new one reaches outbounds that were kept.
 struct DnsSlot {
+  // Read by every worker, replaced by a reload on worker 0.
+  std::shared_ptr<dns::Client> get() const {
+    std::lock_guard lock(mu);
+    return client;
+  }
+  void set(std::shared_ptr<dns::Client> c) {
+    std::lock_guard lock(mu);
+    client = std::move(c);
+  }
+  mutable std::mutex mu;
   std::shared_ptr<dns::Client> client;
   bool configured = false;  // a dns block exists (else lookups use the system resolver)
   config::RouteOptions route;  // default_domain_resolver, default_interface, default_mark
@@ -49,18 +61,36 @@ struct DnsSlot {
 // A Router that forwards to a replaceable one.
 class SwitchRouter final : public route::Router {
  public:
-  route::Decision decide(const outbound::Metadata& md) override { return current_->decide(md); }
-  bool needs_process() const override { return current_ && current_->needs_process(); }
-  net::Resolver* resolver() const override { return current_ ? current_->resolver() : nullptr; }
-  void set(std::shared_ptr<route::Router> r) { current_ = std::move(r); }
+  // Every worker asks; a reload on worker 0 replaces the router. The one
+  // asked stays alive until its decision is made.
+  route::Decision decide(const outbound::Metadata& md) override { return get()->decide(md); }
+  bool needs_process() const override {
+    auto r = get();
+    return r && r->needs_process();
+  }
+  net::Resolver* resolver() const override {
+    auto r = get();
+    return r ? r->resolver() : nullptr;
+  }
+  void set(std::shared_ptr<route::Router> r) {
+    std::lock_guard lock(mu_);
+    current_ = std::move(r);
+  }
 
  private:
+  std::shared_ptr<route::Router> get() const {
+    std::lock_guard lock(mu_);
+    return current_;
+  }
+  mutable std::mutex mu_;
   std::shared_ptr<route::Router> current_;
 };
 
 class Components {
  public:
-  Components(asio::io_context& io, std::shared_ptr<net::Resolver> resolver);
+  // workers: inbounds get a shard on each (null or one worker: on io only).
+  // io is worker 0.
+  Components(asio::io_context& io, std::shared_ptr<net::Resolver> resolver, net::Workers* workers = nullptr);
   ~Components();
 
   struct Failure {
@@ -121,6 +151,7 @@ class Components {
 
   asio::io_context& io_;
   std::shared_ptr<net::Resolver> resolver_;
+  net::Workers* workers_ = nullptr;
   SwitchRouter router_;
   std::vector<Out> outbounds_;  // in config order
   std::vector<In> inbounds_;    // in config order

@@ -1,5 +1,7 @@
 #include "dns/client.hpp"
 
+#include "net/workers.hpp"
+
 #include <algorithm>
 #include <random>
 #include <set>
@@ -208,13 +210,25 @@ asio::awaitable<net::Result<std::optional<Bytes>>> Client::exchange(std::span<co
   co_return std::optional<Bytes>(std::move(*r));
 }
 
+bool Client::at_home() const { return !deps_.home || deps_.home->get_executor().running_in_this_thread(); }
+
 asio::awaitable<net::Result<std::optional<Bytes>>> Client::answer(std::span<const std::uint8_t> query,
                                                                   const outbound::Metadata& md) {
-  return exchange(query, md);
+  if (at_home()) co_return co_await exchange(query, md);
+  // The query and md stay alive: the caller waits for the answer.
+  auto op = exchange(query, md);
+  co_return co_await net::run_on(deps_.home->get_executor(), std::move(op));
 }
 
 asio::awaitable<net::Result<std::vector<asio::ip::address>>> Client::lookup(std::string host, std::string server,
                                                                             config::DomainStrategy strategy) {
+  if (at_home()) co_return co_await lookup_here(std::move(host), std::move(server), strategy);
+  auto op = lookup_here(std::move(host), std::move(server), strategy);
+  co_return co_await net::run_on(deps_.home->get_executor(), std::move(op));
+}
+
+asio::awaitable<net::Result<std::vector<asio::ip::address>>> Client::lookup_here(std::string host, std::string server,
+                                                                                 config::DomainStrategy strategy) {
   std::error_code ec;
   auto literal = asio::ip::make_address(host, ec);
   if (!ec) co_return std::vector<asio::ip::address>{literal};

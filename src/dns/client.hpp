@@ -13,7 +13,8 @@
 // independent_cache) for their smallest TTL, bounded by cache_capacity.
 // Each upstream exchange is bounded by a deadline (5 s).
 //
-// Single-threaded: use on one io_context thread.
+// Single-threaded: it lives on one io_context thread (Deps::home); lookup()
+// and answer() called from another worker hop there and back.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -49,6 +50,9 @@ class Client final : public route::DnsHandler {
     std::chrono::milliseconds timeout{5000};  // per upstream exchange
     std::string default_interface;            // route.default_interface
     std::uint32_t default_mark = 0;           // route.default_mark
+    // The worker the client lives on; calls from other workers hop there
+    // (net::run_on). Null: callers are on its thread already.
+    asio::io_context* home = nullptr;
   };
 
   // Throws std::invalid_argument naming the JSON path.
@@ -86,6 +90,9 @@ class Client final : public route::DnsHandler {
     std::optional<ClientSubnet> subnet;
   };
   Choice choose(const Question& q, const outbound::Metadata& md) const;
+  bool at_home() const;
+  asio::awaitable<net::Result<std::vector<asio::ip::address>>> lookup_here(std::string host, std::string server,
+                                                                           config::DomainStrategy strategy);
   Server* find(std::string_view tag) const;
   // Sends q (a parsed query) to choice.server, through the cache.
   asio::awaitable<net::Result<Bytes>> resolve(Message q, Choice choice);

@@ -1,24 +1,46 @@
 #include "inbound/tracker.hpp"
 
+#include <atomic>
+#include <mutex>
 #include <random>
+
+#include <asio/post.hpp>
 
 #include <fmt/format.h>
 
+#include "net/workers.hpp"
 #include "outbound/group.hpp"
 
 namespace anytls::inbound {
 
+// Connections of every worker: the list under a mutex (an entry is added
+// and removed once per connection), the byte counts in the entry, each
+// written only by its connection's worker and read by the API's.
+struct Entry {
+  TrackedConnection info;  // upload/download unused here: see below
+  std::atomic<std::uint64_t> upload{0}, download{0};
+  net::Conn* conn = nullptr;  // one of these two
+  net::PacketConn* packet = nullptr;
+  asio::io_context* worker = nullptr;  // where conn lives (null: no workers)
+};
+
 struct ConnectionTracker::State {
-  std::list<TrackedConnection> live;
+  mutable std::mutex mu;
+  std::list<Entry> live;
   std::uint64_t closed_up = 0, closed_down = 0;
 };
 
 namespace {
 
 using StatePtr = std::shared_ptr<ConnectionTracker::State>;
-using Iter = std::list<TrackedConnection>::iterator;
+using Iter = std::list<Entry>::iterator;
 
-thread_local ConnectionTracker* g_tracker = nullptr;
+std::atomic<ConnectionTracker*> g_tracker{nullptr};
+
+// A counter with one writer: no read-modify-write needed.
+void bump(std::atomic<std::uint64_t>& c, std::uint64_t n) {
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
 
 std::string new_uuid() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -29,38 +51,71 @@ std::string new_uuid() {
                      b & 0xffffffffffffULL);
 }
 
-Iter add(const StatePtr& st, const outbound::Metadata& md, const outbound::Outbound* out) {
+Iter add(const StatePtr& st, const outbound::Metadata& md, const outbound::Outbound* out, net::Conn* conn,
+         net::PacketConn* packet) {
   TrackedConnection t;
   t.id = new_uuid();
   t.metadata = md;
   t.chains = outbound::chain_of(out);
   t.start = std::chrono::system_clock::now();
-  st->live.push_back(std::move(t));
+  std::lock_guard lock(st->mu);
+  auto& e = st->live.emplace_back();
+  e.info = std::move(t);
+  e.conn = conn;
+  e.packet = packet;
+  e.worker = net::Workers::current_context();
   return std::prev(st->live.end());
 }
 
 void remove(const StatePtr& st, Iter it) {
-  st->closed_up += it->upload;
-  st->closed_down += it->download;
+  std::lock_guard lock(st->mu);
+  st->closed_up += it->upload.load(std::memory_order_relaxed);
+  st->closed_down += it->download.load(std::memory_order_relaxed);
   st->live.erase(it);
+}
+
+// Closes the connection with this id on its own worker (it may be gone by
+// then: looked up again there).
+void close_on_worker(const StatePtr& st, const std::string& id) {
+  net::Conn* conn = nullptr;
+  net::PacketConn* packet = nullptr;
+  {
+    std::lock_guard lock(st->mu);
+    for (auto& e : st->live)
+      if (e.info.id == id) {
+        conn = e.conn;
+        packet = e.packet;
+      }
+  }
+  // Only this worker destroys its connections: they are still alive here.
+  if (conn) conn->close();
+  if (packet) packet->close();
+}
+
+void close_entry(const StatePtr& st, const Entry& e) {
+  if (!e.worker || e.worker->get_executor().running_in_this_thread()) {
+    if (e.conn) e.conn->close();
+    if (e.packet) e.packet->close();
+    return;
+  }
+  asio::post(*e.worker, [st, id = e.info.id] { close_on_worker(st, id); });
 }
 
 class CountingConn final : public net::Conn {
  public:
-  CountingConn(std::unique_ptr<net::Conn> inner, StatePtr st, Iter it)
-      : inner_(std::move(inner)), st_(std::move(st)), it_(it) {
-    it_->conn = inner_.get();
-  }
+  CountingConn(std::unique_ptr<net::Conn> inner, StatePtr st, const outbound::Metadata& md,
+               const outbound::Outbound* out)
+      : inner_(std::move(inner)), st_(std::move(st)), it_(add(st_, md, out, inner_.get(), nullptr)) {}
   ~CountingConn() override { remove(st_, it_); }
 
   asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override {
     auto r = co_await inner_->read_some(buf);
-    it_->download += r.second;
+    bump(it_->download, r.second);
     co_return r;
   }
   asio::awaitable<std::error_code> write(asio::const_buffer buf) override {
     auto ec = co_await inner_->write(buf);
-    if (!ec) it_->upload += buf.size();
+    if (!ec) bump(it_->upload, buf.size());
     co_return ec;
   }
   void shutdown_write() override { inner_->shutdown_write(); }
@@ -78,20 +133,19 @@ class CountingConn final : public net::Conn {
 
 class CountingPacketConn final : public net::PacketConn {
  public:
-  CountingPacketConn(std::unique_ptr<net::PacketConn> inner, StatePtr st, Iter it)
-      : inner_(std::move(inner)), st_(std::move(st)), it_(it) {
-    it_->packet = inner_.get();
-  }
+  CountingPacketConn(std::unique_ptr<net::PacketConn> inner, StatePtr st, const outbound::Metadata& md,
+                     const outbound::Outbound* out)
+      : inner_(std::move(inner)), st_(std::move(st)), it_(add(st_, md, out, nullptr, inner_.get())) {}
   ~CountingPacketConn() override { remove(st_, it_); }
 
   asio::awaitable<net::ReadResult> read_packet(asio::mutable_buffer buf, net::Address& from) override {
     auto r = co_await inner_->read_packet(buf, from);
-    it_->download += r.second;
+    bump(it_->download, r.second);
     co_return r;
   }
   asio::awaitable<std::error_code> write_packet(asio::const_buffer buf, const net::Address& to) override {
     auto ec = co_await inner_->write_packet(buf, to);
-    if (!ec) it_->upload += buf.size();
+    if (!ec) bump(it_->upload, buf.size());
     co_return ec;
   }
   void close() override { inner_->close(); }
@@ -108,24 +162,32 @@ ConnectionTracker::ConnectionTracker() : st_(std::make_shared<State>()) {}
 
 std::unique_ptr<net::Conn> ConnectionTracker::track(std::unique_ptr<net::Conn> c, const outbound::Metadata& md,
                                                     const outbound::Outbound* out) {
-  auto it = add(st_, md, out);
-  return std::make_unique<CountingConn>(std::move(c), st_, it);
+  return std::make_unique<CountingConn>(std::move(c), st_, md, out);
 }
 
 std::unique_ptr<net::PacketConn> ConnectionTracker::track(std::unique_ptr<net::PacketConn> c,
                                                           const outbound::Metadata& md,
                                                           const outbound::Outbound* out) {
-  auto it = add(st_, md, out);
-  return std::make_unique<CountingPacketConn>(std::move(c), st_, it);
+  return std::make_unique<CountingPacketConn>(std::move(c), st_, md, out);
 }
 
-const std::list<TrackedConnection>& ConnectionTracker::connections() const { return st_->live; }
+std::vector<TrackedConnection> ConnectionTracker::connections() const {
+  std::vector<TrackedConnection> out;
+  std::lock_guard lock(st_->mu);
+  out.reserve(st_->live.size());
+  for (const auto& e : st_->live) {
+    out.push_back(e.info);
+    out.back().upload = e.upload.load(std::memory_order_relaxed);
+    out.back().download = e.download.load(std::memory_order_relaxed);
+  }
+  return out;
+}
 
 bool ConnectionTracker::close(std::string_view id) {
-  for (auto& t : st_->live) {
-    if (t.id != id) continue;
-    if (t.conn) t.conn->close();
-    if (t.packet) t.packet->close();
+  std::lock_guard lock(st_->mu);
+  for (auto& e : st_->live) {
+    if (e.info.id != id) continue;
+    close_entry(st_, e);
     return true;
   }
   return false;
@@ -133,22 +195,22 @@ bool ConnectionTracker::close(std::string_view id) {
 
 std::size_t ConnectionTracker::close_all() {
   // close() leaves the entries in place (their relays remove them later).
-  for (auto& t : st_->live) {
-    if (t.conn) t.conn->close();
-    if (t.packet) t.packet->close();
-  }
+  std::lock_guard lock(st_->mu);
+  for (auto& e : st_->live) close_entry(st_, e);
   return st_->live.size();
 }
 
 std::uint64_t ConnectionTracker::total_upload() const {
+  std::lock_guard lock(st_->mu);
   std::uint64_t n = st_->closed_up;
-  for (const auto& t : st_->live) n += t.upload;
+  for (const auto& e : st_->live) n += e.upload.load(std::memory_order_relaxed);
   return n;
 }
 
 std::uint64_t ConnectionTracker::total_download() const {
+  std::lock_guard lock(st_->mu);
   std::uint64_t n = st_->closed_down;
-  for (const auto& t : st_->live) n += t.download;
+  for (const auto& e : st_->live) n += e.download.load(std::memory_order_relaxed);
   return n;
 }
 

@@ -1,7 +1,8 @@
 // The connections open now, for the Clash API's /connections and /traffic:
 // every connection the dispatch (dispatch.hpp) opens is wrapped so that its
-// bytes are counted and it can be closed from outside. Plain counters, no
-// locks: a tracker and its connections live on one event loop.
+// bytes are counted and it can be closed from outside. One tracker for all
+// workers: its list is locked once per connection; each connection's byte
+// counts are written by its own worker only; close() runs on that worker.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -22,8 +23,6 @@ struct TrackedConnection {
   std::chrono::system_clock::time_point start;
   std::uint64_t upload = 0;    // client -> destination
   std::uint64_t download = 0;  // destination -> client
-  net::Conn* conn = nullptr;           // one of these two
-  net::PacketConn* packet = nullptr;
 };
 
 class ConnectionTracker {
@@ -34,7 +33,8 @@ class ConnectionTracker {
                                    const outbound::Outbound* out);
   std::unique_ptr<net::PacketConn> track(std::unique_ptr<net::PacketConn> c, const outbound::Metadata& md,
                                          const outbound::Outbound* out);
-  const std::list<TrackedConnection>& connections() const;
+  // A snapshot of the live connections.
+  std::vector<TrackedConnection> connections() const;
   // Closes one connection (false: no such id) or all of them.
   bool close(std::string_view id);
   std::size_t close_all();
@@ -48,7 +48,7 @@ class ConnectionTracker {
   std::shared_ptr<State> st_;
 };
 
-// The tracker the dispatch reports to on this thread (null: none). The box
+// The tracker the dispatch reports to (null: none), for every worker. The box
 // installs one when the Clash API is on.
 void set_connection_tracker(ConnectionTracker* t);
 ConnectionTracker* connection_tracker();

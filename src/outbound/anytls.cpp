@@ -2,6 +2,11 @@
 
 #include <malloc.h>
 
+#include <atomic>
+#include <mutex>
+
+#include <asio/post.hpp>
+
 #include <asio/experimental/awaitable_operators.hpp>
 #include <spdlog/spdlog.h>
 
@@ -9,7 +14,9 @@
 #include "anytls/stream.hpp"
 #include "anytls/uot.hpp"
 #include "net/coro.hpp"
+#include "net/cross_worker_conn.hpp"
 #include "net/socks_address.hpp"
+#include "net/workers.hpp"
 #include "outbound/uot_client.hpp"
 #include "tls/client_connect.hpp"
 #include "tls/conn_tls.hpp"
@@ -63,10 +70,17 @@ std::string_view stream_error_name(StreamError e) {
   return "open";
 }
 
+// The pool is global (one per outbound, whatever the number of workers: the
+// seed's numbers mean the process) while each session lives on one worker.
+// What the pool decides (policy, registry, counters) is guarded by `mu`, taken
+// once per stream and per session event, never per byte. A session is only
+// touched on its own worker: the registry remembers which, and whoever holds
+// the lock elsewhere posts to it (on_worker()).
 struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
-  Pool(asio::io_context& io_, std::string tag_, config::AnyTlsOutboundOptions opts_, net::Dialer dialer_,
-       std::shared_ptr<tls::ClientContext> tls_, Clock& clock, Random* random)
+  Pool(asio::io_context& io_, net::Workers* workers_, std::string tag_, config::AnyTlsOutboundOptions opts_,
+       net::Dialer dialer_, std::shared_ptr<tls::ClientContext> tls_, Clock& clock, Random* random)
       : io(io_),
+        workers(workers_ && workers_->size() > 1 ? workers_ : nullptr),
         clock(clock),
         tag(std::move(tag_)),
         opts(std::move(opts_)),
@@ -74,15 +88,31 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
         tls(std::move(tls_)),
         own_random(random ? nullptr : std::make_unique<Mt19937Random>()),
         policy(pool_options(opts), clock, random ? *random : *own_random),
+        seeds(std::random_device{}()),
         padding(std::make_shared<proto::PaddingState>(
             std::make_shared<const proto::PaddingScheme>(proto::PaddingScheme::default_scheme()))),
-        rng(std::make_shared<std::mt19937_64>(std::random_device{}())),
         hash(proto::hash_password(opts.password)),
-        tasks(io.get_executor(), "outbound/anytls[" + tag + "]"),
         tick_timer(io.get_executor(), &clock),
-        retry_timer(io.get_executor(), &clock) {}
+        retry_timer(io.get_executor(), &clock) {
+    // Pool dials run on the worker their session will live on, in that
+    // worker's task group (stop() cancels each on its own thread).
+    const std::size_t n = workers ? workers->size() : 1;
+    for (std::size_t k = 0; k < n; ++k) {
+      auto& ctx = k == 0 ? io : workers->at(k);
+      tasks.push_back(std::make_unique<net::TaskGroup>(ctx.get_executor(), "outbound/anytls[" + tag + "]"));
+    }
+  }
 
-  asio::io_context& io;
+  struct Entry {
+    std::shared_ptr<proto::Session> session;
+    asio::io_context* worker = nullptr;
+    // Set when the pool itself closes the session, so its close handler
+    // counts it under that reason.
+    std::optional<SessionEnd> end;
+  };
+
+  asio::io_context& io;    // worker 0: the tick, the retry timer
+  net::Workers* workers;   // null: one worker (io)
   Clock& clock;
   std::string tag;
   config::AnyTlsOutboundOptions opts;
@@ -90,68 +120,131 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
   std::shared_ptr<tls::ClientContext> tls;
   Outbound* detour = nullptr;  // dial: TLS runs over this outbound's stream
   std::unique_ptr<Random> own_random;  // when none was injected
+
+  mutable std::mutex mu;  // everything from here to `stats`
   PoolPolicy policy;
-  std::shared_ptr<proto::PaddingState> padding;
-  std::shared_ptr<std::mt19937_64> rng;
+  std::map<std::uint64_t, Entry> sessions;  // every session of the pool, from its dial to its close
+  std::mt19937_64 seeds;  // each session's own random generator is seeded from here
+  AnyTlsStats stats;      // the sessions' own counters are added when read
+
+  std::shared_ptr<proto::PaddingState> padding;  // locked inside
   proto::PasswordHash hash;
-  std::map<std::uint64_t, std::shared_ptr<proto::Session>> sessions;
-  net::TaskGroup tasks;
+  std::vector<std::unique_ptr<net::TaskGroup>> tasks;  // per worker; [0] also runs the tick
   net::Timer tick_timer;
   net::Timer retry_timer;
-  bool started = false;
-  bool stopped = false;
-  bool draining = false;  // replaced by a reload: no pooling, streams in use carry on
-  // Counters of this pool; the sessions' own (heartbeats) are added when
-  // read (stats()), and folded in here when a session closes.
-  AnyTlsStats stats;
-  // Set around a close the pool itself decides, so the close handler can
-  // count it under that reason (Session::close runs the handler at once).
-  std::optional<SessionEnd> closing;
+  bool started = false;  // worker 0 only
+  std::atomic<bool> stopped{false};
+  std::atomic<bool> draining{false};  // replaced by a reload: no pooling, streams in use carry on
 
-  void close_session(proto::Session& s, SessionEnd why, const std::string& text) {
-    closing = why;
-    s.close(text);
-    closing.reset();
+  // The worker the calling coroutine runs on.
+  asio::io_context& here() {
+    auto* c = net::Workers::current_context();
+    return workers && c ? *c : io;
+  }
+  std::size_t index_of(const asio::io_context* w) const {
+    if (!workers) return 0;
+    for (std::size_t k = 0; k < workers->size(); ++k)
+      if (&workers->at(k) == w) return k;
+    return 0;
+  }
+  net::TaskGroup& tasks_here() { return *tasks[index_of(&here())]; }
+
+  // Runs f(session) on the session's worker: now when that is this thread.
+  template <class F>
+  static void on_worker(const Entry& e, F f) {
+    if (!e.worker || e.worker->get_executor().running_in_this_thread()) {
+      f(*e.session);
+      return;
+    }
+    asio::post(*e.worker, [s = e.session, f = std::move(f)]() mutable { f(*s); });
   }
 
+  // Closes a session of the registry under `why` (on its worker).
+  void close_session(std::uint64_t seq, SessionEnd why, std::string text) {
+    Entry e;
+    {
+      std::lock_guard lock(mu);
+      auto it = sessions.find(seq);
+      if (it == sessions.end()) return;
+      it->second.end = why;
+      e = it->second;
+    }
+    on_worker(e, [text = std::move(text)](proto::Session& s) { s.close(text); });
+  }
+
+  // The session's close handler (on its worker).
   void on_session_closed(std::uint64_t seq, const proto::Session& s, const std::string& reason,
                          net::Clock::time_point born) {
-    count_close(s, reason, born);
+    std::lock_guard lock(mu);
+    std::optional<SessionEnd> end;
+    if (auto it = sessions.find(seq); it != sessions.end()) {
+      end = it->second.end;
+      sessions.erase(it);
+    }
+    count_close(s, reason, born, end);
     policy.remove(seq);
-    sessions.erase(seq);
     stats.heartbeats_sent += s.stats().heartbeats_sent;
     stats.heartbeat_responses += s.stats().heartbeat_responses;
     if (s.stats().liveness_failed) ++stats.heartbeat_misses;
   }
 
-  AnyTlsStats current_stats() const {
-    auto st = stats;
-    for (const auto& [seq, s] : sessions) {
-      if (s->closed()) continue;
-      st.heartbeats_sent += s->stats().heartbeats_sent;
-      st.heartbeat_responses += s->stats().heartbeat_responses;
+  // Pool counters (with_pool) plus the live sessions of the calling worker
+  // (all of them without workers): a scrape adds up every worker's part.
+  AnyTlsStats current_stats(bool with_pool) {
+    auto& w = here();
+    std::lock_guard lock(mu);
+    AnyTlsStats st;
+    if (with_pool) st = stats;
+    for (const auto& [seq, e] : sessions) {
+      if (e.worker != &w || e.session->closed()) continue;
+      st.heartbeats_sent += e.session->stats().heartbeats_sent;
+      st.heartbeat_responses += e.session->stats().heartbeat_responses;
     }
     return st;
   }
 
-  // A stream handle is done with its session.
-  void release(std::uint64_t seq) {
-    auto it = sessions.find(seq);
-    if (it == sessions.end() || it->second->closed()) return;
-    if (stopped || draining) {
-      // A session is not reused once its stream ends.
-      it->second->close_when_flushed("outbound replaced");
-      return;
+  Traffic current_traffic(bool with_pool) {
+    auto& w = here();
+    std::lock_guard lock(mu);
+    Traffic t;
+    if (with_pool) t = {stats.closed_bytes_up, stats.closed_bytes_down, stats.closed_wire_up, stats.closed_wire_down};
+    for (const auto& [seq, e] : sessions) {
+      const auto& s = e.session;
+      if (e.worker != &w || s->closed()) continue;  // closed ones are counted by their close handler
+      t.bytes_up += s->stats().bytes_out;
+      t.bytes_down += s->stats().bytes_in;
+      auto wire = s->wire_bytes();
+      t.wire_up += wire.out;
+      t.wire_down += wire.in;
     }
-    policy.release(seq);
+    return t;
+  }
+
+  // A stream handle is done with its session (called on the session's worker).
+  void release(std::uint64_t seq) {
+    std::shared_ptr<proto::Session> s;
+    {
+      std::lock_guard lock(mu);
+      auto it = sessions.find(seq);
+      if (it == sessions.end() || it->second.session->closed()) return;
+      if (!stopped && !draining) {
+        policy.release(seq);
+        return;
+      }
+      s = it->second.session;
+    }
+    // A session is not reused once its stream ends.
+    s->close_when_flushed("outbound replaced");
   }
 
   // born: when the session was ready (pool clock). Sessions a tick closes
   // have already left the policy, so their age is not asked from it.
-  void count_close(const proto::Session& s, const std::string& reason, net::Clock::time_point born) {
-    // The pool's own decisions are marked (closing); the session's own:
+  // Under `mu`.
+  void count_close(const proto::Session& s, const std::string& reason, net::Clock::time_point born,
+                   std::optional<SessionEnd> end) {
+    // The pool's own decisions are marked (end); the session's own:
     // its liveness rule, or the peer's close; anything else is an error.
-    SessionEnd why = closing                       ? *closing
+    SessionEnd why = end                           ? *end
                      : s.stats().liveness_failed   ? SessionEnd::heartbeat_dead
                      : reason == "closed by peer"  ? SessionEnd::peer_closed
                                                    : SessionEnd::error;
@@ -162,6 +255,12 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
     auto wire = s.wire_bytes();
     stats.closed_wire_up += wire.out;
     stats.closed_wire_down += wire.in;
+  }
+
+  template <class F>
+  auto locked(F f) {
+    std::lock_guard lock(mu);
+    return f();
   }
 
   void apply(const PoolPolicy::TickResult& r);
@@ -196,6 +295,8 @@ asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> connect_via_detour(Pool
                                                 &p->clock);
 }
 
+// Dials, authenticates and starts session `seq` on the calling worker, and
+// enters it in the registry (it lives on this worker until it closes).
 asio::awaitable<net::Result<std::shared_ptr<proto::Session>>> connect_session(PoolPtr p, std::uint64_t seq) {
   net::Address server{p->opts.server, p->opts.server_port};
   const auto started = p->clock.now();
@@ -211,52 +312,64 @@ asio::awaitable<net::Result<std::shared_ptr<proto::Session>>> connect_session(Po
   auto preamble = proto::encode_preamble(p->hash, p->padding->get()->preamble_padding_length());
   if (auto ec = co_await conn->write(asio::buffer(preamble)))
     co_return net::Error{ec, "write to " + server.to_string() + ": " + ec.message()};
-  p->stats.handshake_seconds.observe(seconds_since(p->clock, started));
 
   proto::SessionOptions so;
   so.role = proto::Role::client;
   so.log_prefix = fmt::format("[{}][S{}]", p->tag, seq);
   so.padding = p->padding;
-  auto rng = p->rng;
+  // Its own generator: sessions of other workers draw at the same time.
+  auto rng = std::make_shared<std::mt19937_64>(p->locked([&] { return p->seeds(); }));
   so.rand = [rng](std::uint32_t lo, std::uint32_t hi) {
     return std::uniform_int_distribution<std::uint32_t>(lo, hi - 1)(*rng);
   };
   so.clock = &p->clock;
   so.rtt_hint = std::chrono::duration_cast<net::Duration>(connect_time);
-  so.heartbeat.interval = p->policy.options().heartbeat;
-  if (so.heartbeat.interval > net::Duration::zero()) so.heartbeat.first_delay = p->policy.heartbeat_first_delay();
-  auto session = std::make_shared<proto::Session>(p->io.get_executor(), std::move(conn), std::move(so));
+  so.heartbeat.interval = p->policy.options().heartbeat;  // fixed at construction
+  if (so.heartbeat.interval > net::Duration::zero())
+    so.heartbeat.first_delay = p->locked([&] { return p->policy.heartbeat_first_delay(); });
+  auto& worker = p->here();
+  auto session = std::make_shared<proto::Session>(worker.get_executor(), std::move(conn), std::move(so));
   std::weak_ptr<AnyTlsOutbound::Pool> weak = p;
   const auto born = p->clock.now();
   session->set_close_handler([weak, seq, born](proto::Session& s, const std::string& reason) {
     if (auto pool = weak.lock()) pool->on_session_closed(seq, s, reason, born);
   });
+  {
+    std::lock_guard lock(p->mu);
+    p->stats.handshake_seconds.observe(seconds_since(p->clock, started));
+    ++p->stats.sessions_created;
+    p->sessions[seq] = AnyTlsOutbound::Pool::Entry{session, &worker, std::nullopt};
+  }
   session->start();
-  ++p->stats.sessions_created;
   co_return session;
 }
 
 asio::awaitable<void> retry_after(PoolPtr p, net::Duration delay);
 
+// A pool dial (ensure_idle_session), on the worker its session will live on.
 asio::awaitable<void> pool_dial(PoolPtr p, std::uint64_t seq) {
   auto r = co_await connect_session(p, seq);
   if (p->stopped || p->draining) {
-    if (r) p->close_session(**r, SessionEnd::shutdown, "outbound stopped");
+    if (r) p->close_session(seq, SessionEnd::shutdown, "outbound stopped");
     co_return;
   }
   if (!r) {
-    ++p->stats.session_dial_failures;
-    if (auto delay = p->policy.pool_dial_failed(seq, r.error().text()))
-      p->tasks.spawn(retry_after(p, *delay), "dial retry");
+    std::optional<net::Duration> delay;
+    {
+      std::lock_guard lock(p->mu);
+      ++p->stats.session_dial_failures;
+      delay = p->policy.pool_dial_failed(seq, r.error().text());
+    }
+    if (delay) asio::post(p->io, [p, d = *delay] { p->tasks[0]->spawn(retry_after(p, d), "dial retry"); });
     co_return;
   }
   auto s = *r;
-  if (s->closed() || !p->policy.pool_dial_succeeded(seq)) {
+  const bool wanted = !s->closed() && p->locked([&] { return p->policy.pool_dial_succeeded(seq); });
+  if (!wanted) {
     s->close("not needed by the pool");
-    p->policy.remove(seq);
+    p->locked([&] { p->policy.remove(seq); });
     co_return;
   }
-  p->sessions[seq] = s;
   // A pre-warmed session speaks at once: Settings now, so version
   // negotiation and heartbeats need no stream.
   s->send_settings();
@@ -266,7 +379,8 @@ asio::awaitable<void> retry_after(PoolPtr p, net::Duration delay) {
   p->retry_timer.expires_after(delay);
   auto ec = co_await p->retry_timer.wait();
   if (ec || p->stopped || p->draining) co_return;
-  for (auto seq : p->policy.ensure()) p->spawn_dial(seq);
+  auto seqs = p->locked([&] { return p->policy.ensure(); });
+  for (auto seq : seqs) p->spawn_dial(seq);
 }
 
 asio::awaitable<void> tick_loop(PoolPtr p) {
@@ -274,7 +388,8 @@ asio::awaitable<void> tick_loop(PoolPtr p) {
     p->tick_timer.expires_after(p->policy.options().check_interval);
     auto ec = co_await p->tick_timer.wait();
     if (ec || p->stopped || p->draining) co_return;
-    p->apply(p->policy.tick());
+    auto r = p->locked([&] { return p->policy.tick(); });
+    p->apply(r);
     // Handshakes leave freed memory behind; give it back to the system so a
     // large idle pool stays small in RSS.
     malloc_trim(0);
@@ -285,19 +400,24 @@ asio::awaitable<void> tick_loop(PoolPtr p) {
 
 void AnyTlsOutbound::Pool::apply(const PoolPolicy::TickResult& r) {
   for (const auto& c : r.close) {
-    auto it = sessions.find(c.seq);
-    if (it == sessions.end()) continue;
-    auto s = it->second;
     if (c.reason == CloseReason::idle_timeout)
-      close_session(*s, SessionEnd::idle_timeout, "idle timeout");
+      close_session(c.seq, SessionEnd::idle_timeout, "idle timeout");
     else
-      close_session(*s, SessionEnd::age, "max lifetime");
+      close_session(c.seq, SessionEnd::age, "max lifetime");
   }
   for (auto seq : r.dial) spawn_dial(seq);
 }
 
+// Pre-warmed sessions are spread over the workers in turn.
 void AnyTlsOutbound::Pool::spawn_dial(std::uint64_t seq) {
-  tasks.spawn(pool_dial(shared_from_this(), seq), fmt::format("pool dial #{}", seq));
+  const std::size_t k = workers ? workers->next() : 0;
+  auto self = shared_from_this();
+  auto& ctx = k == 0 ? io : workers->at(k);
+  if (ctx.get_executor().running_in_this_thread()) {
+    tasks[k]->spawn(pool_dial(self, seq), fmt::format("pool dial #{}", seq));
+    return;
+  }
+  asio::post(ctx, [self, k, seq] { self->tasks[k]->spawn(pool_dial(self, seq), fmt::format("pool dial #{}", seq)); });
 }
 
 // ------------------------------------------------------------------ streams
@@ -313,8 +433,8 @@ struct Opened {
 
 // Which session a stream goes on.
 enum class Pick {
-  newest_idle,     // the newest idle session, else a new one
-  live_or_fresh,   // an idle session heard from since the failure, else a new one (a retry)
+  newest_idle,     // the newest idle session (this worker's first), else a new one
+  live_or_fresh,   // an idle session of this worker heard from since the failure, else a new one (a retry)
 };
 
 // An idle session is known to be alive when the server spoke on it after
@@ -324,69 +444,109 @@ bool heard_since(const proto::Session& s, net::Clock::time_point since) {
   return !s.closed() && s.peer_version() >= 2 && s.last_frame_at() > since;
 }
 
-// SYN + destination on an idle session or on a new one. A pooled session
-// that is already known dead is dropped and the next one tried; a failing
-// new session is an error.
-// since: with Pick::live_or_fresh, the idle session must have been heard
-// from after it.
-asio::awaitable<net::Result<Opened>> open_on_session(PoolPtr p, std::vector<std::uint8_t> addr, Pick pick,
-                                                     net::Clock::time_point since) {
+// An idle session taken from the pool.
+struct Taken {
+  std::uint64_t seq = 0;
+  std::shared_ptr<proto::Session> session;
+  asio::io_context* worker = nullptr;
+};
+
+// Takes an idle session (the policy marks it busy). Only sessions of the
+// calling worker are looked into: others may be busy on their own thread.
+std::optional<Taken> take(const PoolPtr& p, Pick pick, net::Clock::time_point since) {
+  auto* here = &p->here();
+  std::lock_guard lock(p->mu);
+  auto* pool = p.get();
+  auto mine = [pool, here](std::uint64_t seq) {
+    auto it = pool->sessions.find(seq);
+    return it != pool->sessions.end() && it->second.worker == here;
+  };
+  std::optional<std::uint64_t> seq;
+  if (pick == Pick::newest_idle) {
+    seq = p->policy.take_if(mine);
+    if (!seq) seq = p->policy.take();
+  } else {
+    seq = p->policy.take_if([&](std::uint64_t s) {
+      return mine(s) && heard_since(*pool->sessions.find(s)->second.session, since);
+    });
+  }
+  if (!seq) return std::nullopt;
+  auto it = p->sessions.find(*seq);
+  if (it == p->sessions.end()) {
+    p->policy.remove(*seq);
+    return Taken{*seq, nullptr, nullptr};  // gone: the caller takes another
+  }
+  return Taken{*seq, it->second.session, it->second.worker};
+}
+
+// SYN + destination on a taken session, on its worker. nullopt: it turned
+// out dead (dropped; never the user's problem: take another).
+std::optional<Opened> open_taken(const PoolPtr& p, const Taken& t, const std::vector<std::uint8_t>& addr) {
+  if (!t.session) return std::nullopt;
+  if (t.session->closed()) {
+    p->locked([&] { p->policy.remove(t.seq); });
+    return std::nullopt;
+  }
+  auto stream = t.session->open_stream(addr);
+  if (!stream) {
+    // Dead without anyone noticing yet.
+    t.session->close("dead");
+    return std::nullopt;
+  }
+  return Opened{true, t.seq, t.session, std::move(*stream)};
+}
+
+// SYN + destination on a new session of the calling worker.
+asio::awaitable<net::Result<Opened>> open_fresh(PoolPtr p, std::vector<std::uint8_t> addr) {
+  auto count = [&p](StreamError e) { p->locked([&] { ++p->stats.stream_errors[static_cast<std::size_t>(e)]; }); };
+  Opened o;
+  o.seq = p->locked([&] {
+    ++p->stats.stream_dials;
+    return p->policy.allocate_seq();
+  });
+  auto r = co_await connect_session(p, o.seq);
+  p->locked([&] { --p->stats.stream_dials; });
+  if (!r) {
+    p->locked([&] {
+      ++p->stats.session_dial_failures;
+      ++p->stats.stream_errors[static_cast<std::size_t>(StreamError::dial)];
+    });
+    spdlog::debug("[{}] create session: {}", p->tag, r.error().text());
+    co_return r.error();
+  }
+  o.session = *r;
+  if (p->stopped) {
+    p->close_session(o.seq, SessionEnd::shutdown, "outbound stopped");
+    co_return net::Error{asio::error::operation_aborted, "outbound stopped"};
+  }
+  if (o.session->closed()) {
+    count(StreamError::open);
+    co_return net::Error{asio::error::connection_aborted, "session closed during set-up"};
+  }
+  p->locked([&] { p->policy.add_busy(o.seq); });
+  auto stream = o.session->open_stream(addr);
+  if (!stream) {
+    o.session->close("dead");
+    count(StreamError::open);
+    co_return stream.error();
+  }
+  o.stream = std::move(*stream);
+  co_return o;
+}
+
+// SYN + destination on a session of this worker: an idle one (pick) or a
+// new one. A pooled session that is already known dead is dropped and the
+// next one tried; a failing new session is an error. Used for retries,
+// which stay on the worker of the stream that failed.
+asio::awaitable<net::Result<Opened>> open_here(PoolPtr p, std::vector<std::uint8_t> addr, Pick pick,
+                                               net::Clock::time_point since) {
   for (;;) {
     if (p->stopped) co_return net::Error{asio::error::operation_aborted, "outbound stopped"};
-    Opened o;
-    std::optional<std::uint64_t> taken;
-    if (pick == Pick::newest_idle) {
-      taken = p->policy.take();
-    } else {
-      auto* pool = p.get();
-      taken = p->policy.take_if([pool, since](std::uint64_t seq) {
-        auto it = pool->sessions.find(seq);
-        return it != pool->sessions.end() && heard_since(*it->second, since);
-      });
-    }
-    if (taken) {
-      o.seq = *taken;
-      auto it = p->sessions.find(o.seq);
-      if (it == p->sessions.end() || it->second->closed()) {
-        p->policy.remove(o.seq);
-        continue;
-      }
-      o.session = it->second;
-      o.pooled = true;
-    } else {
-      o.seq = p->policy.allocate_seq();
-      ++p->stats.stream_dials;
-      auto r = co_await connect_session(p, o.seq);
-      --p->stats.stream_dials;
-      if (!r) {
-        ++p->stats.session_dial_failures;
-        ++p->stats.stream_errors[static_cast<std::size_t>(StreamError::dial)];
-        spdlog::debug("[{}] create session: {}", p->tag, r.error().text());
-        co_return r.error();
-      }
-      o.session = *r;
-      if (p->stopped) {
-        p->close_session(*o.session, SessionEnd::shutdown, "outbound stopped");
-        co_return net::Error{asio::error::operation_aborted, "outbound stopped"};
-      }
-      if (o.session->closed()) {
-        ++p->stats.stream_errors[static_cast<std::size_t>(StreamError::open)];
-        co_return net::Error{asio::error::connection_aborted, "session closed during set-up"};
-      }
-      p->policy.add_busy(o.seq);
-      p->sessions[o.seq] = o.session;
-    }
-    auto stream = o.session->open_stream(addr);
-    if (!stream) {
-      // Dead without anyone noticing yet: never the user's problem.
-      o.session->close("dead");
-      if (o.pooled) continue;
-      ++p->stats.stream_errors[static_cast<std::size_t>(StreamError::open)];
-      co_return stream.error();
-    }
-    o.stream = std::move(*stream);
-    co_return o;
+    auto t = take(p, pick, since);
+    if (!t) break;
+    if (auto o = open_taken(p, *t, addr)) co_return std::move(*o);
   }
+  co_return co_await open_fresh(p, std::move(addr));
 }
 
 // Hedging a pooled stream: a live v2 server answers a HeartRequest within a
@@ -430,7 +590,7 @@ class PooledConn final : public net::Conn {
       if (!retryable()) {
         if (ec == asio::error::connection_refused && !refused_counted_) {
           refused_counted_ = true;
-          ++pool_->stats.stream_errors[static_cast<std::size_t>(StreamError::refused)];
+          pool_->locked([&] { ++pool_->stats.stream_errors[static_cast<std::size_t>(StreamError::refused)]; });
         }
         co_return net::ReadResult{ec, n};
       }
@@ -499,15 +659,15 @@ class PooledConn final : public net::Conn {
 
   asio::awaitable<bool> reopen() {
     retried_ = true;
-    ++pool_->stats.retries;
+    pool_->locked([&] { ++pool_->stats.retries; });
     spdlog::debug("{} session is dead ({}), retrying the stream on another", o_.session->log_prefix(),
                   o_.stream->failure());
     // Silent since the probe (or since the stream opened); a session that
     // died otherwise is dead now.
     auto since = o_.session->silent_since().value_or(pool_->clock.now());
-    auto r = co_await open_on_session(pool_, addr_, Pick::live_or_fresh, since);
+    auto r = co_await open_here(pool_, addr_, Pick::live_or_fresh, since);
     if (!r) {
-      ++pool_->stats.stream_errors[static_cast<std::size_t>(StreamError::retry_failed)];
+      pool_->locked([&] { ++pool_->stats.stream_errors[static_cast<std::size_t>(StreamError::retry_failed)]; });
       co_return false;
     }
     o_.stream->close();
@@ -534,14 +694,43 @@ class PooledConn final : public net::Conn {
   bool refused_counted_ = false;
 };
 
+// On the worker of a taken session: the stream and its PooledConn, which
+// live there. Null: the session turned out dead.
+asio::awaitable<std::unique_ptr<net::Conn>> open_on_worker(PoolPtr p, Taken t, std::vector<std::uint8_t> addr) {
+  auto o = open_taken(p, t, addr);
+  if (!o) co_return nullptr;
+  co_return std::make_unique<PooledConn>(p, std::move(*o), std::move(addr));
+}
+
 asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> open_stream(PoolPtr p, net::Address dest) {
   std::vector<std::uint8_t> addr;
   if (!net::append_socks_address(addr, dest))
     co_return net::Error{asio::error::invalid_argument, "invalid destination " + dest.to_string()};
-  auto r = co_await open_on_session(p, addr, Pick::newest_idle, net::Clock::time_point{});
-  if (!r) co_return r.error();
-  ++p->stats.streams;
-  co_return std::unique_ptr<net::Conn>(std::make_unique<PooledConn>(p, std::move(*r), std::move(addr)));
+  auto* here = &p->here();
+  std::unique_ptr<net::Conn> conn;
+  while (!conn) {
+    if (p->stopped) co_return net::Error{asio::error::operation_aborted, "outbound stopped"};
+    auto t = take(p, Pick::newest_idle, net::Clock::time_point{});
+    if (!t) {
+      // Nothing idle anywhere: a new session on this worker.
+      auto r = co_await open_fresh(p, addr);
+      if (!r) co_return r.error();
+      conn = std::make_unique<PooledConn>(p, std::move(*r), std::move(addr));
+      break;
+    }
+    if (!t->worker || t->worker == here) {
+      if (auto o = open_taken(p, *t, addr)) conn = std::make_unique<PooledConn>(p, std::move(*o), addr);
+      continue;
+    }
+    // An idle session of another worker: the stream lives there and this
+    // worker reaches it through a hop per operation (no copy per byte).
+    auto* worker = t->worker;
+    auto op = open_on_worker(p, std::move(*t), addr);
+    auto remote = co_await net::run_on(worker->get_executor(), std::move(op));
+    if (remote) conn = std::make_unique<net::CrossWorkerConn>(*worker, std::move(remote));
+  }
+  p->locked([&] { ++p->stats.streams; });
+  co_return conn;
 }
 
 }  // namespace
@@ -550,80 +739,96 @@ asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> open_stream(PoolPtr p, 
 
 AnyTlsOutbound::AnyTlsOutbound(asio::io_context& io, std::string tag, config::AnyTlsOutboundOptions opts,
                                net::Dialer dialer, std::shared_ptr<tls::ClientContext> tls, Clock* clock,
-                               Random* random) {
+                               Random* random, net::Workers* workers) {
   // The pool may outlive this object (coroutines hold it): the clock it
   // uses is the process's, or the caller's, never one owned here.
   if (!clock) clock = &net::system_clock();
-  pool_ = std::make_shared<Pool>(io, std::move(tag), std::move(opts), std::move(dialer), std::move(tls), *clock,
-                                 random);
+  pool_ = std::make_shared<Pool>(io, workers, std::move(tag), std::move(opts), std::move(dialer), std::move(tls),
+                                 *clock, random);
 }
 
 AnyTlsOutbound::~AnyTlsOutbound() { stop(); }
 
 net::Result<std::unique_ptr<AnyTlsOutbound>> AnyTlsOutbound::create(asio::io_context& io, std::string tag,
                                                                    const config::AnyTlsOutboundOptions& opts,
-                                                                   net::Dialer dialer, Clock* clock) {
+                                                                   net::Dialer dialer, Clock* clock,
+                                                                   net::Workers* workers) {
   auto tls = tls::ClientContext::create(opts.tls, opts.server);
   if (!tls) return tls.error();
-  return std::make_unique<AnyTlsOutbound>(io, std::move(tag), opts, std::move(dialer), *tls, clock);
+  return std::make_unique<AnyTlsOutbound>(io, std::move(tag), opts, std::move(dialer), *tls, clock, nullptr,
+                                          workers);
 }
 
 const std::string& AnyTlsOutbound::tag() const { return pool_->tag; }
-AnyTlsStats AnyTlsOutbound::stats() const { return pool_->current_stats(); }
+AnyTlsStats AnyTlsOutbound::stats() const { return pool_->current_stats(true); }
+AnyTlsStats AnyTlsOutbound::worker_stats() const { return pool_->current_stats(false); }
 const PoolPolicy& AnyTlsOutbound::policy() const { return pool_->policy; }
+void AnyTlsOutbound::inspect_policy(const std::function<void(const PoolPolicy&)>& f) const {
+  std::lock_guard lock(pool_->mu);
+  f(pool_->policy);
+}
 
 void AnyTlsOutbound::set_detour(Outbound* detour) { pool_->detour = detour; }
 
-Traffic AnyTlsOutbound::traffic() const {
-  const auto& st = pool_->stats;
-  Traffic t{st.closed_bytes_up, st.closed_bytes_down, st.closed_wire_up, st.closed_wire_down};
-  for (const auto& [seq, s] : pool_->sessions) {
-    if (s->closed()) continue;  // already counted by its close handler
-    t.bytes_up += s->stats().bytes_out;
-    t.bytes_down += s->stats().bytes_in;
-    auto wire = s->wire_bytes();
-    t.wire_up += wire.out;
-    t.wire_down += wire.in;
-  }
-  return t;
-}
+Traffic AnyTlsOutbound::traffic() const { return pool_->current_traffic(true); }
+Traffic AnyTlsOutbound::worker_traffic() const { return pool_->current_traffic(false); }
 
 void AnyTlsOutbound::start() {
   auto& p = *pool_;
   if (p.started || p.stopped) return;
   p.started = true;
   // The first ensure runs now, so the first request after start is warm.
-  for (auto seq : p.policy.ensure()) p.spawn_dial(seq);
-  p.tasks.spawn(tick_loop(pool_), "pool tick");
+  auto seqs = p.locked([&] { return p.policy.ensure(); });
+  for (auto seq : seqs) p.spawn_dial(seq);
+  p.tasks[0]->spawn(tick_loop(pool_), "pool tick");
 }
+
+namespace {
+// Cancels the pool's task group of every worker, each on its own thread.
+void cancel_tasks(const PoolPtr& p) {
+  for (std::size_t k = 0; k < p->tasks.size(); ++k) {
+    auto& ctx = k == 0 ? p->io : p->workers->at(k);
+    if (ctx.get_executor().running_in_this_thread())
+      p->tasks[k]->cancel();
+    else
+      asio::post(ctx, [p, k] { p->tasks[k]->cancel(); });
+  }
+}
+}  // namespace
 
 void AnyTlsOutbound::stop() {
   auto& p = *pool_;
-  if (p.stopped) return;
-  p.stopped = true;
+  if (p.stopped.exchange(true)) return;
   p.tick_timer.cancel();
   p.retry_timer.cancel();
-  auto sessions = p.sessions;
-  for (auto& [seq, s] : sessions) p.close_session(*s, SessionEnd::shutdown, "outbound stopped");
-  p.tasks.cancel();
+  std::vector<std::uint64_t> seqs;
+  p.locked([&] {
+    for (auto& [seq, e] : p.sessions) seqs.push_back(seq);
+  });
+  for (auto seq : seqs) p.close_session(seq, SessionEnd::shutdown, "outbound stopped");
+  cancel_tasks(pool_);
 }
 
 asio::awaitable<void> AnyTlsOutbound::join() {
   auto pool = pool_;
-  co_await pool->tasks.join();
+  co_await pool->tasks[0]->join();
+  for (std::size_t k = 1; k < pool->tasks.size(); ++k) {
+    auto op = pool->tasks[k]->join();
+    co_await net::run_on(pool->workers->at(k).get_executor(), std::move(op));
+  }
 }
 
 void AnyTlsOutbound::drain() {
   auto& p = *pool_;
-  if (p.stopped || p.draining) return;
-  p.draining = true;  // no ticks, pool dials or re-pooling from now on
+  if (p.stopped || p.draining.exchange(true)) return;
+  // No ticks, pool dials or re-pooling from now on.
   p.tick_timer.cancel();
   p.retry_timer.cancel();
-  std::vector<std::shared_ptr<proto::Session>> idle;
-  while (auto seq = p.policy.take()) {
-    if (auto it = p.sessions.find(*seq); it != p.sessions.end()) idle.push_back(it->second);
-  }
-  for (auto& s : idle) p.close_session(*s, SessionEnd::shutdown, "outbound replaced");
+  std::vector<std::uint64_t> idle;
+  p.locked([&] {
+    while (auto seq = p.policy.take()) idle.push_back(*seq);
+  });
+  for (auto seq : idle) p.close_session(seq, SessionEnd::shutdown, "outbound replaced");
 }
 
 asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> AnyTlsOutbound::dial(const Metadata& md) {

@@ -2,6 +2,7 @@
 // The pool's decisions come from PoolPolicy (pure); this class carries them
 // out on real sessions: dials, TLS, preamble, heartbeats, the tick timer.
 #pragma once
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -13,6 +14,7 @@
 #include "config/options.hpp"
 #include "metrics/histogram.hpp"
 #include "net/dialer.hpp"
+#include "net/workers.hpp"
 #include "outbound/outbound.hpp"
 #include "outbound/pool_policy.hpp"
 #include "tls/context.hpp"
@@ -35,8 +37,8 @@ enum class StreamError {
 inline constexpr std::size_t kStreamErrors = 4;
 std::string_view stream_error_name(StreamError e);
 
-// Plain integers: the pool lives on one thread and is read at scrape time on
-// that thread; per-worker pools would be summed by the reader.
+// Plain integers, kept under the pool's lock; the live sessions' share is
+// read on each session's own worker (see worker_stats()).
 struct AnyTlsStats {
   std::uint64_t sessions_created = 0;
   std::uint64_t session_dial_failures = 0;
@@ -66,14 +68,18 @@ class AnyTlsOutbound final : public Outbound {
  public:
   // clock/random: injectable for tests (a net::VirtualClock drives the tick,
   // the heartbeats and every timeout); null = real ones.
+  // io: worker 0 (the tick). workers: sessions are spread over them and a
+  // stream prefers an idle session of its own worker (null: all on io).
   AnyTlsOutbound(asio::io_context& io, std::string tag, config::AnyTlsOutboundOptions opts, net::Dialer dialer,
-                 std::shared_ptr<tls::ClientContext> tls, Clock* clock = nullptr, Random* random = nullptr);
+                 std::shared_ptr<tls::ClientContext> tls, Clock* clock = nullptr, Random* random = nullptr,
+                 net::Workers* workers = nullptr);
   ~AnyTlsOutbound() override;
 
   // Builds the TLS context from the options; errors name the problem.
   static net::Result<std::unique_ptr<AnyTlsOutbound>> create(asio::io_context& io, std::string tag,
                                                              const config::AnyTlsOutboundOptions& opts,
-                                                             net::Dialer dialer, Clock* clock = nullptr);
+                                                             net::Dialer dialer, Clock* clock = nullptr,
+                                                             net::Workers* workers = nullptr);
 
   const std::string& tag() const override;
   std::string_view type() const override { return "anytls"; }
@@ -86,11 +92,20 @@ class AnyTlsOutbound final : public Outbound {
   asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> listen_packet(const Metadata& md) override;
 
   struct Pool;  // shared with live streams and coroutines
-  // A snapshot: the pool's counters plus those of its live sessions.
+  // A snapshot: the pool's counters plus those of its live sessions on the
+  // calling worker (all of them without workers).
   AnyTlsStats stats() const;
-  // Sums the live sessions' counters onto the closed ones (scrape time).
+  // Only the live sessions of the calling worker: a scrape adds stats() on
+  // worker 0 and worker_stats() on each other worker.
+  AnyTlsStats worker_stats() const;
+  // Sums the live sessions' counters onto the closed ones (scrape time);
+  // same split over workers as stats().
   Traffic traffic() const;
+  Traffic worker_traffic() const;
+  // Unlocked: for a test that runs one worker. Elsewhere inspect_policy().
   const PoolPolicy& policy() const;
+  // Calls f with the policy under the pool's lock (any worker).
+  void inspect_policy(const std::function<void(const PoolPolicy&)>& f) const;
   // dial.detour: sessions run their TLS over a stream of `detour` (must
   // outlive this outbound). nullptr = a TCP connection of our own.
   void set_detour(Outbound* detour);

@@ -1,24 +1,56 @@
 #include "outbound/group.hpp"
 
+#include <asio/post.hpp>
 #include <spdlog/spdlog.h>
+
+#include "net/workers.hpp"
 
 namespace anytls::outbound {
 
 namespace {
 
 using StatePtr = std::shared_ptr<GroupConnections::State>;
+using Iter = std::list<GroupConnections::Entry>::iterator;
+
+// Connections of every worker in one list: locked once per connection.
+Iter add(const StatePtr& st, GroupConnections::Entry e) {
+  std::lock_guard lock(st->mu);
+  st->entries.push_back(e);
+  return std::prev(st->entries.end());
+}
+
+void erase(const StatePtr& st, Iter it) {
+  std::lock_guard lock(st->mu);
+  st->entries.erase(it);
+}
+
+// Closes a connection on its own worker, where it may be gone by then: it
+// is looked up again there (only that worker destroys it).
+void close_on_worker(const StatePtr& st, const void* key) {
+  net::Conn* conn = nullptr;
+  net::PacketConn* packet = nullptr;
+  {
+    std::lock_guard lock(st->mu);
+    for (auto& e : st->entries)
+      if (e.conn == key || e.packet == key) {
+        conn = e.conn;
+        packet = e.packet;
+      }
+  }
+  if (conn) conn->close();
+  if (packet) packet->close();
+}
 
 // A connection handed out by a group: passes everything through and leaves
-// the registry when destroyed. One indirect call per operation, no locks
-// (one event loop per group).
+// the registry when destroyed. One indirect call per operation; the
+// registry is locked only when a connection comes and goes.
 class TrackedConn final : public net::Conn {
  public:
   TrackedConn(std::unique_ptr<net::Conn> inner, StatePtr st, const Outbound* member)
       : inner_(std::move(inner)), st_(std::move(st)) {
-    st_->entries.push_back({member, inner_.get(), nullptr});
-    it_ = std::prev(st_->entries.end());
+    it_ = add(st_, {member, inner_.get(), nullptr, net::Workers::current_context()});
   }
-  ~TrackedConn() override { st_->entries.erase(it_); }
+  ~TrackedConn() override { erase(st_, it_); }
 
   asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override { return inner_->read_some(buf); }
   asio::awaitable<std::error_code> write(asio::const_buffer buf) override { return inner_->write(buf); }
@@ -39,10 +71,9 @@ class TrackedPacketConn final : public net::PacketConn {
  public:
   TrackedPacketConn(std::unique_ptr<net::PacketConn> inner, StatePtr st, const Outbound* member)
       : inner_(std::move(inner)), st_(std::move(st)) {
-    st_->entries.push_back({member, nullptr, inner_.get()});
-    it_ = std::prev(st_->entries.end());
+    it_ = add(st_, {member, nullptr, inner_.get(), net::Workers::current_context()});
   }
-  ~TrackedPacketConn() override { st_->entries.erase(it_); }
+  ~TrackedPacketConn() override { erase(st_, it_); }
 
   asio::awaitable<net::ReadResult> read_packet(asio::mutable_buffer buf, net::Address& from) override {
     return inner_->read_packet(buf, from);
@@ -75,16 +106,25 @@ std::size_t GroupConnections::close_through(const Outbound* member) {
   // close() does not destroy the wrapper (its relay does, later), so the
   // list stays valid while we walk it.
   std::size_t n = 0;
+  std::lock_guard lock(st_->mu);
   for (auto& e : st_->entries) {
     if (member && e.member != member) continue;
+    ++n;
+    if (e.worker && !e.worker->get_executor().running_in_this_thread()) {
+      const void* key = e.conn ? static_cast<const void*>(e.conn) : static_cast<const void*>(e.packet);
+      asio::post(*e.worker, [st = st_, key] { close_on_worker(st, key); });
+      continue;
+    }
     if (e.conn) e.conn->close();
     if (e.packet) e.packet->close();
-    ++n;
   }
   return n;
 }
 
-std::size_t GroupConnections::size() const { return st_->entries.size(); }
+std::size_t GroupConnections::size() const {
+  std::lock_guard lock(st_->mu);
+  return st_->entries.size();
+}
 
 Group::Group(std::string tag, std::vector<std::string> member_tags, bool interrupt_exist_connections)
     : tag_(std::move(tag)), member_tags_(std::move(member_tags)), interrupt_(interrupt_exist_connections) {}

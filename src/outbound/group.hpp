@@ -3,6 +3,8 @@
 // registry of the connections opened through the group, so that a change of
 // choice can close those of the old member (interrupt_exist_connections).
 #pragma once
+#include <asio/io_context.hpp>
+#include <mutex>
 #include <list>
 #include <memory>
 #include <optional>
@@ -39,8 +41,10 @@ class GroupConnections {
     const Outbound* member;
     net::Conn* conn = nullptr;
     net::PacketConn* packet = nullptr;
+    asio::io_context* worker = nullptr;  // where the connection lives (null: no workers)
   };
   struct State {
+    mutable std::mutex mu;  // connections of every worker
     std::list<Entry> entries;
   };
 

@@ -28,16 +28,20 @@ bool SelectorOutbound::select(std::string_view tag) {
   Outbound* next = member(tag);
   if (!next) return false;
   if (store_) store_->save_selected(this->tag(), tag);
-  if (next == selected_) return true;
-  Outbound* old = selected_;
-  selected_ = next;
+  Outbound* old = nullptr;
+  {
+    std::lock_guard lock(mu_);
+    if (next == selected_) return true;
+    old = selected_;
+    selected_ = next;
+  }
   spdlog::info("outbound/selector[{}]: selected {}", this->tag(), next->tag());
   changed_from(old);
   return true;
 }
 
 asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> SelectorOutbound::dial(const Metadata& md) {
-  Outbound* out = selected_;
+  Outbound* out = now();
   if (!out) co_return net::Error{std::make_error_code(std::errc::network_unreachable), "selector has no member"};
   auto conn = co_await out->dial(md);
   if (!conn) co_return conn.error();
@@ -45,7 +49,7 @@ asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> SelectorOutbound::dial(
 }
 
 asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> SelectorOutbound::listen_packet(const Metadata& md) {
-  Outbound* out = selected_;
+  Outbound* out = now();
   if (!out) co_return net::Error{std::make_error_code(std::errc::network_unreachable), "selector has no member"};
   auto conn = co_await out->listen_packet(md);
   if (!conn) co_return conn.error();

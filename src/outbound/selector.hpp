@@ -2,6 +2,7 @@
 // (the Clash API's PUT /proxies/{name}); at start the choice kept in
 // cache_file, else `default`, else the first member.
 #pragma once
+#include <mutex>
 #include <string>
 
 #include "config/options.hpp"
@@ -16,7 +17,11 @@ class SelectorOutbound final : public Group {
 
   std::string_view type() const override { return "selector"; }
   void set_members(std::vector<Outbound*> members) override;
-  Outbound* now() const override { return selected_; }
+  // Read by every worker's dials, changed by the Clash API on worker 0.
+  Outbound* now() const override {
+    std::lock_guard lock(mu_);
+    return selected_;
+  }
   // Makes `tag` the choice and stores it; false when it is not a member.
   bool select(std::string_view tag);
 
@@ -26,6 +31,7 @@ class SelectorOutbound final : public Group {
  private:
   std::string default_;
   SelectionStore* store_;
+  mutable std::mutex mu_;
   Outbound* selected_ = nullptr;
 };
 

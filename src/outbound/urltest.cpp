@@ -4,6 +4,7 @@
 
 #include "net/coro.hpp"
 #include "net/duration.hpp"
+#include "net/workers.hpp"
 
 namespace anytls::outbound {
 
@@ -27,7 +28,7 @@ UrlTestOutbound::~UrlTestOutbound() { stop(); }
 void UrlTestOutbound::set_members(std::vector<Outbound*> members) {
   Group::set_members(std::move(members));
   delays_.clear();
-  selected_ = this->members().empty() ? nullptr : this->members().front();
+  set_selected(this->members().empty() ? nullptr : this->members().front());
 }
 
 void UrlTestOutbound::start() {
@@ -146,7 +147,7 @@ void UrlTestOutbound::reselect() {
   }
   if (!pick || pick == selected_) return;
   Outbound* old = selected_;
-  selected_ = pick;
+  set_selected(pick);
   spdlog::info("outbound/urltest[{}]: now {} ({} ms)", tag(), pick->tag(), min);
   changed_from(old);
 }
@@ -170,32 +171,67 @@ Outbound* UrlTestOutbound::best(const Outbound* except) const {
   return nullptr;
 }
 
+// The group's state lives on its io_context (worker 0); a dial from another
+// worker hops there for the choice and for a failure, and dials the member
+// itself where it was asked (the connection belongs to that worker).
+void UrlTestOutbound::set_selected(Outbound* m) {
+  std::lock_guard lock(mu_);
+  selected_ = m;
+}
+
+Outbound* UrlTestOutbound::now() const {
+  std::lock_guard lock(mu_);
+  return selected_;
+}
+
+bool UrlTestOutbound::at_home() const { return io_.get_executor().running_in_this_thread(); }
+
+asio::awaitable<Outbound*> UrlTestOutbound::pick_at_home(UrlTestOutbound* self) {
+  self->touch();
+  co_return self->selected_;
+}
+
+asio::awaitable<Outbound*> UrlTestOutbound::failed_at_home(UrlTestOutbound* self, Outbound* out, std::string why) {
+  // The chosen member fails: forget its delay, re-test everything now, and
+  // give this connection one more chance on the best other member.
+  spdlog::warn("outbound/urltest[{}]: {} failed ({}), re-testing", self->tag(), out->tag(), why);
+  self->delays_.erase(out);
+  if (!self->stopped_) self->tasks_.spawn(check_spawned(self), "re-test after a failed dial");
+  Outbound* alt = self->best(out);
+  if (alt && self->selected_ == out) {
+    self->set_selected(alt);
+    spdlog::info("outbound/urltest[{}]: now {} (failover)", self->tag(), alt->tag());
+    self->changed_from(out);
+  }
+  co_return alt;
+}
+
+asio::awaitable<Outbound*> UrlTestOutbound::pick() {
+  if (at_home()) co_return co_await pick_at_home(this);
+  auto op = pick_at_home(this);
+  co_return co_await net::run_on(io_.get_executor(), std::move(op));
+}
+
+asio::awaitable<Outbound*> UrlTestOutbound::failed(Outbound* out, std::string why) {
+  if (at_home()) co_return co_await failed_at_home(this, out, std::move(why));
+  auto op = failed_at_home(this, out, std::move(why));
+  co_return co_await net::run_on(io_.get_executor(), std::move(op));
+}
+
 asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> UrlTestOutbound::dial(const Metadata& md) {
-  touch();
-  Outbound* out = selected_;
+  Outbound* out = co_await pick();
   if (!out) co_return net::Error{std::make_error_code(std::errc::network_unreachable), "urltest has no member"};
   auto conn = co_await out->dial(md);
   if (conn) co_return connections().track(std::move(*conn), out);
-  // The chosen member fails: forget its delay, re-test everything now, and
-  // give this connection one more chance on the best other member.
-  spdlog::warn("outbound/urltest[{}]: {} failed ({}), re-testing", tag(), out->tag(), conn.error().text());
-  delays_.erase(out);
-  if (!stopped_) tasks_.spawn(check_spawned(this), "re-test after a failed dial");
-  Outbound* alt = best(out);
+  Outbound* alt = co_await failed(out, conn.error().text());
   if (!alt) co_return conn.error();
-  if (selected_ == out) {
-    selected_ = alt;
-    spdlog::info("outbound/urltest[{}]: now {} (failover)", tag(), alt->tag());
-    changed_from(out);
-  }
   auto retry = co_await alt->dial(md);
   if (!retry) co_return retry.error();
   co_return connections().track(std::move(*retry), alt);
 }
 
 asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> UrlTestOutbound::listen_packet(const Metadata& md) {
-  touch();
-  Outbound* out = selected_;
+  Outbound* out = co_await pick();
   if (!out) co_return net::Error{std::make_error_code(std::errc::network_unreachable), "urltest has no member"};
   auto conn = co_await out->listen_packet(md);
   if (!conn) co_return conn.error();

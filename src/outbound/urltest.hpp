@@ -12,6 +12,7 @@
 //   - interrupt_exist_connections: when the choice changes, connections
 //     through the old member are closed.
 #pragma once
+#include <mutex>
 #include <map>
 #include <memory>
 #include <string>
@@ -36,7 +37,8 @@ class UrlTestOutbound final : public Group {
 
   std::string_view type() const override { return "urltest"; }
   void set_members(std::vector<Outbound*> members) override;
-  Outbound* now() const override { return selected_; }
+  // Read by every worker (the Clash API's chains); changed on worker 0.
+  Outbound* now() const override;
   void start() override;
   void stop() override;
   void drain() override { stop(); }
@@ -68,6 +70,12 @@ class UrlTestOutbound final : public Group {
                                          std::shared_ptr<net::Timer> done);
   void touch();
   void reselect();
+  // dial's steps that touch the group's state, run on its io_context.
+  bool at_home() const;
+  asio::awaitable<Outbound*> pick();
+  asio::awaitable<Outbound*> failed(Outbound* out, std::string why);
+  static asio::awaitable<Outbound*> pick_at_home(UrlTestOutbound* self);
+  static asio::awaitable<Outbound*> failed_at_home(UrlTestOutbound* self, Outbound* out, std::string why);
   // Best member with a delay other than `except`; null when none.
   Outbound* best(const Outbound* except) const;
 
@@ -81,6 +89,8 @@ class UrlTestOutbound final : public Group {
   net::TaskGroup tasks_;
   net::Timer wake_;  // the loop sleeps on it between probes
   std::map<const Outbound*, std::uint16_t> delays_;
+  void set_selected(Outbound* m);
+  mutable std::mutex mu_;  // selected_: written here, read by every worker
   Outbound* selected_ = nullptr;
   net::Clock::time_point last_used_{};
   net::Clock::time_point last_check_{};

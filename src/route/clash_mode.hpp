@@ -9,7 +9,7 @@
 namespace anytls::route {
 
 // The current mode (experimental.clash_api.default_mode at start, else "Rule").
-const std::string& clash_mode();
+std::string clash_mode();
 void set_clash_mode(std::string mode);
 // Case-insensitive, as sing-box compares modes.
 bool clash_mode_is(std::string_view mode);

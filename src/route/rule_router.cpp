@@ -66,6 +66,9 @@ std::optional<std::size_t> RuleRouter::match(const outbound::Metadata& md) const
 }
 
 Decision RuleRouter::decide(const outbound::Metadata& md) {
+  // Every worker routes through this router; the reject history below is
+  // the only state a decision changes.
+  std::lock_guard lock(mu_);
   auto i = match(md);
   if (!i) return final_;
   auto& rule = rules_[*i];

@@ -1,6 +1,7 @@
 // Router from route.rules and route.final: the first rule whose matchers
 // (route/rule_matcher.hpp) hold decides; no match -> final.
 #pragma once
+#include <mutex>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -56,6 +57,7 @@ class RuleRouter final : public Router {
   bool needs_process_ = false;
   std::shared_ptr<net::Resolver> resolver_;
   DnsHandler* dns_ = nullptr;
+  std::mutex mu_;  // decide(): one worker at a time
 };
 
 }  // namespace anytls::route

@@ -14,20 +14,30 @@
 namespace anytls::route {
 
 bool RuleSet::match(const outbound::Metadata& md, bool ip_cidr_is_source) const {
-  auto rules = rules_;  // a remote update may swap the list
+  auto rules = current();  // a remote update may swap the list meanwhile
   for (const auto& r : *rules)
     if (r.match(md, ip_cidr_is_source)) return true;
   return false;
 }
 
+std::shared_ptr<const std::vector<RuleMatcher>> RuleSet::current() const {
+  std::lock_guard lock(mu_);
+  return rules_;
+}
+
+std::size_t RuleSet::size() const { return current()->size(); }
+
 bool RuleSet::needs_process() const {
-  for (const auto& r : *rules_)
+  auto rules = current();
+  for (const auto& r : *rules)
     if (r.needs_process()) return true;
   return false;
 }
 
 void RuleSet::replace(std::vector<RuleMatcher> rules) {
-  rules_ = std::make_shared<const std::vector<RuleMatcher>>(std::move(rules));
+  auto next = std::make_shared<const std::vector<RuleMatcher>>(std::move(rules));
+  std::lock_guard lock(mu_);
+  rules_.swap(next);
 }
 
 std::vector<RuleMatcher> compile_rules(const std::vector<config::RouteRule>& rules, const std::string& path) {

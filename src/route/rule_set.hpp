@@ -3,6 +3,7 @@
 // (sing-box's JSON source format or its binary .srs), remote ones from a URL
 // (route/rule_set_fetch.hpp) and are cached on disk.
 #pragma once
+#include <mutex>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,12 +23,15 @@ class RuleSet {
   // Any rule matching.
   bool match(const outbound::Metadata& md, bool ip_cidr_is_source) const;
   bool needs_process() const;
-  std::size_t size() const { return rules_->size(); }
+  std::size_t size() const;
   // A remote set's new content.
   void replace(std::vector<RuleMatcher> rules);
 
  private:
+  // Read by every worker, swapped by the updater on worker 0.
+  std::shared_ptr<const std::vector<RuleMatcher>> current() const;
   std::string tag_;
+  mutable std::mutex mu_;
   std::shared_ptr<const std::vector<RuleMatcher>> rules_;
 };
 

@@ -329,7 +329,12 @@ void ClientContext::prepare(SSL* ssl) {
     else
       X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), server_name_.c_str());
   }
-  if (session_) SSL_set_session(ssl, session_.get());
+  std::shared_ptr<SSL_SESSION> resume;
+  {
+    std::lock_guard lock(session_mu_);  // sessions of every worker store theirs
+    resume = session_;
+  }
+  if (resume) SSL_set_session(ssl, resume.get());
   SSL_set_ex_data(ssl, client_context_index(), this);
 }
 
@@ -337,7 +342,9 @@ int ClientContext::on_new_session(SSL* ssl, SSL_SESSION* sess) {
   auto* self = static_cast<ClientContext*>(SSL_get_ex_data(ssl, client_context_index()));
   if (!self) return 0;
   // Keep the newest resumable session for the next pool refill.
-  self->session_ = std::shared_ptr<SSL_SESSION>(sess, SSL_SESSION_free);
+  std::shared_ptr<SSL_SESSION> next(sess, SSL_SESSION_free);
+  std::lock_guard lock(self->session_mu_);
+  self->session_.swap(next);
   return 1;  // we took the reference
 }
 

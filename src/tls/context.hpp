@@ -1,6 +1,7 @@
 // OpenSSL contexts built from the TLS options of an inbound (server) or an
 // outbound (client).
 #pragma once
+#include <mutex>
 #include <chrono>
 #include <filesystem>
 #include <memory>
@@ -76,6 +77,7 @@ class ClientContext {
   bool send_sni_ = true;
   bool verify_ = true;
   std::vector<std::string> pins_;  // base64 sha256 of SubjectPublicKeyInfo
+  std::mutex session_mu_;  // session_: handshakes on every worker
   std::shared_ptr<SSL_SESSION> session_;
   std::shared_ptr<UtlsContext> utls_;
 };

@@ -1,0 +1,57 @@
+#include "inbound/sharded.hpp"
+
+#include <asio/post.hpp>
+
+namespace anytls::inbound {
+
+std::string ShardedInbound::create(net::Workers& workers, std::string tag, const Make& make, const PortOf& port_of,
+                                   std::unique_ptr<Inbound>& out) {
+  std::unique_ptr<ShardedInbound> s(new ShardedInbound(workers, std::move(tag)));
+  for (std::size_t k = 0; k < workers.size(); ++k) {
+    // Built and started from this thread: a shard's listener and first task
+    // are registered with its worker's io_context, whose thread takes over
+    // through the post that starts the task.
+    std::unique_ptr<Inbound> shard;
+    if (auto err = make(workers.at(k), s->port_, shard); !err.empty()) {
+      s->stop();
+      return err;
+    }
+    if (k == 0) s->port_ = port_of(*shard);
+    s->shards_.push_back(std::move(shard));
+  }
+  out = std::move(s);
+  return {};
+}
+
+ShardedInbound::~ShardedInbound() = default;
+
+void ShardedInbound::on_each(void (*f)(Inbound&)) {
+  for (std::size_t k = 0; k < shards_.size(); ++k) {
+    Inbound* shard = shards_[k].get();
+    if (k == net::Workers::current())
+      f(*shard);
+    else
+      asio::post(workers_.at(k), [f, shard] { f(*shard); });
+  }
+}
+
+void ShardedInbound::stop() {
+  on_each([](Inbound& i) { i.stop(); });
+}
+
+void ShardedInbound::drain() {
+  on_each([](Inbound& i) { i.drain(); });
+}
+
+asio::awaitable<void> ShardedInbound::join() {
+  for (std::size_t k = 0; k < shards_.size(); ++k) {
+    if (k == net::Workers::current()) {
+      co_await shards_[k]->join();
+    } else {
+      auto ex = workers_.at(k).get_executor();
+      co_await net::run_on(ex, shards_[k]->join());
+    }
+  }
+}
+
+}  // namespace anytls::inbound

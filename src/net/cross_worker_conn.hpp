@@ -1,0 +1,45 @@
+// A connection that lives on another worker (net/workers.hpp), used from
+// this one: every operation hops to the owner's thread, runs there on the
+// caller's buffer, and resumes the caller on its own thread. Two thread
+// hand-offs per operation and no copy: the bytes go straight between the
+// caller's buffer and the owner's. The owner's object is destroyed on its
+// own thread. The anytls outbound hands these out when a stream takes an
+// idle session of another worker.
+#pragma once
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include <asio/io_context.hpp>
+
+#include "net/conn.hpp"
+
+namespace anytls::net {
+
+struct CrossWorkerFailure;
+
+class CrossWorkerConn final : public Conn {
+ public:
+  CrossWorkerConn(asio::io_context& owner, std::unique_ptr<Conn> inner);
+  ~CrossWorkerConn() override;
+
+  asio::awaitable<ReadResult> read_some(asio::mutable_buffer buf) override;
+  asio::awaitable<std::error_code> write(asio::const_buffer buf) override;
+  void shutdown_write() override;
+  void close() override;
+  asio::awaitable<std::error_code> wait_readable() override;
+  void release_buffers() override;
+  // The owner's story of the last failed operation (taken on its thread).
+  std::string failure() const override;
+
+ private:
+  asio::io_context& owner_;
+  // Shared with the posted close()/shutdown_write() calls, which may run
+  // after this wrapper is gone; the last owner drops it on the owner's thread.
+  std::shared_ptr<Conn> inner_;
+  // Written on the owner's thread by a failing operation while the other
+  // direction's caller may read it.
+  std::shared_ptr<CrossWorkerFailure> failure_;
+};
+
+}  // namespace anytls::net
