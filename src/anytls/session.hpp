@@ -6,6 +6,7 @@
 // rule. Owners (the pool, the server) only observe it: frames seen and
 // closed(reason).
 #pragma once
+#include "net/counter.hpp"
 #include <mutex>
 #include <chrono>
 #include <cstdint>
@@ -107,8 +108,9 @@ struct SessionOptions {
 struct SessionStats {
   std::uint64_t bytes_in = 0, bytes_out = 0;  // plaintext frame bytes
   std::uint64_t streams_opened = 0;
-  std::uint64_t heartbeats_sent = 0;
-  std::uint64_t heartbeat_responses = 0;
+  // Read by the pool from any worker (stats()).
+  net::RelaxedCounter heartbeats_sent;
+  net::RelaxedCounter heartbeat_responses;
   bool liveness_failed = false;  // closed because the server fell silent (heartbeat, probe)
 };
 

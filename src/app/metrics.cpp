@@ -18,6 +18,7 @@ constexpr const char* kCreated = "anytls_pool_sessions_created_total";
 constexpr const char* kClosed = "anytls_pool_sessions_closed_total";
 constexpr const char* kDialFailures = "anytls_pool_dial_failures_total";
 constexpr const char* kRetries = "anytls_pool_stream_retries_total";
+constexpr const char* kCrossWorker = "anytls_pool_cross_worker_streams_total";
 constexpr const char* kBeatsSent = "anytls_heartbeats_sent_total";
 constexpr const char* kBeatsAnswered = "anytls_heartbeat_responses_total";
 constexpr const char* kBeatsMissed = "anytls_heartbeat_misses_total";
@@ -37,6 +38,8 @@ void declare_all(metrics::Exposition& e) {
   e.declare(kClosed, Type::counter, "Sessions of the anytls outbound that ended, by reason.");
   e.declare(kDialFailures, Type::counter, "Session dials (pool or stream) that failed.");
   e.declare(kRetries, Type::counter, "Streams retried on a fresh session because their pooled session was dead.");
+  e.declare(kCrossWorker, Type::counter,
+            "Streams that took an idle session of another worker thread (each operation hops to that worker).");
   e.declare(kBeatsSent, Type::counter, "HeartRequest frames sent.");
   e.declare(kBeatsAnswered, Type::counter, "HeartResponse frames received.");
   e.declare(kBeatsMissed, Type::counter, "Sessions declared dead because a heartbeat went unanswered.");
@@ -55,10 +58,10 @@ void declare_all(metrics::Exposition& e) {
             "server.");
 }
 
-// share: only what lives on the calling worker (its live sessions), for a
-// worker other than 0; worker 0 adds the pool's own counters.
+// share: only what lives on the calling worker (its live sessions' bytes),
+// for a worker other than 0; worker 0 adds everything else.
 void add_outbound(metrics::Exposition& e, const outbound::AnyTlsOutbound& o, bool share) {
-  const auto st = share ? o.worker_stats() : o.stats();
+  const auto st = share ? outbound::AnyTlsStats{} : o.stats();
   std::size_t idle = 0, busy = 0, dialing = 0;
   if (!share) {
     o.inspect_policy([&](const outbound::PoolPolicy& pol) {
@@ -79,6 +82,7 @@ void add_outbound(metrics::Exposition& e, const outbound::AnyTlsOutbound& o, boo
   }
   e.counter(kDialFailures, "", l, double(st.session_dial_failures));
   e.counter(kRetries, "", l, double(st.retries));
+  e.counter(kCrossWorker, "", l, double(st.cross_worker_streams));
   e.counter(kBeatsSent, "", l, double(st.heartbeats_sent));
   e.counter(kBeatsAnswered, "", l, double(st.heartbeat_responses));
   e.counter(kBeatsMissed, "", l, double(st.heartbeat_misses));

@@ -46,14 +46,15 @@ void VirtualClock::disarm(ClockTimer& t) {
 }
 
 void VirtualClock::advance(duration d) {
+  // Fired under the lock: a timer of another thread cannot be destroyed
+  // meanwhile (its destructor disarms it, which waits here); its fire()
+  // only posts to that thread.
+  std::lock_guard lock(mu_);
+  now_ += d;
   std::vector<ClockTimer*> due;
-  {
-    std::lock_guard lock(mu_);
-    now_ += d;
-    for (auto* t : timers_)
-      if (t->deadline() <= now_) due.push_back(t);
-    for (auto* t : due) timers_.erase(t);
-  }
+  for (auto* t : timers_)
+    if (t->deadline() <= now_) due.push_back(t);
+  for (auto* t : due) timers_.erase(t);
   // Earliest first, so waiters resume in the order real time would give.
   std::stable_sort(due.begin(), due.end(), [](ClockTimer* a, ClockTimer* b) { return a->deadline() < b->deadline(); });
   for (auto* t : due) t->fire();

@@ -1,5 +1,8 @@
 #include "net/timer.hpp"
 
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 
@@ -8,9 +11,15 @@ namespace anytls::net {
 Timer::Timer(const asio::any_io_executor& ex, Clock* clock)
     : timer_(ex), clock_(&clock_or_system(clock)), expiry_(Clock::time_point::max()) {}
 
-Timer::~Timer() { clock_->disarm(*this); }
+Timer::~Timer() {
+  clock_->disarm(*this);
+  *alive_ = false;
+}
 
 void Timer::expires_at(Clock::time_point t) {
+  // Out of the clock's set before expiry_ changes: a clock on another
+  // thread reads expiry_ only of armed timers.
+  clock_->disarm(*this);
   timer_.cancel();
   expiry_ = t;
   fired_ = false;
@@ -37,8 +46,18 @@ void Timer::cancel() {
 }
 
 void Timer::fire() {
-  fired_ = true;
-  timer_.cancel();
+  auto ex = timer_.get_executor();
+  const auto* io = ex.target<asio::io_context::executor_type>();
+  if (!io || io->running_in_this_thread()) {
+    fired_ = true;
+    timer_.cancel();
+    return;
+  }
+  asio::post(ex, [this, alive = alive_] {
+    if (!*alive) return;
+    fired_ = true;
+    timer_.cancel();
+  });
 }
 
 asio::awaitable<std::error_code> Timer::wait() {

@@ -1,8 +1,10 @@
 // A one-shot timer on an injectable net::Clock: steady_timer's interface,
 // awaitable, with error codes instead of exceptions. On the real clock it is
 // exactly an asio::steady_timer; on a VirtualClock it fires when the test
-// moves time past its expiry.
+// moves time past its expiry (on the timer's own thread: a clock advanced
+// elsewhere posts the firing to the timer's executor).
 #pragma once
+#include <memory>
 #include <system_error>
 
 #include <asio/any_io_executor.hpp>
@@ -38,6 +40,9 @@ class Timer final : private ClockTimer {
   Clock* clock_;
   Clock::time_point expiry_;
   bool fired_ = false;
+  // A VirtualClock advanced on another thread posts the firing here; the
+  // post finds out whether the timer still exists (both run on its thread).
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace anytls::net

@@ -3,12 +3,14 @@
 #include <sched.h>
 
 #include <atomic>
+#include <chrono>
 
 #include <spdlog/spdlog.h>
 
 namespace anytls::net {
 
 namespace {
+constexpr auto kStopGrace = std::chrono::seconds(2);
 thread_local std::size_t t_worker = 0;
 thread_local asio::io_context* t_context = nullptr;
 }
@@ -42,7 +44,14 @@ void Workers::start() {
 }
 
 void Workers::stop() {
+  // Each loop first finishes what is queued (closed sessions post their
+  // last steps), so nothing is left to be destroyed with its io_context;
+  // a loop still busy after the grace period is stopped.
   for (auto& g : guards_) g.reset();
+  const auto deadline = std::chrono::steady_clock::now() + kStopGrace;
+  for (std::size_t k = 1; k < contexts_.size() && !threads_.empty(); ++k)
+    while (!contexts_[k]->stopped() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
   for (std::size_t k = 1; k < contexts_.size(); ++k) contexts_[k]->stop();
   for (auto& t : threads_)
     if (t.joinable()) t.join();

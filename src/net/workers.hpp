@@ -51,7 +51,8 @@ class Workers {
 
   // Starts the threads of workers 1..N-1; each runs until stop().
   void start();
-  // Lets the worker threads finish (their io_contexts stop) and joins them.
+  // Lets the worker threads finish their queued work (up to 2 s, then
+  // their io_contexts are stopped) and joins them.
   void stop();
 
   // The worker whose thread is running (0 outside any worker thread).

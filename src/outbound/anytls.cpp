@@ -188,15 +188,12 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
     if (s.stats().liveness_failed) ++stats.heartbeat_misses;
   }
 
-  // Pool counters (with_pool) plus the live sessions of the calling worker
-  // (all of them without workers): a scrape adds up every worker's part.
-  AnyTlsStats current_stats(bool with_pool) {
-    auto& w = here();
+  // Pool counters plus the heartbeat counters of every live session (a
+  // session leaves the registry when its close handler folds them in).
+  AnyTlsStats current_stats() {
     std::lock_guard lock(mu);
-    AnyTlsStats st;
-    if (with_pool) st = stats;
+    AnyTlsStats st = stats;
     for (const auto& [seq, e] : sessions) {
-      if (e.worker != &w || e.session->closed()) continue;
       st.heartbeats_sent += e.session->stats().heartbeats_sent;
       st.heartbeat_responses += e.session->stats().heartbeat_responses;
     }
@@ -727,7 +724,9 @@ asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> open_stream(PoolPtr p, 
     auto* worker = t->worker;
     auto op = open_on_worker(p, std::move(*t), addr);
     auto remote = co_await net::run_on(worker->get_executor(), std::move(op));
-    if (remote) conn = std::make_unique<net::CrossWorkerConn>(*worker, std::move(remote));
+    if (!remote) continue;
+    conn = std::make_unique<net::CrossWorkerConn>(*worker, std::move(remote));
+    p->locked([&] { ++p->stats.cross_worker_streams; });
   }
   p->locked([&] { ++p->stats.streams; });
   co_return conn;
@@ -760,9 +759,15 @@ net::Result<std::unique_ptr<AnyTlsOutbound>> AnyTlsOutbound::create(asio::io_con
 }
 
 const std::string& AnyTlsOutbound::tag() const { return pool_->tag; }
-AnyTlsStats AnyTlsOutbound::stats() const { return pool_->current_stats(true); }
-AnyTlsStats AnyTlsOutbound::worker_stats() const { return pool_->current_stats(false); }
+AnyTlsStats AnyTlsOutbound::stats() const { return pool_->current_stats(); }
 const PoolPolicy& AnyTlsOutbound::policy() const { return pool_->policy; }
+std::size_t AnyTlsOutbound::idle_count() const { return pool_->locked([&] { return pool_->policy.idle_count(); }); }
+std::size_t AnyTlsOutbound::dialing_count() const {
+  return pool_->locked([&] { return pool_->policy.dialing_count(); });
+}
+PoolPolicy::Stats AnyTlsOutbound::policy_stats() const {
+  return pool_->locked([&] { return pool_->policy.stats(); });
+}
 void AnyTlsOutbound::inspect_policy(const std::function<void(const PoolPolicy&)>& f) const {
   std::lock_guard lock(pool_->mu);
   f(pool_->policy);

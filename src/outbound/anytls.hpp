@@ -44,6 +44,7 @@ struct AnyTlsStats {
   std::uint64_t session_dial_failures = 0;
   std::uint64_t streams = 0;
   std::uint64_t retries = 0;           // streams retried on a fresh session
+  std::uint64_t cross_worker_streams = 0;  // streams on an idle session of another worker
   std::uint64_t heartbeats_sent = 0;
   std::uint64_t heartbeat_responses = 0;
   std::uint64_t heartbeat_misses = 0;  // sessions declared dead
@@ -92,20 +93,24 @@ class AnyTlsOutbound final : public Outbound {
   asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> listen_packet(const Metadata& md) override;
 
   struct Pool;  // shared with live streams and coroutines
-  // A snapshot: the pool's counters plus those of its live sessions on the
-  // calling worker (all of them without workers).
+  // A snapshot: the pool's counters plus those of its live sessions (any
+  // worker may ask).
   AnyTlsStats stats() const;
-  // Only the live sessions of the calling worker: a scrape adds stats() on
-  // worker 0 and worker_stats() on each other worker.
-  AnyTlsStats worker_stats() const;
-  // Sums the live sessions' counters onto the closed ones (scrape time);
-  // same split over workers as stats().
+  // Sums the live sessions' bytes onto the closed ones (scrape time). The
+  // byte counters are plain: each worker reads its own sessions', so
+  // traffic() is the closed sessions plus the live ones of the calling
+  // worker (all without workers), worker_traffic() only the latter; a scrape
+  // adds traffic() on worker 0 and worker_traffic() on the others.
   Traffic traffic() const;
   Traffic worker_traffic() const;
   // Unlocked: for a test that runs one worker. Elsewhere inspect_policy().
   const PoolPolicy& policy() const;
   // Calls f with the policy under the pool's lock (any worker).
   void inspect_policy(const std::function<void(const PoolPolicy&)>& f) const;
+  // The policy's numbers, under the lock.
+  std::size_t idle_count() const;
+  std::size_t dialing_count() const;
+  PoolPolicy::Stats policy_stats() const;
   // dial.detour: sessions run their TLS over a stream of `detour` (must
   // outlive this outbound). nullptr = a TCP connection of our own.
   void set_detour(Outbound* detour);

@@ -30,7 +30,7 @@ asio::awaitable<void> reuse_body(Env* env) {
   EXPECT_EQ(client.stats().sessions_created, 1u);
   EXPECT_EQ(client.stats().streams, 5u);
   EXPECT_EQ(client.stats().retries, 0u);
-  EXPECT_EQ(client.policy().idle_count(), 1u);
+  EXPECT_EQ(client.idle_count(), 1u);
 }
 
 TEST(AnyTlsClientInteg, SequentialRequestsReuseOneSession) {
@@ -117,7 +117,7 @@ asio::awaitable<void> dead_pooled_body(Env* env) {
   client.start();
   auto warm = co_await dial_echo(&client, env->echo.port(), "warm");
   CO_ASSERT_TRUE(warm.empty());
-  CO_ASSERT_TRUE(client.policy().idle_count() == 1);
+  CO_ASSERT_TRUE(client.idle_count() == 1);
 
   proxy.freeze_existing();
   auto t0 = env->clock.now();
@@ -138,7 +138,7 @@ asio::awaitable<void> dead_pooled_body(Env* env) {
   EXPECT_GE(took, 200ms);
   EXPECT_LT(took, 1000ms);
   // The new session is pooled, the dead one is gone.
-  EXPECT_EQ(client.policy().idle_count(), 1u);
+  EXPECT_EQ(client.idle_count(), 1u);
   auto again = co_await dial_echo(&client, env->echo.port(), "again");
   EXPECT_EQ(again, "");
   EXPECT_EQ(client.stats().retries, 1u);
@@ -212,7 +212,7 @@ asio::awaitable<void> server_closed_body(Env* env) {
   // The server closes its sessions: the client notices and drops the idle
   // session at once, so the next request needs no retry.
   env->server->close_sessions();
-  bool dropped = co_await eventually([&] { return client.policy().idle_count() == 0; }, 5000ms, 10ms);
+  bool dropped = co_await eventually([&] { return client.idle_count() == 0; }, 5000ms, 10ms);
   EXPECT_TRUE(dropped);
   auto again = co_await dial_echo(&client, env->echo.port(), "again");
   EXPECT_EQ(again, "");

@@ -17,7 +17,7 @@ asio::awaitable<void> outbound_drain_body(Env* env) {
   auto& client = env->make_client(opts);
   client.start();
   bool warm = co_await eventually(
-      [&] { return client.policy().idle_count() == 2 && env->server->live_sessions() == 2; }, 5000ms, 10ms);
+      [&] { return client.idle_count() == 2 && env->server->live_sessions() == 2; }, 5000ms, 10ms);
   CO_ASSERT_TRUE(warm);
   auto md = tcp_to(env->echo.port());
   auto conn = co_await client.dial(md);
@@ -41,7 +41,7 @@ asio::awaitable<void> outbound_drain_body(Env* env) {
   (*conn)->close();
   bool closed = co_await eventually([&] { return env->server->live_sessions() == 0; }, 5000ms, 10ms);
   EXPECT_TRUE(closed) << "live " << env->server->live_sessions();
-  EXPECT_EQ(client.policy().idle_count(), 0u);
+  EXPECT_EQ(client.idle_count(), 0u);
 }
 
 TEST(DrainInteg, OutboundClosesIdleSessionsAndLetsStreamsInUseFinish) {

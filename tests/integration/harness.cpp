@@ -98,6 +98,10 @@ config::AnyTlsOutboundOptions client_options(std::uint16_t server_port) {
 // ------------------------------------------------------------------ Env
 
 Env::Env(config::AnyTlsInboundOptions server_opts) {
+  if (const char* w = std::getenv("ANYTLS_TEST_WORKERS"); w && std::atoi(w) >= 2) {
+    workers = std::make_unique<net::Workers>(io, static_cast<std::size_t>(std::atoi(w)));
+    workers->start();
+  }
   resolver = std::make_shared<net::Resolver>();
   direct = std::make_unique<outbound::DirectOutbound>("direct", config::DirectOutboundOptions{}, resolver);
   config::RouteOptions route;
@@ -129,11 +133,14 @@ Env::Env(config::AnyTlsInboundOptions server_opts) {
   raw_tls = *ctx;
 }
 
-Env::~Env() { stop_all(); }
+Env::~Env() {
+  stop_all();
+  if (workers) workers->stop();  // before the clients and the server go
+}
 
 outbound::AnyTlsOutbound& Env::make_client(const config::AnyTlsOutboundOptions& opts, net::Clock* clock) {
   net::Dialer dialer(net::DialerOptions{}, resolver);
-  auto r = outbound::AnyTlsOutbound::create(io, "anytls-out", opts, dialer, clock);
+  auto r = outbound::AnyTlsOutbound::create(io, "anytls-out", opts, dialer, clock, workers.get());
   if (!r) throw std::runtime_error("anytls outbound: " + r.error().text());
   clients.push_back(std::move(*r));
   return *clients.back();

@@ -1,5 +1,6 @@
 // Integration test harness: the real AnyTLS server and client on one
-// io_context over 127.0.0.1 (port 0) with real TLS, plus the local services
+// io_context (plus worker threads for the clients' sessions with
+// ANYTLS_TEST_WORKERS=2) over 127.0.0.1 (port 0) with real TLS, plus the local services
 // streams are proxied to (TCP echo, a minimal HTTP server, UDP echo), a TCP
 // proxy that can make existing connections go silent, and helpers to poll a
 // condition with a deadline.
@@ -32,6 +33,7 @@
 #include "inbound/anytls_server.hpp"
 #include "net/conn.hpp"
 #include "net/resolver.hpp"
+#include "net/workers.hpp"
 #include "outbound/anytls.hpp"
 #include "outbound/direct.hpp"
 #include "route/rule_router.hpp"
@@ -83,6 +85,10 @@ struct Env {
   // Virtual time: the server's deadlines, and the clients that ask for it
   // (make_client(opts, &clock)).
   net::VirtualClock clock;
+  // ANYTLS_TEST_WORKERS=N (N >= 2): the clients' pools spread their sessions
+  // over N workers (io is worker 0), as `anytls run --workers N` does.
+  std::unique_ptr<net::Workers> workers;
+  // (Declared before the objects whose sockets live on the workers' loops.)
   std::shared_ptr<net::Resolver> resolver;
   std::unique_ptr<outbound::DirectOutbound> direct;
   std::unique_ptr<route::RuleRouter> router;

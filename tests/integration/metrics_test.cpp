@@ -287,7 +287,7 @@ asio::awaitable<void> reasons_body(Env* env) {
       << "each lived at least its 1 s lifetime";
   EXPECT_EQ(closed_by(idling, SessionEnd::error) + closed_by(rotating, SessionEnd::error), 0u);
   // shutdown: what is left when the outbound stops.
-  bool warm = co_await eventually([&] { return rotating.policy().idle_count() == 2; }, 5000ms, 5ms);
+  bool warm = co_await eventually([&] { return rotating.idle_count() == 2; }, 5000ms, 5ms);
   CO_ASSERT_TRUE(warm);
   auto before = rotating.stats().sessions_created;
   std::uint64_t ended = 0;

@@ -27,7 +27,7 @@ asio::awaitable<bool> warm(Env* env, outbound::AnyTlsOutbound* client, std::size
   co_return co_await eventually(
       [env, client, n] {
         return env->server->stats().authenticated == n && env->server->live_sessions() == n &&
-               client->policy().idle_count() == n;
+               client->idle_count() == n;
       },
       5000ms, 10ms);
 }
@@ -47,7 +47,7 @@ asio::awaitable<void> ensure_body(Env* env) {
   EXPECT_EQ(client.stats().streams, 0u);
   // A full pool creates nothing more.
   co_await tick(env);
-  EXPECT_EQ(client.policy().dialing_count(), 0u);
+  EXPECT_EQ(client.dialing_count(), 0u);
   EXPECT_EQ(client.stats().sessions_created, 3u);
 }
 
@@ -66,13 +66,13 @@ asio::awaitable<void> restore_body(Env* env) {
       env->clock,
       [&] {
         return env->server->stats().authenticated == 6 && env->server->live_sessions() == 3 &&
-               client.policy().idle_count() == 3;
+               client.idle_count() == 3;
       },
       200ms, 5000ms);
   EXPECT_TRUE(restored) << "authenticated " << env->server->stats().authenticated << ", live "
-                        << env->server->live_sessions() << ", idle " << client.policy().idle_count();
+                        << env->server->live_sessions() << ", idle " << client.idle_count();
   co_await tick(env);
-  EXPECT_EQ(client.policy().dialing_count(), 0u) << "no overshoot";
+  EXPECT_EQ(client.dialing_count(), 0u) << "no overshoot";
 }
 
 TEST(SessionPoolInteg, PoolIsRestoredAfterServerClosesSessions) {
@@ -93,9 +93,9 @@ asio::awaitable<void> rotation_body(Env* env) {
   std::size_t min_idle = 3, min_live = 3;
   std::string why = "timeout";
   for (int step = 0; step < 200; ++step) {
-    min_idle = std::min(min_idle, client.policy().idle_count());
+    min_idle = std::min(min_idle, client.idle_count());
     min_live = std::min(min_live, env->server->live_sessions());
-    if (client.policy().idle_count() < 2 || env->server->live_sessions() < 2) {
+    if (client.idle_count() < 2 || env->server->live_sessions() < 2) {
       why = "invariant broken";
       break;
     }
@@ -106,14 +106,14 @@ asio::awaitable<void> rotation_body(Env* env) {
     env->clock.advance(100ms);
     co_await test::settle();
     // Let the dials the tick started finish before time moves on.
-    co_await eventually([&] { return client.policy().dialing_count() == 0; }, 2000ms, 1ms);
+    co_await eventually([&] { return client.dialing_count() == 0; }, 2000ms, 1ms);
   }
   EXPECT_EQ(why, "") << "authenticated " << env->server->stats().authenticated << ", idle "
-                     << client.policy().idle_count() << ", live " << env->server->live_sessions();
+                     << client.idle_count() << ", live " << env->server->live_sessions();
   EXPECT_GE(min_idle, 2u);
   EXPECT_GE(min_live, 2u);
-  EXPECT_GE(client.policy().stats().closed_by_age, 5u);
-  EXPECT_EQ(client.policy().stats().closed_by_idle, 0u);
+  EXPECT_GE(client.policy_stats().closed_by_age, 5u);
+  EXPECT_EQ(client.policy_stats().closed_by_idle, 0u);
 }
 
 TEST(SessionPoolInteg, MaxLifetimeRotatesSessionsKeepingMinIdleForAge) {
@@ -174,12 +174,12 @@ asio::awaitable<void> mute_body(Env* env) {
   bool replaced = co_await advance_until(
       env->clock,
       [&] {
-        return env->server->stats().authenticated == 2 && client.policy().idle_count() == 1 &&
+        return env->server->stats().authenticated == 2 && client.idle_count() == 1 &&
                client.stats().heartbeat_responses >= 2;
       },
       50ms, 3000ms);
   EXPECT_TRUE(replaced) << "authenticated " << env->server->stats().authenticated << ", idle "
-                        << client.policy().idle_count();
+                        << client.idle_count();
   EXPECT_EQ(client.stats().heartbeat_misses, 1u);
 }
 

@@ -589,7 +589,7 @@ asio::awaitable<void> stop_body(Env* env) {
   CO_ASSERT_TRUE(conn.ok());
   auto got5 = co_await echo_once(**conn, "live");
   EXPECT_EQ(got5, "live");
-  bool up = co_await eventually([&] { return env->server->live_sessions() == 3 && client.policy().idle_count() == 2; },
+  bool up = co_await eventually([&] { return env->server->live_sessions() == 3 && client.idle_count() == 2; },
                                 5000ms, 10ms);
   CO_ASSERT_TRUE(up);
 
@@ -600,8 +600,8 @@ asio::awaitable<void> stop_body(Env* env) {
   std::string out;
   auto ec = co_await read_exact(**conn, out, 1);
   EXPECT_TRUE(ec);
-  bool gone = co_await eventually([&] { return client.policy().idle_count() == 0; }, 5000ms, 10ms);
-  EXPECT_TRUE(gone) << "idle sessions still pooled: " << client.policy().idle_count();
+  bool gone = co_await eventually([&] { return client.idle_count() == 0; }, 5000ms, 10ms);
+  EXPECT_TRUE(gone) << "idle sessions still pooled: " << client.idle_count();
   (*conn)->close();
   // New connections are refused.
   auto again = co_await client.dial(md);

@@ -1,0 +1,225 @@
+// Worker threads (net/workers.hpp) end to end, real time, real TLS on
+// 127.0.0.1: a client box (mixed inbound -> anytls outbound) and a server
+// box (anytls inbound -> direct), each on two workers, built by
+// app::Components as `anytls run` builds them. Also run under TSan (the
+// README's test command): every object that two workers touch is checked
+// there.
+//   - inbounds run one shard per worker on the same port;
+//   - the anytls pool stays one pool: ensure_idle_session counts sessions of
+//     the process, spread over the workers;
+//   - a stream that takes an idle session of another worker works through
+//     a hop per operation, and the session goes back to the pool after it;
+//   - many proxied connections at once echo their bytes intact;
+//   - stop + join end everything on every worker.
+#include <gtest/gtest.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+
+#include "app/reload.hpp"
+#include "harness.hpp"
+#include "support/run.hpp"
+#include "inbound/mixed.hpp"
+#include "inbound/sharded.hpp"
+#include "net/workers.hpp"
+#include "outbound/anytls.hpp"
+
+namespace anytls::integ {
+namespace {
+
+using asio::ip::tcp;
+
+config::Options server_config() {
+  config::Options o;
+  config::InboundOptions in;
+  in.type = "anytls";
+  in.tag = "anytls-in";
+  in.options = server_options();
+  o.inbounds.push_back(in);
+  config::OutboundOptions out;
+  out.type = "direct";
+  out.tag = "direct";
+  out.options = config::DirectOutboundOptions{};
+  o.outbounds.push_back(out);
+  return o;
+}
+
+config::Options client_config(std::uint16_t server_port, int ensure_idle) {
+  config::Options o;
+  config::InboundOptions in;
+  in.type = "mixed";
+  in.tag = "mixed-in";
+  config::MixedInboundOptions m;
+  m.listen.listen = "127.0.0.1";
+  m.listen.listen_port = 0;
+  in.options = m;
+  o.inbounds.push_back(in);
+  config::OutboundOptions out;
+  out.type = "anytls";
+  out.tag = "proxy";
+  auto a = client_options(server_port);
+  a.ensure_idle_session = ensure_idle;
+  out.options = a;
+  o.outbounds.push_back(out);
+  return o;
+}
+
+std::uint16_t port_of(const inbound::Inbound* in) {
+  if (auto* s = dynamic_cast<const inbound::ShardedInbound*>(in)) return s->port();
+  return 0;
+}
+
+// SOCKS5 CONNECT to 127.0.0.1:port through the mixed inbound at `proxy`.
+asio::awaitable<tcp::socket> socks_connect(std::uint16_t proxy, std::uint16_t port) {
+  auto s = co_await tcp_connect(proxy);
+  std::uint8_t hello[] = {5, 1, 0};
+  co_await asio::async_write(s, asio::buffer(hello), asio::use_awaitable);
+  std::uint8_t choice[2];
+  co_await asio::async_read(s, asio::buffer(choice), asio::use_awaitable);
+  std::uint8_t req[] = {5, 1, 0, 1, 127, 0, 0, 1, static_cast<std::uint8_t>(port >> 8),
+                        static_cast<std::uint8_t>(port & 0xff)};
+  co_await asio::async_write(s, asio::buffer(req), asio::use_awaitable);
+  std::uint8_t rep[10];
+  co_await asio::async_read(s, asio::buffer(rep), asio::use_awaitable);
+  if (choice[1] != 0 || rep[1] != 0) throw std::runtime_error("socks5 refused");
+  co_return s;
+}
+
+// Echo through the proxy; "" when the bytes came back intact.
+asio::awaitable<std::string> echo_through(std::uint16_t proxy, std::uint16_t port, std::size_t n, unsigned seed) {
+  try {
+    auto s = co_await socks_connect(proxy, port);
+    auto data = pattern(n, seed);
+    co_await asio::async_write(s, asio::buffer(data), asio::use_awaitable);
+    std::string back(n, '\0');
+    co_await asio::async_read(s, asio::buffer(back), asio::use_awaitable);
+    co_return back == data ? std::string() : "bytes differ";
+  } catch (const std::exception& e) {
+    co_return std::string("error: ") + e.what();
+  }
+}
+
+std::size_t idle_of(const outbound::AnyTlsOutbound& a) {
+  std::size_t n = 0;
+  a.inspect_policy([&](const outbound::PoolPolicy& p) { n = p.idle_count(); });
+  return n;
+}
+
+// Two boxes on two workers each, sharing the threads (as two processes
+// would have their own; here one set of workers carries both).
+struct Boxes {
+  asio::io_context io{1};
+  net::Workers workers{io, 2};
+  std::shared_ptr<net::Resolver> resolver = std::make_shared<net::Resolver>();
+  app::Components server{io, resolver, &workers};
+  app::Components client{io, resolver, &workers};
+  TcpEchoServer echo{io};
+
+  Boxes() { workers.start(); }
+  ~Boxes() {
+    server.stop();
+    client.stop();
+    resolver->stop();
+    workers.stop();
+  }
+  outbound::AnyTlsOutbound& proxy() { return *dynamic_cast<outbound::AnyTlsOutbound*>(client.outbound("proxy")); }
+  std::uint16_t mixed_port() { return port_of(client.inbound("mixed-in")); }
+};
+
+// Runs body on the boxes' worker 0, then stops and joins every component.
+void run_boxes(Boxes& b, asio::awaitable<void> body) {
+  bool done = false;
+  auto main = [](Boxes* b, asio::awaitable<void> body, bool* done) -> asio::awaitable<void> {
+    co_await std::move(body);
+    b->client.stop();
+    b->server.stop();
+    co_await b->client.join();
+    co_await b->server.join();
+    b->echo.stop();
+    *done = true;
+    b->io.stop();
+  };
+  asio::co_spawn(b.io, main(&b, std::move(body), &done), [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  });
+  b.io.run_for(std::chrono::seconds(30));
+  EXPECT_TRUE(done) << "the test body or the shutdown hung";
+}
+
+TEST(Workers, InboundsShardOnOnePortAndThePoolStaysGlobal) {
+  Boxes b;
+  ASSERT_FALSE(b.server.start(server_config()));
+  auto sport = port_of(b.server.inbound("anytls-in"));
+  ASSERT_NE(sport, 0);
+  ASSERT_FALSE(b.client.start(client_config(sport, 4)));
+  auto* sharded = dynamic_cast<inbound::ShardedInbound*>(b.client.inbound("mixed-in"));
+  ASSERT_NE(sharded, nullptr);
+  EXPECT_EQ(sharded->size(), 2u);
+  EXPECT_EQ(dynamic_cast<inbound::ProxyInbound&>(sharded->shard(1)).port(), sharded->port());
+
+  run_boxes(b, [](Boxes* b) -> asio::awaitable<void> {
+    auto& proxy = b->proxy();
+    // ensure_idle_session: 4 sessions for the process, not 4 per worker.
+    bool warm = co_await eventually([&] { return idle_of(proxy) == 4; }, 5000ms, 5ms);
+    EXPECT_TRUE(warm);
+    EXPECT_EQ(proxy.stats().sessions_created, 4u);
+
+    // 24 connections at once, 64 KiB each way; the kernel spreads them over
+    // both shards, which take sessions of the global pool.
+    constexpr int kConns = 24;
+    auto results = std::make_shared<std::vector<std::string>>(kConns, "pending");
+    auto left = std::make_shared<int>(kConns);
+    for (int i = 0; i < kConns; ++i) {
+      asio::co_spawn(
+          b->io,
+          [](std::shared_ptr<std::vector<std::string>> r, std::shared_ptr<int> left, int i, std::uint16_t proxy,
+             std::uint16_t port) -> asio::awaitable<void> {
+            (*r)[i] = co_await echo_through(proxy, port, 64 * 1024, static_cast<unsigned>(i));
+            --*left;
+          }(results, left, i, b->mixed_port(), b->echo.port()),
+          asio::detached);
+    }
+    bool all = co_await eventually([&] { return *left == 0; }, 20000ms, 5ms);
+    EXPECT_TRUE(all);
+    for (int i = 0; i < kConns; ++i) EXPECT_EQ((*results)[i], "") << "connection " << i;
+    EXPECT_GE(proxy.stats().streams, static_cast<std::uint64_t>(kConns));
+  }(&b));
+}
+
+// A stream on worker 1 when the pool's only idle session lives on worker 0.
+asio::awaitable<std::string> dial_from_worker(outbound::AnyTlsOutbound* proxy, std::uint16_t port) {
+  auto conn = co_await proxy->dial(tcp_to(port));
+  if (!conn) co_return "dial: " + conn.error().text();
+  auto got = co_await echo_once(**conn, pattern(100 * 1024, 7));
+  (*conn)->close();
+  co_return got == pattern(100 * 1024, 7) ? std::string() : "echo: " + got.substr(0, 80);
+}
+
+TEST(Workers, AStreamTakesAnIdleSessionOfAnotherWorker) {
+  Boxes b;
+  ASSERT_FALSE(b.server.start(server_config()));
+  ASSERT_FALSE(b.client.start(client_config(port_of(b.server.inbound("anytls-in")), 1)));
+  run_boxes(b, [](Boxes* b) -> asio::awaitable<void> {
+    auto& proxy = b->proxy();
+    bool warm = co_await eventually([&] { return idle_of(proxy) == 1; }, 5000ms, 5ms);
+    CO_ASSERT_TRUE(warm);
+    // The first pre-warmed session went to worker 0 (round robin from 0);
+    // ask from worker 1.
+    auto op = dial_from_worker(&proxy, b->echo.port());
+    auto problem = co_await net::run_on(b->workers.at(1).get_executor(), std::move(op));
+    EXPECT_EQ(problem, "");
+    auto st = proxy.stats();
+    EXPECT_EQ(st.sessions_created, 1u) << "the idle session of worker 0 was used, none dialled";
+    EXPECT_EQ(st.cross_worker_streams, 1u);
+    // Back in the pool once the stream ended (its close reached worker 0).
+    bool back = co_await eventually([&] { return idle_of(proxy) == 1; }, 5000ms, 5ms);
+    EXPECT_TRUE(back);
+  }(&b));
+}
+
+}  // namespace
+}  // namespace anytls::integ
