@@ -28,7 +28,9 @@ tsan_targets=(anytls_session_control_test anytls_session_data_test anytls_sessio
               net_resolver_test net_dialer_test integ_server_test integ_client_test integ_pool_test)
 
 background=()
-trap 'for p in "${background[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+# Each background build is a process group of its own (set -m), so that an
+# early exit stops its compilers too, not just the subshell.
+trap 'for p in "${background[@]}"; do kill -- "-$p" 2>/dev/null || true; done' EXIT
 # start_build DIR CONFIGURE_ARGS...: configures and builds DIR (the targets in
 # build_targets, or all) in the background at nice 19, output in DIR.log; its
 # pid in build_pid.
@@ -36,9 +38,11 @@ build_targets=()
 start_build() {
   local dir=$1
   shift
+  set -m
   (nice -n 19 cmake -S . -B "$dir" "$@" >/dev/null &&
    nice -n 19 cmake --build "$dir" -j"$jobs" "${build_targets[@]}") > "$dir.log" 2>&1 &
   build_pid=$!
+  set +m
   background+=("$build_pid")
 }
 # finish_build DIR PID: waits for a background build; on failure shows the
