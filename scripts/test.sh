@@ -3,6 +3,12 @@
 # twice (optimised, then ASan+UBSan), builds and checks the Debian package,
 # runs the threaded parts once more under TSan, and runs each fuzz target
 # briefly.
+#
+# CI has 2 cores, so the stages overlap: while one stage's tests run (they
+# mostly wait on sockets and child processes) the next build runs beside them
+# at nice 19, using every core but yielding the CPU whenever a test wants it.
+# The fuzz build (small) starts first and soaks up the optimised build's
+# serial steps (its precompiled headers, its links).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
@@ -10,57 +16,77 @@ jobs=${JOBS:-$(nproc)}
 fuzz_seconds=${FUZZ_SECONDS:-4}
 
 # The benchmarks have their own command (scripts/bench.sh); -g is left out
-# here to keep two full builds well inside CI's time on 2 cores.
-echo "== build (optimised)"
-cmake -S . -B build-test -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" \
-  -DANYTLS_BENCH=OFF -DANYTLS_WERROR=ON >/dev/null
+# of the optimised build to keep the builds well inside CI's time on 2 cores.
+common=(-G Ninja -DANYTLS_BENCH=OFF -DANYTLS_WERROR=ON)
+# The sanitizer builds are unity builds (cmake/unity.cmake: the library in
+# batches of 8 sources); the optimised build compiles every source alone, so
+# each still has to include what it uses.
+sanitizer=(-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" -DCMAKE_UNITY_BUILD=ON)
+# ThreadSanitizer: the tests where threads meet (the resolver's workers
+# posting back, sessions, the pool, the server end to end).
+tsan_targets=(anytls_session_control_test anytls_session_data_test anytls_session_robustness_test
+              net_resolver_test net_dialer_test integ_server_test integ_client_test integ_pool_test)
+
+background=()
+# Each background build is a process group of its own (set -m), so that an
+# early exit stops its compilers too, not just the subshell.
+trap 'for p in "${background[@]}"; do kill -- "-$p" 2>/dev/null || true; done' EXIT
+# start_build DIR CONFIGURE_ARGS...: configures and builds DIR (the targets in
+# build_targets, or all) in the background at nice 19, output in DIR.log; its
+# pid in build_pid.
+build_targets=()
+start_build() {
+  local dir=$1
+  shift
+  set -m
+  (nice -n 19 cmake -S . -B "$dir" "$@" >/dev/null &&
+   nice -n 19 cmake --build "$dir" -j"$jobs" "${build_targets[@]}") > "$dir.log" 2>&1 &
+  build_pid=$!
+  set +m
+  background+=("$build_pid")
+}
+# finish_build DIR PID: waits for a background build; on failure shows the
+# compiler's errors (or the log's end) and stops the test command.
+finish_build() {
+  if ! wait "$2"; then
+    if grep -q '^FAILED:' "$1.log"; then sed -n '/^FAILED:/,$p' "$1.log" | head -300; else tail -50 "$1.log"; fi
+    echo "== $1 failed (log in $1.log)"
+    exit 1
+  fi
+  tail -1 "$1.log"
+}
+start_build build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DANYTLS_FUZZ_ONLY=ON
+fuzz_build=$build_pid
+
+echo "== build (optimised; the fuzz build runs beside it, log in build-fuzz.log)"
+cmake -S . -B build-test "${common[@]}" -DCMAKE_UNITY_BUILD=OFF -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O2 -DNDEBUG" >/dev/null
 cmake --build build-test -j"$jobs"
-echo "== tests"
+
+start_build build-asan "${common[@]}" "${sanitizer[@]}" -DANYTLS_SANITIZE=ON
+asan_build=$build_pid
+echo "== tests (the ASan+UBSan build runs meanwhile, log in build-asan.log)"
 ctest --test-dir build-test --output-on-failure -j"$jobs"
 echo "== package (cpack -G DEB from the optimised build, unpacked and checked)"
 ./scripts/package-check.sh build-test
 
 echo "== build (ASan+UBSan)"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" \
-  -DANYTLS_SANITIZE=ON -DANYTLS_BENCH=OFF -DANYTLS_WERROR=ON >/dev/null
-cmake --build build-asan -j"$jobs"
-
-# ThreadSanitizer: the tests where threads meet (the resolver's workers
-# posting back, sessions, the pool, the server end to end). Its build runs
-# on one core while the ASan+UBSan tests run (they mostly wait on sockets
-# and child processes), and the fuzz build while the TSan tests run.
-tsan_targets=(anytls_session_control_test anytls_session_data_test anytls_session_robustness_test
-              net_resolver_test net_dialer_test integ_server_test integ_client_test integ_pool_test)
-background=()
-trap 'for p in "${background[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
-(cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" \
-   -DANYTLS_TSAN=ON -DANYTLS_BENCH=OFF -DANYTLS_WERROR=ON >/dev/null &&
- cmake --build build-tsan -j1 --target "${tsan_targets[@]}") > build-tsan.log 2>&1 &
-background+=($!)
-tsan_build=$!
-
+finish_build build-asan "$asan_build"
+build_targets=(--target "${tsan_targets[@]}")
+start_build build-tsan "${common[@]}" "${sanitizer[@]}" -DANYTLS_TSAN=ON
+tsan_build=$build_pid
 echo "== tests (ASan+UBSan; the TSan build runs meanwhile, log in build-tsan.log)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j"$jobs"
 
 echo "== build (TSan: session, pool, integration)"
-if ! wait "$tsan_build"; then
-  tail -50 build-tsan.log
-  exit 1
-fi
-tail -1 build-tsan.log
-(cmake -S . -B build-fuzz -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DANYTLS_FUZZ_ONLY=ON >/dev/null &&
- cmake --build build-fuzz -j1) > build-fuzz.log 2>&1 &
-background+=($!)
-fuzz_build=$!
-echo "== tests (TSan; the fuzz build runs meanwhile, log in build-fuzz.log)"
+finish_build build-tsan "$tsan_build"
+echo "== tests (TSan)"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build-tsan --output-on-failure -j"$jobs" \
   -R "^($(IFS='|'; echo "${tsan_targets[*]}"))\$"
 
+echo "== build (fuzz)"
+finish_build build-fuzz "$fuzz_build"
+# Each target fuzzes for its full FUZZ_SECONDS on a core of its own.
 echo "== fuzz (${fuzz_seconds}s per target)"
-if ! wait "$fuzz_build"; then
-  tail -50 build-fuzz.log
-  exit 1
-fi
-FUZZ_SECONDS="$fuzz_seconds" ctest --test-dir build-fuzz --output-on-failure
+FUZZ_SECONDS="$fuzz_seconds" ctest --test-dir build-fuzz --output-on-failure -j"$jobs"
