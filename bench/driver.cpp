@@ -570,6 +570,16 @@ class Bench {
   std::string load_at_start_ = "?";
   std::string tls_cipher_ = "?";
   std::string last_config_;
+  // --workers for the anytls processes started next (0: the default, one per CPU).
+  int workers_ = 0;
+  std::vector<std::string> run_argv(const std::string& path) const {
+    std::vector<std::string> a{cfg_.anytls, "run", "-c", path};
+    if (workers_ > 0) {
+      a.push_back("--workers");
+      a.push_back(std::to_string(workers_));
+    }
+    return a;
+  }
   bool client_utls_ = false;  // start_client: tls.utls on (Chrome's ClientHello)
   std::uint16_t client_metrics_ = 0, server_metrics_ = 0;
   std::string metrics_json(std::uint16_t& port) {
@@ -635,7 +645,7 @@ pid_t Bench::start_server() {
 })",
                    server_port_, cfg_.cert.c_str(), cfg_.key.c_str(), metrics_json(server_metrics_).c_str());
   auto path = write_config("server", json);
-  pid_t pid = spawn({cfg_.anytls, "run", "-c", path}, work_ + "/server.log");
+  pid_t pid = spawn(run_argv(path), work_ + "/server.log");
   std::uint16_t port = server_port_;
   if (!wait_until([&] { return count_tcp(port, false, 0x0A) > 0; }, 5s))
     die("anytls server did not listen (see %s/server.log)", work_.c_str());
@@ -657,7 +667,7 @@ pid_t Bench::start_client(const std::string& name, const std::string& pool_json,
                    metrics_json(client_metrics_).c_str());
   auto path = write_config(name, json);
   last_config_ = path;
-  pid_t pid = spawn({cfg_.anytls, "run", "-c", path}, work_ + "/" + name + ".log");
+  pid_t pid = spawn(run_argv(path), work_ + "/" + name + ".log");
   if (!wait_until([&] { return count_tcp(port, false, 0x0A) > 0; }, 5s))
     die("anytls client did not listen (see %s/%s.log)", work_.c_str(), name.c_str());
   return pid;
@@ -1305,6 +1315,33 @@ int Bench::run() {
   }
   clean_exit = clean_exit && alive(srv);
   stop_child(srv);
+
+  // ---------------------------------------------------------------- workers
+  // 16 streams through a client + server pair run with --workers 1, then
+  // with the default (one worker per CPU), alternating by rounds.
+  progress("throughput: 16 streams, --workers 1 vs default (rounds)");
+  Xfer w1_16, wn_16;
+  for (int round = 0; round < kRounds; ++round) {
+    for (int w : {1, 0}) {
+      workers_ = w;
+      pid_t s2 = start_server();
+      std::uint16_t sp2 = server_port_;
+      pid_t c2 = start_client(w == 1 ? "client-w1" : "client-wn", ensure16, free_port());
+      wait_until([&] { return count_tcp(sp2, true, 0x01) >= 16; }, 10s, 5ms);
+      bulk(Path::anytls, 16, true, q ? 0.2 : 0.5, c2, s2);  // warm-up
+      Xfer x = bulk(Path::anytls, 16, true, kBulkSecs / kRounds, c2, s2);
+      Xfer& into = w == 1 ? w1_16 : wn_16;
+      into.mbps = std::max(into.mbps, x.mbps);
+      into.bytes += x.bytes;
+      into.client_cpu += x.client_cpu;
+      into.server_cpu += x.server_cpu;
+      into.failures += x.failures;
+      clean_exit = clean_exit && alive(c2) && alive(s2);
+      stop_child(c2);
+      stop_child(s2);
+    }
+  }
+  workers_ = 0;
   stop_child(serve_pid_);
   if (!clean_exit) note("an anytls process died during the run (see bench/out/work/*.log)");
 
@@ -1342,6 +1379,11 @@ int Bench::run() {
   row("download, 16 streams aggregate (MB/s)", strf("%.0f", any_16.mbps), strf("%.0f", tls_16.mbps),
       strf("%.0f", tcp_16.mbps), strf("%.0f%% of TLS", r));
   row("CPU s/GB 16 streams, client / server", cpu(any_16), cpu(tls_16), cpu(tcp_16), "");
+  r = w1_16.mbps > 0 ? wn_16.mbps / w1_16.mbps : 0;
+  row(strf("download, 16 streams: default workers (%ld) vs --workers 1 (MB/s)", sysconf(_SC_NPROCESSORS_ONLN)),
+      strf("%.0f vs %.0f", wn_16.mbps, w1_16.mbps), "-", "-", strf("%.2fx (>= 1.5x) %s", r, verdict(r >= 1.5).c_str()));
+  row("CPU s/GB 16 streams, default workers vs --workers 1, client / server", cpu(wn_16) + " vs " + cpu(w1_16), "-",
+      "-", "");
   r = relay_d.median() > 0 ? warm.median() / relay_d.median() : 0;
   row(strf("TTFB warm pool, median / p99 (n=%zu)", warm.v.size()), fmt_us(warm), fmt_us(tls_d) + " (full handshake)",
       "relay " + fmt_us(relay_d) + "; TCP " + fmt_us(tcp_d),

@@ -23,9 +23,13 @@ common=(-G Ninja -DANYTLS_BENCH=OFF -DANYTLS_WERROR=ON)
 # each still has to include what it uses.
 sanitizer=(-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" -DCMAKE_UNITY_BUILD=ON)
 # ThreadSanitizer: the tests where threads meet (the resolver's workers
-# posting back, sessions, the pool, the server end to end).
+# posting back, sessions, the pool, the server end to end, two worker
+# threads: integ_workers_test, and the pool and client tests once more with
+# their sessions spread over two workers: the *_workers2 runs).
 tsan_targets=(anytls_session_control_test anytls_session_data_test anytls_session_robustness_test
-              net_resolver_test net_dialer_test integ_server_test integ_client_test integ_pool_test)
+              net_resolver_test net_dialer_test integ_server_test integ_client_test integ_pool_test
+              integ_workers_test)
+tsan_tests=("${tsan_targets[@]}" integ_pool_test_workers2 integ_client_test_workers2)
 
 background=()
 # Each background build is a process group of its own (set -m), so that an
@@ -83,7 +87,7 @@ finish_build build-tsan "$tsan_build"
 echo "== tests (TSan)"
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build-tsan --output-on-failure -j"$jobs" \
-  -R "^($(IFS='|'; echo "${tsan_targets[*]}"))\$"
+  -R "^($(IFS='|'; echo "${tsan_tests[*]}"))\$"
 
 echo "== build (fuzz)"
 finish_build build-fuzz "$fuzz_build"
