@@ -126,9 +126,11 @@ std::string Components::build_outbound(const config::OutboundOptions& o, std::un
 namespace {
 
 // Builds and starts one inbound on io (one shard when port is set).
+// limits/shards: what the shards of one anytls inbound share.
 std::string start_one(asio::io_context& io, config::InboundOptions in, route::Router& router,
                       const std::shared_ptr<net::Resolver>& resolver, std::uint16_t port, bool sharded,
-                      std::unique_ptr<inbound::Inbound>& out) {
+                      std::unique_ptr<inbound::Inbound>& out,
+                      const std::shared_ptr<inbound::UserLimits>& limits = nullptr, std::size_t shards = 1) {
   // Shards share one port: SO_REUSEPORT (reuse_addr) on each of them.
   auto apply = [&](config::ListenOptions& l) {
     if (!sharded) return;
@@ -138,6 +140,7 @@ std::string start_one(asio::io_context& io, config::InboundOptions in, route::Ro
   if (auto* a = std::get_if<config::AnyTlsInboundOptions>(&in.options)) {
     apply(a->listen);
     auto server = std::make_unique<inbound::AnyTlsServer>(io, in.tag, *a, router, resolver);
+    if (limits) server->share(limits, shards);
     if (server->start()) return server->start_error();
     out = std::move(server);
     return {};
@@ -167,8 +170,12 @@ std::uint16_t port_of(const inbound::Inbound& i) {
 
 std::string Components::start_inbound(const config::InboundOptions& in, std::unique_ptr<inbound::Inbound>& out) {
   if (!workers_ || workers_->size() <= 1) return start_one(io_, in, router_, resolver_, 0, false, out);
+  std::shared_ptr<inbound::UserLimits> limits;
+  if (const auto* a = std::get_if<config::AnyTlsInboundOptions>(&in.options))
+    limits = std::make_shared<inbound::UserLimits>(a->users.size());
+  const std::size_t n = workers_->size();
   auto make = [&](asio::io_context& io, std::uint16_t port, std::unique_ptr<inbound::Inbound>& shard) {
-    return start_one(io, in, router_, resolver_, port, true, shard);
+    return start_one(io, in, router_, resolver_, port, true, shard, limits, n);
   };
   return inbound::ShardedInbound::create(*workers_, in.tag, make, port_of, out);
 }

@@ -59,7 +59,7 @@ std::error_code AnyTlsServer::start() {
   // Without tls the listener speaks AnyTLS on plain TCP: sing-box allows it
   // for a server behind another TLS front.
   if (opts_.tls.enabled) {
-    auto ctx = tls::ServerContext::create(opts_.tls);
+    auto ctx = tls::ServerContext::shared(opts_.tls);
     if (!ctx) {
       start_error_ = "tls: " + ctx.error().text();
       return ctx.error().code;
@@ -87,13 +87,16 @@ std::error_code AnyTlsServer::start() {
                               : static_cast<std::uint32_t>(std::max<std::uint64_t>(64, fds / 4));
   max_handshakes_ = opts_.max_handshakes ? opts_.max_handshakes
                                          : static_cast<std::uint32_t>(std::max<std::uint64_t>(64, fds / 8));
+  // A shard's share of the inbound's handshake slots and buffer bytes.
+  max_handshakes_ = std::max<std::uint32_t>(1, static_cast<std::uint32_t>((max_handshakes_ + shards_ - 1) / shards_));
   // A sixteenth of the descriptors (at least 32) stays free for accept(),
   // handshakes and the process itself, whatever the users do.
   fd_budget_ = fds - std::min<std::uint64_t>(fds, std::max<std::uint64_t>(32, fds / 16));
   handshake_done_ = std::make_unique<net::Signal>(io_.get_executor());
-  budget_ = std::make_shared<proto::ReceiveBudget>(io_.get_executor(), opts_.max_buffered_bytes);
+  budget_ = std::make_shared<proto::ReceiveBudget>(io_.get_executor(),
+                                                   std::max<std::size_t>(1, opts_.max_buffered_bytes / shards_));
   budget_->set_exhausted_handler([this] { on_buffers_full(); });
-  user_streams_.assign(opts_.users.size(), 0);
+  if (!limits_) limits_ = std::make_shared<UserLimits>(opts_.users.size());
   stats_.users.clear();
   for (const auto& u : opts_.users) stats_.users.push_back({u.name, 0, 0, 0, 0, 0});
   if (auto ec = listener_.open(net::to_listen_config(opts_.listen))) {
@@ -295,7 +298,7 @@ asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket sock
   }
   slot.reset();  // authenticated: no longer a handshake
   const auto& user = opts_.users[*result.user];
-  if (stats_.users[*result.user].sessions >= max_sessions_per_user_) {
+  if (!limits_->try_open_session(*result.user, max_sessions_per_user_)) {
     ++stats_.user_limit_refusals;
     thread_local net::LogLimit limit;
     if (auto more = limit.admit())
@@ -330,6 +333,7 @@ asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket sock
   session->set_close_handler([this, user_index](proto::Session& s, const std::string&) {
     auto& u = stats_.users[user_index];
     --u.sessions;
+    limits_->close_session(user_index);
     u.closed_bytes_up += s.stats().bytes_in;
     u.closed_bytes_down += s.stats().bytes_out;
     auto wire = s.wire_bytes();
@@ -343,10 +347,15 @@ asio::awaitable<void> AnyTlsServer::handle_connection(asio::ip::tcp::socket sock
   session->start();
 }
 
+void AnyTlsServer::share(std::shared_ptr<UserLimits> limits, std::size_t shards) {
+  limits_ = std::move(limits);
+  shards_ = std::max<std::size_t>(1, shards);
+}
+
 void AnyTlsServer::on_stream(const std::shared_ptr<proto::Session>& session, std::size_t user_index,
                              const asio::ip::tcp::endpoint& peer, std::shared_ptr<proto::Stream> stream) {
   ++stats_.streams;
-  if (user_streams_[user_index] >= max_streams_per_user_) {
+  if (!limits_->try_open_stream(user_index, max_streams_per_user_)) {
     ++stats_.user_limit_refusals;
     thread_local net::LogLimit limit;
     if (auto more = limit.admit())
@@ -358,6 +367,7 @@ void AnyTlsServer::on_stream(const std::shared_ptr<proto::Session>& session, std
   // Each stream holds an outbound socket: past the descriptor budget new
   // streams are refused, so accept() and handshakes keep working.
   if (open_descriptors() >= fd_budget_) {
+    limits_->close_stream(user_index);
     ++stats_.fd_reserve_refusals;
     thread_local net::LogLimit limit;
     if (auto more = limit.admit())
@@ -381,13 +391,18 @@ void AnyTlsServer::on_stream(const std::shared_ptr<proto::Session>& session, std
 
 asio::awaitable<void> AnyTlsServer::serve_counted(std::shared_ptr<proto::Stream> stream, StreamContext ctx,
                                                   std::size_t user) {
-  // The user's open streams, for the per-user limit; given back however the
-  // stream ends.
+  // The user's open stream (taken in on_stream, for the per-user limit) is
+  // given back however the stream ends.
   struct Count {
     std::uint32_t& n;
     explicit Count(std::uint32_t& v) : n(v) { ++n; }
     ~Count() { --n; }
-  } count(user_streams_[user]), all(streams_open_);
+  } all(streams_open_);
+  struct UserStream {
+    UserLimits& l;
+    std::size_t i;
+    ~UserStream() { l.close_stream(i); }
+  } user_stream{*limits_, user};
   co_await serve_stream(std::move(stream), std::move(ctx));
 }
 

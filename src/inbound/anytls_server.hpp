@@ -18,6 +18,7 @@
 #include "config/options.hpp"
 #include "inbound/anytls_stream.hpp"
 #include "inbound/inbound.hpp"
+#include "inbound/user_limits.hpp"
 #include "net/clock.hpp"
 #include "net/dialer.hpp"
 #include "net/listener.hpp"
@@ -85,6 +86,10 @@ class AnyTlsServer final : public Inbound {
   std::size_t buffered_bytes() const { return budget_ ? budget_->used() : 0; }
   // Closes every live session (as when the server restarts).
   void close_sessions();
+  // Before start(): this server is one of `shards` (one per worker) of an
+  // inbound; they count the per-user limits together in `limits`, and each
+  // takes its share of max_handshakes and max_buffered_bytes.
+  void share(std::shared_ptr<UserLimits> limits, std::size_t shards);
 
  private:
   asio::awaitable<void> trim_loop();
@@ -122,7 +127,8 @@ class AnyTlsServer final : public Inbound {
   std::uint32_t streams_open_ = 0;           // all users
   std::shared_ptr<proto::ReceiveBudget> budget_;  // all sessions' receive buffers
   bool shed_pending_ = false;                // a close for buffer room is posted
-  std::vector<std::uint32_t> user_streams_;  // open streams per user index
+  std::shared_ptr<UserLimits> limits_;       // open sessions and streams per user (all shards)
+  std::size_t shards_ = 1;
   std::string start_error_;
   bool stopped_ = false;
   std::uint64_t next_seq_ = 0;

@@ -78,7 +78,7 @@ std::error_code ProxyInbound::start() {
   if (ctx_->listener.is_open()) return {};
   ctx_->stopped = false;
   if (ctx_->options.tls.enabled && !ctx_->tls) {
-    auto tls = tls::ServerContext::create(ctx_->options.tls);
+    auto tls = tls::ServerContext::shared(ctx_->options.tls);
     if (!tls) {
       spdlog::error("[{}] tls: {}", ctx_->tag(), tls.error().text());
       return tls.error().code ? tls.error().code : std::make_error_code(std::errc::invalid_argument);

@@ -1,5 +1,7 @@
 #include "inbound/sharded.hpp"
 
+#include <future>
+
 #include <asio/post.hpp>
 
 namespace anytls::inbound {
@@ -8,11 +10,22 @@ std::string ShardedInbound::create(net::Workers& workers, std::string tag, const
                                    std::unique_ptr<Inbound>& out) {
   std::unique_ptr<ShardedInbound> s(new ShardedInbound(workers, std::move(tag)));
   for (std::size_t k = 0; k < workers.size(); ++k) {
-    // Built and started from this thread: a shard's listener and first task
-    // are registered with its worker's io_context, whose thread takes over
-    // through the post that starts the task.
+    // Built and started on its own worker's thread (its task group is only
+    // ever touched there); this thread waits for it.
     std::unique_ptr<Inbound> shard;
-    if (auto err = make(workers.at(k), s->port_, shard); !err.empty()) {
+    std::string err;
+    const std::uint16_t port = s->port_;
+    if (k == net::Workers::current() || !workers.running()) {
+      err = make(workers.at(k), port, shard);
+    } else {
+      std::promise<void> built;
+      asio::post(workers.at(k), [&] {
+        err = make(workers.at(k), port, shard);
+        built.set_value();
+      });
+      built.get_future().wait();
+    }
+    if (!err.empty()) {
       s->stop();
       return err;
     }

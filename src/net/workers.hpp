@@ -51,6 +51,7 @@ class Workers {
 
   // Starts the threads of workers 1..N-1; each runs until stop().
   void start();
+  bool running() const { return !threads_.empty(); }
   // Lets the worker threads finish their queued work (up to 2 s, then
   // their io_contexts are stopped) and joins them.
   void stop();

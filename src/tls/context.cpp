@@ -1,7 +1,9 @@
 #include "tls/context.hpp"
 
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <vector>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -151,6 +153,22 @@ net::Result<std::shared_ptr<ServerContext>> ServerContext::create(const config::
   return sc;
 }
 
+net::Result<std::shared_ptr<ServerContext>> ServerContext::shared(const config::InboundTlsOptions& opts) {
+  // The shards of one inbound (one per worker) ask with equal options: one
+  // SSL_CTX for all, so a client resumes its TLS session whichever shard
+  // accepts it (the ticket keys are the context's).
+  static std::mutex mu;
+  static std::vector<std::pair<config::InboundTlsOptions, std::weak_ptr<ServerContext>>> live;
+  std::lock_guard lock(mu);
+  std::erase_if(live, [](const auto& e) { return e.second.expired(); });
+  for (const auto& [o, weak] : live)
+    if (o == opts)
+      if (auto sc = weak.lock()) return sc;
+  auto sc = create(opts);
+  if (sc) live.emplace_back(opts, *sc);
+  return sc;
+}
+
 std::filesystem::file_time_type ServerContext::stamp() const {
   std::filesystem::file_time_type t{};
   std::error_code ec;
@@ -192,6 +210,7 @@ net::Result<SslCtxPtr> ServerContext::build() {
 }
 
 SslCtxPtr ServerContext::current() {
+  std::lock_guard lock(mu_);  // shards on every worker ask
   auto now = std::chrono::steady_clock::now();
   if (now - last_check_ >= std::chrono::seconds(1) &&
       (!opts_.certificate_path.empty() || !opts_.key_path.empty())) {

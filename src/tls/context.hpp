@@ -28,7 +28,11 @@ using SslCtxPtr = std::shared_ptr<SSL_CTX>;
 class ServerContext {
  public:
   static net::Result<std::shared_ptr<ServerContext>> create(const config::InboundTlsOptions& opts);
-  // The context for a new connection.
+  // The live context built from equal options if there is one, else a new
+  // one (the shards of an inbound share it; any thread).
+  static net::Result<std::shared_ptr<ServerContext>> shared(const config::InboundTlsOptions& opts);
+  // The context for a new connection (reloads changed certificate files;
+  // any thread).
   SslCtxPtr current();
 
  private:
@@ -37,6 +41,7 @@ class ServerContext {
   std::filesystem::file_time_type stamp() const;
 
   config::InboundTlsOptions opts_;
+  std::mutex mu_;  // ctx_, stamp_, last_check_
   SslCtxPtr ctx_;
   std::filesystem::file_time_type stamp_{};
   std::chrono::steady_clock::time_point last_check_{};

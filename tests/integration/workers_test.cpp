@@ -10,6 +10,7 @@
 //   - a stream that takes an idle session of another worker works through
 //     a hop per operation, and the session goes back to the pool after it;
 //   - many proxied connections at once echo their bytes intact;
+//   - per-user limits count the sessions of every shard together;
 //   - stop + join end everything on every worker.
 #include <gtest/gtest.h>
 
@@ -23,8 +24,10 @@
 #include "app/reload.hpp"
 #include "harness.hpp"
 #include "support/run.hpp"
+#include "inbound/anytls_server.hpp"
 #include "inbound/mixed.hpp"
 #include "inbound/sharded.hpp"
+#include "net/coro.hpp"
 #include "net/workers.hpp"
 #include "outbound/anytls.hpp"
 
@@ -218,6 +221,41 @@ TEST(Workers, AStreamTakesAnIdleSessionOfAnotherWorker) {
     // Back in the pool once the stream ended (its close reached worker 0).
     bool back = co_await eventually([&] { return idle_of(proxy) == 1; }, 5000ms, 5ms);
     EXPECT_TRUE(back);
+  }(&b));
+}
+
+// Live sessions of every shard of the server, each read on its own worker.
+asio::awaitable<std::size_t> live_here(inbound::AnyTlsServer* s) { co_return s->live_sessions(); }
+
+asio::awaitable<std::size_t> server_sessions(Boxes* b) {
+  auto& sharded = dynamic_cast<inbound::ShardedInbound&>(*b->server.inbound("anytls-in"));
+  std::size_t n = 0;
+  for (std::size_t k = 0; k < sharded.size(); ++k) {
+    auto* shard = &dynamic_cast<inbound::AnyTlsServer&>(sharded.shard(k));
+    auto op = live_here(shard);
+    n += co_await net::run_on(b->workers.at(k).get_executor(), std::move(op));
+  }
+  co_return n;
+}
+
+TEST(Workers, PerUserLimitsCountEveryShard) {
+  Boxes b;
+  auto server = server_config();
+  std::get<config::AnyTlsInboundOptions>(server.inbounds[0].options).max_sessions_per_user = 2;
+  ASSERT_FALSE(b.server.start(server));
+  // Six pre-warmed sessions wanted; connections land on both shards.
+  ASSERT_FALSE(b.client.start(client_config(port_of(b.server.inbound("anytls-in")), 6)));
+  run_boxes(b, [](Boxes* b) -> asio::awaitable<void> {
+    std::size_t most = 0;
+    auto until = std::chrono::steady_clock::now() + 1500ms;
+    while (std::chrono::steady_clock::now() < until) {
+      const std::size_t now = co_await server_sessions(b);
+      most = std::max(most, now);
+      co_await net::sleep_for(10ms);
+    }
+    EXPECT_EQ(most, 2u) << "the limit is per user for the whole inbound, not per worker";
+    const std::size_t settled = co_await server_sessions(b);
+    EXPECT_EQ(settled, 2u);
   }(&b));
 }
 
