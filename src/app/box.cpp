@@ -137,13 +137,6 @@ asio::awaitable<std::string> render_all(Box* box) {
 
 int run_box(const config::Options& options, ConfigReader read, std::size_t workers) {
   Box box(workers ? workers : net::default_worker_count());
-  // The worker threads run from the start: inbound shards are built for
-  // them; they end when run_box() returns (after the drain below).
-  box.workers.start();
-  struct StopWorkers {
-    net::Workers& w;
-    ~StopWorkers() { w.stop(); }
-  } stop_workers{box.workers};
   box.read = std::move(read);
   // The Clash mode and the selectors' choices must be known before the
   // outbounds and the router are built.
@@ -161,6 +154,14 @@ int run_box(const config::Options& options, ConfigReader read, std::size_t worke
     box.logs = std::make_shared<LogBuffer>();
     spdlog::default_logger()->sinks().push_back(box.logs);
   }
+  // The worker threads start once the log sinks are in place: the inbound
+  // shards are built on them; they end when run_box() returns (after the
+  // drain below).
+  box.workers.start();
+  struct StopWorkers {
+    net::Workers& w;
+    ~StopWorkers() { w.stop(); }
+  } stop_workers{box.workers};
   if (auto failure = box.parts.start(options)) {
     spdlog::critical("{}", failure->message);
     box.stop();
