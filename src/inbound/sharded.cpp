@@ -4,6 +4,8 @@
 
 #include <asio/post.hpp>
 
+#include "net/on_worker.hpp"
+
 namespace anytls::inbound {
 
 std::string ShardedInbound::create(net::Workers& workers, std::string tag, const Make& make, const PortOf& port_of,
@@ -41,10 +43,7 @@ ShardedInbound::~ShardedInbound() = default;
 void ShardedInbound::on_each(void (*f)(Inbound&)) {
   for (std::size_t k = 0; k < shards_.size(); ++k) {
     Inbound* shard = shards_[k].get();
-    if (k == net::Workers::current())
-      f(*shard);
-    else
-      asio::post(workers_.at(k), [f, shard] { f(*shard); });
+    net::on_worker(&workers_.at(k), [f, shard] { f(*shard); });
   }
 }
 

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "net/on_worker.hpp"
 #include "net/workers.hpp"
 #include "outbound/group.hpp"
 
@@ -74,9 +75,9 @@ void remove(const StatePtr& st, Iter it) {
   st->live.erase(it);
 }
 
-// Closes the connection with this id on its own worker (it may be gone by
-// then: looked up again there).
-void close_on_worker(const StatePtr& st, const std::string& id) {
+// Closes the connection with this id; runs on its own worker, where it may
+// be gone by then, so it is looked up again (only that worker destroys it).
+void close_by_id(const StatePtr& st, const std::string& id) {
   net::Conn* conn = nullptr;
   net::PacketConn* packet = nullptr;
   {
@@ -87,18 +88,13 @@ void close_on_worker(const StatePtr& st, const std::string& id) {
         packet = e.packet;
       }
   }
-  // Only this worker destroys its connections: they are still alive here.
   if (conn) conn->close();
   if (packet) packet->close();
 }
 
-void close_entry(const StatePtr& st, const Entry& e) {
-  if (!e.worker || e.worker->get_executor().running_in_this_thread()) {
-    if (e.conn) e.conn->close();
-    if (e.packet) e.packet->close();
-    return;
-  }
-  asio::post(*e.worker, [st, id = e.info.id] { close_on_worker(st, id); });
+// Closes the listed connections (id, worker), each on its own worker.
+void close_all_of(const StatePtr& st, std::vector<std::pair<std::string, asio::io_context*>> which) {
+  for (auto& [id, worker] : which) net::on_worker(worker, [st, id = std::move(id)] { close_by_id(st, id); });
 }
 
 class CountingConn final : public net::Conn {
@@ -184,20 +180,27 @@ std::vector<TrackedConnection> ConnectionTracker::connections() const {
 }
 
 bool ConnectionTracker::close(std::string_view id) {
-  std::lock_guard lock(st_->mu);
-  for (auto& e : st_->live) {
-    if (e.info.id != id) continue;
-    close_entry(st_, e);
-    return true;
+  std::vector<std::pair<std::string, asio::io_context*>> which;
+  {
+    std::lock_guard lock(st_->mu);
+    for (auto& e : st_->live)
+      if (e.info.id == id) which.emplace_back(e.info.id, e.worker);
   }
-  return false;
+  const bool found = !which.empty();
+  close_all_of(st_, std::move(which));
+  return found;
 }
 
 std::size_t ConnectionTracker::close_all() {
   // close() leaves the entries in place (their relays remove them later).
-  std::lock_guard lock(st_->mu);
-  for (auto& e : st_->live) close_entry(st_, e);
-  return st_->live.size();
+  std::vector<std::pair<std::string, asio::io_context*>> which;
+  {
+    std::lock_guard lock(st_->mu);
+    for (auto& e : st_->live) which.emplace_back(e.info.id, e.worker);
+  }
+  const std::size_t n = which.size();
+  close_all_of(st_, std::move(which));
+  return n;
 }
 
 std::uint64_t ConnectionTracker::total_upload() const {

@@ -15,6 +15,7 @@
 #include "anytls/uot.hpp"
 #include "net/coro.hpp"
 #include "net/cross_worker_conn.hpp"
+#include "net/on_worker.hpp"
 #include "net/socks_address.hpp"
 #include "net/workers.hpp"
 #include "outbound/uot_client.hpp"
@@ -149,15 +150,6 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
   }
   net::TaskGroup& tasks_here() { return *tasks[index_of(&here())]; }
 
-  // Runs f(session) on the session's worker: now when that is this thread.
-  template <class F>
-  static void on_worker(const Entry& e, F f) {
-    if (!e.worker || e.worker->get_executor().running_in_this_thread()) {
-      f(*e.session);
-      return;
-    }
-    asio::post(*e.worker, [s = e.session, f = std::move(f)]() mutable { f(*s); });
-  }
 
   // Closes a session of the registry under `why` (on its worker).
   void close_session(std::uint64_t seq, SessionEnd why, std::string text) {
@@ -169,7 +161,7 @@ struct AnyTlsOutbound::Pool : std::enable_shared_from_this<Pool> {
       it->second.end = why;
       e = it->second;
     }
-    on_worker(e, [text = std::move(text)](proto::Session& s) { s.close(text); });
+    net::on_worker(e.worker, [s = e.session, text = std::move(text)] { s->close(text); });
   }
 
   // The session's close handler (on its worker).
@@ -410,11 +402,7 @@ void AnyTlsOutbound::Pool::spawn_dial(std::uint64_t seq) {
   const std::size_t k = workers ? workers->next() : 0;
   auto self = shared_from_this();
   auto& ctx = k == 0 ? io : workers->at(k);
-  if (ctx.get_executor().running_in_this_thread()) {
-    tasks[k]->spawn(pool_dial(self, seq), fmt::format("pool dial #{}", seq));
-    return;
-  }
-  asio::post(ctx, [self, k, seq] { self->tasks[k]->spawn(pool_dial(self, seq), fmt::format("pool dial #{}", seq)); });
+  net::on_worker(&ctx, [self, k, seq] { self->tasks[k]->spawn(pool_dial(self, seq), fmt::format("pool dial #{}", seq)); });
 }
 
 // ------------------------------------------------------------------ streams
@@ -793,10 +781,7 @@ namespace {
 void cancel_tasks(const PoolPtr& p) {
   for (std::size_t k = 0; k < p->tasks.size(); ++k) {
     auto& ctx = k == 0 ? p->io : p->workers->at(k);
-    if (ctx.get_executor().running_in_this_thread())
-      p->tasks[k]->cancel();
-    else
-      asio::post(ctx, [p, k] { p->tasks[k]->cancel(); });
+    net::on_worker(&ctx, [p, k] { p->tasks[k]->cancel(); });
   }
 }
 }  // namespace

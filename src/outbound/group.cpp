@@ -3,6 +3,7 @@
 #include <asio/post.hpp>
 #include <spdlog/spdlog.h>
 
+#include "net/on_worker.hpp"
 #include "net/workers.hpp"
 
 namespace anytls::outbound {
@@ -24,8 +25,8 @@ void erase(const StatePtr& st, Iter it) {
   st->entries.erase(it);
 }
 
-// Closes a connection on its own worker, where it may be gone by then: it
-// is looked up again there (only that worker destroys it).
+// Closes a connection; runs on its own worker, where it may be gone by
+// then: it is looked up again there (only that worker destroys it).
 void close_on_worker(const StatePtr& st, const void* key) {
   net::Conn* conn = nullptr;
   net::PacketConn* packet = nullptr;
@@ -103,22 +104,18 @@ std::unique_ptr<net::PacketConn> GroupConnections::track(std::unique_ptr<net::Pa
 }
 
 std::size_t GroupConnections::close_through(const Outbound* member) {
-  // close() does not destroy the wrapper (its relay does, later), so the
-  // list stays valid while we walk it.
-  std::size_t n = 0;
-  std::lock_guard lock(st_->mu);
-  for (auto& e : st_->entries) {
-    if (member && e.member != member) continue;
-    ++n;
-    if (e.worker && !e.worker->get_executor().running_in_this_thread()) {
+  // Collected under the lock, closed outside it, each on its own worker.
+  std::vector<std::pair<const void*, asio::io_context*>> which;
+  {
+    std::lock_guard lock(st_->mu);
+    for (auto& e : st_->entries) {
+      if (member && e.member != member) continue;
       const void* key = e.conn ? static_cast<const void*>(e.conn) : static_cast<const void*>(e.packet);
-      asio::post(*e.worker, [st = st_, key] { close_on_worker(st, key); });
-      continue;
+      which.emplace_back(key, e.worker);
     }
-    if (e.conn) e.conn->close();
-    if (e.packet) e.packet->close();
   }
-  return n;
+  for (auto& [key, worker] : which) net::on_worker(worker, [st = st_, key = key] { close_on_worker(st, key); });
+  return which.size();
 }
 
 std::size_t GroupConnections::size() const {

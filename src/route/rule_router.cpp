@@ -66,9 +66,8 @@ std::optional<std::size_t> RuleRouter::match(const outbound::Metadata& md) const
 }
 
 Decision RuleRouter::decide(const outbound::Metadata& md) {
-  // Every worker routes through this router; the reject history below is
-  // the only state a decision changes.
-  std::lock_guard lock(mu_);
+  // Every worker routes through this router at once: matching only reads;
+  // the reject history below is the only state a decision changes.
   auto i = match(md);
   if (!i) return final_;
   auto& rule = rules_[*i];
@@ -85,6 +84,7 @@ Decision RuleRouter::decide(const outbound::Metadata& md) {
     return d;
   }
   if (d.action == Action::reject && !d.drop && !rule.options.no_drop) {
+    std::lock_guard lock(mu_);
     auto now = std::chrono::steady_clock::now();
     while (!rule.rejects.empty() && now - rule.rejects.front() > kDropWindow) rule.rejects.pop_front();
     if (rule.rejects.size() >= kDropAfter) d.drop = true;

@@ -57,7 +57,7 @@ class RuleRouter final : public Router {
   bool needs_process_ = false;
   std::shared_ptr<net::Resolver> resolver_;
   DnsHandler* dns_ = nullptr;
-  std::mutex mu_;  // decide(): one worker at a time
+  std::mutex mu_;  // the rules' reject histories (decide() on every worker)
 };
 
 }  // namespace anytls::route
