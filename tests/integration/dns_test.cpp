@@ -39,9 +39,24 @@ using asio::ip::udp;
 // get 198.51.100.7 (TTL 300), everything else an empty answer.
 struct TestDnsServer {
   struct State {
-    explicit State(asio::io_context& io)
-        : udp_socket(io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
-          acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), udp_socket.local_endpoint().port())) {}
+    // The kernel picks the UDP port; the TCP port of the same number may be
+    // taken by another test running in parallel: then another UDP port.
+    explicit State(asio::io_context& io) : udp_socket(io), acceptor(io) {
+      const auto lo = asio::ip::make_address("127.0.0.1");
+      for (int attempt = 0;; ++attempt) {
+        std::error_code ec;
+        udp_socket = udp::socket(io, udp::endpoint(lo, 0));
+        acceptor = tcp::acceptor(io);
+        tcp::endpoint ep(lo, udp_socket.local_endpoint().port());
+        acceptor.open(ep.protocol());
+        acceptor.bind(ep, ec);
+        if (!ec) {
+          acceptor.listen();
+          return;
+        }
+        if (attempt == 50) throw std::system_error(ec, "bind");
+      }
+    }
     udp::socket udp_socket;
     tcp::acceptor acceptor;
     std::vector<std::string> names;  // every question seen
