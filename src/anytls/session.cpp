@@ -15,7 +15,6 @@ namespace anytls::proto {
 
 namespace {
 
-constexpr std::size_t kReadBufferSize = 16 * 1024 + 64;  // one TLS record
 constexpr std::size_t kRecordFrameData = 16 * 1024 - kFrameHeaderSize;
 
 std::span<const std::uint8_t> as_bytes(std::string_view s) {
@@ -421,29 +420,23 @@ asio::awaitable<std::error_code> Session::flush(std::vector<std::uint8_t>& bytes
 }
 
 asio::awaitable<void> Session::reader(std::shared_ptr<Session> self) {
-  std::unique_ptr<std::uint8_t[]> buf;
   if (!initial_.empty()) {
     auto initial = std::move(initial_);
     stats_.bytes_in += initial.size();
     co_await process(initial);
   }
+  // The read buffer is a lease held only while records arrive: an idle
+  // session, or one whose streams are quiet, holds none (and the TLS layer
+  // no record buffers) while it waits.
+  net::Lease lease;
   while (!closed_) {
-    // Wait for data before reading: while nothing arrives the TLS layer
-    // holds no record buffers, and an idle session (no streams) holds no
-    // read buffer either.
-    if (auto ec = co_await conn_->wait_readable()) {
-      close(ec == asio::error::eof ? "closed by peer" : "read: " + ec.message());
-      break;
-    }
-    if (!buf) buf = std::make_unique<std::uint8_t[]>(kReadBufferSize);
-    auto [ec, n] = co_await conn_->read_some(asio::buffer(buf.get(), kReadBufferSize));
+    auto [ec, n] = co_await conn_->read_leased(lease);
     if (ec) {
       close(ec == asio::error::eof ? "closed by peer" : "read: " + ec.message());
       break;
     }
     stats_.bytes_in += n;
-    co_await process({buf.get(), n});
-    if (streams_.empty()) buf.reset();
+    co_await process({reinterpret_cast<const std::uint8_t*>(lease.data()), n});
   }
   (void)self;
 }

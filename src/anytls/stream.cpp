@@ -24,8 +24,22 @@ void Stream::wake_all() {
 }
 
 asio::awaitable<net::ReadResult> Stream::read_some(asio::mutable_buffer buf) {
+  return read_into(buf, nullptr);
+}
+
+asio::awaitable<net::ReadResult> Stream::read_leased(net::Lease& lease) {
+  return read_into(lease.buffer(), &lease);
+}
+
+// With a lease: buf is ignored; the lease is taken when data is there and
+// given back before parking.
+asio::awaitable<net::ReadResult> Stream::read_into(asio::mutable_buffer buf, net::Lease* lease) {
   for (;;) {
     if (size_ > 0) {
+      if (lease) {
+        lease->acquire();
+        buf = lease->buffer();
+      }
       auto* out = static_cast<std::uint8_t*>(buf.data());
       std::size_t want = std::min(buf.size(), size_);
       std::size_t first = std::min(want, limit_ - head_);
@@ -45,7 +59,7 @@ asio::awaitable<net::ReadResult> Stream::read_some(asio::mutable_buffer buf) {
       co_return net::ReadResult{refused_ ? asio::error::connection_refused : asio::error::connection_aborted, 0};
     if (remote_closed_) co_return net::ReadResult{asio::error::eof, 0};
     if (local_closed_) co_return net::ReadResult{asio::error::operation_aborted, 0};
-    if (buf.size() == 0) co_return net::ReadResult{{}, 0};
+    if (!lease && buf.size() == 0) co_return net::ReadResult{{}, 0};
     // Park the caller's buffer: deliver() copies straight into it (one copy
     // less, and the ring stays unused while the reader keeps up). The guard
     // unparks it even if this coroutine is destroyed while waiting.
@@ -53,14 +67,20 @@ asio::awaitable<net::ReadResult> Stream::read_some(asio::mutable_buffer buf) {
       Stream* s;
       ~Unpark() {
         s->waiting_buf_ = nullptr;
+        s->waiting_lease_ = nullptr;
         s->waiting_cap_ = s->waiting_got_ = 0;
       }
     };
     std::size_t got = 0;
     {
       Unpark unpark{this};
-      waiting_buf_ = static_cast<std::uint8_t*>(buf.data());
-      waiting_cap_ = buf.size();
+      if (lease) {
+        lease->reset();  // quiet: wait holding nothing; deliver() takes one
+        waiting_lease_ = lease;
+      } else {
+        waiting_buf_ = static_cast<std::uint8_t*>(buf.data());
+        waiting_cap_ = buf.size();
+      }
       waiting_got_ = 0;
       co_await readable_.wait();
       got = waiting_got_;
@@ -114,6 +134,12 @@ asio::awaitable<void> Stream::deliver(const std::uint8_t* data, std::size_t n) {
   auto& budget = transport_->receive_budget();
   while (n > 0) {
     if (!accepting_data()) co_return;  // dropped: nobody will read it
+    if (waiting_lease_ && !waiting_buf_) {
+      // A reader waits with an empty lease: fill it for the reader.
+      waiting_lease_->acquire();
+      waiting_buf_ = reinterpret_cast<std::uint8_t*>(waiting_lease_->data());
+      waiting_cap_ = waiting_lease_->size();
+    }
     if (waiting_buf_ && size_ == 0 && waiting_got_ < waiting_cap_) {
       std::size_t take = std::min(n, waiting_cap_ - waiting_got_);
       std::memcpy(waiting_buf_ + waiting_got_, data, take);

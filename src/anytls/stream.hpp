@@ -105,6 +105,10 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // asio::error::eof. A SYNACK error gives asio::error::connection_refused
   // (text in failure()); a dead session gives asio::error::connection_aborted.
   asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf);
+  // Like read_some, into a lease taken only when data is there: a waiting
+  // reader holds none, and the session's reader takes it for the reader
+  // when a frame arrives and copies straight into it.
+  asio::awaitable<net::ReadResult> read_leased(net::Lease& lease);
   asio::awaitable<std::error_code> write(asio::const_buffer buf);
   // Full close: sends FIN unless the peer already ended the stream or the
   // session is gone. Never echoes a FIN. Idempotent.
@@ -132,6 +136,7 @@ class Stream : public std::enable_shared_from_this<Stream> {
   bool accepting_data() const { return !local_closed_ && !failed_; }
 
  private:
+  asio::awaitable<net::ReadResult> read_into(asio::mutable_buffer buf, net::Lease* lease);
   // n bytes left this stream's ring: they no longer count for the session.
   void unbuffer(std::size_t n);
   void wake_all();
@@ -146,6 +151,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // there (both private to this class).
   std::uint8_t* waiting_buf_ = nullptr;
   std::size_t waiting_cap_ = 0, waiting_got_ = 0;
+  // A reader parked in read_leased: its (empty) lease, filled on delivery.
+  net::Lease* waiting_lease_ = nullptr;
   net::Signal readable_;  // data, FIN, SYNACK, failure
   net::Signal space_;     // the reader consumed data, or the stream closed
   bool local_closed_ = false;
@@ -163,6 +170,7 @@ class StreamConn final : public net::Conn {
   explicit StreamConn(std::shared_ptr<Stream> s) : s_(std::move(s)) {}
   ~StreamConn() override { s_->close(); }
   asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override { return s_->read_some(buf); }
+  asio::awaitable<net::ReadResult> read_leased(net::Lease& lease) override { return s_->read_leased(lease); }
   asio::awaitable<std::error_code> write(asio::const_buffer buf) override { return s_->write(buf); }
   void shutdown_write() override { s_->close(); }
   void close() override { s_->close(); }

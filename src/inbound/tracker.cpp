@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "net/on_worker.hpp"
+#include "net/wrapped_conn.hpp"
 #include "net/workers.hpp"
 #include "outbound/group.hpp"
 
@@ -97,32 +98,30 @@ void close_all_of(const StatePtr& st, std::vector<std::pair<std::string, asio::i
   for (auto& [id, worker] : which) net::on_worker(worker, [st, id = std::move(id)] { close_by_id(st, id); });
 }
 
-class CountingConn final : public net::Conn {
+class CountingConn final : public net::WrappedConn {
  public:
   CountingConn(std::unique_ptr<net::Conn> inner, StatePtr st, const outbound::Metadata& md,
                const outbound::Outbound* out)
-      : inner_(std::move(inner)), st_(std::move(st)), it_(add(st_, md, out, inner_.get(), nullptr)) {}
+      : WrappedConn(std::move(inner)), st_(std::move(st)), it_(add(st_, md, out, inner_ptr(), nullptr)) {}
   ~CountingConn() override { remove(st_, it_); }
 
   asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override {
-    auto r = co_await inner_->read_some(buf);
+    auto r = co_await inner().read_some(buf);
+    bump(it_->download, r.second);
+    co_return r;
+  }
+  asio::awaitable<net::ReadResult> read_leased(net::Lease& lease) override {
+    auto r = co_await inner().read_leased(lease);
     bump(it_->download, r.second);
     co_return r;
   }
   asio::awaitable<std::error_code> write(asio::const_buffer buf) override {
-    auto ec = co_await inner_->write(buf);
+    auto ec = co_await inner().write(buf);
     if (!ec) bump(it_->upload, buf.size());
     co_return ec;
   }
-  void shutdown_write() override { inner_->shutdown_write(); }
-  void close() override { inner_->close(); }
-  asio::awaitable<std::error_code> wait_readable() override { return inner_->wait_readable(); }
-  void release_buffers() override { inner_->release_buffers(); }
-  std::string failure() const override { return inner_->failure(); }
-  net::WireBytes wire_bytes() const override { return inner_->wire_bytes(); }
 
  private:
-  std::unique_ptr<net::Conn> inner_;
   StatePtr st_;
   Iter it_;
 };

@@ -12,6 +12,7 @@
 #include <asio/buffer.hpp>
 
 #include "net/address.hpp"
+#include "net/lease.hpp"
 
 namespace anytls::net {
 
@@ -40,6 +41,20 @@ class Conn {
   // (a pooled session) hold no read buffer while it waits. The default says
   // "readable now".
   virtual asio::awaitable<std::error_code> wait_readable() { co_return std::error_code{}; }
+  // Reads at least one byte into a buffer lent by this thread (net/lease.hpp),
+  // taken only when there is something to read and given back before
+  // waiting, so a quiet connection holds none: what relay() uses. Between
+  // calls the lease holds the bytes read last. The default waits for
+  // readability first; connections that can try a read without waiting do
+  // that instead (a wait after data would cost a wakeup per read).
+  virtual asio::awaitable<ReadResult> read_leased(Lease& lease) {
+    lease.reset();
+    const std::error_code ec = co_await wait_readable();
+    if (ec) co_return ReadResult{ec, 0};
+    lease.acquire();
+    const asio::mutable_buffer buf = lease.buffer();
+    co_return co_await read_some(buf);
+  }
   // Hint that the connection is idle and may drop its buffers.
   virtual void release_buffers() {}
   // Why the connection failed, in words, when a read or write error has a

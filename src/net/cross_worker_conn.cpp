@@ -53,6 +53,12 @@ asio::awaitable<ReadResult> CrossWorkerConn::read_some(asio::mutable_buffer buf)
   co_return co_await run_on(owner_.get_executor(), std::move(op));
 }
 
+asio::awaitable<ReadResult> CrossWorkerConn::read_leased(Lease& lease) {
+  lease.acquire();
+  auto op = read_there(inner_, lease.buffer(), failure_);
+  co_return co_await run_on(owner_.get_executor(), std::move(op));
+}
+
 asio::awaitable<std::error_code> CrossWorkerConn::write(asio::const_buffer buf) {
   auto op = write_there(inner_, buf, failure_);
   co_return co_await run_on(owner_.get_executor(), std::move(op));

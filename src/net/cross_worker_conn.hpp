@@ -24,6 +24,9 @@ class CrossWorkerConn final : public Conn {
   ~CrossWorkerConn() override;
 
   asio::awaitable<ReadResult> read_some(asio::mutable_buffer buf) override;
+  // Holds the lease across the wait: a wait and a read would be two round
+  // trips to the owner per read.
+  asio::awaitable<ReadResult> read_leased(Lease& lease) override;
   asio::awaitable<std::error_code> write(asio::const_buffer buf) override;
   void shutdown_write() override;
   void close() override;

@@ -45,13 +45,13 @@ struct RelayState {
 // closes both). Never co_awaits again once the relay is closed, so an idle
 // close cannot race a write.
 asio::awaitable<void> pump(Conn& from, Conn& to, std::uint64_t& counter, RelayState& st) {
-  auto buf = std::make_unique_for_overwrite<std::byte[]>(kRelayBufferSize);
+  Lease lease(kRelayBufferSize);
   for (;;) {
-    auto [rec, n] = co_await from.read_some(asio::buffer(buf.get(), kRelayBufferSize));
+    auto [rec, n] = co_await from.read_leased(lease);
     if (st.closed) break;
     if (n > 0) {
       st.last_activity = Clock::now();
-      auto wec = co_await to.write(asio::buffer(buf.get(), n));
+      auto wec = co_await to.write(asio::buffer(lease.data(), n));
       if (st.closed) break;
       if (wec) {
         st.fail(wec);

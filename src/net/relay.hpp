@@ -24,11 +24,12 @@ struct RelayStats {
 //    the other direction unblocks and ends too.
 //  - idle_timeout > 0: when no byte moved in either direction for that long,
 //    both conns are closed.
-// Each direction owns one fixed buffer of kRelayBufferSize bytes, allocated
-// once. The conns are not closed on a clean end; the caller owns them.
-// Two AnyTLS frames of 16377 data bytes: a full read leaves as exactly two
-// 16 KiB TLS records.
-inline constexpr std::size_t kRelayBufferSize = 2 * (16 * 1024 - 7);
+// Each direction reads into a lease (net/lease.hpp), held only while bytes
+// move: a quiet relay holds no buffer. The conns are not closed on a clean
+// end; the caller owns them.
+// Four AnyTLS frames of 16377 data bytes: a full read leaves as exactly four
+// 16 KiB TLS records, in one send(2).
+inline constexpr std::size_t kRelayBufferSize = 4 * (16 * 1024 - 7);
 
 asio::awaitable<RelayStats> relay(Conn& a, Conn& b,
                                   std::chrono::steady_clock::duration idle_timeout = {});

@@ -12,6 +12,9 @@ class TcpConn final : public Conn {
   ~TcpConn() override { close(); }
 
   asio::awaitable<ReadResult> read_some(asio::mutable_buffer buf) override;
+  // Tries recv(2) first and waits (holding no lease) only when it would block.
+  asio::awaitable<ReadResult> read_leased(Lease& lease) override;
+  asio::awaitable<std::error_code> wait_readable() override;
   asio::awaitable<std::error_code> write(asio::const_buffer buf) override;
   void shutdown_write() override;
   void close() override;

@@ -565,9 +565,18 @@ class PooledConn final : public net::Conn {
   }
   ~PooledConn() override { close(); }
 
-  asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override {
+  asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override { return read(buf, nullptr); }
+  asio::awaitable<net::ReadResult> read_leased(net::Lease& lease) override { return read({}, &lease); }
+
+  // Into buf, or into the lease when there is one.
+  asio::awaitable<net::ReadResult> read(asio::mutable_buffer buf, net::Lease* lease) {
     for (;;) {
-      auto [ec, n] = co_await o_.stream->read_some(buf);
+      net::ReadResult r;
+      if (lease)
+        r = co_await o_.stream->read_leased(*lease);
+      else
+        r = co_await o_.stream->read_some(buf);
+      auto [ec, n] = r;
       if (!ec) {
         if (n > 0) confirm();
         co_return net::ReadResult{ec, n};

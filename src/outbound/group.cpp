@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/on_worker.hpp"
+#include "net/wrapped_conn.hpp"
 #include "net/workers.hpp"
 
 namespace anytls::outbound {
@@ -45,25 +46,15 @@ void close_on_worker(const StatePtr& st, const void* key) {
 // A connection handed out by a group: passes everything through and leaves
 // the registry when destroyed. One indirect call per operation; the
 // registry is locked only when a connection comes and goes.
-class TrackedConn final : public net::Conn {
+class TrackedConn final : public net::WrappedConn {
  public:
   TrackedConn(std::unique_ptr<net::Conn> inner, StatePtr st, const Outbound* member)
-      : inner_(std::move(inner)), st_(std::move(st)) {
-    it_ = add(st_, {member, inner_.get(), nullptr, net::Workers::current_context()});
+      : WrappedConn(std::move(inner)), st_(std::move(st)) {
+    it_ = add(st_, {member, inner_ptr(), nullptr, net::Workers::current_context()});
   }
   ~TrackedConn() override { erase(st_, it_); }
 
-  asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override { return inner_->read_some(buf); }
-  asio::awaitable<std::error_code> write(asio::const_buffer buf) override { return inner_->write(buf); }
-  void shutdown_write() override { inner_->shutdown_write(); }
-  void close() override { inner_->close(); }
-  asio::awaitable<std::error_code> wait_readable() override { return inner_->wait_readable(); }
-  void release_buffers() override { inner_->release_buffers(); }
-  std::string failure() const override { return inner_->failure(); }
-  net::WireBytes wire_bytes() const override { return inner_->wire_bytes(); }
-
  private:
-  std::unique_ptr<net::Conn> inner_;
   StatePtr st_;
   std::list<GroupConnections::Entry>::iterator it_;
 };

@@ -1,6 +1,8 @@
 #include "tls/tls_conn.hpp"
 
+#include <cerrno>
 #include <climits>
+#include <cstring>
 
 #include <sys/socket.h>
 
@@ -27,31 +29,54 @@ class TlsCategory final : public std::error_category {
   }
 };
 
-// A socket BIO that sends with MSG_NOSIGNAL: a peer that vanished must give
+bool would_block() { return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR; }
+
+// A socket BIO. It sends with MSG_NOSIGNAL: a peer that vanished must give
 // us EPIPE, not kill the process with SIGPIPE (OpenSSL's own socket BIO uses
-// write(2)).
+// write(2)). And it queues records in the connection's outbox while a
+// write() is under way, or while earlier records still wait there (order).
 int nosig_write(BIO* b, const char* data, int len) {
-  int fd = static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(b)));
+  auto* o = static_cast<TlsConn::Outbox*>(BIO_get_data(b));
   BIO_clear_retry_flags(b);
-  ssize_t n = ::send(fd, data, static_cast<std::size_t>(len), MSG_NOSIGNAL);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_write(b);
-  return static_cast<int>(n);
+  auto n = static_cast<std::size_t>(len);
+  if (o->corked || o->len > 0) {
+    if (o->len + n > net::Lease::kSize && !o->send_all()) {
+      if (would_block()) BIO_set_retry_write(b);
+      return -1;
+    }
+    if (o->len + n <= net::Lease::kSize) {
+      o->buf.acquire();
+      std::memcpy(o->buf.data() + o->len, data, n);
+      o->len += n;
+      return len;
+    }
+    // Larger than the whole outbox (OpenSSL never writes that much at
+    // once): the outbox is empty now, so it may go straight out.
+  }
+  ssize_t sent = ::send(o->fd, data, n, MSG_NOSIGNAL);
+  if (sent < 0 && would_block()) BIO_set_retry_write(b);
+  return static_cast<int>(sent);
 }
 
 int nosig_read(BIO* b, char* data, int len) {
-  int fd = static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(b)));
+  auto* o = static_cast<TlsConn::Outbox*>(BIO_get_data(b));
   BIO_clear_retry_flags(b);
-  ssize_t n = ::recv(fd, data, static_cast<std::size_t>(len), 0);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) BIO_set_retry_read(b);
+  ssize_t n = ::recv(o->fd, data, static_cast<std::size_t>(len), 0);
+  if (n < 0 && would_block()) BIO_set_retry_read(b);
   return static_cast<int>(n);
 }
 
 long nosig_ctrl(BIO* b, int cmd, long, void* ptr) {
-  if (cmd == BIO_CTRL_FLUSH) return 1;
+  auto* o = static_cast<TlsConn::Outbox*>(BIO_get_data(b));
+  if (cmd == BIO_CTRL_FLUSH) {
+    BIO_clear_retry_flags(b);
+    if (o->send_all()) return 1;
+    if (would_block()) BIO_set_retry_write(b);
+    return 0;
+  }
   if (cmd == BIO_C_GET_FD) {
-    int fd = static_cast<int>(reinterpret_cast<std::intptr_t>(BIO_get_data(b)));
-    if (ptr) *static_cast<int*>(ptr) = fd;
-    return fd;
+    if (ptr) *static_cast<int*>(ptr) = o->fd;
+    return o->fd;
   }
   return 0;
 }
@@ -75,6 +100,25 @@ const BIO_METHOD* nosig_method() {
 
 }  // namespace
 
+bool TlsConn::Outbox::send_all() {
+  std::size_t off = 0;
+  while (off < len) {
+    ssize_t n = ::send(fd, buf.data() + off, len - off, MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (off > 0) {
+        std::memmove(buf.data(), buf.data() + off, len - off);
+        len -= off;
+      }
+      return false;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+  len = 0;
+  if (!corked) buf.reset();
+  return true;
+}
+
 const std::error_category& tls_category() {
   static const TlsCategory cat;
   return cat;
@@ -84,9 +128,10 @@ TlsConn::TlsConn(asio::ip::tcp::socket socket, SSL_CTX* ctx, Role role)
     : socket_(std::move(socket)), ssl_(SSL_new(ctx)) {
   std::error_code ec;
   socket_.non_blocking(true, ec);
+  outbox_.fd = socket_.native_handle();
   if (ssl_) {
     BIO* bio = BIO_new(nosig_method());
-    BIO_set_data(bio, reinterpret_cast<void*>(static_cast<std::intptr_t>(socket_.native_handle())));
+    BIO_set_data(bio, &outbox_);
     SSL_set_bio(ssl_.get(), bio, bio);
     if (role == Role::client)
       SSL_set_connect_state(ssl_.get());
@@ -165,6 +210,27 @@ asio::awaitable<net::ReadResult> TlsConn::read_some(asio::mutable_buffer buf) {
   }
 }
 
+asio::awaitable<net::ReadResult> TlsConn::read_leased(net::Lease& lease) {
+  for (;;) {
+    if (closed_) co_return net::ReadResult{asio::error::operation_aborted, 0};
+    lease.acquire();
+    ERR_clear_error();
+    errno = 0;
+    int n = SSL_read(ssl_.get(), lease.data(), static_cast<int>(lease.size()));
+    if (n > 0) co_return net::ReadResult{{}, static_cast<std::size_t>(n)};
+    if (SSL_get_error(ssl_.get(), n) == SSL_ERROR_WANT_READ) {
+      // Nothing buffered: wait holding nothing (as wait_readable does).
+      lease.reset();
+      SSL_free_buffers(ssl_.get());
+      auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
+      if (ec) co_return net::ReadResult{ec, 0};
+      continue;
+    }
+    auto ec = co_await await_ssl(n);
+    if (ec) co_return net::ReadResult{ec, 0};
+  }
+}
+
 asio::awaitable<std::error_code> TlsConn::wait_readable() {
   for (;;) {
     if (closed_) co_return asio::error::operation_aborted;
@@ -196,9 +262,28 @@ void TlsConn::release_buffers() {
   if (!closed_ && ssl_) SSL_free_buffers(ssl_.get());
 }
 
+asio::awaitable<std::error_code> TlsConn::flush_outbox() {
+  while (!outbox_.send_all()) {
+    if (!would_block()) co_return std::error_code(errno, std::generic_category());
+    auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_write, use_tuple);
+    if (ec) co_return ec;
+    if (closed_) co_return asio::error::operation_aborted;
+  }
+  co_return std::error_code{};
+}
+
 asio::awaitable<std::error_code> TlsConn::write(asio::const_buffer buf) {
   const auto* p = static_cast<const unsigned char*>(buf.data());
   std::size_t left = buf.size();
+  // Uncorked however this ends (an error, or the coroutine destroyed).
+  struct Cork {
+    Outbox& o;
+    explicit Cork(Outbox& box) : o(box) { o.corked = true; }
+    ~Cork() {
+      o.corked = false;
+      if (o.len == 0) o.buf.reset();
+    }
+  } cork(outbox_);
   while (left > 0) {
     if (closed_) co_return asio::error::operation_aborted;
     int len = left > INT_MAX ? INT_MAX : static_cast<int>(left);
@@ -214,7 +299,8 @@ asio::awaitable<std::error_code> TlsConn::write(asio::const_buffer buf) {
     auto ec = co_await await_ssl(n);
     if (ec) co_return ec;
   }
-  co_return std::error_code{};
+  if (closed_) co_return asio::error::operation_aborted;
+  co_return co_await flush_outbox();
 }
 
 void TlsConn::shutdown_write() {
@@ -222,6 +308,7 @@ void TlsConn::shutdown_write() {
   // Best effort close_notify; never blocks.
   ERR_clear_error();
   SSL_shutdown(ssl_.get());
+  outbox_.send_all();  // close_notify queues behind records still waiting
   std::error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
 }

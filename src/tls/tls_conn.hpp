@@ -28,15 +28,35 @@ class TlsConn final : public net::Conn {
   // ctx must outlive nothing: SSL_new takes its own reference.
   TlsConn(asio::ip::tcp::socket socket, SSL_CTX* ctx, Role role);
   ~TlsConn() override;
+  TlsConn(const TlsConn&) = delete;  // the BIO points at outbox_
+  TlsConn& operator=(const TlsConn&) = delete;
+
+  // Records written but not yet sent, shared with the BIO (tls_conn.cpp).
+  // While write() runs, OpenSSL's records collect here instead of going
+  // out one send(2) each; the buffer is a lease held only until they are
+  // sent. Records OpenSSL writes on its own (handshake, alerts, a key
+  // update answered by a read) queue behind them while some are waiting.
+  struct Outbox {
+    int fd = -1;
+    bool corked = false;
+    net::Lease buf;
+    std::size_t len = 0;
+    // Sends what is queued; false with errno set when not all of it left.
+    bool send_all();
+  };
 
   // Sets SNI (client) before the handshake; empty = none.
   void set_server_name(const std::string& name);
   asio::awaitable<std::error_code> handshake();
 
   // One SSL_write per call: a buffer of at most 16 KiB leaves as exactly one
-  // TLS record, which the padding writer relies on.
+  // TLS record, which the padding writer relies on. The records of one call
+  // leave together, in one send(2) per 64 KiB (see Outbox), and the call
+  // returns only when they have all been handed to the kernel.
   asio::awaitable<std::error_code> write(asio::const_buffer buf) override;
   asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override;
+  // SSL_read first; waits holding no lease and no OpenSSL record buffers.
+  asio::awaitable<net::ReadResult> read_leased(net::Lease& lease) override;
   // Waits until application data can be read. TLS records that carry none
   // (session tickets, key updates) are consumed here, so an idle reader is
   // not woken up for them.
@@ -59,8 +79,11 @@ class TlsConn final : public net::Conn {
   // Waits for what SSL_get_error asked for; returns an error for anything
   // that is not a want-read/want-write.
   asio::awaitable<std::error_code> await_ssl(int ret);
+  // Sends the outbox, waiting for room as needed.
+  asio::awaitable<std::error_code> flush_outbox();
 
   asio::ip::tcp::socket socket_;
+  Outbox outbox_;
   SslPtr ssl_;
   std::string last_error_;
   bool closed_ = false;

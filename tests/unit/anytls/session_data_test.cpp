@@ -13,6 +13,7 @@
 #include "anytls/session.hpp"
 #include "anytls/settings.hpp"
 #include "anytls/stream.hpp"
+#include "net/lease.hpp"
 #include "support/frames.hpp"
 #include "support/run.hpp"
 #include "support/session_fixture.hpp"
@@ -63,6 +64,74 @@ asio::awaitable<void> echo_10mib_body() {
 TEST(SessionData, Echo10MiBBothWays) {
   asio::io_context io;
   run_test(io, echo_10mib_body(), std::chrono::seconds(60));
+}
+
+// ---------------------------------------------------------------------------
+// Lease reads (what relay() uses): the bytes arrive intact, and once the
+// stream is quiet nothing holds a buffer: not the parked reader, not the
+// sessions' readers, not the TLS connections' outboxes.
+
+struct LeasedRead {
+  std::error_code ec;
+  std::size_t n = 0;
+  bool done = false;
+};
+
+asio::awaitable<void> park_leased_read(std::shared_ptr<Stream> st, net::Lease& lease, LeasedRead& out) {
+  auto [ec, n] = co_await st->read_leased(lease);
+  out.ec = ec;
+  out.n = n;
+  out.done = true;
+}
+
+asio::awaitable<std::string> read_pattern_leased(std::shared_ptr<Stream> st, std::uint64_t seed, std::uint64_t total) {
+  net::Lease lease(4 * 16377);
+  std::uint64_t off = 0;
+  while (off < total) {
+    auto [ec, n] = co_await st->read_leased(lease);
+    if (ec) co_return "read: " + ec.message();
+    if (n > lease.size()) co_return "read more than the lease's window";
+    auto bad = check_pattern(seed, off, std::span<const std::uint8_t>(reinterpret_cast<std::uint8_t*>(lease.data()), n));
+    if (bad >= 0) co_return "wrong byte at " + std::to_string(off + static_cast<std::uint64_t>(bad));
+    off += n;
+  }
+  co_return std::string();
+}
+
+asio::awaitable<void> leased_quiet_body() {
+  const std::size_t before = net::Lease::outstanding();
+  Closer closer;
+  auto p = co_await make_session_pair(client_options(), server_options(), echo_handler);
+  closer.add(p);
+  auto st = co_await open_ok(p.client, kEchoPort);
+  closer.add(st);
+  constexpr std::uint64_t total = 3 * kMiB;
+  auto [wec0, problem] = co_await (write_pattern(st, 5, total, 50000) && read_pattern_leased(st, 5, total));
+  EXPECT_FALSE(wec0);
+  EXPECT_EQ(problem, "");
+  // A reader parked on the quiet stream, and everything else idle.
+  net::Lease lease(4 * 16377);
+  LeasedRead got;
+  auto ex = co_await asio::this_coro::executor;
+  asio::co_spawn(ex, park_leased_read(st, lease, got), asio::detached);
+  for (int i = 0; i < 200 && net::Lease::outstanding() != before; ++i) co_await delay(std::chrono::milliseconds(5));
+  EXPECT_EQ(net::Lease::outstanding(), before);
+  EXPECT_FALSE(got.done);
+  EXPECT_FALSE(lease);
+  // Then a few bytes: the session reader fills a lease for the parked reader.
+  const std::string hello = "hello";
+  auto wec = co_await st->write(asio::buffer(hello));
+  EXPECT_FALSE(wec);
+  for (int i = 0; i < 400 && !got.done; ++i) co_await delay(std::chrono::milliseconds(5));
+  CO_ASSERT_TRUE(got.done);
+  EXPECT_FALSE(got.ec);
+  CO_ASSERT_TRUE(static_cast<bool>(lease));
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(lease.data()), got.n), hello);
+}
+
+TEST(SessionData, LeasedReadsAndAQuietStreamHoldsNoBuffer) {
+  asio::io_context io;
+  run_test(io, leased_quiet_body(), std::chrono::seconds(30));
 }
 
 // ---------------------------------------------------------------------------

@@ -128,6 +128,47 @@ TEST(Relay, IdleTimeoutClosesBoth) {
   run(io, idle_body(io), [] {});
 }
 
+// A relay whose ends are quiet holds no buffer: each direction gives its
+// lease back before it waits, and takes one again when bytes come.
+asio::awaitable<void> quiet_body(asio::io_context& io) {
+  const std::size_t before = Lease::outstanding();
+  auto f = co_await make_fixture();
+  RelayStats stats;
+  bool done = false;
+  asio::co_spawn(io, run_relay(*f, stats, done, {}), asio::detached);
+  std::string big(300 * 1024, 'z');
+  co_await send_all(f->client_a, big);
+  {
+    auto got_ = co_await read_n(f->client_b, big.size());
+    EXPECT_EQ(got_, big);
+  }
+  co_await send_all(f->client_b, "back");
+  {
+    auto got_ = co_await read_n(f->client_a, 4);
+    EXPECT_EQ(got_, "back");
+  }
+  co_await until([&] { return Lease::outstanding() == before; });
+  EXPECT_FALSE(done);
+  EXPECT_GE(Lease::free_on_this_thread(), 1u);
+  // Bytes again after the quiet spell: a lease is taken and they flow.
+  co_await send_all(f->client_a, "again");
+  {
+    auto got_ = co_await read_n(f->client_b, 5);
+    EXPECT_EQ(got_, "again");
+  }
+  f->client_a.shutdown(tcp::socket::shutdown_send);
+  f->client_b.shutdown(tcp::socket::shutdown_send);
+  co_await until([&] { return done; });
+  EXPECT_EQ(stats.a_to_b, big.size() + 5);
+  EXPECT_EQ(stats.b_to_a, 4u);
+  EXPECT_EQ(Lease::outstanding(), before);
+}
+
+TEST(Relay, QuietRelayHoldsNoBuffer) {
+  asio::io_context io;
+  run(io, quiet_body(io), [] {});
+}
+
 TEST(Listener, PortZeroAndErrors) {
   asio::io_context io;
   Listener l(io);
