@@ -156,7 +156,7 @@ asio::awaitable<void> Stream::deliver(const std::uint8_t* data, std::size_t n) {
       if (transport_->transport_closed()) co_return;
       continue;
     }
-    if (!ring_) ring_ = std::make_unique<std::uint8_t[]>(limit_);
+    if (!ring_) ring_ = std::make_unique_for_overwrite<std::uint8_t[]>(limit_);  // untouched pages cost nothing
     std::size_t room = std::min(limit_ - size_, budget.available());
     if (room == 0) {
       // Full: the session reader waits here, which pauses the whole session

@@ -21,6 +21,7 @@
 #include "inbound/sharded.hpp"
 #include "metrics/exposition.hpp"
 #include "metrics/process.hpp"
+#include "net/heap_trim.hpp"
 #include "net/workers.hpp"
 #include "net/coro.hpp"
 #include "outbound/anytls.hpp"
@@ -42,6 +43,8 @@ struct Box {
 
   asio::io_context io{1};  // worker 0: this thread
   net::Workers workers;
+  // After a burst of handshakes (a pool filling, clients reconnecting).
+  net::HeapTrim heap_trim{io.get_executor()};
   std::shared_ptr<net::Resolver> resolver = std::make_shared<net::Resolver>();
   Components parts{io, resolver, &workers};
   ConfigReader read;  // SIGHUP; empty: reload unavailable

@@ -52,12 +52,10 @@ std::optional<Error> apply_common(SSL_CTX* ctx, const std::string& min_v, const 
                                   const std::vector<std::string>& ciphers) {
   // Buffers stay while a connection is busy (SSL_MODE_RELEASE_BUFFERS would
   // allocate and free them on every SSL_write); an idle session gives them
-  // back with TlsConn::release_buffers(). Read-ahead into a 64 KiB buffer
-  // takes up to four full records per read(2) instead of a header and a
-  // body read for each; a connection holds it only while bytes arrive
-  // (TlsConn frees it whenever it waits for the socket).
+  // back with TlsConn::release_buffers(). Read-ahead takes several records
+  // per read(2) instead of a header and a body read for each (TlsConn
+  // enlarges the buffer once the handshake is done).
   SSL_CTX_set_read_ahead(ctx, 1);
-  SSL_CTX_set_default_read_buffer_len(ctx, 64 * 1024 + 512);
   // A peer closing without close_notify is an ordinary end of stream.
   SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
   SSL_CTX_set_min_proto_version(ctx, min_v.empty() ? TLS1_2_VERSION : version_of(min_v));

@@ -10,11 +10,14 @@
 #include <asio/use_awaitable.hpp>
 #include <openssl/err.h>
 
+#include "net/heap_trim.hpp"
+
 namespace anytls::tls {
 
 namespace {
 
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr std::size_t kDataReadBuffer = 4 * (16 * 1024 + 256);
 
 class TlsCategory final : public std::error_category {
  public:
@@ -183,7 +186,16 @@ asio::awaitable<std::error_code> TlsConn::handshake() {
     ERR_clear_error();
     errno = 0;
     int r = SSL_do_handshake(ssl_.get());
-    if (r == 1) co_return std::error_code{};
+    if (r == 1) {
+      // From now on read up to four full records per read(2). Not during
+      // the handshake: a burst of a thousand handshakes would hold a
+      // thousand such buffers at once. The buffer is held only while
+      // bytes arrive (freed whenever the connection waits for the socket),
+      // and the next one allocated gets this size.
+      SSL_set_default_read_buffer_len(ssl_.get(), kDataReadBuffer);
+      net::HeapTrim::note_handshake();
+      co_return std::error_code{};
+    }
     long verify = SSL_get_verify_result(ssl_.get());
     auto ec = co_await await_ssl(r);
     if (ec) {

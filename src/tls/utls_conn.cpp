@@ -6,6 +6,7 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
 
+#include "net/heap_trim.hpp"
 #include "tls/context.hpp"
 #include "tls/utls_module.hpp"
 
@@ -123,7 +124,10 @@ asio::awaitable<std::error_code> UtlsConn::handshake() {
   for (;;) {
     if (closed_) co_return asio::error::operation_aborted;
     int r = api_->handshake(conn_);
-    if (r == 1) co_return std::error_code{};
+    if (r == 1) {
+      net::HeapTrim::note_handshake();
+      co_return std::error_code{};
+    }
     auto ec = co_await await_result(r);
     if (ec) {
       if (last_error_.empty()) last_error_ = ec.message();
