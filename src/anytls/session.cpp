@@ -16,6 +16,9 @@ namespace anytls::proto {
 namespace {
 
 constexpr std::size_t kRecordFrameData = 16 * 1024 - kFrameHeaderSize;
+// Write buffer capacity a quiet session may keep (control frames, small
+// exchanges); larger ones are given back when everything has been sent.
+constexpr std::size_t kKeptWriteBuffer = 4 * 1024;
 
 std::span<const std::uint8_t> as_bytes(std::string_view s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
@@ -376,10 +379,14 @@ asio::awaitable<void> Session::writer(std::shared_ptr<Session> self) {
       close("write: " + ec.message());
       break;
     }
-    // An idle session keeps no large write buffer.
-    if (streams_.empty() && out_.empty()) {
-      if (writing_.capacity() > 16 * 1024) writing_ = {};
-      conn_->release_buffers();
+    // Nothing more to send: a session that goes quiet, with or without
+    // streams, keeps no large write buffer (a busy one finds out_ refilled
+    // here and keeps both). Swapped out: `v = {}` would assign an empty
+    // initializer list and keep the capacity.
+    if (out_.empty()) {
+      if (writing_.capacity() > kKeptWriteBuffer) std::vector<std::uint8_t>().swap(writing_);
+      if (out_.capacity() > kKeptWriteBuffer) std::vector<std::uint8_t>().swap(out_);
+      if (streams_.empty()) conn_->release_buffers();
     }
   }
   (void)self;

@@ -177,6 +177,8 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   net::Clock::time_point last_frame_at() const { return last_frame_at_; }
   const std::string& log_prefix() const { return opts_.log_prefix; }
   const SessionStats& stats() const { return stats_; }
+  // Bytes of write buffer held (queued or not): small once all is sent.
+  std::size_t write_buffer_capacity() const { return out_.capacity() + writing_.capacity(); }
   // TLS records on the wire so far (metrics); valid after close too.
   net::WireBytes wire_bytes() const { return conn_->wire_bytes(); }
   const asio::any_io_executor& executor() const override { return ex_; }

@@ -310,6 +310,7 @@ void StreamBuffer::consume(std::size_t n) {
 
 asio::awaitable<std::error_code> StreamBuffer::fill(net::Conn& c) {
   if (full()) co_return asio::error::no_buffer_space;
+  if (!buf_) buf_ = std::make_unique_for_overwrite<std::uint8_t[]>(capacity_);
   if (end_ == capacity_) {
     std::memmove(buf_.get(), buf_.get() + begin_, size());
     end_ -= begin_;

@@ -110,6 +110,12 @@ class StreamBuffer {
   std::size_t capacity() const { return capacity_; }
   void consume(std::size_t n);
   void clear() { begin_ = end_ = 0; }
+  // Drops what is buffered and gives the memory back (a connection that
+  // goes on to relay() keeps no handshake buffer); fill() allocates again.
+  void release() {
+    clear();
+    buf_.reset();
+  }
   // Reads at least one more byte from c (moving buffered bytes to the front
   // first). Errors: the read's error (eof), or no_buffer_space when full.
   asio::awaitable<std::error_code> fill(net::Conn& c);

@@ -230,8 +230,8 @@ asio::awaitable<void> http_connect(std::shared_ptr<Session> s, StreamBuffer& in,
   if (started || s->closed()) co_return;
   if (!in.empty()) {
     if (co_await upstream->write(asio::buffer(in.data().data(), in.size()))) co_return;
-    in.clear();
   }
+  in.release();
   co_await relay_logged(md, s->client(), *upstream);
 }
 

@@ -94,8 +94,8 @@ asio::awaitable<void> socks_connect(std::shared_ptr<Session> s, StreamBuffer& in
   s->clear_deadline();
   if (!in.empty()) {
     if (co_await upstream->write(asio::buffer(in.data().data(), in.size()))) co_return;
-    in.clear();
   }
+  in.release();
   co_await relay_logged(md, s->client(), *upstream);
 }
 

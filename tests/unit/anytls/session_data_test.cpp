@@ -118,6 +118,9 @@ asio::awaitable<void> leased_quiet_body() {
   EXPECT_EQ(net::Lease::outstanding(), before);
   EXPECT_FALSE(got.done);
   EXPECT_FALSE(lease);
+  // Nor large write buffers: megabytes went through both sessions' queues.
+  EXPECT_LE(p.client->write_buffer_capacity(), 8u * 1024);
+  EXPECT_LE(p.server->write_buffer_capacity(), 8u * 1024);
   // Then a few bytes: the session reader fills a lease for the parked reader.
   const std::string hello = "hello";
   auto wec = co_await st->write(asio::buffer(hello));
