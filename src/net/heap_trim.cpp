@@ -73,4 +73,9 @@ void HeapTrim::note_handshake() {
 
 unsigned HeapTrim::trims() { return g_trims.load(std::memory_order_relaxed); }
 
+void HeapTrim::tune_allocator() {
+  mallopt(M_TRIM_THRESHOLD, static_cast<int>(kTrimThreshold));
+  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMmapThreshold));
+}
+
 }  // namespace anytls::net
