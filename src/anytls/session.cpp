@@ -17,8 +17,10 @@ namespace {
 
 constexpr std::size_t kRecordFrameData = 16 * 1024 - kFrameHeaderSize;
 // Write buffer capacity a quiet session may keep (control frames, small
-// exchanges); larger ones are given back when everything has been sent.
+// exchanges); larger ones are given back once nothing has been written for
+// kQuietRelease.
 constexpr std::size_t kKeptWriteBuffer = 4 * 1024;
+constexpr auto kQuietRelease = std::chrono::seconds(1);
 
 std::span<const std::uint8_t> as_bytes(std::string_view s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
@@ -363,7 +365,15 @@ asio::awaitable<std::error_code> Session::write_stream(std::uint32_t sid, const 
 asio::awaitable<void> Session::writer(std::shared_ptr<Session> self) {
   while (!closed_) {
     if (out_.empty()) {
-      co_await out_ready_.wait();
+      if (!holding_write_buffers_) {
+        co_await out_ready_.wait();
+        continue;
+      }
+      // Quiet for kQuietRelease: give the write buffers back (ours and the
+      // TLS layer's). Not after every write: a stream that trickles would
+      // free and allocate them for each piece.
+      const bool woke = co_await out_ready_.wait_until(std::chrono::steady_clock::now() + kQuietRelease);
+      if (!woke && out_.empty() && !closed_) release_write_buffers();
       continue;
     }
     std::swap(out_, writing_);
@@ -379,17 +389,20 @@ asio::awaitable<void> Session::writer(std::shared_ptr<Session> self) {
       close("write: " + ec.message());
       break;
     }
-    // Nothing more to send: a session that goes quiet, with or without
-    // streams, keeps no large write buffer (a busy one finds out_ refilled
-    // here and keeps both). Swapped out: `v = {}` would assign an empty
-    // initializer list and keep the capacity.
-    if (out_.empty()) {
-      if (writing_.capacity() > kKeptWriteBuffer) std::vector<std::uint8_t>().swap(writing_);
-      if (out_.capacity() > kKeptWriteBuffer) std::vector<std::uint8_t>().swap(out_);
-      if (streams_.empty()) conn_->release_buffers();
-    }
+    holding_write_buffers_ = true;
+    // An idle session (no streams) gives them back at once.
+    if (out_.empty() && streams_.empty()) release_write_buffers();
   }
   (void)self;
+}
+
+void Session::release_write_buffers() {
+  // Swapped out: `v = {}` would assign an empty initializer list and keep
+  // the capacity.
+  if (writing_.capacity() > kKeptWriteBuffer) std::vector<std::uint8_t>().swap(writing_);
+  if (out_.capacity() > kKeptWriteBuffer) std::vector<std::uint8_t>().swap(out_);
+  conn_->release_buffers();  // OpenSSL's record buffers, unless a record is half done
+  holding_write_buffers_ = false;
 }
 
 asio::awaitable<std::error_code> Session::flush(std::vector<std::uint8_t>& bytes) {

@@ -204,6 +204,8 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   asio::awaitable<void> handle_frame(const FrameHeader& h, std::string_view data);
   asio::awaitable<void> process(std::span<const std::uint8_t> in);
   asio::awaitable<void> wait_out_room();
+  // Frees the write queue's memory and the TLS layer's record buffers.
+  void release_write_buffers();
   net::Duration jittered(net::Duration d);
 
   void queue_frame(Command cmd, std::uint32_t sid, std::span<const std::uint8_t> data = {});
@@ -222,6 +224,7 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
 
   std::vector<std::uint8_t> out_;      // queued complete frames
   std::vector<std::uint8_t> writing_;  // being written
+  bool holding_write_buffers_ = false;  // written since release_write_buffers()
   net::Signal out_ready_;              // writer: out_ has bytes, or closing
   net::Signal out_drained_;            // producers: out_ has room again
   ReceiveBudget budget_;               // bytes in all stream receive rings

@@ -234,9 +234,7 @@ asio::awaitable<net::ReadResult> TlsConn::read_leased(net::Lease& lease) {
       // Nothing buffered: wait holding nothing (as wait_readable does).
       lease.reset();
       SSL_free_buffers(ssl_.get());
-      reader_parked_ = true;
       auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
-      reader_parked_ = false;
       if (ec) co_return net::ReadResult{ec, 0};
       continue;
     }
@@ -258,9 +256,7 @@ asio::awaitable<std::error_code> TlsConn::wait_readable() {
     int err = SSL_get_error(ssl_.get(), n);
     if (err == SSL_ERROR_WANT_READ) {
       SSL_free_buffers(ssl_.get());  // nothing buffered: wait holding nothing
-      reader_parked_ = true;
       auto [ec] = co_await socket_.async_wait(asio::ip::tcp::socket::wait_read, use_tuple);
-      reader_parked_ = false;
       if (ec) co_return ec;
       continue;
     }
@@ -316,12 +312,7 @@ asio::awaitable<std::error_code> TlsConn::write(asio::const_buffer buf) {
     if (ec) co_return ec;
   }
   if (closed_) co_return asio::error::operation_aborted;
-  auto ec = co_await flush_outbox();
-  // All sent, and the reader waits on the socket with nothing buffered: a
-  // connection that goes quiet now keeps no record buffers. (While bytes
-  // keep arriving the reader frees nothing and this frees nothing either.)
-  if (!ec && reader_parked_ && !closed_) SSL_free_buffers(ssl_.get());
-  co_return ec;
+  co_return co_await flush_outbox();
 }
 
 void TlsConn::shutdown_write() {

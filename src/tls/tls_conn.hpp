@@ -87,7 +87,6 @@ class TlsConn final : public net::Conn {
   SslPtr ssl_;
   std::string last_error_;
   bool closed_ = false;
-  bool reader_parked_ = false;  // a read waits for the socket, buffers freed
 };
 
 }  // namespace anytls::tls
