@@ -9,6 +9,7 @@
 #include "anytls/settings.hpp"
 #include "anytls/stream.hpp"
 #include "net/coro.hpp"
+#include "net/heap_trim.hpp"
 #include "net/log_limit.hpp"
 
 namespace anytls::proto {
@@ -21,6 +22,8 @@ constexpr std::size_t kRecordFrameData = 16 * 1024 - kFrameHeaderSize;
 // kQuietRelease.
 constexpr std::size_t kKeptWriteBuffer = 4 * 1024;
 constexpr auto kQuietRelease = std::chrono::seconds(1);
+// About what the TLS layer's record buffers take (OpenSSL's write buffer).
+constexpr std::size_t kTlsRecordBuffers = 17 * 1024;
 
 std::span<const std::uint8_t> as_bytes(std::string_view s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
@@ -399,10 +402,20 @@ asio::awaitable<void> Session::writer(std::shared_ptr<Session> self) {
 void Session::release_write_buffers() {
   // Swapped out: `v = {}` would assign an empty initializer list and keep
   // the capacity.
-  if (writing_.capacity() > kKeptWriteBuffer) std::vector<std::uint8_t>().swap(writing_);
-  if (out_.capacity() > kKeptWriteBuffer) std::vector<std::uint8_t>().swap(out_);
+  std::size_t freed = 0;
+  if (writing_.capacity() > kKeptWriteBuffer) {
+    freed += writing_.capacity();
+    std::vector<std::uint8_t>().swap(writing_);
+  }
+  if (out_.capacity() > kKeptWriteBuffer) {
+    freed += out_.capacity();
+    std::vector<std::uint8_t>().swap(out_);
+  }
   conn_->release_buffers();  // OpenSSL's record buffers, unless a record is half done
   holding_write_buffers_ = false;
+  // Many sessions going quiet together leave holes all over the heap (an
+  // idle session's heartbeat frees nothing worth noting).
+  if (freed > 0) net::HeapTrim::note_freed(freed + kTlsRecordBuffers);
 }
 
 asio::awaitable<std::error_code> Session::flush(std::vector<std::uint8_t>& bytes) {

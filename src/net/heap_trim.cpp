@@ -21,7 +21,7 @@ using Steady = std::chrono::steady_clock;
 
 std::mutex g_mu;  // guards g_ex (set and cleared by the HeapTrim)
 std::optional<asio::any_io_executor> g_ex;
-std::atomic<int> g_pending{0};         // handshakes since the last trim
+std::atomic<std::size_t> g_pending{0};  // bytes noted since the last trim
 std::atomic<Steady::rep> g_last{0};    // time of the newest one
 std::atomic<bool> g_armed{false};      // a quiet_then_trim is running
 Steady::time_point g_last_trim{};      // only quiet_then_trim touches it
@@ -40,7 +40,7 @@ asio::awaitable<void> quiet_then_trim(asio::any_io_executor ex) {
     if (ec) co_return;
   }
   g_armed.store(false);
-  if (g_pending.exchange(0) >= HeapTrim::kBurst) {
+  if (g_pending.exchange(0) >= HeapTrim::kBurstBytes) {
     malloc_trim(0);
     g_last_trim = Steady::now();
     g_trims.fetch_add(1, std::memory_order_relaxed);
@@ -59,8 +59,8 @@ HeapTrim::~HeapTrim() {
   g_ex.reset();
 }
 
-void HeapTrim::note_handshake() {
-  g_pending.fetch_add(1, std::memory_order_relaxed);
+void HeapTrim::note_freed(std::size_t bytes) {
+  g_pending.fetch_add(bytes, std::memory_order_relaxed);
   g_last.store(Steady::now().time_since_epoch().count(), std::memory_order_relaxed);
   if (g_armed.exchange(true)) return;
   std::lock_guard lock(g_mu);

@@ -16,9 +16,12 @@ namespace anytls::net {
 
 class HeapTrim {
  public:
-  // At least this many handshakes, then this much quiet, and at most one
-  // trim per kMinInterval (a trim walks the whole heap).
-  static constexpr int kBurst = 32;
+  // A trim follows once at least kBurstBytes were given back (a handshake
+  // counts kHandshakeBytes: what it allocates and frees), then kQuiet
+  // passed without more, and at most one trim per kMinInterval (a trim
+  // walks the whole heap).
+  static constexpr std::size_t kHandshakeBytes = 64 * 1024;
+  static constexpr std::size_t kBurstBytes = 32 * kHandshakeBytes;
   static constexpr auto kQuiet = std::chrono::milliseconds(200);
   static constexpr auto kMinInterval = std::chrono::seconds(1);
 
@@ -30,7 +33,10 @@ class HeapTrim {
 
   // After each completed handshake, on any thread; nothing without a
   // HeapTrim (tests, tools).
-  static void note_handshake();
+  static void note_handshake() { note_freed(kHandshakeBytes); }
+  // After giving back buffers that may leave holes in the heap (a session
+  // that went quiet), on any thread.
+  static void note_freed(std::size_t bytes);
   // Trims done so far (tests and logs).
   static unsigned trims();
 
