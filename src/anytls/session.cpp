@@ -21,7 +21,7 @@ constexpr std::size_t kRecordFrameData = 16 * 1024 - kFrameHeaderSize;
 // exchanges); larger ones are given back once nothing has been written for
 // kQuietRelease.
 constexpr std::size_t kKeptWriteBuffer = 4 * 1024;
-constexpr auto kQuietRelease = std::chrono::seconds(1);
+constexpr auto kQuietRelease = std::chrono::milliseconds(250);
 // About what the TLS layer's record buffers take (OpenSSL's write buffer).
 constexpr std::size_t kTlsRecordBuffers = 17 * 1024;
 

@@ -119,7 +119,7 @@ asio::awaitable<void> leased_quiet_body() {
   EXPECT_FALSE(got.done);
   EXPECT_FALSE(lease);
   // Nor large write buffers: megabytes went through both sessions' queues,
-  // which give their memory back after a second of quiet.
+  // which give their memory back after a moment of quiet.
   for (int i = 0; i < 600 && p.client->write_buffer_capacity() + p.server->write_buffer_capacity() > 16u * 1024; ++i)
     co_await delay(std::chrono::milliseconds(5));
   EXPECT_LE(p.client->write_buffer_capacity(), 8u * 1024);
