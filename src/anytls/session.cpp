@@ -4,6 +4,10 @@
 #include <optional>
 #include <random>
 
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include "anytls/settings.hpp"
@@ -368,15 +372,7 @@ asio::awaitable<std::error_code> Session::write_stream(std::uint32_t sid, const 
 asio::awaitable<void> Session::writer(std::shared_ptr<Session> self) {
   while (!closed_) {
     if (out_.empty()) {
-      if (!holding_write_buffers_) {
-        co_await out_ready_.wait();
-        continue;
-      }
-      // Quiet for kQuietRelease: give the write buffers back (ours and the
-      // TLS layer's). Not after every write: a stream that trickles would
-      // free and allocate them for each piece.
-      const bool woke = co_await out_ready_.wait_until(std::chrono::steady_clock::now() + kQuietRelease);
-      if (!woke && out_.empty() && !closed_) release_write_buffers();
+      co_await out_ready_.wait();
       continue;
     }
     std::swap(out_, writing_);
@@ -393,9 +389,35 @@ asio::awaitable<void> Session::writer(std::shared_ptr<Session> self) {
       break;
     }
     holding_write_buffers_ = true;
-    // An idle session (no streams) gives them back at once.
-    if (out_.empty() && streams_.empty()) release_write_buffers();
+    last_write_at_ = std::chrono::steady_clock::now();
+    if (out_.empty() && streams_.empty()) {
+      release_write_buffers();  // an idle session gives them back at once
+    } else if (!quiet_watch_armed_) {
+      quiet_watch_armed_ = true;
+      tasks_.spawn(quiet_watch(shared_from_this()), "quiet release");
+    }
   }
+  (void)self;
+}
+
+// Gives the write buffers back (ours and the TLS layer's) once nothing has
+// been written for kQuietRelease. Not after every write: a stream that
+// trickles would free and allocate them for each piece; and not by a
+// deadline per write either (a timer update, a system call, per write). One
+// watch per quiet period, which moves its own deadline.
+asio::awaitable<void> Session::quiet_watch(std::shared_ptr<Session> self) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    if (closed_) co_return;
+    auto due = last_write_at_ + kQuietRelease;
+    if (write_since_) due = std::chrono::steady_clock::now() + kQuietRelease;  // a write under way
+    if (std::chrono::steady_clock::now() >= due) break;
+    timer.expires_at(due);
+    auto [ec] = co_await timer.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+    if (ec) co_return;  // cancelled: the session is closing
+  }
+  quiet_watch_armed_ = false;
+  if (out_.empty() && holding_write_buffers_) release_write_buffers();
   (void)self;
 }
 

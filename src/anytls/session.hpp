@@ -193,6 +193,7 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
 
   asio::awaitable<void> reader(std::shared_ptr<Session> self);
   asio::awaitable<void> writer(std::shared_ptr<Session> self);
+  asio::awaitable<void> quiet_watch(std::shared_ptr<Session> self);
   asio::awaitable<void> synack_watchdog(std::shared_ptr<Session> self);
   asio::awaitable<void> heartbeat(std::shared_ptr<Session> self);
   asio::awaitable<void> idle_watchdog(std::shared_ptr<Session> self);
@@ -225,6 +226,8 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   std::vector<std::uint8_t> out_;      // queued complete frames
   std::vector<std::uint8_t> writing_;  // being written
   bool holding_write_buffers_ = false;  // written since release_write_buffers()
+  bool quiet_watch_armed_ = false;      // a quiet_watch() is running
+  std::chrono::steady_clock::time_point last_write_at_;
   net::Signal out_ready_;              // writer: out_ has bytes, or closing
   net::Signal out_drained_;            // producers: out_ has room again
   ReceiveBudget budget_;               // bytes in all stream receive rings

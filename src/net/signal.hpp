@@ -19,15 +19,6 @@ class Signal {
   asio::awaitable<void> wait() {
     (void)co_await timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
   }
-  // Completes at the next notify_all() (true) or at `deadline` (false),
-  // whichever comes first. For a single waiter: the deadline is the
-  // signal's own.
-  asio::awaitable<bool> wait_until(asio::steady_timer::time_point deadline) {
-    timer_.expires_at(deadline);
-    auto [ec] = co_await timer_.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
-    timer_.expires_at(asio::steady_timer::time_point::max());
-    co_return ec == asio::error::operation_aborted;
-  }
   void notify_all() {
     timer_.cancel();
     timer_.expires_at(asio::steady_timer::time_point::max());
