@@ -5,20 +5,9 @@
 # Needs a built build-bench/ (scripts/bench.sh, or --no-build after it) and
 # perf. Output: bench/out/profile-<load>-{client,server}.{data,txt}.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-build=${BUILD_DIR:-$root/build-bench}
 what=${1:-download}
 secs=${2:-8}
-out=$root/bench/out
-mkdir -p "$out"
-[ -f "$out/certs/bench.crt" ] ||
-  "$build/anytls" generate tls-keypair localhost --out-dir "$out/certs" --file-name bench >/dev/null
-fifo=$(mktemp -u); mkfifo "$fifo"
-"$build/bench/bench_driver" load --anytls "$build/anytls" --cert "$out/certs/bench.crt" \
-  --key "$out/certs/bench.key" --out "$out" --what "$what" --seconds "$secs" > "$fifo" &
-driver=$!
-read -r _ cpid _ spid < "$fifo"
-rm -f "$fifo"
+. "$(dirname "$0")/load.sh"
 rec=$((secs - 1))
 perf record -q -e cpu-clock -F 1999 -g -p "$cpid" -o "$out/profile-$what-client.data" -- sleep "$rec" 2>/dev/null &
 p1=$!

@@ -7,20 +7,11 @@
 # Needs a built build-bench/ (scripts/bench.sh) and strace. Output:
 # bench/out/syscalls-<load>-{client,server}.txt. Only 127.0.0.1 is used.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
-build=${BUILD_DIR:-$root/build-bench}
 what=${1:-download}
 secs=${2:-6}
-out=$root/bench/out
-mkdir -p "$out"
-[ -f "$out/certs/bench.crt" ] ||
-  "$build/anytls" generate tls-keypair localhost --out-dir "$out/certs" --file-name bench >/dev/null
-fifo=$(mktemp -u); mkfifo "$fifo"
-"$build/bench/bench_driver" load --anytls "$build/anytls" --cert "$out/certs/bench.crt" \
-  --key "$out/certs/bench.key" --out "$out" --what "$what" --seconds "$secs" > "$fifo" 2> "$out/syscalls-driver.err" &
-driver=$!
-read -r _ cpid _ spid < "$fifo"
-rm -f "$fifo"
+driver_log=$(cd "$(dirname "$0")/.." && pwd)/bench/out/syscalls-driver.err
+mkdir -p "$(dirname "$driver_log")"
+. "$(dirname "$0")/load.sh"
 timeout $((secs - 1)) strace -c -f -p "$cpid" -o "$out/syscalls-$what-client.txt" 2>/dev/null &
 timeout $((secs - 1)) strace -c -f -p "$spid" -o "$out/syscalls-$what-server.txt" 2>/dev/null &
 wait "$driver" || true
