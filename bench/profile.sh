@@ -14,10 +14,10 @@ p1=$!
 perf record -q -e cpu-clock -F 1999 -g -p "$spid" -o "$out/profile-$what-server.data" -- sleep "$rec" 2>/dev/null &
 p2=$!
 wait "$p1" "$p2" || true
-wait "$driver"
+wait "$driver" || true  # its status is the load's, not the profile's
 for side in client server; do
   perf report -i "$out/profile-$what-$side.data" --no-children --sort dso,symbol --stdio 2>/dev/null |
-    grep -E '^ +[0-9]' | head -25 > "$out/profile-$what-$side.txt"
+    grep -E '^ +[0-9]' | head -25 > "$out/profile-$what-$side.txt" || true  # head ends the pipe early
   echo "== $side ($what): top self time"
   cat "$out/profile-$what-$side.txt"
 done
