@@ -404,7 +404,9 @@ asio::awaitable<void> Session::writer(std::shared_ptr<Session> self) {
 // been written for kQuietRelease. Not after every write: a stream that
 // trickles would free and allocate them for each piece; and not by a
 // deadline per write either (a timer update, a system call, per write). One
-// watch per quiet period, which moves its own deadline.
+// watch per quiet period, which moves its own deadline. Real time, not the
+// session's clock: this is about memory, and a test's virtual clock would
+// otherwise keep the buffers until it is advanced.
 asio::awaitable<void> Session::quiet_watch(std::shared_ptr<Session> self) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
