@@ -1,5 +1,6 @@
 #include "anytls/session.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 #include <random>
@@ -52,67 +53,126 @@ Session::Session(asio::any_io_executor ex, std::unique_ptr<net::Conn> conn, Sess
       out_ready_(ex_),
       out_drained_(ex_),
       budget_(ex_, opts_.session_buffer, opts_.shared_budget.get()),
-      synack_armed_(ex_),
       last_frame_at_(clock_.now()),
       srtt_(opts_.rtt_hint),
-      hear_armed_(ex_),
-      hear_timer_(ex_, opts_.clock),
-      write_begun_(ex_) {}
+      watch_timer_(ex_, opts_.clock) {}
 
 Session::~Session() = default;
 
 void Session::start() {
   if (started_) return;
   started_ = true;
+  if (opts_.role == Role::client && opts_.heartbeat.interval > net::Duration::zero())
+    beat_next_ = clock_.now() + opts_.heartbeat.first_delay;
   tasks_.spawn(reader(shared_from_this()), "reader");
   tasks_.spawn(writer(shared_from_this()), "writer");
-  if (opts_.role == Role::client && opts_.heartbeat.interval > net::Duration::zero())
-    tasks_.spawn(heartbeat(shared_from_this()), "heartbeat");
-  if (opts_.role == Role::server && opts_.idle_timeout > net::Duration::zero())
-    tasks_.spawn(idle_watchdog(shared_from_this()), "idle watchdog");
-  if (opts_.write_stall_timeout > net::Duration::zero())
-    tasks_.spawn(stall_watchdog(shared_from_this()), "write stall watchdog");
+  tasks_.spawn(watchdog(shared_from_this()), "watchdog");
 }
 
-asio::awaitable<void> Session::stall_watchdog(std::shared_ptr<Session> self) {
-  net::Timer timer(ex_, opts_.clock);
+void Session::watch(net::Clock::time_point due) {
+  // Timer::cancel() leaves the expiry at max: a second call before the
+  // watchdog has run again wakes nothing more.
+  if (!closed_ && due < watch_timer_.expiry()) watch_timer_.cancel();
+}
+
+asio::awaitable<void> Session::watchdog(std::shared_ptr<Session> self) {
   while (!closed_) {
-    if (!write_since_) {
-      stall_watch_idle_ = true;
-      co_await write_begun_.wait();
-      stall_watch_idle_ = false;
-      continue;
-    }
+    auto next = check_deadlines(clock_.now());
+    if (closed_) break;
+    // No deadline: a timer at max is not armed (a virtual clock does not
+    // count it), and watch() wakes it when one is set.
+    watch_timer_.expires_at(next.value_or(net::Clock::time_point::max()));
+    co_await watch_timer_.wait();  // reached, or cancelled: look again
+  }
+  (void)self;
+}
+
+std::optional<net::Clock::time_point> Session::check_deadlines(net::Clock::time_point now) {
+  std::optional<net::Clock::time_point> next;
+  auto ahead = [&](net::Clock::time_point due) { next = next ? std::min(*next, due) : due; };
+
+  if (write_since_ && opts_.write_stall_timeout > net::Duration::zero()) {
     const auto due = *write_since_ + opts_.write_stall_timeout;
-    if (clock_.now() >= due) {
+    if (now >= due) {
       thread_local net::LogLimit limit;
       if (auto more = limit.admit())
         spdlog::warn("{} a write made no progress for {}, closing the session{}", opts_.log_prefix,
                      net::format_duration(opts_.write_stall_timeout), *more);
       close("write stalled");
-      break;
+      return std::nullopt;
     }
-    timer.expires_at(due);
-    auto ec = co_await timer.wait();
-    if (ec) break;  // cancelled: closing
+    ahead(due);
   }
-  (void)self;
-}
 
-asio::awaitable<void> Session::idle_watchdog(std::shared_ptr<Session> self) {
-  net::Timer timer(ex_, opts_.clock);
-  while (!closed_) {
-    auto due = last_frame_at_ + opts_.idle_timeout;
-    if (clock_.now() >= due) {
-      spdlog::debug("{} no frame from the client for {}, closing", opts_.log_prefix,
-                    net::format_duration(opts_.idle_timeout));
-      close("idle timeout");
-      break;
+  if (opts_.role == Role::server) {
+    if (opts_.idle_timeout > net::Duration::zero()) {
+      const auto due = last_frame_at_ + opts_.idle_timeout;
+      if (now >= due) {
+        spdlog::debug("{} no frame from the client for {}, closing", opts_.log_prefix,
+                      net::format_duration(opts_.idle_timeout));
+        close("idle timeout");
+        return std::nullopt;
+      }
+      ahead(due);
     }
-    timer.expires_at(due);
-    if (co_await timer.wait()) break;  // cancelled: closing
+    return next;
   }
-  (void)self;
+
+  // Client: silence after expect_frame_within().
+  if (hear_by_ && frames_in_ > hear_mark_) hear_by_.reset();
+  if (hear_by_) {
+    if (now >= *hear_by_) {
+      stats_.liveness_failed = true;
+      spdlog::warn("{} no frame from the server within {}, closing the session", opts_.log_prefix,
+                   net::format_duration(hear_bound_));
+      close(fmt::format("no frame from the server within {}", net::format_duration(hear_bound_)));
+      return std::nullopt;
+    }
+    ahead(*hear_by_);
+  }
+
+  // Client: the oldest stream still waiting for its SYNACK. Entries whose
+  // stream got it, or is gone, need no watching.
+  auto answered = std::find_if(synack_due_.begin(), synack_due_.end(), [&](const auto& e) {
+    auto it = streams_.find(e.first);
+    return it != streams_.end() && !it->second->synack_received();
+  });
+  synack_due_.erase(synack_due_.begin(), answered);
+  if (!synack_due_.empty()) {
+    auto [sid, due] = synack_due_.front();
+    if (now >= due) {
+      spdlog::warn("{} no SYNACK for stream {} within {}ms, closing the session", opts_.log_prefix, sid,
+                   opts_.synack_timeout.count());
+      close("synack timeout");
+      return std::nullopt;
+    }
+    ahead(due);
+  }
+
+  // Client heartbeat. A v2 server answers every request; silence this long
+  // after one means dead. Against a v1 server requests are sent but not
+  // awaited.
+  if (opts_.heartbeat.interval > net::Duration::zero() && started_) {
+    const auto liveness = std::max(opts_.heartbeat.interval, opts_.heartbeat.liveness_floor);
+    if (beat_awaiting_ && last_frame_at_ >= *beat_awaiting_) beat_awaiting_.reset();
+    if (beat_awaiting_ && now >= *beat_awaiting_ + liveness) {
+      stats_.liveness_failed = true;
+      spdlog::warn("[Heartbeat] No response from server within {}, closing session {}",
+                   net::format_duration(liveness), opts_.log_prefix);
+      close("heartbeat timeout");
+      return std::nullopt;
+    }
+    if (now >= beat_next_) {
+      spdlog::debug("[Heartbeat] Sending heartbeat request");
+      send_heart_request();
+      spdlog::debug("[Heartbeat] Heartbeat sent successfully");
+      if (peer_version_ >= 2 && !beat_awaiting_) beat_awaiting_ = now;
+      beat_next_ = now + jittered(opts_.heartbeat.interval);
+    }
+    ahead(beat_next_);
+    if (beat_awaiting_) ahead(*beat_awaiting_ + liveness);
+  }
+  return next;
 }
 
 void Session::close(const std::string& reason) {
@@ -123,9 +183,6 @@ void Session::close(const std::string& reason) {
   out_ready_.notify_all();
   out_drained_.notify_all();
   budget_.wake();
-  synack_armed_.notify_all();
-  hear_armed_.notify_all();
-  write_begun_.notify_all();
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [sid, s] : streams) s->on_session_closed(reason);
@@ -200,41 +257,14 @@ void Session::expect_frame_within(net::Duration bound, bool probe) {
     if (due < *hear_by_) {
       hear_by_ = due;
       hear_bound_ = bound;
-      hear_timer_.cancel();  // the watchdog waits for the later one
     }
   } else {
-    if (hear_by_ && due < *hear_by_) hear_timer_.cancel();
     hear_by_ = due;
     hear_mark_ = frames_in_;
     hear_bound_ = bound;
     hear_since_ = clock_.now();
   }
-  if (!silence_watch_started_) {
-    silence_watch_started_ = true;
-    tasks_.spawn(silence_watchdog(shared_from_this()), "silence watchdog");
-  }
-  hear_armed_.notify_all();
-}
-
-asio::awaitable<void> Session::silence_watchdog(std::shared_ptr<Session> self) {
-  auto& timer = hear_timer_;
-  while (!closed_) {
-    if (hear_by_ && frames_in_ > hear_mark_) hear_by_.reset();
-    if (!hear_by_) {
-      co_await hear_armed_.wait();
-      continue;
-    }
-    if (clock_.now() < *hear_by_) {
-      timer.expires_at(*hear_by_);
-      co_await timer.wait();  // cancelled: closing, or a nearer deadline
-      continue;
-    }
-    stats_.liveness_failed = true;
-    spdlog::warn("{} no frame from the server within {}, closing the session", opts_.log_prefix,
-                 net::format_duration(hear_bound_));
-    close(fmt::format("no frame from the server within {}", net::format_duration(hear_bound_)));
-  }
-  (void)self;
+  watch(*hear_by_);
 }
 
 net::Result<std::shared_ptr<Stream>> Session::open_stream(std::span<const std::uint8_t> first_data) {
@@ -257,39 +287,9 @@ net::Result<std::shared_ptr<Stream>> Session::open_stream(std::span<const std::u
   // pre-warmed session's stream 1 is.
   if (peer_version_ >= 2) {
     synack_due_.emplace_back(sid, clock_.now() + opts_.synack_timeout);
-    if (!watchdog_started_) {
-      watchdog_started_ = true;
-      tasks_.spawn(synack_watchdog(shared_from_this()), "synack watchdog");
-    }
-    synack_armed_.notify_all();
+    watch(synack_due_.back().second);
   }
   return stream;
-}
-
-asio::awaitable<void> Session::synack_watchdog(std::shared_ptr<Session> self) {
-  net::Timer timer(ex_, opts_.clock);
-  while (!closed_) {
-    // Entries whose stream got its SYNACK or is gone need no watching.
-    while (!synack_due_.empty()) {
-      auto it = streams_.find(synack_due_.front().first);
-      if (it != streams_.end() && !it->second->synack_received()) break;
-      synack_due_.pop_front();
-    }
-    if (synack_due_.empty()) {
-      co_await synack_armed_.wait();
-      continue;
-    }
-    auto [sid, due] = synack_due_.front();
-    if (clock_.now() < due) {
-      timer.expires_at(due);
-      if (co_await timer.wait()) co_return;  // cancelled: the session is closing
-      continue;
-    }
-    spdlog::warn("{} no SYNACK for stream {} within {}ms, closing the session", opts_.log_prefix, sid,
-                 opts_.synack_timeout.count());
-    close("synack timeout");
-  }
-  (void)self;
 }
 
 net::Duration Session::jittered(net::Duration d) {
@@ -298,40 +298,6 @@ net::Duration Session::jittered(net::Duration d) {
   thread_local std::minstd_rand rng{std::random_device{}()};
   std::uniform_int_distribution<int> permille(1000 - 10 * kHeartbeatJitterPercent, 1000 + 10 * kHeartbeatJitterPercent);
   return std::chrono::duration_cast<net::Duration>(d * permille(rng) / 1000);
-}
-
-asio::awaitable<void> Session::heartbeat(std::shared_ptr<Session> self) {
-  const auto interval = opts_.heartbeat.interval;
-  // A v2 server answers every request; silence this long means dead.
-  const auto liveness = std::max(interval, opts_.heartbeat.liveness_floor);
-  net::Timer timer(ex_, opts_.clock);
-  auto next = clock_.now() + opts_.heartbeat.first_delay;
-  std::optional<net::Clock::time_point> awaiting;  // an unanswered request since
-  while (!closed_) {
-    auto wake = next;
-    if (awaiting) wake = std::min(wake, *awaiting + liveness);
-    timer.expires_at(wake);
-    if (co_await timer.wait()) co_return;
-    if (closed_) co_return;
-    auto now = clock_.now();
-    if (awaiting && last_frame_at_ >= *awaiting) awaiting.reset();
-    if (awaiting && now >= *awaiting + liveness) {
-      stats_.liveness_failed = true;
-      spdlog::warn("[Heartbeat] No response from server within {}, closing session {}",
-                   net::format_duration(liveness), opts_.log_prefix);
-      close("heartbeat timeout");
-      co_return;
-    }
-    if (now >= next) {
-      spdlog::debug("[Heartbeat] Sending heartbeat request");
-      send_heart_request();
-      spdlog::debug("[Heartbeat] Heartbeat sent successfully");
-      // Against a v1 server heartbeats are sent but not awaited.
-      if (peer_version_ >= 2 && !awaiting) awaiting = now;
-      next = now + jittered(interval);
-    }
-  }
-  (void)self;
 }
 
 void Session::forget_stream(std::uint32_t sid) {
@@ -378,7 +344,7 @@ asio::awaitable<void> Session::writer(std::shared_ptr<Session> self) {
     std::swap(out_, writing_);
     out_drained_.notify_all();
     write_since_ = clock_.now();
-    if (stall_watch_idle_) write_begun_.notify_all();
+    if (opts_.write_stall_timeout > net::Duration::zero()) watch(*write_since_ + opts_.write_stall_timeout);
     auto ec = co_await flush(writing_);
     write_since_.reset();
     stats_.bytes_out += writing_.size();
@@ -391,7 +357,7 @@ asio::awaitable<void> Session::writer(std::shared_ptr<Session> self) {
     holding_write_buffers_ = true;
     last_write_at_ = std::chrono::steady_clock::now();
     if (out_.empty() && streams_.empty()) {
-      release_write_buffers();  // an idle session gives them back at once
+      release_write_buffers(0);  // an idle session gives them back at once, all of them
     } else if (!quiet_watch_armed_) {
       quiet_watch_armed_ = true;
       tasks_.spawn(quiet_watch(shared_from_this()), "quiet release");
@@ -419,19 +385,19 @@ asio::awaitable<void> Session::quiet_watch(std::shared_ptr<Session> self) {
     if (ec) co_return;  // cancelled: the session is closing
   }
   quiet_watch_armed_ = false;
-  if (out_.empty() && holding_write_buffers_) release_write_buffers();
+  if (out_.empty() && holding_write_buffers_) release_write_buffers(kKeptWriteBuffer);
   (void)self;
 }
 
-void Session::release_write_buffers() {
+void Session::release_write_buffers(std::size_t keep) {
   // Swapped out: `v = {}` would assign an empty initializer list and keep
   // the capacity.
   std::size_t freed = 0;
-  if (writing_.capacity() > kKeptWriteBuffer) {
+  if (writing_.capacity() > keep) {
     freed += writing_.capacity();
     std::vector<std::uint8_t>().swap(writing_);
   }
-  if (out_.capacity() > kKeptWriteBuffer) {
+  if (out_.capacity() > keep) {
     freed += out_.capacity();
     std::vector<std::uint8_t>().swap(out_);
   }
@@ -439,7 +405,7 @@ void Session::release_write_buffers() {
   holding_write_buffers_ = false;
   // Many sessions going quiet together leave holes all over the heap (an
   // idle session's heartbeat frees nothing worth noting).
-  if (freed > 0) net::HeapTrim::note_freed(freed + kTlsRecordBuffers);
+  if (freed > kKeptWriteBuffer) net::HeapTrim::note_freed(freed + kTlsRecordBuffers);
 }
 
 asio::awaitable<std::error_code> Session::flush(std::vector<std::uint8_t>& bytes) {
@@ -510,9 +476,9 @@ asio::awaitable<void> Session::process(std::span<const std::uint8_t> in) {
         cur_stream_.reset();
         last_frame_at_ = clock_.now();
         ++frames_in_;
-        if (hear_by_) {  // heard: the silence watchdog has nothing to wait for
+        if (hear_by_) {  // heard: the silence rule has nothing to wait for
           hear_by_.reset();
-          hear_timer_.cancel();
+          watch_timer_.cancel();  // the watchdog sets its next deadline
         }
         if (cur_.cmd == Command::push) {
           auto it = streams_.find(cur_.sid);

@@ -1,16 +1,16 @@
 // An AnyTLS session: the frame layer over one TLS connection, for either
 // role. One reader coroutine decodes frames and dispatches them; one writer
 // coroutine drains the outgoing buffer, so frames never interleave and the
-// padding packet counter lives in one place. The session owns its timers:
-// the SYNACK watchdog and, on the client, the heartbeat with its liveness
-// rule. Owners (the pool, the server) only observe it: frames seen and
+// padding packet counter lives in one place. The session owns its
+// deadlines (write stall, the server's idle limit, the client's SYNACK,
+// silence and heartbeat rules), all kept by one watchdog coroutine on one
+// timer. Owners (the pool, the server) only observe it: frames seen and
 // closed(reason).
 #pragma once
 #include "net/counter.hpp"
 #include <mutex>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -194,19 +194,21 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   asio::awaitable<void> reader(std::shared_ptr<Session> self);
   asio::awaitable<void> writer(std::shared_ptr<Session> self);
   asio::awaitable<void> quiet_watch(std::shared_ptr<Session> self);
-  asio::awaitable<void> synack_watchdog(std::shared_ptr<Session> self);
-  asio::awaitable<void> heartbeat(std::shared_ptr<Session> self);
-  asio::awaitable<void> idle_watchdog(std::shared_ptr<Session> self);
-  asio::awaitable<void> silence_watchdog(std::shared_ptr<Session> self);
-  asio::awaitable<void> stall_watchdog(std::shared_ptr<Session> self);
+  asio::awaitable<void> watchdog(std::shared_ptr<Session> self);
+  // Acts on every deadline that has passed (a send, or a close); returns the
+  // nearest one still ahead.
+  std::optional<net::Clock::time_point> check_deadlines(net::Clock::time_point now);
+  // A deadline was set: wakes the watchdog if it waits for a later one.
+  void watch(net::Clock::time_point due);
   void rtt_sample();
   asio::awaitable<void> close_after_flush(std::shared_ptr<Session> self, std::string reason);
   asio::awaitable<std::error_code> flush(std::vector<std::uint8_t>& bytes);
   asio::awaitable<void> handle_frame(const FrameHeader& h, std::string_view data);
   asio::awaitable<void> process(std::span<const std::uint8_t> in);
   asio::awaitable<void> wait_out_room();
-  // Frees the write queue's memory and the TLS layer's record buffers.
-  void release_write_buffers();
+  // Frees the write queue's memory (vectors larger than keep) and the TLS
+  // layer's record buffers.
+  void release_write_buffers(std::size_t keep);
   net::Duration jittered(net::Duration d);
 
   void queue_frame(Command cmd, std::uint32_t sid, std::span<const std::uint8_t> data = {});
@@ -239,10 +241,9 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   bool first_stream_opened_ = false;
 
   // Client: streams waiting for their SYNACK, in open order (their
-  // deadlines are in the same order); one watchdog task serves them all.
-  std::deque<std::pair<std::uint32_t, net::Clock::time_point>> synack_due_;
-  net::Signal synack_armed_;
-  bool watchdog_started_ = false;
+  // deadlines are in the same order). A vector: an empty std::deque already
+  // holds 576 bytes, on every session.
+  std::vector<std::pair<std::uint32_t, net::Clock::time_point>> synack_due_;
 
   FrameDecoder decoder_;
   FrameHeader cur_{};
@@ -271,13 +272,14 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   std::uint64_t hear_mark_ = 0;
   net::Duration hear_bound_{0};
   net::Clock::time_point hear_since_{};
-  net::Signal hear_armed_;
-  net::Timer hear_timer_;  // cancelled when a nearer deadline is set
-  bool silence_watch_started_ = false;
-  // Write stall watchdog: when the write in progress began or last moved.
+  // Write stall: when the write in progress began or last moved.
   std::optional<net::Clock::time_point> write_since_;
-  net::Signal write_begun_;
-  bool stall_watch_idle_ = false;  // the watchdog waits for a write to begin
+  // Client heartbeat: the next request, and the oldest unanswered one (v2).
+  net::Clock::time_point beat_next_{};
+  std::optional<net::Clock::time_point> beat_awaiting_;
+  // The watchdog's one timer (a task and a timer per rule cost about a KiB
+  // each per session, which an idle pool of thousands pays).
+  net::Timer watch_timer_;
   SessionStats stats_;
 };
 

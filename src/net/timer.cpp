@@ -28,7 +28,9 @@ void Timer::expires_at(Clock::time_point t) {
     return;
   }
   timer_.expires_at(Clock::time_point::max());
-  clock_->arm(*this);
+  // A timer that never expires is not armed: tests read armed() as "some
+  // deadline is being watched".
+  if (t != Clock::time_point::max()) clock_->arm(*this);
 }
 
 void Timer::expires_after(Clock::duration d) {

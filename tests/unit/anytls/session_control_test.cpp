@@ -79,6 +79,31 @@ asio::awaitable<RawServer> client_with_raw_server(Closer& closer, proto::Session
   co_return r;
 }
 
+// Pre-warms r.client (Settings out) and answers as a v2 server, `rtt`
+// (virtual) after the Settings arrived. False if the client did not send
+// Settings.
+asio::awaitable<bool> answer_as_v2(RawServer& r, FrameReader& fr, net::VirtualClock& clock, milliseconds rtt) {
+  r.client->send_settings();
+  auto settings = co_await fr.until(Command::settings);
+  if (!settings) co_return false;
+  clock.advance(rtt);
+  co_await write_all(*r.server, raw_frame(Command::server_settings, 0, "v=2"));
+  co_await settle();
+  co_return true;
+}
+
+// The client session lives until `bound` has passed (virtual time) and no
+// longer: then it is closed for silence.
+asio::awaitable<void> expect_dead_at(Session& client, net::VirtualClock& clock, milliseconds bound) {
+  clock.advance(bound - milliseconds(1));
+  co_await settle();
+  EXPECT_FALSE(client.closed()) << "closed before " << bound.count() << "ms";
+  clock.advance(milliseconds(1));
+  co_await settle();
+  EXPECT_TRUE(client.closed());
+  EXPECT_TRUE(client.stats().liveness_failed);
+}
+
 // A server session (echo handler) with a raw TLS client that has sent its preamble.
 struct RawClient {
   std::shared_ptr<Session> server;
@@ -285,13 +310,7 @@ asio::awaitable<void> silent_server_body(net::VirtualClock* clock_ptr) {
   FrameReader fr(*r.server);
   auto syn = co_await fr.until(Command::syn);
   CO_ASSERT_TRUE(syn.has_value());
-  clock.advance(milliseconds(299));
-  co_await settle();
-  EXPECT_FALSE(r.client->closed());
-  clock.advance(milliseconds(1));
-  co_await settle();
-  EXPECT_TRUE(r.client->closed());
-  EXPECT_TRUE(r.client->stats().liveness_failed);
+  co_await expect_dead_at(*r.client, clock, milliseconds(300));
   EXPECT_NE((*st)->failure().find("no frame from the server within 300ms"), std::string::npos) << (*st)->failure();
 }
 
@@ -309,13 +328,9 @@ asio::awaitable<void> probe_body(net::VirtualClock* clock_ptr) {
   auto opts = client_options();
   opts.clock = &clock;
   auto r = co_await client_with_raw_server(closer, opts);
-  r.client->send_settings();
   FrameReader fr(*r.server);
-  auto settings = co_await fr.until(Command::settings);
-  CO_ASSERT_TRUE(settings.has_value());
-  clock.advance(milliseconds(4));
-  co_await write_all(*r.server, raw_frame(Command::server_settings, 0, "v=2"));
-  co_await settle();
+  const bool v2 = co_await answer_as_v2(r, fr, clock, milliseconds(4));
+  CO_ASSERT_TRUE(v2);
   CO_ASSERT_TRUE(r.client->peer_version() == 2);
   // Settings -> ServerSettings measured the round trip.
   CO_ASSERT_TRUE(r.client->rtt().has_value());
@@ -335,19 +350,58 @@ asio::awaitable<void> probe_body(net::VirtualClock* clock_ptr) {
   r.client->expect_frame_within(milliseconds(50), true);
   auto probe2 = co_await fr.until(Command::heart_request);
   CO_ASSERT_TRUE(probe2.has_value());
-  clock.advance(milliseconds(49));
-  co_await settle();
-  EXPECT_FALSE(r.client->closed());
-  clock.advance(milliseconds(1));
-  co_await settle();
-  EXPECT_TRUE(r.client->closed());
-  EXPECT_TRUE(r.client->stats().liveness_failed);
+  co_await expect_dead_at(*r.client, clock, milliseconds(50));
 }
 
 TEST(SessionControl, ProbeAnsweredOrSessionDead) {
   net::VirtualClock clock;
   asio::io_context io;
   run_test(io, probe_body(&clock));
+}
+
+// Every deadline of a session (heartbeat, write stall, SYNACK, silence) is
+// kept on one timer: a nearer deadline set later wakes the watchdog, which
+// re-arms for it, and a met deadline (the SYNACK came) closes nothing.
+asio::awaitable<void> one_timer_body(net::VirtualClock* clock_ptr) {
+  Closer closer;
+  auto& clock = *clock_ptr;
+  auto opts = client_options();
+  opts.clock = &clock;
+  opts.synack_timeout = milliseconds(300);
+  opts.heartbeat.interval = std::chrono::seconds(10);
+  opts.heartbeat.first_delay = std::chrono::seconds(10);
+  opts.write_stall_timeout = std::chrono::seconds(5);
+  auto r = co_await client_with_raw_server(closer, opts);
+  FrameReader fr(*r.server);
+  const bool v2 = co_await answer_as_v2(r, fr, clock, milliseconds(0));
+  CO_ASSERT_TRUE(v2);
+  CO_ASSERT_TRUE(r.client->peer_version() == 2);
+  EXPECT_EQ(clock.armed(), 1u) << "heartbeat and write stall share the watchdog's timer";
+
+  auto st = r.client->open_stream(ipv4_loopback_address(80));
+  CO_ASSERT_TRUE(st.ok());
+  auto syn = co_await fr.until(Command::syn);
+  CO_ASSERT_TRUE(syn.has_value());
+  co_await settle();
+  EXPECT_EQ(clock.armed(), 1u);
+  EXPECT_EQ(clock.next_deadline(), clock.now() + milliseconds(300)) << "the SYNACK deadline is the nearest";
+  co_await write_all(*r.server, raw_frame(Command::synack, syn->sid, ""));
+  co_await settle();
+  clock.advance(milliseconds(300));
+  co_await settle();
+  EXPECT_FALSE(r.client->closed()) << "the SYNACK came in time";
+
+  r.client->expect_frame_within(milliseconds(50), false);
+  co_await settle();
+  EXPECT_EQ(clock.armed(), 1u);
+  EXPECT_EQ(clock.next_deadline(), clock.now() + milliseconds(50));
+  co_await expect_dead_at(*r.client, clock, milliseconds(50));
+}
+
+TEST(SessionControl, AllDeadlinesShareOneTimer) {
+  net::VirtualClock clock;
+  asio::io_context io;
+  run_test(io, one_timer_body(&clock));
 }
 
 // ---------------------------------------------------------------------------
