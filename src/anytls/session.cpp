@@ -203,7 +203,7 @@ void Session::close_when_flushed(const std::string& reason) {
 }
 
 asio::awaitable<void> Session::close_after_flush(std::shared_ptr<Session> self, std::string reason) {
-  while (!closed_ && (!out_.empty() || !writing_.empty())) co_await out_drained_.wait();
+  while (!closed_ && (!out_.empty() || !writing_.empty() || conn_busy_)) co_await out_drained_.wait();
   close(reason);
   (void)self;
 }
@@ -335,18 +335,71 @@ asio::awaitable<std::error_code> Session::write_stream(std::uint32_t sid, const 
   co_return std::error_code{};
 }
 
+asio::awaitable<std::error_code> Session::write_stream_spent(std::uint32_t sid, std::uint8_t* p, std::size_t n,
+                                                              std::size_t headroom) {
+  // In place: only when the connection keeps records (TLS), this write
+  // needs no shaping (the client's first packets go through the writer's
+  // padding), and nothing else is queued (order).
+  const bool shaping = opts_.role == Role::client && opts_.padding && !padding_done_;
+  if (headroom < kFrameHeaderSize || shaping || !conn_->writes_pieces()) co_return co_await write_stream(sid, p, n);
+  if (conn_busy_ || !out_.empty()) {
+    // The writer has queued bytes to send (often this stream's own last
+    // ones, or a bulk stream that once queued would keep queueing): one
+    // stream waits for the writer to finish them, for at most two of its
+    // rounds, rather than copying. Others copy meanwhile, so streams never
+    // line up here.
+    if (spent_waiting_) co_return co_await write_stream(sid, p, n);
+    spent_waiting_ = true;
+    const auto start = writer_rounds_;
+    while ((conn_busy_ || !out_.empty()) && !closed_ && writer_rounds_ - start < 2) co_await out_drained_.wait();
+    spent_waiting_ = false;
+    if (conn_busy_ || !out_.empty()) co_return co_await write_stream(sid, p, n);
+  }
+  if (closed_) co_return asio::error::connection_aborted;
+  auto it = streams_.find(sid);
+  if (it == streams_.end() || it->second->is_closed()) co_return asio::error::broken_pipe;
+  struct Ctx {
+    std::uint32_t sid;
+    static void header(void* c, std::uint8_t* at, std::size_t len) {
+      encode_header(at, FrameHeader{Command::push, static_cast<Ctx*>(c)->sid, static_cast<std::uint16_t>(len)});
+    }
+  } ctx{sid};
+  conn_busy_ = true;
+  write_since_ = clock_.now();
+  if (opts_.write_stall_timeout > net::Duration::zero()) watch(*write_since_ + opts_.write_stall_timeout);
+  // 16377 + 7 = 16384: each frame fills one TLS record, as in write_stream().
+  auto ec = co_await conn_->write_pieces(p, n, kRecordFrameData, kFrameHeaderSize, &Ctx::header, &ctx);
+  write_since_.reset();
+  conn_busy_ = false;
+  ++packet_;
+  ++stats_.direct_writes;
+  stats_.bytes_out += n + (n + kRecordFrameData - 1) / kRecordFrameData * kFrameHeaderSize;
+  out_ready_.notify_all();    // the writer may have frames that waited for the connection
+  out_drained_.notify_all();  // close_when_flushed() waits for this write too
+  if (ec) {
+    close("write: " + ec.message());
+    co_return asio::error::connection_aborted;
+  }
+  after_write();
+  co_return std::error_code{};
+}
+
 asio::awaitable<void> Session::writer(std::shared_ptr<Session> self) {
   while (!closed_) {
-    if (out_.empty()) {
+    // conn_busy_: a stream is writing in place (write_stream_spent).
+    if (out_.empty() || conn_busy_) {
       co_await out_ready_.wait();
       continue;
     }
     std::swap(out_, writing_);
     out_drained_.notify_all();
+    conn_busy_ = true;
     write_since_ = clock_.now();
     if (opts_.write_stall_timeout > net::Duration::zero()) watch(*write_since_ + opts_.write_stall_timeout);
     auto ec = co_await flush(writing_);
     write_since_.reset();
+    conn_busy_ = false;
+    ++writer_rounds_;
     stats_.bytes_out += writing_.size();
     writing_.clear();
     out_drained_.notify_all();
@@ -354,16 +407,20 @@ asio::awaitable<void> Session::writer(std::shared_ptr<Session> self) {
       close("write: " + ec.message());
       break;
     }
-    holding_write_buffers_ = true;
-    last_write_at_ = std::chrono::steady_clock::now();
-    if (out_.empty() && streams_.empty()) {
-      release_write_buffers(0);  // an idle session gives them back at once, all of them
-    } else if (!quiet_watch_armed_) {
-      quiet_watch_armed_ = true;
-      tasks_.spawn(quiet_watch(shared_from_this()), "quiet release");
-    }
+    after_write();
   }
   (void)self;
+}
+
+void Session::after_write() {
+  holding_write_buffers_ = true;
+  last_write_at_ = std::chrono::steady_clock::now();
+  if (out_.empty() && streams_.empty()) {
+    release_write_buffers(0);  // an idle session gives them back at once, all of them
+  } else if (!quiet_watch_armed_) {
+    quiet_watch_armed_ = true;
+    tasks_.spawn(quiet_watch(shared_from_this()), "quiet release");
+  }
 }
 
 // Gives the write buffers back (ours and the TLS layer's) once nothing has

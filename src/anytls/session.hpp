@@ -108,6 +108,7 @@ struct SessionOptions {
 struct SessionStats {
   std::uint64_t bytes_in = 0, bytes_out = 0;  // plaintext frame bytes
   std::uint64_t streams_opened = 0;
+  std::uint64_t direct_writes = 0;  // stream writes framed in place, without a copy (write_stream_spent)
   // Read by the pool from any worker (stats()).
   net::RelaxedCounter heartbeats_sent;
   net::RelaxedCounter heartbeat_responses;
@@ -186,6 +187,8 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
  private:
   // StreamTransport
   asio::awaitable<std::error_code> write_stream(std::uint32_t sid, const std::uint8_t* p, std::size_t n) override;
+  asio::awaitable<std::error_code> write_stream_spent(std::uint32_t sid, std::uint8_t* p, std::size_t n,
+                                                      std::size_t headroom) override;
   void end_stream(std::uint32_t sid, bool send_fin) override;
   void send_synack(std::uint32_t sid, std::string_view error_text) override;
   ReceiveBudget& receive_budget() override { return budget_; }
@@ -193,6 +196,9 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
 
   asio::awaitable<void> reader(std::shared_ptr<Session> self);
   asio::awaitable<void> writer(std::shared_ptr<Session> self);
+  // After a write reached the connection: the write buffers are given back
+  // now (idle session) or once quiet.
+  void after_write();
   asio::awaitable<void> quiet_watch(std::shared_ptr<Session> self);
   asio::awaitable<void> watchdog(std::shared_ptr<Session> self);
   // Acts on every deadline that has passed (a send, or a close); returns the
@@ -228,6 +234,9 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   std::vector<std::uint8_t> out_;      // queued complete frames
   std::vector<std::uint8_t> writing_;  // being written
   bool holding_write_buffers_ = false;  // written since release_write_buffers()
+  bool conn_busy_ = false;              // a write to conn_ is under way (writer, or a stream in place)
+  bool spent_waiting_ = false;          // a stream waits for conn_ to write in place
+  std::uint64_t writer_rounds_ = 0;     // flushes the writer has finished
   bool quiet_watch_armed_ = false;      // a quiet_watch() is running
   std::chrono::steady_clock::time_point last_write_at_;
   net::Signal out_ready_;              // writer: out_ has bytes, or closing

@@ -100,6 +100,14 @@ asio::awaitable<std::error_code> Stream::write(asio::const_buffer buf) {
   co_return co_await transport->write_stream(sid_, static_cast<const std::uint8_t*>(buf.data()), buf.size());
 }
 
+asio::awaitable<std::error_code> Stream::write_spent(net::Lease& lease, std::size_t n) {
+  if (failed_) co_return asio::error::connection_aborted;
+  if (is_closed()) co_return asio::error::broken_pipe;
+  auto transport = transport_;
+  co_return co_await transport->write_stream_spent(sid_, reinterpret_cast<std::uint8_t*>(lease.data()), n,
+                                                   lease.headroom());
+}
+
 void Stream::close() {
   if (local_closed_) return;
   local_closed_ = true;

@@ -77,6 +77,10 @@ class StreamTransport {
   // full). connection_aborted when the session is gone, broken_pipe when the
   // stream is.
   virtual asio::awaitable<std::error_code> write_stream(std::uint32_t sid, const std::uint8_t* p, std::size_t n) = 0;
+  // The same for bytes that may be spent: p has `headroom` writable bytes in
+  // front, and p[0, n) may be overwritten (net::Conn::write_spent).
+  virtual asio::awaitable<std::error_code> write_stream_spent(std::uint32_t sid, std::uint8_t* p, std::size_t n,
+                                                              std::size_t headroom) = 0;
   // The stream is done locally: sends FIN (when `send_fin`) and forgets it.
   virtual void end_stream(std::uint32_t sid, bool send_fin) = 0;
   // Server: the SYNACK for sid (empty text = success), sent to v2 clients.
@@ -110,6 +114,8 @@ class Stream : public std::enable_shared_from_this<Stream> {
   // when a frame arrives and copies straight into it.
   asio::awaitable<net::ReadResult> read_leased(net::Lease& lease);
   asio::awaitable<std::error_code> write(asio::const_buffer buf);
+  // Like write(), for bytes in a lease that may be spent (net::Conn).
+  asio::awaitable<std::error_code> write_spent(net::Lease& lease, std::size_t n);
   // Full close: sends FIN unless the peer already ended the stream or the
   // session is gone. Never echoes a FIN. Idempotent.
   void close();
@@ -172,6 +178,9 @@ class StreamConn final : public net::Conn {
   asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override { return s_->read_some(buf); }
   asio::awaitable<net::ReadResult> read_leased(net::Lease& lease) override { return s_->read_leased(lease); }
   asio::awaitable<std::error_code> write(asio::const_buffer buf) override { return s_->write(buf); }
+  asio::awaitable<std::error_code> write_spent(net::Lease& lease, std::size_t n) override {
+    return s_->write_spent(lease, n);
+  }
   void shutdown_write() override { s_->close(); }
   void close() override { s_->close(); }
   std::string failure() const override { return s_->failure(); }

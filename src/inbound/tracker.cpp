@@ -120,6 +120,11 @@ class CountingConn final : public net::WrappedConn {
     if (!ec) bump(it_->upload, buf.size());
     co_return ec;
   }
+  asio::awaitable<std::error_code> write_spent(net::Lease& lease, std::size_t n) override {
+    auto ec = co_await inner().write_spent(lease, n);
+    if (!ec) bump(it_->upload, n);
+    co_return ec;
+  }
 
  private:
   StatePtr st_;

@@ -55,6 +55,32 @@ class Conn {
     const asio::mutable_buffer buf = lease.buffer();
     co_return co_await read_some(buf);
   }
+  // Writes lease.data()[0, n) like write(), but may use those bytes and the
+  // lease's headroom as scratch: they are spent afterwards. What relay()
+  // uses, so that an AnyTLS stream can put its frame headers in place in
+  // front of the data instead of copying the data behind them.
+  virtual asio::awaitable<std::error_code> write_spent(Lease& lease, std::size_t n) {
+    return write(asio::buffer(lease.data(), n));
+  }
+  // Connections that keep record boundaries (TLS) can write data in pieces
+  // with a header in front of each, one record per header + piece, without
+  // copying: write_pieces() writes the header of each piece into the
+  // `header` bytes just before it (the caller's headroom for the first, the
+  // end of the piece before, already written, for the others). `fill` gets
+  // where the header goes and the piece's length.
+  using PieceHeader = void (*)(void* ctx, std::uint8_t* at, std::size_t piece_len);
+  virtual bool writes_pieces() const { return false; }
+  virtual asio::awaitable<std::error_code> write_pieces(std::uint8_t* data, std::size_t n, std::size_t piece,
+                                                        std::size_t header, PieceHeader fill, void* ctx) {
+    for (std::size_t off = 0; off < n;) {
+      const std::size_t len = n - off < piece ? n - off : piece;
+      fill(ctx, data + off - header, len);
+      const std::error_code ec = co_await write(asio::buffer(data + off - header, header + len));
+      if (ec) co_return ec;
+      off += len;
+    }
+    co_return std::error_code{};
+  }
   // Hint that the connection is idle and may drop its buffers.
   virtual void release_buffers() {}
   // Why the connection failed, in words, when a read or write error has a

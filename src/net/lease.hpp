@@ -18,13 +18,17 @@ class Lease {
   static constexpr std::size_t kSize = 64 * 1024 + 512;
 
   // An empty lease whose reads use at most `window` bytes of the buffer
-  // (e.g. whole AnyTLS frames' worth).
-  explicit Lease(std::size_t window = kSize) : window_(window < kSize ? window : kSize) {}
-  Lease(Lease&& o) noexcept : p_(o.p_), window_(o.window_) { o.p_ = nullptr; }
+  // (e.g. whole AnyTLS frames' worth), starting `headroom` bytes in: room a
+  // writer may use in front of the data (write_spent(), net/conn.hpp).
+  explicit Lease(std::size_t window = kSize, std::size_t headroom = 0)
+      : headroom_(headroom < kSize ? headroom : 0),
+        window_(window < kSize - headroom_ ? window : kSize - headroom_) {}
+  Lease(Lease&& o) noexcept : p_(o.p_), headroom_(o.headroom_), window_(o.window_) { o.p_ = nullptr; }
   Lease& operator=(Lease&& o) noexcept {
     if (this != &o) {
       reset();
       p_ = o.p_;
+      headroom_ = o.headroom_;
       window_ = o.window_;
       o.p_ = nullptr;
     }
@@ -42,9 +46,11 @@ class Lease {
   void reset();
 
   explicit operator bool() const { return p_ != nullptr; }
-  std::byte* data() const { return p_; }
+  // Where reads go: after the headroom (null without a buffer).
+  std::byte* data() const { return p_ ? p_ + headroom_ : nullptr; }
   std::size_t size() const { return window_; }
-  asio::mutable_buffer buffer() const { return {p_, window_}; }
+  std::size_t headroom() const { return headroom_; }
+  asio::mutable_buffer buffer() const { return {data(), window_}; }
 
   // Buffers on this thread's free list, and leases holding a buffer in the
   // whole process (tests and the memory figures).
@@ -53,6 +59,7 @@ class Lease {
 
  private:
   std::byte* p_ = nullptr;
+  std::size_t headroom_;
   std::size_t window_;
 };
 

@@ -45,13 +45,14 @@ struct RelayState {
 // closes both). Never co_awaits again once the relay is closed, so an idle
 // close cannot race a write.
 asio::awaitable<void> pump(Conn& from, Conn& to, std::uint64_t& counter, RelayState& st) {
-  Lease lease(kRelayBufferSize);
+  Lease lease(kRelayBufferSize, kRelayHeadroom);
   for (;;) {
     auto [rec, n] = co_await from.read_leased(lease);
     if (st.closed) break;
     if (n > 0) {
       st.last_activity = Clock::now();
-      auto wec = co_await to.write(asio::buffer(lease.data(), n));
+      // The bytes are not needed after the write: `to` may frame them in place.
+      auto wec = co_await to.write_spent(lease, n);
       if (st.closed) break;
       if (wec) {
         st.fail(wec);

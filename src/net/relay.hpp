@@ -30,6 +30,10 @@ struct RelayStats {
 // Four AnyTLS frames of 16377 data bytes: a full read leaves as exactly four
 // 16 KiB TLS records, in one send(2).
 inline constexpr std::size_t kRelayBufferSize = 4 * (16 * 1024 - 7);
+// Room in front of what a relay reads, where an AnyTLS stream puts the first
+// frame header instead of copying the data (Conn::write_spent); 16 keeps the
+// data aligned.
+inline constexpr std::size_t kRelayHeadroom = 16;
 
 asio::awaitable<RelayStats> relay(Conn& a, Conn& b,
                                   std::chrono::steady_clock::duration idle_timeout = {});

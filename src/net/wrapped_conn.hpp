@@ -18,6 +18,14 @@ class WrappedConn : public Conn {
   asio::awaitable<ReadResult> read_some(asio::mutable_buffer buf) override { return inner_->read_some(buf); }
   asio::awaitable<ReadResult> read_leased(Lease& lease) override { return inner_->read_leased(lease); }
   asio::awaitable<std::error_code> write(asio::const_buffer buf) override { return inner_->write(buf); }
+  asio::awaitable<std::error_code> write_spent(Lease& lease, std::size_t n) override {
+    return inner_->write_spent(lease, n);
+  }
+  bool writes_pieces() const override { return inner_->writes_pieces(); }
+  asio::awaitable<std::error_code> write_pieces(std::uint8_t* data, std::size_t n, std::size_t piece,
+                                                std::size_t header, PieceHeader fill, void* ctx) override {
+    return inner_->write_pieces(data, n, piece, header, fill, ctx);
+  }
   void shutdown_write() override { inner_->shutdown_write(); }
   void close() override { inner_->close(); }
   asio::awaitable<std::error_code> wait_readable() override { return inner_->wait_readable(); }

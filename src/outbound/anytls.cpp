@@ -612,6 +612,13 @@ class PooledConn final : public net::Conn {
     co_return ok ? std::error_code{} : ec;
   }
 
+  asio::awaitable<std::error_code> write_spent(net::Lease& lease, std::size_t n) override {
+    if (replaying_ && confirmed()) confirm();
+    // Unconfirmed bytes are kept for a replay: those go through write().
+    if (replaying_) co_return co_await write(asio::buffer(lease.data(), n));
+    co_return co_await o_.stream->write_spent(lease, n);
+  }
+
   void shutdown_write() override { o_.stream->close(); }
   std::string failure() const override { return o_.stream->failure(); }
 

@@ -1,5 +1,6 @@
 #include "tls/tls_conn.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -284,18 +285,24 @@ asio::awaitable<std::error_code> TlsConn::flush_outbox() {
   co_return std::error_code{};
 }
 
-asio::awaitable<std::error_code> TlsConn::write(asio::const_buffer buf) {
-  const auto* p = static_cast<const unsigned char*>(buf.data());
-  std::size_t left = buf.size();
-  // Uncorked however this ends (an error, or the coroutine destroyed).
-  struct Cork {
-    Outbox& o;
-    explicit Cork(Outbox& box) : o(box) { o.corked = true; }
-    ~Cork() {
-      o.corked = false;
-      if (o.len == 0) o.buf.reset();
-    }
-  } cork(outbox_);
+namespace {
+
+// Records of one write() or write_pieces() call collect in the outbox;
+// uncorked however the call ends (an error, or the coroutine destroyed).
+struct Cork {
+  TlsConn::Outbox& o;
+  explicit Cork(TlsConn::Outbox& box) : o(box) { o.corked = true; }
+  ~Cork() {
+    o.corked = false;
+    if (o.len == 0) o.buf.reset();
+  }
+  Cork(const Cork&) = delete;
+  Cork& operator=(const Cork&) = delete;
+};
+
+}  // namespace
+
+asio::awaitable<std::error_code> TlsConn::ssl_write_all(const unsigned char* p, std::size_t left) {
   while (left > 0) {
     if (closed_) co_return asio::error::operation_aborted;
     int len = left > INT_MAX ? INT_MAX : static_cast<int>(left);
@@ -310,6 +317,31 @@ asio::awaitable<std::error_code> TlsConn::write(asio::const_buffer buf) {
     }
     auto ec = co_await await_ssl(n);
     if (ec) co_return ec;
+  }
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> TlsConn::write(asio::const_buffer buf) {
+  Cork cork(outbox_);
+  auto ec = co_await ssl_write_all(static_cast<const unsigned char*>(buf.data()), buf.size());
+  if (ec) co_return ec;
+  if (closed_) co_return asio::error::operation_aborted;
+  co_return co_await flush_outbox();
+}
+
+asio::awaitable<std::error_code> TlsConn::write_pieces(std::uint8_t* data, std::size_t n, std::size_t piece,
+                                                       std::size_t header, PieceHeader fill, void* ctx) {
+  Cork cork(outbox_);
+  for (std::size_t off = 0; off < n;) {
+    const std::size_t len = std::min(piece, n - off);
+    // The header overwrites the end of the piece before: SSL_write has
+    // taken that one whole (a want-write retry only re-sends a record
+    // already sealed), so its bytes are no longer read.
+    unsigned char* rec = data + off - header;
+    fill(ctx, rec, len);
+    auto ec = co_await ssl_write_all(rec, header + len);
+    if (ec) co_return ec;
+    off += len;
   }
   if (closed_) co_return asio::error::operation_aborted;
   co_return co_await flush_outbox();

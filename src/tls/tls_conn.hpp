@@ -54,6 +54,11 @@ class TlsConn final : public net::Conn {
   // leave together, in one send(2) per 64 KiB (see Outbox), and the call
   // returns only when they have all been handed to the kernel.
   asio::awaitable<std::error_code> write(asio::const_buffer buf) override;
+  // One record per header + piece, written in place (net::Conn); the
+  // records of one call leave together like write()'s.
+  bool writes_pieces() const override { return true; }
+  asio::awaitable<std::error_code> write_pieces(std::uint8_t* data, std::size_t n, std::size_t piece,
+                                                std::size_t header, PieceHeader fill, void* ctx) override;
   asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override;
   // SSL_read first; waits holding no lease and no OpenSSL record buffers.
   asio::awaitable<net::ReadResult> read_leased(net::Lease& lease) override;
@@ -76,6 +81,9 @@ class TlsConn final : public net::Conn {
   const std::string& last_error_text() const { return last_error_; }
 
  private:
+  // SSL_write until all of [p, p + n) is taken (into the outbox while
+  // corked); retried with the same arguments after a want-write.
+  asio::awaitable<std::error_code> ssl_write_all(const unsigned char* p, std::size_t n);
   // Waits for what SSL_get_error asked for; returns an error for anything
   // that is not a want-read/want-write.
   asio::awaitable<std::error_code> await_ssl(int ret);

@@ -101,6 +101,10 @@ asio::awaitable<void> echo_stream(std::shared_ptr<Stream> s) {
     s->report_dial_result(std::string(kRefuseText));
     co_return;
   }
+  co_await echo_dialed(std::move(s));
+}
+
+asio::awaitable<void> echo_dialed(std::shared_ptr<Stream> s) {
   s->report_dial_result("");
   std::vector<std::uint8_t> buf(32 * 1024);
   for (;;) {

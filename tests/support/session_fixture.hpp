@@ -106,6 +106,8 @@ inline constexpr std::uint16_t kRefusePort = 9;
 inline constexpr std::string_view kRefuseText = "dial tcp 127.0.0.1:9: connection refused";
 void echo_handler(std::shared_ptr<proto::Stream> s);
 asio::awaitable<void> echo_stream(std::shared_ptr<proto::Stream> s);
+// The echo part, once the address has been read: SYNACK ok, then echo.
+asio::awaitable<void> echo_dialed(std::shared_ptr<proto::Stream> s);
 
 // Reads exactly out.size() bytes from a stream.
 asio::awaitable<std::error_code> read_exact(proto::Stream& s, std::span<std::uint8_t> out);

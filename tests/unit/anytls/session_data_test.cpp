@@ -14,6 +14,7 @@
 #include "anytls/settings.hpp"
 #include "anytls/stream.hpp"
 #include "net/lease.hpp"
+#include "net/relay.hpp"
 #include "support/frames.hpp"
 #include "support/run.hpp"
 #include "support/session_fixture.hpp"
@@ -64,6 +65,94 @@ asio::awaitable<void> echo_10mib_body() {
 TEST(SessionData, Echo10MiBBothWays) {
   asio::io_context io;
   run_test(io, echo_10mib_body(), std::chrono::seconds(60));
+}
+
+// ---------------------------------------------------------------------------
+// Spent writes (what relay() uses on the sending side): frames are built in
+// place in the lease, without a copy, and the bytes arrive intact, while
+// another stream of the same session writes through the queue at the same
+// time (the writer and the in-place writes take turns on the connection).
+
+constexpr std::uint16_t kSpentEchoPort = 8;
+
+// Echo through lease reads and spent writes, like a relay.
+asio::awaitable<void> spent_echo(std::shared_ptr<Stream> s) {
+  s->report_dial_result("");
+  proto::StreamConn conn(s);
+  net::Lease lease(net::kRelayBufferSize, net::kRelayHeadroom);
+  for (;;) {
+    auto [ec, n] = co_await conn.read_leased(lease);
+    if (ec) break;
+    auto wec = co_await conn.write_spent(lease, n);
+    if (wec) break;
+  }
+}
+
+void spent_or_plain_echo(std::shared_ptr<Stream> s) {
+  auto ex = s->executor();
+  asio::co_spawn(
+      ex,
+      [](std::shared_ptr<Stream> st) -> asio::awaitable<void> {
+        std::uint8_t addr[7];
+        auto ec = co_await read_exact(*st, addr);
+        if (ec) co_return;
+        const std::uint16_t port = static_cast<std::uint16_t>(addr[5] << 8 | addr[6]);
+        auto echo = port == kSpentEchoPort ? spent_echo(std::move(st)) : echo_dialed(std::move(st));
+        co_await std::move(echo);
+      }(std::move(s)),
+      asio::detached);
+}
+
+// Writes `total` bytes of pattern `seed` as a relay does: each piece read
+// into a lease with headroom, then spent.
+asio::awaitable<std::error_code> write_pattern_spent(std::shared_ptr<Stream> st, std::uint64_t seed,
+                                                     std::uint64_t total) {
+  net::Lease lease(net::kRelayBufferSize, net::kRelayHeadroom);
+  std::uint64_t off = 0;
+  while (off < total) {
+    lease.acquire();
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(lease.size(), total - off));
+    auto* p = reinterpret_cast<std::uint8_t*>(lease.data());
+    for (std::size_t i = 0; i < n; ++i) p[i] = pattern_byte(seed, off + i);
+    auto ec = co_await st->write_spent(lease, n);
+    if (ec) co_return ec;
+    off += n;
+  }
+  co_return std::error_code{};
+}
+
+asio::awaitable<void> spent_writes_body() {
+  Closer closer;
+  auto p = co_await make_session_pair(client_options(), server_options(), spent_or_plain_echo);
+  closer.add(p);
+  auto spent = co_await open_ok(p.client, kSpentEchoPort);
+  closer.add(spent);
+  auto plain = co_await open_ok(p.client, kEchoPort);
+  closer.add(plain);
+  // Alone first: past the client's padded first packets, both sides frame
+  // in place.
+  auto [wec0, problem0] = co_await (write_pattern_spent(spent, 10, 2 * kMiB) && read_pattern(spent, 10, 2 * kMiB));
+  EXPECT_FALSE(wec0) << wec0.message();
+  EXPECT_EQ(problem0, "");
+  EXPECT_GT(p.server->stats().direct_writes, 0u);
+  EXPECT_GT(p.client->stats().direct_writes, 0u);
+  // Then alongside queued writes.
+  constexpr std::uint64_t total = 6 * kMiB;
+  // (asio's && flattens the left pair, not the right one.)
+  auto [wec1, problem1, right] = co_await ((write_pattern_spent(spent, 11, total) && read_pattern(spent, 11, total)) &&
+                                           (write_pattern(plain, 12, total, 20000) && read_pattern(plain, 12, total)));
+  auto [wec2, problem2] = right;
+  EXPECT_FALSE(wec1) << wec1.message();
+  EXPECT_EQ(problem1, "");
+  EXPECT_FALSE(wec2) << wec2.message();
+  EXPECT_EQ(problem2, "");
+  EXPECT_FALSE(p.client->closed());
+  EXPECT_FALSE(p.server->closed());
+}
+
+TEST(SessionData, SpentWritesFrameInPlaceAlongsideQueuedWrites) {
+  asio::io_context io;
+  run_test(io, spent_writes_body(), std::chrono::seconds(60));
 }
 
 // ---------------------------------------------------------------------------
