@@ -2,7 +2,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <list>
 
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/tcp.hpp>
@@ -13,6 +12,7 @@
 #include "app/websocket.hpp"
 #include "net/coro.hpp"
 #include "net/listener.hpp"
+#include "net/socket_set.hpp"
 #include "net/task_group.hpp"
 
 namespace anytls::app {
@@ -69,7 +69,7 @@ struct ClashServer::State {
   ClashApi& api;
   net::Listener listener;
   net::TaskGroup tasks;
-  std::list<std::weak_ptr<tcp::socket>> conns;
+  net::SocketSet conns{ClashServer::kMaxConnections};
   std::string start_error;
   bool stopped = false;
 };
@@ -475,27 +475,13 @@ asio::awaitable<void> serve_connection(StatePtr st, SocketPtr s) {
   s->close(ig);
 }
 
-asio::awaitable<void> accept_loop(StatePtr st) {
-  while (!st->stopped) {
-    auto [ec, socket] = co_await st->listener.accept();
-    if (ec) {
-      if (st->stopped || ec == asio::error::operation_aborted) break;
-      spdlog::warn("clash-api: accept: {}", ec.message());
-      const net::Clock::duration pause = std::chrono::milliseconds(100);
-      (void)co_await net::sleep_for(pause);
-      continue;
-    }
-    st->conns.remove_if([](const std::weak_ptr<tcp::socket>& w) { return w.expired(); });
-    if (st->conns.size() >= ClashServer::kMaxConnections) {
-      spdlog::debug("clash-api: {} connections open, refusing another", st->conns.size());
-      std::error_code ig;
-      socket.close(ig);
-      continue;
-    }
-    auto s = std::make_shared<tcp::socket>(std::move(socket));
-    st->conns.push_back(s);
-    st->tasks.spawn(serve_connection(st, s), "clash-api connection");
+void admit(const StatePtr& st, tcp::socket socket) {
+  auto s = st->conns.admit(std::move(socket));
+  if (!s) {
+    spdlog::debug("clash-api: {} connections open, refusing another", st->conns.limit());
+    return;
   }
+  st->tasks.spawn(serve_connection(st, s), "clash-api connection");
 }
 
 }  // namespace
@@ -519,7 +505,8 @@ std::error_code ClashServer::start() {
   if (!ep.address().is_loopback() && o.secret.empty())
     spdlog::warn("clash-api: listening on a non-loopback address without a secret: anyone who can reach it can "
                  "switch your proxies and see your connections");
-  st_->tasks.spawn(accept_loop(st_), "accept loop");
+  std::function<void(tcp::socket)> on_accept = [st = st_](tcp::socket socket) { admit(st, std::move(socket)); };
+  st_->tasks.spawn(net::accept_loop(st_->listener, std::move(on_accept), "clash-api"), "accept loop");
   return {};
 }
 
@@ -528,11 +515,7 @@ void ClashServer::stop() {
   st_->stopped = true;
   st_->listener.close();
   st_->tasks.cancel();
-  for (auto& w : st_->conns)
-    if (auto s = w.lock()) {
-      std::error_code ig;
-      s->close(ig);
-    }
+  st_->conns.close_all();
 }
 
 asio::awaitable<void> ClashServer::join() {

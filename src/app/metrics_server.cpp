@@ -2,7 +2,6 @@
 
 #include "net/task_group.hpp"
 
-#include <list>
 
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -17,6 +16,7 @@
 #include "metrics/exposition.hpp"
 #include "net/conn.hpp"
 #include "net/listener.hpp"
+#include "net/socket_set.hpp"
 
 namespace anytls::app {
 
@@ -108,7 +108,7 @@ struct MetricsServer::State {
   MetricsServer::Render render;
   net::Listener listener;
   net::TaskGroup tasks;  // the accept loop and every connection
-  std::list<std::weak_ptr<tcp::socket>> conns;
+  net::SocketSet conns{MetricsServer::kMaxConnections};
   std::string start_error;
   std::uint64_t scrapes = 0;
   bool stopped = false;
@@ -192,27 +192,13 @@ asio::awaitable<void> serve_connection(StatePtr st, std::shared_ptr<tcp::socket>
   s->close(ig);
 }
 
-asio::awaitable<void> accept_loop(StatePtr st) {
-  while (!st->stopped) {
-    auto [ec, socket] = co_await st->listener.accept();
-    if (ec) {
-      if (st->stopped || ec == asio::error::operation_aborted) break;
-      spdlog::warn("metrics: accept: {}", ec.message());
-      asio::steady_timer t(st->io, std::chrono::milliseconds(100));
-      (void)co_await t.async_wait(use_tuple);
-      continue;
-    }
-    st->conns.remove_if([](const std::weak_ptr<tcp::socket>& w) { return w.expired(); });
-    if (st->conns.size() >= MetricsServer::kMaxConnections) {
-      spdlog::debug("metrics: {} connections open, refusing another", st->conns.size());
-      std::error_code ig;
-      socket.close(ig);
-      continue;
-    }
-    auto s = std::make_shared<tcp::socket>(std::move(socket));
-    st->conns.push_back(s);
-    st->tasks.spawn(serve_connection(st, s), "scrape connection");
+void admit(const StatePtr& st, tcp::socket socket) {
+  auto s = st->conns.admit(std::move(socket));
+  if (!s) {
+    spdlog::debug("metrics: {} connections open, refusing another", st->conns.limit());
+    return;
   }
+  st->tasks.spawn(serve_connection(st, s), "scrape connection");
 }
 
 }  // namespace
@@ -244,7 +230,8 @@ std::error_code MetricsServer::start() {
   if (!ep.address().is_loopback() && st_->opts.secret.empty())
     spdlog::warn("metrics: listening on a non-loopback address without a secret: anyone who can reach it sees "
                  "user names and traffic");
-  st_->tasks.spawn(accept_loop(st_), "accept loop");
+  std::function<void(tcp::socket)> on_accept = [st = st_](tcp::socket socket) { admit(st, std::move(socket)); };
+  st_->tasks.spawn(net::accept_loop(st_->listener, std::move(on_accept), "metrics"), "accept loop");
   return {};
 }
 
@@ -258,12 +245,7 @@ void MetricsServer::stop() {
   st_->stopped = true;
   st_->listener.close();
   st_->tasks.cancel();
-  for (auto& w : st_->conns) {
-    if (auto s = w.lock()) {
-      std::error_code ig;
-      s->close(ig);
-    }
-  }
+  st_->conns.close_all();
 }
 
 std::uint16_t MetricsServer::port() const { return st_->listener.port(); }

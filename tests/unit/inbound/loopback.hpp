@@ -214,6 +214,16 @@ inline asio::awaitable<void> http_session(std::shared_ptr<ServerState> st, tcp::
 
 inline std::shared_ptr<ServerState> start_http(asio::io_context& io) { return start_server(io, http_session); }
 
+// A connected loopback pair: {the connecting end, the accepted end}.
+inline asio::awaitable<std::pair<tcp::socket, tcp::socket>> socket_pair() {
+  auto ex = co_await asio::this_coro::executor;
+  tcp::acceptor a(ex, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  tcp::socket c(ex);
+  co_await c.async_connect(a.local_endpoint(), asio::use_awaitable);
+  auto s = co_await a.async_accept(asio::use_awaitable);
+  co_return std::pair<tcp::socket, tcp::socket>{std::move(c), std::move(s)};
+}
+
 inline asio::awaitable<tcp::socket> connect_to(std::uint16_t port) {
   tcp::socket s(co_await asio::this_coro::executor);
   co_await s.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), asio::use_awaitable);

@@ -10,16 +10,6 @@ namespace {
 
 using namespace anytls::test;
 
-// A connected loopback pair.
-asio::awaitable<std::pair<tcp::socket, tcp::socket>> socket_pair() {
-  auto ex = co_await asio::this_coro::executor;
-  tcp::acceptor a(ex, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  tcp::socket c(ex);
-  co_await c.async_connect(a.local_endpoint(), asio::use_awaitable);
-  auto s = co_await a.async_accept(asio::use_awaitable);
-  co_return std::pair<tcp::socket, tcp::socket>{std::move(c), std::move(s)};
-}
-
 struct RelayFixture {
   tcp::socket client_a, client_b;  // the ends the test drives
   TcpConn a, b;                    // the ends relay() copies between
