@@ -31,6 +31,13 @@ asio::awaitable<std::error_code> write_there(std::shared_ptr<Conn> c, asio::cons
   co_return ec;
 }
 
+asio::awaitable<std::error_code> write_spent_there(std::shared_ptr<Conn> c, Lease* lease, std::size_t n,
+                                                   std::shared_ptr<CrossWorkerFailure> failure) {
+  auto ec = co_await c->write_spent(*lease, n);
+  if (ec) failure->note(*c);
+  co_return ec;
+}
+
 asio::awaitable<std::error_code> wait_there(std::shared_ptr<Conn> c) { co_return co_await c->wait_readable(); }
 
 }  // namespace
@@ -61,6 +68,11 @@ asio::awaitable<ReadResult> CrossWorkerConn::read_leased(Lease& lease) {
 
 asio::awaitable<std::error_code> CrossWorkerConn::write(asio::const_buffer buf) {
   auto op = write_there(inner_, buf, failure_);
+  co_return co_await run_on(owner_.get_executor(), std::move(op));
+}
+
+asio::awaitable<std::error_code> CrossWorkerConn::write_spent(Lease& lease, std::size_t n) {
+  auto op = write_spent_there(inner_, &lease, n, failure_);
   co_return co_await run_on(owner_.get_executor(), std::move(op));
 }
 

@@ -28,6 +28,9 @@ class CrossWorkerConn final : public Conn {
   // trips to the owner per read.
   asio::awaitable<ReadResult> read_leased(Lease& lease) override;
   asio::awaitable<std::error_code> write(asio::const_buffer buf) override;
+  // The lease stays the caller's; the owner's connection may frame it in
+  // place while the caller waits.
+  asio::awaitable<std::error_code> write_spent(Lease& lease, std::size_t n) override;
   void shutdown_write() override;
   void close() override;
   asio::awaitable<std::error_code> wait_readable() override;

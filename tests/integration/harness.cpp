@@ -2,6 +2,7 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <stdexcept>
 
@@ -16,6 +17,8 @@
 #include <spdlog/spdlog.h>
 
 #include "app/generate.hpp"
+#include "net/lease.hpp"
+#include "net/relay.hpp"
 #include "support/run.hpp"
 
 namespace anytls::integ {
@@ -274,6 +277,22 @@ asio::awaitable<std::pair<std::string, std::error_code>> read_to_end(net::Conn& 
 asio::awaitable<std::string> echo_once(net::Conn& c, std::string data) {
   auto wec = co_await c.write(asio::buffer(data));
   if (wec) co_return "error: write: " + wec.message();
+  std::string back;
+  auto rec = co_await read_exact(c, back, data.size());
+  if (rec) co_return "error: read after " + std::to_string(back.size()) + " bytes: " + rec.message();
+  co_return back;
+}
+
+asio::awaitable<std::string> echo_spent(net::Conn& c, std::string data) {
+  net::Lease lease(net::kRelayBufferSize, net::kRelayHeadroom);
+  for (std::size_t off = 0; off < data.size();) {
+    lease.acquire();
+    const std::size_t n = std::min(lease.size(), data.size() - off);
+    std::memcpy(lease.data(), data.data() + off, n);
+    auto wec = co_await c.write_spent(lease, n);
+    if (wec) co_return "error: write: " + wec.message();
+    off += n;
+  }
   std::string back;
   auto rec = co_await read_exact(c, back, data.size());
   if (rec) co_return "error: read after " + std::to_string(back.size()) + " bytes: " + rec.message();

@@ -156,6 +156,9 @@ asio::awaitable<std::pair<std::string, std::error_code>> read_to_end(net::Conn& 
 // Writes data and reads the same number of bytes back; returns them (or
 // the error text, prefixed with "error: ").
 asio::awaitable<std::string> echo_once(net::Conn& c, std::string data);
+// The same, written the way relay() writes: in leases with headroom, spent
+// (net::Conn::write_spent).
+asio::awaitable<std::string> echo_spent(net::Conn& c, std::string data);
 // dial + echo + close through an outbound; returns "" on success, else the problem.
 asio::awaitable<std::string> dial_echo(outbound::AnyTlsOutbound* client, std::uint16_t port, std::string data);
 

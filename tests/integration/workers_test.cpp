@@ -198,8 +198,11 @@ asio::awaitable<std::string> dial_from_worker(outbound::AnyTlsOutbound* proxy, s
   auto conn = co_await proxy->dial(tcp_to(port));
   if (!conn) co_return "dial: " + conn.error().text();
   auto got = co_await echo_once(**conn, pattern(100 * 1024, 7));
+  if (got != pattern(100 * 1024, 7)) co_return "echo: " + got.substr(0, 80);
+  // Then as a relay writes (leases framed in place on the session's worker).
+  got = co_await echo_spent(**conn, pattern(1024 * 1024, 8));
   (*conn)->close();
-  co_return got == pattern(100 * 1024, 7) ? std::string() : "echo: " + got.substr(0, 80);
+  co_return got == pattern(1024 * 1024, 8) ? std::string() : "spent echo: " + got.substr(0, 80);
 }
 
 TEST(Workers, AStreamTakesAnIdleSessionOfAnotherWorker) {
