@@ -302,29 +302,40 @@ struct Cork {
 
 }  // namespace
 
-asio::awaitable<std::error_code> TlsConn::ssl_write_all(const unsigned char* p, std::size_t left) {
+int TlsConn::ssl_write_some(const unsigned char*& p, std::size_t& left) {
   while (left > 0) {
-    if (closed_) co_return asio::error::operation_aborted;
     int len = left > INT_MAX ? INT_MAX : static_cast<int>(left);
     ERR_clear_error();
     errno = 0;
-    // Retried with the same arguments after a want-write, as OpenSSL asks.
     int n = SSL_write(ssl_.get(), p, len);
-    if (n > 0) {
-      p += n;
-      left -= static_cast<std::size_t>(n);
-      continue;
-    }
+    if (n <= 0) return n;
+    p += n;
+    left -= static_cast<std::size_t>(n);
+  }
+  return 1;
+}
+
+asio::awaitable<std::error_code> TlsConn::ssl_write_rest(const unsigned char* p, std::size_t left, int n) {
+  for (;;) {
     auto ec = co_await await_ssl(n);
     if (ec) co_return ec;
+    if (closed_) co_return asio::error::operation_aborted;
+    // Retried with the same arguments, as OpenSSL asks.
+    n = ssl_write_some(p, left);
+    if (n > 0) co_return std::error_code{};
   }
-  co_return std::error_code{};
 }
 
 asio::awaitable<std::error_code> TlsConn::write(asio::const_buffer buf) {
   Cork cork(outbox_);
-  auto ec = co_await ssl_write_all(static_cast<const unsigned char*>(buf.data()), buf.size());
-  if (ec) co_return ec;
+  if (closed_) co_return asio::error::operation_aborted;
+  const auto* p = static_cast<const unsigned char*>(buf.data());
+  std::size_t left = buf.size();
+  const int n = ssl_write_some(p, left);
+  if (n <= 0) {
+    auto ec = co_await ssl_write_rest(p, left, n);
+    if (ec) co_return ec;
+  }
   if (closed_) co_return asio::error::operation_aborted;
   co_return co_await flush_outbox();
 }
@@ -337,10 +348,16 @@ asio::awaitable<std::error_code> TlsConn::write_pieces(std::uint8_t* data, std::
     // The header overwrites the end of the piece before: SSL_write has
     // taken that one whole (a want-write retry only re-sends a record
     // already sealed), so its bytes are no longer read.
-    unsigned char* rec = data + off - header;
-    fill(ctx, rec, len);
-    auto ec = co_await ssl_write_all(rec, header + len);
-    if (ec) co_return ec;
+    fill(ctx, data + off - header, len);
+    const unsigned char* rec = data + off - header;
+    if (closed_) co_return asio::error::operation_aborted;
+    std::size_t left = header + len;
+    // Usually taken at once; a coroutine (a frame) only when OpenSSL must wait.
+    const int r = ssl_write_some(rec, left);
+    if (r <= 0) {
+      auto ec = co_await ssl_write_rest(rec, left, r);
+      if (ec) co_return ec;
+    }
     off += len;
   }
   if (closed_) co_return asio::error::operation_aborted;

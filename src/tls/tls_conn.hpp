@@ -81,9 +81,13 @@ class TlsConn final : public net::Conn {
   const std::string& last_error_text() const { return last_error_; }
 
  private:
-  // SSL_write until all of [p, p + n) is taken (into the outbox while
-  // corked); retried with the same arguments after a want-write.
-  asio::awaitable<std::error_code> ssl_write_all(const unsigned char* p, std::size_t n);
+  // SSL_writes until [p, p + left) is all taken (into the outbox while
+  // corked), advancing p and left; 1 then, else the SSL_write result that
+  // stopped it (OpenSSL must wait). No coroutine: the usual case per record.
+  int ssl_write_some(const unsigned char*& p, std::size_t& left);
+  // The rest, after ssl_write_some() stopped with `n`: waits as asked and
+  // retries with the same arguments.
+  asio::awaitable<std::error_code> ssl_write_rest(const unsigned char* p, std::size_t left, int n);
   // Waits for what SSL_get_error asked for; returns an error for anything
   // that is not a want-read/want-write.
   asio::awaitable<std::error_code> await_ssl(int ret);
