@@ -25,6 +25,11 @@ namespace {
 
 constexpr std::string_view kGlobal = "GLOBAL";
 
+// Destination names come from peers (a SOCKS5 domain may hold any byte but
+// NUL): bytes that are not UTF-8 become U+FFFD instead of failing the dump
+// (which ended the response, or the /connections WebSocket, mid-way).
+std::string dump_text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 int hex(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -62,7 +67,7 @@ std::string rfc3339(std::chrono::system_clock::time_point t) {
 ClashResponse json_response(int status, const json& body) {
   ClashResponse r;
   r.status = status;
-  r.body = body.dump();
+  r.body = dump_text(body);
   return r;
 }
 
@@ -202,11 +207,22 @@ Target parse_target(std::string_view target) {
 ClashApi::ClashApi(config::ClashApiOptions options, ClashSources sources)
     : options_(std::move(options)), sources_(sources), modes_{"Rule", "Global", "Direct"} {}
 
+bool is_stream_upgrade(const inbound::http::RequestHead& req, const Target& t) {
+  if (req.method != "GET" || !inbound::http::is_upgrade(req) ||
+      !inbound::http::has_token(req.headers, "Upgrade", "websocket") || t.segments.size() != 1)
+    return false;
+  const auto& s = t.segments[0];
+  return s == "traffic" || s == "memory" || s == "logs" || s == "connections";
+}
+
 bool ClashApi::authorised(const inbound::http::RequestHead& req, const Target& t) const {
   if (options_.secret.empty()) return true;
   if (auto auth = inbound::http::find_header(req.headers, "Authorization"))
     return bearer_matches(*auth, options_.secret);
-  if (inbound::http::is_upgrade(req)) {
+  // ?token= only where a browser cannot send a header: the WebSocket
+  // upgrade of a stream. Anywhere else it would put the secret in URLs and
+  // logs for nothing.
+  if (is_stream_upgrade(req, t)) {
     auto it = t.query.find("token");
     if (it != t.query.end()) return bearer_matches("Bearer " + it->second, options_.secret);
   }
@@ -221,13 +237,13 @@ std::uint64_t ClashApi::total_download() const {
 }
 
 std::string ClashApi::traffic_sample(std::uint64_t up, std::uint64_t down) const {
-  return json{{"up", up}, {"down", down}}.dump();
+  return dump_text(json{{"up", up}, {"down", down}});
 }
 
 std::string ClashApi::memory_sample() const {
   auto p = metrics::read_process_stats();
   std::uint64_t inuse = p.resident_memory_bytes ? static_cast<std::uint64_t>(*p.resident_memory_bytes) : 0;
-  return json{{"inuse", inuse}, {"oslimit", 0}}.dump();
+  return dump_text(json{{"inuse", inuse}, {"oslimit", 0}});
 }
 
 std::string ClashApi::connections_json() const {
@@ -258,16 +274,14 @@ std::string ClashApi::connections_json() const {
     }
   }
   auto p = metrics::read_process_stats();
-  return json{{"downloadTotal", total_download()},
-              {"uploadTotal", total_upload()},
-              {"connections", std::move(list)},
-              {"memory", p.resident_memory_bytes ? static_cast<std::uint64_t>(*p.resident_memory_bytes) : 0}}
-      .dump();
+  return dump_text(json{{"downloadTotal", total_download()},
+                        {"uploadTotal", total_upload()},
+                        {"connections", std::move(list)},
+                        {"memory", p.resident_memory_bytes ? static_cast<std::uint64_t>(*p.resident_memory_bytes) : 0}});
 }
 
 std::string ClashApi::log_json(const LogLine& line) const {
-  return json{{"type", clash_level_name(line.level)}, {"payload", line.text}}.dump(-1, ' ', false,
-                                                                                      json::error_handler_t::replace);
+  return dump_text(json{{"type", clash_level_name(line.level)}, {"payload", line.text}});
 }
 
 // ---- proxies --------------------------------------------------------------------
@@ -295,7 +309,7 @@ std::string ClashApi::proxy_json(const outbound::Outbound& out) const {
     if (const auto* u = dynamic_cast<const outbound::UrlTestOutbound*>(&out)) p["testUrl"] = u->url();
   }
   if (const auto* a = dynamic_cast<const outbound::AnyTlsOutbound*>(&out)) p["pool"] = pool_json(*a);
-  return p.dump();
+  return dump_text(p);
 }
 
 std::string ClashApi::proxies_json() const {
@@ -309,7 +323,7 @@ std::string ClashApi::proxies_json() const {
   json global{{"type", "Selector"}, {"name", kGlobal}, {"udp", true}, {"xudp", false}, {"history", json::array()},
               {"all", all}, {"now", all.empty() ? std::string() : all.front()}};
   proxies[std::string(kGlobal)] = std::move(global);
-  return json{{"proxies", std::move(proxies)}}.dump();
+  return dump_text(json{{"proxies", std::move(proxies)}});
 }
 
 ClashResponse ClashApi::select(const std::string& name, const std::string& body) {
@@ -340,7 +354,7 @@ std::string ClashApi::configs_json() const {
          {"log-level", "info"},
          {"ipv6", true},
          {"tun", nullptr}};
-  return j.dump();
+  return dump_text(j);
 }
 
 ClashResponse ClashApi::patch_configs(const std::string& body) {

@@ -46,6 +46,9 @@ struct Target {
   bool valid = true;
 };
 Target parse_target(std::string_view target);
+// A GET that upgrades to a WebSocket on one of the streamed endpoints
+// (/traffic, /memory, /logs, /connections).
+bool is_stream_upgrade(const inbound::http::RequestHead& req, const Target& t);
 
 // The mode names a dashboard may choose: Clash's three (Rule, Global,
 // Direct), every clash_mode a route rule names, and default_mode.
@@ -57,8 +60,8 @@ class ClashApi {
 
   const config::ClashApiOptions& options() const { return options_; }
   // Whether the request may proceed: no secret, "Authorization: Bearer
-  // <secret>", or (WebSocket upgrades, as browsers cannot set headers
-  // there) "?token=<secret>". Compared in constant time.
+  // <secret>", or (stream WebSocket upgrades only, as browsers cannot set
+  // headers there) "?token=<secret>". Compared in constant time.
   bool authorised(const inbound::http::RequestHead& req, const Target& t) const;
   // The non-streaming endpoints.
   asio::awaitable<ClashResponse> handle(const inbound::http::RequestHead& req, const Target& t, const std::string& body);

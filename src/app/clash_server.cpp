@@ -23,7 +23,8 @@ namespace http = inbound::http;
 
 namespace {
 
-constexpr auto kIdleTimeout = std::chrono::seconds(60);  // waiting for a request head or body
+// A keep-alive connection may wait this long for its next request.
+constexpr auto kIdleTimeout = std::chrono::seconds(60);
 constexpr auto kWriteTimeout = std::chrono::seconds(30);
 constexpr auto kStreamInterval = std::chrono::seconds(1);
 constexpr auto kLogPoll = std::chrono::milliseconds(250);
@@ -71,6 +72,9 @@ struct ClashServer::State {
   net::TaskGroup tasks;
   net::SocketSet conns{ClashServer::kMaxConnections};
   std::string start_error;
+  // A request head and body, from its first byte (a new connection: from
+  // the accept), must arrive within this, however it trickles.
+  std::chrono::steady_clock::duration request_timeout = ClashServer::kRequestTimeout;
   bool stopped = false;
 };
 
@@ -79,8 +83,9 @@ namespace {
 using StatePtr = std::shared_ptr<ClashServer::State>;
 using SocketPtr = std::shared_ptr<tcp::socket>;
 
-asio::awaitable<net::ReadResult> read_for(tcp::socket& s, asio::mutable_buffer buf, net::Clock::duration limit) {
-  auto r = co_await (s.async_read_some(buf, net::use_tuple) || net::sleep_for(limit));
+asio::awaitable<net::ReadResult> read_until(tcp::socket& s, asio::mutable_buffer buf, net::Clock::time_point due) {
+  if (std::chrono::steady_clock::now() >= due) co_return net::ReadResult{asio::error::timed_out, 0};
+  auto r = co_await (s.async_read_some(buf, net::use_tuple) || net::sleep_until(due));
   if (r.index() != 0) co_return net::ReadResult{asio::error::timed_out, 0};
   auto [ec, n] = std::get<0>(r);
   co_return net::ReadResult{ec, n};
@@ -318,6 +323,7 @@ struct Action {
   std::string bytes;  // respond: the response; stream: the 101 / chunked head
   bool close = false;
   bool head = false;
+  bool authorised = false;  // the secret was shown (the connection is no longer evicted first)
   UiPlan plan;
   StreamCtx ctx{Stream::traffic, false};
   std::vector<std::pair<std::string, std::string>> extra;  // CORS
@@ -355,11 +361,15 @@ Action decide(const ClashApi& api, const http::RequestHead& req, const Target& t
     return a;
   }
   if (!api.authorised(req, t)) {
+    // Closed after the answer: a client without the secret does not keep
+    // a connection.
     auto r = error_json(401, "Unauthorized");
     r.headers.emplace_back("WWW-Authenticate", "Bearer");
+    a.close = true;
     a.bytes = response_bytes(std::move(r), a.extra, a.close, false);
     return a;
   }
+  a.authorised = true;
   auto kind = stream_kind(t);
   const bool upgrade = http::is_upgrade(req) && http::has_token(req.headers, "Upgrade", "websocket");
   if (!kind || req.method != "GET" || (!upgrade && *kind == Stream::connections)) {
@@ -413,12 +423,21 @@ std::optional<Action> check_framing(const http::RequestHead& req, std::uint64_t&
   return std::nullopt;
 }
 
-asio::awaitable<std::optional<Request>> read_request(StatePtr st, SocketPtr s, std::string& in) {
+// first: the connection's first request (its time counts from the accept).
+asio::awaitable<std::optional<Request>> read_request(StatePtr st, SocketPtr s, std::string& in, bool first) {
   std::vector<char> buf(4096);
+  // Keep-alive: the next request may be a while; its time starts with its
+  // first byte.
+  bool awaiting_next = in.empty() && !first;
+  auto due = std::chrono::steady_clock::now() + (awaiting_next ? net::Clock::duration(kIdleTimeout) : st->request_timeout);
   auto parsed = http::parse_request_head(in, ClashServer::kMaxHead);
   while (parsed.status == http::Status::need_more) {
-    auto [ec, n] = co_await read_for(*s, asio::buffer(buf), kIdleTimeout);
+    auto [ec, n] = co_await read_until(*s, asio::buffer(buf), due);
     if (ec || st->stopped) co_return std::nullopt;
+    if (awaiting_next) {
+      awaiting_next = false;
+      due = std::chrono::steady_clock::now() + st->request_timeout;
+    }
     in.append(buf.data(), n);
     parsed = http::parse_request_head(in, ClashServer::kMaxHead);
   }
@@ -433,7 +452,7 @@ asio::awaitable<std::optional<Request>> read_request(StatePtr st, SocketPtr s, s
   r.refused = check_framing(r.head, length);
   if (r.refused) co_return r;
   while (in.size() < length) {
-    auto [ec, n] = co_await read_for(*s, asio::buffer(buf), kIdleTimeout);
+    auto [ec, n] = co_await read_until(*s, asio::buffer(buf), due);
     if (ec || st->stopped) co_return std::nullopt;
     in.append(buf.data(), n);
   }
@@ -445,11 +464,15 @@ asio::awaitable<std::optional<Request>> read_request(StatePtr st, SocketPtr s, s
 asio::awaitable<void> serve_connection(StatePtr st, SocketPtr s) {
   std::string in;
   auto& api = st->api;
+  bool first = true, authorised = false;
   while (!st->stopped) {
-    auto request = co_await read_request(st, s, in);
+    auto request = co_await read_request(st, s, in, first);
+    first = false;
     if (!request) break;
     Target t = parse_target(request->head.target);
     Action a = request->refused ? std::move(*request->refused) : decide(api, request->head, t);
+    authorised = authorised || a.authorised;
+    if (a.authorised) st->conns.mark(*s, net::SocketSet::Use::active);
     std::error_code ec;
     switch (a.kind) {
       case Action::respond:
@@ -469,6 +492,7 @@ asio::awaitable<void> serve_connection(StatePtr st, SocketPtr s) {
       }
     }
     if (ec || a.close) break;
+    st->conns.mark(*s, authorised ? net::SocketSet::Use::idle : net::SocketSet::Use::pending);
   }
   std::error_code ig;
   s->shutdown(tcp::socket::shutdown_send, ig);
@@ -478,7 +502,7 @@ asio::awaitable<void> serve_connection(StatePtr st, SocketPtr s) {
 void admit(const StatePtr& st, tcp::socket socket) {
   auto s = st->conns.admit(std::move(socket));
   if (!s) {
-    spdlog::debug("clash-api: {} connections open, refusing another", st->conns.limit());
+    spdlog::debug("clash-api: {} connections serving authorised requests, refusing another", st->conns.limit());
     return;
   }
   st->tasks.spawn(serve_connection(st, s), "clash-api connection");
@@ -522,6 +546,9 @@ asio::awaitable<void> ClashServer::join() {
   auto st = st_;
   co_await st->tasks.join();
 }
+
+void ClashServer::set_request_timeout(std::chrono::steady_clock::duration d) { st_->request_timeout = d; }
+std::size_t ClashServer::evictions() const { return st_->conns.evictions(); }
 
 std::uint16_t ClashServer::port() const { return st_->listener.port(); }
 const std::string& ClashServer::start_error() const { return st_->start_error; }

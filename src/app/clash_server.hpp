@@ -9,10 +9,14 @@
 // standalone asio this project is built on. The HTTP parsing is the
 // project's own (inbound/http_codec.hpp).
 //
-// Bounded: at most kMaxConnections at once (streams included), request heads
-// of kMaxHead bytes, bodies of kMaxBody, WebSocket frames from the client of
-// kMaxFrame; a deadline on every read of a request and every write.
+// Bounded: at most kMaxConnections at once (streams included; when full, a
+// new connection evicts the oldest one that has not shown the secret, then
+// the oldest idle one: net/socket_set.hpp), request heads of kMaxHead bytes,
+// bodies of kMaxBody, WebSocket frames from the client of kMaxFrame; a
+// request's head and body within kRequestTimeout of its first byte, a
+// deadline on every write; a 401 closes the connection.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -31,6 +35,7 @@ class ClashServer {
   static constexpr std::size_t kMaxHead = 16 * 1024;
   static constexpr std::size_t kMaxBody = 64 * 1024;
   static constexpr std::size_t kMaxFrame = 4 * 1024;
+  static constexpr std::chrono::seconds kRequestTimeout{10};
 
   // api must outlive the server.
   ClashServer(asio::io_context& io, ClashApi& api);
@@ -42,6 +47,10 @@ class ClashServer {
   void stop();
   asio::awaitable<void> join();
   std::uint16_t port() const;
+  // Tests: a shorter kRequestTimeout (before start()).
+  void set_request_timeout(std::chrono::steady_clock::duration d);
+  // Connections closed to make room for a new one.
+  std::size_t evictions() const;
   const std::string& start_error() const;
 
   struct State;

@@ -27,9 +27,10 @@ using SteadyClock = std::chrono::steady_clock;
 namespace {
 
 constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
-// A scrape is one short request; a keep-alive connection waiting for the
-// next one (Prometheus scrapes every 15-60 s) may wait this long.
-constexpr auto kRequestTimeout = std::chrono::seconds(120);
+// A keep-alive connection waiting for the next scrape (Prometheus scrapes
+// every 15-60 s) may wait this long for its first byte.
+constexpr auto kIdleTimeout = std::chrono::seconds(120);
+
 constexpr auto kWriteTimeout = std::chrono::seconds(30);
 
 MetricsResponse plain(int status, std::string reason, std::string body) {
@@ -111,6 +112,9 @@ struct MetricsServer::State {
   net::SocketSet conns{MetricsServer::kMaxConnections};
   std::string start_error;
   std::uint64_t scrapes = 0;
+  // A request head, from its first byte (a new connection: from the
+  // accept), must arrive within this, however it trickles.
+  SteadyClock::duration request_timeout = MetricsServer::kRequestTimeout;
   bool stopped = false;
 };
 
@@ -135,8 +139,11 @@ asio::awaitable<std::error_code> write_until(tcp::socket& s, const std::string& 
 asio::awaitable<void> serve_connection(StatePtr st, std::shared_ptr<tcp::socket> s) {
   std::string in;
   std::vector<char> buf(4096);
+  bool first = true, authorised = false;
   while (!st->stopped) {
-    auto deadline = SteadyClock::now() + kRequestTimeout;
+    bool awaiting_next = in.empty() && !first;
+    first = false;
+    auto deadline = SteadyClock::now() + (awaiting_next ? SteadyClock::duration(kIdleTimeout) : st->request_timeout);
     auto head = inbound::http::parse_request_head(in, MetricsServer::kMaxHead);
     bool eof = false;
     while (head.status == inbound::http::Status::need_more) {
@@ -144,6 +151,10 @@ asio::awaitable<void> serve_connection(StatePtr st, std::shared_ptr<tcp::socket>
       if (ec || st->stopped) {
         eof = true;
         break;
+      }
+      if (awaiting_next) {
+        awaiting_next = false;
+        deadline = SteadyClock::now() + st->request_timeout;
       }
       in.append(buf.data(), n);
       head = inbound::http::parse_request_head(in, MetricsServer::kMaxHead);
@@ -175,10 +186,15 @@ asio::awaitable<void> serve_connection(StatePtr st, std::shared_ptr<tcp::socket>
           wanted = true;
           return std::string();
         });
+        if (wanted) {
+          authorised = true;
+          st->conns.mark(*s, net::SocketSet::Use::active);
+        }
         if (wanted) resp.body = co_await st->render();
         if (resp.status == 200) ++st->scrapes;
         is_head = req.method == "HEAD";
-        close = inbound::http::has_token(req.headers, "Connection", "close") ||
+        // A client without the token does not keep a connection.
+        close = resp.status == 401 || inbound::http::has_token(req.headers, "Connection", "close") ||
                 (req.version_minor == 0 && !inbound::http::has_token(req.headers, "Connection", "keep-alive"));
       }
       in.erase(0, head.consumed);
@@ -186,6 +202,7 @@ asio::awaitable<void> serve_connection(StatePtr st, std::shared_ptr<tcp::socket>
     auto bytes = serialize_response(resp, is_head, close);
     auto wec = co_await write_until(*s, bytes, SteadyClock::now() + kWriteTimeout);
     if (wec || close) break;
+    st->conns.mark(*s, authorised ? net::SocketSet::Use::idle : net::SocketSet::Use::pending);
   }
   std::error_code ig;
   s->shutdown(tcp::socket::shutdown_send, ig);
@@ -195,7 +212,7 @@ asio::awaitable<void> serve_connection(StatePtr st, std::shared_ptr<tcp::socket>
 void admit(const StatePtr& st, tcp::socket socket) {
   auto s = st->conns.admit(std::move(socket));
   if (!s) {
-    spdlog::debug("metrics: {} connections open, refusing another", st->conns.limit());
+    spdlog::debug("metrics: {} connections serving authorised scrapes, refusing another", st->conns.limit());
     return;
   }
   st->tasks.spawn(serve_connection(st, s), "scrape connection");
@@ -247,6 +264,9 @@ void MetricsServer::stop() {
   st_->tasks.cancel();
   st_->conns.close_all();
 }
+
+void MetricsServer::set_request_timeout(std::chrono::steady_clock::duration d) { st_->request_timeout = d; }
+std::size_t MetricsServer::evictions() const { return st_->conns.evictions(); }
 
 std::uint16_t MetricsServer::port() const { return st_->listener.port(); }
 const std::string& MetricsServer::start_error() const { return st_->start_error; }

@@ -1,9 +1,13 @@
 // The experimental.metrics endpoint: a small HTTP/1.1 server on the box's
 // own event loop (one coroutine per connection, no extra thread) that
 // answers GET <path> with the Prometheus text rendered at that moment.
-// Keep-alive as Prometheus uses it; at most kMaxConnections at once, a
-// deadline on every read and write, request heads of at most 8 KiB.
+// Keep-alive as Prometheus uses it; at most kMaxConnections at once (when
+// full, a new connection evicts the oldest one that has not shown the
+// token, then the oldest idle one: net/socket_set.hpp), a request head
+// within kRequestTimeout of its first byte, a deadline on every write,
+// request heads of at most 8 KiB; a 401 closes the connection.
 #pragma once
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -42,6 +46,7 @@ class MetricsServer {
  public:
   static constexpr std::size_t kMaxConnections = 8;
   static constexpr std::size_t kMaxHead = 8 * 1024;
+  static constexpr std::chrono::seconds kRequestTimeout{10};
 
   // The exposition text, gathered when a scrape asks.
   using Render = std::function<asio::awaitable<std::string>()>;
@@ -59,6 +64,10 @@ class MetricsServer {
   // Completes when the accept loop and every connection have finished.
   asio::awaitable<void> join();
   std::uint16_t port() const;
+  // Tests: a shorter kRequestTimeout (before start()).
+  void set_request_timeout(std::chrono::steady_clock::duration d);
+  // Connections closed to make room for a new one.
+  std::size_t evictions() const;
   const std::string& start_error() const;
   std::uint64_t scrapes() const;  // metrics bodies served
 
