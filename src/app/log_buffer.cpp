@@ -1,12 +1,16 @@
 #include "app/log_buffer.hpp"
 
+#include "app/log_text.hpp"
+
 namespace anytls::app {
 
 void LogBuffer::sink_it_(const spdlog::details::log_msg& msg) {
   LogLine line;
   line.seq = ++seq_;
   line.level = msg.level;
-  line.text.assign(msg.payload.data(), msg.payload.size());
+  const std::string_view payload(msg.payload.data(), msg.payload.size());
+  // Dashboards show the text: no control characters, no colour codes.
+  line.text = log_safe(payload) ? std::string(payload) : log_safe_text(payload, Colours::strip);
   if (lines_.size() == kCapacity) lines_.pop_front();
   lines_.push_back(std::move(line));
 }

@@ -13,6 +13,8 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "app/log_text.hpp"
+
 namespace anytls::app {
 namespace {
 
@@ -50,7 +52,16 @@ class SingBoxFormatter final : public spdlog::formatter {
       fmt::format_to(std::back_inserter(dest), "[{:04}]", secs < 0 ? 0 : secs);
     }
     dest.push_back(' ');
-    dest.append(msg.payload.data(), msg.payload.data() + msg.payload.size());
+    // Names from peers are in many lines: none may forge a line of its own
+    // or send a terminal escape (app/log_text.hpp).
+    const std::string_view payload(msg.payload.data(), msg.payload.size());
+    const Colours colours = color_ ? Colours::keep : Colours::escape;
+    if (log_safe(payload, colours)) {
+      dest.append(payload.data(), payload.data() + payload.size());
+    } else {
+      const std::string safe = log_safe_text(payload, colours);
+      dest.append(safe.data(), safe.data() + safe.size());
+    }
     dest.push_back('\n');
   }
 

@@ -10,7 +10,9 @@
 #include <spdlog/spdlog.h>
 
 #include "app/generate.hpp"
+#include "app/log_buffer.hpp"
 #include "app/log_ids.hpp"
+#include "app/log_text.hpp"
 
 namespace {
 
@@ -70,6 +72,47 @@ TEST(Logging, FileOutputLevelAndLayout) {
                                  "DEBUG \\[EnsureIdleSession\\] hello\n"
                                  "[+-][0-9]{4} [0-9-]{10} [0-9:]{8} ERROR inbound/anytls\\[in\\]: oops\n"));
   EXPECT_THAT(text, Not(HasSubstr("\x1b[")));  // files never get colour
+  fs::remove(log);
+}
+
+// Issue 24: a destination name with CR/LF, other control bytes or bytes
+// that are not UTF-8 (a SOCKS5 domain may hold any byte but NUL) cannot
+// forge a line or reach the terminal: it is written escaped.
+TEST(LogText, EscapesWhatCouldForgeALine) {
+  using anytls::app::Colours;
+  using anytls::app::log_safe;
+  using anytls::app::log_safe_text;
+  EXPECT_TRUE(log_safe("connection to example.com:443"));
+  EXPECT_TRUE(log_safe("b\xc3\xbc" "cher.de \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80"));  // UTF-8 stays
+  EXPECT_EQ(log_safe_text("a\r\nINFO forged"), "a\\r\\nINFO forged");
+  EXPECT_EQ(log_safe_text(std::string("x\0y\ty\x7f", 6)), "x\\x00y\\ty\\x7f");
+  EXPECT_EQ(log_safe_text("\x1b[2J\x1b]0;t\x07"), "\\x1b[2J\\x1b]0;t\\x07");
+  // Not UTF-8: a lone continuation byte, an overlong '/', a surrogate, a cut sequence.
+  EXPECT_EQ(log_safe_text("\x80 \xc0\xaf \xed\xa0\x80 \xe4\xb8"), "\\x80 \\xc0\\xaf \\xed\\xa0\\x80 \\xe4\\xb8");
+  EXPECT_EQ(log_safe_text("\xc2\x9b" "31m"), "\\u009b31m");  // C1 CSI
+  // The logger's own colour codes: kept on a terminal, left out for /logs.
+  EXPECT_TRUE(log_safe("\x1b[38;5;42m7\x1b[0m", Colours::keep));
+  EXPECT_FALSE(log_safe("\x1b[38;5;42m7\x1b[0m"));
+  EXPECT_EQ(log_safe_text("\x1b[38;5;42m7\x1b[0m\n", Colours::strip), "7\\n");
+  EXPECT_EQ(log_safe_text("\x1b[2J", Colours::keep), "\\x1b[2J");
+}
+
+TEST(Logging, ANameCannotForgeALine) {
+  fs::path log = temp_log("anytls_logging_forge.log");
+  anytls::config::LogOptions opts;
+  opts.level = "info";
+  opts.output = log.string();
+  setup_logging(opts);
+  auto buffer = std::make_shared<anytls::app::LogBuffer>();
+  spdlog::default_logger()->sinks().push_back(buffer);
+  const std::string name = "evil.lan\r\nERROR forged line\n\xff";
+  spdlog::info("connection to {}:443", name);
+  spdlog::default_logger()->sinks().pop_back();
+  EXPECT_EQ(slurp(log), "INFO connection to evil.lan\\r\\nERROR forged line\\n\\xff:443\n");
+  std::uint64_t next = 0;
+  auto lines = buffer->since(0, spdlog::level::trace, next);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].text, "connection to evil.lan\\r\\nERROR forged line\\n\\xff:443");
   fs::remove(log);
 }
 
