@@ -1,4 +1,5 @@
 #include "inbound/dispatch.hpp"
+#include "inbound/packet_route.hpp"
 
 #include <array>
 #include <cstring>
@@ -245,7 +246,7 @@ asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> connect(route::Router& 
                                                                  ClientPeek* peek) {
   auto out = co_await choose(router, md, peek);
   if (!out) co_return out.error();
-  if (out->hijack_dns) co_return std::unique_ptr<net::Conn>(std::make_unique<DnsStreamConn>(*out->hijack_dns, md));
+  if (out->hijack_dns) co_return std::unique_ptr<net::Conn>(std::make_unique<DnsStreamConn>(out->hijack_dns, md));
   auto conn = co_await out->outbound->dial(md);
   if (!conn) {
     log_failure(md, conn.error());
@@ -267,15 +268,18 @@ asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> connect_packet(ro
   auto out = co_await choose(router, md, none);
   if (!out) co_return out.error();
   if (out->hijack_dns)
-    co_return std::unique_ptr<net::PacketConn>(std::make_unique<DnsPacketConn>(*out->hijack_dns, md));
+    co_return std::unique_ptr<net::PacketConn>(std::make_unique<DnsPacketConn>(out->hijack_dns, md));
   auto conn = co_await out->outbound->listen_packet(md);
   if (!conn) {
     log_failure(md, conn.error());
     co_return conn;
   }
+  // Every later destination of the flow is checked against the rules too.
+  std::unique_ptr<net::PacketConn> routed =
+      std::make_unique<RoutedPacketConn>(std::move(*conn), router, md, out->outbound);
   auto* tracker = connection_tracker();
-  if (!tracker) co_return conn;
-  co_return tracker->track(std::move(*conn), md, out->outbound);
+  if (!tracker) co_return std::move(routed);
+  co_return tracker->track(std::move(routed), md, out->outbound);
 }
 
 // ---- logs -------------------------------------------------------------------

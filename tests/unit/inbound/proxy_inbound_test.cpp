@@ -339,8 +339,8 @@ TEST(SocksInbound, Socks4And4aConnect) {
 
 // ---- SOCKS5 UDP ASSOCIATE -------------------------------------------------------------
 
-asio::awaitable<void> udp_body(Env& e) {
-  auto s = co_await connect_to(e.port());
+// Greeting + UDP ASSOCIATE on s; the relay's endpoint (port 0 on failure).
+asio::awaitable<udp::endpoint> socks5_associate(tcp::socket& s) {
   { Bytes msg_{5, 1, 0}; co_await send_bytes(s, std::move(msg_)); }
   {
     auto got_ = co_await read_n(s, 2);
@@ -350,11 +350,17 @@ asio::awaitable<void> udp_body(Env& e) {
   auto assoc = socks5_request(3, any);
   co_await send_bytes(s, std::move(assoc));
   auto reply = co_await read_n(s, 10);
-  CO_REQUIRE(reply.size() == 10 && reply[1] == 0 && reply[3] == 1);
+  if (reply.size() != 10 || reply[1] != 0 || reply[3] != 1) co_return udp::endpoint{};
   auto parsed = socks::parse_address(socks::Bytes(reinterpret_cast<const std::uint8_t*>(reply.data()) + 3, 7));
-  CO_REQUIRE(parsed.status == socks::Status::ok);
+  if (parsed.status != socks::Status::ok) co_return udp::endpoint{};
   EXPECT_EQ(parsed.value.host, "127.0.0.1");
-  udp::endpoint relay_ep(asio::ip::make_address(parsed.value.host), parsed.value.port);
+  co_return udp::endpoint(asio::ip::make_address(parsed.value.host), parsed.value.port);
+}
+
+asio::awaitable<void> udp_body(Env& e) {
+  auto s = co_await connect_to(e.port());
+  const udp::endpoint relay_ep = co_await socks5_associate(s);
+  CO_REQUIRE(relay_ep.port() != 0);
 
   udp::socket u(e.io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   net::Address echo{"127.0.0.1", e.udp_echo.port()};
@@ -385,6 +391,51 @@ asio::awaitable<void> udp_body(Env& e) {
 TEST(SocksInbound, Socks5UdpAssociateEcho) {
   Env e(Protocols::socks);
   e.run(udp_body(e));
+}
+
+// Issue 24: each new destination of a UDP flow is routed again. The flow
+// starts at an allowed address; a datagram to an address the rules reject
+// never leaves, and the flow goes on.
+asio::awaitable<void> udp_reroute_body(Env& e, test::UdpEchoServer& forbidden) {
+  auto s = co_await connect_to(e.port());
+  const udp::endpoint relay_ep = co_await socks5_associate(s);
+  CO_REQUIRE(relay_ep.port() != 0);
+  udp::socket u(e.io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  net::Address allowed{"127.0.0.1", e.udp_echo.port()};
+  net::Address rejected{"127.0.0.1", forbidden.port()};
+  e.router.reject_ports.insert(forbidden.port());
+  // allowed, rejected (twice: the verdict is cached), allowed again.
+  std::vector<net::Address> order{allowed, rejected, rejected, allowed};
+  for (const auto& to : order) {
+    Bytes d{0, 0, 0};
+    socks::append_address(d, to);
+    const std::string msg = "to " + to.to_string();
+    d.insert(d.end(), msg.begin(), msg.end());
+    co_await u.async_send_to(asio::buffer(d), relay_ep, asio::use_awaitable);
+    if (to == rejected) continue;
+    std::array<std::uint8_t, 2048> buf;
+    udp::endpoint from;
+    std::size_t n = co_await u.async_receive_from(asio::buffer(buf), from, asio::use_awaitable);
+    auto h = socks::parse_socks5_udp_header(socks::Bytes(buf.data(), n));
+    CO_REQUIRE(h.status == socks::Status::ok);
+    EXPECT_EQ(h.value.destination, allowed);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(buf.data()) + h.consumed, n - h.consumed), msg);
+  }
+  EXPECT_EQ(e.udp_echo.datagrams(), 2u);
+  EXPECT_EQ(forbidden.datagrams(), 0u) << "a datagram reached a destination the rules reject";
+  // The rules were asked once for the flow and once for the new destination.
+  std::size_t asked_rejected = 0;
+  for (const auto& md : e.router.decided) asked_rejected += md.destination == rejected;
+  EXPECT_EQ(asked_rejected, 1u);
+  s.close();
+  forbidden.stop();
+  co_await until([&] { return e.inbound->live_connections() == 0; });
+}
+
+TEST(SocksInbound, Socks5UdpEachNewDestinationIsRouted) {
+  Env e(Protocols::socks);
+  test::UdpEchoServer forbidden{e.io};
+  e.run(udp_reroute_body(e, forbidden));
 }
 
 // ---- HTTP --------------------------------------------------------------------------
