@@ -318,7 +318,38 @@ asio::awaitable<void> Session::wait_out_room() {
   while (!closed_ && out_.size() >= opts_.write_high_water) co_await out_drained_.wait();
 }
 
+// Server: the bytes a stream write holds (its relay's buffer, waiting for
+// room in the queue or for the connection) count against the inbound's
+// shared budget (max_buffered_bytes) until the write returns, so thousands
+// of streams whose client never reads hold no more than that: over it, the
+// inbound closes the session holding the most (on_buffers_full).
+class Session::OutHold {
+ public:
+  OutHold(Session& s, std::size_t n) : s_(s), n_(n) {
+    s_.held_out_ += n_;
+    if (auto* b = s_.opts_.shared_budget.get()) {
+      b->take(n_);
+      if (b->available() == 0) b->notify_exhausted();
+    }
+  }
+  ~OutHold() {
+    s_.held_out_ -= n_;
+    if (auto* b = s_.opts_.shared_budget.get()) b->give_back(n_);
+  }
+  OutHold(const OutHold&) = delete;
+  OutHold& operator=(const OutHold&) = delete;
+
+ private:
+  Session& s_;
+  std::size_t n_;
+};
+
 asio::awaitable<std::error_code> Session::write_stream(std::uint32_t sid, const std::uint8_t* p, std::size_t n) {
+  OutHold hold(*this, n);
+  co_return co_await queue_stream_data(sid, p, n);
+}
+
+asio::awaitable<std::error_code> Session::queue_stream_data(std::uint32_t sid, const std::uint8_t* p, std::size_t n) {
   while (n > 0) {
     co_await wait_out_room();
     if (closed_) co_return asio::error::connection_aborted;
@@ -341,19 +372,20 @@ asio::awaitable<std::error_code> Session::write_stream_spent(std::uint32_t sid, 
   // needs no shaping (the client's first packets go through the writer's
   // padding), and nothing else is queued (order).
   const bool shaping = opts_.role == Role::client && opts_.padding && !padding_done_;
-  if (headroom < kFrameHeaderSize || shaping || !conn_->writes_pieces()) co_return co_await write_stream(sid, p, n);
+  OutHold hold(*this, n);
+  if (headroom < kFrameHeaderSize || shaping || !conn_->writes_pieces()) co_return co_await queue_stream_data(sid, p, n);
   if (conn_busy_ || !out_.empty()) {
     // The writer has queued bytes to send (often this stream's own last
     // ones, or a bulk stream that once queued would keep queueing): one
     // stream waits for the writer to finish them, for at most two of its
     // rounds, rather than copying. Others copy meanwhile, so streams never
     // line up here.
-    if (spent_waiting_) co_return co_await write_stream(sid, p, n);
+    if (spent_waiting_) co_return co_await queue_stream_data(sid, p, n);
     spent_waiting_ = true;
     const auto start = writer_rounds_;
     while ((conn_busy_ || !out_.empty()) && !closed_ && writer_rounds_ - start < 2) co_await out_drained_.wait();
     spent_waiting_ = false;
-    if (conn_busy_ || !out_.empty()) co_return co_await write_stream(sid, p, n);
+    if (conn_busy_ || !out_.empty()) co_return co_await queue_stream_data(sid, p, n);
   }
   if (closed_) co_return asio::error::connection_aborted;
   auto it = streams_.find(sid);

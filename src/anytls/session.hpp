@@ -173,8 +173,9 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   int peer_version() const { return peer_version_; }
   bool closed() const { return closed_; }
   std::size_t stream_count() const { return streams_.size(); }
-  // Bytes in this session's stream receive buffers.
-  std::size_t buffered() const { return budget_.used(); }
+  // Bytes in this session's stream receive buffers, and (server) the bytes
+  // its streams' writes hold while they wait to be queued or sent.
+  std::size_t buffered() const { return budget_.used() + held_out_; }
   net::Clock::time_point last_frame_at() const { return last_frame_at_; }
   const std::string& log_prefix() const { return opts_.log_prefix; }
   const SessionStats& stats() const { return stats_; }
@@ -194,6 +195,9 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   ReceiveBudget& receive_budget() override { return budget_; }
   bool transport_closed() const override { return closed_; }
 
+  class OutHold;
+  // write_stream() without the hold (the spent path holds for itself).
+  asio::awaitable<std::error_code> queue_stream_data(std::uint32_t sid, const std::uint8_t* p, std::size_t n);
   asio::awaitable<void> reader(std::shared_ptr<Session> self);
   asio::awaitable<void> writer(std::shared_ptr<Session> self);
   // After a write reached the connection: the write buffers are given back
@@ -242,6 +246,7 @@ class Session final : public StreamTransport, public std::enable_shared_from_thi
   net::Signal out_ready_;              // writer: out_ has bytes, or closing
   net::Signal out_drained_;            // producers: out_ has room again
   ReceiveBudget budget_;               // bytes in all stream receive rings
+  std::size_t held_out_ = 0;           // bytes of stream writes in progress (OutHold)
   // Client: packet number of the next shaped write. Counting starts with the
   // first stream, so pre-stream control writes (the early Settings,
   // heartbeats) leave the scheme's packets to the first stream.

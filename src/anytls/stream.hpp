@@ -51,6 +51,10 @@ class ReceiveBudget {
   // Called when a child finds this (shared) budget spent; the owner frees
   // room, e.g. by closing the largest holder.
   void set_exhausted_handler(std::function<void()> h) { on_exhausted_ = std::move(h); }
+  // Someone took past the limit without waiting for room (the send side).
+  void notify_exhausted() {
+    if (on_exhausted_) on_exhausted_();
+  }
   // Completes when some stream gave bytes back (or the session closes): to
   // this budget, or to the shared one when that is what ran out.
   asio::awaitable<void> wait_room() {

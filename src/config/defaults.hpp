@@ -59,6 +59,11 @@ inline constexpr std::uint64_t kMaxBufferedBytes = 256ull << 20;
 // new handshakes need.
 inline constexpr std::uint32_t kMaxSessionsPerUser = 0;
 inline constexpr std::uint32_t kMaxStreamsPerUser = 0;
+// ... but never more than these when derived (an unlimited or huge
+// RLIMIT_NOFILE), whatever the descriptor limit.
+inline constexpr std::uint32_t kMaxSessionsPerUserCap = 2048;
+inline constexpr std::uint32_t kMaxStreamsPerUserCap = 16384;
+inline constexpr std::uint32_t kMaxHandshakesCap = 4096;
 
 // route: sniff action timeout and remote rule-set refresh (sing-box's).
 inline constexpr Duration kSniffTimeout = 300ms;

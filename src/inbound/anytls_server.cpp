@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <random>
 
 #include <asio/experimental/awaitable_operators.hpp>
@@ -79,14 +80,19 @@ std::error_code AnyTlsServer::start() {
   const auto fds = ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY
                        ? static_cast<std::uint64_t>(nofile.rlim_cur)
                        : std::uint64_t{1} << 20;
+  // A derived default is also capped: systemd's LimitNOFILE=infinity gives
+  // 1,048,576 descriptors, and a quarter of that is no per-user bound.
+  const auto derived = [](std::uint64_t share, std::uint64_t floor, std::uint64_t cap) {
+    return static_cast<std::uint32_t>(std::clamp<std::uint64_t>(share, floor, cap));
+  };
   max_sessions_per_user_ = opts_.max_sessions_per_user
                                ? opts_.max_sessions_per_user
-                               : static_cast<std::uint32_t>(std::max<std::uint64_t>(16, fds / 8));
+                               : derived(fds / 8, 16, config::defaults::kMaxSessionsPerUserCap);
   max_streams_per_user_ = opts_.max_streams_per_user
                               ? opts_.max_streams_per_user
-                              : static_cast<std::uint32_t>(std::max<std::uint64_t>(64, fds / 4));
-  max_handshakes_ = opts_.max_handshakes ? opts_.max_handshakes
-                                         : static_cast<std::uint32_t>(std::max<std::uint64_t>(64, fds / 8));
+                              : derived(fds / 4, 64, config::defaults::kMaxStreamsPerUserCap);
+  max_handshakes_ =
+      opts_.max_handshakes ? opts_.max_handshakes : derived(fds / 8, 64, config::defaults::kMaxHandshakesCap);
   // A shard's share of the inbound's handshake slots and buffer bytes.
   max_handshakes_ = std::max<std::uint32_t>(1, static_cast<std::uint32_t>((max_handshakes_ + shards_ - 1) / shards_));
   // A sixteenth of the descriptors (at least 32) stays free for accept(),

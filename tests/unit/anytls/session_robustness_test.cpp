@@ -3,6 +3,8 @@
 // malformed input that must close only the affected session.
 #include <gtest/gtest.h>
 
+#include <asio/post.hpp>
+
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
@@ -393,6 +395,65 @@ asio::awaitable<void> shared_budget_body() {
 TEST(SessionRobustness, SharedBudgetBoundsAllSessionsTogether) {
   asio::io_context io;
   run_test(io, shared_budget_body(), std::chrono::seconds(60));
+}
+
+// Issue 24: the download direction counts too. Streams whose client never
+// reads hold their writers' bytes (a relay's 64 KiB buffer each) while they
+// wait for room; those count against the shared budget, and once it is
+// spent the owner is told (the inbound closes the session holding the most),
+// instead of 5,000 such streams holding 342 MB under a 64 MiB budget.
+asio::awaitable<void> download_budget_body() {
+  Closer closer;
+  auto ex = co_await asio::this_coro::executor;
+  constexpr int kStreams = 40;
+  constexpr std::size_t kShared = 1 * kMiB;  // less than 40 x 64 KiB waiting writes
+  auto shared = std::make_shared<proto::ReceiveBudget>(ex, kShared);
+  auto streams = std::make_shared<std::vector<std::shared_ptr<Stream>>>();
+  auto count = std::make_shared<Counter>(ex);
+  auto server_opts = server_options();
+  server_opts.shared_budget = shared;
+  Session::StreamHandler park = ParkAll{streams, count};  // named: see session_fixture.hpp
+  auto pair = co_await make_session_pair(client_options(), std::move(server_opts), std::move(park));
+  closer.add(pair);
+  std::vector<std::shared_ptr<Stream>> client_streams;
+  for (int i = 0; i < kStreams; ++i) {
+    auto r = pair.client->open_stream(ipv4_loopback_address(80));
+    CO_ASSERT_TRUE(r.ok());
+    closer.add(*r);
+    client_streams.push_back(*r);  // never read
+  }
+  co_await count->wait_for(kStreams);
+  for (auto& st : *streams) closer.add(st);
+  // The inbound's reaction, as AnyTlsServer::on_buffers_full does it.
+  auto exhausted = std::make_shared<Flag>(ex);
+  std::size_t peak = 0;
+  shared->set_exhausted_handler([&, server = pair.server] {
+    if (exhausted->is_set()) return;
+    peak = shared->used();
+    exhausted->set();
+    asio::post(ex, [server] { server->close("buffer limit"); });
+  });
+  // What the streams' receive rings hold already (each SYN's address).
+  const std::size_t received = shared->used();
+  auto written = std::make_shared<Counter>(ex);
+  std::vector<std::shared_ptr<std::error_code>> results;
+  for (auto& st : *streams) {
+    results.push_back(std::make_shared<std::error_code>());
+    asio::co_spawn(ex, counted_writer(st, 64 * kMiB, written, results.back()), asio::detached);
+  }
+  co_await exhausted->wait();
+  EXPECT_GT(peak, 0u);
+  EXPECT_LE(peak, kShared + 64 * kKiB) << "one write past the budget at most";
+  // Every writer ends (the session is gone) and gives its bytes back.
+  for (int i = 0; i < 200 && shared->used() != received; ++i) co_await settle();
+  EXPECT_EQ(shared->used(), received);
+  EXPECT_EQ(pair.server->buffered(), received);
+  shared->set_exhausted_handler({});
+}
+
+TEST(SessionRobustness, SharedBudgetCountsWaitingDownloadBytes) {
+  asio::io_context io;
+  run_test(io, download_budget_body(), std::chrono::seconds(60));
 }
 
 // ---------------------------------------------------------------------------
