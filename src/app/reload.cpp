@@ -95,8 +95,24 @@ std::vector<std::string> references_of(const config::OutboundOptions& o) {
 
 }  // namespace
 
+namespace {
+
+// A replaced updater is freed, with the rule sets it holds, as soon as its
+// tasks (a download in flight) have seen the stop: a reload does not keep
+// the old sets until exit.
+asio::awaitable<void> retire(std::unique_ptr<route::RuleSetUpdater> updater) { co_await updater->join(); }
+
+// A drained inbound is freed once its last connection has ended (join()).
+asio::awaitable<void> retire_inbound(std::unique_ptr<inbound::Inbound> in,
+                                     std::shared_ptr<std::set<inbound::Inbound*>> draining) {
+  co_await in->join();
+  draining->erase(in.get());
+}
+
+}  // namespace
+
 Components::Components(asio::io_context& io, std::shared_ptr<net::Resolver> resolver, net::Workers* workers)
-    : io_(io), resolver_(std::move(resolver)), workers_(workers) {
+    : io_(io), resolver_(std::move(resolver)), workers_(workers), retiring_(io.get_executor(), "reload") {
 }
 
 Components::~Components() { stop(); }
@@ -208,7 +224,7 @@ std::shared_ptr<route::Router> Components::build_router(const config::Options& o
   router->set_resolver(resolver_);  // the resolve action's lookups
   pending_updater_.reset();
   if (!remotes.empty()) pending_updater_ = std::make_unique<route::RuleSetUpdater>(io_, sets, std::move(remotes), state_dir);
-  router->set_dns(dns_->client.get());
+  router->set_dns(dns_->client);
   return router;
 }
 
@@ -356,8 +372,9 @@ std::optional<std::vector<std::string>> Components::apply(const config::Options&
   outbounds_ = std::move(next);
   router_.set(std::move(router));
   install_updater();
-  // Lookups in flight hold their client; hijacked flows hold a reference.
-  if (old_dns) drained_dns_.push_back(std::move(old_dns));
+  // The old DNS module (and its cache) goes once nothing uses it: lookups
+  // in flight and hijacked flows hold it (shared), nothing else does.
+  old_dns.reset();
 
   // ---- inbounds
   std::map<std::string, In*, std::less<>> old_in;
@@ -366,7 +383,8 @@ std::optional<std::vector<std::string>> Components::apply(const config::Options&
   for (const auto& in : options.inbounds) new_tags.insert(in.tag);
   auto drain_in = [this](In& in) {
     in.object->drain();
-    drained_inbounds_.push_back(std::move(in.object));
+    draining_inbounds_->insert(in.object.get());
+    retiring_.spawn(retire_inbound(std::move(in.object), draining_inbounds_), "retire a drained inbound");
   };
   // Removed first, so an added inbound may take over their address.
   for (auto& in : inbounds_) {
@@ -460,10 +478,11 @@ std::vector<const outbound::Outbound*> Components::outbounds() const {
   return v;
 }
 
+
 void Components::install_updater() {
   if (updater_) {
     updater_->stop();
-    old_updaters_.push_back(std::move(updater_));
+    retiring_.spawn(retire(std::move(updater_)), "retire a rule-set updater");
   }
   updater_ = std::move(pending_updater_);
   if (updater_ && !stopped_) updater_->start();
@@ -472,10 +491,9 @@ void Components::install_updater() {
 asio::awaitable<void> Components::join() {
   // Everything, drained objects included, to the last task.
   if (updater_) co_await updater_->join();
-  for (auto& u : old_updaters_) co_await u->join();
+  co_await retiring_.join();
   for (auto& in : inbounds_)
     if (in.object) co_await in.object->join();
-  for (auto& in : drained_inbounds_) co_await in->join();
   for (auto& out : outbounds_)
     if (out.object) co_await out.object->join();
   for (auto& out : drained_outbounds_) co_await out->join();
@@ -487,7 +505,9 @@ void Components::stop() {
   if (updater_) updater_->stop();
   for (auto& in : inbounds_)
     if (in.object) in.object->stop();
-  for (auto& in : drained_inbounds_) in->stop();
+  // Copied: a drained inbound that finishes leaves the set.
+  const auto draining = *draining_inbounds_;
+  for (auto* in : draining) in->stop();
   for (auto& o : outbounds_)
     if (o.object) o.object->stop();
   for (auto& o : drained_outbounds_) o->stop();

@@ -10,15 +10,20 @@
 //   - the router is always rebuilt. Inbounds reach it through SwitchRouter,
 //     so connections accepted after the reload route with the new rules.
 //
-// Drained objects stay allocated until the process exits (their connections
-// may still use them and nothing tells when the last one ends); they hold no
-// listener and, once their connections end, no sockets.
+// A drained inbound is freed when its last connection ends. Drained
+// outbounds stay allocated until the process exits (connections dialled
+// through them may still use them, and nothing counts those); they hold no
+// pooled session and, once their connections end, no sockets. What is
+// large goes at once: the replaced router, its rule sets and their updater
+// once its download in flight has stopped, and the replaced DNS module with
+// its cache once its last lookup or hijacked flow has ended.
 #pragma once
 #include <functional>
 #include <map>
 #include <mutex>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -155,16 +160,16 @@ class Components {
   SwitchRouter router_;
   std::vector<Out> outbounds_;  // in config order
   std::vector<In> inbounds_;    // in config order
-  std::vector<std::unique_ptr<inbound::Inbound>> drained_inbounds_;
+  // Drained inbounds, owned by tasks of retiring_ until their connections end.
+  std::shared_ptr<std::set<inbound::Inbound*>> draining_inbounds_ = std::make_shared<std::set<inbound::Inbound*>>();
   std::vector<std::unique_ptr<outbound::Outbound>> drained_outbounds_;
-  // Remote rule sets of the current router, and those of replaced routers
-  // (stopped, joined at shutdown). Declared after the outbounds they
-  // download through, so they go first.
+  // Remote rule sets of the current router; those of replaced routers are
+  // owned by a task of retiring_ until their downloads have stopped.
+  // Declared after the outbounds they download through, so they go first.
   std::unique_ptr<route::RuleSetUpdater> updater_;
   std::unique_ptr<route::RuleSetUpdater> pending_updater_;
-  std::vector<std::unique_ptr<route::RuleSetUpdater>> old_updaters_;
+  net::TaskGroup retiring_;
   std::shared_ptr<DnsSlot> dns_ = std::make_shared<DnsSlot>();
-  std::vector<std::shared_ptr<dns::Client>> drained_dns_;
   outbound::SelectionStore* store_ = nullptr;
   bool stopped_ = false;
 };

@@ -38,7 +38,7 @@ asio::awaitable<net::ReadResult> DnsPacketConn::read_packet(asio::mutable_buffer
 asio::awaitable<std::error_code> DnsPacketConn::write_packet(asio::const_buffer buf, const net::Address& to) {
   if (closed_) co_return asio::error::operation_aborted;
   std::span<const std::uint8_t> query(static_cast<const std::uint8_t*>(buf.data()), buf.size());
-  auto r = co_await dns_.answer(query, md_);
+  auto r = co_await dns_->answer(query, md_);
   if (!r) {
     spdlog::debug("hijack-dns: {}", r.error().text());
     co_return std::error_code{};
@@ -81,7 +81,7 @@ asio::awaitable<std::error_code> DnsStreamConn::write(asio::const_buffer buf) {
     std::vector<std::uint8_t> query(in_.begin() + 2, in_.begin() + 2 + static_cast<std::ptrdiff_t>(len));
     in_.erase(in_.begin(), in_.begin() + 2 + static_cast<std::ptrdiff_t>(len));
     std::span<const std::uint8_t> q(query);
-    auto r = co_await dns_.answer(q, md_);
+    auto r = co_await dns_->answer(q, md_);
     if (!r) co_return asio::error::connection_aborted;
     if (!*r) continue;  // dropped
     if (out_.size() + (*r)->size() + 2 > kMaxPending) co_return asio::error::no_buffer_space;

@@ -24,7 +24,8 @@ namespace anytls::inbound {
 class DnsPacketConn final : public net::PacketConn {
  public:
   static constexpr std::size_t kMaxWaiting = 16;
-  DnsPacketConn(route::DnsHandler& dns, outbound::Metadata md) : dns_(dns), md_(std::move(md)) {}
+  DnsPacketConn(std::shared_ptr<route::DnsHandler> dns, outbound::Metadata md)
+      : dns_(std::move(dns)), md_(std::move(md)) {}
   asio::awaitable<net::ReadResult> read_packet(asio::mutable_buffer buf, net::Address& from) override;
   // Answers the query before it returns (queries of one flow are served in order).
   asio::awaitable<std::error_code> write_packet(asio::const_buffer buf, const net::Address& to) override;
@@ -35,7 +36,7 @@ class DnsPacketConn final : public net::PacketConn {
     std::vector<std::uint8_t> bytes;
     net::Address from;
   };
-  route::DnsHandler& dns_;
+  std::shared_ptr<route::DnsHandler> dns_;
   outbound::Metadata md_;
   std::deque<Answer> answers_;
   std::optional<asio::steady_timer> wake_;
@@ -45,7 +46,8 @@ class DnsPacketConn final : public net::PacketConn {
 class DnsStreamConn final : public net::Conn {
  public:
   static constexpr std::size_t kMaxPending = 2 * (65535 + 2);
-  DnsStreamConn(route::DnsHandler& dns, outbound::Metadata md) : dns_(dns), md_(std::move(md)) {}
+  DnsStreamConn(std::shared_ptr<route::DnsHandler> dns, outbound::Metadata md)
+      : dns_(std::move(dns)), md_(std::move(md)) {}
   asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override;
   asio::awaitable<std::error_code> write(asio::const_buffer buf) override;
   void shutdown_write() override;
@@ -53,7 +55,7 @@ class DnsStreamConn final : public net::Conn {
 
  private:
   void wake();
-  route::DnsHandler& dns_;
+  std::shared_ptr<route::DnsHandler> dns_;
   outbound::Metadata md_;
   std::vector<std::uint8_t> in_;   // queries not yet complete
   std::vector<std::uint8_t> out_;  // framed answers not yet read

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -34,7 +35,10 @@ struct Decision {
   bool drop = false;                       // reject: silently (method drop, or no_drop's rate rule)
   const config::RouteRule* rule = nullptr; // the rule that matched (action options); null for final
   std::size_t next = 0;                    // the rule after it
-  DnsHandler* hijack_dns = nullptr;        // hijack_dns: DNS queries answered here (null: none configured)
+  // hijack_dns: DNS queries answered here (null: none configured). Shared:
+  // a hijacked flow keeps the DNS module it started with alive across a
+  // reload that replaces it.
+  std::shared_ptr<DnsHandler> hijack_dns = nullptr;
 };
 
 class Router {

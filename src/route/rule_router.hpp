@@ -38,7 +38,7 @@ class RuleRouter final : public Router {
   void set_resolver(std::shared_ptr<net::Resolver> r) { resolver_ = std::move(r); }
   // Who answers for hijack-dns rules (must outlive the router); without one
   // those rules reject.
-  void set_dns(DnsHandler* dns) { dns_ = dns; }
+  void set_dns(std::shared_ptr<DnsHandler> dns) { dns_ = std::move(dns); }
   // Index of the first matching rule from md.rule_index, nullopt when final applies.
   std::optional<std::size_t> match(const outbound::Metadata& md) const;
   const std::shared_ptr<RuleSets>& rule_sets() const { return sets_; }
@@ -56,7 +56,7 @@ class RuleRouter final : public Router {
   Decision final_;
   bool needs_process_ = false;
   std::shared_ptr<net::Resolver> resolver_;
-  DnsHandler* dns_ = nullptr;
+  std::shared_ptr<DnsHandler> dns_;
   std::mutex mu_;  // the rules' reject histories (decide() on every worker)
 };
 

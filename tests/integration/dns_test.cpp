@@ -174,7 +174,7 @@ TEST(DnsIntegration, ServerWithDetourResolvesThroughTheAnyTlsTunnel) {
 
 struct HijackEnv {
   asio::io_context& io;
-  std::unique_ptr<dns::Client> client;
+  std::shared_ptr<dns::Client> client;
   std::unique_ptr<route::RuleRouter> router;
   std::unique_ptr<inbound::SocksInbound> socks;
 };
@@ -253,12 +253,12 @@ TEST(DnsIntegration, Socks5QueriesToPort53AreHijacked) {
   HijackEnv h{env.io, nullptr, nullptr, nullptr};
   dns::Client::Deps deps;
   deps.resolver = env.resolver;
-  h.client = std::make_unique<dns::Client>(*opts.dns, std::move(deps));
+  h.client = std::make_shared<dns::Client>(*opts.dns, std::move(deps));
   auto* direct = env.direct.get();
   h.router = std::make_unique<route::RuleRouter>(opts.route, "direct", [direct](std::string_view) -> outbound::Outbound* {
     return direct;
   });
-  h.router->set_dns(h.client.get());
+  h.router->set_dns(h.client);
   config::MixedInboundOptions in;
   in.listen.listen = "127.0.0.1";
   h.socks = std::make_unique<inbound::SocksInbound>(env.io, "socks-in", in, *h.router);

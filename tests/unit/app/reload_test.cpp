@@ -120,3 +120,44 @@ TEST_F(Reload, InboundThatCannotListenKeepsTheOldOne) {
 }
 
 }  // namespace
+
+namespace {
+
+// Issue 24: a reload keeps nothing large of the configuration it replaces.
+// The replaced DNS module (and its cache) is freed as soon as nothing uses
+// it: here a hijacked flow's hold on it, taken from a decision, is all
+// that keeps it, and it goes with that hold. Twenty reloads leave one.
+TEST_F(Reload, ReplacedDnsModuleIsReleased) {
+  const std::string route = R"({"rules": [{"port": 53, "action": "hijack-dns"}], "final": "d"})";
+  auto cfg = [&](int i) {
+    // Each reload changes the DNS module (its cache size), so a new one is built.
+    std::string d = R"("dns": {"servers": [{"type": "local", "tag": "l"}], "cache_capacity": )" +
+                    std::to_string(1024 + i) + "}, ";
+    return "{" + d + R"("inbounds": [)" + kMixed + R"(], "outbounds": [)" + kOuts + R"(], "route": )" + route + "}";
+  };
+  auto first = load_string(cfg(0));
+  anytls::app::preflight(first);
+  ASSERT_FALSE(parts.start(first));
+  anytls::outbound::Metadata md;
+  md.inbound = "m";
+  md.network = anytls::outbound::Network::udp;
+  md.destination = anytls::net::Address{"127.0.0.1", 53};
+  auto held = parts.router().decide(md).hijack_dns;  // as a hijacked flow holds it
+  ASSERT_TRUE(held);
+  std::weak_ptr<anytls::route::DnsHandler> first_dns = held;
+  std::vector<std::weak_ptr<anytls::route::DnsHandler>> replaced;
+  for (int i = 1; i <= 20; ++i) {
+    replaced.push_back(parts.router().decide(md).hijack_dns);
+    apply(cfg(i));
+  }
+  // The flow still has its module; the other replaced ones are gone.
+  EXPECT_FALSE(first_dns.expired());
+  std::size_t alive = 0;
+  for (const auto& w : replaced) alive += !w.expired();
+  EXPECT_EQ(alive, 1u) << "only the module the flow holds may stay";
+  held.reset();
+  EXPECT_TRUE(first_dns.expired());
+  EXPECT_TRUE(parts.router().decide(md).hijack_dns);
+}
+
+}  // namespace
