@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "net/coro.hpp"
+#include "net/hostname.hpp"
 
 namespace anytls::dns {
 
@@ -36,7 +37,7 @@ std::uint16_t random_id() {
 }
 
 net::Error lookup_error(const std::string& host, std::string why) {
-  return net::Error{asio::error::host_not_found, "lookup " + host + ": " + std::move(why)};
+  return net::Error{asio::error::host_not_found, "lookup " + net::printable_name(host) + ": " + std::move(why)};
 }
 
 std::optional<Bytes> reply_bytes(const Message& query, std::uint8_t rc) { return encode(make_reply(query, rc)); }
@@ -232,6 +233,10 @@ asio::awaitable<net::Result<std::vector<asio::ip::address>>> Client::lookup_here
   std::error_code ec;
   auto literal = asio::ip::make_address(host, ec);
   if (!ec) co_return std::vector<asio::ip::address>{literal};
+  // Before the rules see it, and before any server (the local one reaches
+  // getaddrinfo).
+  const auto problem = net::hostname_problem(host);
+  if (problem) co_return lookup_error(host, "invalid host name: " + *problem);
   Choice choice;
   if (!server.empty()) {
     choice.server = find(server);

@@ -20,6 +20,7 @@
 #include "dns/client.hpp"
 #include "dns/message.hpp"
 #include "inbound/http.hpp"
+#include "inbound/mixed.hpp"
 #include "inbound/socks.hpp"
 #include "inbound/socks_codec.hpp"
 #include "integration/harness.hpp"
@@ -264,6 +265,87 @@ TEST(DnsIntegration, Socks5QueriesToPort53AreHijacked) {
   h.socks = std::make_unique<inbound::SocksInbound>(env.io, "socks-in", in, *h.router);
   ASSERT_FALSE(h.socks->start());
   run(env, hijack_body(&env, &h, &dns_server), 20s);
+}
+
+// ---------------------------------------------------------------- names with impossible bytes
+
+struct NameEnv {
+  std::unique_ptr<route::RuleRouter> router;
+  std::unique_ptr<inbound::MixedInbound> mixed;
+  tcp::acceptor target;  // 127.0.0.1: where "localhost" would lead
+  outbound::AnyTlsOutbound* client = nullptr;
+};
+
+// SOCKS5 CONNECT to `host` through the mixed inbound; the reply code.
+asio::awaitable<int> socks5_connect_code(std::uint16_t proxy_port, std::string host, std::uint16_t port) {
+  auto t = co_await tcp_connect(proxy_port);
+  Bytes hello{5, 1, 0};
+  co_await asio::async_write(t, asio::buffer(hello), asio::use_awaitable);
+  std::array<std::uint8_t, 2> method;
+  co_await asio::async_read(t, asio::buffer(method), asio::use_awaitable);
+  Bytes conn{5, 1, 0};
+  inbound::socks::append_address(conn, net::Address{host, port});
+  co_await asio::async_write(t, asio::buffer(conn), asio::use_awaitable);
+  std::array<std::uint8_t, 4> head{};
+  auto [ec, n] = co_await asio::async_read(t, asio::buffer(head), net::use_tuple);
+  (void)n;
+  if (ec) co_return -1;
+  co_return head[1];
+}
+
+bool accepted_any(tcp::acceptor* a) {
+  a->non_blocking(true);
+  std::error_code ec;
+  auto s = a->accept(ec);
+  return !ec;
+}
+
+asio::awaitable<void> names_body(NameEnv* h) {
+  using namespace std::string_literals;
+  const auto port = h->target.local_endpoint().port();
+  // 2130706433 is 127.0.0.1 to inet_aton (getaddrinfo), a name to the router.
+  const int decimal = co_await socks5_connect_code(h->mixed->port(), "2130706433"s, port);
+  EXPECT_NE(decimal, 0) << "CONNECT to 2130706433 was dialled";
+  EXPECT_FALSE(accepted_any(&h->target)) << "2130706433 reached 127.0.0.1";
+  const int nul = co_await socks5_connect_code(h->mixed->port(), "localhost\0.lan"s, port);
+  EXPECT_NE(nul, 0) << "CONNECT to a name holding a NUL was dialled";
+  // An AnyTLS stream's destination (the server parses SOCKS addresses of
+  // any bytes): the .lan rule sees "localhost\0.lan", getaddrinfo would
+  // see "localhost".
+  outbound::Metadata md = tcp_to(port);
+  md.destination.host = "localhost\0.lan"s;
+  auto c = co_await h->client->dial(md);
+  if (c) {
+    auto ec = co_await write_all(**c, "x");
+    (void)ec;
+  }
+  std::function<bool()> arrived = [h] { return accepted_any(&h->target); };
+  const bool reached = co_await eventually(arrived, 1000ms, 10ms);
+  EXPECT_FALSE(reached) << "a connection reached 127.0.0.1";
+  if (c) (*c)->close();
+  // The same inbound still dials a proper name.
+  const int ok = co_await socks5_connect_code(h->mixed->port(), "localhost"s, port);
+  EXPECT_EQ(ok, 0);
+  h->mixed->stop();
+  h->target.close();
+}
+
+TEST(DnsIntegration, NamesAResolverWouldReadAsAnotherAreRefusedNotDialled) {
+  Env env;
+  auto opts = config::load_string(R"({
+      "outbounds": [{"type": "direct", "tag": "direct"}],
+      "route": {"rules": [{"domain_suffix": "lan", "outbound": "direct"}], "final": "direct"}})");
+  auto* direct = env.direct.get();
+  NameEnv h{nullptr, nullptr, tcp::acceptor(env.io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), nullptr};
+  auto lookup = [direct](std::string_view tag) -> outbound::Outbound* { return tag == "direct" ? direct : nullptr; };
+  h.router = std::make_unique<route::RuleRouter>(opts.route, "direct", lookup);
+  config::MixedInboundOptions in;
+  in.listen.listen = "127.0.0.1";
+  h.mixed = std::make_unique<inbound::MixedInbound>(env.io, "mixed-in", in, *h.router);
+  ASSERT_FALSE(h.mixed->start());
+  h.client = &env.make_client(client_options(env.server->port()));
+  h.client->start();
+  run(env, names_body(&h), 20s);
 }
 
 // ---------------------------------------------------------------- HTTPS proxy inbound
