@@ -2,10 +2,14 @@
 
 #include "net/workers.hpp"
 
+#include <sys/random.h>
+
 #include <algorithm>
-#include <random>
+#include <array>
+#include <cerrno>
 #include <set>
 #include <stdexcept>
+#include <system_error>
 
 #include <asio/experimental/awaitable_operators.hpp>
 #include <spdlog/spdlog.h>
@@ -31,9 +35,24 @@ struct Client::Rule {
 
 namespace {
 
+// A query id an off-path host cannot predict (RFC 5452): from the kernel's
+// CSPRNG, not a seeded generator whose later outputs follow from the ids it
+// has already sent (an upstream server the attacker runs sees them).
+// Batched: one getrandom() per 64 ids.
 std::uint16_t random_id() {
-  thread_local std::mt19937 rng{std::random_device{}()};
-  return static_cast<std::uint16_t>(rng());
+  thread_local std::array<std::uint16_t, 64> pool{};
+  thread_local std::size_t left = 0;
+  if (left == 0) {
+    std::size_t got = 0;
+    auto* p = reinterpret_cast<unsigned char*>(pool.data());
+    while (got < sizeof pool) {
+      ssize_t n = ::getrandom(p + got, sizeof pool - got, 0);
+      if (n > 0) got += static_cast<std::size_t>(n);
+      else if (errno != EINTR) throw std::system_error(errno, std::generic_category(), "getrandom");
+    }
+    left = pool.size();
+  }
+  return pool[--left];
 }
 
 net::Error lookup_error(const std::string& host, std::string why) {
@@ -61,7 +80,8 @@ std::optional<ClientSubnet> parse_client_subnet(std::string_view text) {
 }
 
 Client::Client(const config::DnsOptions& options, Deps deps)
-    : options_(options), deps_(std::move(deps)), cache_(options.cache_capacity, options.disable_expire, deps_.clock) {
+    : options_(options), deps_(std::move(deps)),
+      cache_(options.cache_capacity, options.disable_expire, deps_.clock) {
   if (!deps_.resolver) deps_.resolver = std::make_shared<net::Resolver>();
   if (!options_.client_subnet.empty()) {
     subnet_ = parse_client_subnet(options_.client_subnet);
