@@ -81,7 +81,8 @@ std::optional<ClientSubnet> parse_client_subnet(std::string_view text) {
 
 Client::Client(const config::DnsOptions& options, Deps deps)
     : options_(options), deps_(std::move(deps)),
-      cache_(options.cache_capacity, options.disable_expire, deps_.clock) {
+      cache_(options.cache_capacity, static_cast<std::size_t>(options.cache_max_bytes), options.disable_expire,
+             deps_.clock) {
   if (!deps_.resolver) deps_.resolver = std::make_shared<net::Resolver>();
   if (!options_.client_subnet.empty()) {
     subnet_ = parse_client_subnet(options_.client_subnet);
@@ -190,6 +191,11 @@ asio::awaitable<net::Result<Bytes>> Client::resolve(Message q, Choice choice) {
   auto& got = std::get<0>(r);
   if (!got) co_return net::Error{got.error().code, "exchange with DNS server " + s.options.tag + ": " + got.error().text()};
   Bytes answer = std::move(*got);
+  // One DNS message at most, whatever the transport let through (a DoH body
+  // is bounded with its headers).
+  if (answer.size() > kMaxMessage)
+    co_return net::Error{std::make_error_code(std::errc::protocol_error),
+                         "DNS server " + s.options.tag + ": answer larger than one DNS message"};
   std::string why;
   auto parsed = parse(answer, &why);
   if (!parsed) co_return net::Error{std::make_error_code(std::errc::protocol_error), "DNS server " + s.options.tag + ": bad answer: " + why};
