@@ -6,4 +6,5 @@ target_sources(anytls_codec PRIVATE
   src/anytls/preamble.cpp
   src/anytls/uot.cpp
   src/net/socks_address.cpp
+  src/net/hostname.cpp
   src/route/srs.cpp)

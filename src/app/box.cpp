@@ -17,6 +17,7 @@
 #include "route/clash_mode.hpp"
 #include "app/metrics_server.hpp"
 #include "app/reload.hpp"
+#include "dns/client.hpp"
 #include "inbound/anytls_server.hpp"
 #include "inbound/sharded.hpp"
 #include "metrics/exposition.hpp"
@@ -105,11 +106,22 @@ asio::awaitable<void> serve_until_signal(Box* box) {
   box->io.stop();
 }
 
+// The DNS module's cache (it lives on worker 0; call there).
+std::optional<DnsCacheSize> dns_cache_size(const Components& parts) {
+  auto dns = parts.dns_client();
+  if (!dns) return std::nullopt;
+  DnsCacheSize size;
+  size.entries = dns->cache().size();
+  size.bytes = dns->cache().bytes();
+  return size;
+}
+
 // One worker's share of a scrape, collected on that worker's thread (each
 // object's counters are read by the thread that writes them).
 asio::awaitable<void> collect_here(Components* parts, std::size_t k, metrics::Exposition* e) {
   MetricsSources sources;
   sources.worker_share = k != 0;
+  if (k == 0) sources.dns_cache = dns_cache_size(*parts);
   for (auto* out : parts->outbounds())
     if (auto* a = dynamic_cast<const outbound::AnyTlsOutbound*>(out)) sources.outbounds.push_back(a);
   for (auto* in : parts->inbounds()) {

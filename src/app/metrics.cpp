@@ -31,6 +31,8 @@ constexpr const char* kAuthFailures = "anytls_server_auth_failures_total";
 constexpr const char* kFallbacks = "anytls_server_fallbacks_total";
 constexpr const char* kBytes = "anytls_bytes_total";
 constexpr const char* kWireBytes = "anytls_wire_bytes_total";
+constexpr const char* kDnsCacheEntries = "anytls_dns_cache_entries";
+constexpr const char* kDnsCacheBytes = "anytls_dns_cache_bytes";
 
 void declare_all(metrics::Exposition& e) {
   e.declare(kPoolSessions, Type::gauge, "Sessions of an anytls outbound's pool by state (idle, busy, dialing).");
@@ -56,6 +58,9 @@ void declare_all(metrics::Exposition& e) {
   e.declare(kWireBytes, Type::counter,
             "TLS record bytes on the TCP connections of anytls sessions (handshakes included); up = client to "
             "server.");
+  e.declare(kDnsCacheEntries, Type::gauge, "Answers in the DNS cache (bounded by dns.cache_capacity).");
+  e.declare(kDnsCacheBytes, Type::gauge,
+            "Bytes the DNS cache holds, as it counts them against dns.cache_max_bytes (answers plus bookkeeping).");
 }
 
 // share: only what lives on the calling worker (its live sessions' bytes),
@@ -126,6 +131,10 @@ void collect_anytls(metrics::Exposition& e, const MetricsSources& src) {
   declare_all(e);
   for (const auto* o : src.outbounds) add_outbound(e, *o, src.worker_share);
   for (const auto* s : src.inbounds) add_inbound(e, *s);
+  if (src.dns_cache) {
+    e.gauge(kDnsCacheEntries, "", {}, double(src.dns_cache->entries));
+    e.gauge(kDnsCacheBytes, "", {}, double(src.dns_cache->bytes));
+  }
 }
 
 std::string render_metrics(const MetricsSources& src) {

@@ -7,6 +7,8 @@
 // objects it owns, and Exposition::add() the results on the endpoint's loop:
 // every counter is then read only by the thread that writes it.
 #pragma once
+#include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,9 +23,17 @@ class AnyTlsServer;
 
 namespace anytls::app {
 
+// The DNS cache's size, read on the DNS module's worker (0).
+struct DnsCacheSize {
+  std::size_t entries = 0;
+  std::size_t bytes = 0;
+};
+
 struct MetricsSources {
   std::vector<const outbound::AnyTlsOutbound*> outbounds;
   std::vector<const inbound::AnyTlsServer*> inbounds;
+  // Worker 0 only (the DNS module lives there); absent elsewhere.
+  std::optional<DnsCacheSize> dns_cache;
   // Collecting on a worker other than 0: the outbounds add only their live
   // sessions on it (worker 0 adds the pools' own counters).
   bool worker_share = false;

@@ -124,6 +124,8 @@ class Components {
   inbound::Inbound* inbound(std::string_view tag) const;
   outbound::Outbound* outbound(std::string_view tag) const;
   route::Router& router() { return router_; }
+  // The DNS module in use (null before start()); it lives on worker 0.
+  std::shared_ptr<dns::Client> dns_client() const { return dns_->get(); }
   // Where selectors keep their choice (experimental.cache_file); set before
   // start(), must outlive this. Null: nowhere.
   void set_selection_store(outbound::SelectionStore* store) { store_ = store; }

@@ -65,6 +65,15 @@ inline constexpr std::uint32_t kMaxSessionsPerUserCap = 2048;
 inline constexpr std::uint32_t kMaxStreamsPerUserCap = 16384;
 inline constexpr std::uint32_t kMaxHandshakesCap = 4096;
 
+// dns.cache_max_bytes (our addition): the DNS cache's bound in bytes (wire
+// bytes of the answers plus the cache's own bookkeeping), beside
+// cache_capacity's bound in entries. 32 MiB holds ~80,000 typical answers
+// (~400 bytes each as counted) and ~400 of the largest a server can send
+// (one 64 KiB message); the smallest accepted, 1 MiB, still caches every
+// legal answer (one answer may take at most an eighth of the bound).
+inline constexpr std::uint64_t kDnsCacheMaxBytes = 32ull << 20;
+inline constexpr std::uint64_t kDnsCacheMinBytes = 1ull << 20;
+
 // route: sniff action timeout and remote rule-set refresh (sing-box's).
 inline constexpr Duration kSniffTimeout = 300ms;
 inline constexpr Duration kRuleSetUpdateInterval = 24h;

@@ -1146,6 +1146,11 @@ DnsOptions decode_dns(const json& j, const std::string& path, std::vector<std::s
   d.disable_expire = get_bool(o, "disable_expire");
   d.independent_cache = get_bool(o, "independent_cache");
   if (auto c = get_uint(o, "cache_capacity", 1u << 20)) d.cache_capacity = std::max<std::uint32_t>(1024, static_cast<std::uint32_t>(*c));
+  if (auto b = get_uint(o, "cache_max_bytes", 1ull << 40)) {
+    if (*b < defaults::kDnsCacheMinBytes)
+      fail(o.at("cache_max_bytes"), "must be at least " + std::to_string(defaults::kDnsCacheMinBytes) + " (1 MiB)");
+    d.cache_max_bytes = *b;
+  }
   d.client_subnet = get_string(o, "client_subnet");
   check_client_subnet(d.client_subnet, o.at("client_subnet"));
   if (get_bool(o, "reverse_mapping")) fail(o.at("reverse_mapping"), "not supported: reverse_mapping (it serves tun-based setups)");

@@ -372,6 +372,7 @@ struct DnsOptions {
   bool disable_expire = false;
   bool independent_cache = false;
   std::uint32_t cache_capacity = 1024;  // entries; sing-box's default (min 1024)
+  std::uint64_t cache_max_bytes = defaults::kDnsCacheMaxBytes;  // our addition: bytes
   std::string client_subnet;            // "1.2.3.0/24" or an IP; empty = none
   bool operator==(const DnsOptions&) const = default;
 };

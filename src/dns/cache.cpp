@@ -5,8 +5,21 @@
 
 namespace anytls::dns {
 
-Cache::Cache(std::size_t capacity, bool disable_expire, net::Clock* clock)
-    : capacity_(std::max<std::size_t>(capacity, 1)), disable_expire_(disable_expire), clock_(clock) {}
+namespace {
+// The list node (two pointers + Entry) and the hash map node (next pointer,
+// cached hash, key string, iterator) plus the allocator's headers of those
+// and of the three heap blocks (key, wire, offsets), as counted on glibc.
+constexpr std::size_t kEntryOverhead = 256;
+}  // namespace
+
+Cache::Cache(std::size_t capacity, std::size_t max_bytes, bool disable_expire, net::Clock* clock)
+    : capacity_(std::max<std::size_t>(capacity, 1)), max_bytes_(max_bytes), disable_expire_(disable_expire),
+      clock_(clock) {}
+
+std::size_t Cache::entry_bytes(std::size_t key_size, std::size_t wire_size, std::size_t records) {
+  // The key is held twice (entry and map); short keys live inside the string.
+  return kEntryOverhead + 2 * key_size + wire_size + 4 * records;
+}
 
 std::string Cache::key(const Question& q, std::string_view server_tag) {
   std::string k;
@@ -21,6 +34,12 @@ std::string Cache::key(const Question& q, std::string_view server_tag) {
   return k;
 }
 
+void Cache::erase(std::unordered_map<std::string, List::iterator>::iterator it) {
+  bytes_ -= it->second->bytes;
+  lru_.erase(it->second);
+  map_.erase(it);
+}
+
 std::optional<std::vector<std::uint8_t>> Cache::get(const std::string& key, std::uint16_t id) {
   auto it = map_.find(key);
   if (it == map_.end()) {
@@ -31,8 +50,7 @@ std::optional<std::vector<std::uint8_t>> Cache::get(const std::string& key, std:
   auto age = net::clock_or_system(clock_).now() - e.stored;
   auto secs = static_cast<std::uint64_t>(std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::seconds>(age).count()));
   if (!disable_expire_ && secs >= e.ttl) {
-    lru_.erase(it->second);
-    map_.erase(it);
+    erase(it);
     ++misses_;
     return std::nullopt;
   }
@@ -40,33 +58,41 @@ std::optional<std::vector<std::uint8_t>> Cache::get(const std::string& key, std:
   ++hits_;
   std::vector<std::uint8_t> out = e.wire;
   set_id(out, id);
-  patch_ttls(out, e.offsets, static_cast<std::uint32_t>(std::min<std::uint64_t>(secs, 0xffffffffu)));
+  const auto elapsed = static_cast<std::uint32_t>(std::min<std::uint64_t>(secs, 0xffffffffu));
+  for (std::uint32_t off : e.ttl_offsets) {
+    if (off + 4 > out.size()) continue;
+    std::uint32_t ttl = 0;
+    for (int i = 0; i < 4; ++i) ttl = ttl << 8 | out[off + static_cast<std::size_t>(i)];
+    ttl = ttl > elapsed ? ttl - elapsed : 0;
+    for (int i = 0; i < 4; ++i) out[off + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(ttl >> (24 - 8 * i));
+  }
   return out;
 }
 
 void Cache::put(const std::string& key, std::vector<std::uint8_t> wire, const Message& parsed) {
   auto ttl = min_ttl(parsed);
   if (!ttl || *ttl == 0) return;
-  Entry e{key, std::move(wire), {}, net::clock_or_system(clock_).now(), *ttl};
-  // Keep only what patch_ttls needs.
+  std::size_t records = 0;
   for (const auto* section : {&parsed.answers, &parsed.authority, &parsed.additional})
-    for (const auto& r : *section) {
-      Record slim;
-      slim.type = r.type;
-      slim.ttl = r.ttl;
-      slim.ttl_offset = r.ttl_offset;
-      e.offsets.answers.push_back(std::move(slim));
-    }
-  if (auto it = map_.find(key); it != map_.end()) {
-    lru_.erase(it->second);
-    map_.erase(it);
+    for (const auto& r : *section) records += r.type != type::opt;
+  const std::size_t bytes = entry_bytes(key.size(), wire.size(), records);
+  // An older answer to the question goes either way.
+  if (auto it = map_.find(key); it != map_.end()) erase(it);
+  if (bytes > max_bytes_ / 8) {
+    ++too_large_;
+    return;
   }
-  while (map_.size() >= capacity_) {
-    map_.erase(lru_.back().key);
-    lru_.pop_back();
-  }
+  Entry e{key, std::move(wire), {}, net::clock_or_system(clock_).now(), *ttl, bytes};
+  e.wire.shrink_to_fit();
+  e.ttl_offsets.reserve(records);
+  for (const auto* section : {&parsed.answers, &parsed.authority, &parsed.additional})
+    for (const auto& r : *section)
+      if (r.type != type::opt) e.ttl_offsets.push_back(static_cast<std::uint32_t>(r.ttl_offset));
+  while (!lru_.empty() && (map_.size() >= capacity_ || bytes_ + bytes > max_bytes_))
+    erase(map_.find(lru_.back().key));
   lru_.push_front(std::move(e));
   map_[key] = lru_.begin();
+  bytes_ += bytes;
 }
 
 }  // namespace anytls::dns

@@ -2,15 +2,20 @@
 
 #include "net/workers.hpp"
 
+#include <sys/random.h>
+
 #include <algorithm>
-#include <random>
+#include <array>
+#include <cerrno>
 #include <set>
 #include <stdexcept>
+#include <system_error>
 
 #include <asio/experimental/awaitable_operators.hpp>
 #include <spdlog/spdlog.h>
 
 #include "net/coro.hpp"
+#include "net/hostname.hpp"
 
 namespace anytls::dns {
 
@@ -30,13 +35,28 @@ struct Client::Rule {
 
 namespace {
 
+// A query id an off-path host cannot predict (RFC 5452): from the kernel's
+// CSPRNG, not a seeded generator whose later outputs follow from the ids it
+// has already sent (an upstream server the attacker runs sees them).
+// Batched: one getrandom() per 64 ids.
 std::uint16_t random_id() {
-  thread_local std::mt19937 rng{std::random_device{}()};
-  return static_cast<std::uint16_t>(rng());
+  thread_local std::array<std::uint16_t, 64> pool{};
+  thread_local std::size_t left = 0;
+  if (left == 0) {
+    std::size_t got = 0;
+    auto* p = reinterpret_cast<unsigned char*>(pool.data());
+    while (got < sizeof pool) {
+      ssize_t n = ::getrandom(p + got, sizeof pool - got, 0);
+      if (n > 0) got += static_cast<std::size_t>(n);
+      else if (errno != EINTR) throw std::system_error(errno, std::generic_category(), "getrandom");
+    }
+    left = pool.size();
+  }
+  return pool[--left];
 }
 
 net::Error lookup_error(const std::string& host, std::string why) {
-  return net::Error{asio::error::host_not_found, "lookup " + host + ": " + std::move(why)};
+  return net::Error{asio::error::host_not_found, "lookup " + net::printable_name(host) + ": " + std::move(why)};
 }
 
 std::optional<Bytes> reply_bytes(const Message& query, std::uint8_t rc) { return encode(make_reply(query, rc)); }
@@ -60,7 +80,9 @@ std::optional<ClientSubnet> parse_client_subnet(std::string_view text) {
 }
 
 Client::Client(const config::DnsOptions& options, Deps deps)
-    : options_(options), deps_(std::move(deps)), cache_(options.cache_capacity, options.disable_expire, deps_.clock) {
+    : options_(options), deps_(std::move(deps)),
+      cache_(options.cache_capacity, static_cast<std::size_t>(options.cache_max_bytes), options.disable_expire,
+             deps_.clock) {
   if (!deps_.resolver) deps_.resolver = std::make_shared<net::Resolver>();
   if (!options_.client_subnet.empty()) {
     subnet_ = parse_client_subnet(options_.client_subnet);
@@ -169,6 +191,11 @@ asio::awaitable<net::Result<Bytes>> Client::resolve(Message q, Choice choice) {
   auto& got = std::get<0>(r);
   if (!got) co_return net::Error{got.error().code, "exchange with DNS server " + s.options.tag + ": " + got.error().text()};
   Bytes answer = std::move(*got);
+  // One DNS message at most, whatever the transport let through (a DoH body
+  // is bounded with its headers).
+  if (answer.size() > kMaxMessage)
+    co_return net::Error{std::make_error_code(std::errc::protocol_error),
+                         "DNS server " + s.options.tag + ": answer larger than one DNS message"};
   std::string why;
   auto parsed = parse(answer, &why);
   if (!parsed) co_return net::Error{std::make_error_code(std::errc::protocol_error), "DNS server " + s.options.tag + ": bad answer: " + why};
@@ -232,6 +259,10 @@ asio::awaitable<net::Result<std::vector<asio::ip::address>>> Client::lookup_here
   std::error_code ec;
   auto literal = asio::ip::make_address(host, ec);
   if (!ec) co_return std::vector<asio::ip::address>{literal};
+  // Before the rules see it, and before any server (the local one reaches
+  // getaddrinfo).
+  const auto problem = net::hostname_problem(host);
+  if (problem) co_return lookup_error(host, "invalid host name: " + *problem);
   Choice choice;
   if (!server.empty()) {
     choice.server = find(server);

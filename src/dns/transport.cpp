@@ -10,6 +10,7 @@
 #include "dns/message.hpp"
 #include "net/coro.hpp"
 #include "net/dialer.hpp"
+#include "net/udp_conn.hpp"
 #include "outbound/dial_options.hpp"
 #include "outbound/direct.hpp"
 #include "tls/client_connect.hpp"
@@ -56,6 +57,24 @@ asio::awaitable<net::Result<Bytes>> exchange_framed(net::Conn& conn, const Bytes
 
 std::uint16_t id_of(const Bytes& b) { return b.size() >= 2 ? static_cast<std::uint16_t>(b[0] << 8 | b[1]) : 0; }
 
+// Whether a datagram reported as coming from `from` is the server's: the
+// same port, and the same IP (v4-mapped compared as v4) or, for a name the
+// outbound sent to (through a detour, or resolved by the packet conn), the
+// same name.
+bool from_server(const net::Address& from, const net::Address& server) {
+  if (from.port != server.port) return false;
+  auto a = from.ip();
+  auto b = server.ip();
+  if (a && b) {
+    auto unmap = [](const asio::ip::address& x) {
+      if (!x.is_v6() || !x.to_v6().is_v4_mapped()) return x;
+      return asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, x.to_v6()));
+    };
+    return unmap(*a) == unmap(*b);
+  }
+  return !a && !b && same_name(from.host, server.host);
+}
+
 // udp and tcp: through an outbound (the detour, or a direct one).
 class OutboundTransport final : public Transport {
  public:
@@ -85,9 +104,21 @@ class OutboundTransport final : public Transport {
       (*conn)->close();
       co_return r;
     }
+    // A fresh socket per query: the kernel gives it a random ephemeral port
+    // (RFC 6056), and the query a random id (Client). Direct to an IP, the
+    // socket is connected to the server, so the kernel drops datagrams from
+    // elsewhere before they take room in its queue; on every path, a
+    // datagram is only taken from the server's address and port.
     auto pc = co_await out->listen_packet(md);
     if (!pc) co_return pc.error();
     auto& conn = **pc;
+    if (auto* udp = dynamic_cast<net::UdpPacketConn*>(&conn); udp != nullptr && md.destination.ip()) {
+      std::error_code cec = udp->connect_peer(*md.destination.ip(), md.destination.port);
+      if (cec) {
+        conn.close();
+        co_return net::Error{cec, where + ": connect: " + cec.message()};
+      }
+    }
     std::error_code wec = co_await conn.write_packet(asio::buffer(query), md.destination);
     if (wec) {
       auto ec = wec;
@@ -95,8 +126,8 @@ class OutboundTransport final : public Transport {
       co_return net::Error{ec, where + ": write: " + ec.message()};
     }
     Bytes buf(kMaxUdpMessage);
-    // Datagrams that are not the answer (late answers to earlier queries)
-    // are skipped; the client's deadline bounds the wait.
+    // Datagrams that are not the answer (from another address, late answers
+    // to earlier queries) are skipped; the client's deadline bounds the wait.
     for (;;) {
       net::Address from;
       auto [ec, n] = co_await conn.read_packet(asio::buffer(buf), from);
@@ -104,7 +135,7 @@ class OutboundTransport final : public Transport {
         conn.close();
         co_return net::Error{ec, where + ": read: " + ec.message()};
       }
-      if (n >= 12 && id_of(buf) == id_of(query)) {
+      if (n >= 12 && id_of(buf) == id_of(query) && from_server(from, md.destination)) {
         buf.resize(n);
         conn.close();
         co_return buf;

@@ -1,4 +1,5 @@
 #include "net/dialer.hpp"
+#include "net/hostname.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -267,6 +268,10 @@ asio::awaitable<Result<std::vector<asio::ip::address>>> lookup_any(ImplPtr d, st
   std::error_code ec;
   auto literal = asio::ip::make_address(host, ec);
   if (!ec) co_return std::vector<asio::ip::address>{literal};
+  // Checked here too: options.lookup may be any resolver (the DNS module).
+  const auto problem = hostname_problem(host);
+  if (problem)
+    co_return Error{asio::error::host_not_found, "lookup " + printable_name(host) + ": invalid host name: " + *problem};
   if (d->options.lookup) co_return co_await d->options.lookup(host);
   co_return co_await d->resolver->lookup(host);
 }

@@ -1,4 +1,5 @@
 #include "net/resolver.hpp"
+#include "net/hostname.hpp"
 
 #include <netdb.h>
 #include <netinet/in.h>
@@ -59,7 +60,7 @@ LookupOutcome aborted_outcome() {
 }
 
 Error lookup_error(const std::string& host, const std::error_code& code, const std::string& reason) {
-  return Error{code, "lookup " + host + ": " + reason};
+  return Error{code, "lookup " + printable_name(host) + ": " + reason};
 }
 
 }  // namespace
@@ -69,6 +70,12 @@ LookupOutcome system_lookup(const std::string& host) {
   if (host.empty()) {
     out.code = asio::error::host_not_found;
     out.reason = "no such host";
+    return out;
+  }
+  // getaddrinfo() would read a prefix of it, or an IP in another form.
+  if (auto problem = hostname_problem(host)) {
+    out.code = asio::error::host_not_found;
+    out.reason = "invalid host name: " + *problem;
     return out;
   }
   addrinfo hints{};
@@ -211,6 +218,9 @@ asio::awaitable<Result<std::vector<asio::ip::address>>> do_lookup(std::shared_pt
   std::error_code ec;
   auto literal = asio::ip::make_address(host, ec);
   if (!ec) co_return std::vector<asio::ip::address>{literal};
+  // Refused before it is queued: no worker (no getaddrinfo) ever sees it.
+  if (auto problem = hostname_problem(host))
+    co_return lookup_error(host, asio::error::host_not_found, "invalid host name: " + *problem);
 
   auto ex = co_await asio::this_coro::executor;
   auto job = std::make_shared<Job>(ex, host);

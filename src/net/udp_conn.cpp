@@ -83,6 +83,17 @@ asio::awaitable<std::error_code> UdpPacketConn::write_packet(asio::const_buffer 
   co_return sec;
 }
 
+std::error_code UdpPacketConn::connect_peer(const asio::ip::address& ip, std::uint16_t port) {
+  const auto target = unmap(ip);
+  if (!(v6_ ? (target.is_v6() || !v6_only_) : target.is_v4()))
+    return make_error_code(asio::error::address_family_not_supported);
+  udp::endpoint peer(target, port);
+  if (v6_ && target.is_v4()) peer = udp::endpoint(asio::ip::make_address_v6(asio::ip::v4_mapped, target.to_v4()), port);
+  std::error_code ec;
+  socket_.connect(peer, ec);
+  return ec;
+}
+
 void UdpPacketConn::close() {
   std::error_code ec;
   socket_.close(ec);

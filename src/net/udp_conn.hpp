@@ -37,6 +37,12 @@ class UdpPacketConn final : public PacketConn {
   asio::awaitable<std::error_code> write_packet(asio::const_buffer buf, const Address& to) override;
   void close() override;
 
+  // Connects the socket to one peer (an IPv4 peer of a dual-stack socket
+  // as its mapped address): the kernel then drops datagrams from any other
+  // source before they are queued, and write_packet() to that peer still
+  // works. For a flow with a single peer (a DNS query).
+  std::error_code connect_peer(const asio::ip::address& ip, std::uint16_t port);
+
   asio::ip::udp::socket& socket() { return socket_; }
 
  private:

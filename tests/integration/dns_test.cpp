@@ -14,12 +14,14 @@
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/read.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 
 #include "config/load.hpp"
 #include "dns/client.hpp"
 #include "dns/message.hpp"
 #include "inbound/http.hpp"
+#include "inbound/mixed.hpp"
 #include "inbound/socks.hpp"
 #include "inbound/socks_codec.hpp"
 #include "integration/harness.hpp"
@@ -170,6 +172,142 @@ TEST(DnsIntegration, ServerWithDetourResolvesThroughTheAnyTlsTunnel) {
   run(env, detour_body(&env, &proxy, &dns_server), 20s);
 }
 
+// ---------------------------------------------------------------- forged UDP answers
+
+// A UDP DNS server on 127.0.0.1 that answers 198.51.100.7 (TTL 300) only
+// once `release` is set (at most 4 s later), and reports each query's
+// source port and id.
+struct SlowDnsServer {
+  struct State {
+    explicit State(asio::io_context& io) : socket(io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {}
+    udp::socket socket;
+    std::vector<std::uint16_t> ports, ids;
+    std::vector<Bytes> queries;
+    bool release = false;
+  };
+  std::shared_ptr<State> st;
+  explicit SlowDnsServer(asio::io_context& io) : st(std::make_shared<State>(io)) {
+    asio::co_spawn(io, serve(st), asio::detached);
+  }
+  std::uint16_t port() const { return st->socket.local_endpoint().port(); }
+  void stop() {
+    std::error_code ec;
+    st->socket.close(ec);
+  }
+  static asio::awaitable<void> serve(std::shared_ptr<State> s) {
+    std::array<std::uint8_t, 4096> buf;
+    for (;;) {
+      udp::endpoint from;
+      auto [ec, n] = co_await s->socket.async_receive_from(asio::buffer(buf), from, net::use_tuple);
+      if (ec) co_return;
+      Bytes q(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+      auto parsed = dns::parse(q);
+      if (!parsed || parsed->questions.size() != 1) continue;
+      s->ports.push_back(from.port());
+      s->ids.push_back(parsed->id);
+      s->queries.push_back(q);
+      for (int waited = 0; !s->release && waited < 800; ++waited) {
+        asio::steady_timer t(s->socket.get_executor(), 5ms);
+        auto [tec] = co_await t.async_wait(net::use_tuple);
+        (void)tec;
+      }
+      dns::Message r = dns::make_reply(*parsed, dns::rcode::noerror);
+      std::array<std::uint8_t, 4> ip{198, 51, 100, 7};
+      r.answers.push_back(dns::address_record(parsed->questions[0].name, ip, 300));
+      auto wire = *dns::encode(r);
+      (void)co_await s->socket.async_send_to(asio::buffer(wire), from, net::use_tuple);
+    }
+  }
+};
+
+// The forged answer to `query`: 203.0.113.66 for a day, with `id`.
+Bytes forged_answer(const Bytes& query, std::uint16_t id) {
+  auto q = *dns::parse(query);
+  dns::Message r = dns::make_reply(q, dns::rcode::noerror);
+  std::array<std::uint8_t, 4> ip{203, 0, 113, 66};
+  r.answers.push_back(dns::address_record(q.questions[0].name, ip, 86400));
+  auto wire = *dns::encode(r);
+  dns::set_id(wire, id);
+  return wire;
+}
+
+// An attacker on 127.0.0.2 (another host, as far as the client can tell)
+// that learns the query's source port and id (the strongest off-path
+// attacker: one whose guess was right) and sends the forged answer with
+// that id first, then all 65,536 ids, to the client's port.
+// Then lets the server answer.
+asio::awaitable<void> spray(SlowDnsServer* server, udp::socket* attacker, std::size_t* sent) {
+  std::function<bool()> asked = [server] { return !server->st->ports.empty(); };
+  const bool seen = co_await eventually(asked, 5000ms, 1ms);
+  CO_ASSERT_TRUE(seen);
+  udp::endpoint victim(asio::ip::make_address("127.0.0.1"), server->st->ports.front());
+  const Bytes query = server->st->queries.front();
+  Bytes right = forged_answer(query, server->st->ids.front());
+  (void)co_await attacker->async_send_to(asio::buffer(right), victim, net::use_tuple);
+  ++*sent;
+  Bytes any = forged_answer(query, 0);
+  for (std::uint32_t id = 0; id <= 0xffff; ++id) {
+    dns::set_id(any, static_cast<std::uint16_t>(id));
+    auto [ec, n] = co_await attacker->async_send_to(asio::buffer(any), victim, net::use_tuple);
+    (void)n;
+    if (!ec) ++*sent;
+  }
+  server->st->release = true;
+}
+
+asio::awaitable<void> spoof_body(Env* env, SlowDnsServer* server, udp::socket* attacker) {
+  auto opts = dns_options(R"({"servers": [{"tag": "slow", "type": "udp", "server": "127.0.0.1", "server_port": )" +
+                          std::to_string(server->port()) + R"(}]})");
+  dns::Client::Deps deps;
+  deps.resolver = env->resolver;
+  dns::Client client(opts, std::move(deps));
+  std::size_t sent = 0;
+  auto ex = co_await asio::this_coro::executor;
+  asio::co_spawn(ex, spray(server, attacker, &sent), asio::detached);
+  auto op = client.lookup("victim.test", "slow", config::DomainStrategy::ipv4_only);
+  auto got = co_await std::move(op);
+  CO_ASSERT_TRUE(got.ok());
+  EXPECT_GT(sent, 60000u);  // the spray went out before the real answer
+  CO_ASSERT_TRUE(got->size() == 1u);
+  EXPECT_EQ(got->at(0).to_string(), "198.51.100.7");
+  // Nor was the forgery cached: the cached answer is the real one.
+  auto op2 = client.lookup("victim.test", "slow", config::DomainStrategy::ipv4_only);
+  auto again = co_await std::move(op2);
+  CO_ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->at(0).to_string(), "198.51.100.7");
+  EXPECT_EQ(server->st->ports.size(), 1u);
+
+  // Every query a socket of its own with a port the kernel picked at
+  // random, and a random id: neither counts up.
+  for (int i = 0; i < 8; ++i) {
+    auto opn = client.lookup("n" + std::to_string(i) + ".test", "slow", config::DomainStrategy::ipv4_only);
+    auto r = co_await std::move(opn);
+    EXPECT_TRUE(r.ok());
+  }
+  const auto& ports = server->st->ports;
+  const auto& ids = server->st->ids;
+  CO_ASSERT_TRUE(ports.size() == 9u);
+  int port_steps = 0, id_steps = 0;
+  for (std::size_t i = 1; i < ports.size(); ++i) {
+    port_steps += std::abs(int(ports[i]) - int(ports[i - 1])) <= 2;
+    id_steps += std::abs(int(ids[i]) - int(ids[i - 1])) <= 2;
+  }
+  EXPECT_LT(port_steps, 3) << "source ports look sequential";
+  EXPECT_LT(id_steps, 3) << "query ids look sequential";
+  server->stop();
+}
+
+TEST(DnsIntegration, ForgedUdpAnswersFromAnotherAddressAreNeverTaken) {
+  Env env;
+  SlowDnsServer server(env.io);
+  udp::socket attacker(env.io);
+  std::error_code ec;
+  attacker.open(udp::v4(), ec);
+  attacker.bind(udp::endpoint(asio::ip::make_address("127.0.0.2"), 0), ec);
+  if (ec) GTEST_SKIP() << "cannot bind 127.0.0.2: " << ec.message();
+  run(env, spoof_body(&env, &server, &attacker), 20s);
+}
+
 // ---------------------------------------------------------------- hijack-dns through SOCKS5
 
 struct HijackEnv {
@@ -264,6 +402,87 @@ TEST(DnsIntegration, Socks5QueriesToPort53AreHijacked) {
   h.socks = std::make_unique<inbound::SocksInbound>(env.io, "socks-in", in, *h.router);
   ASSERT_FALSE(h.socks->start());
   run(env, hijack_body(&env, &h, &dns_server), 20s);
+}
+
+// ---------------------------------------------------------------- names with impossible bytes
+
+struct NameEnv {
+  std::unique_ptr<route::RuleRouter> router;
+  std::unique_ptr<inbound::MixedInbound> mixed;
+  tcp::acceptor target;  // 127.0.0.1: where "localhost" would lead
+  outbound::AnyTlsOutbound* client = nullptr;
+};
+
+// SOCKS5 CONNECT to `host` through the mixed inbound; the reply code.
+asio::awaitable<int> socks5_connect_code(std::uint16_t proxy_port, std::string host, std::uint16_t port) {
+  auto t = co_await tcp_connect(proxy_port);
+  Bytes hello{5, 1, 0};
+  co_await asio::async_write(t, asio::buffer(hello), asio::use_awaitable);
+  std::array<std::uint8_t, 2> method;
+  co_await asio::async_read(t, asio::buffer(method), asio::use_awaitable);
+  Bytes conn{5, 1, 0};
+  inbound::socks::append_address(conn, net::Address{host, port});
+  co_await asio::async_write(t, asio::buffer(conn), asio::use_awaitable);
+  std::array<std::uint8_t, 4> head{};
+  auto [ec, n] = co_await asio::async_read(t, asio::buffer(head), net::use_tuple);
+  (void)n;
+  if (ec) co_return -1;
+  co_return head[1];
+}
+
+bool accepted_any(tcp::acceptor* a) {
+  a->non_blocking(true);
+  std::error_code ec;
+  auto s = a->accept(ec);
+  return !ec;
+}
+
+asio::awaitable<void> names_body(NameEnv* h) {
+  using namespace std::string_literals;
+  const auto port = h->target.local_endpoint().port();
+  // 2130706433 is 127.0.0.1 to inet_aton (getaddrinfo), a name to the router.
+  const int decimal = co_await socks5_connect_code(h->mixed->port(), "2130706433"s, port);
+  EXPECT_NE(decimal, 0) << "CONNECT to 2130706433 was dialled";
+  EXPECT_FALSE(accepted_any(&h->target)) << "2130706433 reached 127.0.0.1";
+  const int nul = co_await socks5_connect_code(h->mixed->port(), "localhost\0.lan"s, port);
+  EXPECT_NE(nul, 0) << "CONNECT to a name holding a NUL was dialled";
+  // An AnyTLS stream's destination (the server parses SOCKS addresses of
+  // any bytes): the .lan rule sees "localhost\0.lan", getaddrinfo would
+  // see "localhost".
+  outbound::Metadata md = tcp_to(port);
+  md.destination.host = "localhost\0.lan"s;
+  auto c = co_await h->client->dial(md);
+  if (c) {
+    auto ec = co_await write_all(**c, "x");
+    (void)ec;
+  }
+  std::function<bool()> arrived = [h] { return accepted_any(&h->target); };
+  const bool reached = co_await eventually(arrived, 1000ms, 10ms);
+  EXPECT_FALSE(reached) << "a connection reached 127.0.0.1";
+  if (c) (*c)->close();
+  // The same inbound still dials a proper name.
+  const int ok = co_await socks5_connect_code(h->mixed->port(), "localhost"s, port);
+  EXPECT_EQ(ok, 0);
+  h->mixed->stop();
+  h->target.close();
+}
+
+TEST(DnsIntegration, NamesAResolverWouldReadAsAnotherAreRefusedNotDialled) {
+  Env env;
+  auto opts = config::load_string(R"({
+      "outbounds": [{"type": "direct", "tag": "direct"}],
+      "route": {"rules": [{"domain_suffix": "lan", "outbound": "direct"}], "final": "direct"}})");
+  auto* direct = env.direct.get();
+  NameEnv h{nullptr, nullptr, tcp::acceptor(env.io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), nullptr};
+  auto lookup = [direct](std::string_view tag) -> outbound::Outbound* { return tag == "direct" ? direct : nullptr; };
+  h.router = std::make_unique<route::RuleRouter>(opts.route, "direct", lookup);
+  config::MixedInboundOptions in;
+  in.listen.listen = "127.0.0.1";
+  h.mixed = std::make_unique<inbound::MixedInbound>(env.io, "mixed-in", in, *h.router);
+  ASSERT_FALSE(h.mixed->start());
+  h.client = &env.make_client(client_options(env.server->port()));
+  h.client->start();
+  run(env, names_body(&h), 20s);
 }
 
 // ---------------------------------------------------------------- HTTPS proxy inbound

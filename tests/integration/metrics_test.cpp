@@ -122,6 +122,8 @@ asio::awaitable<void> story(Env* env, app::MetricsServer* metrics, outbound::Any
   }
   texts->push_back(last);
   EXPECT_TRUE(warm) << last;
+  EXPECT_EQ(value(last, "anytls_dns_cache_entries"), 3);
+  EXPECT_EQ(value(last, "anytls_dns_cache_bytes"), 4096);
   CO_ASSERT_TRUE(warm);
   EXPECT_EQ(value(last, pool("busy")), 0);
   EXPECT_EQ(value(last, pool("dialing")), 0);
@@ -205,7 +207,10 @@ struct Rig {
     config::MetricsOptions mo;
     mo.listen_port = 0;  // the kernel picks
     mo.secret = std::move(secret);
-    app::MetricsSources sources{{client}, {env.server.get()}};
+    app::MetricsSources sources;
+    sources.outbounds = {client};
+    sources.inbounds = {env.server.get()};
+    sources.dns_cache = app::DnsCacheSize{3, 4096};  // the gauges, parsed by promtool too
     metrics = std::make_unique<app::MetricsServer>(env.io, mo, [sources] { return app::render_metrics(sources); });
     if (metrics->start()) throw std::runtime_error(metrics->start_error());
     client->start();

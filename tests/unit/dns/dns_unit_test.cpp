@@ -9,6 +9,11 @@
 #include <asio/detached.hpp>
 #include <asio/io_context.hpp>
 
+#include <malloc.h>
+
+#include <cstdio>
+
+#include "config/defaults.hpp"
 #include "config/load.hpp"
 #include "dns/cache.hpp"
 #include "dns/client.hpp"
@@ -198,6 +203,16 @@ TEST(DnsConfig, RulesRoutesAndHijack) {
   EXPECT_TRUE(d.tcp_multi_path);
 }
 
+TEST(DnsConfig, CacheMaxBytes) {
+  auto dflt = config::load_string(R"({"dns": {"cache_capacity": 4096}})");
+  EXPECT_EQ(dflt.dns->cache_max_bytes, config::defaults::kDnsCacheMaxBytes);
+  EXPECT_EQ(dflt.dns->cache_max_bytes, 32u << 20);
+  auto set = config::load_string(R"({"dns": {"cache_max_bytes": 2097152}})");
+  EXPECT_EQ(set.dns->cache_max_bytes, 2097152u);
+  expect_error(R"({"dns": {"cache_max_bytes": 65536}})", "dns.cache_max_bytes", "at least 1048576");
+  expect_error(R"({"dns": {"cache_max_bytes": -1}})", "dns.cache_max_bytes", "");
+}
+
 TEST(DnsConfig, ErrorsNameTheField) {
   const std::string out = R"(, "outbounds": [{"type": "direct", "tag": "direct"}])";
   // The document `j` with the outbounds added.
@@ -249,7 +264,7 @@ TEST(DnsConfig, InboundFields) {
 
 TEST(DnsCache, BoundedLeastRecentlyUsed) {
   net::VirtualClock clock;
-  Cache cache(2, false, &clock);
+  Cache cache(2, 1 << 20, false, &clock);
   auto answer = [](const std::string& name) {
     Message q = make_query(1, name, type::a);
     Message r = make_reply(q, rcode::noerror);
@@ -268,6 +283,98 @@ TEST(DnsCache, BoundedLeastRecentlyUsed) {
   EXPECT_EQ(cache.size(), 2u);
   EXPECT_FALSE(cache.get(Cache::key(Question{"b.test"}, ""), 9));  // evicted
   EXPECT_TRUE(cache.get(Cache::key(Question{"a.test"}, ""), 9));
+}
+
+// An answer to `name` with `records` A records (TTL 300), as a server
+// sends it (names compressed: 16 bytes a record).
+std::pair<Bytes, Message> big_answer(const std::string& name, std::size_t records) {
+  Message q = make_query(1, name, type::a);
+  Bytes w = *encode(q);
+  w[2] |= 0x80;  // QR
+  const std::size_t an = records;
+  w[6] = static_cast<std::uint8_t>(an >> 8);
+  w[7] = static_cast<std::uint8_t>(an);
+  w[10] = w[11] = 0;  // no additional (the query's OPT is dropped below)
+  // Header + question only: the question ends 4 bytes after its name.
+  std::size_t end = 12;
+  while (w[end] != 0) end += 1 + w[end];
+  w.resize(end + 5);
+  for (std::size_t i = 0; i < records; ++i) {
+    const std::uint8_t rec[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0x01, 0x2c, 0, 4, 10, static_cast<std::uint8_t>(i >> 16),
+                                static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)};
+    w.insert(w.end(), std::begin(rec), std::end(rec));
+  }
+  auto m = parse(w);
+  EXPECT_TRUE(m);
+  return {w, *m};
+}
+
+TEST(DnsCache, BoundedInBytesLeastRecentlyUsedFirst) {
+  net::VirtualClock clock;
+  const std::size_t per =
+      Cache::entry_bytes(Cache::key(Question{"n0.test"}, "").size(), big_answer("n0.test", 100).first.size(), 100);
+  Cache cache(1 << 20, 8 * per + per / 2, false, &clock);  // room for 8 entries of 100 records
+  for (int i = 0; i < 20; ++i) {
+    auto [w, m] = big_answer("n" + std::to_string(i % 10) + ".test", 100);
+    cache.put(Cache::key(m.questions[0], ""), w, m);
+    EXPECT_LE(cache.bytes(), cache.max_bytes());
+    if (i == 9) {
+      EXPECT_TRUE(cache.get(Cache::key(Question{"n2.test"}, ""), 7));  // n2 used: kept over others
+    }
+  }
+  EXPECT_EQ(cache.size(), 8u);
+  EXPECT_EQ(cache.bytes(), 8 * per);
+  // A hit is the answer as stored, TTLs counted down.
+  clock.advance(std::chrono::seconds(100));
+  auto hit = cache.get(Cache::key(Question{"n9.test"}, ""), 0x4242);
+  ASSERT_TRUE(hit);
+  auto parsed = parse(*hit);
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->id, 0x4242);
+  ASSERT_EQ(parsed->answers.size(), 100u);
+  EXPECT_EQ(parsed->answers[99].ttl, 200u);
+  EXPECT_EQ(parsed->answers[99].data, (Bytes{10, 0, 0, 99}));
+  // One answer over an eighth of the bound is not stored (and displaces nothing).
+  Cache small(1 << 20, 8 * per - 8, false, &clock);
+  auto [w, m] = big_answer("big.test", 100);
+  small.put(Cache::key(m.questions[0], ""), w, m);
+  EXPECT_EQ(small.size(), 0u);
+  EXPECT_EQ(small.bytes(), 0u);
+  EXPECT_EQ(small.too_large(), 1u);
+  // Replacing an entry gives its bytes back.
+  auto [w2, m2] = big_answer("n9.test", 10);
+  cache.put(Cache::key(m2.questions[0], ""), w2, m2);
+  EXPECT_EQ(cache.size(), 8u);
+  EXPECT_EQ(cache.bytes(), 7 * per + Cache::entry_bytes(Cache::key(m2.questions[0], "").size(), w2.size(), 10));
+}
+
+// Heap in use: the malloc arenas plus mmapped chunks (blocks over 128 KiB).
+std::size_t heap_in_use() {
+  const auto mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+
+// The issue's figure: 1,100 names with 4,000 A records each (one 64 KiB
+// message over TCP, legal) took 381 MB of heap when only cache_capacity
+// bounded the cache. Measured the same way (heap in use, mallinfo2), the
+// default byte bound now holds them to it.
+TEST(DnsCache, ThousandsOfHugeAnswersStayWithinTheDefaultByteBound) {
+  net::VirtualClock clock;
+  auto [w, m] = big_answer("huge.test", 4000);
+  ASSERT_GT(w.size(), 64000u);
+  const std::size_t before = heap_in_use();
+  {
+    Cache cache(1 << 20, config::defaults::kDnsCacheMaxBytes, false, &clock);
+    for (int i = 0; i < 1100; ++i) cache.put(Cache::key(Question{"h" + std::to_string(i) + ".test"}, ""), w, m);
+    const std::size_t heap = heap_in_use() - before;
+    std::printf("1,100 x 4,000 A: %zu entries, %zu bytes counted, %zu bytes of heap (bound %llu)\n", cache.size(),
+                cache.bytes(), heap, static_cast<unsigned long long>(config::defaults::kDnsCacheMaxBytes));
+    EXPECT_LE(cache.bytes(), config::defaults::kDnsCacheMaxBytes);
+    EXPECT_GT(cache.size(), 300u);
+    // What the cache counts is what the heap holds, within 10%.
+    EXPECT_LE(heap, config::defaults::kDnsCacheMaxBytes + config::defaults::kDnsCacheMaxBytes / 10);
+    EXPECT_GE(heap, cache.bytes() - cache.bytes() / 10);
+  }
 }
 
 struct ClientEnv {

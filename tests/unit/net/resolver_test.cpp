@@ -11,6 +11,8 @@
 #include <asio/error.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 
+#include "net/dialer.hpp"
+#include "net/hostname.hpp"
 #include "support/run_until_done.hpp"
 
 namespace anytls::net {
@@ -216,6 +218,101 @@ TEST(Resolver, ManyConcurrentLookups) {
   ASSERT_TRUE(all());
   for (auto& x : results) EXPECT_TRUE(*x);
   EXPECT_EQ(gate.calls, 200);
+}
+
+// ---------------------------------------------------------------- names a resolver would misread
+
+TEST(HostName, RefusesWhatAResolverWouldReadAsAnotherName) {
+  using namespace std::string_literals;
+  const std::vector<std::pair<std::string, std::string>> refused{
+      {"localhost\0.lan"s, "NUL"},
+      {"localhost\0"s, "NUL"},
+      {"a\nb.lan", "control"},
+      {"a\tb", "control"},
+      {"a\x7f.b", "control"},
+      {"loc\\alhost", "backslash"},
+      {"a\\.b", "backslash"},
+      {"", "empty"},
+      {".", "empty"},
+      {"a..b", "empty label"},
+      {".a", "empty label"},
+      {"a.b..", "empty label"},
+      {std::string(64, 'x') + ".test", "63"},
+      {std::string(50, 'x') + "." + std::string(50, 'x') + "." + std::string(50, 'x') + "." + std::string(50, 'x') +
+           "." + std::string(50, 'x'),
+       "253"},
+      {"127.1", "non-standard"},
+      {"0x7f.1", "non-standard"},
+      {"2130706433", "non-standard"},
+      {"017.0.0.1", "non-standard"},
+  };
+  for (const auto& [name, why] : refused) {
+    auto problem = hostname_problem(name);
+    ASSERT_TRUE(problem) << printable_name(name);
+    EXPECT_NE(problem->find(why), std::string::npos) << printable_name(name) << ": " << *problem;
+  }
+  // Real-world names pass.
+  for (const char* ok : {"localhost", "localhost.", "example.com", "_dmarc.example.com", "_sip._tcp.example.com",
+                         "xn--bcher-kva.example", "a-b.c-d.test", "*.wildcard.test", "1.2.3.4.in-addr.arpa",
+                         "3com.com", "123.example", "x", "UPPER.Case.Test"})
+    EXPECT_FALSE(hostname_problem(ok)) << ok << ": " << *hostname_problem(ok);
+  EXPECT_FALSE(hostname_problem(std::string(63, 'a') + ".test"));
+  std::string longest;  // 253 bytes in labels of 63
+  while (longest.size() < 253)
+    longest += (longest.empty() ? "" : ".") + std::string(std::min<std::size_t>(63, 252 - longest.size()), 'b');
+  ASSERT_EQ(longest.size(), 253u);
+  EXPECT_FALSE(hostname_problem(longest)) << *hostname_problem(longest);
+  EXPECT_FALSE(hostname_problem(longest + "."));
+  EXPECT_EQ(printable_name("localhost\0.lan\\\xff"s), "localhost\\x00.lan\\x5c\\xff");
+}
+
+// A DialerOptions::lookup that counts its calls (not a lambda coroutine:
+// GCC 12).
+asio::awaitable<Result<Addrs>> counted_lookup(int* calls) {
+  ++*calls;
+  co_return Addrs{asio::ip::make_address("127.0.0.1")};
+}
+struct CountingLookup {
+  int* calls;
+  asio::awaitable<Result<Addrs>> operator()(const std::string&) const { return counted_lookup(calls); }
+};
+
+TEST(Resolver, ImpossibleNamesNeverReachALookup) {
+  using namespace std::string_literals;
+  const std::string nul = "localhost\0.lan"s;
+  // getaddrinfo itself would read "localhost".
+  auto direct = system_lookup(nul);
+  EXPECT_EQ(direct.code, asio::error::host_not_found);
+  EXPECT_TRUE(direct.addresses.empty());
+  EXPECT_NE(direct.reason.find("invalid host name"), std::string::npos) << direct.reason;
+
+  Gate gate;
+  Resolver r(ResolverOptions{1, 16, gate.hook()});
+  asio::io_context ctx;
+  for (const std::string& name : {nul, "127.1"s, "a\rb.test"s, "a..b"s}) {
+    auto res = run_until_done(ctx, r.lookup(name));
+    ASSERT_TRUE(res);
+    ASSERT_FALSE(*res) << printable_name(name);
+    EXPECT_EQ(res->error().code, asio::error::host_not_found);
+    EXPECT_NE(res->error().text().find("invalid host name"), std::string::npos) << res->error().text();
+    EXPECT_EQ(res->error().text().find('\0'), std::string::npos);  // the NUL is printed escaped
+  }
+  EXPECT_EQ(gate.calls, 0);
+
+  // A dialer's own lookup (the DNS module in production) is not asked either.
+  int asked = 0;
+  DialerOptions o;
+  o.lookup = CountingLookup{&asked};
+  Dialer d(std::move(o), std::make_shared<Resolver>(ResolverOptions{1, 16, gate.hook()}));
+  auto viad = run_until_done(ctx, d.resolve(nul));
+  ASSERT_TRUE(viad);
+  ASSERT_FALSE(*viad);
+  EXPECT_NE(viad->error().text().find("localhost\\x00.lan: invalid host name: holds a NUL byte"), std::string::npos)
+      << viad->error().text();
+  auto fine = run_until_done(ctx, d.resolve("fine.test"));
+  ASSERT_TRUE(fine && *fine);
+  EXPECT_EQ(asked, 1);
+  EXPECT_EQ(gate.calls, 0);
 }
 
 }  // namespace
