@@ -196,7 +196,7 @@ asio::awaitable<void> RuleSetUpdater::run(std::size_t i) {
       continue;
     }
     try {
-      set->replace(parse_rule_set(*got, o.format, "rule-set[" + o.tag + "] (" + o.url + ")"));
+      set->replace(parse_rule_set(*got, o.format, "rule-set[" + o.tag + "] (" + o.url + ")", o.tag, sets_->budget()));
     } catch (const std::invalid_argument& e) {
       spdlog::warn("{}", e.what());
       continue;

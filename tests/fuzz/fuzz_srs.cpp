@@ -15,8 +15,10 @@ void check(const srs::Rule& r, int depth) {
     return;
   }
   FUZZ_CHECK(r.rules.empty());
-  for (const auto& c : r.ip_cidr) FUZZ_CHECK(c.find('/') != std::string::npos);
-  for (const auto& c : r.source_ip_cidr) FUZZ_CHECK(c.find('/') != std::string::npos);
+  for (const auto* list : {&r.ip_cidr, &r.source_ip_cidr})
+    for (const auto& c : *list) FUZZ_CHECK(c.first <= c.last && (!c.v4 || c.last <= 0xffffffffu));
+  for (const auto& d : r.domain) FUZZ_CHECK(!d.empty() && d.size() <= srs::kMaxKey);
+  for (const auto& d : r.domain_suffix) FUZZ_CHECK(!d.empty() && d.size() < srs::kMaxKey);
 }
 
 void check_set(const std::optional<srs::RuleSet>& set, const std::string& error) {
