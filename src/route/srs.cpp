@@ -78,12 +78,16 @@ bool inflate_all(std::span<const std::uint8_t> in, std::string& out, std::size_t
       inflateEnd(&z);
       return false;
     }
-    out.append(buf, sizeof(buf) - z.avail_out);
-    if (out.size() > limit) {
-      error = over_budget(out.size(), limit);
+    const std::size_t produced = sizeof(buf) - z.avail_out;
+    if (produced > limit - out.size()) {
+      error = over_budget(out.size() + produced, limit);
       inflateEnd(&z);
       return false;
     }
+    // Grown by hand so that the capacity never passes the limit either.
+    if (out.size() + produced > out.capacity())
+      out.reserve(std::min(limit, std::max(out.capacity() * 2, out.size() + produced)));
+    out.append(buf, produced);
     if (rc == Z_OK && z.avail_in == 0 && z.avail_out != 0) {
       error = "zlib: truncated stream";
       inflateEnd(&z);
