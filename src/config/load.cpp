@@ -1457,17 +1457,20 @@ Options decode(const json& root) {
   return opts;
 }
 
-json parse(const ConfigSource& source) {
+// `text` parsed in place (no copy: a rule set's text can be tens of MB).
+json parse(std::string_view text, const std::string& name) {
   try {
-    return json::parse(source.text, nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
+    return json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/true, /*ignore_comments=*/true);
   } catch (const json::parse_error& e) {
     std::string msg = e.what();
     // "[json.exception.parse_error.101] parse error at line 3, ..." -> "parse error at line 3, ..."
     if (auto close = msg.find("] "); msg.rfind("[json.exception", 0) == 0 && close != std::string::npos)
       msg = msg.substr(close + 2);
-    fail(source.name, msg);
+    fail(name, msg);
   }
 }
+
+json parse(const ConfigSource& source) { return parse(source.text, source.name); }
 
 // sing-box's merge: objects merge key by key, arrays concatenate, anything
 // else is replaced by the later value.
@@ -1740,8 +1743,10 @@ std::string anytls_uri_to_json(std::string_view uri, const std::string& path, st
   return anytls_uri_json(uri, path, warnings).dump(2) + "\n";
 }
 
-std::vector<RouteRule> parse_rule_set_source(std::string_view text, const std::string& name) {
-  return decode_rule_set_source(parse(ConfigSource{name, std::string(text)}), name);
+std::vector<RouteRule> parse_rule_set_source(std::string text, const std::string& name) {
+  json doc = parse(text, name);
+  std::string().swap(text);
+  return decode_rule_set_source(doc, name);  // `doc` goes on return, before the rules are compiled
 }
 
 }  // namespace anytls::config

@@ -3,7 +3,6 @@
 #include <cctype>
 #include <fstream>
 #include <span>
-#include <sstream>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -138,8 +137,11 @@ std::size_t decoded_bytes(const std::vector<config::RouteRule>& rules) {
   return n;
 }
 
-LoadedRules parse_rule_set(std::string_view content, const std::string& format, const std::string& name,
+LoadedRules parse_rule_set(std::string content, const std::string& format, const std::string& name,
                            const std::string& tag, RuleSetBudget& budget) {
+  if (content.size() > budget.file_bound())
+    throw std::invalid_argument(name + ": rule-set file of " + srs::size_text(content.size()) + ", over the " +
+                                srs::size_text(budget.file_bound()) + " bound for a file");
   std::vector<config::RouteRule> rules;
   std::size_t bytes = 0;
   if (format == "binary") {
@@ -148,11 +150,12 @@ LoadedRules parse_rule_set(std::string_view content, const std::string& format, 
         std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(content.data()), content.size()), error,
         budget.per_set());
     if (!decoded) throw std::invalid_argument(name + ": " + error);
+    std::string().swap(content);
     bytes = decoded->decoded_bytes;
     for (auto& r : decoded->rules) rules.push_back(from_srs(std::move(r)));
   } else {
     try {
-      rules = config::parse_rule_set_source(content, name);
+      rules = config::parse_rule_set_source(std::move(content), name);
     } catch (const config::ConfigError& e) {
       throw std::invalid_argument(e.what());
     }
@@ -166,13 +169,17 @@ LoadedRules parse_rule_set(std::string_view content, const std::string& format, 
 
 namespace {
 
+// In one allocation of the file's size (a stringstream would hold it twice).
 std::optional<std::string> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return std::nullopt;
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return std::nullopt;
-  return ss.str();
+  const auto size = in.tellg();
+  if (size < 0) return std::nullopt;
+  std::string out(static_cast<std::size_t>(size), '\0');
+  in.seekg(0);
+  in.read(out.data(), size);
+  if (in.gcount() != size) return std::nullopt;
+  return out;
 }
 
 }  // namespace
@@ -196,13 +203,13 @@ RuleSets::RuleSets(const std::vector<config::RuleSetOptions>& options, const std
     } else if (o.type == "local") {
       auto content = read_file(o.path);
       if (!content) throw std::invalid_argument(path + ".path: cannot read " + o.path);
-      set->replace(parse_rule_set(*content, o.format, path + " (" + o.path + ")", o.tag, budget));
+      set->replace(parse_rule_set(std::move(*content), o.format, path + " (" + o.path + ")", o.tag, budget));
     } else if (o.type == "remote" && !cache_dir.empty()) {
       // Until the first download: the last one kept on disk, if any.
       auto file = cache_path(cache_dir, o);
       if (auto content = read_file(file)) {
         try {
-          set->replace(parse_rule_set(*content, o.format, file, o.tag, budget));
+          set->replace(parse_rule_set(std::move(*content), o.format, file, o.tag, budget));
         } catch (const std::invalid_argument& e) {
           spdlog::warn("rule-set[{}]: ignoring the cached copy: {}", o.tag, e.what());
         }

@@ -32,14 +32,20 @@ class RuleSetBudget {
   // while the config's others stay loaded.
   static constexpr std::size_t kTotal = std::size_t{1024} << 20;
 
-  explicit RuleSetBudget(std::size_t per_set = kPerSet, std::size_t total = kTotal)
-      : per_set_(per_set), total_(total) {}
+  // 64 MiB: the largest file or download a set is read from. A JSON set's
+  // document takes several times its text while it is parsed (about 7x for
+  // a list of short names), before the per-set bound can be applied.
+  static constexpr std::size_t kFile = std::size_t{64} << 20;
+
+  explicit RuleSetBudget(std::size_t per_set = kPerSet, std::size_t total = kTotal, std::size_t file = kFile)
+      : per_set_(per_set), total_(total), file_(file) {}
   RuleSetBudget(const RuleSetBudget&) = delete;
   RuleSetBudget& operator=(const RuleSetBudget&) = delete;
   // The one every RuleSets uses unless given another (tests).
   static RuleSetBudget& process();
 
   std::size_t per_set() const { return per_set_; }
+  std::size_t file_bound() const { return file_; }
   std::size_t total() const { return total_; }
   std::size_t used() const { return used_.load(std::memory_order_relaxed); }
 
@@ -65,6 +71,7 @@ class RuleSetBudget {
  private:
   std::size_t per_set_;
   std::size_t total_;
+  std::size_t file_;
   std::atomic<std::size_t> used_{0};
 };
 
@@ -111,7 +118,8 @@ std::size_t decoded_bytes(const std::vector<config::RouteRule>& rules);
 // (.srs), refused over budget.per_set(), charged to the budget (refused
 // when that would take the process over budget.total()), then compiled.
 // Throws std::invalid_argument naming `name`.
-LoadedRules parse_rule_set(std::string_view content, const std::string& format, const std::string& name,
+// `content` is released as soon as it is decoded.
+LoadedRules parse_rule_set(std::string content, const std::string& format, const std::string& name,
                            const std::string& tag, RuleSetBudget& budget);
 
 class RuleSets {

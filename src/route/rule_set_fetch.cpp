@@ -245,11 +245,6 @@ void RuleSetUpdater::stop() { tasks_.cancel(); }
 
 asio::awaitable<void> RuleSetUpdater::join() { co_await tasks_.join(); }
 
-namespace {
-// A rule set is a list of names and prefixes: 64 MiB is far beyond any real one.
-constexpr std::size_t kMaxRuleSetBytes = 64u << 20;
-}  // namespace
-
 asio::awaitable<void> RuleSetUpdater::run(std::size_t i) {
   const auto& o = remotes_[i].options;
   RuleSet* set = sets_->find(o.tag);
@@ -273,7 +268,8 @@ asio::awaitable<void> RuleSetUpdater::run(std::size_t i) {
     if (!waited) co_return;
     wait = interval;
     std::string url = o.url;
-    auto fetching = http_get(*remotes_[i].via, std::move(url), kMaxRuleSetBytes, limits_);
+    // At most what the set may be read from (RuleSetBudget::kFile, 64 MiB).
+    auto fetching = http_get(*remotes_[i].via, std::move(url), sets_->budget().file_bound(), limits_);
     auto got = co_await std::move(fetching);
     bool stopping = co_await net::cancelled();
     if (stopping) co_return;
@@ -283,23 +279,33 @@ asio::awaitable<void> RuleSetUpdater::run(std::size_t i) {
       wait = std::min(interval, std::chrono::duration_cast<net::Clock::duration>(std::chrono::minutes(5)));
       continue;
     }
-    try {
-      set->replace(parse_rule_set(*got, o.format, "rule-set[" + o.tag + "] (" + o.url + ")", o.tag, sets_->budget()));
-    } catch (const std::invalid_argument& e) {
-      // Refused: the set keeps what it had until the next update.
-      spdlog::warn("{}; keeping the rule set it has ({} rules)", e.what(), set->size());
-      continue;
-    }
-    spdlog::info("rule-set[{}]: updated from {} ({} bytes, {} rules)", o.tag, o.url, got->size(), set->size());
-    // Kept on disk: written aside and renamed, so a reader never sees half a file.
+    // Written aside first (the text is released while it is decoded),
+    // renamed into place once the set has taken it, so a reader never sees
+    // half a file nor one the set refused.
+    const std::size_t size = got->size();
     std::error_code ec;
     std::filesystem::create_directories(cache_dir_, ec);
     const std::string tmp = file + ".tmp";
     {
       std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      out.write(got->data(), static_cast<std::streamsize>(got->size()));
+      out.write(got->data(), static_cast<std::streamsize>(size));
       if (!out) ec = std::make_error_code(std::errc::io_error);
     }
+    bool taken = true;
+    try {
+      set->replace(
+          parse_rule_set(std::move(*got), o.format, "rule-set[" + o.tag + "] (" + o.url + ")", o.tag, sets_->budget()));
+    } catch (const std::invalid_argument& e) {
+      // Refused: the set keeps what it had until the next update.
+      spdlog::warn("{}; keeping the rule set it has ({} rules)", e.what(), set->size());
+      taken = false;
+    }
+    if (!taken) {
+      std::error_code ig;
+      std::filesystem::remove(tmp, ig);
+      continue;
+    }
+    spdlog::info("rule-set[{}]: updated from {} ({} bytes, {} rules)", o.tag, o.url, size, set->size());
     if (!ec) std::filesystem::rename(tmp, file, ec);
     if (ec) spdlog::warn("rule-set[{}]: cannot keep a copy in {}: {}", o.tag, file, ec.message());
   }

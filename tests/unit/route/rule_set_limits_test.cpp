@@ -196,6 +196,10 @@ TEST(RuleSetLimits, JsonSetOverItsBoundIsRefused) {
   EXPECT_EQ(load_error({local("big", path, "source")}, dir.path, small),
             "route.rule_set[0] (" + path + "): rule set needs at least 499 KiB decoded, over the 256 KiB bound");
   EXPECT_EQ(small.used(), 0u);
+  // Not even parsed when the file is over its own bound.
+  RuleSetBudget file_bound(1 << 20, 1 << 30, 64 * 1024);
+  EXPECT_EQ(load_error({local("big", path, "source")}, dir.path, file_bound),
+            "route.rule_set[0] (" + path + "): rule-set file of 215 KiB, over the 64 KiB bound for a file");
   RuleSetBudget enough(1 << 20, 1 << 30);
   RuleSets sets({local("big", path, "source")}, dir.path, enough);
   EXPECT_EQ(enough.used(), 10000 * (19 + srs::kStringOverhead) + sizeof(srs::Rule));
@@ -222,6 +226,24 @@ TEST(RuleSetLimits, ProcessTotalRefusesTheSetThatWouldGoOver) {
         << error;
   }
   EXPECT_EQ(budget.used(), 0u);
+}
+
+// A measurement, not a check: loads the set in $ANYTLS_RULE_SET (format
+// from its extension) and prints the peak RSS before and after, e.g.
+//   ANYTLS_RULE_SET=big.json route_test --gtest_also_run_disabled_tests
+//     --gtest_filter='*MeasureLoad'
+TEST(RuleSetLimits, DISABLED_MeasureLoad) {
+  const char* path = std::getenv("ANYTLS_RULE_SET");
+  ASSERT_NE(path, nullptr);
+  const std::string file(path);
+  const std::string format = file.size() > 4 && file.substr(file.size() - 4) == ".srs" ? "binary" : "source";
+  TempDir dir;
+  const long before = peak_rss_kib();
+  RuleSetBudget budget;
+  RuleSets sets({local("m", file, format)}, dir.path, budget);
+  std::printf("file %zu bytes: peak RSS %ld -> %ld KiB (+%ld KiB), charged %zu KiB\n",
+              static_cast<std::size_t>(std::filesystem::file_size(file)), before, peak_rss_kib(),
+              peak_rss_kib() - before, budget.used() / 1024);
 }
 
 }  // namespace
