@@ -154,6 +154,11 @@ LoadedRules parse_rule_set(std::string content, const std::string& format, const
     bytes = decoded->decoded_bytes;
     for (auto& r : decoded->rules) rules.push_back(from_srs(std::move(r)));
   } else {
+    // The document is bounded like what it decodes to, before it is built.
+    const std::size_t document = config::rule_set_source_document_bytes(content);
+    if (document > budget.per_set())
+      throw std::invalid_argument(name + ": rule set needs " + srs::size_text(document) +
+                                  " as a parsed JSON document, over the " + srs::size_text(budget.per_set()) + " bound");
     try {
       rules = config::parse_rule_set_source(std::move(content), name);
     } catch (const config::ConfigError& e) {

@@ -190,20 +190,37 @@ std::string load_error(const std::vector<config::RuleSetOptions>& sets, const st
 
 TEST(RuleSetLimits, JsonSetOverItsBoundIsRefused) {
   TempDir dir;
-  // 10000 suffixes of 19 bytes: (19 + 32) * 10000 + the rule.
+  // 10000 suffixes of 19 bytes: (19 + 32) * 10000 + the rule decoded, and
+  // more than twice that as a parsed document: refused before it is built.
   const auto path = dir.write("big.json", json_set(10000));
   RuleSetBudget small(256 * 1024, 1 << 30);
   EXPECT_EQ(load_error({local("big", path, "source")}, dir.path, small),
-            "route.rule_set[0] (" + path + "): rule set needs at least 499 KiB decoded, over the 256 KiB bound");
+            "route.rule_set[0] (" + path + "): rule set needs 1134 KiB as a parsed JSON document, over the 256 KiB bound");
   EXPECT_EQ(small.used(), 0u);
   // Not even parsed when the file is over its own bound.
   RuleSetBudget file_bound(1 << 20, 1 << 30, 64 * 1024);
   EXPECT_EQ(load_error({local("big", path, "source")}, dir.path, file_bound),
             "route.rule_set[0] (" + path + "): rule-set file of 215 KiB, over the 64 KiB bound for a file");
-  RuleSetBudget enough(1 << 20, 1 << 30);
+  RuleSetBudget enough(2 << 20, 1 << 30);
   RuleSets sets({local("big", path, "source")}, dir.path, enough);
   EXPECT_EQ(enough.used(), 10000 * (19 + srs::kStringOverhead) + sizeof(srs::Rule));
   EXPECT_EQ(sets.find("big")->charged(), enough.used());
+}
+
+TEST(RuleSetLimits, JsonDocumentIsBoundedBeforeItIsBuilt) {
+  // 4 MB of one-letter names: a parsed document of about 80 MB (20x).
+  TempDir dir;
+  std::string text = R"({"version": 2, "rules": [{"domain": ["a")";
+  text.reserve(4 << 20);
+  for (int i = 1; i < 1000000; ++i) text += ",\"a\"";
+  text += "]}]}";
+  const auto path = dir.write("tiny.json", text);
+  std::string().swap(text);
+  RuleSetBudget budget(16 << 20, 1 << 30);
+  const long before = peak_rss_kib();
+  EXPECT_EQ(load_error({local("tiny", path, "source")}, dir.path, budget),
+            "route.rule_set[0] (" + path + "): rule set needs 77 MiB as a parsed JSON document, over the 16 MiB bound");
+  EXPECT_LT(peak_rss_kib() - before, 16 * 1024);  // the text, not the document
 }
 
 TEST(RuleSetLimits, ProcessTotalRefusesTheSetThatWouldGoOver) {
