@@ -81,8 +81,15 @@ std::string format_json(const ConfigSource& source);
 OutboundOptions parse_anytls_uri(std::string_view uri, const std::string& path = "uri");
 OutboundOptions parse_anytls_uri(std::string_view uri, const std::string& path, std::vector<std::string>& warnings);
 // A rule-set file in sing-box's source format ({"version": N, "rules": [...]})
-// as headless rules. Throws ConfigError; paths start with `name`.
-std::vector<RouteRule> parse_rule_set_source(std::string_view text, const std::string& name);
+// as headless rules. Throws ConfigError; paths start with `name`. The
+// text is released once parsed, and the parsed document once the rules are
+// decoded: at most two of text, document and rules are held at a time.
+std::vector<RouteRule> parse_rule_set_source(std::string text, const std::string& name);
+// What parse_rule_set_source's document would take in memory, estimated
+// from one pass over the text that builds nothing (nlohmann's SAX events):
+// every value, string, key and container with its heap overhead. 0 when
+// the text is not JSON (the parse then says why).
+std::size_t rule_set_source_document_bytes(std::string_view text);
 
 // The outbound object a link stands for, as JSON text (for `format` and tests).
 

@@ -239,6 +239,15 @@ struct OutboundOptions {
 enum class RuleAction { route, route_options, reject, hijack_dns, sniff, resolve };
 enum class RejectMethod { default_, drop };  // sing-box's reject "method"
 
+// An inclusive IP range, as a binary rule set stores its IP sets (v4: the
+// values fit 32 bits). Kept as a range: written out as CIDRs, one range can
+// be up to 254 prefixes.
+struct IpRange {
+  unsigned __int128 first = 0, last = 0;
+  bool v4 = false;
+  bool operator==(const IpRange&) const = default;
+};
+
 struct RouteRule {
   // sing-box's grouping (route/rule_matcher.hpp): the destination address
   // matchers (domain, domain_suffix, domain_keyword, domain_regex, ip_cidr,
@@ -266,6 +275,8 @@ struct RouteRule {
   std::vector<std::string> source_ip_cidr;
   bool source_ip_is_private = false;
   std::vector<std::string> ip_cidr;
+  // Not from JSON: a binary rule set's source_ip_cidr / ip_cidr, as ranges.
+  std::vector<IpRange> source_ip_range, ip_range;
   bool ip_is_private = false;
   std::vector<std::uint16_t> source_port;
   std::vector<std::string> source_port_range;  // "1000:2000", ":3000", "4000:"

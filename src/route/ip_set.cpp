@@ -59,6 +59,22 @@ void IpSet::add(const Prefix& p) {
   }
 }
 
+void IpSet::add_range(U128 first, U128 last, bool v4) {
+  if (first > last) return;
+  constexpr U128 kMapped = U128(0xffff) << 32;
+  if (!v4 && (first >> 32) == 0xffff && (last >> 32) == 0xffff) {
+    first -= kMapped;
+    last -= kMapped;
+    v4 = true;
+  }
+  if (v4) {
+    if (last > 0xffffffffu) return;
+    v4_.emplace_back(static_cast<std::uint32_t>(first), static_cast<std::uint32_t>(last));
+  } else {
+    v6_.emplace_back(first, last);
+  }
+}
+
 void IpSet::build() {
   merge(v4_);
   merge(v6_);

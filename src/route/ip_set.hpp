@@ -16,6 +16,9 @@ struct Prefix;
 class IpSet {
  public:
   void add(const Prefix& p);
+  // [first, last], inclusive (v4: 32-bit values); a v6 range inside
+  // ::ffff:0:0/96 is stored as the IPv4 range it maps.
+  void add_range(unsigned __int128 first, unsigned __int128 last, bool v4);
   // Sorts and merges; call once after the last add().
   void build();
   bool contains(const asio::ip::address& a) const;  // IPv4-mapped IPv6 as IPv4

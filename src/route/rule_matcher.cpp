@@ -84,8 +84,10 @@ std::string at(const std::string& path, std::string_view key, std::size_t i) {
   return path + "." + std::string(key) + "[" + std::to_string(i) + "]";
 }
 
-IpSet compile_cidrs(const std::vector<std::string>& list, const std::string& path, std::string_view key) {
+IpSet compile_cidrs(const std::vector<std::string>& list, const std::vector<config::IpRange>& ranges,
+                    const std::string& path, std::string_view key) {
   IpSet set;
+  for (const auto& r : ranges) set.add_range(r.first, r.last, r.v4);
   for (std::size_t j = 0; j < list.size(); ++j) {
     auto p = Prefix::parse(list[j]);
     if (!p) throw std::invalid_argument(at(path, key, j) + ": invalid prefix: " + list[j]);
@@ -162,9 +164,9 @@ RuleMatcher::RuleMatcher(const config::RouteRule& in, const std::string& path, c
     auto err = domains_.add_regex(in.domain_regex[j]);
     if (!err.empty()) throw std::invalid_argument(at(path, "domain_regex", j) + ": invalid regex: " + err);
   }
-  ip_cidr_ = compile_cidrs(in.ip_cidr, path, "ip_cidr");
+  ip_cidr_ = compile_cidrs(in.ip_cidr, in.ip_range, path, "ip_cidr");
   ip_is_private_ = in.ip_is_private;
-  source_ip_cidr_ = compile_cidrs(in.source_ip_cidr, path, "source_ip_cidr");
+  source_ip_cidr_ = compile_cidrs(in.source_ip_cidr, in.source_ip_range, path, "source_ip_cidr");
   source_ip_is_private_ = in.source_ip_is_private;
   port_ = in.port;
   port_range_ = compile_ranges(in.port_range, path, "port_range");

@@ -1,10 +1,13 @@
 #include "route/rule_set_fetch.hpp"
 
+#include <array>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <asio/buffer.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
 #include <spdlog/spdlog.h>
 
 #include "net/coro.hpp"
@@ -25,29 +28,94 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// Decodes a chunked body; false when malformed or truncated.
-bool dechunk(std::string_view in, std::string& out) {
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+enum class Chunks { more, done, bad };
+
+// Decodes what has arrived of a chunked body, going on from `pos` (where
+// the last call stopped) and appending to `out`: done once the last chunk
+// is in (trailers are not waited for), more when it needs more bytes.
+Chunks dechunk(std::string_view in, std::size_t& pos, std::string& out, std::size_t max_bytes) {
   while (true) {
-    auto eol = in.find("\r\n");
-    if (eol == std::string_view::npos) return false;
-    std::size_t size = 0;
-    std::size_t i = 0;
-    for (; i < eol && std::isxdigit(static_cast<unsigned char>(in[i])); ++i) {
-      if (size > (std::size_t{1} << 40)) return false;
-      size = size * 16 + static_cast<std::size_t>(std::stoi(std::string(1, in[i]), nullptr, 16));
+    std::string_view rest = in.substr(pos);
+    auto eol = rest.find("\r\n");
+    if (eol == std::string_view::npos) return rest.size() > 1024 ? Chunks::bad : Chunks::more;
+    std::size_t size = 0, i = 0;
+    for (; i < eol && hex_digit(rest[i]) >= 0; ++i) {
+      size = size * 16 + static_cast<std::size_t>(hex_digit(rest[i]));
+      if (size > max_bytes) return Chunks::bad;
     }
-    if (i == 0) return false;
-    in.remove_prefix(eol + 2);
-    if (size == 0) return true;
-    if (in.size() < size + 2) return false;
-    out.append(in.substr(0, size));
-    in.remove_prefix(size + 2);
+    if (i == 0) return Chunks::bad;
+    if (size == 0) return Chunks::done;
+    if (rest.size() < eol + 2 + size + 2) return Chunks::more;
+    if (rest.substr(eol + 2 + size, 2) != "\r\n") return Chunks::bad;
+    out.append(rest.substr(eol + 2, size));
+    if (out.size() > max_bytes) return Chunks::bad;
+    pos += eol + 2 + size + 2;
   }
 }
 
-}  // namespace
+// What the response head says.
+struct Head {
+  std::size_t size = 0;  // bytes up to the end of the blank line
+  bool chunked = false;
+  std::optional<std::size_t> length;
+};
 
-asio::awaitable<net::Result<std::string>> http_get(outbound::Outbound& via, std::string url, std::size_t max_bytes) {
+// The head of `in`, once complete; an error when it is not a 200 we can read.
+std::optional<net::Result<Head>> parse_head(std::string_view in, const std::string& url, std::size_t max_bytes) {
+  auto end = in.find("\r\n\r\n");
+  if (end == std::string_view::npos) {
+    if (in.size() > 65536) return net::Result<Head>(http_error(url, "response head over 64 KiB"));
+    return std::nullopt;
+  }
+  Head h;
+  h.size = end + 4;
+  std::string_view head = in.substr(0, end);
+  auto line_end = head.find("\r\n");
+  std::string_view status_line = head.substr(0, line_end);
+  if (status_line.rfind("HTTP/1.", 0) != 0 || status_line.size() < 12)
+    return net::Result<Head>(http_error(url, "not an HTTP response"));
+  if (status_line.substr(9, 3) != "200")
+    return net::Result<Head>(http_error(url, "status " + std::string(status_line.substr(9))));
+  std::string_view headers = line_end == std::string_view::npos ? std::string_view() : head.substr(line_end + 2);
+  while (!headers.empty()) {
+    auto e = headers.find("\r\n");
+    std::string_view line = headers.substr(0, e);
+    headers = e == std::string_view::npos ? std::string_view() : headers.substr(e + 2);
+    auto c = line.find(':');
+    if (c == std::string_view::npos) continue;
+    std::string name = lower(line.substr(0, c));
+    std::string value = lower(line.substr(c + 1));
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(0, 1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
+    if (name == "transfer-encoding" && value.find("chunked") != std::string::npos) h.chunked = true;
+    if (name == "content-length") {
+      std::size_t n = 0;
+      bool ok = !value.empty() && value.size() <= 19;
+      for (char ch : value) {
+        if (ch < '0' || ch > '9') ok = false;
+        else n = n * 10 + static_cast<std::size_t>(ch - '0');
+      }
+      if (!ok) return net::Result<Head>(http_error(url, "bad Content-Length"));
+      if (n > max_bytes)
+        return net::Result<Head>(
+            http_error(url, "response over " + std::to_string(max_bytes) + " bytes (Content-Length " + value + ")"));
+      h.length = n;
+    }
+  }
+  return net::Result<Head>(h);
+}
+
+// The exchange itself, without a deadline (http_get adds it): dial, TLS,
+// request, then read until the body is complete: Content-Length bytes, the
+// last chunk, or the close when the response has neither.
+asio::awaitable<net::Result<std::string>> fetch(outbound::Outbound& via, std::string url, std::size_t max_bytes) {
   const bool https = url.rfind("https://", 0) == 0;
   if (!https && url.rfind("http://", 0) != 0) co_return http_error(url, "only http:// and https:// URLs can be fetched");
   std::string_view rest = std::string_view(url).substr(https ? 8 : 7);
@@ -90,48 +158,68 @@ asio::awaitable<net::Result<std::string>> http_get(outbound::Outbound& via, std:
   auto wrote = co_await conn->write(asio::buffer(request));
   if (wrote) co_return http_error(url, wrote.message());
   std::string in;
+  std::optional<Head> head;
+  std::string chunks;        // a chunked body, decoded
+  std::size_t chunk_pos = 0;  // how far into the body dechunk() has come
   std::array<char, 16384> buf;
   while (true) {
     auto [ec, n] = co_await conn->read_some(asio::buffer(buf));
     in.append(buf.data(), n);
+    if (!head) {
+      auto parsed = parse_head(in, url, max_bytes);
+      if (parsed && !*parsed) co_return parsed->error();
+      if (parsed) head = **parsed;
+    }
+    if (head) {
+      std::string_view body = std::string_view(in).substr(head->size);
+      if (head->chunked) {
+        const Chunks state = dechunk(body, chunk_pos, chunks, max_bytes);
+        if (state == Chunks::bad) co_return http_error(url, "bad chunked body");
+        if (state == Chunks::done) break;
+      } else if (head->length && body.size() >= *head->length) {
+        break;  // what follows Content-Length is not ours to read
+      }
+    }
     if (in.size() > max_bytes + 65536) co_return http_error(url, "response over " + std::to_string(max_bytes) + " bytes");
-    if (ec) break;  // the close ends the response (Connection: close)
+    if (ec == asio::error::eof) {  // TlsConn reports a close without close_notify so too
+      if (!head) co_return http_error(url, "no complete response");
+      if (head->chunked) co_return http_error(url, "bad chunked body (closed before the last chunk)");
+      if (head->length) co_return http_error(url, "body shorter than its Content-Length");
+      break;  // the close ends a response with neither (Connection: close)
+    }
+    if (ec) co_return http_error(url, ec.message());
   }
   conn->close();
-  auto head_end = in.find("\r\n\r\n");
-  if (head_end == std::string::npos) co_return http_error(url, "no complete response");
-  std::string_view head(in.data(), head_end);
-  auto line_end = head.find("\r\n");
-  std::string_view status_line = head.substr(0, line_end);
-  if (status_line.rfind("HTTP/1.", 0) != 0 || status_line.size() < 12)
-    co_return http_error(url, "not an HTTP response");
-  if (status_line.substr(9, 3) != "200") co_return http_error(url, "status " + std::string(status_line.substr(9)));
-  bool chunked = false;
-  std::optional<std::size_t> length;
-  std::string_view headers = line_end == std::string_view::npos ? std::string_view() : head.substr(line_end + 2);
-  while (!headers.empty()) {
-    auto e = headers.find("\r\n");
-    std::string_view h = headers.substr(0, e);
-    headers = e == std::string_view::npos ? std::string_view() : headers.substr(e + 2);
-    auto c = h.find(':');
-    if (c == std::string_view::npos) continue;
-    std::string name = lower(h.substr(0, c));
-    std::string value = lower(h.substr(c + 1));
-    if (name == "transfer-encoding" && value.find("chunked") != std::string::npos) chunked = true;
-    if (name == "content-length") length = std::strtoull(value.c_str(), nullptr, 10);
-  }
-  std::string_view body(in.data() + head_end + 4, in.size() - head_end - 4);
   std::string out;
-  if (chunked) {
-    if (!dechunk(body, out)) co_return http_error(url, "bad chunked body");
-  } else if (length) {
-    if (body.size() < *length) co_return http_error(url, "body shorter than its Content-Length");
-    out.assign(body.substr(0, *length));
+  if (head->chunked) {
+    out = std::move(chunks);
   } else {
-    out.assign(body);
+    out = in.substr(head->size, head->length.value_or(std::string::npos));
   }
   if (out.size() > max_bytes) co_return http_error(url, "response over " + std::to_string(max_bytes) + " bytes");
   co_return out;
+}
+
+}  // namespace
+
+asio::awaitable<net::Result<std::string>> http_get(outbound::Outbound& via, std::string url, std::size_t max_bytes,
+                                                  FetchLimits limits) {
+  using namespace asio::experimental::awaitable_operators;
+  const auto deadline = net::clock_or_system(limits.clock).now() + limits.timeout;
+  std::string what = url;
+  auto fetching = fetch(via, std::move(url), max_bytes);
+  auto expiring = net::sleep_until(deadline, limits.clock);
+  auto r = co_await (std::move(fetching) || std::move(expiring));
+  if (r.index() == 1) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(limits.timeout).count();
+    co_return http_error(what, "no complete response within " +
+                                   (ms % 1000 ? std::to_string(ms) + " ms" : std::to_string(ms / 1000) + " s"));
+  }
+  co_return std::move(std::get<0>(r));
+}
+
+asio::awaitable<net::Result<std::string>> http_get(outbound::Outbound& via, std::string url, std::size_t max_bytes) {
+  return http_get(via, std::move(url), max_bytes, FetchLimits{});
 }
 
 std::string default_state_dir() {
@@ -145,8 +233,8 @@ std::string default_state_dir() {
 }
 
 RuleSetUpdater::RuleSetUpdater(asio::io_context& io, std::shared_ptr<RuleSets> sets, std::vector<Remote> remotes,
-                               std::string cache_dir)
-    : sets_(std::move(sets)), remotes_(std::move(remotes)), cache_dir_(std::move(cache_dir)),
+                               std::string cache_dir, FetchLimits limits)
+    : sets_(std::move(sets)), remotes_(std::move(remotes)), cache_dir_(std::move(cache_dir)), limits_(limits),
       tasks_(io.get_executor(), "rule-set updates") {}
 
 void RuleSetUpdater::start() {
@@ -156,11 +244,6 @@ void RuleSetUpdater::start() {
 void RuleSetUpdater::stop() { tasks_.cancel(); }
 
 asio::awaitable<void> RuleSetUpdater::join() { co_await tasks_.join(); }
-
-namespace {
-// A rule set is a list of names and prefixes: 64 MiB is far beyond any real one.
-constexpr std::size_t kMaxRuleSetBytes = 64u << 20;
-}  // namespace
 
 asio::awaitable<void> RuleSetUpdater::run(std::size_t i) {
   const auto& o = remotes_[i].options;
@@ -180,12 +263,13 @@ asio::awaitable<void> RuleSetUpdater::run(std::size_t i) {
   }
   while (true) {
     // (Named awaitables: GCC 12 and temporaries in a co_await.)
-    auto sleeping = net::sleep_for(wait);
+    auto sleeping = net::sleep_for(wait, limits_.clock);
     bool waited = co_await std::move(sleeping);
     if (!waited) co_return;
     wait = interval;
     std::string url = o.url;
-    auto fetching = http_get(*remotes_[i].via, std::move(url), kMaxRuleSetBytes);
+    // At most what the set may be read from (RuleSetBudget::kFile, 64 MiB).
+    auto fetching = http_get(*remotes_[i].via, std::move(url), sets_->budget().file_bound(), limits_);
     auto got = co_await std::move(fetching);
     bool stopping = co_await net::cancelled();
     if (stopping) co_return;
@@ -195,22 +279,33 @@ asio::awaitable<void> RuleSetUpdater::run(std::size_t i) {
       wait = std::min(interval, std::chrono::duration_cast<net::Clock::duration>(std::chrono::minutes(5)));
       continue;
     }
-    try {
-      set->replace(parse_rule_set(*got, o.format, "rule-set[" + o.tag + "] (" + o.url + ")"));
-    } catch (const std::invalid_argument& e) {
-      spdlog::warn("{}", e.what());
-      continue;
-    }
-    spdlog::info("rule-set[{}]: updated from {} ({} bytes, {} rules)", o.tag, o.url, got->size(), set->size());
-    // Kept on disk: written aside and renamed, so a reader never sees half a file.
+    // Written aside first (the text is released while it is decoded),
+    // renamed into place once the set has taken it, so a reader never sees
+    // half a file nor one the set refused.
+    const std::size_t size = got->size();
     std::error_code ec;
     std::filesystem::create_directories(cache_dir_, ec);
     const std::string tmp = file + ".tmp";
     {
       std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      out.write(got->data(), static_cast<std::streamsize>(got->size()));
+      out.write(got->data(), static_cast<std::streamsize>(size));
       if (!out) ec = std::make_error_code(std::errc::io_error);
     }
+    bool taken = true;
+    try {
+      set->replace(
+          parse_rule_set(std::move(*got), o.format, "rule-set[" + o.tag + "] (" + o.url + ")", o.tag, sets_->budget()));
+    } catch (const std::invalid_argument& e) {
+      // Refused: the set keeps what it had until the next update.
+      spdlog::warn("{}; keeping the rule set it has ({} rules)", e.what(), set->size());
+      taken = false;
+    }
+    if (!taken) {
+      std::error_code ig;
+      std::filesystem::remove(tmp, ig);
+      continue;
+    }
+    spdlog::info("rule-set[{}]: updated from {} ({} bytes, {} rules)", o.tag, o.url, size, set->size());
     if (!ec) std::filesystem::rename(tmp, file, ec);
     if (ec) spdlog::warn("rule-set[{}]: cannot keep a copy in {}: {}", o.tag, file, ec.message());
   }

@@ -1,6 +1,7 @@
 // Remote rule sets: downloaded over HTTP through a named outbound
 // (download_detour), kept on disk, refreshed every update_interval.
 #pragma once
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -10,6 +11,7 @@
 #include <asio/io_context.hpp>
 
 #include "config/options.hpp"
+#include "net/clock.hpp"
 #include "net/result.hpp"
 #include "net/task_group.hpp"
 #include "outbound/outbound.hpp"
@@ -17,8 +19,19 @@
 
 namespace anytls::route {
 
-// GET url (http:// only) through `via`; the body (Content-Length, chunked
-// or up to the close), at most max_bytes. Errors name the URL.
+// How long one download may take in all: dial, TLS, request and every
+// byte of the response. Time on `clock` (null: the real one).
+struct FetchLimits {
+  net::Clock::duration timeout = std::chrono::seconds(60);
+  net::Clock* clock = nullptr;
+};
+
+// GET url (http:// or https://) through `via`; the body, at most max_bytes:
+// Content-Length bytes (nothing after them is read; fewer is an error),
+// chunked up to the last chunk, or up to the close when the response has
+// neither. All within limits.timeout. Errors name the URL.
+asio::awaitable<net::Result<std::string>> http_get(outbound::Outbound& via, std::string url, std::size_t max_bytes,
+                                                  FetchLimits limits);
 asio::awaitable<net::Result<std::string>> http_get(outbound::Outbound& via, std::string url, std::size_t max_bytes);
 
 // Where remote rule sets are cached: $STATE_DIRECTORY (systemd), else
@@ -32,9 +45,13 @@ class RuleSetUpdater {
     outbound::Outbound* via = nullptr;  // must outlive the updater's tasks
   };
   RuleSetUpdater(asio::io_context& io, std::shared_ptr<RuleSets> sets, std::vector<Remote> remotes,
-                 std::string cache_dir);
+                 std::string cache_dir, FetchLimits limits = {});
   // One task per remote set: download now (or when its cached copy is
-  // update_interval old), then every update_interval.
+  // update_interval old), then every update_interval. A download that
+  // fails is logged and tried again after min(update_interval, 5 min); a
+  // download the set refuses (bad content, over its memory bound) is logged
+  // and the set keeps what it had until the next update_interval. Every
+  // wait is on limits.clock.
   void start();
   void stop();
   asio::awaitable<void> join();
@@ -45,6 +62,7 @@ class RuleSetUpdater {
   std::shared_ptr<RuleSets> sets_;
   std::vector<Remote> remotes_;
   std::string cache_dir_;
+  FetchLimits limits_;
   net::TaskGroup tasks_;
 };
 

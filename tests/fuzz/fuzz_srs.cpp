@@ -1,12 +1,17 @@
 // .srs rule-set decoding over arbitrary bytes: never crashes, stays within
 // its bounds, and what decodes is self-consistent. Seeded with
-// tests/unit/route/data/sample.srs (written by make_srs.py).
+// tests/unit/route/data/sample.srs (written by make_srs.py) and the hostile
+// chain.srs and ipv6.srs (make_hostile_srs.py). Each decode gets a 32 MiB
+// budget, and the ctest run limits memory (-rss_limit_mb, -malloc_limit_mb):
+// an input that makes the decoder allocate past its budget fails the run.
 #include "fuzz_check.hpp"
 #include "route/srs.hpp"
 
 using namespace anytls;
 
 namespace {
+
+constexpr std::size_t kBudget = 32u << 20;
 
 void check(const srs::Rule& r, int depth) {
   FUZZ_CHECK(depth <= srs::kMaxDepth + 1);
@@ -15,8 +20,10 @@ void check(const srs::Rule& r, int depth) {
     return;
   }
   FUZZ_CHECK(r.rules.empty());
-  for (const auto& c : r.ip_cidr) FUZZ_CHECK(c.find('/') != std::string::npos);
-  for (const auto& c : r.source_ip_cidr) FUZZ_CHECK(c.find('/') != std::string::npos);
+  for (const auto* list : {&r.ip_cidr, &r.source_ip_cidr})
+    for (const auto& c : *list) FUZZ_CHECK(c.first <= c.last && (!c.v4 || c.last <= 0xffffffffu));
+  for (const auto& d : r.domain) FUZZ_CHECK(!d.empty() && d.size() <= srs::kMaxKey);
+  for (const auto& d : r.domain_suffix) FUZZ_CHECK(!d.empty() && d.size() < srs::kMaxKey);
 }
 
 void check_set(const std::optional<srs::RuleSet>& set, const std::string& error) {
@@ -24,6 +31,7 @@ void check_set(const std::optional<srs::RuleSet>& set, const std::string& error)
     FUZZ_CHECK(!error.empty());
     return;
   }
+  FUZZ_CHECK(set->decoded_bytes <= kBudget);
   for (const auto& r : set->rules) check(r, 0);
 }
 
@@ -32,12 +40,12 @@ void check_set(const std::optional<srs::RuleSet>& set, const std::string& error)
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   // The whole file (magic, version, zlib)...
   std::string error;
-  auto set = srs::decode(std::span<const std::uint8_t>(data, size), error);
+  auto set = srs::decode(std::span<const std::uint8_t>(data, size), error, kBudget);
   if (set) FUZZ_CHECK(set->version >= 1 && set->version <= 3);
   check_set(set, error);
   // ...and the bytes as an inflated rule stream (seed: sample.body).
   std::string body_error;
-  auto body = srs::decode_body(2, std::string_view(reinterpret_cast<const char*>(data), size), body_error);
+  auto body = srs::decode_body(2, std::string_view(reinterpret_cast<const char*>(data), size), body_error, kBudget);
   check_set(body, body_error);
   return 0;
 }

@@ -174,7 +174,13 @@ TEST(RuleSet, BinarySrsFixture) {
   std::sort(suffixes.begin(), suffixes.end());
   EXPECT_EQ(suffixes, (std::vector<std::string>{".sub.example", "suffix.example"}));
   EXPECT_EQ(r0.port, (std::vector<std::uint16_t>{443, 8443}));
-  EXPECT_EQ(set->rules[1].ip_cidr, (std::vector<std::string>{"10.0.0.0/8", "192.168.1.0/24", "2001:db8:0:0:0:0:0:0/32"}));
+  // IP sets stay ranges: 10.0.0.0/8, 192.168.1.0/24, 2001:db8::/32.
+  const auto& ips = set->rules[1].ip_cidr;
+  ASSERT_EQ(ips.size(), 3u);
+  EXPECT_TRUE(ips[0].v4 && ips[0].first == 0x0a000000u && ips[0].last == 0x0affffffu);
+  EXPECT_TRUE(ips[1].v4 && ips[1].first == 0xc0a80100u && ips[1].last == 0xc0a801ffu);
+  const unsigned __int128 db8 = static_cast<unsigned __int128>(0x20010db8u) << 96;
+  EXPECT_TRUE(!ips[2].v4 && ips[2].first == db8 && ips[2].last == (db8 | ((static_cast<unsigned __int128>(1) << 96) - 1)));
   EXPECT_TRUE(set->rules[2].logical && set->rules[2].mode_or && set->rules[2].invert);
 
   // And through a local rule set into routing.
