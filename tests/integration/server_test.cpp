@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "anytls/uot.hpp"
+#include "route/rule_router.hpp"
 #include "config/load.hpp"
 #include "integration/harness.hpp"
 #include "support/run.hpp"
@@ -534,6 +535,65 @@ asio::awaitable<void> uot_non_connect_body(Env* env) {
 TEST(AnyTlsServerInteg, UdpOverTcpNonConnectModeEchoes) {
   Env env;
   run(env, uot_non_connect_body(&env), 20s);
+}
+
+// Issue 24: the server routes each new destination of a UoT flow. The flow
+// starts at an allowed UDP echo; a datagram to an address a rule rejects
+// (127.0.0.2 here) never leaves the server, and the flow goes on.
+// (Built outside the coroutine: GCC 12 and initializer lists, see docs/architecture.md.)
+std::unique_ptr<route::RuleRouter> reject_127_0_0_2(outbound::Outbound* direct) {
+  config::RouteOptions route;
+  route.final = "direct";
+  config::RouteRule reject;
+  reject.ip_cidr = {"127.0.0.2/32"};
+  reject.action = config::RuleAction::reject;
+  route.rules.push_back(reject);
+  return std::make_unique<route::RuleRouter>(route, "direct", [direct](std::string_view tag) -> outbound::Outbound* {
+    return tag == "direct" ? direct : nullptr;
+  });
+}
+
+std::vector<net::Address> three(const net::Address& a, const net::Address& b, const net::Address& c) {
+  return {a, b, c};
+}
+
+asio::awaitable<void> uot_reroute_body(Env* env) {
+  auto rules = reject_127_0_0_2(env->direct.get());
+  env->server_router.inner = rules.get();
+  asio::ip::udp::socket forbidden(env->io, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.2"), 0));
+  net::Address rejected{"127.0.0.2", forbidden.local_endpoint().port()};
+  net::Address echo{"127.0.0.1", env->udp_echo.port()};
+
+  auto& client = env->make_client(client_options(env->server->port()));
+  client.start();
+  auto md = udp_to(env->udp_echo.port());
+  auto pc = co_await client.listen_packet(md);
+  CO_ASSERT_TRUE(pc.ok());
+  const auto order = three(echo, rejected, echo);
+  for (const auto& to : order) {
+    const std::string payload = "to " + to.to_string();
+    auto out_buf = asio::buffer(payload);
+    auto wec = co_await (*pc)->write_packet(out_buf, to);
+    CO_ASSERT_TRUE(!wec);
+    if (to == rejected) continue;
+    std::vector<char> buf(2048);
+    net::Address from;
+    auto in_buf = asio::buffer(buf);
+    auto [ec, n] = co_await (*pc)->read_packet(in_buf, from);
+    CO_ASSERT_TRUE(!ec);
+    EXPECT_EQ(std::string(buf.data(), n), payload);
+    EXPECT_EQ(from, echo);
+  }
+  (*pc)->close();
+  EXPECT_EQ(env->udp_echo.datagrams(), 2u);
+  // The rejected datagram would have arrived before the echo's second answer.
+  EXPECT_EQ(forbidden.available(), 0u) << "a datagram reached an address the server's rules reject";
+  env->server_router.inner = env->router.get();
+}
+
+TEST(AnyTlsServerInteg, UdpOverTcpRoutesEachNewDestination) {
+  Env env;
+  run(env, uot_reroute_body(&env), 20s);
 }
 
 std::string u16be(std::size_t v) {

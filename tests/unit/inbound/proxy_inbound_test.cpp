@@ -396,6 +396,11 @@ TEST(SocksInbound, Socks5UdpAssociateEcho) {
 // Issue 24: each new destination of a UDP flow is routed again. The flow
 // starts at an allowed address; a datagram to an address the rules reject
 // never leaves, and the flow goes on.
+// (Outside the coroutine: GCC 12 and initializer lists, docs/architecture.md.)
+std::vector<net::Address> reroute_order(const net::Address& allowed, const net::Address& rejected) {
+  return {allowed, rejected, rejected, allowed};
+}
+
 asio::awaitable<void> udp_reroute_body(Env& e, test::UdpEchoServer& forbidden) {
   auto s = co_await connect_to(e.port());
   const udp::endpoint relay_ep = co_await socks5_associate(s);
@@ -405,7 +410,7 @@ asio::awaitable<void> udp_reroute_body(Env& e, test::UdpEchoServer& forbidden) {
   net::Address rejected{"127.0.0.1", forbidden.port()};
   e.router.reject_ports.insert(forbidden.port());
   // allowed, rejected (twice: the verdict is cached), allowed again.
-  std::vector<net::Address> order{allowed, rejected, rejected, allowed};
+  const auto order = reroute_order(allowed, rejected);
   for (const auto& to : order) {
     Bytes d{0, 0, 0};
     socks::append_address(d, to);
