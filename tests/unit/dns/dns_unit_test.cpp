@@ -371,9 +371,12 @@ TEST(DnsCache, ThousandsOfHugeAnswersStayWithinTheDefaultByteBound) {
                 cache.bytes(), heap, static_cast<unsigned long long>(config::defaults::kDnsCacheMaxBytes));
     EXPECT_LE(cache.bytes(), config::defaults::kDnsCacheMaxBytes);
     EXPECT_GT(cache.size(), 300u);
-    // What the cache counts is what the heap holds, within 10%.
+    // What the cache counts is what the heap holds, within 10%. (Under the
+    // sanitizers malloc is theirs, and mallinfo2() reports nothing.)
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
     EXPECT_LE(heap, config::defaults::kDnsCacheMaxBytes + config::defaults::kDnsCacheMaxBytes / 10);
     EXPECT_GE(heap, cache.bytes() - cache.bytes() / 10);
+#endif
   }
 }
 
