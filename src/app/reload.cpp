@@ -147,9 +147,14 @@ std::string start_one(asio::io_context& io, config::InboundOptions in, route::Ro
                       const std::shared_ptr<net::Resolver>& resolver, std::uint16_t port, bool sharded,
                       std::unique_ptr<inbound::Inbound>& out,
                       const std::shared_ptr<inbound::UserLimits>& limits = nullptr, std::size_t shards = 1) {
-  // Shards share one port: SO_REUSEPORT (reuse_addr) on each of them.
+  // Shards share one port: SO_REUSEPORT (reuse_addr) on each of them. The
+  // first (port 0 here) claims the address alone before it joins the group,
+  // so an address another process listens on is refused as sing-box refuses
+  // it, instead of silently sharing its connections; an explicit reuse_addr
+  // asks for that sharing and keeps it.
   auto apply = [&](config::ListenOptions& l) {
     if (!sharded) return;
+    if (!l.reuse_addr && port == 0) l.claim_port = true;
     l.reuse_addr = true;
     if (port) l.listen_port = port;
   };

@@ -34,6 +34,9 @@ struct ListenOptions {
   std::uint16_t listen_port = 0;
   bool tcp_fast_open = false;
   bool reuse_addr = false;
+  // Not a config key (never read from JSON): the first shard of a sharded
+  // inbound claims the address alone first (net::ListenConfig::claim_port).
+  bool claim_port = false;
   std::string bind_interface;
   std::uint32_t routing_mark = 0;  // 0 = unset
   Duration tcp_keep_alive = defaults::kTcpKeepAlive;

@@ -167,6 +167,7 @@ asio::awaitable<void> serve_uot(std::shared_ptr<proto::Stream> stream, StreamCon
     co_return;
   }
   stream->report_dial_result("");
+  CloseLink link(**pc, [st = stream.get()] { st->close(); });  // a Clash API close ends the stream too
   UotFlow f{stream.get(), pc->get(), req.value.is_connect, req.value.destination, ctx.clock,
             net::clock_or_system(ctx.clock).now()};
   co_await (uot_up(f, p) || uot_down(f) || uot_idle(f, ctx.udp_timeout));
@@ -216,6 +217,8 @@ asio::awaitable<void> serve_stream(std::shared_ptr<proto::Stream> stream, Stream
   }
   std::uint64_t early = p.bytes.size();
   proto::StreamConn client(stream);
+  // A close from the Clash API ends the client's stream too.
+  CloseLink link(*remote, [c = &client] { c->close(); });
   auto st = co_await net::relay(client, *remote);
   remote->close();
   log_closed(md, st.a_to_b + early, st.b_to_a, st.error);

@@ -21,6 +21,7 @@
 
 #include "config/defaults.hpp"
 #include "config/options.hpp"
+#include "inbound/tracker.hpp"
 #include "net/conn.hpp"
 #include "net/listener.hpp"
 #include "net/relay.hpp"
@@ -201,8 +202,15 @@ class Session {
    private:
     T*& slot_;
   };
-  Registered<net::Conn> track(net::Conn* c) { return {upstream_, c}; }
-  Registered<net::PacketConn> track(net::PacketConn* c) { return {packet_, c}; }
+  // An upstream registered here is also linked to its tracker entry (if it
+  // has one): a close from the Clash API closes this whole session.
+  template <class T>
+  struct Tracked {
+    Registered<T> registered;
+    CloseLink link;
+  };
+  Tracked<net::Conn> track(net::Conn* c) { return {{upstream_, c}, {*c, [this] { close(); }}}; }
+  Tracked<net::PacketConn> track(net::PacketConn* c) { return {{packet_, c}, {*c, [this] { close(); }}}; }
   Registered<asio::ip::udp::socket> track(asio::ip::udp::socket* s) { return {udp_, s}; }
 
   // The session is closed unless the deadline is cleared or moved first.

@@ -52,7 +52,24 @@ void ShardedInbound::stop() {
 }
 
 void ShardedInbound::drain() {
-  on_each([](Inbound& i) { i.drain(); });
+  // Waits until every shard has closed its listener: a reload that replaces
+  // this inbound on the same address binds the new one right after, and the
+  // new first shard claims the address alone (no SO_REUSEPORT at its bind),
+  // which an old shard still listening would refuse. As in create(), this
+  // thread waits for the others; they never wait for it.
+  for (std::size_t k = 0; k < shards_.size(); ++k) {
+    Inbound* shard = shards_[k].get();
+    if (k == net::Workers::current() || !workers_.running()) {
+      shard->drain();
+      continue;
+    }
+    std::promise<void> done;
+    asio::post(workers_.at(k), [&] {
+      shard->drain();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
 }
 
 asio::awaitable<void> ShardedInbound::join() {

@@ -3,7 +3,8 @@
 // the same port with SO_REUSEPORT so the kernel spreads the connections.
 // Shards share nothing but what the confinement rule shares (router,
 // outbounds, SSL_CTX); each is driven only from its own worker's thread, so
-// this class hops: stop()/drain() post to each worker, join() waits on each.
+// this class hops: stop() posts to each worker, drain() waits until every
+// shard has closed its listener, join() waits on each.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -34,7 +35,7 @@ class ShardedInbound final : public Inbound {
   const std::string& tag() const override { return tag_; }
   std::error_code start() override { return {}; }  // create() started them
   void stop() override;
-  void drain() override;
+  void drain() override;  // returns once every listener is closed
   asio::awaitable<void> join() override;
 
   // Shard k runs on workers.at(k).

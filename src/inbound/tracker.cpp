@@ -24,6 +24,8 @@ struct Entry {
   net::Conn* conn = nullptr;  // one of these two
   net::PacketConn* packet = nullptr;
   asio::io_context* worker = nullptr;  // where conn lives (null: no workers)
+  // Set by a CloseLink while a relay runs: closes the client's side.
+  std::function<void()> close_client;
 };
 
 struct ConnectionTracker::State {
@@ -81,16 +83,21 @@ void remove(const StatePtr& st, Iter it) {
 void close_by_id(const StatePtr& st, const std::string& id) {
   net::Conn* conn = nullptr;
   net::PacketConn* packet = nullptr;
+  std::function<void()> close_client;
   {
     std::lock_guard lock(st->mu);
     for (auto& e : st->live)
       if (e.info.id == id) {
         conn = e.conn;
         packet = e.packet;
+        close_client = e.close_client;
       }
   }
   if (conn) conn->close();
   if (packet) packet->close();
+  // The client's side too: the relay's directions blocked on it wake now,
+  // and the whole relay ends (then its entry goes).
+  if (close_client) close_client();
 }
 
 // Closes the listed connections (id, worker), each on its own worker.
@@ -126,6 +133,9 @@ class CountingConn final : public net::WrappedConn {
     co_return ec;
   }
 
+  const StatePtr& state() const { return st_; }
+  Entry& entry() const { return *it_; }
+
  private:
   StatePtr st_;
   Iter it_;
@@ -150,6 +160,9 @@ class CountingPacketConn final : public net::PacketConn {
   }
   void close() override { inner_->close(); }
 
+  const StatePtr& state() const { return st_; }
+  Entry& entry() const { return *it_; }
+
  private:
   std::unique_ptr<net::PacketConn> inner_;
   StatePtr st_;
@@ -157,6 +170,32 @@ class CountingPacketConn final : public net::PacketConn {
 };
 
 }  // namespace
+
+CloseLink::CloseLink(net::Conn& upstream, std::function<void()> close_client) {
+  if (auto* c = dynamic_cast<CountingConn*>(&upstream)) {
+    st_ = c->state();
+    link(&c->entry().close_client, std::move(close_client));
+  }
+}
+
+CloseLink::CloseLink(net::PacketConn& upstream, std::function<void()> close_client) {
+  if (auto* c = dynamic_cast<CountingPacketConn*>(&upstream)) {
+    st_ = c->state();
+    link(&c->entry().close_client, std::move(close_client));
+  }
+}
+
+void CloseLink::link(std::function<void()>* slot, std::function<void()> close_client) {
+  std::lock_guard lock(st_->mu);
+  slot_ = slot;
+  *slot_ = std::move(close_client);
+}
+
+CloseLink::~CloseLink() {
+  if (!slot_) return;
+  std::lock_guard lock(st_->mu);
+  *slot_ = nullptr;
+}
 
 ConnectionTracker::ConnectionTracker() : st_(std::make_shared<State>()) {}
 

@@ -6,6 +6,7 @@
 #pragma once
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <string>
@@ -46,6 +47,30 @@ class ConnectionTracker {
 
  private:
   std::shared_ptr<State> st_;
+};
+
+// Ties the other side of a relay to a tracked connection for the relay's
+// duration: a close from the tracker (the Clash API's DELETE /connections)
+// closes the tracked outbound connection and then runs close_client, so
+// both directions of the relay end at once (one blocked writing to a client
+// that does not read, one blocked reading an idle client) and the client
+// sees the end, as Clash and mihomo do. Built and destroyed on the
+// connection's worker, where the tracker's close runs too; destroy it
+// before either side. Does nothing when `upstream` is not tracked (no
+// tracker, hijack-dns).
+class CloseLink {
+ public:
+  CloseLink(net::Conn& upstream, std::function<void()> close_client);
+  CloseLink(net::PacketConn& upstream, std::function<void()> close_client);
+  ~CloseLink();
+  CloseLink(const CloseLink&) = delete;
+  CloseLink& operator=(const CloseLink&) = delete;
+
+ private:
+  void link(std::function<void()>* slot, std::function<void()> close_client);
+
+  std::shared_ptr<ConnectionTracker::State> st_;
+  std::function<void()>* slot_ = nullptr;  // in the tracker's entry
 };
 
 // The tracker the dispatch reports to (null: none), for every worker. The box

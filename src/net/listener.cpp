@@ -73,12 +73,22 @@ std::error_code Listener::open(const ListenConfig& config) {
   // while old connections sit in TIME_WAIT; reuse_addr adds SO_REUSEPORT.
   acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
   if (ec) return fail(ec);
-  if (config.reuse_addr) {
+  if (config.reuse_addr && !config.claim_port) {
     if (auto e = set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1)) return fail(e);
   }
   if (auto e = apply_device_and_mark(fd, config)) return fail(e);
   acceptor_.bind(ep, ec);
   if (ec) return fail(ec);
+  if (config.claim_port) {
+    // The bind above had no SO_REUSEPORT, so the kernel checked that no
+    // socket holds the address (a listener of another process, with or
+    // without SO_REUSEPORT). Set now, before listen(): the kernel checks a
+    // later bind against the flag as it is then, and listen() starts the
+    // reuseport group the other shards join. No window: the address is ours
+    // from the bind on, and a second `anytls run` doing the same bind fails
+    // because ours is listening.
+    if (auto e = set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1)) return fail(e);
+  }
   if (config.tcp_fast_open) {
     // Queue length of pending TFO requests, as Go uses for listeners.
     if (auto e = set_int(fd, IPPROTO_TCP, TCP_FASTOPEN, 256)) return fail(e);

@@ -21,6 +21,12 @@ struct ListenConfig {
   std::uint16_t listen_port = 0;     // 0: the kernel picks (tests)
   bool tcp_fast_open = false;
   bool reuse_addr = false;
+  // Not a config key: set on the first shard of an inbound that runs one
+  // listener per worker (inbound/sharded.hpp). The address is bound without
+  // SO_REUSEPORT, so it is refused (address_in_use) if any socket holds it,
+  // another process's SO_REUSEPORT group included; SO_REUSEPORT is set after
+  // the bind, before listen(), so this process's other shards join it.
+  bool claim_port = false;
   std::string bind_interface;        // SO_BINDTODEVICE; empty: none
   std::uint32_t routing_mark = 0;    // SO_MARK; 0: none
   // Accepted sockets get TCP_NODELAY (as in Go) and keep-alive. Zero durations mean the sing-box
@@ -42,6 +48,7 @@ ListenConfig to_listen_config(const Options& o) {
   c.listen_port = o.listen_port;
   c.tcp_fast_open = o.tcp_fast_open;
   c.reuse_addr = o.reuse_addr;
+  c.claim_port = o.claim_port;
   c.bind_interface = o.bind_interface;
   c.routing_mark = o.routing_mark;
   c.tcp_keep_alive = std::chrono::duration_cast<std::chrono::nanoseconds>(o.tcp_keep_alive);

@@ -3,13 +3,15 @@
 // choice kept by cache_file across a restart, /connections listing a live
 // download through the dispatch path and DELETE closing it, /traffic over a
 // real WebSocket client, CORS preflight, delay tests, and external_ui
-// refusing path traversal.
+// refusing path traversal; DELETE /connections[/{id}] ending a stalled
+// relay through a real inbound on both sides at once.
 #include <gtest/gtest.h>
 #include <gmock/gmock.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include <asio/experimental/awaitable_operators.hpp>
 #include <asio/write.hpp>
 #include <nlohmann/json.hpp>
 
@@ -19,12 +21,14 @@
 #include "app/clash_server.hpp"
 #include "app/reload.hpp"
 #include "app/websocket.hpp"
+#include "inbound/mixed.hpp"
 #include "inbound/dispatch.hpp"
 #include "inbound/tracker.hpp"
 #include "integration/harness.hpp"
 #include "outbound/selector.hpp"
 #include "route/clash_mode.hpp"
 #include "net/coro.hpp"
+#include "net/tcp_conn.hpp"
 #include "net/task_group.hpp"
 #include "support/run.hpp"
 
@@ -70,6 +74,15 @@ asio::awaitable<Reply> request(std::uint16_t port, std::string method, std::stri
 
 std::string auth() { return "Authorization: Bearer " + std::string(kSecret) + "\r\n"; }
 
+// The API on 127.0.0.1, port 0, with kSecret.
+config::ClashApiOptions clash_api_options() {
+  config::ClashApiOptions c;
+  c.listen = "127.0.0.1";
+  c.listen_port = 0;
+  c.secret = std::string(kSecret);
+  return c;
+}
+
 config::OutboundOptions anytls_out(std::string tag, std::uint16_t port) {
   config::OutboundOptions o;
   o.type = "anytls";
@@ -92,11 +105,7 @@ config::Options options(std::uint16_t port_a, std::uint16_t port_b) {
   opts.outbounds.push_back(s);
   opts.route.final = "select";
   opts.cache_file.enabled = true;
-  config::ClashApiOptions c;
-  c.listen = "127.0.0.1";
-  c.listen_port = 0;
-  c.secret = std::string(kSecret);
-  opts.clash_api = c;
+  opts.clash_api = clash_api_options();
   return opts;
 }
 
@@ -376,6 +385,180 @@ TEST(ClashApi, EndToEnd) {
   for (const auto& p : f.r.problems) ADD_FAILURE() << p;
   std::filesystem::remove_all(dir);
 }
+
+// ---- DELETE ends a stalled relay at once, both sides
+
+// A mixed inbound -> direct, with the Clash API.
+config::Options stall_options() {
+  config::Options opts;
+  opts.inbounds.push_back(mixed_inbound("mixed-in"));
+  opts.outbounds.push_back(direct_outbound("direct"));
+  opts.clash_api = clash_api_options();
+  return opts;
+}
+
+// The ids of the listed connections whose inbound type starts with `type`.
+asio::awaitable<std::vector<std::string>> listed(std::uint16_t api, std::string type) {
+  auto list = co_await request(api, "GET", "/connections", auth(), "");
+  auto j = json::parse(list.body, nullptr, false);
+  std::vector<std::string> ids;
+  if (j.is_discarded() || !j["connections"].is_array()) co_return ids;
+  for (const auto& c : j["connections"])
+    if (c["metadata"]["type"].get<std::string>().rfind(type, 0) == 0) ids.push_back(c["id"].get<std::string>());
+  co_return ids;
+}
+// Ours (no default argument of class type on a coroutine: GCC 12).
+asio::awaitable<std::vector<std::string>> listed(std::uint16_t api) { return listed(api, "mixed/mixed-in"); }
+
+// Through the mixed inbound (HTTP CONNECT), a download of 8 MiB that the
+// client stops reading after 64 KiB: the relay is then blocked writing to
+// the client, and reading the client, which sends nothing more.
+asio::awaitable<std::unique_ptr<net::TcpConn>> stalled_download(std::uint16_t proxy, std::uint16_t web) {
+  auto socket = co_await tcp_connect(proxy);
+  auto conn = std::make_unique<net::TcpConn>(std::move(socket));
+  const std::string target = "127.0.0.1:" + std::to_string(web);
+  auto ec = co_await write_all(*conn, "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n\r\n");
+  if (ec) throw std::runtime_error("CONNECT: " + ec.message());
+  std::string head;
+  while (head.find("\r\n\r\n") == std::string::npos) {
+    std::string more;
+    const auto rec = co_await read_exact(*conn, more, 1);
+    if (rec) throw std::runtime_error("CONNECT reply: " + head);
+    head += more;
+  }
+  if (head.find(" 200 ") == std::string::npos) throw std::runtime_error("CONNECT reply: " + head);
+  ec = co_await write_all(*conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  if (ec) throw std::runtime_error("GET: " + ec.message());
+  std::string got;
+  ec = co_await read_exact(*conn, got, 64 * 1024);
+  if (ec) throw std::runtime_error("download: " + ec.message());
+  co_return conn;
+}
+
+// The client's end, within `limit`: whatever was still buffered, then EOF
+// or a reset, before the rest of the 8 MiB body (which would mean the relay
+// went on). False when the connection is still open after `limit`.
+asio::awaitable<bool> sees_end(net::Conn& c, Ms limit) {
+  using namespace asio::experimental::awaitable_operators;
+  auto r = co_await (read_to_end(c, std::size_t{64} << 20) || net::sleep_for(limit));
+  if (r.index() != 0) co_return false;
+  const auto& [rest, ec] = std::get<0>(r);
+  co_return ec && rest.size() < (8u << 20) - 64 * 1024;
+}
+
+asio::awaitable<void> stalled_body(Env* env, Results* r, HttpServer* big, std::string cache, bool all) {
+  auto stack = std::make_unique<Stack>(*env, stall_options(), cache, "");
+  const auto api = stack->server->port();
+  auto* mixed = dynamic_cast<inbound::ProxyInbound*>(stack->parts->inbound("mixed-in"));
+  CO_ASSERT_TRUE(mixed != nullptr);
+  auto one = co_await stalled_download(mixed->port(), big->port());
+  auto two = co_await stalled_download(mixed->port(), big->port());
+  // Let the relays fill the socket buffers and block.
+  co_await test::delay(std::chrono::milliseconds(300));
+  auto ids = co_await listed(api);
+  CO_ASSERT_TRUE(ids.size() == 2);
+  // Listed in the order they were opened: ids[0] is `one`.
+  const std::string target = all ? "/connections" : "/connections/" + ids[0];
+  const std::string headers = auth();
+  const std::string no_body;
+  auto del = co_await request(api, "DELETE", target, headers, no_body);
+  r->check(del.status == 204, "DELETE " + target + ": " + std::to_string(del.status));
+  // Gone from the list within a second.
+  auto gone = [all, &ids](const std::vector<std::string>& left) {
+    return all ? left.empty() : (left.size() == 1 && left[0] == ids[1]);
+  };
+  std::vector<std::string> left;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  const std::chrono::milliseconds step(20);
+  for (;;) {
+    left = co_await listed(api);
+    if (gone(left) || std::chrono::steady_clock::now() > until) break;
+    co_await test::delay(step);
+  }
+  r->check(gone(left), "still listed 1 s after DELETE " + target + ": " + std::to_string(left.size()));
+  // The client sees its end within a second (the other one, not deleted,
+  // is still listed: checked above; reading it now would let it finish).
+  const Ms second(1000);
+  const bool ended = co_await sees_end(*one, second);
+  r->check(ended, "the client of the deleted connection saw no end within 1 s");
+  if (all) {
+    const bool ended2 = co_await sees_end(*two, second);
+    r->check(ended2, "the client of the second connection saw no end within 1 s");
+  }
+  one.reset();
+  two.reset();
+  co_await stack->stop();
+  stack.reset();
+  big->stop();
+}
+
+// A stream of the anytls server (Env's, dispatching through the Stack's
+// tracker) whose client dials through it and stops reading: DELETE ends the
+// client's stream, which sees the end within a second once it reads what
+// was already sent, and then the entry goes. Not at once while nobody reads:
+// the relay's write can be under way on the session's TLS connection, shared
+// by every stream of the session, and a TLS record cannot be abandoned
+// halfway; the session's write_stall_timeout bounds that case.
+asio::awaitable<void> stalled_stream_body(Env* env, Results* r, HttpServer* big, std::string cache) {
+  auto stack = std::make_unique<Stack>(*env, stall_options(), cache, "");
+  const auto api = stack->server->port();
+  auto& client = env->make_client(client_options(env->server->port()));
+  client.start();
+  auto dialed = co_await client.dial(tcp_to(big->port()));
+  CO_ASSERT_TRUE(dialed.ok());
+  auto& conn = **dialed;
+  auto wec = co_await write_all(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  CO_ASSERT_TRUE(!wec);
+  std::string got;
+  auto rec = co_await read_exact(conn, got, 64 * 1024);
+  CO_ASSERT_TRUE(!rec);
+  co_await test::delay(std::chrono::milliseconds(300));
+  const std::string type = "anytls/";
+  auto ids = co_await listed(api, type);
+  CO_ASSERT_TRUE(ids.size() == 1);
+  const std::string target = "/connections/" + ids[0];
+  const std::string headers = auth();
+  const std::string no_body;
+  auto del = co_await request(api, "DELETE", target, headers, no_body);
+  r->check(del.status == 204, "DELETE " + target + ": " + std::to_string(del.status));
+  const Ms second(1000);
+  const bool ended = co_await sees_end(conn, second);
+  r->check(ended, "the anytls client's stream saw no end within 1 s");
+  std::vector<std::string> left = ids;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  const std::chrono::milliseconds step(20);
+  while (!left.empty() && std::chrono::steady_clock::now() < until) {
+    co_await test::delay(step);
+    left = co_await listed(api, type);
+  }
+  r->check(left.empty(), "the anytls stream is still listed 1 s after its client saw the end");
+  dialed.value().reset();
+  co_await stack->stop();
+  stack.reset();
+  big->stop();
+}
+
+enum class Stall { one, all, anytls_stream };
+
+void stalled_test(Stall kind) {
+  Env env;
+  HttpServer big(env.io, std::string(8 << 20, 'd'));
+  auto dir = std::filesystem::temp_directory_path() / ("anytls-clash-stall-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  Results r;
+  const std::string cache = (dir / "cache.db").string();
+  if (kind == Stall::anytls_stream)
+    run(env, stalled_stream_body(&env, &r, &big, cache), Ms(20000));
+  else
+    run(env, stalled_body(&env, &r, &big, cache, kind == Stall::all), Ms(20000));
+  for (const auto& p : r.problems) ADD_FAILURE() << p;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ClashApi, DeleteEndsAStalledConnectionOnBothSides) { stalled_test(Stall::one); }
+TEST(ClashApi, DeleteAllEndsStalledConnectionsOnBothSides) { stalled_test(Stall::all); }
+TEST(ClashApi, DeleteEndsAStalledAnyTlsServerStream) { stalled_test(Stall::anytls_stream); }
 
 TEST(ClashApi, ParseTarget) {
   auto t = app::parse_target("/proxies/a%20b/delay?url=http%3A%2F%2Fx%2F&timeout=5000");

@@ -98,6 +98,25 @@ config::AnyTlsOutboundOptions client_options(std::uint16_t server_port) {
   return o;
 }
 
+config::InboundOptions mixed_inbound(std::string tag) {
+  config::InboundOptions in;
+  in.type = "mixed";
+  in.tag = std::move(tag);
+  config::MixedInboundOptions m;
+  m.listen.listen = "127.0.0.1";
+  m.listen.listen_port = 0;
+  in.options = m;
+  return in;
+}
+
+config::OutboundOptions direct_outbound(std::string tag) {
+  config::OutboundOptions out;
+  out.type = "direct";
+  out.tag = std::move(tag);
+  out.options = config::DirectOutboundOptions{};
+  return out;
+}
+
 // ------------------------------------------------------------------ Env
 
 Env::Env(config::AnyTlsInboundOptions server_opts) {

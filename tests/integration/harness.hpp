@@ -61,6 +61,9 @@ std::string pem_pin(const std::string& cert_pem);
 
 config::AnyTlsInboundOptions server_options();
 config::AnyTlsOutboundOptions client_options(std::uint16_t server_port);
+// A mixed inbound on 127.0.0.1, port 0 (the kernel picks); a direct outbound.
+config::InboundOptions mixed_inbound(std::string tag);
+config::OutboundOptions direct_outbound(std::string tag);
 
 // The local services (TCP echo, HTTP, UDP echo, freeze proxy) live in
 // support/services.hpp, shared with the other loopback tests.

@@ -11,7 +11,10 @@
 //     a hop per operation, and the session goes back to the pool after it;
 //   - many proxied connections at once echo their bytes intact;
 //   - per-user limits count the sessions of every shard together;
-//   - stop + join end everything on every worker.
+//   - stop + join end everything on every worker;
+//   - a port another box already listens on is refused (as sing-box refuses
+//     it), though the shards of one box share theirs, and a reload that
+//     replaces an inbound on its own address listens again.
 #include <gtest/gtest.h>
 
 #include <asio/co_spawn.hpp>
@@ -20,6 +23,7 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
+#include <fmt/format.h>
 
 #include "app/reload.hpp"
 #include "harness.hpp"
@@ -43,24 +47,13 @@ config::Options server_config() {
   in.tag = "anytls-in";
   in.options = server_options();
   o.inbounds.push_back(in);
-  config::OutboundOptions out;
-  out.type = "direct";
-  out.tag = "direct";
-  out.options = config::DirectOutboundOptions{};
-  o.outbounds.push_back(out);
+  o.outbounds.push_back(direct_outbound("direct"));
   return o;
 }
 
 config::Options client_config(std::uint16_t server_port, int ensure_idle) {
   config::Options o;
-  config::InboundOptions in;
-  in.type = "mixed";
-  in.tag = "mixed-in";
-  config::MixedInboundOptions m;
-  m.listen.listen = "127.0.0.1";
-  m.listen.listen_port = 0;
-  in.options = m;
-  o.inbounds.push_back(in);
+  o.inbounds.push_back(mixed_inbound("mixed-in"));
   config::OutboundOptions out;
   out.type = "anytls";
   out.tag = "proxy";
@@ -259,6 +252,115 @@ TEST(Workers, PerUserLimitsCountEveryShard) {
     EXPECT_EQ(most, 2u) << "the limit is per user for the whole inbound, not per worker";
     const std::size_t settled = co_await server_sessions(b);
     EXPECT_EQ(settled, 2u);
+  }(&b));
+}
+
+// A port nobody listens on now, for a config that names its port.
+std::uint16_t free_port() {
+  asio::io_context io;
+  tcp::acceptor a(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+bool in_use(const std::string& message) { return message.find("already in use") != std::string::npos; }
+
+// A second box is what a second `anytls run` of the same user is to the
+// kernel (SO_REUSEPORT groups are per user, not per process): its own
+// shards on its own listeners.
+TEST(Workers, AnAddressAnotherBoxListensOnIsRefused) {
+  Boxes b;
+  ASSERT_FALSE(b.server.start(server_config()));
+  const auto sport = port_of(b.server.inbound("anytls-in"));
+  ASSERT_FALSE(b.client.start(client_config(sport, 0)));
+  const auto mport = b.mixed_port();
+  ASSERT_NE(mport, 0);
+  EXPECT_EQ(dynamic_cast<inbound::ProxyInbound&>(
+                dynamic_cast<inbound::ShardedInbound*>(b.client.inbound("mixed-in"))->shard(1))
+                .port(),
+            mport)
+      << "listen_port 0: the first shard picked the port, the second took the same";
+
+  {
+    // The mixed inbound's address, taken by b.client's two shards.
+    app::Components other(b.io, b.resolver, &b.workers);
+    auto c = client_config(sport, 0);
+    std::get<config::MixedInboundOptions>(c.inbounds[0].options).listen.listen_port = mport;
+    auto failure = other.start(c);
+    ASSERT_TRUE(failure);
+    EXPECT_EQ(failure->exit_code, 2);
+    EXPECT_TRUE(in_use(failure->message)) << failure->message;
+    EXPECT_NE(failure->message.find(fmt::format("listen 127.0.0.1:{}", mport)), std::string::npos)
+        << failure->message;
+  }
+  {
+    // The anytls server's.
+    app::Components other(b.io, b.resolver, &b.workers);
+    auto c = server_config();
+    std::get<config::AnyTlsInboundOptions>(c.inbounds[0].options).listen.listen_port = sport;
+    auto failure = other.start(c);
+    ASSERT_TRUE(failure);
+    EXPECT_EQ(failure->exit_code, 2);
+    EXPECT_TRUE(in_use(failure->message)) << failure->message;
+  }
+  {
+    // One box on one worker (a plain listener) is refused the same way.
+    asio::io_context io1;
+    app::Components other(io1, b.resolver, nullptr);
+    auto c = client_config(sport, 0);
+    std::get<config::MixedInboundOptions>(c.inbounds[0].options).listen.listen_port = mport;
+    c.outbounds = server_config().outbounds;  // direct: nothing that needs io1 to run
+    auto failure = other.start(c);
+    ASSERT_TRUE(failure);
+    EXPECT_TRUE(in_use(failure->message)) << failure->message;
+  }
+
+  // The first box still has its port and serves through both hops.
+  run_boxes(b, [](Boxes* b) -> asio::awaitable<void> {
+    for (unsigned i = 0; i < 4; ++i) {
+      auto problem = co_await echo_through(b->mixed_port(), b->echo.port(), 16 * 1024, i);
+      EXPECT_EQ(problem, "") << "connection " << i;
+    }
+  }(&b));
+}
+
+// reuse_addr: true asks for SO_REUSEPORT sharing with whoever else asks for
+// it (sing-box's listen field); that stays possible.
+TEST(Workers, ExplicitReuseAddrStillShares) {
+  Boxes b;
+  auto c = client_config(1, 0);
+  auto& listen = std::get<config::MixedInboundOptions>(c.inbounds[0].options).listen;
+  listen.reuse_addr = true;
+  listen.listen_port = free_port();
+  ASSERT_FALSE(b.client.start(c));
+  app::Components other(b.io, b.resolver, &b.workers);
+  auto failure = other.start(c);
+  EXPECT_FALSE(failure) << failure->message;
+  run_boxes(b, [](app::Components* other) -> asio::awaitable<void> {
+    other->stop();
+    co_await other->join();
+  }(&other));
+}
+
+// A reload that replaces a sharded inbound on its own address closes the
+// old shards' listeners before the new first shard claims the address.
+TEST(Workers, AReloadReplacingAnInboundOnItsAddressListensAgain) {
+  Boxes b;
+  ASSERT_FALSE(b.server.start(server_config()));
+  const auto sport = port_of(b.server.inbound("anytls-in"));
+  auto c = client_config(sport, 0);
+  auto& listen = std::get<config::MixedInboundOptions>(c.inbounds[0].options).listen;
+  listen.listen_port = free_port();
+  ASSERT_FALSE(b.client.start(c));
+  const auto before = b.mixed_port();
+  listen.sniff = true;  // a change: the inbound is replaced
+  auto changes = b.client.apply(c);
+  ASSERT_TRUE(changes);
+  ASSERT_EQ(changes->size(), 1u);
+  EXPECT_NE((*changes)[0].find("replaced"), std::string::npos) << (*changes)[0];
+  EXPECT_EQ(b.mixed_port(), before);
+  run_boxes(b, [](Boxes* b) -> asio::awaitable<void> {
+    auto problem = co_await echo_through(b->mixed_port(), b->echo.port(), 16 * 1024, 3);
+    EXPECT_EQ(problem, "");
   }(&b));
 }
 
