@@ -338,6 +338,16 @@ ClashResponse ClashApi::select(const std::string& name, const std::string& body)
   return no_content();
 }
 
+namespace {
+
+// The default logger's level by Clash's name ("silent" when off).
+std::string current_log_level() {
+  const auto level = spdlog::default_logger()->level();
+  return level == spdlog::level::off ? "silent" : std::string(clash_level_name(level));
+}
+
+}  // namespace
+
 std::string ClashApi::configs_json() const {
   // Inbound ports are configured in the file, not here (sing-box reports 0
   // as well).
@@ -351,7 +361,7 @@ std::string ClashApi::configs_json() const {
          {"mode", route::clash_mode()},
          {"mode-list", modes_},
          {"modes", modes_},
-         {"log-level", "info"},
+         {"log-level", current_log_level()},
          {"ipv6", true},
          {"tun", nullptr}};
   return dump_text(j);
@@ -360,25 +370,40 @@ std::string ClashApi::configs_json() const {
 ClashResponse ClashApi::patch_configs(const std::string& body) {
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return message(400, "Body invalid");
+  // What cannot be changed here (ports, allow-lan, tun, ...) is refused by
+  // name rather than answered 204 and ignored, so a dashboard shows that it
+  // did not take; nothing of the request is applied then.
+  for (const auto& [key, value] : j.items())
+    if (key != "mode" && key != "log-level") return message(400, key + ": cannot be changed through the API");
+  const std::string* mode = nullptr;
   if (j.contains("mode")) {
     if (!j["mode"].is_string()) return message(400, "Body invalid");
     std::string want = j["mode"].get<std::string>();
-    const std::string* found = nullptr;
     for (const auto& m : modes_) {
       bool same = m.size() == want.size() && std::equal(m.begin(), m.end(), want.begin(), [](char a, char b) {
                     return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
                   });
-      if (same) found = &m;
+      if (same) mode = &m;
     }
-    if (!found) return message(400, "unknown mode: " + want);
-    if (route::clash_mode() != *found) {
-      route::set_clash_mode(*found);
-      spdlog::info("clash-api: switched to {} mode", *found);
-      if (sources_.cache) sources_.cache->save_mode(*found);
-    }
+    if (!mode) return message(400, "unknown mode: " + want);
   }
-  // Other keys (ports, allow-lan, log-level) cannot be changed here; Clash
-  // answers 204 to them too.
+  std::string level_name;
+  if (j.contains("log-level")) {
+    static constexpr std::string_view kNames[] = {"debug", "info", "warning", "warn", "error", "silent"};
+    const auto& v = j["log-level"];
+    if (v.is_string()) level_name = v.get<std::string>();
+    if (std::find(std::begin(kNames), std::end(kNames), level_name) == std::end(kNames))
+      return message(400, "log-level: one of debug, info, warning, error, silent");
+  }
+  if (mode && route::clash_mode() != *mode) {
+    route::set_clash_mode(*mode);
+    spdlog::info("clash-api: switched to {} mode", *mode);
+    if (sources_.cache) sources_.cache->save_mode(*mode);
+  }
+  if (!level_name.empty() && spdlog::default_logger()->level() != clash_log_level(level_name)) {
+    spdlog::info("clash-api: log level set to {}", level_name);
+    spdlog::default_logger()->set_level(clash_log_level(level_name));
+  }
   return no_content();
 }
 
