@@ -95,12 +95,18 @@ asio::awaitable<std::size_t> count_closed(std::vector<tcp::socket>& v, std::chro
   co_return closed;
 }
 
-asio::awaitable<void> clash_body() {
-  auto& io = static_cast<asio::io_context&>((co_await asio::this_coro::executor).context());
+// The Clash API on 127.0.0.1, any port, with the secret.
+config::ClashApiOptions clash_options() {
   config::ClashApiOptions o;
   o.listen = "127.0.0.1";
   o.listen_port = 0;
   o.secret = std::string(kSecret);
+  return o;
+}
+
+asio::awaitable<void> clash_body() {
+  auto& io = static_cast<asio::io_context&>((co_await asio::this_coro::executor).context());
+  const config::ClashApiOptions o = clash_options();
   app::ClashApi api(o, app::ClashSources{});
   app::ClashServer server(io, api);
   server.set_request_timeout(std::chrono::milliseconds(1500));
@@ -271,10 +277,7 @@ asio::awaitable<void> names_body() {
 // that request is applied.
 asio::awaitable<void> patch_body() {
   auto& io = static_cast<asio::io_context&>((co_await asio::this_coro::executor).context());
-  config::ClashApiOptions o;
-  o.listen = "127.0.0.1";
-  o.listen_port = 0;
-  o.secret = std::string(kSecret);
+  const config::ClashApiOptions o = clash_options();
   app::ClashApi api(o, app::ClashSources{});
   app::ClashServer server(io, api);
   CO_ASSERT_TRUE(!server.start());
