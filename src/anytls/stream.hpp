@@ -43,8 +43,12 @@ class ReceiveBudget {
   void give_back(std::size_t n) {
     n = std::min(n, used_);
     if (n == 0) return;
+    // Only a spent budget has waiters (wait_room() waits on the one that is
+    // spent): waking on every give-back would cost a timer cancel and re-arm
+    // per read and per stream write.
+    const bool was_spent = used_ >= limit_;
     used_ -= n;
-    room_.notify_all();
+    if (was_spent) room_.notify_all();
     if (parent_) parent_->give_back(n);
   }
   std::size_t used() const { return used_; }
