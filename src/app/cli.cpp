@@ -286,6 +286,23 @@ int cmd_uuid() {
   return kExitOk;
 }
 
+// wg-keypair, reality-keypair, vapid-keypair: sing-box's output, two lines.
+enum class RawKeys { wireguard, reality, vapid };
+
+int cmd_raw_keypair(RawKeys kind) {
+  const char* name = kind == RawKeys::wireguard ? "wg-keypair" : kind == RawKeys::reality ? "reality-keypair" : "vapid-keypair";
+  RawKeyPair kp;
+  try {
+    kp = kind == RawKeys::vapid ? generate_p256_raw_keypair() : generate_x25519_keypair();
+  } catch (const std::exception& e) {
+    std::cerr << "error: generate " << name << ": " << e.what() << "\n";
+    return kExitRuntime;
+  }
+  auto encode = kind == RawKeys::wireguard ? to_base64 : to_base64_raw_url;
+  std::cout << "PrivateKey: " << encode(kp.private_key) << "\nPublicKey: " << encode(kp.public_key) << "\n";
+  return kExitOk;
+}
+
 int cmd_link(const ConfigArgs& args, const LinkRequest& request) {
   try {
     enter_workdir(args);
@@ -357,6 +374,13 @@ int cli_main(int argc, char** argv) {
   auto* hexf = rand->add_flag("--hex", rand_hex, "Print as hex");
   b64->excludes(hexf);
   auto* uuid = generate->add_subcommand("uuid", "Generate a random UUID (version 4)");
+  auto* wg_keypair = generate->add_subcommand("wg-keypair", "Generate WireGuard key pair");
+  auto* reality_keypair = generate->add_subcommand("reality-keypair", "Generate reality key pair");
+  auto* vapid_keypair = generate->add_subcommand("vapid-keypair", "Generate VAPID key pair");
+  // sing-box's ECH key pair is an ECHConfigList for servers that speak ECH;
+  // OpenSSL 3.0 has no ECH, so neither end of ours could use it.
+  auto* ech_keypair = generate->add_subcommand("ech-keypair", "Not supported: this build's TLS has no ECH");
+  ech_keypair->allow_extras();
   auto* link = generate->add_subcommand("link", "Print the anytls:// share link of an outbound or of inbound users");
   LinkRequest link_req;
   link->add_option("tag", link_req.tag, "Tag of an anytls outbound or inbound (default: the only one)");
@@ -389,6 +413,14 @@ int cli_main(int argc, char** argv) {
   if (*keypair) return cmd_tls_keypair(kp_name, kp_months, kp_out_dir, kp_file_name);
   if (*rand) return cmd_rand(rand_n, rand_base64, rand_hex);
   if (*uuid) return cmd_uuid();
+  if (*wg_keypair) return cmd_raw_keypair(RawKeys::wireguard);
+  if (*reality_keypair) return cmd_raw_keypair(RawKeys::reality);
+  if (*vapid_keypair) return cmd_raw_keypair(RawKeys::vapid);
+  if (*ech_keypair) {
+    std::cerr << "error: generate ech-keypair: not supported: Encrypted Client Hello needs a TLS library with ECH "
+                 "(OpenSSL 3.0 has none), so no inbound or outbound here could use the key\n";
+    return kExitConfig;
+  }
   if (*link) return cmd_link(args, link_req);
   std::cerr << "error: a command is required (run check format version generate); see anytls --help\n";
   return kExitConfig;

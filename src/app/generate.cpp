@@ -5,6 +5,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -122,6 +123,38 @@ std::vector<unsigned char> random_bytes(std::size_t n) {
   return out;
 }
 
+RawKeyPair generate_x25519_keypair() {
+  RawKeyPair kp;
+  kp.private_key = random_bytes(32);
+  auto& k = kp.private_key;
+  k[0] &= 248;
+  k[31] = static_cast<unsigned char>((k[31] & 127) | 64);
+  PKeyPtr key(EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, k.data(), k.size()));
+  check(key != nullptr, "EVP_PKEY_new_raw_private_key");
+  std::size_t len = 32;
+  kp.public_key.resize(len);
+  check(EVP_PKEY_get_raw_public_key(key.get(), kp.public_key.data(), &len) == 1 && len == 32,
+        "EVP_PKEY_get_raw_public_key");
+  return kp;
+}
+
+RawKeyPair generate_p256_raw_keypair() {
+  PKeyPtr key(EVP_EC_gen("P-256"));
+  check(key != nullptr, "EVP_EC_gen");
+  RawKeyPair kp;
+  BIGNUM* d = nullptr;
+  check(EVP_PKEY_get_bn_param(key.get(), OSSL_PKEY_PARAM_PRIV_KEY, &d) == 1, "private key");
+  BnPtr scalar(d);
+  kp.private_key.resize(32);
+  check(BN_bn2binpad(scalar.get(), kp.private_key.data(), 32) == 32, "BN_bn2binpad");
+  kp.public_key.resize(65);
+  std::size_t len = 0;
+  check(EVP_PKEY_get_octet_string_param(key.get(), OSSL_PKEY_PARAM_PUB_KEY, kp.public_key.data(),
+                                        kp.public_key.size(), &len) == 1 && len == 65,
+        "public key");
+  return kp;
+}
+
 std::string to_hex(const std::vector<unsigned char>& bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;
@@ -137,6 +170,16 @@ std::string to_base64(const std::vector<unsigned char>& bytes) {
   std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(), static_cast<int>(bytes.size()));
   out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::string to_base64_raw_url(const std::vector<unsigned char>& bytes) {
+  std::string out = to_base64(bytes);
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  for (char& c : out) {
+    if (c == '+') c = '-';
+    else if (c == '/') c = '_';
+  }
   return out;
 }
 

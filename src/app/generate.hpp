@@ -22,7 +22,22 @@ KeyPair generate_tls_keypair(const std::string& name, int months);
 // n random bytes from RAND_bytes. Throws std::runtime_error on failure.
 std::vector<unsigned char> random_bytes(std::size_t n);
 
+// A raw key pair: the bytes as WireGuard, REALITY and VAPID print them.
+struct RawKeyPair {
+  std::vector<unsigned char> private_key;
+  std::vector<unsigned char> public_key;
+};
+
+// X25519, the private key clamped as WireGuard stores it (wg-keypair and
+// reality-keypair print the same kind of key, in two encodings).
+RawKeyPair generate_x25519_keypair();
+// P-256: the 32-byte private scalar and the 65-byte uncompressed public
+// point (VAPID, RFC 8292).
+RawKeyPair generate_p256_raw_keypair();
+
 std::string to_hex(const std::vector<unsigned char>& bytes);
 std::string to_base64(const std::vector<unsigned char>& bytes);
+// base64url without padding (Go's RawURLEncoding).
+std::string to_base64_raw_url(const std::vector<unsigned char>& bytes);
 
 }  // namespace anytls::app

@@ -100,6 +100,26 @@ std::string alpn_wire(const std::vector<std::string>& protos) {
   return out;
 }
 
+// OpenSSL fills a certificate's extension cache (key ids, flags) on first
+// use, in whichever thread verifies or signs with it first, and reads it
+// later without a lock that ThreadSanitizer sees. Handshakes run on every
+// worker, so every shared certificate gets its cache filled here, while the
+// context is still built on one thread.
+void settle(X509* cert) { (void)X509_check_purpose(cert, -1, 0); }
+
+void settle_store(X509_STORE* store) {
+  STACK_OF(X509_OBJECT)* objects = X509_STORE_get0_objects(store);
+  for (int i = 0; i < sk_X509_OBJECT_num(objects); ++i)
+    if (X509* cert = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objects, i))) settle(cert);
+}
+
+void settle_chain(SSL_CTX* ctx) {
+  if (X509* leaf = SSL_CTX_get0_certificate(ctx)) settle(leaf);
+  STACK_OF(X509)* chain = nullptr;
+  if (SSL_CTX_get0_chain_certs(ctx, &chain) == 1)
+    for (int i = 0; i < sk_X509_num(chain); ++i) settle(sk_X509_value(chain, i));
+}
+
 // Certificate chain + key from PEM text.
 std::optional<Error> use_pem(SSL_CTX* ctx, const std::string& cert_pem, const std::string& key_pem,
                              const std::string& what) {
@@ -125,6 +145,7 @@ std::optional<Error> use_pem(SSL_CTX* ctx, const std::string& cert_pem, const st
   EVP_PKEY_free(key);
   if (ok != 1) return fail(what + "key: " + ssl_error_text());
   if (SSL_CTX_check_private_key(ctx) != 1) return fail(what + "key does not match the certificate");
+  settle_chain(ctx);
   return std::nullopt;
 }
 
@@ -310,6 +331,7 @@ net::Result<std::shared_ptr<ClientContext>> ClientContext::create(const config::
     } else {
       SSL_CTX_set_default_verify_paths(ctx);
     }
+    settle_store(SSL_CTX_get_cert_store(ctx));
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   } else {
     // insecure, or pinned: the pins are checked after the handshake, before

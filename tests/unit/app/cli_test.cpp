@@ -8,9 +8,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -302,6 +306,72 @@ TEST_F(Cli, GenerateRand) {
   EXPECT_EQ(r.rc, 0);
   EXPECT_EQ(r.out.size(), 16u);
   EXPECT_EQ(run("generate rand 0").rc, 1);
+}
+
+// base64 or base64url, with or without padding.
+std::vector<unsigned char> decode_base64(std::string text) {
+  for (char& c : text) {
+    if (c == '-') c = '+';
+    else if (c == '_') c = '/';
+  }
+  while (text.size() % 4 != 0) text += '=';
+  std::vector<unsigned char> out(text.size() / 4 * 3);
+  int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+  if (n < 0) return {};
+  std::size_t pad = 0;
+  for (auto it = text.rbegin(); it != text.rend() && *it == '='; ++it) ++pad;
+  out.resize(static_cast<std::size_t>(n) - pad);
+  return out;
+}
+
+// "PrivateKey: A\nPublicKey: B\n" → {A, B} decoded.
+std::pair<std::vector<unsigned char>, std::vector<unsigned char>> key_lines(const std::string& out,
+                                                                              const std::string& charset) {
+  std::smatch m;
+  std::regex re("PrivateKey: ([" + charset + "]+)\nPublicKey: ([" + charset + "]+)\n");
+  if (!std::regex_match(out, m, re)) return {};
+  return {decode_base64(m[1]), decode_base64(m[2])};
+}
+
+std::vector<unsigned char> x25519_public(const std::vector<unsigned char>& priv) {
+  EVP_PKEY* key = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, priv.data(), priv.size());
+  std::vector<unsigned char> pub(32);
+  std::size_t len = pub.size();
+  if (!key || EVP_PKEY_get_raw_public_key(key, pub.data(), &len) != 1) pub.clear();
+  EVP_PKEY_free(key);
+  return pub;
+}
+
+TEST_F(Cli, GenerateRawKeyPairsAsSingBoxPrintsThem) {
+  // wg-keypair: standard base64, a clamped X25519 private key and its public key.
+  Outcome r = run("generate wg-keypair");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto [wg_priv, wg_pub] = key_lines(r.out, "A-Za-z0-9+/=");
+  ASSERT_EQ(wg_priv.size(), 32u) << r.out;
+  EXPECT_EQ(wg_priv[0] & 7, 0);
+  EXPECT_EQ(wg_priv[31] & 0xc0, 0x40);
+  EXPECT_EQ(wg_pub, x25519_public(wg_priv));
+  EXPECT_NE(run("generate wg-keypair").out, r.out);
+
+  // reality-keypair: the same kind of key in unpadded base64url.
+  r = run("generate reality-keypair");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto [re_priv, re_pub] = key_lines(r.out, "A-Za-z0-9_-");
+  ASSERT_EQ(re_priv.size(), 32u) << r.out;
+  EXPECT_EQ(re_pub, x25519_public(re_priv));
+
+  // vapid-keypair: a P-256 scalar and its uncompressed point, base64url.
+  r = run("generate vapid-keypair");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto [va_priv, va_pub] = key_lines(r.out, "A-Za-z0-9_-");
+  EXPECT_EQ(va_priv.size(), 32u) << r.out;
+  ASSERT_EQ(va_pub.size(), 65u) << r.out;
+  EXPECT_EQ(va_pub[0], 0x04);
+
+  // What we cannot serve says so by name, not "a subcommand is required".
+  r = run("generate ech-keypair example.com");
+  EXPECT_NE(r.rc, 0);
+  EXPECT_THAT(r.err, HasSubstr("generate ech-keypair: not supported"));
 }
 
 X509* parse_cert(const std::string& pem) {
