@@ -380,7 +380,8 @@ int cli_main(int argc, char** argv) {
   // sing-box's ECH key pair is an ECHConfigList for servers that speak ECH;
   // OpenSSL 3.0 has no ECH, so neither end of ours could use it.
   auto* ech_keypair = generate->add_subcommand("ech-keypair", "Not supported: this build's TLS has no ECH");
-  ech_keypair->allow_extras();
+  std::string ech_server_name;
+  ech_keypair->add_option("server_name", ech_server_name, "Server name (sing-box's argument)");
   auto* link = generate->add_subcommand("link", "Print the anytls:// share link of an outbound or of inbound users");
   LinkRequest link_req;
   link->add_option("tag", link_req.tag, "Tag of an anytls outbound or inbound (default: the only one)");
