@@ -74,12 +74,17 @@ void preflight(const config::Options& options) {
     by_tag[o.tag] = out.get();
     outbounds.push_back(std::move(out));
   }
+  // The rule sets load once, for the route rules and the DNS rules.
+  std::shared_ptr<route::RuleSets> sets;
   try {
-    route::RuleRouter router(options.route, options.outbounds.front().tag,
-                             [&by_tag](std::string_view tag) -> outbound::Outbound* {
-                               auto it = by_tag.find(tag);
-                               return it == by_tag.end() ? nullptr : it->second;
-                             });
+    sets = std::make_shared<route::RuleSets>(options.route.rule_set, std::string());
+    route::RuleRouter router(
+        options.route, options.outbounds.front().tag,
+        [&by_tag](std::string_view tag) -> outbound::Outbound* {
+          auto it = by_tag.find(tag);
+          return it == by_tag.end() ? nullptr : it->second;
+        },
+        sets);
   } catch (const std::invalid_argument& e) {
     throw config::ConfigError("", e.what());
   }
@@ -91,6 +96,7 @@ void preflight(const config::Options& options) {
       return it == by_tag.end() ? nullptr : it->second;
     };
     deps.resolver = resolver;
+    deps.rule_sets = sets;
     try {
       dns::Client client(*options.dns, std::move(deps));
     } catch (const std::invalid_argument& e) {

@@ -109,6 +109,13 @@ asio::awaitable<void> retire_inbound(std::unique_ptr<inbound::Inbound> in,
   draining->erase(in.get());
 }
 
+// Where remote rule sets keep their copy (empty: no remote set).
+std::string rule_set_state_dir(const config::Options& options) {
+  for (const auto& rs : options.route.rule_set)
+    if (rs.type == "remote") return route::default_state_dir();
+  return {};
+}
+
 }  // namespace
 
 Components::Components(asio::io_context& io, std::shared_ptr<net::Resolver> resolver, net::Workers* workers)
@@ -210,21 +217,20 @@ void Components::wire_group(Out& o, const std::map<std::string, Out*, std::less<
 }
 
 std::shared_ptr<route::Router> Components::build_router(const config::Options& options,
-                                                        const std::map<std::string, Out*, std::less<>>& outs) {
+                                                        const std::map<std::string, Out*, std::less<>>& outs,
+                                                        std::shared_ptr<route::RuleSets> sets) {
   auto lookup = [&outs](std::string_view tag) -> outbound::Outbound* {
     auto it = outs.find(tag);
     return it == outs.end() ? nullptr : it->second->object.get();
   };
   // Remote rule sets start from their copy on disk; the updater downloads them.
-  std::string state_dir;
+  const std::string state_dir = rule_set_state_dir(options);
   std::vector<route::RuleSetUpdater::Remote> remotes;
   for (const auto& rs : options.route.rule_set) {
     if (rs.type != "remote") continue;
-    if (state_dir.empty()) state_dir = route::default_state_dir();
     const std::string& via = rs.download_detour.empty() ? options.outbounds.front().tag : rs.download_detour;
     remotes.push_back({rs, lookup(via)});
   }
-  auto sets = std::make_shared<route::RuleSets>(options.route.rule_set, state_dir);
   auto router = std::make_shared<route::RuleRouter>(options.route, options.outbounds.front().tag, lookup, sets);
   router->set_resolver(resolver_);  // the resolve action's lookups
   pending_updater_.reset();
@@ -234,8 +240,10 @@ std::shared_ptr<route::Router> Components::build_router(const config::Options& o
 }
 
 std::shared_ptr<dns::Client> Components::build_dns(const config::Options& options,
-                                                   const std::map<std::string, Out*, std::less<>>& outs) {
+                                                   const std::map<std::string, Out*, std::less<>>& outs,
+                                                   std::shared_ptr<const route::RuleSets> sets) {
   dns::Client::Deps deps;
+  deps.rule_sets = std::move(sets);
   deps.outbounds = [&outs](std::string_view tag) -> outbound::Outbound* {
     auto it = outs.find(tag);
     return it == outs.end() ? nullptr : it->second->object.get();
@@ -270,8 +278,10 @@ std::optional<Components::Failure> Components::start(const config::Options& opti
   }
   for (auto& o : outbounds_) wire_group(o, by_tag);
   try {
-    dns_->set(build_dns(options, by_tag));
-    router_.set(build_router(options, by_tag));
+    // One copy of the rule sets, for the route rules and the DNS rules.
+    auto sets = std::make_shared<route::RuleSets>(options.route.rule_set, rule_set_state_dir(options));
+    dns_->set(build_dns(options, by_tag, sets));
+    router_.set(build_router(options, by_tag, sets));
   } catch (const std::exception& e) {
     return Failure{1, e.what()};
   }
@@ -349,8 +359,10 @@ std::optional<std::vector<std::string>> Components::apply(const config::Options&
   std::shared_ptr<route::Router> router;
   std::shared_ptr<dns::Client> old_dns = dns_->client;
   try {
-    dns_->set(build_dns(options, by_tag));
-    router = build_router(options, by_tag);
+    // One copy of the rule sets, for the route rules and the DNS rules.
+    auto sets = std::make_shared<route::RuleSets>(options.route.rule_set, rule_set_state_dir(options));
+    dns_->set(build_dns(options, by_tag, sets));
+    router = build_router(options, by_tag, sets);
   } catch (const std::exception& e) {
     // preflight() builds the same router; only a bug gets here. Put the
     // kept objects back.

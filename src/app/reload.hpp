@@ -146,11 +146,15 @@ class Components {
   std::string start_inbound(const config::InboundOptions& o, std::unique_ptr<inbound::Inbound>& out);
   // Gives a group outbound its members (no-op for other outbounds).
   void wire_group(Out& o, const std::map<std::string, Out*, std::less<>>& by_tag);
+  // The route over `sets` (the rule sets both it and the DNS rules use).
   std::shared_ptr<route::Router> build_router(const config::Options& options,
-                                              const std::map<std::string, Out*, std::less<>>& outs);
-  // The DNS module for options, its detours from outs (throws std::invalid_argument).
+                                              const std::map<std::string, Out*, std::less<>>& outs,
+                                              std::shared_ptr<route::RuleSets> sets);
+  // The DNS module for options, its detours from outs, its rules over the
+  // route's rule sets (throws std::invalid_argument).
   std::shared_ptr<dns::Client> build_dns(const config::Options& options,
-                                         const std::map<std::string, Out*, std::less<>>& outs);
+                                         const std::map<std::string, Out*, std::less<>>& outs,
+                                         std::shared_ptr<const route::RuleSets> sets);
 
   // Makes the updater build_router() prepared the current one (the previous
   // one stops: its router is being replaced).

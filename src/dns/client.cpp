@@ -128,7 +128,7 @@ Client::Client(const config::DnsOptions& options, Deps deps)
   for (std::size_t i = 0; i < options_.rules.size(); ++i) {
     const auto& r = options_.rules[i];
     const std::string path = "dns.rules[" + std::to_string(i) + "]";
-    Rule rule{route::RuleMatcher(r.match, path), r, nullptr, std::nullopt};
+    Rule rule{route::RuleMatcher(r.match, path, deps_.rule_sets.get()), r, nullptr, std::nullopt};
     if (r.action == config::DnsRuleAction::route) {
       rule.server = find(r.server);
       if (!rule.server) throw std::invalid_argument(path + ".server: unknown DNS server " + r.server);

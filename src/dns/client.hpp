@@ -53,6 +53,8 @@ class Client final : public route::DnsHandler {
     // The worker the client lives on; calls from other workers hop there
     // (net::run_on). Null: callers are on its thread already.
     asio::io_context* home = nullptr;
+    // The route's rule sets, for dns.rules[].rule_set (null: none).
+    std::shared_ptr<const route::RuleSets> rule_sets;
   };
 
   // Throws std::invalid_argument naming the JSON path.

@@ -214,3 +214,32 @@ TEST_F(Reload, ReplacedRuleSetsAreReleased) {
 }
 
 }  // namespace
+
+namespace {
+
+// Issue 26: dns.rules name the route's rule sets (was "rule-set not found":
+// the DNS module built its matchers without them), at start and on reload,
+// from one loaded copy.
+TEST_F(Reload, DnsRulesUseTheRouteRuleSets) {
+  const std::string dns = R"("dns": {"servers": [{"type": "local", "tag": "l"}, {"type": "hosts", "tag": "h"}],
+                                     "rules": [{"rule_set": "ads", "server": "h"}], "final": "l"}, )";
+  const std::string route = R"({"rule_set": [{"type": "inline", "tag": "ads", "rules": [{"domain_suffix": "ad.test"}]}],
+                                "rules": [{"rule_set": "ads", "outbound": "b"}], "final": "d"})";
+  const std::string json = "{" + dns + R"("inbounds": [)" + kMixed + R"(], "outbounds": [)" + kOuts +
+                           R"(], "route": )" + route + "}";
+  auto first = load_string(json);
+  anytls::app::preflight(first);
+  auto failure = parts.start(first);
+  ASSERT_FALSE(failure) << failure->message;
+  auto& budget = anytls::route::RuleSetBudget::process();
+  const std::size_t one = budget.used();
+  apply(json);
+  apply(json);
+  EXPECT_EQ(budget.used(), one) << "the route and the DNS rules share one copy";
+  anytls::outbound::Metadata md;
+  md.inbound = "m";
+  md.destination = anytls::net::Address{"x.ad.test", 443};
+  EXPECT_EQ(parts.router().decide(md).outbound, parts.outbound("b"));
+}
+
+}  // namespace

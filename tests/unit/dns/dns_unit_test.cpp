@@ -19,6 +19,7 @@
 #include "dns/client.hpp"
 #include "dns/message.hpp"
 #include "net/clock.hpp"
+#include "route/rule_set.hpp"
 #include "support/run.hpp"
 
 namespace anytls::dns {
@@ -385,10 +386,13 @@ struct ClientEnv {
   net::VirtualClock clock;
   std::unique_ptr<Client> client;
 
-  explicit ClientEnv(const std::string& dns_json) {
-    auto o = config::load_string(R"({"dns": )" + dns_json + "}");
+  // dns_json: the dns block; route_json: a route block whose rule sets the
+  // DNS rules may name.
+  explicit ClientEnv(const std::string& dns_json, const std::string& route_json = "{}") {
+    auto o = config::load_string(R"({"dns": )" + dns_json + R"(, "route": )" + route_json + "}");
     Client::Deps deps;
     deps.clock = &clock;
+    deps.rule_sets = std::make_shared<route::RuleSets>(o.route.rule_set, std::string());
     client = std::make_unique<Client>(*o.dns, std::move(deps));
   }
   // One query, its parsed answer.
@@ -470,6 +474,30 @@ TEST(DnsClient, RulesStrategyAndIndependentCache) {
   EXPECT_EQ(v6->rcode(), rcode::noerror);
   EXPECT_TRUE(v6->answers.empty());
   EXPECT_EQ(e.client->upstream_queries(), before);
+}
+
+TEST(DnsClient, RulesTakeTheRouteRuleSets) {
+  ClientEnv e(R"({"servers": [{"tag": "one", "type": "hosts", "predefined": {"x.test": "10.0.0.1", "ad.test": "10.0.0.1"}},
+                              {"tag": "two", "type": "hosts", "predefined": {"x.test": "10.0.0.2"}}],
+                  "rules": [{"rule_set": "ads", "action": "reject"},
+                            {"rule_set": ["other", "via-two"], "server": "two"}],
+                  "final": "one"})",
+              R"({"rule_set": [{"type": "inline", "tag": "ads", "rules": [{"domain_suffix": "ad.test"}]},
+                               {"type": "inline", "tag": "other", "rules": [{"domain": "nothing.test"}]},
+                               {"type": "inline", "tag": "via-two", "rules": [{"domain_keyword": "x"}]}]})");
+  EXPECT_EQ(e.ask("ad.test")->rcode(), rcode::refused);
+  EXPECT_EQ(e.ask("x.test")->answers.at(0).data, (Bytes{10, 0, 0, 2}));
+  // A set the route does not have is named, as in route.rules.
+  auto o = config::load_string(R"({"dns": {"rules": [{"rule_set": "missing", "server": "s"}],
+                                           "servers": [{"tag": "s", "type": "local"}]}})");
+  Client::Deps deps;
+  deps.rule_sets = std::make_shared<route::RuleSets>(o.route.rule_set, std::string());
+  try {
+    Client c(*o.dns, std::move(deps));
+    ADD_FAILURE() << "a missing rule set was accepted";
+  } catch (const std::invalid_argument& err) {
+    EXPECT_THAT(err.what(), HasSubstr("dns.rules[0].rule_set[0]: rule-set not found: missing"));
+  }
 }
 
 TEST(DnsClient, LookupForDialers) {
