@@ -964,7 +964,10 @@ void decode_legacy_address(const std::string& address, const std::string& path, 
     s.type = "local";
     return;
   }
-  if (address == "fakeip") fail(path, "not supported: fakeip (it needs a tun inbound, which anytls-cpp does not have)");
+  if (address == "fakeip") {
+    s.type = "fakeip";  // its ranges come from the dns.fakeip block (decode_dns)
+    return;
+  }
   auto sep = address.find("://");
   std::string scheme = sep == std::string::npos ? "" : lower(address.substr(0, sep));
   std::string rest = sep == std::string::npos ? address : address.substr(sep + 3);
@@ -976,7 +979,7 @@ void decode_legacy_address(const std::string& address, const std::string& path, 
     return;
   }
   if (scheme == "quic" || scheme == "h3" || scheme == "dhcp")
-    fail(path, "not supported: " + scheme + ":// DNS servers (anytls-cpp has udp tcp tls https local hosts)");
+    fail(path, "not supported: " + scheme + ":// DNS servers (anytls-cpp has udp tcp tls https local hosts fakeip)");
   if (!scheme.empty() && scheme != "udp" && scheme != "tcp" && scheme != "tls" && scheme != "https")
     fail(path, "unknown DNS server scheme " + in_quotes(scheme + "://") + " (udp tcp tls https local rcode)");
   s.type = scheme.empty() ? "udp" : scheme;
@@ -989,6 +992,20 @@ void decode_legacy_address(const std::string& address, const std::string& path, 
     fail(path, "unexpected path in " + in_quotes(address));
   }
   split_legacy_host(hostport, path, s.server, s.server_port);
+}
+
+// A fakeip range: an IP prefix of the key's family with room for at least
+// one address besides the base, base + 1 and the broadcast address.
+std::string fakeip_range(Obj& o, std::string_view key, bool v6) {
+  std::string r = get_string(o, key);
+  if (r.empty()) return r;
+  auto slash = r.find('/');
+  std::error_code ec;
+  auto addr = asio::ip::make_address(r.substr(0, slash == std::string::npos ? r.size() : slash), ec);
+  if (slash == std::string::npos || !valid_cidr(r) || ec || addr.is_v6() != v6)
+    fail(o.at(key), std::string("expected an IPv") + (v6 ? "6" : "4") + " prefix, got " + in_quotes(r));
+  if (std::stoi(r.substr(slash + 1)) > (v6 ? 126 : 30)) fail(o.at(key), "too small: " + in_quotes(r) + " (at most /" + (v6 ? "126" : "30") + ")");
+  return r;
 }
 
 std::uint16_t default_dns_port(const std::string& type) {
@@ -1015,7 +1032,7 @@ DnsServerOptions decode_dns_server(const json& j, const std::string& path, std::
     check_client_subnet(s.client_subnet, o.at("client_subnet"));
     o.finish();
     if (s.type == "tls" || s.type == "https") s.tls.enabled = true;
-    if (s.server_port == 0) s.server_port = default_dns_port(s.type);
+    if (s.server_port == 0 && s.type != "fakeip") s.server_port = default_dns_port(s.type);
     return s;
   }
   s.type = required_string(o, "type");
@@ -1051,11 +1068,15 @@ DnsServerOptions decode_dns_server(const json& j, const std::string& path, std::
       if (s.tls.utls.enabled) fail(o.at("tls") + ".utls", "not supported for DNS servers");
     }
     decode_dial(o, s.dial);
-  } else if (s.type == "quic" || s.type == "h3" || s.type == "dhcp" || s.type == "fakeip" || s.type == "tailscale" ||
+  } else if (s.type == "fakeip") {
+    s.inet4_range = fakeip_range(o, "inet4_range", false);
+    s.inet6_range = fakeip_range(o, "inet6_range", true);
+    if (s.inet4_range.empty() && s.inet6_range.empty()) fail(o.at("inet4_range"), "missing required field (or inet6_range)");
+  } else if (s.type == "quic" || s.type == "h3" || s.type == "dhcp" || s.type == "tailscale" ||
              s.type == "resolved") {
-    fail(o.at("type"), "not supported: DNS server type " + in_quotes(s.type) + " (anytls-cpp has local hosts udp tcp tls https)");
+    fail(o.at("type"), "not supported: DNS server type " + in_quotes(s.type) + " (anytls-cpp has local hosts udp tcp tls https fakeip)");
   } else {
-    fail(o.at("type"), "unknown DNS server type " + in_quotes(s.type) + " (local hosts udp tcp tls https)");
+    fail(o.at("type"), "unknown DNS server type " + in_quotes(s.type) + " (local hosts udp tcp tls https fakeip)");
   }
   o.finish();
   if (s.dial.tcp_fast_open) warnings.push_back(o.at("tcp_fast_open") + ": ignored for DNS servers");
@@ -1154,7 +1175,24 @@ DnsOptions decode_dns(const json& j, const std::string& path, std::vector<std::s
   d.client_subnet = get_string(o, "client_subnet");
   check_client_subnet(d.client_subnet, o.at("client_subnet"));
   if (get_bool(o, "reverse_mapping")) fail(o.at("reverse_mapping"), "not supported: reverse_mapping (it serves tun-based setups)");
-  o.refuse_enabled("fakeip", "fakeip needs a tun inbound, which anytls-cpp does not have");
+  // The legacy dns.fakeip block: the ranges of the "address": "fakeip" servers.
+  std::string inet4, inet6;
+  bool fakeip = false;
+  if (const json* f = o.get("fakeip")) {
+    Obj fo(*f, o.at("fakeip"));
+    fakeip = get_bool(fo, "enabled");
+    inet4 = fakeip_range(fo, "inet4_range", false);
+    inet6 = fakeip_range(fo, "inet6_range", true);
+    fo.finish();
+    if (fakeip && inet4.empty() && inet6.empty()) fail(o.at("fakeip") + ".inet4_range", "missing required field (or inet6_range)");
+  }
+  for (std::size_t i = 0; i < d.servers.size(); ++i) {
+    auto& s = d.servers[i];
+    if (s.type != "fakeip" || !s.inet4_range.empty() || !s.inet6_range.empty()) continue;
+    if (!fakeip) fail(item(o.at("servers"), i) + ".address", "fakeip needs the dns.fakeip block enabled, with its ranges");
+    s.inet4_range = inet4;
+    s.inet6_range = inet6;
+  }
   o.finish();
   return d;
 }
@@ -1207,7 +1245,8 @@ CacheFileOptions decode_cache_file(const json& j, const std::string& path) {
   if (c.path.empty()) c.path = std::string(defaults::kCacheFilePath);
   c.cache_id = get_string(o, "cache_id");
   // Only selections are stored: no fake-ip pool and no DNS here.
-  if (get_bool(o, "store_fakeip")) fail(o.at("store_fakeip"), "not supported: anytls-cpp has no fake-ip DNS");
+  if (get_bool(o, "store_fakeip"))
+    fail(o.at("store_fakeip"), "not supported: keeping the fake-ip table across restarts (anytls-cpp keeps it in memory)");
   if (get_bool(o, "store_rdrc")) fail(o.at("store_rdrc"), "not supported: anytls-cpp has no DNS rules");
   (void)get_duration(o, "rdrc_timeout", Duration{0}, false);
   o.finish();

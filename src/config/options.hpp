@@ -344,7 +344,7 @@ struct RouteOptions {
 // ("tls://1.1.1.1", "https://dns.google/dns-query", "local", "rcode://refused",
 // a plain IP) is decoded into the same fields.
 struct DnsServerOptions {
-  std::string type;  // local hosts udp tcp tls https rcode (rcode: legacy only)
+  std::string type;  // local hosts udp tcp tls https fakeip rcode (rcode: legacy only)
   std::string tag;   // never empty after loading
   std::string server;               // udp tcp tls https: host (IP or name)
   std::uint16_t server_port = 0;    // default 53 / 853 / 443 applied
@@ -354,6 +354,7 @@ struct DnsServerOptions {
   // hosts: name -> addresses (IP literals), in file order.
   std::vector<std::pair<std::string, std::vector<std::string>>> predefined;
   std::uint8_t rcode = 0;           // rcode: the answer's rcode
+  std::string inet4_range, inet6_range;  // fakeip: "198.18.0.0/15", "fc00::/18" (one at least)
   // Dial fields: detour (queries travel through that outbound),
   // domain_resolver (resolves `server` when it is a name), bind_interface...
   DialOptions dial;

@@ -24,6 +24,7 @@ using namespace asio::experimental::awaitable_operators;
 struct Client::Server {
   config::DnsServerOptions options;
   std::unique_ptr<Transport> transport;
+  std::shared_ptr<FakeIpStore> fakeip;  // type fakeip: its table
 };
 
 struct Client::Rule {
@@ -110,6 +111,16 @@ Client::Client(const config::DnsOptions& options, Deps deps)
     if (!s.dial.domain_resolver.empty()) td.lookup = resolver_for(s.dial.domain_resolver, s.dial.domain_resolver_strategy);
     auto server = std::make_unique<Server>();
     server->options = s;
+    if (s.type == "fakeip") {
+      auto range = [&](const std::string& text, const char* key) -> std::optional<FakeIpRange> {
+        if (text.empty()) return std::nullopt;
+        auto r = parse_fakeip_range(text);
+        if (!r) throw std::invalid_argument(path + "." + key + ": invalid range " + text);
+        return r;
+      };
+      server->fakeip = std::make_shared<FakeIpStore>(range(s.inet4_range, "inet4_range"), range(s.inet6_range, "inet6_range"));
+      td.fakeip = server->fakeip;
+    }
     server->transport = make_transport(s, path, std::move(td));
     servers_.push_back(std::move(server));
   }
@@ -125,6 +136,10 @@ Client::Client(const config::DnsOptions& options, Deps deps)
   }
   final_ = options_.final.empty() ? servers_.front().get() : find(options_.final);
   if (!final_) throw std::invalid_argument("dns.final: unknown DNS server " + options_.final);
+  if (final_->fakeip)
+    throw std::invalid_argument(std::string(options_.final.empty() ? "dns.servers[0]" : "dns.final") +
+                                ": the default DNS server cannot be fakeip (names looked up to dial need real "
+                                "addresses); route A/AAAA queries to it with a dns rule");
   for (std::size_t i = 0; i < options_.rules.size(); ++i) {
     const auto& r = options_.rules[i];
     const std::string path = "dns.rules[" + std::to_string(i) + "]";
@@ -149,10 +164,11 @@ Client::Server* Client::find(std::string_view tag) const {
   return nullptr;
 }
 
-Client::Choice Client::choose(const Question& q, const outbound::Metadata& md) const {
+Client::Choice Client::choose(const Question& q, const outbound::Metadata& md, bool allow_fakeip) const {
   outbound::Metadata m = md;
   m.destination = net::Address{q.name, md.destination.port};
   for (const auto& r : rules_) {
+    if (!allow_fakeip && r.server && r.server->fakeip) continue;
     if (!r.rule.query_type.empty() &&
         std::find(r.rule.query_type.begin(), r.rule.query_type.end(), q.type) == r.rule.query_type.end())
       continue;
@@ -174,7 +190,8 @@ asio::awaitable<net::Result<Bytes>> Client::resolve(Message q, Choice choice) {
   Server& s = *choice.server;
   const Question question = q.questions.front();
   const std::string key = Cache::key(question, options_.independent_cache ? s.options.tag : "");
-  const bool cacheable = !options_.disable_cache && !choice.disable_cache;
+  // A fake address is the table's to give: never from the cache.
+  const bool cacheable = !options_.disable_cache && !choice.disable_cache && !s.fakeip;
   if (cacheable) {
     if (auto hit = cache_.get(key, q.id)) co_return std::move(*hit);
   }
@@ -237,6 +254,19 @@ asio::awaitable<net::Result<std::optional<Bytes>>> Client::exchange(std::span<co
   co_return std::optional<Bytes>(std::move(*r));
 }
 
+std::optional<std::string> Client::fake_name(const asio::ip::address& address) const {
+  for (const auto& s : servers_) {
+    if (!s->fakeip || !s->fakeip->contains(address)) continue;
+    return s->fakeip->lookup(address).value_or(std::string());
+  }
+  return std::nullopt;
+}
+
+void Client::reset_fakeip() {
+  for (const auto& s : servers_)
+    if (s->fakeip) s->fakeip->reset();
+}
+
 bool Client::at_home() const { return !deps_.home || deps_.home->get_executor().running_in_this_thread(); }
 
 asio::awaitable<net::Result<std::optional<Bytes>>> Client::answer(std::span<const std::uint8_t> query,
@@ -267,9 +297,10 @@ asio::awaitable<net::Result<std::vector<asio::ip::address>>> Client::lookup_here
   if (!server.empty()) {
     choice.server = find(server);
     if (!choice.server) co_return lookup_error(host, "unknown DNS server " + server);
+    if (choice.server->fakeip) co_return lookup_error(host, "DNS server " + server + " is fakeip: no real address to dial");
     choice.subnet = subnet_;
   } else {
-    choice = choose(Question{host, type::a, kClassIn}, outbound::Metadata{});
+    choice = choose(Question{host, type::a, kClassIn}, outbound::Metadata{}, false);
     if (!choice.server) co_return lookup_error(host, "rejected by DNS rule");
   }
   if (strategy == config::DomainStrategy::as_is) strategy = choice.server->options.strategy;

@@ -79,6 +79,10 @@ class Client final : public route::DnsHandler {
   // A NameLookup bound to a server/strategy (for net::DialerOptions::lookup).
   NameLookup resolver_for(std::string server, config::DomainStrategy strategy);
 
+  // route::DnsHandler: the fakeip servers' tables (dns/fakeip.hpp).
+  std::optional<std::string> fake_name(const asio::ip::address& address) const override;
+  void reset_fakeip() override;
+
   const Cache& cache() const { return cache_; }
   std::uint64_t upstream_queries() const { return upstream_queries_; }
 
@@ -91,7 +95,9 @@ class Client final : public route::DnsHandler {
     bool disable_cache = false;
     std::optional<ClientSubnet> subnet;
   };
-  Choice choose(const Question& q, const outbound::Metadata& md) const;
+  // allow_fakeip false (lookups to dial): rules that send to a fakeip
+  // server are passed over.
+  Choice choose(const Question& q, const outbound::Metadata& md, bool allow_fakeip = true) const;
   bool at_home() const;
   asio::awaitable<net::Result<std::vector<asio::ip::address>>> lookup_here(std::string host, std::string server,
                                                                            config::DomainStrategy strategy);

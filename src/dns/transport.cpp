@@ -325,6 +325,31 @@ class RcodeTransport final : public Transport {
   std::uint8_t rcode_;
 };
 
+// type fakeip: A and AAAA answered from the fakeip table, TTL 600 as
+// sing-box gives; other types are not its business.
+class FakeIpTransport final : public Transport {
+ public:
+  explicit FakeIpTransport(std::shared_ptr<FakeIpStore> store) : store_(std::move(store)) {}
+  asio::awaitable<net::Result<Bytes>> exchange(Bytes query) override {
+    auto q = parse(query);
+    if (!q || q->questions.size() != 1) co_return fail("fakeip: malformed query");
+    const auto& qq = q->questions.front();
+    if (qq.type != type::a && qq.type != type::aaaa) co_return fail("fakeip: only IP queries are supported by fakeip");
+    std::string name = qq.name;
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    while (!name.empty() && name.back() == '.') name.pop_back();
+    auto address = store_->create(name, qq.type == type::aaaa);
+    Message reply = make_reply(*q, rcode::noerror);
+    if (address && address->is_v4()) reply.answers.push_back(address_record(qq.name, address->to_v4().to_bytes(), kFakeIpTtl));
+    if (address && address->is_v6()) reply.answers.push_back(address_record(qq.name, address->to_v6().to_bytes(), kFakeIpTtl));
+    co_return encode(reply).value_or(Bytes{});
+  }
+
+ private:
+  static constexpr std::uint32_t kFakeIpTtl = 600;
+  std::shared_ptr<FakeIpStore> store_;
+};
+
 }  // namespace
 
 void parse_hosts(std::string_view text, std::vector<std::pair<std::string, std::vector<asio::ip::address>>>& table) {
@@ -350,6 +375,10 @@ std::unique_ptr<Transport> make_transport(const config::DnsServerOptions& s, con
                                           TransportDeps deps) {
   if (s.type == "local") return std::make_unique<LocalTransport>(deps.resolver);
   if (s.type == "rcode") return std::make_unique<RcodeTransport>(s.rcode);
+  if (s.type == "fakeip") {
+    if (!deps.fakeip) throw std::invalid_argument(path + ": fakeip server without its table");
+    return std::make_unique<FakeIpTransport>(deps.fakeip);
+  }
   if (s.type == "hosts") {
     HostsTransport::Table table;
     for (const auto& [name, ips] : s.predefined) {

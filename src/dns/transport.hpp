@@ -1,8 +1,8 @@
 // How one dns.servers entry answers a query: udp, tcp (through an outbound:
 // the `detour` one, or a direct one of the server's own dial fields), tls
 // (DoT) and https (DoH over HTTP/1.1) on a TCP connection of their own,
-// local (the system resolver), hosts (predefined + hosts files) and rcode
-// (a fixed answer, legacy "rcode://").
+// local (the system resolver), hosts (predefined + hosts files), fakeip
+// (dns/fakeip.hpp) and rcode (a fixed answer, legacy "rcode://").
 //
 // A transport gets the query as bytes and returns the answer as bytes; the
 // client (dns/client.hpp) bounds it with a deadline and checks the answer.
@@ -19,6 +19,7 @@
 #include <asio/ip/address.hpp>
 
 #include "config/options.hpp"
+#include "dns/fakeip.hpp"
 #include "net/resolver.hpp"
 #include "net/result.hpp"
 #include "outbound/outbound.hpp"
@@ -42,6 +43,7 @@ struct TransportDeps {
   // route.default_interface / default_mark, for dials that set none.
   std::string default_interface;
   std::uint32_t default_mark = 0;
+  std::shared_ptr<FakeIpStore> fakeip;   // type fakeip: its table
 };
 
 // Throws std::invalid_argument naming `path` (a TLS context that cannot be

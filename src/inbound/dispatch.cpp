@@ -36,6 +36,8 @@ class DispatchCategory final : public std::error_category {
         return "dropped by route";
       case DispatchError::hijack_unavailable:
         return "hijack-dns: no DNS module to answer";
+      case DispatchError::fakeip_missing:
+        return "missing fakeip record";
     }
     return "unknown dispatch error";
   }
@@ -184,6 +186,14 @@ asio::awaitable<net::Result<route::Decision>> choose(route::Router& router, outb
                                                     ClientPeek* peek) {
   begin(md);
   log_inbound(md);
+  if (auto real = real_destination(router, md.destination)) {
+    md.destination = std::move(*real);
+  } else {
+    spdlog::error("{} {}connection to {}: missing fakeip record (the fake address is not in the table: handed out "
+                  "before a restart or a flush, or never)",
+                  log_prefix(md), packet_word(md), md.destination.to_string());
+    co_return net::Error{make_error_code(DispatchError::fakeip_missing), {}};
+  }
   if (router.needs_process() && !md.process) md.process = route::find_process(md.network, md.source);
   route::Decision decision;
   while (true) {
@@ -236,6 +246,17 @@ void log_failure(const outbound::Metadata& md, const net::Error& e) {
 }
 
 }  // namespace
+
+std::optional<net::Address> real_destination(const route::Router& router, const net::Address& to) {
+  auto ip = to.ip();
+  if (!ip) return to;
+  auto dns = router.dns();
+  if (!dns) return to;
+  auto name = dns->fake_name(net::unmap(*ip));
+  if (!name) return to;
+  if (name->empty()) return std::nullopt;
+  return net::Address{std::move(*name), to.port};
+}
 
 std::string log_prefix(const outbound::Metadata& md) {
   return fmt::format("[{} {}] inbound/{}[{}]:", md.id, elapsed(md), md.inbound_type.empty() ? "?" : md.inbound_type,

@@ -49,7 +49,12 @@ namespace anytls::inbound {
 // dropped: reject with method drop: the inbound answers nothing and holds
 // the client until its deadline. hijack_unavailable: action hijack-dns with
 // no DNS module to answer.
-enum class DispatchError { rejected = 1, no_outbound, dropped, hijack_unavailable };
+enum class DispatchError { rejected = 1, no_outbound, dropped, hijack_unavailable, fakeip_missing };
+
+// The destination to route and dial: a fakeip address stands for the name
+// it was handed out for; nullopt for a fake address the table does not hold
+// (refused, never dialled). Any other address is itself.
+std::optional<net::Address> real_destination(const route::Router& router, const net::Address& to);
 
 // The client side of a connection, for the sniff action: peeked bytes stay
 // in the inbound's buffer and go to the outbound after the dial.

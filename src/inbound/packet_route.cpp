@@ -58,11 +58,13 @@ bool RoutedPacketConn::allowed(const net::Address& to) {
 }
 
 asio::awaitable<std::error_code> RoutedPacketConn::write_packet(asio::const_buffer buf, const net::Address& to) {
-  if (!allowed(to)) {
+  // A fake address goes on as its name; one the table does not hold is lost.
+  std::optional<net::Address> real = real_destination(router_, to);
+  if (!real || !allowed(*real)) {
     ++dropped_;  // UDP: the datagram is lost, the flow goes on
     co_return std::error_code{};
   }
-  co_return co_await inner_->write_packet(buf, to);
+  co_return co_await inner_->write_packet(buf, *real);
 }
 
 }  // namespace anytls::inbound

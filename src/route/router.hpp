@@ -21,6 +21,12 @@ class DnsHandler {
   // The answer to send, or nullopt for none (a silent drop).
   virtual asio::awaitable<net::Result<std::optional<std::vector<std::uint8_t>>>> answer(
       std::span<const std::uint8_t> query, const outbound::Metadata& md) = 0;
+  // An address of a fakeip range: the name it was handed out for, or ""
+  // when the table does not hold it (the connection is refused). nullopt:
+  // not a fake address. Safe from any worker.
+  virtual std::optional<std::string> fake_name(const asio::ip::address&) const { return std::nullopt; }
+  // Forgets every fake address (the Clash API's /cache/fakeip/flush).
+  virtual void reset_fakeip() {}
 };
 
 // sing-box's rule actions. route, reject and hijack_dns end matching; sniff,
@@ -51,6 +57,8 @@ class Router {
   // What the resolve action looks names up with (null: the action is
   // skipped with a warning). The DNS module takes this over.
   virtual net::Resolver* resolver() const { return nullptr; }
+  // The DNS module (its fakeip tables); null when none.
+  virtual std::shared_ptr<DnsHandler> dns() const { return nullptr; }
 };
 
 }  // namespace anytls::route

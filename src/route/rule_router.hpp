@@ -39,6 +39,7 @@ class RuleRouter final : public Router {
   // Who answers for hijack-dns rules (must outlive the router); without one
   // those rules reject.
   void set_dns(std::shared_ptr<DnsHandler> dns) { dns_ = std::move(dns); }
+  std::shared_ptr<DnsHandler> dns() const override { return dns_; }
   // Index of the first matching rule from md.rule_index, nullopt when final applies.
   std::optional<std::size_t> match(const outbound::Metadata& md) const;
   const std::shared_ptr<RuleSets>& rule_sets() const { return sets_; }

@@ -413,30 +413,6 @@ struct NameEnv {
   outbound::AnyTlsOutbound* client = nullptr;
 };
 
-// SOCKS5 CONNECT to `host` through the mixed inbound; the reply code.
-asio::awaitable<int> socks5_connect_code(std::uint16_t proxy_port, std::string host, std::uint16_t port) {
-  auto t = co_await tcp_connect(proxy_port);
-  Bytes hello{5, 1, 0};
-  co_await asio::async_write(t, asio::buffer(hello), asio::use_awaitable);
-  std::array<std::uint8_t, 2> method;
-  co_await asio::async_read(t, asio::buffer(method), asio::use_awaitable);
-  Bytes conn{5, 1, 0};
-  inbound::socks::append_address(conn, net::Address{host, port});
-  co_await asio::async_write(t, asio::buffer(conn), asio::use_awaitable);
-  std::array<std::uint8_t, 4> head{};
-  auto [ec, n] = co_await asio::async_read(t, asio::buffer(head), net::use_tuple);
-  (void)n;
-  if (ec) co_return -1;
-  co_return head[1];
-}
-
-bool accepted_any(tcp::acceptor* a) {
-  a->non_blocking(true);
-  std::error_code ec;
-  auto s = a->accept(ec);
-  return !ec;
-}
-
 asio::awaitable<void> names_body(NameEnv* h) {
   using namespace std::string_literals;
   const auto port = h->target.local_endpoint().port();

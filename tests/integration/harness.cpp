@@ -11,12 +11,14 @@
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/this_coro.hpp>
+#include <asio/read.hpp>
 #include <asio/write.hpp>
 #include <gtest/gtest.h>
 #include <openssl/pem.h>
 #include <spdlog/spdlog.h>
 
 #include "app/generate.hpp"
+#include "inbound/socks_codec.hpp"
 #include "net/lease.hpp"
 #include "net/relay.hpp"
 #include "support/run.hpp"
@@ -355,6 +357,36 @@ std::string pattern(std::size_t n, unsigned seed) {
     c = static_cast<char>(x);
   }
   return s;
+}
+
+namespace {
+std::vector<std::uint8_t> socks5_connect_request(const std::string& host, std::uint16_t port) {
+  std::vector<std::uint8_t> req{5, 1, 0};
+  inbound::socks::append_address(req, net::Address{host, port});
+  return req;
+}
+}  // namespace
+
+asio::awaitable<int> socks5_connect_code(std::uint16_t proxy_port, std::string host, std::uint16_t port) {
+  auto t = co_await tcp_connect(proxy_port);
+  const std::array<std::uint8_t, 3> hello{5, 1, 0};
+  co_await asio::async_write(t, asio::buffer(hello), asio::use_awaitable);
+  std::array<std::uint8_t, 2> method{};
+  co_await asio::async_read(t, asio::buffer(method), asio::use_awaitable);
+  const auto req = socks5_connect_request(host, port);
+  co_await asio::async_write(t, asio::buffer(req), asio::use_awaitable);
+  std::array<std::uint8_t, 4> head{};
+  auto [ec, n] = co_await asio::async_read(t, asio::buffer(head), use_tuple);
+  (void)n;
+  if (ec) co_return -1;
+  co_return head[1];
+}
+
+bool accepted_any(asio::ip::tcp::acceptor* a) {
+  a->non_blocking(true);
+  std::error_code ec;
+  auto s = a->accept(ec);
+  return !ec;
 }
 
 }  // namespace anytls::integ

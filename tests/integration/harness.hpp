@@ -171,6 +171,13 @@ asio::awaitable<asio::ip::tcp::socket> tcp_connect(std::uint16_t port);
 asio::awaitable<std::unique_ptr<tls::TlsConn>> tls_connect(std::shared_ptr<tls::ClientContext> ctx,
                                                            std::uint16_t port);
 
+// SOCKS5 CONNECT to host:port through a SOCKS or mixed inbound listening
+// on proxy_port: the reply code (0 success), -1 when the proxy closed
+// without one.
+asio::awaitable<int> socks5_connect_code(std::uint16_t proxy_port, std::string host, std::uint16_t port);
+// Whether a connection is waiting on a (takes it, without blocking).
+bool accepted_any(asio::ip::tcp::acceptor* a);
+
 // Deterministic test data.
 std::string pattern(std::size_t n, unsigned seed);
 
