@@ -42,7 +42,7 @@ asio::awaitable<std::error_code> wait_there(std::shared_ptr<Conn> c) { co_return
 
 }  // namespace
 
-CrossWorkerConn::CrossWorkerConn(asio::io_context& owner, std::unique_ptr<Conn> inner)
+CrossWorkerConn::CrossWorkerConn(asio::io_context& owner, std::shared_ptr<Conn> inner)
     : owner_(owner), inner_(std::move(inner)), failure_(std::make_shared<CrossWorkerFailure>()) {}
 
 std::string CrossWorkerConn::failure() const {

@@ -20,7 +20,8 @@ struct CrossWorkerFailure;
 
 class CrossWorkerConn final : public Conn {
  public:
-  CrossWorkerConn(asio::io_context& owner, std::unique_ptr<Conn> inner);
+  // inner: used on the owner's thread only (a unique_ptr converts).
+  CrossWorkerConn(asio::io_context& owner, std::shared_ptr<Conn> inner);
   ~CrossWorkerConn() override;
 
   asio::awaitable<ReadResult> read_some(asio::mutable_buffer buf) override;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <optional>
 
 #include <asio/post.hpp>
 
@@ -16,6 +17,7 @@
 #include "net/coro.hpp"
 #include "net/cross_worker_conn.hpp"
 #include "net/on_worker.hpp"
+#include "net/signal.hpp"
 #include "net/socks_address.hpp"
 #include "net/workers.hpp"
 #include "outbound/uot_client.hpp"
@@ -699,13 +701,101 @@ class PooledConn final : public net::Conn {
   bool refused_counted_ = false;
 };
 
-// On the worker of a taken session: the stream and its PooledConn, which
-// live there. Null: the session turned out dead.
-asio::awaitable<std::unique_ptr<net::Conn>> open_on_worker(PoolPtr p, Taken t, std::vector<std::uint8_t> addr) {
-  auto o = open_taken(p, t, addr);
-  if (!o) co_return nullptr;
-  co_return std::make_unique<PooledConn>(p, std::move(*o), std::move(addr));
-}
+// A stream on an idle session of another worker, opened there without the
+// caller waiting for it: the caller's SOCKS reply (and so its first bytes)
+// need not wait for two thread hand-offs. Built on the caller's worker
+// holding plain data only, then used on the session's worker alone: open()
+// is posted there first, and every operation is posted after it (a worker
+// runs what is posted to it in order), so an operation finds the stream
+// already open. Only a taken session that turned out dead makes operations
+// wait, while the stream is opened on another session of that worker (or a
+// new one), as PooledConn retries a dead session.
+class RemoteOpen final : public net::Conn {
+ public:
+  RemoteOpen(PoolPtr p, std::vector<std::uint8_t> addr) : pool_(std::move(p)), addr_(std::move(addr)) {}
+
+  // On the session's worker, before any operation.
+  static void open(const std::shared_ptr<RemoteOpen>& self, const Taken& t) {
+    if (auto o = open_taken(self->pool_, t, self->addr_)) {
+      self->conn_ = std::make_unique<PooledConn>(self->pool_, std::move(*o), self->addr_);
+      return;
+    }
+    self->opened_.emplace(self->pool_->here().get_executor());
+    self->pool_->tasks_here().spawn(reopen(self->pool_, self), "open stream");
+  }
+
+  asio::awaitable<net::ReadResult> read_some(asio::mutable_buffer buf) override {
+    auto ec = co_await opened();
+    if (ec) co_return net::ReadResult{ec, 0};
+    co_return co_await conn_->read_some(buf);
+  }
+  asio::awaitable<net::ReadResult> read_leased(net::Lease& lease) override {
+    auto ec = co_await opened();
+    if (ec) co_return net::ReadResult{ec, 0};
+    co_return co_await conn_->read_leased(lease);
+  }
+  asio::awaitable<std::error_code> write(asio::const_buffer buf) override {
+    auto ec = co_await opened();
+    if (ec) co_return ec;
+    co_return co_await conn_->write(buf);
+  }
+  asio::awaitable<std::error_code> write_spent(net::Lease& lease, std::size_t n) override {
+    auto ec = co_await opened();
+    if (ec) co_return ec;
+    co_return co_await conn_->write_spent(lease, n);
+  }
+  void shutdown_write() override {
+    if (conn_) conn_->shutdown_write();
+    shut_ = true;
+  }
+  void close() override {
+    if (conn_) conn_->close();
+    closed_ = true;
+    if (opened_) opened_->notify_all();
+  }
+  std::string failure() const override { return conn_ ? conn_->failure() : failure_; }
+
+ private:
+  // The dead session's replacement: another idle session of this worker
+  // that is known alive, or a new one.
+  static asio::awaitable<void> reopen(PoolPtr p, std::shared_ptr<RemoteOpen> self) {
+    // However this ends (a cancelled task too), waiting operations go on.
+    struct Done {
+      explicit Done(RemoteOpen& r) : r(r) {}
+      ~Done() {
+        r.pending_ = false;
+        r.opened_->notify_all();
+      }
+      RemoteOpen& r;
+    } done(*self);
+    const net::Clock::time_point any_time{};
+    auto r = co_await open_here(p, self->addr_, Pick::live_or_fresh, any_time);
+    if (r && !self->closed_) {
+      self->conn_ = std::make_unique<PooledConn>(p, std::move(*r), self->addr_);
+      if (self->shut_) self->conn_->shutdown_write();
+    } else if (r) {
+      r->stream->close();
+      p->release(r->seq);
+    } else {
+      self->failure_ = r.error().text();
+    }
+  }
+
+  asio::awaitable<std::error_code> opened() {
+    while (!conn_ && opened_ && pending_ && !closed_) co_await opened_->wait();
+    if (conn_) co_return std::error_code{};
+    co_return closed_ ? asio::error::operation_aborted : asio::error::connection_aborted;
+  }
+
+  PoolPtr pool_;
+  std::vector<std::uint8_t> addr_;
+  std::unique_ptr<net::Conn> conn_;   // the PooledConn, once opened
+  std::optional<net::Signal> opened_;  // only when the first session was dead
+  bool pending_ = true;
+  bool closed_ = false;
+  bool shut_ = false;
+  std::string failure_;
+};
 
 asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> open_stream(PoolPtr p, net::Address dest) {
   std::vector<std::uint8_t> addr;
@@ -728,11 +818,11 @@ asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> open_stream(PoolPtr p, 
       continue;
     }
     // An idle session of another worker: the stream lives there and this
-    // worker reaches it through a hop per operation (no copy per byte).
+    // worker reaches it through a hop per operation (no copy per byte). Its
+    // opening is sent ahead, not awaited (RemoteOpen).
     auto* worker = t->worker;
-    auto op = open_on_worker(p, std::move(*t), addr);
-    auto remote = co_await net::run_on(worker->get_executor(), std::move(op));
-    if (!remote) continue;
+    auto remote = std::make_shared<RemoteOpen>(p, addr);
+    net::on_worker(worker, [remote, taken = std::move(*t)] { RemoteOpen::open(remote, taken); });
     conn = std::make_unique<net::CrossWorkerConn>(*worker, std::move(remote));
     p->locked([&] { ++p->stats.cross_worker_streams; });
   }

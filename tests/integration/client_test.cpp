@@ -38,6 +38,34 @@ TEST(AnyTlsClientInteg, SequentialRequestsReuseOneSession) {
   run(env, reuse_body(&env), 20s);
 }
 
+// The client's TLS 1.3 offer puts AES-128-GCM first, as Chrome and Go do, and
+// the server (OpenSSL, which follows the client's order in TLS 1.3) takes
+// it; tls.cipher_suites naming TLS 1.3 suites still decides.
+std::string negotiated_cipher(tls::TlsConn& c) { return SSL_CIPHER_get_name(SSL_get_current_cipher(c.native())); }
+
+// (A plain function: no initializer lists in coroutine bodies, GCC 12.)
+config::OutboundTlsOptions chacha_first_options() {
+  config::OutboundTlsOptions opts;
+  opts.enabled = true;
+  opts.insecure = true;
+  opts.cipher_suites = {"TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256"};
+  return opts;
+}
+
+asio::awaitable<void> cipher_order_body(Env* env) {
+  auto ours = co_await tls_connect(env->raw_tls, env->server->port());
+  EXPECT_EQ(negotiated_cipher(*ours), "TLS_AES_128_GCM_SHA256");
+  auto ctx = tls::ClientContext::create(chacha_first_options(), "127.0.0.1");
+  CO_ASSERT_TRUE(ctx.ok());
+  auto theirs = co_await tls_connect(*ctx, env->server->port());
+  EXPECT_EQ(negotiated_cipher(*theirs), "TLS_CHACHA20_POLY1305_SHA256");
+}
+
+TEST(AnyTlsClientInteg, Tls13OfferPrefersAes128GcmUnlessConfigured) {
+  Env env;
+  run(env, cipher_order_body(&env), 20s);
+}
+
 asio::awaitable<void> pin_ok_body(Env* env) {
   auto opts = client_options(env->server->port());
   opts.tls.certificate.clear();  // the pin alone authenticates the server

@@ -56,43 +56,58 @@ asio::awaitable<void> send(std::shared_ptr<Stream> c, std::shared_ptr<Stream> s,
   EXPECT_EQ(got, data);
 }
 
-asio::awaitable<void> record_sizes_body() {
-  Closer closer;
+// A client session over TLS whose records the server end logs (plaintext
+// sizes), and a server session that collects its streams (each told its
+// dial succeeded). Remove the log with SSL_set_msg_callback(server_ssl,
+// nullptr) before it goes.
+struct LoggedPair {
+  std::shared_ptr<proto::Session> client, server;
+  std::shared_ptr<RecordLog> log;
+  SSL* server_ssl = nullptr;
+  std::shared_ptr<std::vector<std::shared_ptr<Stream>>> streams;
+  std::shared_ptr<Counter> got_stream;
+};
+
+asio::awaitable<LoggedPair> make_logged_pair(proto::SessionOptions copts) {
   auto ex = co_await asio::this_coro::executor;
   auto tls = co_await make_tls_pair(shared_contexts());
-  auto log = std::make_shared<RecordLog>();
-  SSL* server_ssl = tls.server->native();
-  SSL_set_msg_callback(tls.server->native(), on_msg);
-  SSL_set_msg_callback_arg(tls.server->native(), log.get());
+  LoggedPair p;
+  p.log = std::make_shared<RecordLog>();
+  p.server_ssl = tls.server->native();
+  SSL_set_msg_callback(p.server_ssl, on_msg);
+  SSL_set_msg_callback_arg(p.server_ssl, p.log.get());
+  p.client = co_await start_client_session(std::move(tls.client), std::move(copts));
+  p.streams = std::make_shared<std::vector<std::shared_ptr<Stream>>>();
+  p.got_stream = std::make_shared<Counter>(ex);
+  auto handler = [streams = p.streams, got = p.got_stream](std::shared_ptr<Stream> s) {
+    s->report_dial_result("");
+    streams->push_back(std::move(s));
+    got->add();
+  };
+  proto::Session::StreamHandler h = handler;
+  p.server = co_await start_server_session(std::move(tls.server), server_options(), std::move(h));
+  co_return p;
+}
 
+asio::awaitable<void> record_sizes_body() {
+  Closer closer;
   // Draws in the order the algorithm makes them:
   // p1 (1=100-400): 250; p2 (2=400-500,c,500-1000,...): 450, 800;
   // p3 (3=9-9,500-1000): 600; p4..p7 (500-1000): 700, 701, 702, 703.
   ScriptedRandom rnd{250, 450, 800, 600, 700, 701, 702, 703};
   auto copts = client_options(rnd.fn());
-  auto client = co_await start_client_session(std::move(tls.client), std::move(copts));
-  closer.add(client);
-
-  // A server session on the other end, whose streams we collect.
-  auto streams = std::make_shared<std::vector<std::shared_ptr<Stream>>>();
-  auto got_stream = std::make_shared<Counter>(ex);
-  auto handler = [streams, got_stream](std::shared_ptr<Stream> s) {
-    s->report_dial_result("");
-    streams->push_back(std::move(s));
-    got_stream->add();
-  };
-  proto::Session::StreamHandler h = handler;
-  auto server = co_await start_server_session(std::move(tls.server), server_options(), std::move(h));
-  closer.add(server);
+  auto pair = co_await make_logged_pair(std::move(copts));
+  closer.add(pair.client);
+  closer.add(pair.server);
 
   // Packet 1: Settings(79) + SYN(7) + PSH(7+7) = 100 bytes, l = 250:
   // one record of 250 (a Waste frame of 250-100-7 = 143 bytes appended).
-  auto r = client->open_stream(ipv4_loopback_address(443));
+  auto r = pair.client->open_stream(ipv4_loopback_address(443));
   CO_ASSERT_TRUE(r.ok());
   auto st = *r;
   closer.add(st);
-  co_await got_stream->wait_for(1);
-  auto srv = streams->front();
+  co_await pair.got_stream->wait_for(1);
+  auto srv = pair.streams->front();
   EXPECT_FALSE(co_await st->wait_synack());
   std::vector<std::uint8_t> addr(7);
   EXPECT_FALSE(co_await read_exact(*srv, addr));
@@ -115,16 +130,64 @@ asio::awaitable<void> record_sizes_body() {
   EXPECT_EQ(ec, asio::error::eof);
 
   const std::vector<std::size_t> want = {64, 250, 450, 800, 9, 600, 700, 701, 702, 703, 1007, 7};
-  EXPECT_EQ(log->app_records, want) << "got: " << sizes(log->app_records);
+  EXPECT_EQ(pair.log->app_records, want) << "got: " << sizes(pair.log->app_records);
   const std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges = {
       {100, 400}, {400, 500}, {500, 1000}, {500, 1000}, {500, 1000}, {500, 1000}, {500, 1000}, {500, 1000}};
   EXPECT_EQ(rnd.state().calls, ranges);
-  SSL_set_msg_callback(server_ssl, nullptr);  // the log goes with this frame
+  SSL_set_msg_callback(pair.server_ssl, nullptr);  // the log goes with this frame
 }
 
 TEST(SessionPadding, ClientRecordSizesFollowTheDefaultScheme) {
   asio::io_context io;
   run_test(io, record_sizes_body());
+}
+
+// A stream whose first bytes are there when it opens (written right after
+// open_stream(), before the session's writer has run: what the UoT client
+// and any caller holding early data do) sends them in the SYN's packet: one
+// TLS record with Settings, SYN, PSH(destination), PSH(data), in that order,
+// padded as packet 1, and no second packet for the data.
+ScriptedRandom first_packet_draws() { return ScriptedRandom{250, 450, 800}; }
+
+asio::awaitable<void> syn_with_data_body() {
+  Closer closer;
+  auto rnd = first_packet_draws();
+  auto copts = client_options(rnd.fn());
+  auto pair = co_await make_logged_pair(std::move(copts));
+  closer.add(pair.client);
+  closer.add(pair.server);
+  auto frames = std::make_shared<std::vector<Command>>();
+  pair.server->set_frame_observer([frames](Command c) { frames->push_back(c); });
+
+  auto r = pair.client->open_stream(ipv4_loopback_address(80));
+  CO_ASSERT_TRUE(r.ok());
+  auto st = *r;
+  closer.add(st);
+  const std::string request = "GET / HTTP/1.1\r\n\r\n";  // 18 bytes
+  // (Results named before they are checked: no co_await inside an if,
+  // GCC 12 rule 2.)
+  const auto wec = co_await st->write(asio::buffer(request));
+  EXPECT_FALSE(wec);
+  co_await pair.got_stream->wait_for(1);
+  auto srv = pair.streams->front();
+  std::vector<std::uint8_t> got(7 + request.size());
+  const auto rec = co_await read_exact(*srv, got);
+  EXPECT_FALSE(rec);
+  EXPECT_EQ(std::string(got.begin() + 7, got.end()), request);
+
+  // The preamble (64), then Settings(79) + SYN(7) + PSH(7+7) + PSH(7+18) =
+  // 125 bytes padded to the first draw: one record of 250.
+  const std::vector<std::size_t> want = {64, 250};
+  EXPECT_EQ(pair.log->app_records, want) << "got: " << sizes(pair.log->app_records);
+  const std::vector<Command> order = {Command::settings, Command::syn, Command::push, Command::push, Command::waste};
+  EXPECT_EQ(*frames, order);
+  EXPECT_EQ(rnd.state().calls.size(), 1u) << "the data took a packet of its own";
+  SSL_set_msg_callback(pair.server_ssl, nullptr);
+}
+
+TEST(SessionPadding, FirstDataWrittenWithTheOpenLeavesInTheSynRecord) {
+  asio::io_context io;
+  run_test(io, syn_with_data_body());
 }
 
 // A pre-warmed session that has sent its Settings and many heartbeats:
@@ -135,54 +198,37 @@ TEST(SessionPadding, ClientRecordSizesFollowTheDefaultScheme) {
 asio::awaitable<void> prewarmed_first_stream_body(net::VirtualClock* clock_ptr) {
   Closer closer;
   auto ex = co_await asio::this_coro::executor;
-  auto tls = co_await make_tls_pair(shared_contexts());
-  auto log = std::make_shared<RecordLog>();
-  SSL* server_ssl = tls.server->native();
-  SSL_set_msg_callback(server_ssl, on_msg);
-  SSL_set_msg_callback_arg(server_ssl, log.get());
-
   auto& clock = *clock_ptr;
   ScriptedRandom rnd{250, 450, 800, 600, 700, 701, 702, 703};
   auto copts = client_options(rnd.fn());
   copts.clock = &clock;
   copts.heartbeat.interval = std::chrono::seconds(1);
   copts.heartbeat.first_delay = std::chrono::milliseconds(500);  // after Settings has left
-  auto client = co_await start_client_session(std::move(tls.client), std::move(copts));
-  closer.add(client);
-
-  auto streams = std::make_shared<std::vector<std::shared_ptr<Stream>>>();
-  auto got_stream = std::make_shared<Counter>(ex);
-  auto handler = [streams, got_stream](std::shared_ptr<Stream> s) {
-    s->report_dial_result("");
-    streams->push_back(std::move(s));
-    got_stream->add();
-  };
-  proto::Session::StreamHandler h = handler;
-  auto sopts = server_options();
-  auto server = co_await start_server_session(std::move(tls.server), std::move(sopts), std::move(h));
-  closer.add(server);
+  auto pair = co_await make_logged_pair(std::move(copts));
+  closer.add(pair.client);
+  closer.add(pair.server);
   auto beats = std::make_shared<Counter>(ex);
-  server->set_frame_observer([beats](Command c) {
+  pair.server->set_frame_observer([beats](Command c) {
     if (c == Command::heart_request) beats->add();
   });
 
   // Pre-warmed: Settings at once, then 9 heartbeats (each interval is
   // jittered by at most 10 %, so 1.1 s per step is always enough).
-  client->send_settings();
+  pair.client->send_settings();
   co_await delay(std::chrono::milliseconds(50));  // Settings leaves on its own
   for (std::uint64_t i = 1; i <= 9; ++i) {
     clock.advance(std::chrono::milliseconds(1100));
     co_await beats->wait_for(i);
   }
-  const std::size_t before = log->app_records.size();
+  const std::size_t before = pair.log->app_records.size();
   EXPECT_TRUE(rnd.state().calls.empty()) << "control writes used padding draws";
 
-  auto r = client->open_stream(ipv4_loopback_address(443));
+  auto r = pair.client->open_stream(ipv4_loopback_address(443));
   CO_ASSERT_TRUE(r.ok());
   auto st = *r;
   closer.add(st);
-  co_await got_stream->wait_for(1);
-  auto srv = streams->front();
+  co_await pair.got_stream->wait_for(1);
+  auto srv = pair.streams->front();
   EXPECT_FALSE(co_await st->wait_synack());
   std::vector<std::uint8_t> addr(7);
   EXPECT_FALSE(co_await read_exact(*srv, addr));
@@ -192,19 +238,19 @@ asio::awaitable<void> prewarmed_first_stream_body(net::VirtualClock* clock_ptr) 
   co_await send(st, srv, 1000);
 
   // Before the stream: the preamble (64), Settings alone (79), 9 heartbeats.
-  std::vector<std::size_t> control(log->app_records.begin(), log->app_records.begin() + before);
+  std::vector<std::size_t> control(pair.log->app_records.begin(), pair.log->app_records.begin() + before);
   std::vector<std::size_t> want_control = {64, 79};
   for (int i = 0; i < 9; ++i) want_control.push_back(proto::kHeartbeatRecordSize);
   EXPECT_EQ(control, want_control) << "got: " << sizes(control);
   // Packet 1 is SYN + PSH(address) = 21 bytes, padded to the first draw as
   // on a fresh session; then packets 2..7 as there, and 8 = stop unshaped.
-  std::vector<std::size_t> stream(log->app_records.begin() + before, log->app_records.end());
+  std::vector<std::size_t> stream(pair.log->app_records.begin() + before, pair.log->app_records.end());
   const std::vector<std::size_t> want = {250, 450, 800, 9, 600, 700, 701, 702, 703, 1007};
   EXPECT_EQ(stream, want) << "got: " << sizes(stream);
   const std::vector<std::pair<std::uint32_t, std::uint32_t>> ranges = {
       {100, 400}, {400, 500}, {500, 1000}, {500, 1000}, {500, 1000}, {500, 1000}, {500, 1000}, {500, 1000}};
   EXPECT_EQ(rnd.state().calls, ranges);
-  SSL_set_msg_callback(server_ssl, nullptr);
+  SSL_set_msg_callback(pair.server_ssl, nullptr);
 }
 
 TEST(SessionPadding, PrewarmedSessionShapesFirstStreamAsFresh) {
