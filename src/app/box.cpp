@@ -1,6 +1,7 @@
 #include "app/box.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 
 #include <asio/experimental/awaitable_operators.hpp>
@@ -151,6 +152,7 @@ asio::awaitable<std::string> render_all(Box* box) {
 }  // namespace
 
 int run_box(const config::Options& options, ConfigReader read, std::size_t workers) {
+  const auto began = std::chrono::steady_clock::now();
   Box box(workers ? workers : net::default_worker_count());
   box.read = std::move(read);
   // The Clash mode and the selectors' choices must be known before the
@@ -206,7 +208,8 @@ int run_box(const config::Options& options, ConfigReader read, std::size_t worke
   }
   net::TaskGroup main_task(box.io.get_executor(), "box");
   main_task.spawn(serve_until_signal(&box), "signal handling");
-  spdlog::info("anytls-cpp {} started ({} inbounds, {} outbounds, {} workers)", ANYTLS_VERSION,
+  const std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
+  spdlog::info("anytls-cpp {} started ({:.2f}s): {} inbounds, {} outbounds, {} workers", ANYTLS_VERSION, took.count(),
                box.parts.inbound_count(), box.parts.outbound_count(), box.workers.size());
   box.io.run();
   spdlog::info("stopped");

@@ -6,10 +6,13 @@
 #include <chrono>
 #include <ctime>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
+#include <vector>
 
 #include <spdlog/formatter.h>
 #include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -133,10 +136,27 @@ void setup_logging(const config::LogOptions& options, LogSetup setup) {
   sink->set_formatter(std::make_unique<SingBoxFormatter>(stamp, color, start_time()));
   g_color = color;
 
-  auto logger = std::make_shared<spdlog::logger>("anytls", std::move(sink));
-  logger->set_level(options.disabled ? spdlog::level::off : parse_level(options.level));
-  logger->flush_on(spdlog::level::trace);  // every line reaches the file at once
-  spdlog::set_default_logger(std::move(logger));
+  const auto level = options.disabled ? spdlog::level::off : parse_level(options.level);
+
+  // One logger for the life of the process: workers log through
+  // spdlog::default_logger_raw() at any moment, so a reload (SIGHUP) must not
+  // replace (and free) it. It writes through a switch whose output is
+  // swapped under the switch's lock; its other sinks (the Clash API's log
+  // buffer) stay.
+  static std::mutex mu;
+  static std::shared_ptr<spdlog::sinks::dist_sink_mt> output;
+  static std::shared_ptr<spdlog::logger> ours;
+  std::lock_guard lock(mu);
+  if (ours && spdlog::default_logger_raw() == ours.get()) {
+    output->set_sinks(std::vector<spdlog::sink_ptr>{std::move(sink)});
+    ours->set_level(level);
+    return;
+  }
+  output = std::make_shared<spdlog::sinks::dist_sink_mt>(std::vector<spdlog::sink_ptr>{std::move(sink)});
+  ours = std::make_shared<spdlog::logger>("anytls", output);
+  ours->set_level(level);
+  ours->flush_on(spdlog::level::trace);  // every line reaches the file at once
+  spdlog::set_default_logger(ours);
 }
 
 bool log_color() { return g_color; }

@@ -191,21 +191,35 @@ std::string start_one(asio::io_context& io, config::InboundOptions in, route::Ro
 std::uint16_t port_of(const inbound::Inbound& i) {
   if (const auto* a = dynamic_cast<const inbound::AnyTlsServer*>(&i)) return a->port();
   if (const auto* p = dynamic_cast<const inbound::ProxyInbound*>(&i)) return p->port();
+  if (const auto* s = dynamic_cast<const inbound::ShardedInbound*>(&i)) return s->port();
   return 0;
 }
 
 }  // namespace
 
 std::string Components::start_inbound(const config::InboundOptions& in, std::unique_ptr<inbound::Inbound>& out) {
-  if (!workers_ || workers_->size() <= 1) return start_one(io_, in, router_, resolver_, 0, false, out);
-  std::shared_ptr<inbound::UserLimits> limits;
-  if (const auto* a = std::get_if<config::AnyTlsInboundOptions>(&in.options))
-    limits = std::make_shared<inbound::UserLimits>(a->users.size());
-  const std::size_t n = workers_->size();
-  auto make = [&](asio::io_context& io, std::uint16_t port, std::unique_ptr<inbound::Inbound>& shard) {
-    return start_one(io, in, router_, resolver_, port, true, shard, limits, n);
-  };
-  return inbound::ShardedInbound::create(*workers_, in.tag, make, port_of, out);
+  std::string err;
+  if (!workers_ || workers_->size() <= 1) {
+    err = start_one(io_, in, router_, resolver_, 0, false, out);
+  } else {
+    std::shared_ptr<inbound::UserLimits> limits;
+    if (const auto* a = std::get_if<config::AnyTlsInboundOptions>(&in.options))
+      limits = std::make_shared<inbound::UserLimits>(a->users.size());
+    const std::size_t n = workers_->size();
+    auto make = [&](asio::io_context& io, std::uint16_t port, std::unique_ptr<inbound::Inbound>& shard) {
+      return start_one(io, in, router_, resolver_, port, true, shard, limits, n);
+    };
+    err = inbound::ShardedInbound::create(*workers_, in.tag, make, port_of, out);
+  }
+  if (err.empty()) {
+    // Once per inbound, not once per worker's shard.
+    const auto& listen = std::holds_alternative<config::AnyTlsInboundOptions>(in.options)
+                             ? std::get<config::AnyTlsInboundOptions>(in.options).listen
+                             : std::get<config::MixedInboundOptions>(in.options).listen;
+    spdlog::info("inbound/{}[{}]: tcp server started at {}", in.type, in.tag,
+                 net::Address{listen.listen, port_of(*out)}.to_string());
+  }
+  return err;
 }
 
 void Components::wire_group(Out& o, const std::map<std::string, Out*, std::less<>>& by_tag) {

@@ -109,8 +109,6 @@ std::error_code AnyTlsServer::start() {
     start_error_ = fmt::format("listen {}:{}: {}", opts_.listen.listen, opts_.listen.listen_port, ec.message());
     return ec;
   }
-  spdlog::info("inbound/anytls[{}]: tcp server started at {}:{}", tag_, listener_.local_endpoint().address().to_string(),
-               listener_.port());
   auto handler = [this](asio::ip::tcp::socket socket) { on_accept(std::move(socket)); };
   tasks_.spawn(net::accept_loop(listener_, std::move(handler), "inbound/anytls[" + tag_ + "]"), "accept loop");
   tasks_.spawn(trim_loop(), "trim loop");

@@ -442,7 +442,7 @@ asio::awaitable<void> Session::watchdog(std::shared_ptr<Session> self) {
     auto [ec] = co_await self->timer_.async_wait(net::use_tuple);
     if (self->closed_) break;
     if (!ec && self->timer_.expiry() <= std::chrono::steady_clock::now()) {
-      spdlog::debug("[{}] connection from {}: timed out", self->ctx_->tag(), endpoint_string(self->source_));
+      spdlog::debug("{}: connection from {}: timed out", self->ctx_->log_name(), endpoint_string(self->source_));
       self->close();
     }
   }

@@ -160,6 +160,8 @@ struct InboundContext {
   bool stopped = false;
 
   const std::string& tag() const { return tag_; }
+  // "inbound/mixed[mixed-in]", as sing-box names an inbound in its logs.
+  std::string log_name() const { return "inbound/" + type + "[" + tag_ + "]"; }
   bool auth_required() const { return !options.users.empty(); }
   // Constant-time per comparison; true when a user matches.
   bool check_user(std::string_view username, std::string_view password) const;

@@ -44,7 +44,7 @@ asio::awaitable<std::error_code> send_error(Session& s, int status, bool close, 
 }
 
 void log_request_error(Session& s, std::string_view why) {
-  spdlog::debug("[{}] connection from {}: http: {}", s.ctx().tag(), endpoint_string(s.source()), why);
+  spdlog::debug("{}: connection from {}: http: {}", s.ctx().log_name(), endpoint_string(s.source()), why);
 }
 
 // Copies one message body from `buf`/`src` to `dst` as framed by f. Bytes
@@ -340,7 +340,7 @@ asio::awaitable<void> serve_http(std::shared_ptr<Session> s) {
       auto creds = http::proxy_credentials(req.headers);
       if (!creds || !s->ctx().check_user(creds->username, creds->password)) {
         if (creds) {
-          spdlog::warn("[{}] connection from {}: http authentication failed for user \"{}\"", s->ctx().tag(),
+          spdlog::warn("{}: connection from {}: http authentication failed for user \"{}\"", s->ctx().log_name(),
                        endpoint_string(s->source()), creds->username);
         }
         auto framing = http::request_framing(req);

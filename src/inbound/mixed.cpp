@@ -46,7 +46,7 @@ asio::awaitable<void> serve_connection(std::shared_ptr<Session> s) {
     s->start_tls(ctx.get());
     std::error_code hs = co_await s->tls()->handshake();
     if (hs) {
-      spdlog::debug("[{}] connection from {}: TLS handshake failed: {}", s->ctx().tag(), endpoint_string(s->source()),
+      spdlog::debug("{}: connection from {}: TLS handshake failed: {}", s->ctx().log_name(), endpoint_string(s->source()),
                     hs.message());
       co_return;
     }
@@ -63,7 +63,7 @@ asio::awaitable<void> serve_connection(std::shared_ptr<Session> s) {
   } else if (allows(protocols, Protocols::http)) {
     co_await serve_http(s);
   } else {
-    spdlog::debug("[{}] connection from {}: not a socks request (first byte {:#04x})", s->ctx().tag(),
+    spdlog::debug("{}: connection from {}: not a socks request (first byte {:#04x})", s->ctx().log_name(),
                   endpoint_string(s->source()), first);
   }
 }
@@ -80,23 +80,22 @@ std::error_code ProxyInbound::start() {
   if (ctx_->options.tls.enabled && !ctx_->tls) {
     auto tls = tls::ServerContext::shared(ctx_->options.tls);
     if (!tls) {
-      spdlog::error("[{}] tls: {}", ctx_->tag(), tls.error().text());
+      spdlog::error("{}: tls: {}", ctx_->log_name(), tls.error().text());
       return tls.error().code ? tls.error().code : std::make_error_code(std::errc::invalid_argument);
     }
     ctx_->tls = *tls;
   }
   if (auto ec = ctx_->listener.open(ctx_->options.listen)) {
-    spdlog::error("[{}] listen {}: {}", ctx_->tag(),
+    spdlog::error("{}: listen {}: {}", ctx_->log_name(),
                   net::Address{ctx_->options.listen.listen, ctx_->options.listen.listen_port}.to_string(),
                   ec.message());
     return ec;
   }
-  spdlog::info("[{}] tcp server started at {}", ctx_->tag(), endpoint_string(ctx_->listener.local_endpoint()));
   std::weak_ptr<InboundContext> weak = ctx_;
   auto handler = [weak](asio::ip::tcp::socket socket) {
     if (auto ctx = weak.lock()) on_accept(std::move(ctx), std::move(socket));
   };
-  ctx_->tasks.spawn(net::accept_loop(ctx_->listener, std::move(handler), "[" + ctx_->tag() + "]"), "accept loop");
+  ctx_->tasks.spawn(net::accept_loop(ctx_->listener, std::move(handler), ctx_->log_name()), "accept loop");
   return {};
 }
 

@@ -48,7 +48,7 @@ asio::awaitable<std::error_code> send(Session& s, const std::vector<std::uint8_t
 }
 
 void log_handshake_error(Session& s, std::string_view what, std::string_view why) {
-  spdlog::debug("[{}] connection from {}: {}: {}", s.ctx().tag(), endpoint_string(s.source()), what, why);
+  spdlog::debug("{}: connection from {}: {}: {}", s.ctx().log_name(), endpoint_string(s.source()), what, why);
 }
 
 enum class Version { v4, v5 };
@@ -262,7 +262,7 @@ asio::awaitable<void> udp_associate(std::shared_ptr<Session> s) {
   asio::ip::udp::socket udp(ctx.io);
   auto ip = ctx.listener.local_endpoint().address();
   if (auto ec = net::open_udp(udp, ip, 0, ctx.listener.config())) {
-    spdlog::error("[{}] udp associate from {}: open udp socket: {}", ctx.tag(), endpoint_string(s->source()),
+    spdlog::error("{}: udp associate from {}: open udp socket: {}", ctx.log_name(), endpoint_string(s->source()),
                   ec.message());
     auto reply = socks::socks5_reply(socks::Reply5::general_failure, kNoAddress);
     co_await send(*s, reply);
@@ -305,7 +305,7 @@ asio::awaitable<void> serve_socks5(std::shared_ptr<Session> s, StreamBuffer& in)
     bool ok = s->ctx().check_user(creds.value.username, creds.value.password);
     if (co_await send(*s, socks::socks5_auth_reply(ok))) co_return;
     if (!ok) {
-      spdlog::warn("[{}] connection from {}: socks5 authentication failed for user \"{}\"", s->ctx().tag(),
+      spdlog::warn("{}: connection from {}: socks5 authentication failed for user \"{}\"", s->ctx().log_name(),
                    endpoint_string(s->source()), creds.value.username);
       co_return;
     }

@@ -83,6 +83,11 @@ server_pid=$!; pids+=($server_pid)
 client_pid=$!; pids+=($client_pid)
 wait_for "$work/server.log" "started"
 wait_for "$work/client.log" "started"
+# sing-box's start lines: one per inbound (not one per worker's shard), and
+# what started in how long.
+[ "$(grep -c "inbound/mixed\[mixed-in\]: tcp server started at 127.0.0.1:$mixed\$" "$work/client.log")" = 1 ] ||
+  fail "not one start line for the mixed inbound"
+grep -q "anytls-cpp .* started ([0-9.]*s): 1 inbounds, 1 outbounds" "$work/client.log" || fail "no start line with its time"
 
 fetch() {  # fetch NAME: through the client's SOCKS5 port, prints the md5
   curl -sS --max-time 60 --socks5-hostname "127.0.0.1:$mixed" "http://127.0.0.1:$web/$1" | md5sum | cut -d' ' -f1

@@ -3,9 +3,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -184,6 +186,47 @@ TEST(Logging, BadOutputThrows) {
   anytls::config::LogOptions opts;
   opts.output = (file / "y.log").string();
   EXPECT_THROW(setup_logging(opts), std::runtime_error);
+}
+
+// A reload (SIGHUP) sets the log up again while workers log: the logger
+// they reach through spdlog's default stays (it was replaced and freed
+// under them; ThreadSanitizer runs this test), and so do its other sinks
+// (the Clash API's log buffer, which a replaced logger had lost).
+TEST(Logging, ReloadKeepsTheLoggerWorkersUse) {
+  fs::path first = temp_log("anytls_logging_reload_1.log");
+  fs::path second = temp_log("anytls_logging_reload_2.log");
+  anytls::config::LogOptions opts;
+  opts.level = "info";
+  opts.output = first.string();
+  setup_logging(opts);
+  auto* logger = spdlog::default_logger_raw();
+  auto buffer = std::make_shared<anytls::app::LogBuffer>();
+  spdlog::default_logger()->sinks().push_back(buffer);
+  std::atomic<bool> stop{false};
+  std::thread worker([&stop] {
+    while (!stop) spdlog::info("from a worker");
+  });
+  for (int i = 0; i < 20; ++i) {
+    opts.output = (i % 2 ? first : second).string();
+    opts.level = i % 3 ? "info" : "debug";
+    setup_logging(opts);
+  }
+  stop = true;
+  worker.join();
+  opts.output = second.string();
+  opts.level = "warn";
+  setup_logging(opts);
+  EXPECT_EQ(spdlog::default_logger_raw(), logger);
+  spdlog::info("not at warn");
+  spdlog::warn("after the reloads");
+  spdlog::default_logger()->sinks().pop_back();
+  std::uint64_t next = 0;
+  auto lines = buffer->since(0, spdlog::level::warn, next);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.back().text, "after the reloads");
+  const std::string text = slurp(second);
+  EXPECT_THAT(text, HasSubstr("WARN after the reloads\n"));
+  EXPECT_THAT(text, Not(HasSubstr("not at warn")));
 }
 
 TEST(Logging, Prefixes) {
