@@ -19,7 +19,7 @@ set(_anytls_unity_alone
   src/tls/tls_conn.cpp
   src/tls/utls_conn.cpp         # + alpn_wire()
   src/tls/utls_module.cpp       # fail() beside context.cpp's
-  src/config/fingerprint.cpp    # lower() beside load.cpp's
+  src/config/fingerprint.cpp    # a lower() of its own (field_reader.hpp has another)
   src/app/metrics_server.cpp
   src/app/cache_file.cpp)       # json = nlohmann::json beside ordered_json
 list(TRANSFORM _anytls_unity_alone PREPEND ${CMAKE_SOURCE_DIR}/)

@@ -11,7 +11,6 @@
 #include "net/on_worker.hpp"
 #include "net/wrapped_conn.hpp"
 #include "net/workers.hpp"
-#include "outbound/group.hpp"
 
 namespace anytls::inbound {
 

@@ -131,15 +131,4 @@ void Group::changed_from(const Outbound* old) {
   if (n > 0) spdlog::info("outbound/{}[{}]: closed {} connections through {}", type(), tag_, n, old->tag());
 }
 
-std::vector<std::string> chain_of(const Outbound* out) {
-  std::vector<std::string> chain;
-  // Groups may nest (no cycles: config/load checks); bounded anyway.
-  for (int depth = 0; out != nullptr && depth < 16; ++depth) {
-    chain.insert(chain.begin(), out->tag());
-    const auto* g = dynamic_cast<const Group*>(out);
-    out = g ? g->now() : nullptr;
-  }
-  return chain;
-}
-
 }  // namespace anytls::outbound

@@ -63,7 +63,7 @@ class Group : public Outbound {
   const std::vector<Outbound*>& members() const { return members_; }
   Outbound* member(std::string_view tag) const;
   // The member new connections go to (null before set_members()).
-  virtual Outbound* now() const = 0;
+  Outbound* now() const override = 0;
   std::size_t live_connections() const { return conns_.size(); }
 
  protected:
@@ -79,9 +79,5 @@ class Group : public Outbound {
   std::vector<Outbound*> members_;
   GroupConnections conns_;
 };
-
-// The chain of tags a connection through `out` takes, outermost last, as
-// the Clash API shows it: ["server-a", "auto", "select"].
-std::vector<std::string> chain_of(const Outbound* out);
 
 }  // namespace anytls::outbound

@@ -68,6 +68,22 @@ class Outbound {
   virtual asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> dial(const Metadata& md) = 0;
   // A datagram flow towards md.destination (packets may also go elsewhere).
   virtual asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> listen_packet(const Metadata& md) = 0;
+  // A group (selector, urltest: outbound/group.hpp) names the member its new
+  // connections go to; any other outbound ends a chain (null). The dispatch
+  // (the connection tracker's chains) sees groups through this alone.
+  virtual Outbound* now() const { return nullptr; }
 };
+
+// The chain of tags a connection through `out` takes, outermost last, as
+// the Clash API shows it: ["server-a", "auto", "select"].
+inline std::vector<std::string> chain_of(const Outbound* out) {
+  std::vector<std::string> chain;
+  // Groups may nest (no cycles: config/load checks); bounded anyway.
+  for (int depth = 0; out != nullptr && depth < 16; ++depth) {
+    chain.insert(chain.begin(), out->tag());
+    out = out->now();
+  }
+  return chain;
+}
 
 }  // namespace anytls::outbound

@@ -18,15 +18,7 @@
 set -euo pipefail
 bin=${1:?usage: fault-check.sh ANYTLS_BIN}
 here=$(cd "$(dirname "$0")" && pwd)
-work=$(mktemp -d)
-pids=()
-server_pid=
-cleanup() {
-  for p in "${pids[@]}" $server_pid; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$here/../smoke/lib.sh"  # $work, $pids, $server_pid, cleanup at exit, wait_for
 
 failures=()
 fail() {
@@ -51,15 +43,6 @@ since() { secs "$(ms_since "$1")"; }
 fail_later() {
   echo "FAIL: $*"
   failures+=("$*")
-}
-# wait_for FILE PATTERN [COUNT]: until PATTERN occurs COUNT times (default 1) in FILE; 30 s at most.
-wait_for() {
-  local n=${3:-1}
-  for _ in $(seq 300); do
-    [ "$(grep -c -- "$2" "$1" 2>/dev/null || true)" -ge "$n" ] && return 0
-    sleep 0.1
-  done
-  fail "timed out waiting for '$2' in $1"
 }
 # metric PORT REGEX: the sum of the samples whose line matches REGEX (empty if the scrape fails).
 metric() {

@@ -479,13 +479,20 @@ asio::awaitable<void> https_proxy_body(Env* env, inbound::HttpInbound* https) {
   https->stop();
 }
 
+// The test certificate (SAN 127.0.0.1) as an inbound's tls block.
+config::InboundTlsOptions test_tls() {
+  config::InboundTlsOptions t;
+  t.enabled = true;
+  t.certificate = test_pem().cert;
+  t.key = test_pem().key;
+  return t;
+}
+
 TEST(DnsIntegration, HttpInboundWithTlsIsAnHttpsProxy) {
   Env env;
   config::MixedInboundOptions in;
   in.listen.listen = "127.0.0.1";
-  in.tls.enabled = true;
-  in.tls.certificate = test_pem().cert;
-  in.tls.key = test_pem().key;
+  in.tls = test_tls();
   inbound::HttpInbound https(env.io, "https-in", in, *env.router);
   ASSERT_FALSE(https.start());
   run(env, https_proxy_body(&env, &https), 20s);
@@ -494,31 +501,49 @@ TEST(DnsIntegration, HttpInboundWithTlsIsAnHttpsProxy) {
 
 // ---------------------------------------------------------------- DoT and DoH on loopback
 
-// A DNS-over-TLS and DNS-over-HTTPS server (the test certificate; answers
-// from TestDnsServer::answer). `https` picks the protocol.
-struct TlsDnsServer {
+// A TLS listener on 127.0.0.1 (port 0) with the test certificate, for the
+// loopback servers below: it handshakes each connection and hands it to
+// Server::serve(server, conn).
+template <class Server>
+struct TlsListener {
   tcp::acceptor acceptor;
   std::shared_ptr<tls::ServerContext> ctx;
-  TestDnsServer::State* state;
-  bool https;
-  std::vector<std::string> requests;  // DoH request heads
 
-  TlsDnsServer(asio::io_context& io, TestDnsServer::State* st, bool doh)
-      : acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), state(st), https(doh) {
-    config::InboundTlsOptions t;
-    t.enabled = true;
-    t.certificate = test_pem().cert;
-    t.key = test_pem().key;
-    ctx = *tls::ServerContext::create(t);
-    asio::co_spawn(io, accept_loop(this), asio::detached);
+  TlsListener(asio::io_context& io, Server* server)
+      : acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+        ctx(*tls::ServerContext::create(test_tls())) {
+    asio::co_spawn(io, accept_loop(this, server), asio::detached);
   }
   std::uint16_t port() const { return acceptor.local_endpoint().port(); }
 
-  static asio::awaitable<void> serve(TlsDnsServer* f, tcp::socket s) {
-    auto c = f->ctx->current();
+  static asio::awaitable<void> handshake_then_serve(TlsListener* l, Server* server, tcp::socket s) {
+    auto c = l->ctx->current();
     tls::TlsConn conn(std::move(s), c.get(), tls::TlsConn::Role::server);
     std::error_code hs = co_await conn.handshake();
     if (hs) co_return;
+    co_await Server::serve(server, conn);
+  }
+  static asio::awaitable<void> accept_loop(TlsListener* l, Server* server) {
+    for (;;) {
+      auto [ec, s] = co_await l->acceptor.async_accept(net::use_tuple);
+      if (ec) co_return;
+      asio::co_spawn(l->acceptor.get_executor(), handshake_then_serve(l, server, std::move(s)), asio::detached);
+    }
+  }
+};
+
+// A DNS-over-TLS and DNS-over-HTTPS server (the test certificate; answers
+// from TestDnsServer::answer). `https` picks the protocol.
+struct TlsDnsServer {
+  TestDnsServer::State* state;
+  bool https;
+  std::vector<std::string> requests;  // DoH request heads
+  TlsListener<TlsDnsServer> listener;
+
+  TlsDnsServer(asio::io_context& io, TestDnsServer::State* st, bool doh) : state(st), https(doh), listener(io, this) {}
+  std::uint16_t port() const { return listener.port(); }
+
+  static asio::awaitable<void> serve(TlsDnsServer* f, tls::TlsConn& conn) {
     if (!f->https) {
       std::string len;
       auto e1 = co_await read_exact(conn, len, 2);
@@ -562,13 +587,6 @@ struct TlsDnsServer {
     resp.append(a->begin(), a->end());
     (void)co_await write_all(conn, resp);
   }
-  static asio::awaitable<void> accept_loop(TlsDnsServer* f) {
-    for (;;) {
-      auto [ec, s] = co_await f->acceptor.async_accept(net::use_tuple);
-      if (ec) co_return;
-      asio::co_spawn(f->acceptor.get_executor(), serve(f, std::move(s)), asio::detached);
-    }
-  }
 };
 
 asio::awaitable<void> dot_doh_body(Env* env, TlsDnsServer* dot, TlsDnsServer* doh, TestDnsServer* plain,
@@ -609,8 +627,8 @@ asio::awaitable<void> dot_doh_body(Env* env, TlsDnsServer* dot, TlsDnsServer* do
   EXPECT_EQ(env->server->stats().streams, streams_before + 2);
   EXPECT_EQ(doh->requests.size(), 2u);
   std::error_code ec;
-  dot->acceptor.close(ec);
-  doh->acceptor.close(ec);
+  dot->listener.acceptor.close(ec);
+  doh->listener.acceptor.close(ec);
   plain->stop();
 }
 
@@ -651,38 +669,18 @@ TEST(AnyTlsFields, OutboundDetourCarriesTlsOverTheDetourStream) {
 // A TLS front: terminates TLS with the test certificate and relays the
 // plaintext to `target` (the setup an anytls inbound without tls sits in).
 struct TlsFront {
-  tcp::acceptor acceptor;
-  std::shared_ptr<tls::ServerContext> ctx;
   std::uint16_t target;
   std::size_t relayed = 0;
+  TlsListener<TlsFront> listener;
 
-  TlsFront(asio::io_context& io, std::uint16_t target_port)
-      : acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), target(target_port) {
-    config::InboundTlsOptions t;
-    t.enabled = true;
-    t.certificate = test_pem().cert;
-    t.key = test_pem().key;
-    ctx = *tls::ServerContext::create(t);
-    asio::co_spawn(io, accept_loop(this), asio::detached);
-  }
-  std::uint16_t port() const { return acceptor.local_endpoint().port(); }
+  TlsFront(asio::io_context& io, std::uint16_t target_port) : target(target_port), listener(io, this) {}
+  std::uint16_t port() const { return listener.port(); }
 
-  static asio::awaitable<void> serve(TlsFront* f, tcp::socket s) {
-    auto c = f->ctx->current();
-    tls::TlsConn front(std::move(s), c.get(), tls::TlsConn::Role::server);
-    std::error_code hs = co_await front.handshake();
-    if (hs) co_return;
+  static asio::awaitable<void> serve(TlsFront* f, tls::TlsConn& front) {
     auto back_socket = co_await tcp_connect(f->target);
     net::TcpConn back(std::move(back_socket));
     ++f->relayed;
     (void)co_await net::relay(front, back);
-  }
-  static asio::awaitable<void> accept_loop(TlsFront* f) {
-    for (;;) {
-      auto [ec, s] = co_await f->acceptor.async_accept(net::use_tuple);
-      if (ec) co_return;
-      asio::co_spawn(f->acceptor.get_executor(), serve(f, std::move(s)), asio::detached);
-    }
   }
 };
 
@@ -693,7 +691,7 @@ asio::awaitable<void> plain_body(Env* env, TlsFront* front, outbound::AnyTlsOutb
   EXPECT_GE(env->server->stats().authenticated, 1u);
   EXPECT_EQ(env->server->stats().handshakes, 0u);  // no TLS on the anytls inbound itself
   std::error_code ec;
-  front->acceptor.close(ec);
+  front->listener.acceptor.close(ec);
 }
 
 TEST(AnyTlsFields, InboundWithoutTlsBehindATlsFront) {

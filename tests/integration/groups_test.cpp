@@ -19,6 +19,7 @@
 #include "outbound/urltest.hpp"
 #include "outbound/url_probe.hpp"
 #include "net/task_group.hpp"
+#include "support/config_error.hpp"
 #include "support/run.hpp"
 #include "tls/tls_conn.hpp"
 
@@ -26,6 +27,7 @@ namespace anytls::integ {
 namespace {
 
 using ::testing::HasSubstr;
+using test::expect_config_error;
 using Steady = std::chrono::steady_clock;
 
 config::OutboundOptions anytls_out(std::string tag, std::uint16_t port) {
@@ -70,17 +72,6 @@ std::unique_ptr<inbound::AnyTlsServer> second_server(Env& env) {
 
 // ---- config ---------------------------------------------------------------------
 
-void expect_error(const std::string& json, const std::string& path, const std::string& fragment) {
-  SCOPED_TRACE(json);
-  try {
-    (void)config::load_string(json);
-    ADD_FAILURE() << "accepted, expected an error at " << path;
-  } catch (const config::ConfigError& e) {
-    EXPECT_EQ(e.path(), path) << e.what();
-    EXPECT_THAT(e.what(), HasSubstr(fragment));
-  }
-}
-
 TEST(GroupConfig, Decodes) {
   auto o = config::load_string(R"({"outbounds": [
     {"type": "selector", "tag": "s", "outbounds": ["u", "d"], "default": "d", "interrupt_exist_connections": true},
@@ -115,27 +106,27 @@ TEST(GroupConfig, Decodes) {
 }
 
 TEST(GroupConfig, Errors) {
-  expect_error(R"({"outbounds": [{"type": "selector", "tag": "s"}]})", "outbounds[0].outbounds", "missing");
-  expect_error(R"({"outbounds": [{"type": "selector", "tag": "s", "outbounds": ["x"]}]})", "outbounds[0].outbounds[0]",
+  expect_config_error(R"({"outbounds": [{"type": "selector", "tag": "s"}]})", "outbounds[0].outbounds", "missing");
+  expect_config_error(R"({"outbounds": [{"type": "selector", "tag": "s", "outbounds": ["x"]}]})", "outbounds[0].outbounds[0]",
                "unknown outbound \"x\"");
-  expect_error(R"({"outbounds": [{"type": "selector", "tag": "s", "outbounds": ["d"], "default": "e"},
+  expect_config_error(R"({"outbounds": [{"type": "selector", "tag": "s", "outbounds": ["d"], "default": "e"},
                   {"type": "direct", "tag": "d"}]})", "outbounds[0].default", "not one of outbounds");
-  expect_error(R"({"outbounds": [{"type": "selector", "tag": "s", "outbounds": ["t"]},
+  expect_config_error(R"({"outbounds": [{"type": "selector", "tag": "s", "outbounds": ["t"]},
                   {"type": "selector", "tag": "t", "outbounds": ["s"]}]})", "outbounds[1].outbounds",
                "cannot contain itself");
-  expect_error(R"({"outbounds": [{"type": "urltest", "tag": "u", "outbounds": ["d"], "url": "ftp://x"},
+  expect_config_error(R"({"outbounds": [{"type": "urltest", "tag": "u", "outbounds": ["d"], "url": "ftp://x"},
                   {"type": "direct", "tag": "d"}]})", "outbounds[0].url", "http://");
-  expect_error(R"({"outbounds": [{"type": "urltest", "tag": "u", "outbounds": ["d"], "interval": "1h",
+  expect_config_error(R"({"outbounds": [{"type": "urltest", "tag": "u", "outbounds": ["d"], "interval": "1h",
                   "idle_timeout": "10m"}, {"type": "direct", "tag": "d"}]})", "outbounds[0].interval", "idle_timeout");
-  expect_error(R"({"outbounds": [{"type": "selector", "tag": "s", "outbounds": ["d"], "extra": 1},
+  expect_config_error(R"({"outbounds": [{"type": "selector", "tag": "s", "outbounds": ["d"], "extra": 1},
                   {"type": "direct", "tag": "d"}]})", "outbounds[0].extra", "unknown field");
-  expect_error(R"({"experimental": {"cache_file": {"enabled": true, "store_fakeip": true}}})",
+  expect_config_error(R"({"experimental": {"cache_file": {"enabled": true, "store_fakeip": true}}})",
                "experimental.cache_file.store_fakeip", "fake-ip");
-  expect_error(R"({"experimental": {"clash_api": {"store_selected": true}}})", "experimental.clash_api.store_selected",
+  expect_config_error(R"({"experimental": {"clash_api": {"store_selected": true}}})", "experimental.clash_api.store_selected",
                "experimental.cache_file");
-  expect_error(R"({"experimental": {"clash_api": {"external_controller": "localhost:9090"}}})",
+  expect_config_error(R"({"experimental": {"clash_api": {"external_controller": "localhost:9090"}}})",
                "experimental.clash_api.external_controller", "IP address");
-  expect_error(R"({"experimental": {"clash_api": {"external_ui_download_url": "https://x"}}})",
+  expect_config_error(R"({"experimental": {"clash_api": {"external_ui_download_url": "https://x"}}})",
                "experimental.clash_api.external_ui_download_url", "not supported");
 }
 

@@ -14,30 +14,13 @@
 #   usage: [VERBOSE=1] reload-check.sh ANYTLS_BIN   (VERBOSE prints both logs)
 set -euo pipefail
 bin=${1:?usage: reload-check.sh ANYTLS_BIN}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"  # $work, $pids, cleanup at exit, free_port, wait_for
 
 fail() {
   echo "FAIL: $*"
   echo "--- server log"; cat "$work/server.log" || true
   echo "--- client log"; cat "$work/client.log.1" "$work/client.log" "$work/client.stderr" 2>/dev/null || true
   exit 1
-}
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# wait_for FILE PATTERN [COUNT]: until PATTERN occurs COUNT times (default 1) in FILE; 30 s at most.
-wait_for() {
-  local n=${3:-1}
-  for _ in $(seq 300); do
-    [ "$(grep -c -- "$2" "$1" 2>/dev/null || true)" -ge "$n" ] && return 0
-    sleep 0.1
-  done
-  fail "timed out waiting for '$2' in $1"
 }
 mixed=$(free_port); server=$(free_port); web=$(free_port)
 

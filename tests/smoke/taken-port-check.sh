@@ -9,20 +9,12 @@
 #   usage: taken-port-check.sh [ANYTLS_BIN]   (default: $ANYTLS_BIN)
 set -euo pipefail
 bin=${1:-${ANYTLS_BIN:?usage: taken-port-check.sh ANYTLS_BIN}}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source "$(dirname "$0")/lib.sh"  # $work, $pids, cleanup at exit, free_port, wait_for
 fail() {
   echo "FAIL: $*"
   for f in "$work"/*.log; do echo "--- $f"; cat "$f"; done
   exit 1
 }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 mixed=$(free_port); web=$(free_port)
 
 config() {  # config FILE

@@ -8,12 +8,14 @@
 #include <filesystem>
 #include <string>
 
+#include "support/config_error.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
 using namespace anytls::config;
 using ::testing::HasSubstr;
-using ::testing::StartsWith;
+using anytls::test::expect_config_error;
 
 const AnyTlsOutboundOptions& anytls_out(const Options& o, std::size_t i = 0) {
   return std::get<AnyTlsOutboundOptions>(o.outbounds.at(i).options);
@@ -24,19 +26,6 @@ std::string with_outbound(const std::string& extra, const std::string& tls_extra
   return R"({"outbounds": [{"type": "anytls", "tag": "out", "server": "example.com", "server_port": 443,
             "password": "pw", "tls": {"enabled": true)" +
          tls_extra + "}" + extra + "}]}";
-}
-
-// Loads json, expects a ConfigError at exactly `path` whose message contains `fragment`.
-void expect_error(const std::string& json, const std::string& path, const std::string& fragment) {
-  SCOPED_TRACE(json);
-  try {
-    (void)load_string(json);
-    ADD_FAILURE() << "accepted, expected an error at " << path;
-  } catch (const ConfigError& e) {
-    EXPECT_EQ(e.path(), path) << e.what();
-    EXPECT_THAT(e.what(), StartsWith(path + ": "));
-    EXPECT_THAT(e.what(), HasSubstr(fragment));
-  }
 }
 
 // ------------------------------------------------------------ good configs
@@ -211,64 +200,64 @@ TEST(Load, DisabledUnsupportedFeaturesAreAccepted) {
 // ------------------------------------------------------------ rejections
 
 TEST(Reject, Durations) {
-  expect_error(with_outbound(R"(, "idle_session_timeout": "5x")"), "outbounds[0].idle_session_timeout",
+  expect_config_error(with_outbound(R"(, "idle_session_timeout": "5x")"), "outbounds[0].idle_session_timeout",
                "invalid duration \"5x\"");
-  expect_error(with_outbound(R"(, "heartbeat": "-5s")"), "outbounds[0].heartbeat", "must not be negative");
-  expect_error(with_outbound(R"(, "heartbeat": 30)"), "outbounds[0].heartbeat", "expected duration string, got integer");
-  expect_error(with_outbound(R"(, "connect_timeout": "1")"), "outbounds[0].connect_timeout", "invalid duration");
+  expect_config_error(with_outbound(R"(, "heartbeat": "-5s")"), "outbounds[0].heartbeat", "must not be negative");
+  expect_config_error(with_outbound(R"(, "heartbeat": 30)"), "outbounds[0].heartbeat", "expected duration string, got integer");
+  expect_config_error(with_outbound(R"(, "connect_timeout": "1")"), "outbounds[0].connect_timeout", "invalid duration");
 }
 
 TEST(Reject, Types) {
-  expect_error(R"({"inbounds": [{"type": "mixed", "listen": "127.0.0.1"},
+  expect_config_error(R"({"inbounds": [{"type": "mixed", "listen": "127.0.0.1"},
                                 {"type": "mixed", "listen": "127.0.0.1", "listen_port": "80"}]})",
                "inbounds[1].listen_port", "expected unsigned integer, got string");
-  expect_error(R"({"inbounds": [{"type": "mixed", "listen": "127.0.0.1", "listen_port": 70000}]})",
+  expect_config_error(R"({"inbounds": [{"type": "mixed", "listen": "127.0.0.1", "listen_port": 70000}]})",
                "inbounds[0].listen_port", "out of range");
-  expect_error(R"({"inbounds": [{"type": "mixed", "listen": "127.0.0.1", "listen_port": -1}]})",
+  expect_config_error(R"({"inbounds": [{"type": "mixed", "listen": "127.0.0.1", "listen_port": -1}]})",
                "inbounds[0].listen_port", "must not be negative");
-  expect_error(R"({"log": {"timestamp": "yes"}})", "log.timestamp", "expected boolean, got string");
-  expect_error(R"({"log": []})", "log", "expected object, got array");
-  expect_error(R"({"inbounds": {}})", "inbounds", "expected array, got object");
-  expect_error(with_outbound("", R"(, "alpn": [1])"), "outbounds[0].tls.alpn[0]", "expected string, got integer");
+  expect_config_error(R"({"log": {"timestamp": "yes"}})", "log.timestamp", "expected boolean, got string");
+  expect_config_error(R"({"log": []})", "log", "expected object, got array");
+  expect_config_error(R"({"inbounds": {}})", "inbounds", "expected array, got object");
+  expect_config_error(with_outbound("", R"(, "alpn": [1])"), "outbounds[0].tls.alpn[0]", "expected string, got integer");
 }
 
 TEST(Reject, MissingRequired) {
-  expect_error(R"({"outbounds": [{"type": "anytls", "server": "s", "server_port": 1, "tls": {"enabled": true}}]})",
+  expect_config_error(R"({"outbounds": [{"type": "anytls", "server": "s", "server_port": 1, "tls": {"enabled": true}}]})",
                "outbounds[0].password", "missing required field");
-  expect_error(R"({"outbounds": [{"type": "anytls", "server_port": 1, "password": "p", "tls": {"enabled": true}}]})",
+  expect_config_error(R"({"outbounds": [{"type": "anytls", "server_port": 1, "password": "p", "tls": {"enabled": true}}]})",
                "outbounds[0].server", "missing required field");
-  expect_error(R"({"outbounds": [{"type": "anytls", "server": "s", "password": "p", "tls": {"enabled": true}}]})",
+  expect_config_error(R"({"outbounds": [{"type": "anytls", "server": "s", "password": "p", "tls": {"enabled": true}}]})",
                "outbounds[0].server_port", "missing required field");
-  expect_error(R"({"outbounds": [{"type": "anytls", "server": "s", "server_port": 1, "password": "p"}]})",
+  expect_config_error(R"({"outbounds": [{"type": "anytls", "server": "s", "server_port": 1, "password": "p"}]})",
                "outbounds[0].tls", "missing required field");
-  expect_error(R"({"outbounds": [{"type": "anytls", "server": "s", "server_port": 1, "password": "p", "tls": {}}]})",
+  expect_config_error(R"({"outbounds": [{"type": "anytls", "server": "s", "server_port": 1, "password": "p", "tls": {}}]})",
                "outbounds[0].tls.enabled", "must be true");
-  expect_error(R"({"outbounds": [{"tag": "x"}]})", "outbounds[0].type", "missing required field");
-  expect_error(R"({"inbounds": [{"type": "mixed"}]})", "inbounds[0].listen", "missing required field");
-  expect_error(R"({"inbounds": [{"type": "mixed", "listen": "localhost"}]})", "inbounds[0].listen",
+  expect_config_error(R"({"outbounds": [{"tag": "x"}]})", "outbounds[0].type", "missing required field");
+  expect_config_error(R"({"inbounds": [{"type": "mixed"}]})", "inbounds[0].listen", "missing required field");
+  expect_config_error(R"({"inbounds": [{"type": "mixed", "listen": "localhost"}]})", "inbounds[0].listen",
                "expected an IP address");
 }
 
 TEST(Reject, NegativeCounts) {
-  expect_error(with_outbound(R"(, "min_idle_session": -1)"), "outbounds[0].min_idle_session", "must not be negative");
-  expect_error(with_outbound(R"(, "ensure_idle_session": -3)"), "outbounds[0].ensure_idle_session",
+  expect_config_error(with_outbound(R"(, "min_idle_session": -1)"), "outbounds[0].min_idle_session", "must not be negative");
+  expect_config_error(with_outbound(R"(, "ensure_idle_session": -3)"), "outbounds[0].ensure_idle_session",
                "must not be negative");
-  expect_error(with_outbound(R"(, "min_idle_session_for_age": 1.5)"), "outbounds[0].min_idle_session_for_age",
+  expect_config_error(with_outbound(R"(, "min_idle_session_for_age": 1.5)"), "outbounds[0].min_idle_session_for_age",
                "expected unsigned integer, got number");
 }
 
 TEST(Reject, UnsupportedTls) {
   std::string two = R"({"outbounds": [{"type": "direct"}, {"type": "anytls", "server": "s", "server_port": 1,
                         "password": "p", "tls": {"enabled": true, )";
-  expect_error(two + R"("utls": {"enabled": true, "fingerprint": "firefox"}}}]})", "outbounds[1].tls.utls.fingerprint",
+  expect_config_error(two + R"("utls": {"enabled": true, "fingerprint": "firefox"}}}]})", "outbounds[1].tls.utls.fingerprint",
                "Firefox's ClientHello comes from NSS");
-  expect_error(two + R"("ech": {"enabled": true}}}]})", "outbounds[1].tls.ech", "not supported");
-  expect_error(two + R"("reality": {"enabled": true}}}]})", "outbounds[1].tls.reality", "not supported");
-  expect_error(two + R"("fragment": true}}]})", "outbounds[1].tls.fragment", "not supported");
-  expect_error(two + R"("record_fragment": true}}]})", "outbounds[1].tls.record_fragment", "not supported");
-  expect_error(with_outbound(R"(, "tcp_fast_open": true)"), "outbounds[0].tcp_fast_open", "not supported");
-  expect_error(with_outbound("", R"(, "min_version": "1.4")"), "outbounds[0].tls.min_version", "invalid TLS version");
-  expect_error(with_outbound("", R"(, "client_certificate_path": "c.pem")"), "outbounds[0].tls.client_key_path",
+  expect_config_error(two + R"("ech": {"enabled": true}}}]})", "outbounds[1].tls.ech", "not supported");
+  expect_config_error(two + R"("reality": {"enabled": true}}}]})", "outbounds[1].tls.reality", "not supported");
+  expect_config_error(two + R"("fragment": true}}]})", "outbounds[1].tls.fragment", "not supported");
+  expect_config_error(two + R"("record_fragment": true}}]})", "outbounds[1].tls.record_fragment", "not supported");
+  expect_config_error(with_outbound(R"(, "tcp_fast_open": true)"), "outbounds[0].tcp_fast_open", "not supported");
+  expect_config_error(with_outbound("", R"(, "min_version": "1.4")"), "outbounds[0].tls.min_version", "invalid TLS version");
+  expect_config_error(with_outbound("", R"(, "client_certificate_path": "c.pem")"), "outbounds[0].tls.client_key_path",
                "missing required field");
 }
 
@@ -297,14 +286,14 @@ TEST(Utls, UriFpParameter) {
   EXPECT_EQ(a.tls.utls.fingerprint, "chrome");
   auto n = parse_anytls_uri("anytls://pw@example.com:443?fp=");
   EXPECT_FALSE(std::get<AnyTlsOutboundOptions>(n.options).tls.utls.enabled);
-  expect_error(R"({"outbounds": ["anytls://pw@example.com?fp=safari"]})", "outbounds[0].tls.utls.fingerprint",
+  expect_config_error(R"({"outbounds": ["anytls://pw@example.com?fp=safari"]})", "outbounds[0].tls.utls.fingerprint",
                "Apple's TLS stack");
 }
 #else
 TEST(Utls, NotInThisBuildIsAClearError) {
-  expect_error(with_outbound("", R"(, "utls": {"enabled": true, "fingerprint": "chrome"})"), "outbounds[0].tls.utls",
+  expect_config_error(with_outbound("", R"(, "utls": {"enabled": true, "fingerprint": "chrome"})"), "outbounds[0].tls.utls",
                "not available in this build: the Chrome ClientHello module");
-  expect_error(R"({"outbounds": ["anytls://pw@example.com?fp=chrome"]})", "outbounds[0].tls.utls",
+  expect_config_error(R"({"outbounds": ["anytls://pw@example.com?fp=chrome"]})", "outbounds[0].tls.utls",
                "not available in this build");
 }
 #endif
@@ -314,31 +303,31 @@ TEST(Utls, OtherBrowsersAreRefused) {
   auto with_fp = [](const std::string& fp) {
     return with_outbound("", R"(, "utls": {"enabled": true, "fingerprint": ")" + fp + "\"}");
   };
-  expect_error(with_fp("firefox"), path, "Firefox's ClientHello comes from NSS, which BoringSSL cannot imitate; only");
-  expect_error(with_fp("safari"), path, "Apple's TLS stack");
-  expect_error(with_fp("ios"), path, "Apple's TLS stack");
-  expect_error(with_fp("android"), path, "OkHttp");
-  expect_error(with_fp("randomized"), path, "a randomized ClientHello is no browser's");
-  expect_error(with_fp("chrome_pq"), path, "post-quantum");
-  expect_error(with_fp("chrome_133"), path, "Chrome 133 sends a post-quantum (ML-KEM) key share");
-  expect_error(with_fp("chrome_100"), path, "Chrome 100 predates ECH GREASE");
-  expect_error(with_fp("360"), path, "unknown or unsupported fingerprint \"360\"");
-  expect_error(with_outbound("", R"(, "utls": {"enabled": true, "fp": "chrome"})"), "outbounds[0].tls.utls.fp",
+  expect_config_error(with_fp("firefox"), path, "Firefox's ClientHello comes from NSS, which BoringSSL cannot imitate; only");
+  expect_config_error(with_fp("safari"), path, "Apple's TLS stack");
+  expect_config_error(with_fp("ios"), path, "Apple's TLS stack");
+  expect_config_error(with_fp("android"), path, "OkHttp");
+  expect_config_error(with_fp("randomized"), path, "a randomized ClientHello is no browser's");
+  expect_config_error(with_fp("chrome_pq"), path, "post-quantum");
+  expect_config_error(with_fp("chrome_133"), path, "Chrome 133 sends a post-quantum (ML-KEM) key share");
+  expect_config_error(with_fp("chrome_100"), path, "Chrome 100 predates ECH GREASE");
+  expect_config_error(with_fp("360"), path, "unknown or unsupported fingerprint \"360\"");
+  expect_config_error(with_outbound("", R"(, "utls": {"enabled": true, "fp": "chrome"})"), "outbounds[0].tls.utls.fp",
                "unknown field");
 }
 
 #ifdef ANYTLS_HAVE_UTLS
 TEST(Utls, OptionsTheFingerprintFixesAreRefused) {
   const std::string u = R"(, "utls": {"enabled": true, "fingerprint": "chrome"})";
-  expect_error(with_outbound("", u + R"(, "cipher_suites": ["TLS_AES_128_GCM_SHA256"])"), "outbounds[0].tls.cipher_suites",
+  expect_config_error(with_outbound("", u + R"(, "cipher_suites": ["TLS_AES_128_GCM_SHA256"])"), "outbounds[0].tls.cipher_suites",
                "cannot be combined with utls");
-  expect_error(with_outbound("", u + R"(, "curve_preferences": ["X25519"])"), "outbounds[0].tls.curve_preferences",
+  expect_config_error(with_outbound("", u + R"(, "curve_preferences": ["X25519"])"), "outbounds[0].tls.curve_preferences",
                "cannot be combined with utls");
-  expect_error(with_outbound("", u + R"(, "min_version": "1.3")"), "outbounds[0].tls.min_version",
+  expect_config_error(with_outbound("", u + R"(, "min_version": "1.3")"), "outbounds[0].tls.min_version",
                "cannot be combined with utls");
-  expect_error(with_outbound("", u + R"(, "max_version": "1.2")"), "outbounds[0].tls.max_version",
+  expect_config_error(with_outbound("", u + R"(, "max_version": "1.2")"), "outbounds[0].tls.max_version",
                "cannot be combined with utls");
-  expect_error(with_outbound("", u + R"(, "client_certificate_path": "c.pem", "client_key_path": "k.pem")"),
+  expect_config_error(with_outbound("", u + R"(, "client_certificate_path": "c.pem", "client_key_path": "k.pem")"),
                "outbounds[0].tls.client_certificate_path", "not supported with utls");
 }
 #endif
@@ -348,71 +337,71 @@ TEST(Reject, Acme) {
   // name, with or without a certificate next to it.
   std::string in = R"({"inbounds": [{"type": "anytls", "listen": "::", "users": [{"password": "p"}],
                         "tls": {"enabled": true, )";
-  expect_error(in + R"("acme": {"domain": ["example.com"], "email": "a@example.com"}}}]})", "inbounds[0].tls.acme",
+  expect_config_error(in + R"("acme": {"domain": ["example.com"], "email": "a@example.com"}}}]})", "inbounds[0].tls.acme",
                "not supported: ACME");
-  expect_error(in + R"("certificate_path": "c", "key_path": "k", "acme": {"domain": ["example.com"]}}}]})",
+  expect_config_error(in + R"("certificate_path": "c", "key_path": "k", "acme": {"domain": ["example.com"]}}}]})",
                "inbounds[0].tls.acme", "certificate_path and key_path");
 }
 
 TEST(Reject, UnknownNames) {
-  expect_error(R"({"inbounds": [{"type": "vmess", "listen": "::"}]})", "inbounds[0].type",
+  expect_config_error(R"({"inbounds": [{"type": "vmess", "listen": "::"}]})", "inbounds[0].type",
                "unsupported inbound type \"vmess\"");
-  expect_error(R"({"outbounds": [{"type": "direct"}, {"type": "shadowsocks"}]})", "outbounds[1].type",
+  expect_config_error(R"({"outbounds": [{"type": "direct"}, {"type": "shadowsocks"}]})", "outbounds[1].type",
                "unsupported outbound type \"shadowsocks\"");
-  expect_error(R"({"bogus": 1})", "bogus", "unknown field");
-  expect_error(R"({"ntp": {}})", "ntp", "not supported");
-  expect_error(R"({"log": {"level": "verbose"}})", "log.level", "unknown level \"verbose\"");
-  expect_error(with_outbound(R"(, "idle_timeout": "5m")"), "outbounds[0].idle_timeout", "unknown field");
-  expect_error(with_outbound("", R"(, "sni": "x")"), "outbounds[0].tls.sni", "unknown field");
-  expect_error(R"({"outbounds": [{"type": "block", "server": "x"}]})", "outbounds[0].server", "unknown field");
-  expect_error(R"({"outbounds": [{"type": "direct", "domain_strategy": "fastest"}]})",
+  expect_config_error(R"({"bogus": 1})", "bogus", "unknown field");
+  expect_config_error(R"({"ntp": {}})", "ntp", "not supported");
+  expect_config_error(R"({"log": {"level": "verbose"}})", "log.level", "unknown level \"verbose\"");
+  expect_config_error(with_outbound(R"(, "idle_timeout": "5m")"), "outbounds[0].idle_timeout", "unknown field");
+  expect_config_error(with_outbound("", R"(, "sni": "x")"), "outbounds[0].tls.sni", "unknown field");
+  expect_config_error(R"({"outbounds": [{"type": "block", "server": "x"}]})", "outbounds[0].server", "unknown field");
+  expect_config_error(R"({"outbounds": [{"type": "direct", "domain_strategy": "fastest"}]})",
                "outbounds[0].domain_strategy", "unknown domain strategy");
 }
 
 TEST(Reject, AnyTlsInbound) {
   std::string head = R"({"inbounds": [{"type": "anytls", "listen": "::", )";
   std::string tls = R"("tls": {"enabled": true, "certificate_path": "c", "key_path": "k"})";
-  expect_error(head + tls + "}]}", "inbounds[0].users", "missing required field");
-  expect_error(head + R"("users": [], )" + tls + "}]}", "inbounds[0].users", "must not be empty");
-  expect_error(head + R"("users": [{"name": "a"}], )" + tls + "}]}", "inbounds[0].users[0].password",
+  expect_config_error(head + tls + "}]}", "inbounds[0].users", "missing required field");
+  expect_config_error(head + R"("users": [], )" + tls + "}]}", "inbounds[0].users", "must not be empty");
+  expect_config_error(head + R"("users": [{"name": "a"}], )" + tls + "}]}", "inbounds[0].users[0].password",
                "missing required field");
-  expect_error(head + R"("users": [{"name": "a", "password": "p"}], "tls": {"enabled": true, "key_path": "k"}}]})",
+  expect_config_error(head + R"("users": [{"name": "a", "password": "p"}], "tls": {"enabled": true, "key_path": "k"}}]})",
                "inbounds[0].tls.certificate_path", "missing required field");
-  expect_error(head + R"("users": [{"name": "a", "password": "p"}], "padding_scheme": "0=1-2", )" + tls + "}]}",
+  expect_config_error(head + R"("users": [{"name": "a", "password": "p"}], "padding_scheme": "0=1-2", )" + tls + "}]}",
                "inbounds[0].padding_scheme", "invalid padding scheme");
-  expect_error(head + R"("users": [{"name": "a", "password": "p"}], "fallback": {"server": "x"}, )" + tls + "}]}",
+  expect_config_error(head + R"("users": [{"name": "a", "password": "p"}], "fallback": {"server": "x"}, )" + tls + "}]}",
                "inbounds[0].fallback.server_port", "missing required field");
 }
 
 TEST(Reject, Route) {
-  expect_error(R"({"outbounds": [{"type": "direct"}], "route": {"final": "proxy"}})", "route.final",
+  expect_config_error(R"({"outbounds": [{"type": "direct"}], "route": {"final": "proxy"}})", "route.final",
                "unknown outbound \"proxy\"");
-  expect_error(R"({"route": {"rules": [{"domain": "a", "outbound": "nope"}]}})", "route.rules[0].outbound",
+  expect_config_error(R"({"route": {"rules": [{"domain": "a", "outbound": "nope"}]}})", "route.rules[0].outbound",
                "unknown outbound \"nope\"");
-  expect_error(R"({"route": {"rules": [{"domain": "a"}]}})", "route.rules[0].outbound", "missing required field");
-  expect_error(R"({"route": {"rules": [{"ip_cidr": ["10.0.0.0/33"], "outbound": "direct"}]}})",
+  expect_config_error(R"({"route": {"rules": [{"domain": "a"}]}})", "route.rules[0].outbound", "missing required field");
+  expect_config_error(R"({"route": {"rules": [{"ip_cidr": ["10.0.0.0/33"], "outbound": "direct"}]}})",
                "route.rules[0].ip_cidr[0]", "invalid CIDR");
-  expect_error(R"({"route": {"rules": [{"network": "icmp", "outbound": "direct"}]}})", "route.rules[0].network[0]",
+  expect_config_error(R"({"route": {"rules": [{"network": "icmp", "outbound": "direct"}]}})", "route.rules[0].network[0]",
                "unknown network");
-  expect_error(R"({"route": {"rules": [{"action": "redirect"}]}})", "route.rules[0].action", "unsupported action");
-  expect_error(R"({"route": {"rules": [{"action": "bogus"}]}})", "route.rules[0].action", "unsupported action");
-  expect_error(R"({"outbounds": [{"type": "direct", "detour": "x"}]})", "outbounds[0].detour", "unknown outbound");
+  expect_config_error(R"({"route": {"rules": [{"action": "redirect"}]}})", "route.rules[0].action", "unsupported action");
+  expect_config_error(R"({"route": {"rules": [{"action": "bogus"}]}})", "route.rules[0].action", "unsupported action");
+  expect_config_error(R"({"outbounds": [{"type": "direct", "detour": "x"}]})", "outbounds[0].detour", "unknown outbound");
   // A detour chain must end.
-  expect_error(R"({"outbounds": [{"type": "anytls", "tag": "a", "server": "s", "server_port": 1, "password": "p",
+  expect_config_error(R"({"outbounds": [{"type": "anytls", "tag": "a", "server": "s", "server_port": 1, "password": "p",
                    "tls": {"enabled": true}, "detour": "d"}, {"type": "direct", "tag": "d", "detour": "a"}]})",
                "outbounds[0].detour", "a detour cycle");
 }
 
 TEST(Reject, DuplicateTags) {
-  expect_error(R"({"outbounds": [{"type": "direct", "tag": "a"}, {"type": "block", "tag": "a"}]})",
+  expect_config_error(R"({"outbounds": [{"type": "direct", "tag": "a"}, {"type": "block", "tag": "a"}]})",
                "outbounds[1].tag", "duplicate tag \"a\"");
-  expect_error(R"({"inbounds": [{"type": "mixed", "tag": "a", "listen": "::"}, {"type": "http", "tag": "a", "listen": "::"}]})",
+  expect_config_error(R"({"inbounds": [{"type": "mixed", "tag": "a", "listen": "::"}, {"type": "http", "tag": "a", "listen": "::"}]})",
                "inbounds[1].tag", "duplicate tag \"a\"");
 }
 
 TEST(Reject, BadJson) {
-  expect_error(R"({"log": {)", "config", "parse error");
-  expect_error("[]", "config", "expected a JSON object");
+  expect_config_error(R"({"log": {)", "config", "parse error");
+  expect_config_error("[]", "config", "expected a JSON object");
 }
 
 // ------------------------------------------------------------ URI
@@ -459,13 +448,13 @@ TEST(Uri, InOutbounds) {
 }
 
 TEST(Uri, Rejects) {
-  expect_error(R"({"outbounds": ["vless://x@y:1"]})", "outbounds[0]", "anytls:// URI");
-  expect_error(R"({"outbounds": ["anytls://example.com:443"]})", "outbounds[0]", "missing password");
-  expect_error(R"({"outbounds": ["anytls://pw@example.com:99999"]})", "outbounds[0]", "invalid port");
-  expect_error(R"({"outbounds": ["anytls://pw@example.com?insecure=2"]})", "outbounds[0]", "insecure");
-  expect_error(R"({"outbounds": ["anytls://pw@example.com?foo=1"]})", "outbounds[0]", "unknown query parameter");
-  expect_error(R"({"outbounds": ["anytls://p%zzw@example.com"]})", "outbounds[0]", "percent-encoding");
-  expect_error(R"({"outbounds": ["anytls://pw@"]})", "outbounds[0]", "missing host");
+  expect_config_error(R"({"outbounds": ["vless://x@y:1"]})", "outbounds[0]", "anytls:// URI");
+  expect_config_error(R"({"outbounds": ["anytls://example.com:443"]})", "outbounds[0]", "missing password");
+  expect_config_error(R"({"outbounds": ["anytls://pw@example.com:99999"]})", "outbounds[0]", "invalid port");
+  expect_config_error(R"({"outbounds": ["anytls://pw@example.com?insecure=2"]})", "outbounds[0]", "insecure");
+  expect_config_error(R"({"outbounds": ["anytls://pw@example.com?foo=1"]})", "outbounds[0]", "unknown query parameter");
+  expect_config_error(R"({"outbounds": ["anytls://p%zzw@example.com"]})", "outbounds[0]", "percent-encoding");
+  expect_config_error(R"({"outbounds": ["anytls://pw@"]})", "outbounds[0]", "missing host");
 }
 
 // ------------------------------------------------------------ merge

@@ -3,24 +3,12 @@
 #include <gtest/gtest.h>
 
 #include "config/load.hpp"
+#include "support/config_error.hpp"
 
 namespace {
 
 using namespace anytls::config;
-using ::testing::HasSubstr;
-using ::testing::StartsWith;
-
-void expect_error(const std::string& json, const std::string& path, const std::string& fragment) {
-  SCOPED_TRACE(json);
-  try {
-    (void)load_string(json);
-    ADD_FAILURE() << "accepted, expected an error at " << path;
-  } catch (const ConfigError& e) {
-    EXPECT_EQ(e.path(), path) << e.what();
-    EXPECT_THAT(e.what(), StartsWith(path + ": "));
-    EXPECT_THAT(e.what(), HasSubstr(fragment));
-  }
-}
+using anytls::test::expect_config_error;
 
 TEST(MetricsConfig, AbsentMeansOff) {
   EXPECT_FALSE(load_string("{}").metrics.has_value());
@@ -50,30 +38,30 @@ TEST(MetricsConfig, AllFields) {
 
 TEST(MetricsConfig, BadValues) {
   const std::string p = "experimental.metrics.";
-  expect_error(R"({"experimental": {"metrics": {"listen": "localhost:9100"}}})", p + "listen", "expected an IP");
-  expect_error(R"({"experimental": {"metrics": {"listen": "127.0.0.1"}}})", p + "listen", "expected IP:port");
-  expect_error(R"({"experimental": {"metrics": {"listen": "127.0.0.1:"}}})", p + "listen", "expected IP:port");
-  expect_error(R"({"experimental": {"metrics": {"listen": "127.0.0.1:0"}}})", p + "listen", "invalid port");
-  expect_error(R"({"experimental": {"metrics": {"listen": "127.0.0.1:70000"}}})", p + "listen", "invalid port");
-  expect_error(R"({"experimental": {"metrics": {"listen": "127.0.0.1:9x"}}})", p + "listen", "invalid port");
-  expect_error(R"({"experimental": {"metrics": {"listen": "::1:9100"}}})", p + "listen", "needs brackets");
-  expect_error(R"({"experimental": {"metrics": {"listen": 9100}}})", p + "listen", "expected string");
-  expect_error(R"({"experimental": {"metrics": {"path": "metrics"}}})", p + "path", "must start with");
-  expect_error(R"({"experimental": {"metrics": {"path": "/a b"}}})", p + "path", "plain URL path");
-  expect_error(R"({"experimental": {"metrics": {"path": "/m?x=1"}}})", p + "path", "plain URL path");
-  expect_error(R"({"experimental": {"metrics": {"secret": 5}}})", p + "secret", "expected string");
-  expect_error(R"({"experimental": {"metrics": {"port": 5}}})", p + "port", "unknown field");
-  expect_error(R"({"experimental": {"metrics": true}})", "experimental.metrics", "expected object");
-  expect_error(R"({"experimental": []})", "experimental", "expected object");
+  expect_config_error(R"({"experimental": {"metrics": {"listen": "localhost:9100"}}})", p + "listen", "expected an IP");
+  expect_config_error(R"({"experimental": {"metrics": {"listen": "127.0.0.1"}}})", p + "listen", "expected IP:port");
+  expect_config_error(R"({"experimental": {"metrics": {"listen": "127.0.0.1:"}}})", p + "listen", "expected IP:port");
+  expect_config_error(R"({"experimental": {"metrics": {"listen": "127.0.0.1:0"}}})", p + "listen", "invalid port");
+  expect_config_error(R"({"experimental": {"metrics": {"listen": "127.0.0.1:70000"}}})", p + "listen", "invalid port");
+  expect_config_error(R"({"experimental": {"metrics": {"listen": "127.0.0.1:9x"}}})", p + "listen", "invalid port");
+  expect_config_error(R"({"experimental": {"metrics": {"listen": "::1:9100"}}})", p + "listen", "needs brackets");
+  expect_config_error(R"({"experimental": {"metrics": {"listen": 9100}}})", p + "listen", "expected string");
+  expect_config_error(R"({"experimental": {"metrics": {"path": "metrics"}}})", p + "path", "must start with");
+  expect_config_error(R"({"experimental": {"metrics": {"path": "/a b"}}})", p + "path", "plain URL path");
+  expect_config_error(R"({"experimental": {"metrics": {"path": "/m?x=1"}}})", p + "path", "plain URL path");
+  expect_config_error(R"({"experimental": {"metrics": {"secret": 5}}})", p + "secret", "expected string");
+  expect_config_error(R"({"experimental": {"metrics": {"port": 5}}})", p + "port", "unknown field");
+  expect_config_error(R"({"experimental": {"metrics": true}})", "experimental.metrics", "expected object");
+  expect_config_error(R"({"experimental": []})", "experimental", "expected object");
 }
 
 TEST(MetricsConfig, OtherExperimentalServicesAreRefusedByName) {
   // clash_api and cache_file exist since issue 15 (tests/integration/groups_test.cpp).
   for (const char* key : {"v2ray_api", "debug"}) {
-    expect_error(std::string(R"({"experimental": {")") + key + R"(": {"enabled": true}}})",
+    expect_config_error(std::string(R"({"experimental": {")") + key + R"(": {"enabled": true}}})",
                  std::string("experimental.") + key, "not supported yet");
   }
-  expect_error(R"({"experimental": {"bogus": 1}})", "experimental.bogus", "unknown field");
+  expect_config_error(R"({"experimental": {"bogus": 1}})", "experimental.bogus", "unknown field");
 }
 
 }  // namespace

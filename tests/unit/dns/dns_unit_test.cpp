@@ -20,12 +20,14 @@
 #include "dns/message.hpp"
 #include "net/clock.hpp"
 #include "route/rule_set.hpp"
+#include "support/config_error.hpp"
 #include "support/run.hpp"
 
 namespace anytls::dns {
 namespace {
 
 using ::testing::HasSubstr;
+using test::expect_config_error;
 using Bytes = std::vector<std::uint8_t>;
 
 // ---------------------------------------------------------------- codec
@@ -116,17 +118,6 @@ TEST(DnsMessage, TypeNames) {
 
 const config::DnsServerOptions& server(const config::Options& o, std::size_t i) { return o.dns->servers.at(i); }
 
-void expect_error(const std::string& json, const std::string& path, const std::string& fragment) {
-  SCOPED_TRACE(json);
-  try {
-    (void)config::load_string(json);
-    ADD_FAILURE() << "accepted, expected an error at " << path;
-  } catch (const config::ConfigError& e) {
-    EXPECT_EQ(e.path(), path) << e.what();
-    EXPECT_THAT(e.what(), HasSubstr(fragment));
-  }
-}
-
 TEST(DnsConfig, LegacyAddressesDecodeToTheNewForm) {
   auto o = config::load_string(R"({
     "dns": {"servers": [
@@ -210,8 +201,8 @@ TEST(DnsConfig, CacheMaxBytes) {
   EXPECT_EQ(dflt.dns->cache_max_bytes, 32u << 20);
   auto set = config::load_string(R"({"dns": {"cache_max_bytes": 2097152}})");
   EXPECT_EQ(set.dns->cache_max_bytes, 2097152u);
-  expect_error(R"({"dns": {"cache_max_bytes": 65536}})", "dns.cache_max_bytes", "at least 1048576");
-  expect_error(R"({"dns": {"cache_max_bytes": -1}})", "dns.cache_max_bytes", "");
+  expect_config_error(R"({"dns": {"cache_max_bytes": 65536}})", "dns.cache_max_bytes", "at least 1048576");
+  expect_config_error(R"({"dns": {"cache_max_bytes": -1}})", "dns.cache_max_bytes", "");
 }
 
 TEST(DnsConfig, ErrorsNameTheField) {
@@ -221,31 +212,31 @@ TEST(DnsConfig, ErrorsNameTheField) {
     j.pop_back();
     return j + out + "}";
   };
-  expect_error(w(R"({"dns": {"servers": [{"address": "quic://1.1.1.1"}]}})"), "dns.servers[0].address", "not supported: quic://");
-  expect_error(w(R"({"dns": {"servers": [{"address": "rcode://nope"}]}})"), "dns.servers[0].address", "unknown rcode");
-  expect_error(w(R"({"dns": {"servers": [{"address": "fakeip"}]}})"), "dns.servers[0].address", "fakeip");
-  expect_error(w(R"({"dns": {"servers": [{"type": "dhcp"}]}})"), "dns.servers[0].type", "not supported");
-  expect_error(w(R"({"dns": {"servers": [{"type": "udp", "server": "1.1.1.1", "bogus": 1}]}})"),
+  expect_config_error(w(R"({"dns": {"servers": [{"address": "quic://1.1.1.1"}]}})"), "dns.servers[0].address", "not supported: quic://");
+  expect_config_error(w(R"({"dns": {"servers": [{"address": "rcode://nope"}]}})"), "dns.servers[0].address", "unknown rcode");
+  expect_config_error(w(R"({"dns": {"servers": [{"address": "fakeip"}]}})"), "dns.servers[0].address", "fakeip");
+  expect_config_error(w(R"({"dns": {"servers": [{"type": "dhcp"}]}})"), "dns.servers[0].type", "not supported");
+  expect_config_error(w(R"({"dns": {"servers": [{"type": "udp", "server": "1.1.1.1", "bogus": 1}]}})"),
                "dns.servers[0].bogus", "unknown field");
-  expect_error(w(R"({"dns": {"servers": [{"type": "udp", "server": "1.1.1.1", "detour": "nope"}]}})"),
+  expect_config_error(w(R"({"dns": {"servers": [{"type": "udp", "server": "1.1.1.1", "detour": "nope"}]}})"),
                "dns.servers[0].detour", "unknown outbound");
-  expect_error(w(R"({"dns": {"servers": [{"type": "udp", "server": "x.test", "domain_resolver": "zz"}]}})"),
+  expect_config_error(w(R"({"dns": {"servers": [{"type": "udp", "server": "x.test", "domain_resolver": "zz"}]}})"),
                "dns.servers[0].domain_resolver", "unknown DNS server");
-  expect_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"domain": "x", "server": "b"}]}})"),
+  expect_config_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"domain": "x", "server": "b"}]}})"),
                "dns.rules[0].server", "unknown DNS server \"b\"");
-  expect_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"query_type": "BOGUS", "server": "a"}]}})"),
+  expect_config_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"query_type": "BOGUS", "server": "a"}]}})"),
                "dns.rules[0].query_type", "unknown query type");
-  expect_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"domian": "x", "server": "a"}]}})"),
+  expect_config_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"domian": "x", "server": "a"}]}})"),
                "dns.rules[0].domian", "unknown field");
-  expect_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "final": "b"}})"), "dns.final", "unknown DNS server");
-  expect_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"domain": "x", "action": "reject", "disable_cache": true}]}})"),
+  expect_config_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "final": "b"}})"), "dns.final", "unknown DNS server");
+  expect_config_error(w(R"({"dns": {"servers": [{"tag": "a", "type": "local"}], "rules": [{"domain": "x", "action": "reject", "disable_cache": true}]}})"),
                "dns.rules[0].disable_cache", "only allowed with action route");
-  expect_error(w(R"({"dns": {"client_subnet": "1.2.3.0/33"}})"), "dns.client_subnet", "expected an IP prefix");
-  expect_error(R"({"outbounds": [{"type": "direct", "domain_resolver": "x"}]})", "outbounds[0].domain_resolver",
+  expect_config_error(w(R"({"dns": {"client_subnet": "1.2.3.0/33"}})"), "dns.client_subnet", "expected an IP prefix");
+  expect_config_error(R"({"outbounds": [{"type": "direct", "domain_resolver": "x"}]})", "outbounds[0].domain_resolver",
                "there is no dns block");
-  expect_error(R"({"outbounds": [{"type": "direct", "network_strategy": "hybrid"}]})", "outbounds[0].network_strategy",
+  expect_config_error(R"({"outbounds": [{"type": "direct", "network_strategy": "hybrid"}]})", "outbounds[0].network_strategy",
                "Android");
-  expect_error(w(R"({"route": {"rules": [{"action": "hijack-dns", "outbound": "direct"}]}})"),
+  expect_config_error(w(R"({"route": {"rules": [{"action": "hijack-dns", "outbound": "direct"}]}})"),
                "route.rules[0].outbound", "not allowed with action hijack-dns");
 }
 
@@ -257,7 +248,7 @@ TEST(DnsConfig, InboundFields) {
   ASSERT_FALSE(o.warnings.empty());
   EXPECT_THAT(o.warnings[0], HasSubstr("inbounds[0].set_system_proxy: ignored"));
   EXPECT_FALSE(std::get<config::AnyTlsInboundOptions>(o.inbounds[1].options).tls.enabled);
-  expect_error(R"({"inbounds": [{"type": "socks", "listen": "127.0.0.1", "tls": {"enabled": true, "certificate_path": "a", "key_path": "b"}}]})",
+  expect_config_error(R"({"inbounds": [{"type": "socks", "listen": "127.0.0.1", "tls": {"enabled": true, "certificate_path": "a", "key_path": "b"}}]})",
                "inbounds[0].tls.enabled", "not supported on a socks inbound");
 }
 
