@@ -161,6 +161,11 @@ std::uint16_t parse_timeout(const Target& t) {
 }  // namespace
 
 std::vector<std::string> clash_modes(const config::Options& options) {
+  return clash_modes(options.route.rules,
+                     options.clash_api ? options.clash_api->default_mode : std::string());
+}
+
+std::vector<std::string> clash_modes(const std::vector<config::RouteRule>& rules, const std::string& default_mode) {
   std::vector<std::string> modes{"Rule", "Global", "Direct"};
   auto lower = [](std::string v) {
     for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -172,8 +177,8 @@ std::vector<std::string> clash_modes(const config::Options& options) {
       if (lower(have) == lower(m)) return;
     modes.push_back(m);
   };
-  for (const auto& r : options.route.rules) add(r.clash_mode);
-  if (options.clash_api) add(options.clash_api->default_mode);
+  for (const auto& r : rules) add(r.clash_mode);
+  add(default_mode);
   return modes;
 }
 
@@ -420,6 +425,12 @@ std::string current_log_level() {
 
 }  // namespace
 
+std::vector<std::string> ClashApi::modes() const {
+  // From the rules in use: a reload may name other modes.
+  if (sources_.parts) return clash_modes(sources_.parts->route_rules(), options_.default_mode);
+  return modes_;
+}
+
 std::string ClashApi::configs_json() const {
   // The first running inbound of each kind (0: none); they are set in the
   // configuration file, not here.
@@ -438,8 +449,8 @@ std::string ClashApi::configs_json() const {
          {"allow-lan", false},
          {"bind-address", "*"},
          {"mode", route::clash_mode()},
-         {"mode-list", modes_},
-         {"modes", modes_},
+         {"mode-list", modes()},
+         {"modes", modes()},
          {"log-level", current_log_level()},
          {"ipv6", true},
          {"tun", nullptr}};
@@ -454,11 +465,12 @@ ClashResponse ClashApi::patch_configs(const std::string& body) {
   // did not take; nothing of the request is applied then.
   for (const auto& [key, value] : j.items())
     if (key != "mode" && key != "log-level") return message(400, key + ": cannot be changed through the API");
-  const std::string* mode = nullptr;
+  const auto offered = modes();
+  const std::string* mode = nullptr;  // in offered
   if (j.contains("mode")) {
     if (!j["mode"].is_string()) return message(400, "Body invalid");
     std::string want = j["mode"].get<std::string>();
-    for (const auto& m : modes_) {
+    for (const auto& m : offered) {
       bool same = m.size() == want.size() && std::equal(m.begin(), m.end(), want.begin(), [](char a, char b) {
                     return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
                   });

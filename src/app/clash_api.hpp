@@ -56,6 +56,7 @@ bool is_stream_upgrade(const inbound::http::RequestHead& req, const Target& t);
 // The mode names a dashboard may choose: Clash's three (Rule, Global,
 // Direct), every clash_mode a route rule names, and default_mode.
 std::vector<std::string> clash_modes(const config::Options& options);
+std::vector<std::string> clash_modes(const std::vector<config::RouteRule>& rules, const std::string& default_mode);
 
 class ClashApi {
  public:
@@ -79,7 +80,8 @@ class ClashApi {
   LogBuffer* logs() const { return sources_.logs; }
 
   // The mode names /configs offers: Rule, Global, Direct and any clash_mode
-  // a route rule names.
+  // a route rule names. Without components (tests) those set here; with
+  // them, from the route rules in use (a reload may add modes).
   void set_modes(std::vector<std::string> modes) { modes_ = std::move(modes); }
   // What PUT /configs runs: reads and applies the configuration file as
   // SIGHUP does; "" when applied, else why not. Unset: no file to reload.
@@ -90,6 +92,7 @@ class ClashApi {
   std::string proxies_json() const;
   std::string proxy_json(const outbound::Outbound& out) const;
   std::string global_json() const;
+  std::vector<std::string> modes() const;
   std::string configs_json() const;
   std::string rules_json() const;
   ClashResponse proxy_response(const std::string& name) const;

@@ -615,11 +615,12 @@ config::Options dashboard_options(std::uint16_t web) {
   return opts;
 }
 
-// What PUT /configs reloads: one rule more.
+// What PUT /configs reloads: one rule more, naming a mode of its own.
 config::Options reloaded_options(std::uint16_t web) {
   auto opts = dashboard_options(web);
   config::RouteRule port;
   port.port = {1, 2};
+  port.clash_mode = "Bypass";
   port.outbound = "direct";
   opts.route.rules.push_back(port);
   return opts;
@@ -768,7 +769,16 @@ asio::awaitable<void> configs_body(Env* env, Results* r, std::string cache) {
   auto reloaded = co_await request(port, "PUT", "/configs?reload=true", good, same_file);
   r->check(reloaded.status == 204, "PUT /configs: " + std::to_string(reloaded.status) + " " + reloaded.body);
   rules = parsed(co_await request(port, "GET", "/rules", good, none));
-  r->check(rules["rules"].size() == 3 && rules["rules"][2]["payload"] == "port=[1 2]", "rules after the reload: " + rules.dump());
+  r->check(rules["rules"].size() == 3 && rules["rules"][2]["payload"] == "port=[1 2] clash_mode=Bypass",
+           "rules after the reload: " + rules.dump());
+  // The mode the new rule names is offered and can be chosen.
+  c = parsed(co_await request(port, "GET", "/configs", good, none));
+  const std::string to_bypass = R"({"mode":"bypass"})";
+  auto bypass = co_await request(port, "PATCH", "/configs", good, to_bypass);
+  r->check(c["mode-list"].dump().find("Bypass") != std::string::npos && bypass.status == 204 &&
+               route::clash_mode() == "Bypass",
+           "mode after the reload: " + c.dump() + " " + bypass.body);
+  route::set_clash_mode("Rule");
   broken = true;
   auto failed = co_await request(port, "PUT", "/configs?reload=true", good, same_file);
   r->check(failed.status == 400 && failed.body.find("outbound not found: nope") != std::string::npos,
