@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "app/clash_dns.hpp"
 #include "app/metrics_server.hpp"
 #include "dns/client.hpp"
 #include "metrics/process.hpp"
@@ -524,6 +525,23 @@ ClashResponse ClashApi::flush_dns() {
   return no_content();
 }
 
+asio::awaitable<ClashResponse> ClashApi::dns_query(const Target& t) {
+  auto dns = sources_.parts ? sources_.parts->dns_client() : nullptr;
+  if (!dns) co_return message(503, "no DNS module");
+  auto name = t.query.find("name");
+  auto type = t.query.find("type");
+  std::string why;
+  auto wire = dns_query_wire(name == t.query.end() ? std::string_view() : std::string_view(name->second),
+                             type == t.query.end() ? std::string_view() : std::string_view(type->second), why);
+  if (!wire) co_return message(400, why);
+  const std::span<const std::uint8_t> query(*wire);
+  const outbound::Metadata md;
+  auto answer = co_await dns->exchange(query, md);
+  if (!answer) co_return message(500, answer.error().text());
+  if (!answer.value()) co_return message(500, "dropped by a DNS rule");
+  co_return body_response(dns_answer_json(*answer.value()));
+}
+
 asio::awaitable<ClashResponse> ClashApi::delay(const std::string& name, const Target& t) {
   // GLOBAL: through the outbound it stands for now.
   auto* out = sources_.parts->outbound(name == kGlobalGroup ? global_now(*sources_.parts) : name);
@@ -614,6 +632,8 @@ asio::awaitable<ClashResponse> ClashApi::handle(const inbound::http::RequestHead
     co_return no_providers();
   } else if (s[0] == "rules" && s.size() == 1 && m == "GET") {
     co_return body_response(rules_json());
+  } else if (s[0] == "dns" && s.size() == 2 && s[1] == "query") {
+    if (m == "GET") co_return co_await dns_query(t);
   } else if (s[0] == "cache" && s.size() == 3 && s[2] == "flush" && (s[1] == "dns" || s[1] == "fakeip")) {
     if (m != "POST") co_return message(405, "Method not allowed");
     if (s[1] == "dns") co_return flush_dns();

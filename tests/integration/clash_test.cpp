@@ -795,6 +795,15 @@ asio::awaitable<void> configs_body(Env* env, Results* r, std::string cache) {
                std::to_string(stack->parts->dns_client()->cache().size()) + " left");
   auto fakeip = co_await request(port, "POST", "/cache/fakeip/flush", good, none);
   r->check(fakeip.status == 204, "POST /cache/fakeip/flush: " + std::to_string(fakeip.status));
+  // ---- GET /dns/query: a lookup through the DNS module (zashboard's tool)
+  const std::string dq_target = "/dns/query?name=flush.test&type=A";
+  auto dq = parsed(co_await request(port, "GET", dq_target, good, none));
+  r->check(!dq.is_discarded() && dq["Status"] == 0 && dq["Question"][0]["Name"] == "flush.test." &&
+               dq["Answer"].size() == 1 && dq["Answer"][0]["data"] == "127.0.0.1" && dq["Answer"][0]["type"] == 1,
+           "GET /dns/query: " + dq.dump());
+  const std::string dq_bad = "/dns/query?name=flush.test&type=NOPE";
+  auto dqb = co_await request(port, "GET", dq_bad, good, none);
+  r->check(dqb.status == 400, "GET /dns/query with a bad type: " + std::to_string(dqb.status));
   auto get_flush = co_await request(port, "GET", "/cache/dns/flush", good, none);
   r->check(get_flush.status == 405, "GET /cache/dns/flush: " + std::to_string(get_flush.status));
 
@@ -841,7 +850,8 @@ void dashboard_test(bool global) {
 // the rule that routed a connection; alive and delay history.
 TEST(ClashApi, DashboardsGlobalRulesAndDelays) { dashboard_test(true); }
 // Issue 28 items 3 (/rules), 4, 6, 7: /version, /configs ports and mode,
-// PUT /configs reload, cache flushes, the refused dial's error line.
+// PUT /configs reload, cache flushes, /dns/query, the refused dial's error
+// line.
 TEST(ClashApi, DashboardsConfigsReloadFlushAndDialErrors) { dashboard_test(false); }
 
 TEST(ClashApi, ParseTarget) {
