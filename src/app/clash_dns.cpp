@@ -1,5 +1,7 @@
 #include "app/clash_dns.hpp"
 
+#include <algorithm>
+
 #include <asio/ip/address.hpp>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
