@@ -91,9 +91,10 @@ asio::awaitable<void> serve_until_signal(Box* box) {
     auto [ec, sig] = co_await signals.async_wait(net::use_tuple);
     if (ec) break;
     if (sig == SIGHUP) {
-      if (box->read)
+      if (box->read) {
+        spdlog::info("SIGHUP received, reloading the configuration");
         reload(box->parts, box->read);
-      else
+      } else
         spdlog::warn("SIGHUP received: no configuration to reload from");
       continue;
     }
@@ -199,6 +200,14 @@ int run_box(const config::Options& options, ConfigReader read, std::size_t worke
     ClashSources sources{&box.parts, box.tracker.get(), box.cache.get(), box.logs.get()};
     box.clash = std::make_unique<ClashApi>(*options.clash_api, sources);
     box.clash->set_modes(clash_modes(options));
+    if (box.read) {
+      // PUT /configs: as SIGHUP (on worker 0, where the signal is handled).
+      ClashApi::Reload again = [b = &box] {
+        spdlog::info("clash-api: reloading the configuration");
+        return reload(b->parts, b->read);
+      };
+      box.clash->set_reload(std::move(again));
+    }
     box.clash_server = std::make_unique<ClashServer>(box.io, *box.clash);
     if (box.clash_server->start()) {
       spdlog::critical("experimental.clash_api: {}", box.clash_server->start_error());

@@ -8,7 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "app/clash_dns.hpp"
 #include "app/metrics_server.hpp"
+#include "dns/client.hpp"
 #include "metrics/process.hpp"
 #include "outbound/anytls.hpp"
 #include "outbound/group.hpp"
@@ -16,14 +18,13 @@
 #include "outbound/url_probe.hpp"
 #include "outbound/urltest.hpp"
 #include "route/clash_mode.hpp"
+#include "route/rule_text.hpp"
 
 namespace anytls::app {
 
 using json = nlohmann::ordered_json;
 
 namespace {
-
-constexpr std::string_view kGlobal = "GLOBAL";
 
 // Destination names come from peers (a SOCKS5 domain may hold any byte but
 // NUL): bytes that are not UTF-8 become U+FFFD instead of failing the dump
@@ -122,15 +123,24 @@ json pool_json(const outbound::AnyTlsOutbound& a) {
               {"sessions", std::move(sessions)}};
 }
 
+// What GLOBAL stands for now: the pick, else route.final's outbound.
+const std::string& global_now(const Components& parts) {
+  return parts.global_choice().empty() ? parts.final_tag() : parts.global_choice();
+}
+
 // JSON bodies built with initializer lists, kept out of coroutine bodies
 // (docs/architecture.md, GCC 12 rule 5).
 ClashResponse hello() { return json_response(200, json{{"hello", "clash"}}); }
+// "sing-box" in the version is how zashboard and metacubexd tell sing-box's
+// Clash API from mihomo's (whose mihomo-only controls would answer 404
+// here); sing-box answers premium and meta true as well.
 ClashResponse version() {
-  return json_response(200, json{{"version", std::string("anytls-cpp ") + ANYTLS_VERSION}, {"premium", true}, {"meta", true}});
+  return json_response(200, json{{"version", std::string("anytls-cpp ") + ANYTLS_VERSION + " (sing-box compatible)"},
+                                 {"premium", true},
+                                 {"meta", true}});
 }
 ClashResponse delay_response(std::uint16_t ms) { return json_response(200, json{{"delay", ms}}); }
 ClashResponse no_providers() { return json_response(200, json{{"providers", json::object()}}); }
-ClashResponse no_rules() { return json_response(200, json{{"rules", json::array()}}); }
 ClashResponse groups_response(json groups) { return json_response(200, json{{"proxies", std::move(groups)}}); }
 ClashResponse body_response(std::string body) {
   ClashResponse r;
@@ -152,6 +162,11 @@ std::uint16_t parse_timeout(const Target& t) {
 }  // namespace
 
 std::vector<std::string> clash_modes(const config::Options& options) {
+  return clash_modes(options.route.rules,
+                     options.clash_api ? options.clash_api->default_mode : std::string());
+}
+
+std::vector<std::string> clash_modes(const std::vector<config::RouteRule>& rules, const std::string& default_mode) {
   std::vector<std::string> modes{"Rule", "Global", "Direct"};
   auto lower = [](std::string v) {
     for (auto& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -163,8 +178,8 @@ std::vector<std::string> clash_modes(const config::Options& options) {
       if (lower(have) == lower(m)) return;
     modes.push_back(m);
   };
-  for (const auto& r : options.route.rules) add(r.clash_mode);
-  if (options.clash_api) add(options.clash_api->default_mode);
+  for (const auto& r : rules) add(r.clash_mode);
+  add(default_mode);
   return modes;
 }
 
@@ -269,7 +284,7 @@ std::string ClashApi::connections_json() const {
                           {"download", c.download},
                           {"start", rfc3339(c.start)},
                           {"chains", c.chains},
-                          {"rule", "final"},
+                          {"rule", md.rule.empty() ? std::string("final") : md.rule},
                           {"rulePayload", ""}});
     }
   }
@@ -286,17 +301,43 @@ std::string ClashApi::log_json(const LogLine& line) const {
 
 // ---- proxies --------------------------------------------------------------------
 
+const outbound::Outbound& ClashApi::leaf_of(const outbound::Outbound& out) const {
+  const outbound::Outbound* o = &out;
+  // Groups nest; the config refuses loops, the bound is for safety.
+  for (int depth = 0; depth < 16; ++depth) {
+    const auto* g = dynamic_cast<const outbound::Group*>(o);
+    if (!g || !g->now()) break;
+    o = g->now();
+  }
+  return *o;
+}
+
+void ClashApi::record_delay(const outbound::Outbound& out, std::optional<std::uint16_t> ms) {
+  const std::string& tag = leaf_of(out).tag();
+  if (ms) {
+    history_[tag] = std::make_pair(rfc3339(std::chrono::system_clock::now()), *ms);
+    failed_.erase(tag);
+  } else {
+    // Nothing stored on failure (a 0 ms entry would be drawn as a delay).
+    history_.erase(tag);
+    failed_.insert(tag);
+  }
+}
+
 std::string ClashApi::proxy_json(const outbound::Outbound& out) const {
-  json p{{"type", display_type(out.type())}, {"name", out.tag()}, {"udp", out.type() != "block"}, {"xudp", false}};
+  const auto& leaf = leaf_of(out);
+  const bool alive = failed_.count(leaf.tag()) == 0;
+  json p{{"type", display_type(out.type())}, {"name", out.tag()}, {"udp", out.type() != "block"}, {"xudp", false},
+         {"alive", alive}};
   json history = json::array();
-  if (auto it = history_.find(out.tag()); it != history_.end())
+  if (auto it = history_.find(leaf.tag()); it != history_.end())
     history.push_back(json{{"time", it->second.first}, {"delay", it->second.second}});
   // A urltest's own measurements, when newer ones are not known here.
-  if (history.empty()) {
+  if (history.empty() && alive) {
     for (const auto* o : sources_.parts->outbounds()) {
       const auto* u = dynamic_cast<const outbound::UrlTestOutbound*>(o);
       if (!u) continue;
-      if (auto d = u->delay_of(&out)) {
+      if (auto d = u->delay_of(&leaf)) {
         history.push_back(json{{"time", rfc3339(std::chrono::system_clock::now())}, {"delay", *d}});
         break;
       }
@@ -312,29 +353,66 @@ std::string ClashApi::proxy_json(const outbound::Outbound& out) const {
   return dump_text(p);
 }
 
+// Clash's GLOBAL group: every outbound, "now" the one picked for Global
+// mode (Components::select_global), else route.final's. A real selector:
+// PUT /proxies/GLOBAL picks, and Global mode then routes through the pick
+// (app/reload.hpp, SwitchRouter).
+std::string ClashApi::global_json() const {
+  const auto& parts = *sources_.parts;
+  std::vector<std::string> all;
+  for (const auto* o : parts.outbounds()) all.push_back(o->tag());
+  const std::string& now = global_now(parts);
+  json g{{"type", "Selector"}, {"name", kGlobalGroup}, {"udp", true}, {"xudp", false}, {"alive", true},
+         {"history", json::array()}, {"all", all}, {"now", now}};
+  if (const auto* n = parts.outbound(now)) {
+    auto member = json::parse(proxy_json(*n));
+    g["alive"] = member["alive"];
+    g["history"] = member["history"];
+  }
+  return dump_text(g);
+}
+
 std::string ClashApi::proxies_json() const {
   json proxies = json::object();
-  std::vector<std::string> all;
-  for (const auto* o : sources_.parts->outbounds()) {
-    proxies[o->tag()] = json::parse(proxy_json(*o));
-    all.push_back(o->tag());
-  }
-  // Clash's GLOBAL group: every outbound; "now" is the default one.
-  json global{{"type", "Selector"}, {"name", kGlobal}, {"udp", true}, {"xudp", false}, {"history", json::array()},
-              {"all", all}, {"now", all.empty() ? std::string() : all.front()}};
-  proxies[std::string(kGlobal)] = std::move(global);
+  for (const auto* o : sources_.parts->outbounds()) proxies[o->tag()] = json::parse(proxy_json(*o));
+  proxies[std::string(kGlobalGroup)] = json::parse(global_json());
   return dump_text(json{{"proxies", std::move(proxies)}});
 }
 
+std::vector<outbound::Outbound*> ClashApi::members_of(const std::string& name) const {
+  std::vector<outbound::Outbound*> v;
+  if (name == kGlobalGroup) {
+    for (const auto* o : sources_.parts->outbounds()) v.push_back(sources_.parts->outbound(o->tag()));
+    return v;
+  }
+  if (auto* g = dynamic_cast<outbound::Group*>(sources_.parts->outbound(name))) v = g->members();
+  return v;
+}
+
+std::string ClashApi::rules_json() const {
+  json rules = json::array();
+  if (sources_.parts) {
+    for (const auto& r : sources_.parts->route_rules()) {
+      auto t = route::describe(r);
+      rules.push_back(json{{"type", t.type}, {"payload", t.payload}, {"proxy", t.action}});
+    }
+  }
+  return dump_text(json{{"rules", std::move(rules)}});
+}
+
 ClashResponse ClashApi::select(const std::string& name, const std::string& body) {
-  auto* out = sources_.parts->outbound(name);
-  if (!out) return message(404, "Resource not found");
+  const bool global = name == kGlobalGroup;
+  auto* out = global ? nullptr : sources_.parts->outbound(name);
+  if (!global && !out) return message(404, "Resource not found");
   auto* sel = dynamic_cast<outbound::SelectorOutbound*>(out);
-  if (!sel) return message(400, "Must be a Selector");
+  if (!global && !sel) return message(400, "Must be a Selector");
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("name") || !j["name"].is_string())
     return message(400, "Body invalid");
-  if (!sel->select(j["name"].get<std::string>())) return message(400, "Selector update error: not found");
+  const auto member = j["name"].get<std::string>();
+  const bool done = global ? sources_.parts->select_global(member) : sel->select(member);
+  if (!done) return message(400, "Selector update error: not found");
+  if (global) spdlog::info("clash-api: GLOBAL now {} (used in Global mode)", member);
   return no_content();
 }
 
@@ -348,19 +426,32 @@ std::string current_log_level() {
 
 }  // namespace
 
+std::vector<std::string> ClashApi::modes() const {
+  // From the rules in use: a reload may name other modes.
+  if (sources_.parts) return clash_modes(sources_.parts->route_rules(), options_.default_mode);
+  return modes_;
+}
+
 std::string ClashApi::configs_json() const {
-  // Inbound ports are configured in the file, not here (sing-box reports 0
-  // as well).
-  json j{{"port", 0},
-         {"socks-port", 0},
+  // The first running inbound of each kind (0: none); they are set in the
+  // configuration file, not here.
+  std::uint16_t http = 0, socks = 0, mixed = 0;
+  if (sources_.parts) {
+    for (const auto& in : sources_.parts->inbound_ports()) {
+      std::uint16_t* slot = in.type == "mixed" ? &mixed : in.type == "socks" ? &socks : in.type == "http" ? &http : nullptr;
+      if (slot && *slot == 0) *slot = in.port;
+    }
+  }
+  json j{{"port", http},
+         {"socks-port", socks},
          {"redir-port", 0},
          {"tproxy-port", 0},
-         {"mixed-port", 0},
+         {"mixed-port", mixed},
          {"allow-lan", false},
          {"bind-address", "*"},
          {"mode", route::clash_mode()},
-         {"mode-list", modes_},
-         {"modes", modes_},
+         {"mode-list", modes()},
+         {"modes", modes()},
          {"log-level", current_log_level()},
          {"ipv6", true},
          {"tun", nullptr}};
@@ -375,11 +466,12 @@ ClashResponse ClashApi::patch_configs(const std::string& body) {
   // did not take; nothing of the request is applied then.
   for (const auto& [key, value] : j.items())
     if (key != "mode" && key != "log-level") return message(400, key + ": cannot be changed through the API");
-  const std::string* mode = nullptr;
+  const auto offered = modes();
+  const std::string* mode = nullptr;  // in offered
   if (j.contains("mode")) {
     if (!j["mode"].is_string()) return message(400, "Body invalid");
     std::string want = j["mode"].get<std::string>();
-    for (const auto& m : modes_) {
+    for (const auto& m : offered) {
       bool same = m.size() == want.size() && std::equal(m.begin(), m.end(), want.begin(), [](char a, char b) {
                     return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
                   });
@@ -407,8 +499,52 @@ ClashResponse ClashApi::patch_configs(const std::string& body) {
   return no_content();
 }
 
+ClashResponse ClashApi::put_configs(const std::string& body) {
+  // mihomo's reload: {"path": "", "payload": ""} (zashboard adds
+  // ?reload=true, metacubexd ?force=true) names the file in use. Another
+  // file, or a configuration sent inline, is not taken.
+  if (!body.empty()) {
+    json j = json::parse(body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return message(400, "Body invalid");
+    for (const char* key : {"path", "payload"}) {
+      if (!j.contains(key)) continue;
+      const auto& v = j[key];
+      if (!v.is_string() || !v.get<std::string>().empty())
+        return message(400, std::string(key) + ": only the configuration file in use can be reloaded");
+    }
+  }
+  if (!reload_) return message(400, "no configuration file to reload from");
+  auto why = reload_();
+  if (!why.empty()) return message(400, why);
+  return no_content();
+}
+
+ClashResponse ClashApi::flush_dns() {
+  if (sources_.parts)
+    if (auto dns = sources_.parts->dns_client()) dns->clear_cache();
+  return no_content();
+}
+
+asio::awaitable<ClashResponse> ClashApi::dns_query(const Target& t) {
+  auto dns = sources_.parts ? sources_.parts->dns_client() : nullptr;
+  if (!dns) co_return message(503, "no DNS module");
+  auto name = t.query.find("name");
+  auto type = t.query.find("type");
+  std::string why;
+  auto wire = dns_query_wire(name == t.query.end() ? std::string_view() : std::string_view(name->second),
+                             type == t.query.end() ? std::string_view() : std::string_view(type->second), why);
+  if (!wire) co_return message(400, why);
+  const std::span<const std::uint8_t> query(*wire);
+  const outbound::Metadata md;
+  auto answer = co_await dns->exchange(query, md);
+  if (!answer) co_return message(500, answer.error().text());
+  if (!answer.value()) co_return message(500, "dropped by a DNS rule");
+  co_return body_response(dns_answer_json(*answer.value()));
+}
+
 asio::awaitable<ClashResponse> ClashApi::delay(const std::string& name, const Target& t) {
-  auto* out = sources_.parts->outbound(name);
+  // GLOBAL: through the outbound it stands for now.
+  auto* out = sources_.parts->outbound(name == kGlobalGroup ? global_now(*sources_.parts) : name);
   if (!out) co_return message(404, "Resource not found");
   auto it = t.query.find("url");
   std::string url = it == t.query.end() || it->second.empty() ? std::string(config::defaults::kUrlTestUrl) : it->second;
@@ -418,26 +554,30 @@ asio::awaitable<ClashResponse> ClashApi::delay(const std::string& name, const Ta
   if (timeout == 0) co_return message(400, "Body invalid");
   const auto limit = std::chrono::milliseconds(timeout);
   auto r = co_await outbound::probe_url(*out, *parsed, limit, nullptr);
-  auto now = rfc3339(std::chrono::system_clock::now());
+  std::optional<std::uint16_t> ms;
+  if (r) ms = r.value();
+  record_delay(*out, ms);
   if (!r) {
-    history_[name] = std::make_pair(now, std::uint16_t{0});
     if (r.error().code == std::errc::timed_out) co_return message(504, "Timeout");
     co_return message(503, "An error occurred in the delay test");
   }
-  history_[name] = std::make_pair(now, r.value());
   co_return delay_response(r.value());
 }
 
 asio::awaitable<ClashResponse> ClashApi::group_delay(const std::string& name, const Target& t) {
-  auto* out = sources_.parts->outbound(name);
-  if (!out) co_return message(404, "Resource not found");
-  auto* g = dynamic_cast<outbound::Group*>(out);
-  if (!g) co_return message(404, "Resource not found");
+  const auto members = members_of(name);
+  if (members.empty()) co_return message(404, "Resource not found");
   json result = json::object();
-  if (auto* u = dynamic_cast<outbound::UrlTestOutbound*>(g)) {
-    co_await u->check_all();
-    for (auto* m : u->members())
-      if (auto d = u->delay_of(m)) result[m->tag()] = *d;
+  // A urltest measures with its own URL and records the delays it chooses by.
+  auto* u = dynamic_cast<outbound::UrlTestOutbound*>(sources_.parts->outbound(name));
+  if (u) {
+    asio::awaitable<void> check = u->check_all();
+    co_await std::move(check);
+    for (auto* m : u->members()) {
+      auto d = u->delay_of(m);
+      record_delay(*m, d);
+      if (d) result[m->tag()] = *d;
+    }
     co_return json_response(200, result);
   }
   auto it = t.query.find("url");
@@ -446,11 +586,13 @@ asio::awaitable<ClashResponse> ClashApi::group_delay(const std::string& name, co
   auto timeout = parse_timeout(t);
   if (!parsed || timeout == 0) co_return message(400, "Body invalid");
   const auto limit = std::chrono::milliseconds(timeout);
-  for (auto* m : g->members()) {
+  for (auto* m : members) {
     auto r = co_await outbound::probe_url(*m, *parsed, limit, nullptr);
-    auto now = rfc3339(std::chrono::system_clock::now());
-    history_[m->tag()] = std::make_pair(now, r ? r.value() : std::uint16_t{0});
-    if (r) result[m->tag()] = r.value();
+    std::optional<std::uint16_t> ms;
+    if (r) ms = r.value();
+    record_delay(*m, ms);
+    // Only what answered, as sing-box and mihomo list it.
+    if (ms) result[m->tag()] = *ms;
   }
   co_return json_response(200, result);
 }
@@ -465,7 +607,7 @@ asio::awaitable<ClashResponse> ClashApi::handle(const inbound::http::RequestHead
   } else if (s[0] == "configs" && s.size() == 1) {
     if (m == "GET") co_return body_response(configs_json());
     if (m == "PATCH") co_return patch_configs(body);
-    if (m == "PUT") co_return no_content();  // reloading a file by path: not offered
+    if (m == "PUT") co_return put_configs(body);
   } else if (s[0] == "proxies") {
     if (s.size() == 1 && m == "GET") co_return body_response(proxies_json());
     if (s.size() == 2 && m == "GET") co_return proxy_response(s[1]);
@@ -489,7 +631,15 @@ asio::awaitable<ClashResponse> ClashApi::handle(const inbound::http::RequestHead
     // No proxy or rule providers here; dashboards ask anyway.
     co_return no_providers();
   } else if (s[0] == "rules" && s.size() == 1 && m == "GET") {
-    co_return no_rules();
+    co_return body_response(rules_json());
+  } else if (s[0] == "dns" && s.size() == 2 && s[1] == "query") {
+    if (m == "GET") co_return co_await dns_query(t);
+  } else if (s[0] == "cache" && s.size() == 3 && s[2] == "flush" && (s[1] == "dns" || s[1] == "fakeip")) {
+    if (m != "POST") co_return message(405, "Method not allowed");
+    if (s[1] == "dns") co_return flush_dns();
+    // No fake IPs are handed out here, so there are none to forget: 204,
+    // as sing-box answers when fakeip is off.
+    co_return no_content();
   } else {
     co_return message(404, "Resource not found");
   }
@@ -497,10 +647,7 @@ asio::awaitable<ClashResponse> ClashApi::handle(const inbound::http::RequestHead
 }
 
 ClashResponse ClashApi::proxy_response(const std::string& name) const {
-  if (name == kGlobal) {
-    auto all = json::parse(proxies_json());
-    return json_response(200, all["proxies"][std::string(kGlobal)]);
-  }
+  if (name == kGlobalGroup) return body_response(global_json());
   auto* out = sources_.parts->outbound(name);
   if (!out) return message(404, "Resource not found");
   return body_response(proxy_json(*out));
@@ -514,6 +661,7 @@ ClashResponse ClashApi::groups() const {
 }
 
 ClashResponse ClashApi::group_response(const std::string& name) const {
+  if (name == kGlobalGroup) return body_response(global_json());
   auto* out = sources_.parts->outbound(name);
   if (!out || !dynamic_cast<outbound::Group*>(out)) return message(404, "Resource not found");
   return body_response(proxy_json(*out));

@@ -5,7 +5,10 @@
 // rendered.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <set>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -53,6 +56,7 @@ bool is_stream_upgrade(const inbound::http::RequestHead& req, const Target& t);
 // The mode names a dashboard may choose: Clash's three (Rule, Global,
 // Direct), every clash_mode a route rule names, and default_mode.
 std::vector<std::string> clash_modes(const config::Options& options);
+std::vector<std::string> clash_modes(const std::vector<config::RouteRule>& rules, const std::string& default_mode);
 
 class ClashApi {
  public:
@@ -76,27 +80,48 @@ class ClashApi {
   LogBuffer* logs() const { return sources_.logs; }
 
   // The mode names /configs offers: Rule, Global, Direct and any clash_mode
-  // a route rule names.
+  // a route rule names. Without components (tests) those set here; with
+  // them, from the route rules in use (a reload may add modes).
   void set_modes(std::vector<std::string> modes) { modes_ = std::move(modes); }
+  // What PUT /configs runs: reads and applies the configuration file as
+  // SIGHUP does; "" when applied, else why not. Unset: no file to reload.
+  using Reload = std::function<std::string()>;
+  void set_reload(Reload reload) { reload_ = std::move(reload); }
 
  private:
   std::string proxies_json() const;
   std::string proxy_json(const outbound::Outbound& out) const;
+  std::string global_json() const;
+  std::vector<std::string> modes() const;
   std::string configs_json() const;
+  std::string rules_json() const;
   ClashResponse proxy_response(const std::string& name) const;
   ClashResponse groups() const;
   ClashResponse group_response(const std::string& name) const;
   ClashResponse select(const std::string& name, const std::string& body);
   ClashResponse patch_configs(const std::string& body);
+  ClashResponse put_configs(const std::string& body);
+  ClashResponse flush_dns();
+  asio::awaitable<ClashResponse> dns_query(const Target& t);
   asio::awaitable<ClashResponse> delay(const std::string& name, const Target& t);
   asio::awaitable<ClashResponse> group_delay(const std::string& name, const Target& t);
+  // The members /group/{name}/delay tests (GLOBAL: every outbound).
+  std::vector<outbound::Outbound*> members_of(const std::string& name) const;
+  // Where a delay through `out` is recorded and read: the member a group
+  // uses now, followed down to a leaf (sing-box keeps it under the group's
+  // real tag, so a group shows its selected member's delay).
+  const outbound::Outbound& leaf_of(const outbound::Outbound& out) const;
+  void record_delay(const outbound::Outbound& out, std::optional<std::uint16_t> ms);
 
   config::ClashApiOptions options_;
   ClashSources sources_;
   std::vector<std::string> modes_;
-  // Last delay per outbound tag (the "history" dashboards draw): time and ms
-  // (0: failed).
+  Reload reload_;
+  // Last successful delay test per outbound tag (the "history" dashboards
+  // draw): time and ms. A failed test removes it, as sing-box does, and
+  // marks the outbound not alive (mihomo's "alive": metacubexd counts it).
   std::map<std::string, std::pair<std::string, std::uint16_t>, std::less<>> history_;
+  std::set<std::string, std::less<>> failed_;
 };
 
 }  // namespace anytls::app

@@ -17,6 +17,7 @@
 #include "outbound/group.hpp"
 #include "outbound/selector.hpp"
 #include "outbound/urltest.hpp"
+#include "route/clash_mode.hpp"
 #include "route/rule_router.hpp"
 
 #include "config/load.hpp"
@@ -299,6 +300,9 @@ std::optional<Components::Failure> Components::start(const config::Options& opti
   } catch (const std::exception& e) {
     return Failure{1, e.what()};
   }
+  if (store_)
+    if (auto kept = store_->load_selected(kGlobalGroup)) global_tag_ = *kept;
+  bind_route(options);
   install_updater();
   for (const auto& in : options.inbounds) {
     In entry{in, nullptr};
@@ -402,6 +406,7 @@ std::optional<std::vector<std::string>> Components::apply(const config::Options&
   }
   outbounds_ = std::move(next);
   router_.set(std::move(router));
+  bind_route(options);
   install_updater();
   // The old DNS module (and its cache) goes once nothing uses it: lookups
   // in flight and hijacked flows hold it (shared), nothing else does.
@@ -478,21 +483,60 @@ outbound::Outbound* Components::outbound(std::string_view tag) const {
   return nullptr;
 }
 
-void reload(Components& parts, const ConfigReader& read) {
-  spdlog::info("SIGHUP received, reloading the configuration");
+std::string reload(Components& parts, const ConfigReader& read) {
   config::Options options;
   try {
     options = read();
   } catch (const std::exception& e) {
     spdlog::error("reload: {}; keeping the running configuration", e.what());
-    return;
+    return e.what();
   }
   for (const auto& w : options.warnings) spdlog::warn("{}", w);
   auto changes = parts.apply(options);
-  if (!changes) return;
+  if (!changes) return "the configuration could not be applied (see the log); the running one stays";
   for (const auto& c : *changes) spdlog::info("reload: {}", c);
   spdlog::info("reload: done, {} changed, {} inbounds, {} outbounds", changes->size(), parts.inbound_count(),
                parts.outbound_count());
+  return {};
+}
+
+// ---- what the Clash API shows and changes
+
+route::Decision SwitchRouter::decide(const outbound::Metadata& md) {
+  auto d = get()->decide(md);
+  if (d.action != route::Action::route || d.reject || !d.outbound) return d;
+  auto* pick = global_.load(std::memory_order_acquire);
+  if (pick && route::clash_mode_is("global")) d.outbound = pick;
+  return d;
+}
+
+void Components::bind_route(const config::Options& options) {
+  final_tag_ = options.route.final.empty() ? options.outbounds.front().tag : options.route.final;
+  route_rules_ = options.route.rules;
+  auto* pick = global_tag_.empty() ? nullptr : outbound(global_tag_);
+  if (!pick) global_tag_.clear();  // the picked outbound is gone
+  router_.set_global(pick);
+}
+
+bool Components::select_global(std::string_view tag) {
+  auto* pick = outbound(tag);
+  if (!pick) return false;
+  global_tag_ = std::string(tag);
+  router_.set_global(pick);
+  if (store_) store_->save_selected(kGlobalGroup, tag);
+  return true;
+}
+
+std::vector<Components::InboundPort> Components::inbound_ports() const {
+  std::vector<InboundPort> v;
+  for (const auto& in : inbounds_) {
+    if (!in.object) continue;
+    std::uint16_t port = 0;
+    if (auto* sh = dynamic_cast<const inbound::ShardedInbound*>(in.object.get())) port = sh->port();
+    else if (auto* p = dynamic_cast<const inbound::ProxyInbound*>(in.object.get())) port = p->port();
+    v.push_back(InboundPort{in.options.type, port});
+  }
+  return v;
 }
 
 std::vector<const inbound::Inbound*> Components::inbounds() const {

@@ -18,6 +18,8 @@
 // once its download in flight has stopped, and the replaced DNS module with
 // its cache once its last lookup or hijacked flow has ended.
 #pragma once
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -25,6 +27,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <asio/awaitable.hpp>
@@ -67,8 +70,11 @@ struct DnsSlot {
 class SwitchRouter final : public route::Router {
  public:
   // Every worker asks; a reload on worker 0 replaces the router. The one
-  // asked stays alive until its decision is made.
-  route::Decision decide(const outbound::Metadata& md) override { return get()->decide(md); }
+  // asked stays alive until its decision is made. In Global mode, a member
+  // picked in Clash's GLOBAL group takes every connection the rules route
+  // (final included); rules with other actions (reject, sniff, resolve,
+  // hijack-dns) still apply, so DNS hijacking and blocks keep working.
+  route::Decision decide(const outbound::Metadata& md) override;
   bool needs_process() const override {
     auto r = get();
     return r && r->needs_process();
@@ -81,6 +87,8 @@ class SwitchRouter final : public route::Router {
     std::lock_guard lock(mu_);
     current_ = std::move(r);
   }
+  // GLOBAL's pick (null: none, the rules decide in Global mode too).
+  void set_global(outbound::Outbound* o) { global_.store(o, std::memory_order_release); }
 
  private:
   std::shared_ptr<route::Router> get() const {
@@ -89,7 +97,13 @@ class SwitchRouter final : public route::Router {
   }
   mutable std::mutex mu_;
   std::shared_ptr<route::Router> current_;
+  // Read by every worker; an outbound a reload replaces stays allocated
+  // (Components keeps drained ones), so a stale read is still safe.
+  std::atomic<outbound::Outbound*> global_{nullptr};
 };
+
+// Clash's GLOBAL group, as the Clash API publishes it.
+inline constexpr std::string_view kGlobalGroup = "GLOBAL";
 
 class Components {
  public:
@@ -130,6 +144,23 @@ class Components {
   // start(), must outlive this. Null: nowhere.
   void set_selection_store(outbound::SelectionStore* store) { store_ = store; }
 
+  // What the Clash API shows and changes (worker 0).
+  // Clash's GLOBAL group: the outbound picked for Global mode (SwitchRouter),
+  // kept in the selection store and across reloads while its tag exists.
+  // False: no such outbound.
+  bool select_global(std::string_view tag);
+  // The pick, or "" when none was made.
+  const std::string& global_choice() const { return global_tag_; }
+  // route.final, or the first outbound.
+  const std::string& final_tag() const { return final_tag_; }
+  const std::vector<config::RouteRule>& route_rules() const { return route_rules_; }
+  // Running inbounds by type, with the port each listens on (0: not known).
+  struct InboundPort {
+    std::string type;
+    std::uint16_t port = 0;
+  };
+  std::vector<InboundPort> inbound_ports() const;
+
  private:
   struct Out {
     config::OutboundOptions options;
@@ -159,6 +190,9 @@ class Components {
   // Makes the updater build_router() prepared the current one (the previous
   // one stops: its router is being replaced).
   void install_updater();
+  // After the outbounds or the route changed: the router's GLOBAL pick, the
+  // final tag and rules the Clash API shows.
+  void bind_route(const config::Options& options);
 
   asio::io_context& io_;
   std::shared_ptr<net::Resolver> resolver_;
@@ -177,6 +211,9 @@ class Components {
   net::TaskGroup retiring_;
   std::shared_ptr<DnsSlot> dns_ = std::make_shared<DnsSlot>();
   outbound::SelectionStore* store_ = nullptr;
+  std::string global_tag_;
+  std::string final_tag_;
+  std::vector<config::RouteRule> route_rules_;
   bool stopped_ = false;
 };
 
@@ -184,8 +221,9 @@ class Components {
 // preflight); throws config::ConfigError.
 using ConfigReader = std::function<config::Options()>;
 
-// SIGHUP: a configuration that fails to read or check is logged and the
-// running one stays; a good one is applied and its changes logged.
-void reload(Components& parts, const ConfigReader& read);
+// SIGHUP (and the Clash API's PUT /configs): a configuration that fails to
+// read or check is logged and the running one stays; a good one is applied
+// and its changes logged. Returns "" when applied, else why not.
+std::string reload(Components& parts, const ConfigReader& read);
 
 }  // namespace anytls::app

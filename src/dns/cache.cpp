@@ -40,6 +40,12 @@ void Cache::erase(std::unordered_map<std::string, List::iterator>::iterator it) 
   map_.erase(it);
 }
 
+void Cache::clear() {
+  map_.clear();
+  lru_.clear();
+  bytes_ = 0;
+}
+
 std::optional<std::vector<std::uint8_t>> Cache::get(const std::string& key, std::uint16_t id) {
   auto it = map_.find(key);
   if (it == map_.end()) {

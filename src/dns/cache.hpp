@@ -37,6 +37,8 @@ class Cache {
   // Stores an answer parse() accepted; answers without a TTL (no records)
   // or with TTL 0, and answers over max_bytes / 8, are not stored.
   void put(const std::string& key, std::vector<std::uint8_t> wire, const Message& parsed);
+  // Forgets every answer (the Clash API's POST /cache/dns/flush).
+  void clear();
 
   std::size_t size() const { return map_.size(); }
   std::size_t bytes() const { return bytes_; }

@@ -84,6 +84,8 @@ class Client final : public route::DnsHandler {
   void reset_fakeip() override;
 
   const Cache& cache() const { return cache_; }
+  // Forgets every cached answer; lookups in flight still store theirs.
+  void clear_cache() { cache_.clear(); }
   std::uint64_t upstream_queries() const { return upstream_queries_; }
 
  private:

@@ -16,6 +16,7 @@ class Reader {
  public:
   explicit Reader(std::span<const std::uint8_t> w) : w_(w) {}
   std::size_t pos() const { return pos_; }
+  void seek(std::size_t p) { pos_ = std::min(p, w_.size()); }
   bool u16(std::uint16_t& v) {
     if (w_.size() - pos_ < 2) return false;
     v = static_cast<std::uint16_t>(w_[pos_] << 8 | w_[pos_ + 1]);
@@ -151,6 +152,15 @@ bool write_records(std::vector<std::uint8_t>& o, const std::vector<Record>& rs) 
 char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
 
 }  // namespace
+
+std::optional<std::string> read_name(std::span<const std::uint8_t> wire, std::size_t at) {
+  Reader r(wire);
+  r.seek(at);
+  std::string out;
+  const char* why = nullptr;
+  if (!r.name(out, why)) return std::nullopt;
+  return out;
+}
 
 std::optional<Message> parse(std::span<const std::uint8_t> wire, std::string* error) {
   const char* why = "truncated header";

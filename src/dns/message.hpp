@@ -76,6 +76,10 @@ struct Message {
 // nullopt and a reason ("truncated record", "compression loop") on bad input.
 std::optional<Message> parse(std::span<const std::uint8_t> wire, std::string* error = nullptr);
 
+// The possibly compressed name at `at` in wire (a record's data starts at
+// its ttl_offset + 6), as parse() gives names; nullopt when it does not read.
+std::optional<std::string> read_name(std::span<const std::uint8_t> wire, std::size_t at);
+
 // nullopt when a name cannot be written (label over 63 bytes, name over 255,
 // empty label) or a section has more than 65535 entries.
 std::optional<std::vector<std::uint8_t>> encode(const Message& m);

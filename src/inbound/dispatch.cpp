@@ -17,6 +17,7 @@
 #include "net/coro.hpp"
 #include "net/duration.hpp"
 #include "route/process.hpp"
+#include "route/rule_text.hpp"
 #include "inbound/tracker.hpp"
 
 namespace anytls::inbound {
@@ -230,6 +231,10 @@ asio::awaitable<net::Result<route::Decision>> choose(route::Router& router, outb
     co_return decision;
   }
   if (decision.rule != nullptr) apply_route_options(md, *decision.rule);
+  if (connection_tracker()) {
+    if (decision.rule) md.rule = route::connection_rule(*decision.rule);
+    else md.rule = "final";
+  }
   if (decision.outbound == nullptr) {
     spdlog::error("{} no outbound for {}", log_prefix(md), md.destination.to_string());
     co_return net::Error{make_error_code(DispatchError::no_outbound), {}};
@@ -240,9 +245,12 @@ asio::awaitable<net::Result<route::Decision>> choose(route::Router& router, outb
   co_return decision;
 }
 
+// In sing-box's words, which dashboards and users grep for:
+//   [id elapsed] inbound/mixed[in]: process connection from 127.0.0.1:5555:
+//   dial tcp 127.0.0.1:1: connect: connection refused
 void log_failure(const outbound::Metadata& md, const net::Error& e) {
-  spdlog::error("{} open outbound {}connection to {}: {}", log_prefix(md), packet_word(md),
-                md.destination.to_string(), e.text());
+  spdlog::error("{} process {}connection from {}: {}", log_prefix(md), packet_word(md), endpoint_string(md.source),
+                e.text());
 }
 
 }  // namespace

@@ -44,6 +44,8 @@ namespace anytls::inbound {
 //   [id elapsed] inbound/mixed[in]: inbound connection to example.com:443
 //   [id elapsed] outbound/anytls[proxy]: outbound connection to example.com:443
 //   [id elapsed] inbound/mixed[in]: connection to example.com:443 closed: up 1.2 kB, down 40 kB   (debug)
+// and a dial that fails (error):
+//   [id elapsed] inbound/mixed[in]: process connection from 127.0.0.1:5000: dial tcp 127.0.0.1:1: connect: connection refused
 
 // Errors produced by dispatch itself (outbound errors pass through).
 // dropped: reject with method drop: the inbound answers nothing and holds

@@ -35,6 +35,10 @@ struct Metadata {
   std::string protocol;  // sniffed: "tls", "http"
   std::vector<asio::ip::address> destination_addresses;  // a resolve action's answer
   std::size_t rule_index = 0;  // where matching goes on after a non-final action
+  // The rule that routed it, as the Clash API shows it ("final": none
+  // matched; route/rule_text.hpp). Filled only while a connection tracker
+  // listens.
+  std::string rule;
   // The local process that opened the connection (Linux /proc), looked up
   // only when a rule needs it and the source is local.
   struct Process {

@@ -20,6 +20,8 @@
 #include "app/log_buffer.hpp"
 #include "app/clash_server.hpp"
 #include "app/reload.hpp"
+#include "config/load.hpp"
+#include "dns/client.hpp"
 #include "app/websocket.hpp"
 #include "inbound/mixed.hpp"
 #include "inbound/dispatch.hpp"
@@ -92,17 +94,30 @@ config::OutboundOptions anytls_out(std::string tag, std::uint16_t port) {
 }
 
 // a, b: anytls to the two servers; "select": selector of a and b; final: select.
+// A group of type "selector" or "urltest" (probing url).
+config::OutboundOptions group_out(std::string type, std::string tag, std::vector<std::string> members,
+                                  std::string url = "") {
+  config::OutboundOptions o;
+  o.type = std::move(type);
+  o.tag = std::move(tag);
+  if (o.type == "selector") {
+    config::SelectorOutboundOptions so;
+    so.outbounds = std::move(members);
+    o.options = so;
+  } else {
+    config::UrlTestOutboundOptions uo;
+    uo.outbounds = std::move(members);
+    uo.url = std::move(url);
+    o.options = uo;
+  }
+  return o;
+}
+
 config::Options options(std::uint16_t port_a, std::uint16_t port_b) {
   config::Options opts;
   opts.outbounds.push_back(anytls_out("a", port_a));
   opts.outbounds.push_back(anytls_out("b", port_b));
-  config::OutboundOptions s;
-  s.type = "selector";
-  s.tag = "select";
-  config::SelectorOutboundOptions so;
-  so.outbounds = {"a", "b"};
-  s.options = so;
-  opts.outbounds.push_back(s);
+  opts.outbounds.push_back(group_out("selector", "select", {"a", "b"}));
   opts.route.final = "select";
   opts.cache_file.enabled = true;
   opts.clash_api = clash_api_options();
@@ -111,7 +126,9 @@ config::Options options(std::uint16_t port_a, std::uint16_t port_b) {
 
 // Everything `run` puts together for the API, on the test's io_context.
 struct Stack {
-  Stack(Env& env, const config::Options& opts, const std::string& cache_path, const std::string& ui) {
+  // read: what PUT /configs reloads (empty: no file to reload from).
+  Stack(Env& env, const config::Options& opts, const std::string& cache_path, const std::string& ui,
+        app::ConfigReader read = {}) {
     config::CacheFileOptions co = opts.cache_file;
     co.path = cache_path;
     cache = std::make_unique<app::CacheFile>(co);
@@ -125,6 +142,7 @@ struct Stack {
     logs = std::make_shared<app::LogBuffer>();
     spdlog::default_logger()->sinks().push_back(logs);
     api = std::make_unique<app::ClashApi>(c, app::ClashSources{parts.get(), &tracker, cache.get(), logs.get()});
+    if (read) api->set_reload([p = parts.get(), read] { return app::reload(*p, read); });
     api->set_modes(app::clash_modes(opts));
     server = std::make_unique<app::ClashServer>(env.io, *api);
     if (server->start()) throw std::runtime_error(server->start_error());
@@ -559,6 +577,282 @@ void stalled_test(Stall kind) {
 TEST(ClashApi, DeleteEndsAStalledConnectionOnBothSides) { stalled_test(Stall::one); }
 TEST(ClashApi, DeleteAllEndsStalledConnectionsOnBothSides) { stalled_test(Stall::all); }
 TEST(ClashApi, DeleteEndsAStalledAnyTlsServerStream) { stalled_test(Stall::anytls_stream); }
+
+// ---- Issue 28: what yacd, zashboard and metacubexd need
+
+// mixed-in -> rules: Direct mode to direct, *.example.com rejected; final
+// "select" (block, then direct); "auto" a urltest of direct probing the local
+// web server; a hosts DNS server answering flush.test.
+config::Options dashboard_options(std::uint16_t web) {
+  config::Options opts;
+  opts.inbounds.push_back(mixed_inbound("mixed-in"));
+  opts.outbounds.push_back(direct_outbound("direct"));
+  config::OutboundOptions block;
+  block.type = "block";
+  block.tag = "block";
+  block.options = config::BlockOutboundOptions{};
+  opts.outbounds.push_back(block);
+  opts.outbounds.push_back(group_out("selector", "select", {"block", "direct"}));
+  opts.outbounds.push_back(group_out("urltest", "auto", {"direct"}, "http://127.0.0.1:" + std::to_string(web) + "/"));
+  config::RouteRule by_mode;
+  by_mode.clash_mode = "Direct";
+  by_mode.outbound = "direct";
+  opts.route.rules.push_back(by_mode);
+  config::RouteRule ads;
+  ads.domain_suffix = {"example.com"};
+  ads.action = config::RuleAction::reject;
+  opts.route.rules.push_back(ads);
+  opts.route.final = "select";
+  config::DnsServerOptions hosts;
+  hosts.type = "hosts";
+  hosts.tag = "hosts";
+  hosts.predefined.push_back({"flush.test", {"127.0.0.1"}});
+  config::DnsOptions dns;
+  dns.servers.push_back(hosts);
+  opts.dns = dns;
+  opts.cache_file.enabled = true;
+  opts.clash_api = clash_api_options();
+  return opts;
+}
+
+// What PUT /configs reloads: one rule more, naming a mode of its own.
+config::Options reloaded_options(std::uint16_t web) {
+  auto opts = dashboard_options(web);
+  config::RouteRule port;
+  port.port = {1, 2};
+  port.clash_mode = "Bypass";
+  port.outbound = "direct";
+  opts.route.rules.push_back(port);
+  return opts;
+}
+
+json parsed(const Reply& r) { return json::parse(r.body, nullptr, false); }
+// A chain of one (built here: no initializer lists in coroutines, GCC 12).
+json chain(std::string tag) { return json::array({std::move(tag)}); }
+
+// Dials through the router as an inbound would (the Stack's tracker lists
+// it); the connection's entry in /connections, or null when the dial failed.
+asio::awaitable<json> routed_entry(Stack* stack, std::uint16_t web, std::unique_ptr<net::Conn>* keep) {
+  auto md = tcp_to(web);
+  md.inbound = "test-in";
+  md.inbound_type = "mixed";
+  auto conn = co_await inbound::connect(stack->parts->router(), md);
+  if (!conn) co_return json();
+  *keep = std::move(*conn);
+  auto list = co_await request(stack->server->port(), "GET", "/connections", auth(), "");
+  auto lj = parsed(list);
+  json mine;
+  if (!lj.is_discarded())
+    for (const auto& c : lj["connections"])
+      if (c["metadata"]["type"] == "mixed/test-in") mine = c;
+  co_return mine;
+}
+
+std::string delay_query(std::uint16_t web) {
+  return "?timeout=5000&url=http%3A%2F%2F127.0.0.1%3A" + std::to_string(web) + "%2F";
+}
+
+asio::awaitable<void> global_body(Env* env, Results* r, std::string cache) {
+  const auto web = env->http.port();
+  auto stack = std::make_unique<Stack>(*env, dashboard_options(web), cache, "");
+  const auto port = stack->server->port();
+  const std::string good = auth();
+  const std::string none;
+
+  // ---- GLOBAL: a selector of every outbound, "now" route.final's
+  auto g = parsed(co_await request(port, "GET", "/proxies/GLOBAL", good, none));
+  r->check(!g.is_discarded() && g["type"] == "Selector" && g["now"] == "select" && g["all"].size() == 4,
+           "GLOBAL before a pick: " + g.dump());
+  // Global mode without a pick: the rules decide (final: select -> block).
+  route::set_clash_mode("Global");
+  std::unique_ptr<net::Conn> kept;
+  auto blocked = co_await routed_entry(stack.get(), web, &kept);
+  r->check(blocked.is_null() && !kept, "Global mode before a pick went through: " + blocked.dump());
+  const std::string bad_pick = R"({"name":"nope"})";
+  auto bad = co_await request(port, "PUT", "/proxies/GLOBAL", good, bad_pick);
+  r->check(bad.status == 400, "PUT /proxies/GLOBAL unknown: " + std::to_string(bad.status));
+  const std::string pick = R"({"name":"direct"})";
+  auto put = co_await request(port, "PUT", "/proxies/GLOBAL", good, pick);
+  r->check(put.status == 204, "PUT /proxies/GLOBAL: " + std::to_string(put.status) + " " + put.body);
+  g = parsed(co_await request(port, "GET", "/proxies", good, none))["proxies"]["GLOBAL"];
+  r->check(g["now"] == "direct", "GLOBAL after the pick: " + g.dump());
+  // Global mode now goes through the pick; the rule shown is what matched.
+  auto global = co_await routed_entry(stack.get(), web, &kept);
+  r->check(global.is_object() && global["chains"] == chain("direct") && global["rule"] == "final",
+           "Global mode after the pick: " + global.dump());
+  kept.reset();
+  // ---- the rule that routed a connection (was always "final")
+  route::set_clash_mode("Direct");
+  auto direct = co_await routed_entry(stack.get(), web, &kept);
+  r->check(direct.is_object() && direct["rule"] == "clash_mode=Direct => route(direct)",
+           "Direct mode connection: " + direct.dump());
+  kept.reset();
+  route::set_clash_mode("Rule");
+
+  // ---- delays: GLOBAL's members; a failure stores no entry and is not alive
+  const std::string gd_target = "/group/GLOBAL/delay" + delay_query(web);
+  auto gd = co_await request(port, "GET", gd_target, good, none);
+  auto gdj = parsed(gd);
+  r->check(gd.status == 200 && gdj.contains("direct") && !gdj.contains("block"), "GLOBAL delay: " + gd.body);
+  auto all = parsed(co_await request(port, "GET", "/proxies", good, none))["proxies"];
+  r->check(all["block"]["alive"] == false && all["block"]["history"].empty(), "block after a failed test: " + all["block"].dump());
+  r->check(all["direct"]["alive"] == true && all["direct"]["history"].size() == 1, "direct: " + all["direct"].dump());
+  // select stands on block: it shows block's state, then direct's once picked.
+  r->check(all["select"]["alive"] == false && all["select"]["history"].empty(), "select on block: " + all["select"].dump());
+  r->check(all["GLOBAL"]["history"].size() == 1, "GLOBAL shows direct's delay: " + all["GLOBAL"].dump());
+  const std::string sd_target = "/group/select/delay" + delay_query(web);
+  auto sd = co_await request(port, "GET", sd_target, good, none);
+  r->check(sd.status == 200 && parsed(sd).size() == 1 && parsed(sd).contains("direct"), "select delay: " + sd.body);
+  const std::string to_direct = R"({"name":"direct"})";
+  auto sel = co_await request(port, "PUT", "/proxies/select", good, to_direct);
+  r->check(sel.status == 204, "PUT select");
+  auto sj = parsed(co_await request(port, "GET", "/proxies/select", good, none));
+  r->check(sj["alive"] == true && sj["history"].size() == 1 && sj["history"][0]["delay"].get<int>() > 0,
+           "select on direct: " + sj.dump());
+  // A urltest group's own test: its history is its chosen member's delay.
+  const std::string ad_target = "/group/auto/delay" + delay_query(web);
+  auto ad = co_await request(port, "GET", ad_target, good, none);
+  auto aj = parsed(co_await request(port, "GET", "/proxies/auto", good, none));
+  r->check(ad.status == 200 && aj["now"] == "direct" && aj["history"].size() == 1 && aj["alive"] == true,
+           "auto after its test: " + ad.body + " " + aj.dump());
+
+  co_await stack->stop();
+  stack.reset();
+  // The pick is kept across a restart (cache_file).
+  auto again = std::make_unique<Stack>(*env, dashboard_options(web), cache, "");
+  auto g2 = parsed(co_await request(again->server->port(), "GET", "/proxies/GLOBAL", good, none));
+  r->check(g2["now"] == "direct", "GLOBAL after a restart: " + g2.dump());
+  co_await again->stop();
+}
+
+asio::awaitable<void> configs_body(Env* env, Results* r, std::string cache) {
+  const auto web = env->http.port();
+  bool broken = false;
+  app::ConfigReader read = [web, &broken] {
+    if (broken) throw config::ConfigError("route.rules[2].outbound", "outbound not found: nope");
+    return reloaded_options(web);
+  };
+  auto stack = std::make_unique<Stack>(*env, dashboard_options(web), cache, "", read);
+  const auto port = stack->server->port();
+  const std::string good = auth();
+  const std::string none;
+
+  // ---- /version: zashboard and metacubexd take us for sing-box
+  auto v = parsed(co_await request(port, "GET", "/version", good, none));
+  r->check(v["version"].get<std::string>().find("sing-box") != std::string::npos &&
+               v["version"].get<std::string>().find("anytls-cpp") != std::string::npos,
+           "version: " + v.dump());
+
+  // ---- /configs: the ports of the running inbounds, mode switched by PATCH
+  auto* mixed = dynamic_cast<inbound::ProxyInbound*>(stack->parts->inbound("mixed-in"));
+  CO_ASSERT_TRUE(mixed != nullptr);
+  auto c = parsed(co_await request(port, "GET", "/configs", good, none));
+  r->check(c["mixed-port"] == mixed->port() && c["socks-port"] == 0 && c["port"] == 0, "configs: " + c.dump());
+  const std::string to_direct = R"({"mode":"direct"})";
+  auto patch = co_await request(port, "PATCH", "/configs", good, to_direct);
+  c = parsed(co_await request(port, "GET", "/configs", good, none));
+  r->check(patch.status == 204 && c["mode"] == "Direct", "PATCH mode: " + c.dump());
+  route::set_clash_mode("Rule");
+
+  // ---- /rules: the route rules in sing-box's words
+  auto rules = parsed(co_await request(port, "GET", "/rules", good, none));
+  r->check(rules["rules"].size() == 2 && rules["rules"][0]["type"] == "default" &&
+               rules["rules"][0]["payload"] == "clash_mode=Direct" && rules["rules"][0]["proxy"] == "route(direct)" &&
+               rules["rules"][1]["payload"] == "domain_suffix=example.com" && rules["rules"][1]["proxy"] == "reject",
+           "rules: " + rules.dump());
+
+  // ---- PUT /configs reloads the file as SIGHUP does
+  const std::string other_file = R"({"path":"/etc/other.json","payload":""})";
+  auto refused = co_await request(port, "PUT", "/configs?force=true", good, other_file);
+  r->check(refused.status == 400 && refused.body.find("path") != std::string::npos, "PUT another file: " + refused.body);
+  const std::string same_file = R"({"path":"","payload":""})";
+  auto reloaded = co_await request(port, "PUT", "/configs?reload=true", good, same_file);
+  r->check(reloaded.status == 204, "PUT /configs: " + std::to_string(reloaded.status) + " " + reloaded.body);
+  rules = parsed(co_await request(port, "GET", "/rules", good, none));
+  r->check(rules["rules"].size() == 3 && rules["rules"][2]["payload"] == "port=[1 2] clash_mode=Bypass",
+           "rules after the reload: " + rules.dump());
+  // The mode the new rule names is offered and can be chosen.
+  c = parsed(co_await request(port, "GET", "/configs", good, none));
+  const std::string to_bypass = R"({"mode":"bypass"})";
+  auto bypass = co_await request(port, "PATCH", "/configs", good, to_bypass);
+  r->check(c["mode-list"].dump().find("Bypass") != std::string::npos && bypass.status == 204 &&
+               route::clash_mode() == "Bypass",
+           "mode after the reload: " + c.dump() + " " + bypass.body);
+  route::set_clash_mode("Rule");
+  broken = true;
+  auto failed = co_await request(port, "PUT", "/configs?reload=true", good, same_file);
+  r->check(failed.status == 400 && failed.body.find("outbound not found: nope") != std::string::npos,
+           "PUT /configs with a broken file: " + failed.body);
+
+  // ---- the DNS cache is flushed; fake IPs: none handed out, nothing to flush
+  auto dns = stack->parts->dns_client();
+  CO_ASSERT_TRUE(dns != nullptr);
+  auto found = co_await dns->lookup("flush.test", "", config::DomainStrategy::as_is);
+  r->check(found.ok() && dns->cache().size() >= 1, "flush.test was not cached");
+  auto flush = co_await request(port, "POST", "/cache/dns/flush", good, none);
+  r->check(flush.status == 204 && stack->parts->dns_client()->cache().size() == 0,
+           "POST /cache/dns/flush: " + std::to_string(flush.status) + ", " +
+               std::to_string(stack->parts->dns_client()->cache().size()) + " left");
+  auto fakeip = co_await request(port, "POST", "/cache/fakeip/flush", good, none);
+  r->check(fakeip.status == 204, "POST /cache/fakeip/flush: " + std::to_string(fakeip.status));
+  // ---- GET /dns/query: a lookup through the DNS module (zashboard's tool)
+  const std::string dq_target = "/dns/query?name=flush.test&type=A";
+  auto dq = parsed(co_await request(port, "GET", dq_target, good, none));
+  r->check(!dq.is_discarded() && dq["Status"] == 0 && dq["Question"][0]["Name"] == "flush.test." &&
+               dq["Answer"].size() == 1 && dq["Answer"][0]["data"] == "127.0.0.1" && dq["Answer"][0]["type"] == 1,
+           "GET /dns/query: " + dq.dump());
+  const std::string dq_bad = "/dns/query?name=flush.test&type=NOPE";
+  auto dqb = co_await request(port, "GET", dq_bad, good, none);
+  r->check(dqb.status == 400, "GET /dns/query with a bad type: " + std::to_string(dqb.status));
+  auto get_flush = co_await request(port, "GET", "/cache/dns/flush", good, none);
+  r->check(get_flush.status == 405, "GET /cache/dns/flush: " + std::to_string(get_flush.status));
+
+  // ---- a refused dial is an error line in sing-box's words
+  route::set_clash_mode("Direct");
+  auto s = co_await tcp_connect(mixed->port());
+  auto client = std::make_unique<net::TcpConn>(std::move(s));
+  const std::string connect = "CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n";
+  auto wec = co_await write_all(*client, connect);
+  CO_ASSERT_TRUE(!wec);
+  auto [answer, end] = co_await read_to_end(*client, 4096);
+  r->check(answer.find(" 502 ") != std::string::npos, "CONNECT to a closed port: " + answer);
+  route::set_clash_mode("Rule");
+  std::uint64_t next = 0;
+  bool logged = false;
+  std::string lines;
+  for (const auto& l : stack->logs->since(0, spdlog::level::err, next)) {
+    lines += l.text + "\n";
+    logged = logged || (l.level == spdlog::level::err &&
+                        l.text.find("inbound/mixed[mixed-in]: process connection from 127.0.0.1:") != std::string::npos &&
+                        l.text.find(": dial tcp 127.0.0.1:1: connect: connection refused") != std::string::npos);
+  }
+  r->check(logged, "no error line for the refused dial: " + lines);
+  co_await stack->stop();
+}
+
+void dashboard_test(bool global) {
+  Env env;
+  auto dir = std::filesystem::temp_directory_path() / ("anytls-clash-dash-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  Results r;
+  const std::string cache = (dir / "cache.db").string();
+  if (global)
+    run(env, global_body(&env, &r, cache), Ms(30000));
+  else
+    run(env, configs_body(&env, &r, cache), Ms(30000));
+  route::set_clash_mode("Rule");
+  for (const auto& p : r.problems) ADD_FAILURE() << p;
+  std::filesystem::remove_all(dir);
+}
+
+// Issue 28 items 2, 3 (connections), 5, 8: GLOBAL picks for Global mode;
+// the rule that routed a connection; alive and delay history.
+TEST(ClashApi, DashboardsGlobalRulesAndDelays) { dashboard_test(true); }
+// Issue 28 items 3 (/rules), 4, 6, 7: /version, /configs ports and mode,
+// PUT /configs reload, cache flushes, /dns/query, the refused dial's error
+// line.
+TEST(ClashApi, DashboardsConfigsReloadFlushAndDialErrors) { dashboard_test(false); }
 
 TEST(ClashApi, ParseTarget) {
   auto t = app::parse_target("/proxies/a%20b/delay?url=http%3A%2F%2Fx%2F&timeout=5000");
