@@ -1,7 +1,6 @@
 #include "route/rule_set_source.hpp"
 
 #include <algorithm>
-#include <set>
 #include <stdexcept>
 #include <tuple>
 
@@ -88,18 +87,27 @@ srs::Rule binary_rule(const config::RouteRule& r, const std::string& path) {
   return out;
 }
 
-// sing-box's domain.Matcher.Dump.
+// sing-box's domain.Matcher.Dump: a name and its ".name" suffix become the
+// suffix "name". In place: the lists may be as large as the decode allowed.
 void recover_domains(config::RouteRule& r) {
   for (auto& sub : r.rules) recover_domains(sub);
-  std::set<std::string> domains(r.domain.begin(), r.domain.end());
-  std::vector<std::string> suffixes;
+  std::sort(r.domain.begin(), r.domain.end());
+  std::vector<bool> taken(r.domain.size());
   for (auto& s : r.domain_suffix) {
-    if (s.size() > 1 && s[0] == '.' && domains.erase(s.substr(1))) s.erase(0, 1);
-    suffixes.push_back(std::move(s));
+    if (s.size() < 2 || s[0] != '.') continue;
+    auto it = std::lower_bound(r.domain.begin(), r.domain.end(), std::string_view(s).substr(1));
+    if (it == r.domain.end() || std::string_view(*it) != std::string_view(s).substr(1)) continue;
+    taken[static_cast<std::size_t>(it - r.domain.begin())] = true;
+    s.erase(0, 1);
   }
-  std::sort(suffixes.begin(), suffixes.end());
-  r.domain.assign(domains.begin(), domains.end());
-  r.domain_suffix = std::move(suffixes);
+  std::size_t kept = 0;
+  for (std::size_t i = 0; i < r.domain.size(); ++i)
+    if (!taken[i]) {
+      if (kept != i) r.domain[kept] = std::move(r.domain[i]);
+      ++kept;
+    }
+  r.domain.resize(kept);
+  std::sort(r.domain_suffix.begin(), r.domain_suffix.end());
 }
 
 // Go's encoding/json string: <, > and & escaped (its HTML-safe default),

@@ -104,6 +104,23 @@ TEST(SrsWriter, StreamIsTheFixturesByteForByte) {
   EXPECT_EQ(original[differ[0] - 1], '\2');  // right after the domain item's type
 }
 
+TEST(SrsWriter, TrieAsSingBoxBuildsIt) {
+  // Worked by hand from sing's newSuccinctSet: keys "a" and "b\n" (a suffix
+  // at version 2); nodes root, 'a' (leaf), 'b', '\n' (leaf): leaves 0b1010;
+  // label bitmap 0 0 1 | 1 | 0 1 | 1 = 0b1101100; labels "ab\n".
+  srs::RuleSet set;
+  set.version = 2;
+  set.rules.resize(1);
+  set.rules[0].domain = {"a"};
+  set.rules[0].domain_suffix = {"b"};
+  std::string error;
+  auto body = srs::encode_body(set, error);
+  ASSERT_TRUE(body) << error;
+  const std::string expected = std::string("\x01\x00\x02\x00\x01", 5) + std::string(7, '\0') + "\x0a" + "\x01" +
+                               std::string(7, '\0') + "\x6c" + "\x03" + "ab\n" + std::string("\xff\x00", 2);
+  EXPECT_EQ(*body, expected);
+}
+
 TEST(SrsWriter, SourceCompilesAndReadsBack) {
   const std::string source = R"({"version": 3, "rules": [
     {"domain": ["b.example", "a.example"], "domain_suffix": [".sub.example", "suffix.example"],
