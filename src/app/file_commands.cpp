@@ -127,7 +127,7 @@ int compile(const std::string& input, std::string output) {
   Source source = parse_source(read_input(input), input);
   srs::RuleSet set;
   try {
-    set = route::to_binary(source.rules, srs::compile_version(source.version));
+    set = route::to_binary(std::move(source.rules), srs::compile_version(source.version));
   } catch (const std::invalid_argument& e) {
     throw InputError(input + ": " + e.what());
   }

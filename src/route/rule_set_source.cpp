@@ -59,7 +59,9 @@ std::vector<srs::IpRange> ranges(const std::vector<std::string>& cidrs, const st
   return merged;
 }
 
-srs::Rule binary_rule(const config::RouteRule& r, const std::string& path) {
+// Moves the lists: a source set may be as large as its bound, and is not
+// needed once compiled.
+srs::Rule binary_rule(config::RouteRule&& r, const std::string& path) {
   refuse_route_only(r, path);
   srs::Rule out;
   out.invert = r.invert;
@@ -67,23 +69,23 @@ srs::Rule binary_rule(const config::RouteRule& r, const std::string& path) {
     out.logical = true;
     out.mode_or = r.mode == "or";
     for (std::size_t i = 0; i < r.rules.size(); ++i)
-      out.rules.push_back(binary_rule(r.rules[i], path + ".rules[" + std::to_string(i) + "]"));
+      out.rules.push_back(binary_rule(std::move(r.rules[i]), path + ".rules[" + std::to_string(i) + "]"));
     return out;
   }
-  out.network = r.network;
-  out.domain = r.domain;
-  out.domain_suffix = r.domain_suffix;
-  out.domain_keyword = r.domain_keyword;
-  out.domain_regex = r.domain_regex;
   out.source_ip_cidr = ranges(r.source_ip_cidr, r.source_ip_range, path, "source_ip_cidr");
   out.ip_cidr = ranges(r.ip_cidr, r.ip_range, path, "ip_cidr");
-  out.source_port = r.source_port;
-  out.source_port_range = r.source_port_range;
-  out.port = r.port;
-  out.port_range = r.port_range;
-  out.process_name = r.process_name;
-  out.process_path = r.process_path;
-  out.process_path_regex = r.process_path_regex;
+  out.network = std::move(r.network);
+  out.domain = std::move(r.domain);
+  out.domain_suffix = std::move(r.domain_suffix);
+  out.domain_keyword = std::move(r.domain_keyword);
+  out.domain_regex = std::move(r.domain_regex);
+  out.source_port = std::move(r.source_port);
+  out.source_port_range = std::move(r.source_port_range);
+  out.port = std::move(r.port);
+  out.port_range = std::move(r.port_range);
+  out.process_name = std::move(r.process_name);
+  out.process_path = std::move(r.process_path);
+  out.process_path_regex = std::move(r.process_path_regex);
   return out;
 }
 
@@ -123,6 +125,8 @@ void write_string(std::ostream& out, const std::string& s) {
       case '\n': out << "\\n"; continue;
       case '\r': out << "\\r"; continue;
       case '\t': out << "\\t"; continue;
+      case '\b': out << "\\b"; continue;  // Go 1.22 on
+      case '\f': out << "\\f"; continue;
       default: break;
     }
     if (c < 0x20 || c == '<' || c == '>' || c == '&') {
@@ -325,11 +329,12 @@ std::string prefix_text(unsigned __int128 address, unsigned bits, bool v4) {
   return (v4 ? v4_text(static_cast<std::uint32_t>(address)) : v6_text(address)) + "/" + std::to_string(bits);
 }
 
-srs::RuleSet to_binary(const std::vector<config::RouteRule>& rules, std::uint8_t version) {
+srs::RuleSet to_binary(std::vector<config::RouteRule> rules, std::uint8_t version) {
   using namespace source_detail;
   srs::RuleSet set;
   set.version = version;
-  for (std::size_t i = 0; i < rules.size(); ++i) set.rules.push_back(binary_rule(rules[i], "rules[" + std::to_string(i) + "]"));
+  for (std::size_t i = 0; i < rules.size(); ++i)
+    set.rules.push_back(binary_rule(std::move(rules[i]), "rules[" + std::to_string(i) + "]"));
   return set;
 }
 

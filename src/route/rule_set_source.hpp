@@ -19,7 +19,7 @@ namespace anytls::route {
 // merged ranges per family, v4 first (Go's netipx.IPSet). Throws
 // std::invalid_argument naming the rule ("rules[1].ip_cidr[0]: invalid
 // prefix: x"; "rules[0].clash_mode: not a rule-set field").
-srs::RuleSet to_binary(const std::vector<config::RouteRule>& rules, std::uint8_t version);
+srs::RuleSet to_binary(std::vector<config::RouteRule> rules, std::uint8_t version);
 
 // Binary rules as source rules, as sing-box's decompile recovers them:
 // domains and suffixes each sorted, a name with its subdomains-only suffix

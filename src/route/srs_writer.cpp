@@ -121,12 +121,15 @@ void write_trie(Writer& w, const std::vector<std::string>& keys) {
   w.out += labels;
 }
 
-bool check_name(const std::string& name, const char* field, std::size_t i, std::string& error) {
-  const char* problem = nullptr;
+// A name that can be written: the reader takes keys (the reversed name and
+// its marker, if any) of up to kMaxKey bytes, and splits keys at nothing
+// but their last byte.
+bool check_name(const std::string& name, std::size_t marker, const char* field, std::size_t i, std::string& error) {
+  std::string problem;
   if (name.empty()) problem = "empty name";
   else if (name.find_first_of("\r\n") != std::string::npos) problem = "a name with a line break";
-  else if (name.size() > kMaxKey - 1) problem = "a name longer than 253 bytes";
-  if (!problem) return true;
+  else if (name.size() + marker > kMaxKey) problem = "a name longer than " + std::to_string(kMaxKey - marker) + " bytes";
+  if (problem.empty()) return true;
   error = std::string(field) + "[" + std::to_string(i) + "]: " + problem;
   return false;
 }
@@ -140,7 +143,8 @@ bool write_domains(Writer& w, const Rule& r, bool legacy, std::string& error) {
   std::unordered_set<std::string> seen;
   for (std::size_t i = 0; i < r.domain_suffix.size(); ++i) {
     const std::string& s = r.domain_suffix[i];
-    if (!check_name(s, "domain_suffix", i, error)) return false;
+    // Version 1 writes "a.com" as the name and "\r.a.com": two bytes more.
+    if (!check_name(s, s[0] != '.' && legacy ? 2 : 1, "domain_suffix", i, error)) return false;
     if (!seen.insert(s).second) continue;
     if (s[0] == '.') {
       keys.push_back(reverse_name(s) + kPrefixLabel);
@@ -153,7 +157,7 @@ bool write_domains(Writer& w, const Rule& r, bool legacy, std::string& error) {
   }
   for (std::size_t i = 0; i < r.domain.size(); ++i) {
     const std::string& d = r.domain[i];
-    if (!check_name(d, "domain", i, error)) return false;
+    if (!check_name(d, 0, "domain", i, error)) return false;
     if (seen.insert(d).second) keys.push_back(reverse_name(d));
   }
   std::sort(keys.begin(), keys.end());

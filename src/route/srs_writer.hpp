@@ -28,10 +28,11 @@ namespace anytls::srs {
 std::uint8_t compile_version(std::uint8_t source_version);
 
 // The rules as the inflated stream (what decode_body reads). nullopt with
-// `error` ("rules[0].rules[1]: domain_suffix[2]: empty name") when a rule
+// `error` ("rules[0].rules[1].domain_suffix[2]: empty name") when a rule
 // cannot be written so that it reads back: a version outside 1-3, an empty
-// name, a name with '\r' or '\n' (the trie's markers) or longer than a DNS
-// name (kMaxKey - 1 bytes).
+// name, a name with '\r' or '\n' (the trie's markers) or one whose key is
+// longer than the reader takes (kMaxKey: a domain of 254 bytes, a suffix of
+// 253, at version 1 a suffix without its dot of 252).
 std::optional<std::string> encode_body(const RuleSet& set, std::string& error);
 // "SRS", set.version, and the stream deflated (zlib, best compression, as
 // sing-box writes it).

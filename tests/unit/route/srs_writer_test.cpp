@@ -262,6 +262,20 @@ TEST(SrsWriter, RefusesWhatCannotBeReadBack) {
   set.rules[1].rules[0].domain_suffix = {std::string(254, 'a')};
   EXPECT_FALSE(srs::encode(set, error));
   EXPECT_EQ(error, "rules[1].rules[0].domain_suffix[0]: a name longer than 253 bytes");
+  // The longest keys the reader takes are written: a 254-byte name, a
+  // 253-byte suffix; at version 1 a suffix is also written as ".name".
+  set.rules[1].rules[0].domain = {std::string(254, 'a')};
+  set.rules[1].rules[0].domain_suffix = {std::string(253, 'b')};
+  auto body = srs::encode_body(set, error);
+  ASSERT_TRUE(body) << error;
+  auto back = srs::decode_body(2, *body, error);
+  ASSERT_TRUE(back) << error;
+  EXPECT_TRUE(back->rules == set.rules);
+  set.version = 1;
+  EXPECT_FALSE(srs::encode(set, error));
+  EXPECT_EQ(error, "rules[1].rules[0].domain_suffix[0]: a name longer than 252 bytes");
+  set.rules[1].rules[0].domain.clear();
+  set.version = 2;
   set.rules[1].rules[0].domain_suffix = {"a\nb"};
   EXPECT_FALSE(srs::encode(set, error));
   EXPECT_EQ(error, "rules[1].rules[0].domain_suffix[0]: a name with a line break");
