@@ -97,7 +97,8 @@ TEST_F(Cli, HelpIsOk) {
   EXPECT_EQ(h.rc, 0);
   EXPECT_THAT(h.out, HasSubstr("Usage"));
   for (const char* sub : {"run", "check", "format", "version", "generate", "generate tls-keypair", "generate rand",
-                          "generate uuid", "generate link"}) {
+                          "generate uuid", "generate link", "rule-set", "rule-set compile", "rule-set decompile",
+                          "rule-set match", "rule-set format", "rule-set upgrade", "rule-set merge", "merge"}) {
     Outcome r = run(std::string(sub) + " --help");
     EXPECT_EQ(r.rc, 0) << sub;
     EXPECT_THAT(r.out, HasSubstr("Usage")) << sub;
