@@ -172,8 +172,8 @@ bool has_conditions(const config::RouteRule& r) {
 }
 
 // Whether a rule matches md, as sing-box's rule-set match decides it: its
-// metadata carries no network, so a rule with a network item does not hold
-// (before invert).
+// metadata carries no network and no source address, so a rule with a
+// network or source_ip_cidr item does not hold (before invert).
 bool matches(const config::RouteRule& r, const outbound::Metadata& md, const std::string& path) {
   if (r.type == "logical") {
     bool any = false, all = true;
@@ -184,7 +184,7 @@ bool matches(const config::RouteRule& r, const outbound::Metadata& md, const std
     }
     return (r.mode == "or" ? any : all) != r.invert;
   }
-  if (!r.network.empty()) return r.invert;
+  if (!r.network.empty() || !r.source_ip_cidr.empty() || !r.source_ip_range.empty()) return r.invert;
   try {
     return route::RuleMatcher(r, path).matches(md);
   } catch (const std::invalid_argument& e) {

@@ -613,6 +613,11 @@ TEST_F(Cli, RuleSetMatchPrintsTheRulesThatMatch) {
   EXPECT_EQ(r.rc, 0);
   EXPECT_EQ(r.err, "match rules.[1]: ip_cidr=<binary>\n"
                    "match rules.[2]: !(network=udp || domain_keyword=kw)\n");
+  // Nor a source address: source_ip_cidr holds for nothing.
+  spit(dir_ / "source.json", R"({"version": 2, "rules": [{"source_ip_cidr": "0.0.0.0/0"},
+    {"source_ip_cidr": ["0.0.0.0/0", "::/0"], "invert": true}]})");
+  r = run("rule-set match '" + (dir_ / "source.json").string() + "' 1.2.3.4");
+  EXPECT_EQ(r.err, "match rules.[1]: !(source_ip_cidr=[0.0.0.0/0 ::/0])\n");
   r = run("rule-set match --format binary '" + (dir_ / "set.srs").string() + "' x.suffix.example");
   EXPECT_EQ(r.err, "match rules.[0]: domain/domain_suffix=<binary>\n"
                    "match rules.[2]: !(network=udp || domain_keyword=kw)\n");
