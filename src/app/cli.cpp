@@ -387,10 +387,7 @@ int cli_main(int argc, char** argv) {
   link->add_option("tag", link_req.tag, "Tag of an anytls outbound or inbound (default: the only one)");
   link->add_option("-u,--user", link_req.user, "Inbound: only this user (by name)");
   link->add_option("-s,--server", link_req.server, "Inbound: the address clients connect to (default: tls.server_name)");
-  auto file_command = add_file_commands(app, [&args] {
-    enter_workdir(args);
-    return config_sources(args);
-  });
+  auto file_command = add_file_commands(app, {[&args] { enter_workdir(args); }, [&args] { return config_sources(args); }});
 
   try {
     app.parse(argc, argv);

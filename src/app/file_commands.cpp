@@ -309,7 +309,7 @@ void inline_tls_files(nlohmann::ordered_json& config) {
 
 // sing-box's merge: the configuration as `run` reads it (every -c and -C
 // document merged), its TLS files inline, written to `output`.
-int merge_configs(const std::string& output, const ConfigSourcesReader& read_sources) {
+int merge_configs(const std::string& output, const std::function<std::vector<config::ConfigSource>()>& read_sources) {
   std::string text;
   try {
     const std::vector<config::ConfigSource> sources = read_sources();
@@ -338,7 +338,7 @@ struct State {
   std::string input, output, target, match_format = "source";
   bool write = false;
   std::vector<std::string> files, dirs;
-  ConfigSourcesReader read_sources;
+  GlobalOptions global;
 };
 
 int run(State& s) {
@@ -348,15 +348,15 @@ int run(State& s) {
   if (*s.format) return format(s.input, s.write);
   if (*s.upgrade) return upgrade(s.input, s.write);
   if (*s.rule_set_merge) return merge_rule_sets(s.output, s.files, s.dirs);
-  return merge_configs(s.output, s.read_sources);
+  return merge_configs(s.output, s.global.read_sources);
 }
 
 }  // namespace file_commands_detail
 
-std::function<std::optional<int>()> add_file_commands(CLI::App& app, ConfigSourcesReader read_sources) {
+std::function<std::optional<int>()> add_file_commands(CLI::App& app, GlobalOptions global) {
   using namespace file_commands_detail;
   auto s = std::make_shared<State>();
-  s->read_sources = std::move(read_sources);
+  s->global = std::move(global);
   auto* rule_set = app.add_subcommand("rule-set", "Manage rule-sets");
   rule_set->require_subcommand(1);
   rule_set->fallthrough();
@@ -387,7 +387,11 @@ std::function<std::optional<int>()> add_file_commands(CLI::App& app, ConfigSourc
         !*s->merge)
       return std::nullopt;
     try {
+      s->global.enter_workdir();
       return run(*s);
+    } catch (const config::ConfigError& e) {
+      std::cerr << "error: " << e.what() << "\n";
+      return kExitConfig;
     } catch (const InputError& e) {
       std::cerr << "error: " << e.what() << "\n";
       return kExitConfig;

@@ -22,13 +22,17 @@ class App;
 
 namespace anytls::app {
 
-// The configuration documents `merge` merges: cli.cpp's reading of -c, -C
-// and -D (it enters the -D directory first). Throws config::ConfigError.
-using ConfigSourcesReader = std::function<std::vector<config::ConfigSource>()>;
+// cli.cpp's handling of the global options: enter the -D directory (as
+// sing-box does for every command, so relative paths are its), and the
+// documents of -c and -C. Both throw config::ConfigError.
+struct GlobalOptions {
+  std::function<void()> enter_workdir;
+  std::function<std::vector<config::ConfigSource>()> read_sources;
+};
 
 // Adds `rule-set` and `merge` to app. The function returned, called after
 // app.parse(), runs the command given and returns its exit code, or nullopt
 // when the command given is none of these.
-std::function<std::optional<int>()> add_file_commands(CLI::App& app, ConfigSourcesReader read_sources);
+std::function<std::optional<int>()> add_file_commands(CLI::App& app, GlobalOptions global);
 
 }  // namespace anytls::app

@@ -512,6 +512,10 @@ TEST_F(Cli, RuleSetCompileAndDecompile) {
   EXPECT_EQ(slurp(dir_ / "plain.json"), kRuleJson);
   ASSERT_EQ(run("rule-set compile -o '" + (dir_ / "again.srs").string() + "' stdin", (dir_ / "back.json").string()).rc, 0);
   EXPECT_EQ(slurp(dir_ / "again.srs"), srs);
+  // -D applies, as for every sing-box command: relative paths are its.
+  r = run("-D '" + dir_.string() + "' rule-set compile back.json -o relative.srs");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(slurp(dir_ / "relative.srs"), srs);
   // The compiled set loads as a local rule set.
   spit(dir_ / "config.json", R"({"outbounds":[{"type":"direct","tag":"d"}],"route":{"rule_set":[
     {"type":"local","tag":"s","path":")" + (dir_ / "again.srs").string() + R"("}],"rules":[{"rule_set":"s","outbound":"d"}]}})");
