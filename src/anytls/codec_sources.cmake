@@ -7,4 +7,5 @@ target_sources(anytls_codec PRIVATE
   src/anytls/uot.cpp
   src/net/socks_address.cpp
   src/net/hostname.cpp
-  src/route/srs.cpp)
+  src/route/srs.cpp
+  src/route/srs_writer.cpp)

@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "app/box.hpp"
+#include "app/file_commands.hpp"
 #include "app/generate.hpp"
 #include "app/logging.hpp"
 #include "app/preflight.hpp"
@@ -387,6 +388,7 @@ int cli_main(int argc, char** argv) {
   link->add_option("tag", link_req.tag, "Tag of an anytls outbound or inbound (default: the only one)");
   link->add_option("-u,--user", link_req.user, "Inbound: only this user (by name)");
   link->add_option("-s,--server", link_req.server, "Inbound: the address clients connect to (default: tls.server_name)");
+  auto file_command = add_file_commands(app, {[&args] { enter_workdir(args); }, [&args] { return config_sources(args); }});
 
   try {
     app.parse(argc, argv);
@@ -398,8 +400,9 @@ int cli_main(int argc, char** argv) {
       return kExitOk;
     }
     if (!first.empty() && first != "run" && first != "check" && first != "format" && first != "version" &&
-        first != "generate") {
-      std::cerr << "error: unknown command \"" << first << "\" for \"anytls\" (run check format version generate)\n";
+        first != "generate" && first != "rule-set" && first != "merge") {
+      std::cerr << "error: unknown command \"" << first
+                << "\" for \"anytls\" (run check format version generate rule-set merge)\n";
       return kExitConfig;
     }
     int rc = app.exit(e);
@@ -423,7 +426,8 @@ int cli_main(int argc, char** argv) {
     return kExitConfig;
   }
   if (*link) return cmd_link(args, link_req);
-  std::cerr << "error: a command is required (run check format version generate); see anytls --help\n";
+  if (auto rc = file_command()) return *rc;
+  std::cerr << "error: a command is required (run check format version generate rule-set merge); see anytls --help\n";
   return kExitConfig;
 }
 

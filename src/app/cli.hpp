@@ -5,6 +5,8 @@
 //   anytls generate uuid
 //   anytls [global options] generate link [TAG] [--user NAME] [--server HOST]
 //   anytls -v | --version
+//   anytls rule-set compile | decompile | match | format | upgrade | merge ...
+//   anytls [global options] merge OUTPUT      (app/file_commands.hpp)
 // Global options, before or after the command: -c FILE (repeatable, files
 // merge as in sing-box; "stdin" reads standard input), -C DIR (every *.json
 // of DIR in name order, repeatable), -D DIR (created if missing, then the

@@ -86,8 +86,6 @@ std::vector<RuleMatcher> compile_rules(const std::vector<config::RouteRule>& rul
   return out;
 }
 
-namespace {
-
 config::RouteRule from_srs(srs::Rule&& in) {
   config::RouteRule r;
   r.invert = in.invert;
@@ -113,6 +111,8 @@ config::RouteRule from_srs(srs::Rule&& in) {
   r.process_path_regex = std::move(in.process_path_regex);
   return r;
 }
+
+namespace {
 
 std::size_t strings_bytes(const std::vector<std::string>& v) {
   std::size_t n = 0;

@@ -15,6 +15,10 @@
 #include "outbound/outbound.hpp"
 #include "route/rule_matcher.hpp"
 
+namespace anytls::srs {
+struct Rule;
+}
+
 namespace anytls::route {
 
 // The memory rule sets loaded from files and downloads may hold: one set at
@@ -109,6 +113,9 @@ class RuleSet {
 
 // Compiles headless rules (path names them in errors: "route.rule_set[0].rules[1]").
 std::vector<RuleMatcher> compile_rules(const std::vector<config::RouteRule>& rules, const std::string& path);
+
+// A binary set's rule as a headless rule (IP sets as ranges: ip_range).
+config::RouteRule from_srs(srs::Rule&& rule);
 
 // The memory decoded rules hold by srs.hpp's count (JSON sets: what they
 // decode to, the same way).

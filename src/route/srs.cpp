@@ -317,7 +317,7 @@ bool read_domains(Reader& r, Rule& rule, Budget& budget, std::string& error) {
     // Suffixes: ".example.com" (subdomains only) or "example.com" (itself
     // and subdomains; after '\r', a pre-1.9 raw suffix, the nearest we have).
     auto& list = kind == KeyKind::suffix ? rule.domain_suffix : rule.domain;
-    list.emplace_back(path.rbegin() + (kind == KeyKind::suffix ? 1 : 0), path.rend());
+    list.push_back(reverse_name(path.substr(0, size)));
   };
   walk_trie(first, labels, leaves, error, add);
   budget.give_back(scratch);
@@ -420,6 +420,21 @@ bool read_rule(Reader& r, Rule& rule, int depth, Budget& budget, std::string& er
 }
 
 }  // namespace
+
+std::string reverse_name(std::string_view name) {
+  std::string out(name.size(), '\0');
+  std::size_t end = name.size();
+  for (std::size_t i = 0; i < name.size();) {
+    const auto lead = static_cast<std::uint8_t>(name[i]);
+    std::size_t n = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 1;
+    for (std::size_t k = 1; k < n; ++k)
+      if (i + k >= name.size() || (static_cast<std::uint8_t>(name[i + k]) & 0xC0) != 0x80) n = 1;
+    end -= n;
+    name.copy(out.data() + end, n, i);
+    i += n;
+  }
+  return out;
+}
 
 std::string size_text(std::size_t bytes) {
   constexpr std::size_t kKiB = 1u << 10, kMiB = 1u << 20;

@@ -27,6 +27,7 @@ namespace anytls::srs {
 struct IpRange {
   unsigned __int128 first = 0, last = 0;
   bool v4 = false;
+  bool operator==(const IpRange&) const = default;
 };
 
 struct Rule {
@@ -38,6 +39,7 @@ struct Rule {
       port_range, process_name, process_path, process_path_regex;
   std::vector<IpRange> source_ip_cidr, ip_cidr;
   std::vector<std::uint16_t> source_port, port;
+  bool operator==(const Rule&) const = default;
 };
 
 struct RuleSet {
@@ -71,6 +73,11 @@ std::optional<RuleSet> decode(std::span<const std::uint8_t> file, std::string& e
 // counts against the budget too.
 std::optional<RuleSet> decode_body(std::uint8_t version, std::string_view body, std::string& error,
                                    std::size_t budget = kMaxDecodedBytes);
+
+// A name reversed character by character, UTF-8 sequences kept in their
+// byte order, as sing-box keys its trie ("a.com" <-> "moc.a"). A byte that
+// starts no valid sequence counts as one character.
+std::string reverse_name(std::string_view name);
 
 // "rule set needs at least 300 MiB decoded, over the 256 MiB bound"
 std::string over_budget(std::size_t needed, std::size_t budget);

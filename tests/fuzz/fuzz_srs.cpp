@@ -1,11 +1,13 @@
 // .srs rule-set decoding over arbitrary bytes: never crashes, stays within
-// its bounds, and what decodes is self-consistent. Seeded with
+// its bounds, and what decodes is self-consistent and is written back by
+// the .srs writer into a stream that decodes again. Seeded with
 // tests/unit/route/data/sample.srs (written by make_srs.py) and the hostile
 // chain.srs and ipv6.srs (make_hostile_srs.py). Each decode gets a 32 MiB
 // budget, and the ctest run limits memory (-rss_limit_mb, -malloc_limit_mb):
 // an input that makes the decoder allocate past its budget fails the run.
 #include "fuzz_check.hpp"
 #include "route/srs.hpp"
+#include "route/srs_writer.hpp"
 
 using namespace anytls;
 
@@ -26,6 +28,15 @@ void check(const srs::Rule& r, int depth) {
   for (const auto& d : r.domain_suffix) FUZZ_CHECK(!d.empty() && d.size() < srs::kMaxKey);
 }
 
+bool has_line_break(const srs::Rule& r) {
+  for (const auto& sub : r.rules)
+    if (has_line_break(sub)) return true;
+  for (const auto* list : {&r.domain, &r.domain_suffix})
+    for (const auto& d : *list)
+      if (d.find_first_of("\r\n") != std::string::npos) return true;
+  return false;
+}
+
 void check_set(const std::optional<srs::RuleSet>& set, const std::string& error) {
   if (!set) {
     FUZZ_CHECK(!error.empty());
@@ -33,6 +44,22 @@ void check_set(const std::optional<srs::RuleSet>& set, const std::string& error)
   }
   FUZZ_CHECK(set->decoded_bytes <= kBudget);
   for (const auto& r : set->rules) check(r, 0);
+  // What decodes writes back (srs_writer.hpp), unless a name holds one of
+  // the trie's markers or, at version 1, a suffix is too long to be written
+  // also as ".name"; and what is written decodes again (version 1 may write
+  // a suffix twice).
+  bool marker = false;
+  for (const auto& r : set->rules) marker = marker || has_line_break(r);
+  std::string write_error;
+  auto body = srs::encode_body(*set, write_error);
+  if (!body) {
+    FUZZ_CHECK(marker || set->version == 1);
+    return;
+  }
+  std::string again_error;
+  auto again = srs::decode_body(set->version, *body, again_error, 4 * kBudget);
+  FUZZ_CHECK(again.has_value());
+  FUZZ_CHECK(again->rules.size() == set->rules.size());
 }
 
 }  // namespace

@@ -26,6 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 struct Outcome {
@@ -96,7 +97,8 @@ TEST_F(Cli, HelpIsOk) {
   EXPECT_EQ(h.rc, 0);
   EXPECT_THAT(h.out, HasSubstr("Usage"));
   for (const char* sub : {"run", "check", "format", "version", "generate", "generate tls-keypair", "generate rand",
-                          "generate uuid", "generate link"}) {
+                          "generate uuid", "generate link", "rule-set", "rule-set compile", "rule-set decompile",
+                          "rule-set match", "rule-set format", "rule-set upgrade", "rule-set merge", "merge"}) {
     Outcome r = run(std::string(sub) + " --help");
     EXPECT_EQ(r.rc, 0) << sub;
     EXPECT_THAT(r.out, HasSubstr("Usage")) << sub;
@@ -107,7 +109,7 @@ TEST_F(Cli, UsageErrors) {
   EXPECT_EQ(run("").rc, 1);
   Outcome r = run("frobnicate");
   EXPECT_EQ(r.rc, 1);
-  EXPECT_EQ(r.err, "error: unknown command \"frobnicate\" for \"anytls\" (run check format version generate)\n");
+  EXPECT_EQ(r.err, "error: unknown command \"frobnicate\" for \"anytls\" (run check format version generate rule-set merge)\n");
   r = run("-D /tmp frobnicate -c x.json");
   EXPECT_EQ(r.rc, 1);
   EXPECT_THAT(r.err, HasSubstr("unknown command \"frobnicate\""));
@@ -443,6 +445,267 @@ TEST_F(Cli, GenerateTlsKeypairFiles) {
   if (std::system("command -v openssl >/dev/null 2>&1") == 0) {
     EXPECT_EQ(std::system(verify.c_str()), 0);
   }
+}
+
+// rule-set compile / decompile / match / format / upgrade / merge and
+// merge: sing-box's commands (cmd_rule_set_*.go, cmd_merge.go).
+
+const char* kRuleSource = R"({
+  // comments are allowed
+  "version": 3,
+  "rules": [
+    {"domain_suffix": [".sub.example", "suffix.example"], "domain": "exact.example"},
+    {"ip_cidr": ["10.128.0.0/9", "10.0.0.0/9", "2001:db8::1"]},
+    {"type": "logical", "mode": "or", "rules": [{"network": "udp"}, {"domain_keyword": "kw"}], "invert": true}
+  ]
+})";
+
+// What decompile gives back for kRuleSource (compiled at version 2).
+const char* kRuleJson = R"({
+  "version": 2,
+  "rules": [
+    {
+      "domain": "exact.example",
+      "domain_suffix": [
+        ".sub.example",
+        "suffix.example"
+      ]
+    },
+    {
+      "ip_cidr": [
+        "10.0.0.0/8",
+        "2001:db8::1/128"
+      ]
+    },
+    {
+      "type": "logical",
+      "mode": "or",
+      "rules": [
+        {
+          "network": "udp"
+        },
+        {
+          "domain_keyword": "kw"
+        }
+      ],
+      "invert": true
+    }
+  ]
+}
+)";
+
+TEST_F(Cli, RuleSetCompileAndDecompile) {
+  spit(dir_ / "set.json", kRuleSource);
+  Outcome r = run("rule-set compile '" + (dir_ / "set.json").string() + "'");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out + r.err, "");
+  const std::string srs = slurp(dir_ / "set.srs");  // sing-box's default: .json replaced
+  EXPECT_EQ(srs.substr(0, 4), std::string("SRS\x02"));  // version 3 with no version-3 item: 2
+  r = run("rule-set decompile '" + (dir_ / "set.srs").string() + "' -o '" + (dir_ / "back.json").string() + "'");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(slurp(dir_ / "back.json"), kRuleJson);
+  // Default names: .srs replaced; without the extension, one added.
+  fs::copy_file(dir_ / "set.srs", dir_ / "plain");
+  ASSERT_EQ(run("rule-set decompile '" + (dir_ / "set.srs").string() + "'").rc, 0);
+  EXPECT_EQ(slurp(dir_ / "set.json"), kRuleJson);
+  ASSERT_EQ(run("rule-set decompile '" + (dir_ / "plain").string() + "'").rc, 0);
+  EXPECT_EQ(slurp(dir_ / "plain.json"), kRuleJson);
+  ASSERT_EQ(run("rule-set compile -o '" + (dir_ / "again.srs").string() + "' stdin", (dir_ / "back.json").string()).rc, 0);
+  EXPECT_EQ(slurp(dir_ / "again.srs"), srs);
+  // -D applies, as for every sing-box command: relative paths are its.
+  r = run("-D '" + dir_.string() + "' rule-set compile back.json -o relative.srs");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(slurp(dir_ / "relative.srs"), srs);
+  // The compiled set loads as a local rule set.
+  spit(dir_ / "config.json", R"({"outbounds":[{"type":"direct","tag":"d"}],"route":{"rule_set":[
+    {"type":"local","tag":"s","path":")" + (dir_ / "again.srs").string() + R"("}],"rules":[{"rule_set":"s","outbound":"d"}]}})");
+  r = run("check -c '" + (dir_ / "config.json").string() + "'");
+  EXPECT_EQ(r.rc, 0) << r.err;
+}
+
+TEST_F(Cli, RuleSetDecompilesASingBoxFixture) {
+  const fs::path sample = source_ / "tests/unit/route/data/sample.srs";
+  Outcome r = run("rule-set decompile '" + sample.string() + "' -o '" + (dir_ / "sample.json").string() + "'");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(slurp(dir_ / "sample.json"), R"({
+  "version": 2,
+  "rules": [
+    {
+      "domain": "exact.example",
+      "domain_suffix": [
+        ".sub.example",
+        "suffix.example"
+      ],
+      "domain_keyword": "kw",
+      "domain_regex": "^re[0-9]+\\.",
+      "port": [
+        443,
+        8443
+      ],
+      "port_range": "1000:2000"
+    },
+    {
+      "ip_cidr": [
+        "10.0.0.0/8",
+        "192.168.1.0/24",
+        "2001:db8::/32"
+      ]
+    },
+    {
+      "type": "logical",
+      "mode": "or",
+      "rules": [
+        {
+          "network": "udp"
+        },
+        {
+          "source_ip_cidr": "172.16.0.0/12"
+        }
+      ],
+      "invert": true
+    }
+  ]
+}
+)");
+}
+
+TEST_F(Cli, RuleSetErrorsNameTheFile) {
+  spit(dir_ / "bad.json", R"({"version": 2, "rules": [{"domain": "a"}, {"ip_cidr": ["300.1.1.1/8"]}]})");
+  Outcome r = run("rule-set compile '" + (dir_ / "bad.json").string() + "'");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, StartsWith("error: " + (dir_ / "bad.json").string() + ".rules[1].ip_cidr[0]: "));
+  EXPECT_FALSE(fs::exists(dir_ / "bad.srs"));
+  spit(dir_ / "v9.json", R"({"version": 9, "rules": []})");
+  r = run("rule-set compile '" + (dir_ / "v9.json").string() + "'");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("version: unknown rule-set version 9 (1 2 3)"));
+  spit(dir_ / "junk.srs", "SRS\x02not zlib");
+  r = run("rule-set decompile '" + (dir_ / "junk.srs").string() + "'");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, StartsWith("error: " + (dir_ / "junk.srs").string() + ": zlib: "));
+  r = run("rule-set match -f yaml '" + (dir_ / "junk.srs").string() + "' a.example");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "error: unknown rule-set format: yaml\n");
+  r = run("rule-set decompile '" + (dir_ / "missing.srs").string() + "'");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(r.err, "error: " + (dir_ / "missing.srs").string() + ": cannot read file\n");
+}
+
+TEST_F(Cli, RuleSetMatchPrintsTheRulesThatMatch) {
+  spit(dir_ / "set.json", kRuleSource);
+  const std::string set = "'" + (dir_ / "set.json").string() + "'";
+  // As sing-box: one line per matching rule, on stderr, exit 0 either way.
+  Outcome r = run("rule-set match " + set + " a.sub.example");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(r.out, "");
+  // The logical rule: no network here, so {"network": "udp"} does not hold,
+  // nor does the keyword; "or" of neither, inverted: a match.
+  EXPECT_EQ(r.err,
+            "match rules.[0]: domain=exact.example domain_suffix=[.sub.example suffix.example]\n"
+            "match rules.[2]: !(network=udp || domain_keyword=kw)\n");
+  r = run("rule-set match " + set + " sub.example");
+  EXPECT_EQ(r.err, "match rules.[2]: !(network=udp || domain_keyword=kw)\n");
+  r = run("rule-set match " + set + " 10.200.0.1");
+  EXPECT_EQ(r.err, "match rules.[1]: ip_cidr=[10.128.0.0/9 10.0.0.0/9 2001:db8::1]\n"
+                   "match rules.[2]: !(network=udp || domain_keyword=kw)\n");
+  r = run("rule-set match " + set + " kw.example");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(r.err, "");
+  // The compiled set: domain and IP items print as <binary>.
+  ASSERT_EQ(run("rule-set compile " + set).rc, 0);
+  r = run("rule-set match -f binary '" + (dir_ / "set.srs").string() + "' 2001:db8::1");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(r.err, "match rules.[1]: ip_cidr=<binary>\n"
+                   "match rules.[2]: !(network=udp || domain_keyword=kw)\n");
+  // Nor a source address: source_ip_cidr holds for nothing.
+  spit(dir_ / "source.json", R"({"version": 2, "rules": [{"source_ip_cidr": "0.0.0.0/0"},
+    {"source_ip_cidr": ["0.0.0.0/0", "::/0"], "invert": true}]})");
+  r = run("rule-set match '" + (dir_ / "source.json").string() + "' 1.2.3.4");
+  EXPECT_EQ(r.err, "match rules.[1]: !(source_ip_cidr=[0.0.0.0/0 ::/0])\n");
+  r = run("rule-set match --format binary '" + (dir_ / "set.srs").string() + "' x.suffix.example");
+  EXPECT_EQ(r.err, "match rules.[0]: domain/domain_suffix=<binary>\n"
+                   "match rules.[2]: !(network=udp || domain_keyword=kw)\n");
+}
+
+TEST_F(Cli, RuleSetFormatAndUpgrade) {
+  const std::string messy = R"({"rules": [{"invert": true, "domain": ["a.example"]}], /* c */ "version": 1})";
+  const std::string tidy = "{\n  \"version\": 1,\n  \"rules\": [\n    {\n      \"domain\": \"a.example\",\n"
+                           "      \"invert\": true\n    }\n  ]\n}\n";
+  spit(dir_ / "f.json", messy);
+  Outcome r = run("rule-set format '" + (dir_ / "f.json").string() + "'");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, tidy + "\n");  // sing-box prints one newline more
+  EXPECT_EQ(slurp(dir_ / "f.json"), messy);
+  r = run("rule-set format -w '" + (dir_ / "f.json").string() + "'");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, fs::absolute(dir_ / "f.json").string() + "\n");
+  EXPECT_EQ(slurp(dir_ / "f.json"), tidy);
+  r = run("rule-set format -w '" + (dir_ / "f.json").string() + "'");
+  EXPECT_EQ(r.out + r.err, "");  // already formatted: not written
+  // upgrade: version 1 becomes the newest we read (3), the rules unchanged.
+  r = run("rule-set upgrade '" + (dir_ / "f.json").string() + "'");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  std::string upgraded = tidy;
+  upgraded.replace(upgraded.find("\"version\": 1"), 12, "\"version\": 3");
+  EXPECT_EQ(r.out, upgraded + "\n");
+  ASSERT_EQ(run("rule-set upgrade -w '" + (dir_ / "f.json").string() + "'").rc, 0);
+  EXPECT_EQ(slurp(dir_ / "f.json"), upgraded);
+  r = run("rule-set upgrade '" + (dir_ / "f.json").string() + "'");
+  EXPECT_EQ(r.rc, 0);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "already up-to-date\n");
+  spit(dir_ / "bad.json", R"({"version": 2, "rules": [{"domian": "a"}]})");
+  r = run("rule-set format '" + (dir_ / "bad.json").string() + "'");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("rules[0].domian"));
+}
+
+TEST_F(Cli, RuleSetMerge) {
+  fs::create_directories(dir_ / "d");
+  spit(dir_ / "d" / "b.json", R"({"version": 1, "rules": [{"domain": "b.example"}]})");
+  spit(dir_ / "d" / "skip.txt", "not json");
+  spit(dir_ / "a.json", R"({"version": 2, "rules": [{"domain": "a.example"}]})");
+  const fs::path out = dir_ / "out" / "merged.json";
+  Outcome r = run("rule-set merge '" + out.string() + "' -C '" + (dir_ / "d").string() + "' -c '" +
+                  (dir_ / "a.json").string() + "'");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err, fs::absolute(out).string() + "\n");
+  // Sorted by path (a.json before d/b.json), rules appended, the highest version.
+  EXPECT_EQ(slurp(out), "{\n  \"version\": 2,\n  \"rules\": [\n    {\n      \"domain\": \"a.example\"\n    },\n"
+                        "    {\n      \"domain\": \"b.example\"\n    }\n  ]\n}\n");
+  r = run("rule-set merge '" + out.string() + "'");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("no input"));
+}
+
+TEST_F(Cli, MergeInlinesTlsFiles) {
+  ASSERT_EQ(run("generate tls-keypair merge.test --out-dir '" + dir_.string() + "' --file-name k").rc, 0);
+  fs::create_directories(dir_ / "conf");
+  spit(dir_ / "conf" / "1-in.json", R"({"inbounds": [{"type": "anytls", "tag": "in", "listen": "127.0.0.1",
+    "listen_port": 8443, "users": [{"name": "u", "password": "p"}],
+    "tls": {"enabled": true, "certificate_path": "k.crt", "key_path": "k.key"}}]})");
+  spit(dir_ / "main.json", R"({"log": {"level": "warn"}, "outbounds": [{"type": "direct", "tag": "d"}]})");
+  // Relative paths are the -D directory's, as for run.
+  Outcome r = run("merge out.json -D '" + dir_.string() + "' -c main.json -C conf");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.err, fs::absolute(dir_ / "out.json").string() + "\n");
+  const std::string merged = slurp(dir_ / "out.json");
+  EXPECT_THAT(merged, HasSubstr("\"level\": \"warn\""));
+  EXPECT_THAT(merged, HasSubstr("\"certificate\": [\n          \"-----BEGIN CERTIFICATE-----\""));
+  EXPECT_THAT(merged, HasSubstr("\"key\": [\n          \"-----BEGIN PRIVATE KEY-----\""));
+  EXPECT_THAT(merged, Not(HasSubstr("_path")));
+  // The result stands alone: it loads from anywhere, without the files.
+  fs::remove(dir_ / "k.crt");
+  fs::remove(dir_ / "k.key");
+  r = run("check -c '" + (dir_ / "out.json").string() + "'");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  // Only a valid configuration is merged.
+  spit(dir_ / "bad.json", R"({"outbounds": [{"type": "direct", "tag": "d", "bogus": 1}]})");
+  r = run("merge '" + (dir_ / "never.json").string() + "' -c '" + (dir_ / "bad.json").string() + "'");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("outbounds[0].bogus"));
+  EXPECT_FALSE(fs::exists(dir_ / "never.json"));
 }
 
 }  // namespace

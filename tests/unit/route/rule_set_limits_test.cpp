@@ -12,22 +12,14 @@
 
 #include "route/rule_set.hpp"
 #include "route/srs.hpp"
+#include "srs_files.hpp"
 
 namespace anytls::route {
 namespace {
 
-std::string data_file(const std::string& name) { return std::string(ANYTLS_ROUTE_TEST_DATA) + "/" + name; }
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
-
-std::optional<srs::RuleSet> decode(const std::string& bytes, std::string& error,
-                                   std::size_t budget = srs::kMaxDecodedBytes) {
-  return srs::decode(std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()),
-                     error, budget);
-}
+using test::data_file;
+using test::decode;
+using test::read_bytes;
 
 long peak_rss_kib() {
   rusage ru{};
