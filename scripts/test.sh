@@ -25,10 +25,11 @@ sanitizer=(-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" -DCMAKE_UN
 # ThreadSanitizer: the tests where threads meet (the resolver's workers
 # posting back, sessions, the pool, the server end to end, two worker
 # threads: integ_workers_test, and the pool and client tests once more with
-# their sessions spread over two workers: the *_workers2 runs).
+# their sessions spread over two workers: the *_workers2 runs; the log set
+# up again while a worker logs: app_logging_test).
 tsan_targets=(anytls_session_control_test anytls_session_data_test anytls_session_robustness_test
               net_resolver_test net_dialer_test integ_server_test integ_client_test integ_pool_test
-              integ_workers_test)
+              integ_workers_test app_logging_test)
 tsan_tests=("${tsan_targets[@]}" integ_pool_test_workers2 integ_client_test_workers2)
 
 background=()
