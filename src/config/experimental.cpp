@@ -49,10 +49,11 @@ CacheFileOptions decode_cache_file(const json& j, const std::string& path) {
   c.path = get_string(o, "path", c.path);
   if (c.path.empty()) c.path = std::string(defaults::kCacheFilePath);
   c.cache_id = get_string(o, "cache_id");
-  // Only selections are stored: no fake-ip pool and no DNS here.
+  // Only selections are stored: the fake-ip table lives in memory, and no
+  // DNS rule here matches on answers (nothing for an rdrc to remember).
   if (get_bool(o, "store_fakeip"))
     fail(o.at("store_fakeip"), "not supported: keeping the fake-ip table across restarts (anytls-cpp keeps it in memory)");
-  if (get_bool(o, "store_rdrc")) fail(o.at("store_rdrc"), "not supported: anytls-cpp has no DNS rules");
+  if (get_bool(o, "store_rdrc")) fail(o.at("store_rdrc"), "not supported: anytls-cpp's DNS rules do not match on answers, so there are no rejected answers to remember");
   (void)get_duration(o, "rdrc_timeout", Duration{0}, false);
   o.finish();
   return c;
