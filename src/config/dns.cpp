@@ -184,12 +184,23 @@ constexpr const char* kDnsRuleKeys[] = {"query_type", "server", "action", "metho
 DnsRule decode_dns_rule(const json& j, const std::string& path) {
   Obj o(j, path);
   DnsRule r;
-  if (o.get("outbound"))
-    fail(o.at("outbound"), "not supported: the outbound matcher of DNS rules (deprecated in sing-box 1.12; use domain_resolver on the outbound)");
+  if (o.get("outbound")) {
+    // sing-box before 1.12: "any" is what templates write, for the names
+    // the outbounds look up (their servers). Which outbound looks a name up
+    // is not known here, so other tags are refused by name.
+    const auto tags = get_strings(o, "outbound");
+    for (std::size_t i = 0; i < tags.size(); ++i)
+      if (tags[i] != "any")
+        fail(o.get("outbound")->is_array() ? item(o.at("outbound"), i) : o.at("outbound"),
+             "not supported: the outbound matcher of DNS rules takes \"any\" only (the lookups outbounds make); "
+             "use domain_resolver on the outbound");
+    r.outbound_any = !tags.empty();
+  }
   // The matchers are route.rules' own: decode them with the route decoder
   // from a copy without the DNS-only keys.
   json matchers = j;
   for (const char* k : kDnsRuleKeys) matchers.erase(k);
+  matchers.erase("outbound");
   matchers["action"] = "reject";
   r.match = decode_rule(matchers, path);
   if (const json* qt = o.get("query_type")) {
@@ -205,13 +216,8 @@ DnsRule decode_dns_rule(const json& j, const std::string& path) {
       }
     }
   }
-  std::string action = get_string(o, "action", "route");
-  r.server = get_string(o, "server");
-  std::string method = get_string(o, "method");
-  if (action == "route") {
-    r.action = DnsRuleAction::route;
-    if (r.server.empty()) fail(o.at("server"), "missing required field");
-    if (!method.empty()) fail(o.at("method"), "only allowed with action reject");
+  // What route and route-options set for the query.
+  auto query_options = [&] {
     r.disable_cache = get_bool(o, "disable_cache");
     if (const json* cs = o.get("client_subnet")) {
       if (!cs->is_string()) fail(o.at("client_subnet"), "expected string, got " + kind(*cs));
@@ -219,7 +225,16 @@ DnsRule decode_dns_rule(const json& j, const std::string& path) {
       check_client_subnet(*r.client_subnet, o.at("client_subnet"));
     }
     if (o.get("rewrite_ttl")) fail(o.at("rewrite_ttl"), "not supported: rewrite_ttl");
-    if (o.get("strategy")) fail(o.at("strategy"), "not supported on a DNS rule (set dns.strategy or the server's domain_resolver strategy)");
+  };
+  std::string action = get_string(o, "action", "route");
+  r.server = get_string(o, "server");
+  std::string method = get_string(o, "method");
+  if (action == "route") {
+    r.action = DnsRuleAction::route;
+    if (r.server.empty()) fail(o.at("server"), "missing required field");
+    if (!method.empty()) fail(o.at("method"), "only allowed with action reject");
+    query_options();
+    r.strategy = parse_strategy(o, "strategy");
     if (o.get("no_drop")) fail(o.at("no_drop"), "only allowed with action reject");
   } else if (action == "reject") {
     r.action = DnsRuleAction::reject;
@@ -230,10 +245,17 @@ DnsRule decode_dns_rule(const json& j, const std::string& path) {
     (void)get_bool(o, "no_drop");
     for (const char* k : {"disable_cache", "rewrite_ttl", "client_subnet", "strategy"})
       if (o.get(k)) fail(o.at(k), "only allowed with action route");
-  } else if (action == "route-options" || action == "predefined") {
-    fail(o.at("action"), "not supported: DNS rule action " + in_quotes(action) + " (route reject)");
+  } else if (action == "route-options") {
+    r.action = DnsRuleAction::route_options;
+    if (!r.server.empty()) fail(o.at("server"), "not allowed with action route-options");
+    if (!method.empty()) fail(o.at("method"), "only allowed with action reject");
+    query_options();
+    for (const char* k : {"strategy", "no_drop"})
+      if (o.get(k)) fail(o.at(k), "not allowed with action route-options");
+  } else if (action == "predefined") {
+    fail(o.at("action"), "not supported: DNS rule action " + in_quotes(action) + " (route route-options reject)");
   } else {
-    fail(o.at("action"), "unknown DNS rule action " + in_quotes(action) + " (route reject)");
+    fail(o.at("action"), "unknown DNS rule action " + in_quotes(action) + " (route route-options reject)");
   }
   // Everything else was a matcher (decoded above) or is unknown there.
   for (auto it = j.begin(); it != j.end(); ++it) (void)o.get(it.key());

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "config/sections.hpp"
@@ -13,6 +14,37 @@
 namespace anytls::config {
 namespace detail {
 namespace {
+
+// The legacy `{"type": "dns"}` outbound (sing-box before 1.12): a route rule
+// that sends to it is a hijack-dns rule, as sing-box 1.11 converts it; the
+// outbound itself is dropped. Anywhere else (final, a group, a detour) it
+// would carry nothing, so it is refused there by name.
+void convert_dns_outbounds(Options& opts) {
+  std::set<std::string, std::less<>> tags;
+  for (std::size_t i = 0; i < opts.outbounds.size(); ++i) {
+    if (opts.outbounds[i].type != "dns") continue;
+    tags.insert(opts.outbounds[i].tag);
+    opts.warnings.push_back(item("outbounds", i) + ": the legacy dns outbound: route rules naming " +
+                            in_quotes(opts.outbounds[i].tag) + " hijack DNS (action hijack-dns)");
+  }
+  if (tags.empty()) return;
+  for (auto& r : opts.route.rules) {
+    if (r.action != RuleAction::route || !tags.count(r.outbound)) continue;
+    r.action = RuleAction::hijack_dns;
+    r.outbound.clear();
+  }
+  const std::string why = ": the dns outbound only works in route rules (as hijack-dns)";
+  if (tags.count(opts.route.final)) fail("route.final", in_quotes(opts.route.final) + why);
+  for (std::size_t i = 0; i < opts.outbounds.size(); ++i) {
+    const auto& out = opts.outbounds[i];
+    const std::vector<std::string>* members = nullptr;
+    if (const auto* g = std::get_if<SelectorOutboundOptions>(&out.options)) members = &g->outbounds;
+    if (const auto* g = std::get_if<UrlTestOutboundOptions>(&out.options)) members = &g->outbounds;
+    for (std::size_t k = 0; members && k < members->size(); ++k)
+      if (tags.count((*members)[k])) fail(item(child(item("outbounds", i), "outbounds"), k), in_quotes((*members)[k]) + why);
+  }
+  std::erase_if(opts.outbounds, [&](const OutboundOptions& o) { return o.type == "dns"; });
+}
 
 Options decode(const json& root) {
   Obj o(root, "");
@@ -41,6 +73,8 @@ Options decode(const json& root) {
     opts.outbounds.push_back(OutboundOptions{"direct", "direct", DirectOutboundOptions{}});
   }
   assign_tags(opts.outbounds, "outbounds");
+  convert_dns_outbounds(opts);
+  if (opts.outbounds.empty()) opts.outbounds.push_back(OutboundOptions{"direct", "direct", DirectOutboundOptions{}});
 
   OutboundIndex outbound_index;
   for (std::size_t i = 0; i < opts.outbounds.size(); ++i) outbound_index[opts.outbounds[i].tag] = i;

@@ -365,16 +365,22 @@ struct DnsServerOptions {
   bool operator==(const DnsServerOptions&) const = default;
 };
 
-enum class DnsRuleAction { route, reject };
+// route_options: sets disable_cache / client_subnet for the query and
+// matching goes on with the next rule.
+enum class DnsRuleAction { route, reject, route_options };
 
 struct DnsRule {
   RouteRule match;                        // the route matchers (action fields unused)
   std::vector<std::uint16_t> query_type;  // empty = any
+  // Legacy `outbound: "any"`: the rule matches the lookups outbounds make to
+  // dial (and never a client's query).
+  bool outbound_any = false;
   DnsRuleAction action = DnsRuleAction::route;
   std::string server;                     // route: a dns.servers tag
   RejectMethod method = RejectMethod::default_;  // reject: default = REFUSED, drop = no answer
-  bool disable_cache = false;             // route: answers not cached
-  std::optional<std::string> client_subnet;  // route: overrides dns.client_subnet
+  bool disable_cache = false;             // route, route_options: answers not cached
+  std::optional<std::string> client_subnet;  // route, route_options: overrides dns.client_subnet
+  DomainStrategy strategy = DomainStrategy::as_is;  // route: the answer's families (as_is: the server's)
   bool operator==(const DnsRule&) const = default;
 };
 

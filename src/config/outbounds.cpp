@@ -51,7 +51,9 @@ OutboundOptions decode_outbound_object(const json& j, const std::string& path) {
     decode_dial(o, d.dial);
     o.finish();
     out.options = std::move(d);
-  } else if (out.type == "block") {
+  } else if (out.type == "block" || out.type == "dns") {
+    // "dns": sing-box before 1.12; load.cpp turns the route rules naming it
+    // into hijack-dns and drops it.
     o.finish();
     out.options = BlockOutboundOptions{};
   } else if (out.type == "selector") {

@@ -167,21 +167,32 @@ Client::Server* Client::find(std::string_view tag) const {
 Client::Choice Client::choose(const Question& q, const outbound::Metadata& md, bool allow_fakeip) const {
   outbound::Metadata m = md;
   m.destination = net::Address{q.name, md.destination.port};
+  const bool lookup = !allow_fakeip;  // a name an outbound looks up to dial
+  // What route-options rules set on the way.
+  bool disable_cache = false;
+  std::optional<ClientSubnet> subnet;
   for (const auto& r : rules_) {
     if (!allow_fakeip && r.server && r.server->fakeip) continue;
+    if (r.rule.outbound_any && !lookup) continue;
     if (!r.rule.query_type.empty() &&
         std::find(r.rule.query_type.begin(), r.rule.query_type.end(), q.type) == r.rule.query_type.end())
       continue;
     if (!r.matcher.matches(m)) continue;
     if (r.rule.action == config::DnsRuleAction::reject)
       return Choice{nullptr, r.rule.method == config::RejectMethod::drop, false, std::nullopt};
-    Choice c{r.server, false, r.rule.disable_cache, r.subnet};
+    if (r.rule.action == config::DnsRuleAction::route_options) {
+      disable_cache = disable_cache || r.rule.disable_cache;
+      if (r.subnet) subnet = r.subnet;
+      continue;
+    }
+    Choice c{r.server, false, disable_cache || r.rule.disable_cache, r.subnet ? r.subnet : subnet};
+    c.strategy = r.rule.strategy;
     if (!c.subnet && !r.server->options.client_subnet.empty()) c.subnet = parse_client_subnet(r.server->options.client_subnet);
     if (!c.subnet) c.subnet = subnet_;
     return c;
   }
-  Choice c{final_, false, false, std::nullopt};
-  if (!final_->options.client_subnet.empty()) c.subnet = parse_client_subnet(final_->options.client_subnet);
+  Choice c{final_, false, disable_cache, subnet};
+  if (!c.subnet && !final_->options.client_subnet.empty()) c.subnet = parse_client_subnet(final_->options.client_subnet);
   if (!c.subnet) c.subnet = subnet_;
   return c;
 }
@@ -240,8 +251,9 @@ asio::awaitable<net::Result<std::optional<Bytes>>> Client::exchange(std::span<co
     if (choice.drop) co_return std::optional<Bytes>{};
     co_return reply_bytes(*q, rcode::refused);
   }
-  auto st = choice.server->options.strategy != config::DomainStrategy::as_is ? choice.server->options.strategy
-                                                                               : options_.strategy;
+  auto st = choice.strategy;
+  if (st == config::DomainStrategy::as_is) st = choice.server->options.strategy;
+  if (st == config::DomainStrategy::as_is) st = options_.strategy;
   std::uint16_t qt = q->questions.front().type;
   if ((st == config::DomainStrategy::ipv4_only && qt == type::aaaa) ||
       (st == config::DomainStrategy::ipv6_only && qt == type::a))
@@ -303,6 +315,7 @@ asio::awaitable<net::Result<std::vector<asio::ip::address>>> Client::lookup_here
     choice = choose(Question{host, type::a, kClassIn}, outbound::Metadata{}, false);
     if (!choice.server) co_return lookup_error(host, "rejected by DNS rule");
   }
+  if (strategy == config::DomainStrategy::as_is) strategy = choice.strategy;
   if (strategy == config::DomainStrategy::as_is) strategy = choice.server->options.strategy;
   if (strategy == config::DomainStrategy::as_is) strategy = options_.strategy;
   std::vector<std::uint16_t> types;

@@ -96,6 +96,7 @@ class Client final : public route::DnsHandler {
     bool drop = false;
     bool disable_cache = false;
     std::optional<ClientSubnet> subnet;
+    config::DomainStrategy strategy = config::DomainStrategy::as_is;  // the rule's (route)
   };
   // allow_fakeip false (lookups to dial): rules that send to a fakeip
   // server are passed over.

@@ -199,6 +199,30 @@ TEST(Load, DisabledUnsupportedFeaturesAreAccepted) {
 
 // ------------------------------------------------------------ rejections
 
+// sing-box before 1.12: `{"type": "dns"}` and rules sending to it are
+// hijack-dns, as sing-box 1.11 converts them.
+TEST(Load, LegacyDnsOutboundBecomesHijackDns) {
+  Options o = load_string(R"({"outbounds": [{"type": "direct", "tag": "direct"}, {"type": "dns", "tag": "dns-out"}],
+                              "route": {"rules": [{"protocol": "dns", "outbound": "dns-out"},
+                                                  {"port": 53, "outbound": "dns-out"},
+                                                  {"domain": "x.test", "outbound": "direct"}]}})");
+  ASSERT_EQ(o.outbounds.size(), 1u);
+  EXPECT_EQ(o.outbounds[0].tag, "direct");
+  ASSERT_EQ(o.route.rules.size(), 3u);
+  EXPECT_EQ(o.route.rules[0].action, RuleAction::hijack_dns);
+  EXPECT_EQ(o.route.rules[1].action, RuleAction::hijack_dns);
+  EXPECT_EQ(o.route.rules[1].outbound, "");
+  EXPECT_EQ(o.route.rules[2].action, RuleAction::route);
+  EXPECT_EQ(o.route.final, "direct");
+  EXPECT_THAT(o.warnings.at(0), HasSubstr("outbounds[1]: the legacy dns outbound"));
+  expect_config_error(R"({"outbounds": [{"type": "dns", "tag": "dns-out"}, {"type": "direct"}],
+                          "route": {"final": "dns-out"}})",
+                      "route.final", "only works in route rules");
+  expect_config_error(R"({"outbounds": [{"type": "direct", "tag": "d"}, {"type": "dns", "tag": "dns-out"},
+                                        {"type": "selector", "tag": "s", "outbounds": ["d", "dns-out"]}]})",
+                      "outbounds[2].outbounds[1]", "only works in route rules");
+}
+
 TEST(Reject, Durations) {
   expect_config_error(with_outbound(R"(, "idle_session_timeout": "5x")"), "outbounds[0].idle_session_timeout",
                "invalid duration \"5x\"");

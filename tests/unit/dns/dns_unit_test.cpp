@@ -491,6 +491,42 @@ TEST(DnsClient, RulesTakeTheRouteRuleSets) {
   }
 }
 
+// The forms sing-box 1.10-1.12 templates still write: `outbound: "any"`
+// (the lookups outbounds make), route-options, a route rule's strategy.
+TEST(DnsClient, LegacyOutboundAnyRouteOptionsAndRuleStrategy) {
+  ClientEnv e(R"({"servers": [{"tag": "remote", "type": "hosts", "predefined": {"x.test": ["10.0.0.1", "fd00::1"]}},
+                              {"tag": "local", "type": "hosts", "predefined": {"x.test": "10.0.0.2"}}],
+                  "rules": [{"outbound": "any", "server": "local"},
+                            {"domain": "nocache.test", "action": "route-options", "disable_cache": true},
+                            {"domain": "v4.test", "server": "remote", "strategy": "ipv4_only"}],
+                  "final": "remote", "independent_cache": true})");
+  // A client's query is not an outbound's lookup: the first rule passes it by.
+  EXPECT_EQ(e.ask("x.test")->answers.at(0).data, (Bytes{10, 0, 0, 1}));
+  // route-options: not cached, and matching goes on (here: to final).
+  (void)e.ask("nocache.test");
+  (void)e.ask("nocache.test");
+  EXPECT_EQ(e.client->upstream_queries(), 3u);
+  // The rule's strategy: AAAA gets an empty answer without asking.
+  auto v6 = e.ask("v4.test", type::aaaa);
+  ASSERT_TRUE(v6);
+  EXPECT_TRUE(v6->answers.empty());
+  EXPECT_EQ(e.client->upstream_queries(), 3u);
+  // An outbound's lookup takes the outbound "any" rule.
+  std::vector<std::string> got;
+  auto body = [](ClientEnv* env, std::vector<std::string>* out) -> asio::awaitable<void> {
+    auto op = env->client->lookup("x.test", "", config::DomainStrategy::as_is);
+    auto r = co_await std::move(op);
+    if (r)
+      for (const auto& a : *r) out->push_back(a.to_string());
+  };
+  test::run_test(e.io, body(&e, &got));
+  EXPECT_EQ(got, (std::vector<std::string>{"10.0.0.2"}));
+  // Another outbound tag cannot be told apart here: refused by name.
+  expect_config_error(R"({"dns": {"servers": [{"tag": "a", "type": "local"}],
+                                  "rules": [{"outbound": ["any", "proxy"], "server": "a"}]}})",
+                      "dns.rules[0].outbound[1]", "takes \"any\" only");
+}
+
 TEST(DnsClient, LookupForDialers) {
   ClientEnv e(R"({"servers": [{"tag": "h", "type": "hosts", "predefined": {"dual.test": ["10.0.0.9", "fd00::9"]}}],
                   "strategy": "prefer_ipv6"})");
