@@ -11,6 +11,7 @@ void decode_listen(Obj& o, ListenOptions& l) {
   if (!is_ip(l.listen)) fail(o.at("listen"), "expected an IP address, got " + in_quotes(l.listen));
   l.listen_port = get_port(o, "listen_port");
   l.tcp_fast_open = get_bool(o, "tcp_fast_open");
+  l.tcp_multi_path = get_bool(o, "tcp_multi_path");
   l.reuse_addr = get_bool(o, "reuse_addr");
   l.bind_interface = get_string(o, "bind_interface");
   l.routing_mark = get_mark(o, "routing_mark");

@@ -33,6 +33,7 @@ struct ListenOptions {
   std::string listen;              // required: IP literal ("127.0.0.1", "::")
   std::uint16_t listen_port = 0;
   bool tcp_fast_open = false;
+  bool tcp_multi_path = false;  // MPTCP listener, TCP when the kernel refuses
   bool reuse_addr = false;
   // Not a config key (never read from JSON): the first shard of a sharded
   // inbound claims the address alone first (net::ListenConfig::claim_port).

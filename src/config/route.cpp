@@ -57,11 +57,19 @@ void decode_matchers(Obj& o, RouteRule& r, bool headless) {
     r.rule_set_ip_cidr_match_source = get_bool(o, "rule_set_ip_cidr_match_source");
     if (get_bool(o, "rule_set_ipcidr_match_source")) r.rule_set_ip_cidr_match_source = true;  // pre-1.10 name
   }
-  r.network = get_strings(o, "network");
+  // "udp,tcp" (real configs write it, sing-box loads it) is both.
+  const auto networks = get_strings(o, "network");
+  for (std::size_t i = 0; i < networks.size(); ++i) {
+    const std::string& n = networks[i];
+    for (std::size_t at = 0; at <= n.size();) {
+      const std::size_t comma = std::min(n.find(',', at), n.size());
+      std::string one = n.substr(at, comma - at);
+      if (one != "tcp" && one != "udp") fail(item(o.at("network"), i), "unknown network " + in_quotes(n) + " (tcp udp)");
+      r.network.push_back(std::move(one));
+      at = comma + 1;
+    }
+  }
   r.clash_mode = get_string(o, "clash_mode");
-  for (std::size_t i = 0; i < r.network.size(); ++i)
-    if (r.network[i] != "tcp" && r.network[i] != "udp")
-      fail(item(o.at("network"), i), "unknown network " + in_quotes(r.network[i]) + " (tcp udp)");
   r.domain = get_strings(o, "domain");
   r.domain_suffix = get_strings(o, "domain_suffix");
   r.domain_keyword = get_strings(o, "domain_keyword");

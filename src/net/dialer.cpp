@@ -1,4 +1,5 @@
 #include "net/dialer.hpp"
+#include "net/stream_socket.hpp"
 #include "net/hostname.hpp"
 
 #include <netinet/in.h>
@@ -162,25 +163,6 @@ struct Race {
   }
 };
 using RacePtr = std::shared_ptr<Race>;
-
-#ifndef IPPROTO_MPTCP
-#define IPPROTO_MPTCP 262
-#endif
-
-// A TCP socket, Multipath TCP when asked and the kernel offers it (it
-// refuses with EPROTONOSUPPORT/ENOPROTOOPT/EINVAL when MPTCP is off or
-// missing; then plain TCP, as Go's dialer does).
-void open_stream_socket(tcp::socket& s, const tcp::endpoint& ep, bool mptcp, std::error_code& ec) {
-  if (mptcp) {
-    int fd = ::socket(ep.address().is_v6() ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_MPTCP);
-    if (fd >= 0) {
-      s.assign(ep.protocol(), fd, ec);
-      if (!ec) return;
-      ::close(fd);
-    }
-  }
-  s.open(ep.protocol(), ec);
-}
 
 // One connection attempt to one endpoint.
 asio::awaitable<Result<tcp::socket>> attempt(ImplPtr d, tcp::endpoint ep) {

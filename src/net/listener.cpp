@@ -1,4 +1,5 @@
 #include "net/listener.hpp"
+#include "net/stream_socket.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -57,7 +58,7 @@ std::error_code Listener::open(const ListenConfig& config) {
   if (ec) return asio::error::invalid_argument;
   asio::ip::tcp::endpoint ep(ip, config.listen_port);
 
-  acceptor_.open(ep.protocol(), ec);
+  open_stream_socket(acceptor_, ep, config.tcp_multi_path, ec);
   if (ec) return ec;
   int fd = acceptor_.native_handle();
   auto fail = [this](std::error_code e) {

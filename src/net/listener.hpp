@@ -20,6 +20,7 @@ struct ListenConfig {
   std::string listen = "127.0.0.1";  // IP literal: "::", "0.0.0.0", "127.0.0.1", "::1", ...
   std::uint16_t listen_port = 0;     // 0: the kernel picks (tests)
   bool tcp_fast_open = false;
+  bool tcp_multi_path = false;       // an MPTCP listener (plain TCP when the kernel refuses)
   bool reuse_addr = false;
   // Not a config key: set on the first shard of an inbound that runs one
   // listener per worker (inbound/sharded.hpp). The address is bound without
@@ -47,6 +48,7 @@ ListenConfig to_listen_config(const Options& o) {
   c.listen = o.listen;
   c.listen_port = o.listen_port;
   c.tcp_fast_open = o.tcp_fast_open;
+  c.tcp_multi_path = o.tcp_multi_path;
   c.reuse_addr = o.reuse_addr;
   c.claim_port = o.claim_port;
   c.bind_interface = o.bind_interface;

@@ -223,6 +223,16 @@ TEST(Load, LegacyDnsOutboundBecomesHijackDns) {
                       "outbounds[2].outbounds[1]", "only works in route rules");
 }
 
+// Fields real configs carry that sing-box 1.11-1.12 loads.
+TEST(Load, NetworkListsInOneStringAndInboundMultipath) {
+  Options o = load_string(R"({"inbounds": [{"type": "mixed", "listen": "127.0.0.1", "listen_port": 1080, "tcp_multi_path": true}],
+                              "route": {"rules": [{"network": "udp,tcp", "outbound": "direct"}]}})");
+  EXPECT_EQ(o.route.rules.at(0).network, (std::vector<std::string>{"udp", "tcp"}));
+  EXPECT_TRUE(o.inbounds.at(0).listen().tcp_multi_path);
+  expect_config_error(R"({"route": {"rules": [{"network": ["tcp", "udp,icmp"], "outbound": "direct"}]}})",
+                      "route.rules[0].network[1]", "unknown network \"udp,icmp\"");
+}
+
 TEST(Reject, Durations) {
   expect_config_error(with_outbound(R"(, "idle_session_timeout": "5x")"), "outbounds[0].idle_session_timeout",
                "invalid duration \"5x\"");
