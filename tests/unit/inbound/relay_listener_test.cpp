@@ -1,4 +1,9 @@
 // net::relay and net::Listener, on loopback.
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "net/listener.hpp"
@@ -159,11 +164,51 @@ TEST(Relay, QuietRelayHoldsNoBuffer) {
   run(io, quiet_body(io), [] {});
 }
 
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+ListenConfig on_loopback() {
+  ListenConfig c;
+  c.listen = "127.0.0.1";
+  return c;
+}
+
+int socket_protocol(int fd) {
+  int v = 0;
+  socklen_t len = sizeof v;
+  return ::getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) == 0 ? v : -1;
+}
+
+bool mptcp_enabled() {
+  std::ifstream f("/proc/sys/net/mptcp/enabled");
+  int on = 0;
+  return f >> on && on == 1;
+}
+
+TEST(Listener, TcpMultiPathListensWithMptcpAndTakesPlainTcp) {
+  asio::io_context io;
+  Listener l(io);
+  ListenConfig c = on_loopback();
+  c.tcp_multi_path = true;
+  ASSERT_FALSE(l.open(c));
+  const int proto = socket_protocol(l.acceptor().native_handle());
+  if (mptcp_enabled()) EXPECT_EQ(proto, IPPROTO_MPTCP);
+  else EXPECT_EQ(proto, IPPROTO_TCP);  // the kernel refused MPTCP: plain TCP, as Go does
+  asio::ip::tcp::socket client(io);
+  client.connect({asio::ip::make_address("127.0.0.1"), l.port()});
+  auto accepted = l.acceptor().accept();
+  EXPECT_TRUE(accepted.is_open());
+  Listener plain(io);
+  c.tcp_multi_path = false;
+  ASSERT_FALSE(plain.open(c));
+  EXPECT_EQ(socket_protocol(plain.acceptor().native_handle()), IPPROTO_TCP);
+}
+
 TEST(Listener, PortZeroAndErrors) {
   asio::io_context io;
   Listener l(io);
-  ListenConfig c;
-  c.listen = "127.0.0.1";
+  ListenConfig c = on_loopback();
   c.reuse_addr = true;
   ASSERT_FALSE(l.open(c));
   EXPECT_NE(l.port(), 0);
