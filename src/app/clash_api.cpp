@@ -525,6 +525,14 @@ ClashResponse ClashApi::flush_dns() {
   return no_content();
 }
 
+// Every fakeip server forgets its names (204 also without one, as sing-box
+// answers when fakeip is off).
+ClashResponse ClashApi::flush_fakeip() {
+  if (sources_.parts)
+    if (auto dns = sources_.parts->dns_client()) dns->reset_fakeip();
+  return no_content();
+}
+
 asio::awaitable<ClashResponse> ClashApi::dns_query(const Target& t) {
   auto dns = sources_.parts ? sources_.parts->dns_client() : nullptr;
   if (!dns) co_return message(503, "no DNS module");
@@ -637,9 +645,7 @@ asio::awaitable<ClashResponse> ClashApi::handle(const inbound::http::RequestHead
   } else if (s[0] == "cache" && s.size() == 3 && s[2] == "flush" && (s[1] == "dns" || s[1] == "fakeip")) {
     if (m != "POST") co_return message(405, "Method not allowed");
     if (s[1] == "dns") co_return flush_dns();
-    // No fake IPs are handed out here, so there are none to forget: 204,
-    // as sing-box answers when fakeip is off.
-    co_return no_content();
+    co_return flush_fakeip();
   } else {
     co_return message(404, "Resource not found");
   }

@@ -102,6 +102,7 @@ class ClashApi {
   ClashResponse patch_configs(const std::string& body);
   ClashResponse put_configs(const std::string& body);
   ClashResponse flush_dns();
+  ClashResponse flush_fakeip();
   asio::awaitable<ClashResponse> dns_query(const Target& t);
   asio::awaitable<ClashResponse> delay(const std::string& name, const Target& t);
   asio::awaitable<ClashResponse> group_delay(const std::string& name, const Target& t);

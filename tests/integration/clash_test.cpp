@@ -22,6 +22,7 @@
 #include "app/reload.hpp"
 #include "config/load.hpp"
 #include "dns/client.hpp"
+#include "dns/message.hpp"
 #include "app/websocket.hpp"
 #include "inbound/mixed.hpp"
 #include "inbound/dispatch.hpp"
@@ -583,6 +584,9 @@ TEST(ClashApi, DeleteEndsAStalledAnyTlsServerStream) { stalled_test(Stall::anytl
 // mixed-in -> rules: Direct mode to direct, *.example.com rejected; final
 // "select" (block, then direct); "auto" a urltest of direct probing the local
 // web server; a hosts DNS server answering flush.test.
+// An A query for fake.test (the dashboard config sends it to its fakeip server).
+std::vector<std::uint8_t> fake_test_query() { return *dns::encode(dns::make_query(9, "fake.test", dns::type::a)); }
+
 config::Options dashboard_options(std::uint16_t web) {
   config::Options opts;
   opts.inbounds.push_back(mixed_inbound("mixed-in"));
@@ -607,8 +611,17 @@ config::Options dashboard_options(std::uint16_t web) {
   hosts.type = "hosts";
   hosts.tag = "hosts";
   hosts.predefined.push_back({"flush.test", {"127.0.0.1"}});
+  config::DnsServerOptions fake;
+  fake.type = "fakeip";
+  fake.tag = "fake";
+  fake.inet4_range = "198.18.0.0/15";
+  config::DnsRule to_fake;
+  to_fake.match.domain = {"fake.test"};
+  to_fake.server = "fake";
   config::DnsOptions dns;
   dns.servers.push_back(hosts);
+  dns.servers.push_back(fake);
+  dns.rules.push_back(to_fake);
   opts.dns = dns;
   opts.cache_file.enabled = true;
   opts.clash_api = clash_api_options();
@@ -793,8 +806,15 @@ asio::awaitable<void> configs_body(Env* env, Results* r, std::string cache) {
   r->check(flush.status == 204 && stack->parts->dns_client()->cache().size() == 0,
            "POST /cache/dns/flush: " + std::to_string(flush.status) + ", " +
                std::to_string(stack->parts->dns_client()->cache().size()) + " left");
+  // fakeip: a name handed out, then forgotten by the flush.
+  const auto fake_query = fake_test_query();
+  const outbound::Metadata no_client;
+  auto handed = co_await dns->exchange(fake_query, no_client);
+  const auto fake_address = asio::ip::make_address("198.18.0.2");
+  r->check(handed.ok() && dns->fake_name(fake_address) == "fake.test", "fake.test got no fake address");
   auto fakeip = co_await request(port, "POST", "/cache/fakeip/flush", good, none);
-  r->check(fakeip.status == 204, "POST /cache/fakeip/flush: " + std::to_string(fakeip.status));
+  r->check(fakeip.status == 204 && dns->fake_name(fake_address) == "",
+           "POST /cache/fakeip/flush: " + std::to_string(fakeip.status) + ", the name is still held");
   // ---- GET /dns/query: a lookup through the DNS module (zashboard's tool)
   const std::string dq_target = "/dns/query?name=flush.test&type=A";
   auto dq = parsed(co_await request(port, "GET", dq_target, good, none));
