@@ -25,42 +25,47 @@ RoutedPacketConn::RoutedPacketConn(std::unique_ptr<net::PacketConn> inner, route
                                    outbound::Metadata flow, const outbound::Outbound* out)
     : inner_(std::move(inner)), router_(router), flow_(std::move(flow)), out_(out) {
   // The first destination was routed when the flow opened.
-  cache_[0] = {flow_.destination, true};
+  cache_[0] = {flow_.destination, true, flow_.destination};
   cached_ = 1;
   next_slot_ = 1 % kCacheSize;
 }
 
-bool RoutedPacketConn::allowed(const net::Address& to) {
-  if (cache_[last_].to == to) return cache_[last_].allowed;
+const net::Address* RoutedPacketConn::route(const net::Address& to) {
+  auto found = [this](std::size_t i) { return cache_[i].allowed ? &cache_[i].real : nullptr; };
+  if (cache_[last_].to == to) return found(last_);
   for (std::size_t i = 0; i < cached_; ++i)
     if (cache_[i].to == to) {
       last_ = i;
-      return cache_[i].allowed;
+      return found(i);
     }
-  outbound::Metadata md = flow_;
-  md.destination = to;
-  const auto d = decide_datagram(router_, md);
-  const bool ok = !d.reject && d.action == route::Action::route && d.outbound == out_;
+  std::optional<net::Address> real = real_destination(router_, to);
+  bool ok = false;
+  const char* why = "missing fakeip record";
+  if (real) {
+    outbound::Metadata md = flow_;
+    md.destination = *real;
+    const auto d = decide_datagram(router_, md);
+    ok = !d.reject && d.action == route::Action::route && d.outbound == out_;
+    why = d.reject                                ? "rejected by route"
+          : d.action == route::Action::hijack_dns ? "routed to hijack-dns, not through this flow"
+                                                  : "routed to another outbound than this flow's";
+  }
   if (!ok) {
     thread_local net::LogLimit limit;
-    if (auto more = limit.admit()) {
-      const char* why = d.reject                                ? "rejected by route"
-                        : d.action == route::Action::hijack_dns ? "routed to hijack-dns, not through this flow"
-                                                                : "routed to another outbound than this flow's";
-      spdlog::info("{} packet to {}: {}, dropped{}", log_prefix(flow_), to.to_string(), why, *more);
-    }
+    if (auto more = limit.admit()) spdlog::info("{} packet to {}: {}, dropped{}", log_prefix(flow_), to.to_string(), why, *more);
   }
   last_ = next_slot_;
-  cache_[next_slot_] = {to, ok};
+  cache_[next_slot_] = {to, ok, real.value_or(to)};
   next_slot_ = (next_slot_ + 1) % kCacheSize;
   if (cached_ < kCacheSize) ++cached_;
-  return ok;
+  return found(last_);
 }
 
 asio::awaitable<std::error_code> RoutedPacketConn::write_packet(asio::const_buffer buf, const net::Address& to) {
-  // A fake address goes on as its name; one the table does not hold is lost.
-  std::optional<net::Address> real = real_destination(router_, to);
-  if (!real || !allowed(*real)) {
+  // The flow's one writer: nothing else touches the cache entry `real`
+  // points into while the write waits.
+  const net::Address* real = route(to);
+  if (!real) {
     ++dropped_;  // UDP: the datagram is lost, the flow goes on
     co_return std::error_code{};
   }

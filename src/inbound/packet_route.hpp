@@ -10,7 +10,10 @@
 // the flow has one outbound, and sending through it what the rules send
 // elsewhere would leak past them. Verdicts are kept per flow for the last
 // kCacheSize destinations, so a datagram costs one comparison with the last
-// destination, at most one cache scan, and rarely a rule walk.
+// destination, at most one cache scan, and rarely a rule walk. A fakeip
+// destination goes on as its name (inbound/dispatch.hpp, real_destination),
+// and the verdict keeps that name, so the table is asked once per
+// destination too.
 #pragma once
 #include <array>
 #include <cstddef>
@@ -46,7 +49,9 @@ class RoutedPacketConn final : public net::PacketConn {
   std::uint64_t dropped() const { return dropped_; }
 
  private:
-  bool allowed(const net::Address& to);
+  // Where a datagram to `to` goes (a fake address's name), null when it is
+  // dropped.
+  const net::Address* route(const net::Address& to);
 
   std::unique_ptr<net::PacketConn> inner_;
   route::Router& router_;
@@ -55,6 +60,7 @@ class RoutedPacketConn final : public net::PacketConn {
   struct Verdict {
     net::Address to;
     bool allowed = false;
+    net::Address real;  // what `to` is sent on as
   };
   std::array<Verdict, kCacheSize> cache_{};
   std::size_t cached_ = 0, next_slot_ = 0;

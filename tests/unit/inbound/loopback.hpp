@@ -94,10 +94,12 @@ class TestRouter final : public route::Router {
     if (reject_all || reject_ports.count(md.destination.port) != 0) return {nullptr, true};
     return {&outbound, false};
   }
+  std::shared_ptr<route::DnsHandler> dns() const override { return dns_handler; }
   TestOutbound outbound;
   bool reject_all = false;
   std::set<std::uint16_t> reject_ports;
   std::vector<outbound::Metadata> decided;
+  std::shared_ptr<route::DnsHandler> dns_handler;  // its fakeip table, for the tests that set one
 };
 
 inline config::MixedInboundOptions proxy_options(std::vector<config::ProxyUser> users = {}) {

@@ -397,6 +397,14 @@ TEST(SocksInbound, Socks5UdpAssociateEcho) {
 // starts at an allowed address; a datagram to an address the rules reject
 // never leaves, and the flow goes on.
 // (Outside the coroutine: GCC 12 and initializer lists, docs/architecture.md.)
+// A SOCKS5 UDP datagram to `to` carrying msg.
+Bytes socks5_datagram(const net::Address& to, const std::string& msg) {
+  Bytes d{0, 0, 0};
+  socks::append_address(d, to);
+  d.insert(d.end(), msg.begin(), msg.end());
+  return d;
+}
+
 std::vector<net::Address> reroute_order(const net::Address& allowed, const net::Address& rejected) {
   return {allowed, rejected, rejected, allowed};
 }
@@ -412,10 +420,8 @@ asio::awaitable<void> udp_reroute_body(Env& e, test::UdpEchoServer& forbidden) {
   // allowed, rejected (twice: the verdict is cached), allowed again.
   const auto order = reroute_order(allowed, rejected);
   for (const auto& to : order) {
-    Bytes d{0, 0, 0};
-    socks::append_address(d, to);
     const std::string msg = "to " + to.to_string();
-    d.insert(d.end(), msg.begin(), msg.end());
+    const Bytes d = socks5_datagram(to, msg);
     co_await u.async_send_to(asio::buffer(d), relay_ep, asio::use_awaitable);
     if (to == rejected) continue;
     std::array<std::uint8_t, 2048> buf;
@@ -441,6 +447,58 @@ TEST(SocksInbound, Socks5UdpEachNewDestinationIsRouted) {
   Env e(Protocols::socks);
   test::UdpEchoServer forbidden{e.io};
   e.run(udp_reroute_body(e, forbidden));
+}
+
+// fakeip over UDP: a datagram to a fake address goes on as the name the
+// table holds for it (here the echo server's address); one to a fake address
+// the table does not hold is dropped, never sent.
+class FakeTable final : public route::DnsHandler {
+ public:
+  asio::awaitable<net::Result<std::optional<std::vector<std::uint8_t>>>> answer(std::span<const std::uint8_t>,
+                                                                               const outbound::Metadata&) override {
+    co_return net::Error{std::make_error_code(std::errc::not_supported), "no DNS here"};
+  }
+  std::optional<std::string> fake_name(const asio::ip::address& a) const override {
+    if (a == asio::ip::make_address("198.18.0.2")) return std::string("127.0.0.1");
+    if (a.is_v4() && (a.to_v4().to_uint() >> 17) == (asio::ip::make_address_v4("198.18.0.0").to_uint() >> 17))
+      return std::string();  // in the range, not held
+    return std::nullopt;
+  }
+};
+
+std::vector<net::Address> fake_order(std::uint16_t port) {
+  return {{"127.0.0.1", port}, {"198.18.0.2", port}, {"198.18.0.9", port}, {"198.18.0.2", port}};
+}
+
+asio::awaitable<void> udp_fakeip_body(Env& e) {
+  auto s = co_await connect_to(e.port());
+  const udp::endpoint relay_ep = co_await socks5_associate(s);
+  CO_REQUIRE(relay_ep.port() != 0);
+  udp::socket u(e.io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const auto order = fake_order(e.udp_echo.port());
+  for (const auto& to : order) {
+    const std::string msg = "to " + to.to_string();
+    const Bytes d = socks5_datagram(to, msg);
+    co_await u.async_send_to(asio::buffer(d), relay_ep, asio::use_awaitable);
+    if (to.host == "198.18.0.9") continue;
+    std::array<std::uint8_t, 2048> buf;
+    udp::endpoint from;
+    std::size_t n = co_await u.async_receive_from(asio::buffer(buf), from, asio::use_awaitable);
+    auto h = socks::parse_socks5_udp_header(socks::Bytes(buf.data(), n));
+    CO_REQUIRE(h.status == socks::Status::ok);
+    EXPECT_EQ(std::string(reinterpret_cast<char*>(buf.data()) + h.consumed, n - h.consumed), msg);
+  }
+  EXPECT_EQ(e.udp_echo.datagrams(), 3u) << "the unknown fake address was sent on";
+  // The rules saw the name, never the fake address.
+  for (const auto& md : e.router.decided) EXPECT_NE(md.destination.host.rfind("198.18.", 0), 0u);
+  s.close();
+  co_await until([&] { return e.inbound->live_connections() == 0; });
+}
+
+TEST(SocksInbound, Socks5UdpToAFakeAddressGoesByItsName) {
+  Env e(Protocols::socks);
+  e.router.dns_handler = std::make_shared<FakeTable>();
+  e.run(udp_fakeip_body(e));
 }
 
 // ---- HTTP --------------------------------------------------------------------------
