@@ -83,6 +83,10 @@ class SwitchRouter final : public route::Router {
     auto r = get();
     return r ? r->resolver() : nullptr;
   }
+  std::shared_ptr<route::DnsHandler> dns() const override {
+    auto r = get();
+    return r ? r->dns() : nullptr;
+  }
   void set(std::shared_ptr<route::Router> r) {
     std::lock_guard lock(mu_);
     current_ = std::move(r);

@@ -16,6 +16,7 @@
 
 #include "app/preflight.hpp"
 #include "config/load.hpp"
+#include "inbound/dispatch.hpp"
 #include "inbound/mixed.hpp"
 #include "route/rule_set.hpp"
 
@@ -240,6 +241,31 @@ TEST_F(Reload, DnsRulesUseTheRouteRuleSets) {
   md.inbound = "m";
   md.destination = anytls::net::Address{"x.ad.test", 443};
   EXPECT_EQ(parts.router().decide(md).outbound, parts.outbound("b"));
+}
+
+}  // namespace
+
+namespace {
+
+// The router connections ask is the switch a reload swaps: it must reach
+// the DNS module's fakeip table (it did not, so fake addresses were dialled
+// as they were in a running process).
+TEST_F(Reload, FakeAddressesReachTheDnsModuleThroughTheRouterInUse) {
+  const std::string json = R"({"dns": {"servers": [{"type": "local", "tag": "l"},
+                                                  {"type": "fakeip", "tag": "f", "inet4_range": "198.18.0.0/15"}],
+                                      "rules": [{"query_type": "A", "server": "f"}], "final": "l"},
+                              "inbounds": [)" + kMixed + R"(], "outbounds": [)" + kOuts + R"(], "route": {"final": "d"}})";
+  auto first = load_string(json);
+  anytls::app::preflight(first);
+  auto failure = parts.start(first);
+  ASSERT_FALSE(failure) << failure->message;
+  ASSERT_TRUE(parts.router().dns());
+  // In the range, never handed out: refused, not dialled.
+  EXPECT_FALSE(anytls::inbound::real_destination(parts.router(), anytls::net::Address{"198.18.0.5", 80}));
+  const anytls::net::Address real{"192.0.2.1", 80};
+  EXPECT_EQ(anytls::inbound::real_destination(parts.router(), real), real);
+  apply(json);  // and after a reload
+  EXPECT_FALSE(anytls::inbound::real_destination(parts.router(), anytls::net::Address{"198.18.0.5", 80}));
 }
 
 }  // namespace
