@@ -74,8 +74,21 @@ struct Box {
     if (clash_server) clash_server->stop();
     parts.stop();
     resolver->stop();
+    if (cache) parts.fakeip_tables().save_changed();  // no memory set: nothing
   }
 };
+
+// experimental.cache_file.store_fakeip: the tables go to the cache file
+// while they change, at most once per kFakeIpSaveInterval (a burst of new
+// names is one write), and at stop.
+constexpr auto kFakeIpSaveInterval = std::chrono::seconds(10);
+
+asio::awaitable<void> keep_fakeip(Box* box) {
+  while (!box->stopping) {
+    co_await net::sleep_for(kFakeIpSaveInterval);
+    if (!box->stopping) box->parts.fakeip_tables().save_changed();
+  }
+}
 
 asio::awaitable<void> join_all(Box* box) {
   co_await box->parts.join();
@@ -165,6 +178,7 @@ int run_box(const config::Options& options, ConfigReader read, std::size_t worke
     if (auto err = box.cache->open(); !err.empty()) spdlog::error("{}", err);
     if (auto mode = box.cache->load_mode(); mode && options.clash_api) route::set_clash_mode(*mode);
     box.parts.set_selection_store(box.cache.get());
+    if (options.cache_file.store_fakeip) box.parts.fakeip_tables().set_memory(box.cache.get());
   }
   if (options.clash_api) {
     box.tracker = std::make_unique<inbound::ConnectionTracker>();
@@ -217,6 +231,7 @@ int run_box(const config::Options& options, ConfigReader read, std::size_t worke
   }
   net::TaskGroup main_task(box.io.get_executor(), "box");
   main_task.spawn(serve_until_signal(&box), "signal handling");
+  if (box.cache && options.cache_file.store_fakeip) main_task.spawn(keep_fakeip(&box), "fakeip store");
   const std::chrono::duration<double> took = std::chrono::steady_clock::now() - began;
   spdlog::info("anytls-cpp {} started ({:.2f}s): {} inbounds, {} outbounds, {} workers", ANYTLS_VERSION, took.count(),
                box.parts.inbound_count(), box.parts.outbound_count(), box.workers.size());

@@ -32,6 +32,15 @@ bool write_all(int fd, const std::string& data) {
   return true;
 }
 
+json family_json(const dns::FakeIpStore::State::Family& f) { return {{"next", f.next}, {"names", f.names}}; }
+
+dns::FakeIpStore::State::Family family_of(const json& j) {
+  dns::FakeIpStore::State::Family f;
+  f.next = j.at("next").get<std::size_t>();
+  f.names = j.at("names").get<std::vector<std::string>>();
+  return f;
+}
+
 std::string directory_of(const std::string& path) {
   auto slash = path.rfind('/');
   if (slash == std::string::npos) return ".";
@@ -63,6 +72,13 @@ std::string CacheFile::open() {
       if (e.contains("selected"))
         for (auto& [g, m] : e.at("selected").items()) entry.selected[g] = m.get<std::string>();
       if (e.contains("clash_mode")) entry.clash_mode = e.at("clash_mode").get<std::string>();
+      if (e.contains("fakeip"))
+        for (auto& [key, t] : e.at("fakeip").items()) {
+          dns::FakeIpStore::State state;
+          if (t.contains("inet4")) state.inet4 = family_of(t.at("inet4"));
+          if (t.contains("inet6")) state.inet6 = family_of(t.at("inet6"));
+          entry.fakeip[key] = std::move(state);
+        }
       caches_[id] = std::move(entry);
     }
   } catch (const std::exception& e) {
@@ -105,6 +121,18 @@ void CacheFile::save_mode(std::string_view mode) {
   write();
 }
 
+std::optional<dns::FakeIpStore::State> CacheFile::load_fakeip(std::string_view key) const {
+  auto c = caches_.find(options_.cache_id);
+  if (c == caches_.end()) return std::nullopt;
+  auto it = c->second.fakeip.find(key);
+  if (it == c->second.fakeip.end()) return std::nullopt;
+  return it->second;
+}
+
+void CacheFile::save_fakeip(std::string_view key, dns::FakeIpStore::State state) {
+  caches_[options_.cache_id].fakeip[std::string(key)] = std::move(state);
+}
+
 void CacheFile::write() {
   if (!writable_) return;
   json doc = json::object();
@@ -116,6 +144,16 @@ void CacheFile::write() {
     for (const auto& [g, m] : e.selected) selected[g] = m;
     entry["selected"] = std::move(selected);
     if (!e.clash_mode.empty()) entry["clash_mode"] = e.clash_mode;
+    if (!e.fakeip.empty()) {
+      json tables = json::object();
+      for (const auto& [key, state] : e.fakeip) {
+        json t = json::object();
+        if (!state.inet4.names.empty()) t["inet4"] = family_json(state.inet4);
+        if (!state.inet6.names.empty()) t["inet6"] = family_json(state.inet6);
+        tables[key] = std::move(t);
+      }
+      entry["fakeip"] = std::move(tables);
+    }
     caches[id] = std::move(entry);
   }
   doc["caches"] = std::move(caches);

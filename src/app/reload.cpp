@@ -259,6 +259,7 @@ std::shared_ptr<dns::Client> Components::build_dns(const config::Options& option
                                                    std::shared_ptr<const route::RuleSets> sets) {
   dns::Client::Deps deps;
   deps.rule_sets = std::move(sets);
+  deps.fakeip_tables = fakeip_tables_;
   deps.outbounds = [&outs](std::string_view tag) -> outbound::Outbound* {
     auto it = outs.find(tag);
     return it == outs.end() ? nullptr : it->second->object.get();

@@ -34,6 +34,7 @@
 #include <asio/io_context.hpp>
 
 #include "config/options.hpp"
+#include "dns/fakeip_tables.hpp"
 #include "inbound/inbound.hpp"
 #include "net/resolver.hpp"
 #include "net/workers.hpp"
@@ -147,6 +148,9 @@ class Components {
   // Where selectors keep their choice (experimental.cache_file); set before
   // start(), must outlive this. Null: nowhere.
   void set_selection_store(outbound::SelectionStore* store) { store_ = store; }
+  // The fakeip servers' tables: kept across reloads; given a memory
+  // (experimental.cache_file.store_fakeip), across restarts.
+  dns::FakeIpTables& fakeip_tables() { return *fakeip_tables_; }
 
   // What the Clash API shows and changes (worker 0).
   // Clash's GLOBAL group: the outbound picked for Global mode (SwitchRouter),
@@ -215,6 +219,7 @@ class Components {
   net::TaskGroup retiring_;
   std::shared_ptr<DnsSlot> dns_ = std::make_shared<DnsSlot>();
   outbound::SelectionStore* store_ = nullptr;
+  std::shared_ptr<dns::FakeIpTables> fakeip_tables_ = std::make_shared<dns::FakeIpTables>();
   std::string global_tag_;
   std::string final_tag_;
   std::vector<config::RouteRule> route_rules_;

@@ -42,18 +42,19 @@ MetricsOptions decode_metrics(const json& j, const std::string& path) {
   return m;
 }
 
-CacheFileOptions decode_cache_file(const json& j, const std::string& path) {
+CacheFileOptions decode_cache_file(const json& j, const std::string& path, std::vector<std::string>& warnings) {
   Obj o(j, path);
   CacheFileOptions c;
   c.enabled = get_bool(o, "enabled");
   c.path = get_string(o, "path", c.path);
   if (c.path.empty()) c.path = std::string(defaults::kCacheFilePath);
   c.cache_id = get_string(o, "cache_id");
-  // Only selections are stored: the fake-ip table lives in memory, and no
-  // DNS rule here matches on answers (nothing for an rdrc to remember).
-  if (get_bool(o, "store_fakeip"))
-    fail(o.at("store_fakeip"), "not supported: keeping the fake-ip table across restarts (anytls-cpp keeps it in memory)");
-  if (get_bool(o, "store_rdrc")) fail(o.at("store_rdrc"), "not supported: anytls-cpp's DNS rules do not match on answers, so there are no rejected answers to remember");
+  c.store_fakeip = get_bool(o, "store_fakeip");
+  // sing-box's rdrc remembers answers that an address-filter DNS rule
+  // rejected; no DNS rule here matches on answers, so it would stay empty.
+  if (get_bool(o, "store_rdrc"))
+    warnings.push_back(o.at("store_rdrc") +
+                       ": nothing to store: anytls-cpp's DNS rules do not match on answers, so none are rejected");
   (void)get_duration(o, "rdrc_timeout", Duration{0}, false);
   o.finish();
   return c;
@@ -94,7 +95,7 @@ void decode_experimental(const json& j, const std::string& path, Options& opts) 
                       "\"clash_api\")");
   }
   if (const json* m = o.get("metrics")) opts.metrics = decode_metrics(*m, o.at("metrics"));
-  if (const json* c = o.get("cache_file")) opts.cache_file = decode_cache_file(*c, o.at("cache_file"));
+  if (const json* c = o.get("cache_file")) opts.cache_file = decode_cache_file(*c, o.at("cache_file"), opts.warnings);
   if (const json* c = o.get("clash_api")) opts.clash_api = decode_clash_api(*c, o.at("clash_api"));
   o.finish();
 }

@@ -416,6 +416,7 @@ struct CacheFileOptions {
   bool enabled = false;
   std::string path = std::string(defaults::kCacheFilePath);
   std::string cache_id;  // several configs may share one file
+  bool store_fakeip = false;  // the fakeip tables too (dns/fakeip_tables.hpp)
 };
 
 // experimental.clash_api.

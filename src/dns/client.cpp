@@ -118,7 +118,11 @@ Client::Client(const config::DnsOptions& options, Deps deps)
         if (!r) throw std::invalid_argument(path + "." + key + ": invalid range " + text);
         return r;
       };
-      server->fakeip = std::make_shared<FakeIpStore>(range(s.inet4_range, "inet4_range"), range(s.inet6_range, "inet6_range"));
+      auto inet4 = range(s.inet4_range, "inet4_range");
+      auto inet6 = range(s.inet6_range, "inet6_range");
+      server->fakeip = deps_.fakeip_tables
+                           ? deps_.fakeip_tables->table(s.tag, s.inet4_range, inet4, s.inet6_range, inet6)
+                           : std::make_shared<FakeIpStore>(inet4, inet6);
       td.fakeip = server->fakeip;
     }
     server->transport = make_transport(s, path, std::move(td));

@@ -30,6 +30,7 @@
 
 #include "config/options.hpp"
 #include "dns/cache.hpp"
+#include "dns/fakeip_tables.hpp"
 #include "dns/message.hpp"
 #include "dns/transport.hpp"
 #include "net/clock.hpp"
@@ -55,6 +56,9 @@ class Client final : public route::DnsHandler {
     asio::io_context* home = nullptr;
     // The route's rule sets, for dns.rules[].rule_set (null: none).
     std::shared_ptr<const route::RuleSets> rule_sets;
+    // Where fakeip servers take their tables, kept across reloads (null:
+    // each server a new table).
+    std::shared_ptr<FakeIpTables> fakeip_tables;
   };
 
   // Throws std::invalid_argument naming the JSON path.

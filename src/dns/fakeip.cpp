@@ -92,6 +92,7 @@ std::optional<asio::ip::address> FakeIpStore::create(std::string_view name, bool
     f.names.push_back(key);
   }
   f.slots.emplace(std::move(key), slot);
+  ++generation_;
   return address_of(f, slot);
 }
 
@@ -115,11 +116,46 @@ void FakeIpStore::reset() {
     f->names.shrink_to_fit();
     f->slots.clear();
   }
+  ++generation_;
 }
 
 std::size_t FakeIpStore::size() const {
   std::lock_guard lock(mu_);
   return v4_.slots.size() + v6_.slots.size();
+}
+
+FakeIpStore::State FakeIpStore::snapshot() const {
+  std::lock_guard lock(mu_);
+  State s;
+  s.inet4 = {v4_.next, v4_.names};
+  s.inet6 = {v6_.next, v6_.names};
+  return s;
+}
+
+bool FakeIpStore::restore(const State& state) {
+  auto fits = [](const Family& f, const State::Family& s) {
+    if (s.names.empty()) return s.next == 0;
+    return f.range && s.names.size() <= f.capacity && s.next < f.capacity;
+  };
+  std::lock_guard lock(mu_);
+  if (!fits(v4_, state.inet4) || !fits(v6_, state.inet6)) return false;
+  for (auto [f, s] : {std::pair{&v4_, &state.inet4}, std::pair{&v6_, &state.inet6}}) {
+    f->next = s->next;
+    f->names = s->names;
+    f->slots.clear();
+    for (std::size_t k = 0; k < f->names.size(); ++k) {
+      if (f->names[k].empty()) continue;
+      // A name twice (a hand-edited file): the later slot is free again.
+      if (!f->slots.emplace(f->names[k], k).second) f->names[k].clear();
+    }
+  }
+  ++generation_;
+  return true;
+}
+
+std::uint64_t FakeIpStore::generation() const {
+  std::lock_guard lock(mu_);
+  return generation_;
 }
 
 }  // namespace anytls::dns

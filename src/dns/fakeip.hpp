@@ -41,6 +41,17 @@ class FakeIpStore {
  public:
   static constexpr std::size_t kMaxEntries = 65536;
 
+  // What a table holds, to keep it across restarts
+  // (experimental.cache_file.store_fakeip): per family, the slot handed out
+  // next and each slot's name ("" = free), slot k being base + 2 + k.
+  struct State {
+    struct Family {
+      std::size_t next = 0;
+      std::vector<std::string> names;
+    };
+    Family inet4, inet6;
+  };
+
   FakeIpStore(std::optional<FakeIpRange> inet4, std::optional<FakeIpRange> inet6,
               std::size_t max_entries = kMaxEntries);
 
@@ -55,6 +66,14 @@ class FakeIpStore {
   void reset();
   std::size_t size() const;
 
+  State snapshot() const;
+  // Takes a snapshot back; false (and nothing changed) when it does not fit
+  // this store's ranges (the config changed since it was taken).
+  bool restore(const State& state);
+  // Changes with every name handed out and every reset: whether a
+  // snapshot taken earlier is stale.
+  std::uint64_t generation() const;
+
  private:
   struct Family {
     std::optional<FakeIpRange> range;
@@ -68,6 +87,7 @@ class FakeIpStore {
 
   mutable std::mutex mu_;
   Family v4_, v6_;
+  std::uint64_t generation_ = 0;
 };
 
 }  // namespace anytls::dns

@@ -120,8 +120,6 @@ TEST(GroupConfig, Errors) {
                   "idle_timeout": "10m"}, {"type": "direct", "tag": "d"}]})", "outbounds[0].interval", "idle_timeout");
   expect_config_error(R"({"outbounds": [{"type": "selector", "tag": "s", "outbounds": ["d"], "extra": 1},
                   {"type": "direct", "tag": "d"}]})", "outbounds[0].extra", "unknown field");
-  expect_config_error(R"({"experimental": {"cache_file": {"enabled": true, "store_fakeip": true}}})",
-               "experimental.cache_file.store_fakeip", "fake-ip");
   expect_config_error(R"({"experimental": {"clash_api": {"store_selected": true}}})", "experimental.clash_api.store_selected",
                "experimental.cache_file");
   expect_config_error(R"({"experimental": {"clash_api": {"external_controller": "localhost:9090"}}})",

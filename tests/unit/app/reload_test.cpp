@@ -264,8 +264,16 @@ TEST_F(Reload, FakeAddressesReachTheDnsModuleThroughTheRouterInUse) {
   EXPECT_FALSE(anytls::inbound::real_destination(parts.router(), anytls::net::Address{"198.18.0.5", 80}));
   const anytls::net::Address real{"192.0.2.1", 80};
   EXPECT_EQ(anytls::inbound::real_destination(parts.router(), real), real);
+  // A name handed out before the reload (the server's table, as its DNS
+  // answers fill it) still stands for its address after it.
+  auto table = parts.fakeip_tables().table("f", "198.18.0.0/15", anytls::dns::parse_fakeip_range("198.18.0.0/15"), "",
+                                           std::nullopt);
+  ASSERT_EQ(table->create("kept.test", false), asio::ip::make_address("198.18.0.2"));
   apply(json);  // and after a reload
   EXPECT_FALSE(anytls::inbound::real_destination(parts.router(), anytls::net::Address{"198.18.0.5", 80}));
+  auto kept = anytls::inbound::real_destination(parts.router(), anytls::net::Address{"198.18.0.2", 80});
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(kept->host, "kept.test");
 }
 
 }  // namespace

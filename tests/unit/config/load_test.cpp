@@ -197,6 +197,16 @@ TEST(Load, DisabledUnsupportedFeaturesAreAccepted) {
   (void)load_string(with_outbound(R"(, "tcp_fast_open": false)"));
 }
 
+// sing-box-subscribe's and Sub-Store's templates set both: the fakeip
+// tables are kept in the cache file; rdrc has nothing to keep here.
+TEST(Load, CacheFileStoreFakeipAndRdrc) {
+  Options o = load_string(R"({"experimental": {"cache_file": {"enabled": true, "store_fakeip": true,
+                                                               "store_rdrc": true, "rdrc_timeout": "7d"}}})");
+  EXPECT_TRUE(o.cache_file.store_fakeip);
+  ASSERT_EQ(o.warnings.size(), 1u);
+  EXPECT_THAT(o.warnings.at(0), HasSubstr("experimental.cache_file.store_rdrc: nothing to store"));
+}
+
 // ------------------------------------------------------------ rejections
 
 // sing-box before 1.12: `{"type": "dns"}` and rules sending to it are
