@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <utility>
 
 #include <linux/fib_rules.h>
 #include <linux/rtnetlink.h>
@@ -348,6 +349,23 @@ std::vector<RouteSpec> plan_routes(const RoutePlan& plan) {
 }
 
 AutoRoute::AutoRoute(RoutePlan plan) : plan_(std::move(plan)) {}
+
+AutoRoute::AutoRoute(AutoRoute&& o) noexcept
+    : plan_(std::move(o.plan_)),
+      rules_(std::move(o.rules_)),
+      routes_(std::move(o.routes_)),
+      installed_(std::exchange(o.installed_, false)) {}
+
+AutoRoute& AutoRoute::operator=(AutoRoute&& o) noexcept {
+  if (this != &o) {
+    if (installed_) remove();
+    plan_ = std::move(o.plan_);
+    rules_ = std::move(o.rules_);
+    routes_ = std::move(o.routes_);
+    installed_ = std::exchange(o.installed_, false);
+  }
+  return *this;
+}
 
 AutoRoute::~AutoRoute() {
   if (installed_) remove();

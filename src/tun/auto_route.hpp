@@ -73,8 +73,8 @@ std::vector<UidRange> skipped_uid_ranges(const std::vector<UidRange>& include,
 class AutoRoute {
  public:
   explicit AutoRoute(RoutePlan plan);
-  AutoRoute(AutoRoute&&) noexcept = default;
-  AutoRoute& operator=(AutoRoute&&) noexcept = default;
+  AutoRoute(AutoRoute&& o) noexcept;  // o no longer owns the installation
+  AutoRoute& operator=(AutoRoute&& o) noexcept;
   ~AutoRoute();  // remove() when still installed
 
   // Adds the routes and rules; on failure, takes back what it added.

@@ -157,7 +157,12 @@ TEST_F(AutoRouteTest, IncludeInterfaceAndRouteAddress) {
   EXPECT_EQ(via("1.1.1.1"), "veth0");  // local traffic: not an included interface
   EXPECT_EQ(via("8.8.8.8 from 10.9.0.2 iif veth1"), "veth0");  // outside route_address
   EXPECT_EQ(via("2001:4860::1", true), "veth0");  // IPv6 untouched without strict_route
-  ASSERT_FALSE(ar.remove());
+  {
+    AutoRoute moved(std::move(ar));  // the moved-from one owns nothing now
+    EXPECT_FALSE(ar.installed());
+    EXPECT_FALSE(ar.remove());
+    EXPECT_EQ(via("1.1.1.1 from 10.9.0.2 iif veth1"), "tun0");
+  }  // removed by the destructor
   EXPECT_EQ(state(), before_);
 }
 
