@@ -61,8 +61,8 @@ struct RoutePlan {
 std::vector<RuleSpec> plan_rules(const RoutePlan& plan);
 std::vector<RouteSpec> plan_routes(const RoutePlan& plan);
 
-// Ranges of `base` not covered by `exclude`, as a minimal sorted set of
-// prefixes (one family; prefixes of the other family are ignored).
+// Ranges of `base` not covered by `exclude`, as sorted prefixes without
+// overlaps (adjacent ones are not merged; one family: base's first).
 std::vector<IpPrefix> subtract_prefixes(const std::vector<IpPrefix>& base,
                                         const std::vector<IpPrefix>& exclude);
 // Uid ranges that skip the tun: exclude_uid, or with include_uid everything
