@@ -74,6 +74,7 @@ net::DialerOptions dialer_options(const config::DialOptions& dial, const std::sh
   net::DialerOptions o = outbound::make_dialer_options(dial);
   const auto& route = slot->route;
   if (o.bind_interface.empty()) o.bind_interface = route.default_interface;
+  if (o.bind_interface.empty()) o.default_interface = slot->auto_interface;
   if (o.routing_mark == 0 && route.default_mark != 0) {
     o.routing_mark = route.default_mark;
     o.mark_best_effort = true;
@@ -267,14 +268,32 @@ std::shared_ptr<dns::Client> Components::build_dns(const config::Options& option
   deps.resolver = resolver_;
   deps.default_interface = options.route.default_interface;
   deps.default_mark = options.route.default_mark;
+  deps.auto_interface = dns_->auto_interface;
   deps.home = &io_;
   // Without a dns block: the system resolver, for hijack-dns.
   return std::make_shared<dns::Client>(options.dns.value_or(config::DnsOptions{}), std::move(deps));
 }
 
+void Components::follow_default_interface(const config::RouteOptions& route) {
+  bool wanted = route.auto_detect_interface && route.default_interface.empty();
+  if (!wanted) {
+    interface_monitor_.reset();
+  } else if (!interface_monitor_) {
+    auto m = tun::DefaultInterfaceMonitor::start(std::make_shared<net::DefaultInterface>());
+    if (m) {
+      interface_monitor_ = std::move(*m);
+    } else {
+      spdlog::warn("route.auto_detect_interface: {}; outbound connections are not bound to an interface",
+                   m.error().text());
+    }
+  }
+  dns_->auto_interface = interface_monitor_ ? interface_monitor_->target() : nullptr;
+}
+
 std::optional<Components::Failure> Components::start(const config::Options& options) {
   dns_->configured = options.dns.has_value();
   dns_->route = options.route;
+  follow_default_interface(options.route);
   std::map<std::string, Out*, std::less<>> by_tag;
   outbounds_.reserve(options.outbounds.size());
   for (std::size_t i = 0; i < options.outbounds.size(); ++i) {
@@ -323,6 +342,7 @@ std::optional<std::vector<std::string>> Components::apply(const config::Options&
   // DNS client itself is replaced once the outbounds are in place.
   dns_->configured = options.dns.has_value();
   dns_->route = options.route;
+  follow_default_interface(options.route);
 
   // ---- outbounds: which are kept, which are built anew
   std::map<std::string, Out*, std::less<>> old_by_tag;

@@ -36,12 +36,14 @@
 #include "config/options.hpp"
 #include "dns/fakeip_tables.hpp"
 #include "inbound/inbound.hpp"
+#include "net/default_interface.hpp"
 #include "net/resolver.hpp"
 #include "net/workers.hpp"
 #include "outbound/group.hpp"
 #include "outbound/outbound.hpp"
 #include "route/router.hpp"
 #include "route/rule_set_fetch.hpp"
+#include "tun/interface_monitor.hpp"
 
 namespace anytls::dns {
 class Client;
@@ -65,6 +67,8 @@ struct DnsSlot {
   std::shared_ptr<dns::Client> client;
   bool configured = false;  // a dns block exists (else lookups use the system resolver)
   config::RouteOptions route;  // default_domain_resolver, default_interface, default_mark
+  // route.auto_detect_interface: the default interface dials bind to (null: off).
+  std::shared_ptr<const net::DefaultInterface> auto_interface;
 };
 
 // A Router that forwards to a replaceable one.
@@ -201,6 +205,9 @@ class Components {
   // After the outbounds or the route changed: the router's GLOBAL pick, the
   // final tag and rules the Clash API shows.
   void bind_route(const config::Options& options);
+  // route.auto_detect_interface (without default_interface): starts or stops
+  // the monitor and tells the dialers built next (dns_->auto_interface).
+  void follow_default_interface(const config::RouteOptions& route);
 
   asio::io_context& io_;
   std::shared_ptr<net::Resolver> resolver_;
@@ -218,6 +225,7 @@ class Components {
   std::unique_ptr<route::RuleSetUpdater> pending_updater_;
   net::TaskGroup retiring_;
   std::shared_ptr<DnsSlot> dns_ = std::make_shared<DnsSlot>();
+  std::unique_ptr<tun::DefaultInterfaceMonitor> interface_monitor_;
   outbound::SelectionStore* store_ = nullptr;
   std::shared_ptr<dns::FakeIpTables> fakeip_tables_ = std::make_shared<dns::FakeIpTables>();
   std::string global_tag_;

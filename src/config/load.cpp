@@ -102,8 +102,6 @@ Options decode(const json& root) {
       opts.warnings.push_back(child(item("inbounds", i), "set_system_proxy") +
                               ": ignored: a headless Linux has no system proxy setting to change");
   }
-  if (opts.route.auto_detect_interface && opts.route.default_interface.empty())
-    opts.warnings.push_back("route.auto_detect_interface: the kernel's routing table picks the interface (no interface is bound)");
   check_groups(opts, outbound_index);
   return opts;
 }

@@ -331,7 +331,7 @@ struct RouteOptions {
   std::vector<RouteRule> rules;
   std::vector<RuleSetOptions> rule_set;
   // Issue 14 (part D): outbound dial defaults.
-  bool auto_detect_interface = false;  // accepted: the kernel's routing picks the interface
+  bool auto_detect_interface = false;  // bind dials to the default route's interface (tun/interface_monitor)
   std::string default_interface;       // bind_interface of dials that set none
   std::uint32_t default_mark = 0;      // routing_mark of dials that set none
   std::string default_domain_resolver; // dns.servers tag; "" = dns.final / system

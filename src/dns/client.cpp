@@ -104,6 +104,7 @@ Client::Client(const config::DnsOptions& options, Deps deps)
     td.resolver = deps_.resolver;
     td.default_interface = deps_.default_interface;
     td.default_mark = deps_.default_mark;
+    td.auto_interface = deps_.auto_interface;
     if (!s.dial.detour.empty()) {
       td.detour = deps_.outbounds ? deps_.outbounds(s.dial.detour) : nullptr;
       if (!td.detour) throw std::invalid_argument(path + ".detour: outbound not found: " + s.dial.detour);

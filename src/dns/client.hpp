@@ -34,6 +34,7 @@
 #include "dns/message.hpp"
 #include "dns/transport.hpp"
 #include "net/clock.hpp"
+#include "net/default_interface.hpp"
 #include "net/result.hpp"
 #include "outbound/outbound.hpp"
 #include "route/router.hpp"
@@ -51,6 +52,7 @@ class Client final : public route::DnsHandler {
     std::chrono::milliseconds timeout{5000};  // per upstream exchange
     std::string default_interface;            // route.default_interface
     std::uint32_t default_mark = 0;           // route.default_mark
+    std::shared_ptr<const net::DefaultInterface> auto_interface;  // route.auto_detect_interface
     // The worker the client lives on; calls from other workers hop there
     // (net::run_on). Null: callers are on its thread already.
     asio::io_context* home = nullptr;

@@ -400,6 +400,7 @@ std::unique_ptr<Transport> make_transport(const config::DnsServerOptions& s, con
   net::DialerOptions dopts = outbound::make_dialer_options(s.dial);
   dopts.lookup = deps.lookup;
   if (dopts.bind_interface.empty()) dopts.bind_interface = deps.default_interface;
+  if (dopts.bind_interface.empty()) dopts.default_interface = deps.auto_interface;
   if (dopts.routing_mark == 0 && deps.default_mark != 0) {
     dopts.routing_mark = deps.default_mark;
     dopts.mark_best_effort = true;

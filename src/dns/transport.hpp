@@ -20,6 +20,7 @@
 
 #include "config/options.hpp"
 #include "dns/fakeip.hpp"
+#include "net/default_interface.hpp"
 #include "net/resolver.hpp"
 #include "net/result.hpp"
 #include "outbound/outbound.hpp"
@@ -43,6 +44,7 @@ struct TransportDeps {
   // route.default_interface / default_mark, for dials that set none.
   std::string default_interface;
   std::uint32_t default_mark = 0;
+  std::shared_ptr<const net::DefaultInterface> auto_interface;  // route.auto_detect_interface
   std::shared_ptr<FakeIpStore> fakeip;   // type fakeip: its table
 };
 

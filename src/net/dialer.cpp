@@ -63,8 +63,23 @@ struct SocketError {
 };
 
 // Options that must precede bind/connect, common to TCP and UDP.
+// SO_BINDTOIFINDEX (Linux 5.0) by index: no name lookup per dial; the name
+// where the kernel predates it.
+std::error_code bind_to_default_interface(int fd, const DefaultInterface& d) {
+  int index = d.index();
+  if (index == 0) return {};
+  auto ec = set_int_option(fd, SOL_SOCKET, SO_BINDTOIFINDEX, index);
+  if (ec != std::errc::no_protocol_option) return ec;
+  auto name = d.name();
+  if (::setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name.data(), static_cast<socklen_t>(name.size())) != 0)
+    return {errno, std::system_category()};
+  return {};
+}
+
+// `loopback`: the destination is this host, which a socket bound to the
+// default interface could not reach.
 template <class Socket>
-SocketError prepare_socket(Socket& s, bool v6, const DialerOptions& o) {
+SocketError prepare_socket(Socket& s, bool v6, const DialerOptions& o, bool loopback = false) {
   int fd = s.native_handle();
   if (o.reuse_addr) {
     if (auto ec = set_int_option(fd, SOL_SOCKET, SO_REUSEADDR, 1)) return {"setsockopt", ec};
@@ -73,6 +88,8 @@ SocketError prepare_socket(Socket& s, bool v6, const DialerOptions& o) {
     if (::setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, o.bind_interface.data(),
                      static_cast<socklen_t>(o.bind_interface.size())) != 0)
       return {"setsockopt", std::error_code(errno, std::system_category())};
+  } else if (o.default_interface && !loopback) {
+    if (auto ec = bind_to_default_interface(fd, *o.default_interface)) return {"setsockopt", ec};
   }
   if (o.routing_mark != 0) {
     if (auto ec = set_int_option(fd, SOL_SOCKET, SO_MARK, static_cast<int>(o.routing_mark))) {
@@ -172,7 +189,8 @@ asio::awaitable<Result<tcp::socket>> attempt(ImplPtr d, tcp::endpoint ep) {
   std::error_code ec;
   open_stream_socket(s, ep, d->options.tcp_multi_path, ec);
   if (ec) co_return Error{ec, where + "socket: " + go_error_text(ec)};
-  if (auto err = prepare_socket(s, ep.address().is_v6(), d->options))
+  const bool loopback = unmap(ep.address()).is_loopback();
+  if (auto err = prepare_socket(s, ep.address().is_v6(), d->options, loopback))
     co_return Error{err.ec, where + err.op + ": " + go_error_text(err.ec)};
   if (d->options.tcp_fast_open) {
 #ifdef TCP_FASTOPEN_CONNECT

@@ -1,5 +1,6 @@
 // Outgoing TCP connections and UDP sockets honouring sing-box's Dial fields:
-// connect_timeout, bind_interface (SO_BINDTODEVICE), inet4/inet6 bind
+// connect_timeout, bind_interface (SO_BINDTODEVICE; or the detected default
+// interface, route.auto_detect_interface), inet4/inet6 bind
 // addresses, routing_mark (SO_MARK), reuse_addr, TCP keep-alive,
 // tcp_fast_open (TCP_FASTOPEN_CONNECT), domain_strategy and Happy Eyeballs
 // (RFC 8305 style: the preferred family first, the other one fallback_delay
@@ -31,6 +32,7 @@
 #include <asio/ip/udp.hpp>
 
 #include "net/address.hpp"
+#include "net/default_interface.hpp"
 #include "net/duration.hpp"
 #include "net/resolver.hpp"
 #include "net/result.hpp"
@@ -60,6 +62,9 @@ struct DialerOptions {
   std::function<asio::awaitable<Result<std::vector<asio::ip::address>>>(const std::string& host)> lookup;
   bool tcp_multi_path = false;                        // IPPROTO_MPTCP, TCP if the kernel refuses
   bool mark_best_effort = false;  // routing_mark from route.default_mark: warn, not fail, when refused
+  // route.auto_detect_interface: without bind_interface, bind to this one
+  // (SO_BINDTOIFINDEX) when it is known; loopback destinations stay unbound.
+  std::shared_ptr<const DefaultInterface> default_interface;
 };
 
 // Test hooks (never set in production).

@@ -175,6 +175,36 @@ TEST_F(DialerTest, BadBindAddressIsABindError) {
       << res->error().text();
 }
 
+// route.auto_detect_interface: a dial without bind_interface is bound to
+// the detected interface (lo here, index 1, whatever the host has), except
+// to a loopback destination: a socket bound to the LAN could not reach it.
+TEST_F(DialerTest, BindsToTheDetectedDefaultInterfaceButNotForLoopback) {
+  Listener l(ctx);
+  auto detected = std::make_shared<DefaultInterface>();
+  detected->set(1, "lo");
+  DialerOptions o;
+  o.default_interface = detected;
+  Dialer d(o, fake_resolver());
+  auto res = run_until_done(ctx, d.dial_tcp(Address{"127.0.0.1", l.port()}));
+  ASSERT_TRUE(res && *res) << (res && !*res ? res->error().text() : "");
+  EXPECT_EQ(int_option(res->value(), SOL_SOCKET, SO_BINDTOIFINDEX), 0);
+
+  auto bound_index = [](asio::ip::udp::socket& s) {
+    int v = -1;
+    socklen_t len = sizeof(v);
+    ::getsockopt(s.native_handle(), SOL_SOCKET, SO_BINDTOIFINDEX, &v, &len);
+    return v;
+  };
+  auto udp = d.open_udp(ctx.get_executor());
+  ASSERT_TRUE(udp) << udp.error().text();
+  EXPECT_EQ(bound_index(*udp), 1);
+
+  detected->set(0, "");  // none known: not bound
+  auto unbound = d.open_udp(ctx.get_executor());
+  ASSERT_TRUE(unbound);
+  EXPECT_EQ(bound_index(*unbound), 0);
+}
+
 TEST_F(DialerTest, RefusedPortHasGoText) {
   auto port = closed_port(ctx);
   Dialer d(DialerOptions{}, fake_resolver());
