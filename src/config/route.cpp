@@ -269,6 +269,16 @@ RouteOptions decode_route(const json& j, const std::string& path, std::vector<st
         fail(child(item(o.at("rule_set"), i), "tag"), "duplicate rule-set tag " + in_quotes(r.rule_set.back().tag));
     }
   }
+  // The databases of the geoip/geosite matchers (sing-box 1.11): those
+  // matchers are refused, so the blocks alone change nothing.
+  for (const char* db : {"geoip", "geosite"}) {
+    const json* v = o.get(db);
+    if (!v) continue;
+    Obj g(*v, o.at(db));
+    for (const char* k : {"path", "download_url", "download_detour"}) (void)get_string(g, k);
+    g.finish();
+    warnings.push_back(o.at(db) + ": ignored: it serves geoip/geosite rules, removed in sing-box 1.12 (use rule_set)");
+  }
   // Process lookup is always on for rules that ask for it (Linux /proc).
   if (get_bool(o, "find_process")) warnings.push_back("route.find_process: process lookup is done whenever a rule needs it");
   o.finish();

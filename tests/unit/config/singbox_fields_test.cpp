@@ -43,6 +43,10 @@ TEST(SingBoxFields, WarnedFieldsNameTheirPath) {
   EXPECT_THAT(o.warnings, Contains(StartsWith("route.default_fallback_delay: ignored")));
   EXPECT_TRUE(load_string(R"({"route": {"override_android_vpn": false}})").warnings.empty());
   expect_config_error(R"({"route": {"default_fallback_delay": "soon"}})", "route.default_fallback_delay", "invalid duration");
+  o = load_string(R"({"route": {"geoip": {"path": "geoip.db"}, "geosite": {"download_detour": "direct"}}})");
+  EXPECT_THAT(o.warnings, Contains(StartsWith("route.geoip: ignored")));
+  EXPECT_THAT(o.warnings, Contains(StartsWith("route.geosite: ignored")));
+  expect_config_error(R"({"route": {"geoip": {"paths": "geoip.db"}}})", "route.geoip.paths", "unknown field");
 }
 
 TEST(SingBoxFields, RefusedFieldsNameTheirPathAndWhy) {
