@@ -52,6 +52,8 @@ void decode_dial(Obj& o, DialOptions& d) {
   decode_domain_resolver(o, "domain_resolver", d.domain_resolver, d.domain_resolver_strategy);
   d.tcp_multi_path = get_bool(o, "tcp_multi_path");
   d.udp_fragment = get_bool(o, "udp_fragment");
+  if (!get_string(o, "netns").empty())
+    fail(o.at("netns"), "not supported: network namespaces (start anytls inside it: ip netns exec NAME anytls run ...)");
   // sing-box picks among interfaces by what Android's network monitor says
   // about them; Linux gives no such monitor.
   if (std::string ns = get_string(o, "network_strategy"); !ns.empty() && ns != "default")

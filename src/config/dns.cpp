@@ -178,8 +178,9 @@ DnsServerOptions decode_dns_server(const json& j, const std::string& path, std::
 }
 
 // The keys a DNS rule has beyond the route matchers.
-constexpr const char* kDnsRuleKeys[] = {"query_type", "server", "action", "method", "no_drop",
-                                        "disable_cache", "rewrite_ttl", "client_subnet", "strategy"};
+constexpr const char* kDnsRuleKeys[] = {"query_type", "server", "action", "method", "no_drop", "disable_cache",
+                                        "rewrite_ttl", "client_subnet", "strategy", "rcode", "answer", "ns", "extra",
+                                        "ip_accept_any", "rule_set_ip_cidr_accept_empty"};
 
 DnsRule decode_dns_rule(const json& j, const std::string& path) {
   Obj o(j, path);
@@ -226,7 +227,14 @@ DnsRule decode_dns_rule(const json& j, const std::string& path) {
     }
     if (o.get("rewrite_ttl")) fail(o.at("rewrite_ttl"), "not supported: rewrite_ttl");
   };
+  // Address filters on the response: leaving them out would change which
+  // queries match.
+  for (const char* k : {"ip_accept_any", "rule_set_ip_cidr_accept_empty"})
+    if (get_bool(o, k)) fail(o.at(k), "not supported by anytls-cpp (matching on the addresses of a response)");
   std::string action = get_string(o, "action", "route");
+  if (action != "predefined")
+    for (const char* k : {"rcode", "answer", "ns", "extra"})
+      if (o.get(k)) fail(o.at(k), "only allowed with action predefined");
   r.server = get_string(o, "server");
   std::string method = get_string(o, "method");
   if (action == "route") {

@@ -25,6 +25,16 @@ void decode_listen(Obj& o, ListenOptions& l) {
   l.sniff = get_bool(o, "sniff");
   l.sniff_override_destination = get_bool(o, "sniff_override_destination");
   l.sniff_timeout = get_duration(o, "sniff_timeout", defaults::kSniffTimeout, true);
+  // Legacy (sing-box < 1.11) as well: decode() turns it into a resolve rule.
+  l.domain_strategy = parse_strategy(o, "domain_strategy");
+  l.udp_fragment = get_bool(o, "udp_fragment");
+  // Fields sing-box has whose absence would change what happens.
+  if (!get_string(o, "netns").empty())
+    fail(o.at("netns"), "not supported: network namespaces (start anytls inside it: ip netns exec NAME anytls run ...)");
+  if (!get_string(o, "detour").empty())
+    fail(o.at("detour"), "not supported: handing an inbound's connections to another inbound");
+  if (get_bool(o, "udp_disable_domain_unmapping"))
+    fail(o.at("udp_disable_domain_unmapping"), "not supported by anytls-cpp (UDP replies always come from the address asked)");
 }
 
 // The same parser the server uses, so what loads here also starts.

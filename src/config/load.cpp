@@ -94,9 +94,23 @@ Options decode(const json& root) {
     r.override_destination = l.sniff_override_destination;
     legacy.push_back(std::move(r));
   }
+  // Legacy inbound domain_strategy: a resolve rule for that inbound, after
+  // its sniff rule (what sing-box 1.11 converts it to).
+  for (const auto& in : opts.inbounds) {
+    const ListenOptions& l = in.listen();
+    if (l.domain_strategy == DomainStrategy::as_is) continue;
+    RouteRule r;
+    r.inbound = {in.tag};
+    r.action = RuleAction::resolve;
+    r.resolve_strategy = l.domain_strategy;
+    legacy.push_back(std::move(r));
+  }
   opts.route.rules.insert(opts.route.rules.begin(), legacy.begin(), legacy.end());
   check_dns_references(opts, outbound_index);
   for (std::size_t i = 0; i < opts.inbounds.size(); ++i) {
+    if (opts.inbounds[i].listen().udp_fragment)
+      opts.warnings.push_back(child(item("inbounds", i), "udp_fragment") +
+                              ": ignored: the kernel's default path MTU discovery applies");
     const auto* m = std::get_if<MixedInboundOptions>(&opts.inbounds[i].options);
     if (m && m->set_system_proxy)
       opts.warnings.push_back(child(item("inbounds", i), "set_system_proxy") +

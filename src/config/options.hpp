@@ -29,6 +29,8 @@ struct LogOptions {
 
 // ---------------------------------------------------------------- shared
 
+enum class DomainStrategy { as_is, prefer_ipv4, prefer_ipv6, ipv4_only, ipv6_only };
+
 struct ListenOptions {
   std::string listen;              // required: IP literal ("127.0.0.1", "::")
   std::uint16_t listen_port = 0;
@@ -48,10 +50,11 @@ struct ListenOptions {
   bool sniff = false;
   bool sniff_override_destination = false;
   Duration sniff_timeout = defaults::kSniffTimeout;
+  // Legacy domain_strategy: becomes a resolve rule for this inbound.
+  DomainStrategy domain_strategy = DomainStrategy::as_is;
+  bool udp_fragment = false;  // accepted with a warning (the kernel's default applies)
   bool operator==(const ListenOptions&) const = default;
 };
-
-enum class DomainStrategy { as_is, prefer_ipv4, prefer_ipv6, ipv4_only, ipv6_only };
 
 struct DialOptions {
   std::string detour;               // tag of another outbound; empty = none

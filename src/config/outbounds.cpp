@@ -49,6 +49,12 @@ OutboundOptions decode_outbound_object(const json& j, const std::string& path) {
   } else if (out.type == "direct") {
     DirectOutboundOptions d;
     decode_dial(o, d.dial);
+    // Deprecated in sing-box 1.11 (still run by 1.12); ignoring them would
+    // send the connections elsewhere.
+    for (const char* k : {"override_address", "override_port"})
+      if (o.get(k))
+        fail(o.at(k), "not supported on the direct outbound: use a route rule with action route-options and " +
+                          std::string(k));
     o.finish();
     out.options = std::move(d);
   } else if (out.type == "block" || out.type == "dns") {

@@ -244,9 +244,18 @@ RouteOptions decode_route(const json& j, const std::string& path, std::vector<st
   r.default_interface = get_string(o, "default_interface");
   r.default_mark = get_mark(o, "default_mark");
   decode_domain_resolver(o, "default_domain_resolver", r.default_domain_resolver, r.default_domain_resolver_strategy);
-  if (o.get("override_android_vpn")) fail(o.at("override_android_vpn"), "not supported: Android only");
+  if (get_bool(o, "override_android_vpn"))
+    warnings.push_back("route.override_android_vpn: ignored: Android only (it concerns Android's VPN service)");
   if (const json* ns = o.get("default_network_strategy"); ns && !(ns->is_string() && ns->get<std::string>().empty()))
     fail(o.at("default_network_strategy"), "not supported: network strategies need Android's network monitor");
+  for (const char* k : {"default_network_type", "default_fallback_network_type"})
+    if (o.get(k)) fail(o.at(k), "not supported: it belongs to default_network_strategy (Android's network monitor)");
+  // It times network-strategy fallbacks only; each outbound's own
+  // fallback_delay (dial fields) is read where it is written.
+  if (o.get("default_fallback_delay")) {
+    (void)get_duration(o, "default_fallback_delay", {}, true);
+    warnings.push_back("route.default_fallback_delay: ignored: it times network_strategy fallbacks (Android's network monitor)");
+  }
   if (const json* rules = o.get("rules")) {
     if (!rules->is_array()) fail(o.at("rules"), "expected array, got " + kind(*rules));
     for (std::size_t i = 0; i < rules->size(); ++i) r.rules.push_back(decode_rule((*rules)[i], item(o.at("rules"), i)));
@@ -259,6 +268,16 @@ RouteOptions decode_route(const json& j, const std::string& path, std::vector<st
       if (!tags.insert(r.rule_set.back().tag).second)
         fail(child(item(o.at("rule_set"), i), "tag"), "duplicate rule-set tag " + in_quotes(r.rule_set.back().tag));
     }
+  }
+  // The databases of the geoip/geosite matchers (sing-box 1.11): those
+  // matchers are refused, so the blocks alone change nothing.
+  for (const char* db : {"geoip", "geosite"}) {
+    const json* v = o.get(db);
+    if (!v) continue;
+    Obj g(*v, o.at(db));
+    for (const char* k : {"path", "download_url", "download_detour"}) (void)get_string(g, k);
+    g.finish();
+    warnings.push_back(o.at(db) + ": ignored: it serves geoip/geosite rules, removed in sing-box 1.12 (use rule_set)");
   }
   // Process lookup is always on for rules that ask for it (Linux /proc).
   if (get_bool(o, "find_process")) warnings.push_back("route.find_process: process lookup is done whenever a rule needs it");
