@@ -32,6 +32,7 @@ asio::awaitable<void> NtpService::join() { co_await tasks_.join(); }
 asio::awaitable<void> NtpService::run(NtpService* self) {
   const net::Address server{self->options_.server, self->options_.server_port};
   const auto interval = std::chrono::duration_cast<net::Clock::duration>(self->options_.interval);
+  bool first = true;
   for (;;) {
     auto asking = outbound::ntp_query(*self->via_, server, kNtpQueryTimeout);
     auto got = co_await std::move(asking);
@@ -41,8 +42,10 @@ asio::awaitable<void> NtpService::run(NtpService* self) {
     if (got) {
       net::set_clock_offset(got->offset);
       const double offset_s = std::chrono::duration<double>(got->offset).count();
-      spdlog::info("ntp: updated time: {} (offset {:+.3f}s from {})", format_go_time(net::corrected_now(), kGoTimeLayout),
-                   offset_s, server.to_string());
+      // As sing-box: the first at info, the periodic ones at debug.
+      spdlog::log(first ? spdlog::level::info : spdlog::level::debug, "ntp: updated time: {} (offset {:+.3f}s from {})",
+                  format_go_time(net::corrected_now(), kGoTimeLayout), offset_s, server.to_string());
+      first = false;
     } else {
       spdlog::warn("ntp: update time: {}", got.error().text());
       wait = std::min(interval, std::chrono::duration_cast<net::Clock::duration>(kNtpRetry));

@@ -1,7 +1,9 @@
 // The `ntp` section at run time: asks the NTP server through the detour (or
 // a direct path built from ntp's dial fields) at start and every interval,
 // logs the time as sing-box does, and publishes the clock offset
-// (net/clock_offset) that TLS certificate checks use.
+// (net/clock_offset) that TLS certificate checks use. Unlike sing-box, a
+// first query that fails does not stop the start: it is logged and tried
+// again after kNtpRetry (the system clock is used meanwhile).
 #pragma once
 #include <chrono>
 #include <memory>
