@@ -62,10 +62,17 @@ struct Head {
   std::size_t size = 0;  // bytes up to the end of the blank line
   bool chunked = false;
   std::optional<std::size_t> length;
+  std::string location;  // of a redirect that is to be followed
 };
 
+bool is_redirect(std::string_view status) {
+  return status == "301" || status == "302" || status == "303" || status == "307" || status == "308";
+}
+
 // The head of `in`, once complete; an error when it is not a 200 we can read.
-std::optional<net::Result<Head>> parse_head(std::string_view in, const std::string& url, std::size_t max_bytes, bool any_status) {
+// follow: a redirect is not an error (its Location is kept).
+std::optional<net::Result<Head>> parse_head(std::string_view in, const std::string& url, std::size_t max_bytes,
+                                            bool any_status, bool follow) {
   auto end = in.find("\r\n\r\n");
   if (end == std::string_view::npos) {
     if (in.size() > 65536) return net::Result<Head>(http_error(url, "response head over 64 KiB"));
@@ -78,7 +85,8 @@ std::optional<net::Result<Head>> parse_head(std::string_view in, const std::stri
   std::string_view status_line = head.substr(0, line_end);
   if (status_line.rfind("HTTP/1.", 0) != 0 || status_line.size() < 12)
     return net::Result<Head>(http_error(url, "not an HTTP response"));
-  if (!any_status && status_line.substr(9, 3) != "200")
+  const bool redirect = follow && is_redirect(status_line.substr(9, 3));
+  if (!any_status && !redirect && status_line.substr(9, 3) != "200")
     return net::Result<Head>(http_error(url, "status " + std::string(status_line.substr(9))));
   std::string_view headers = line_end == std::string_view::npos ? std::string_view() : head.substr(line_end + 2);
   while (!headers.empty()) {
@@ -88,9 +96,11 @@ std::optional<net::Result<Head>> parse_head(std::string_view in, const std::stri
     auto c = line.find(':');
     if (c == std::string_view::npos) continue;
     std::string name = lower(line.substr(0, c));
-    std::string value = lower(line.substr(c + 1));
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(0, 1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
+    std::string raw(line.substr(c + 1));
+    while (!raw.empty() && (raw.front() == ' ' || raw.front() == '\t')) raw.erase(0, 1);
+    while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\t')) raw.pop_back();
+    const std::string value = lower(raw);
+    if (redirect && name == "location") h.location = raw;
     if (name == "transfer-encoding" && value.find("chunked") != std::string::npos) h.chunked = true;
     if (name == "content-length") {
       std::size_t n = 0;
@@ -106,13 +116,28 @@ std::optional<net::Result<Head>> parse_head(std::string_view in, const std::stri
       h.length = n;
     }
   }
+  if (redirect && h.location.empty()) return net::Result<Head>(http_error(url, "redirect without a Location"));
   return net::Result<Head>(h);
+}
+
+// Where a Location header points, from the URL that answered with it.
+std::string resolve_location(const std::string& base, const std::string& location) {
+  if (location.rfind("http://", 0) == 0 || location.rfind("https://", 0) == 0) return location;
+  const std::size_t scheme_end = base.find("://");
+  if (location.rfind("//", 0) == 0) return base.substr(0, scheme_end + 1) + location;
+  const std::size_t path_start = base.find('/', scheme_end + 3);
+  const std::string origin = base.substr(0, path_start);
+  if (!location.empty() && location.front() == '/') return origin + location;
+  const std::size_t dir_end = path_start == std::string::npos ? std::string::npos : base.rfind('/');
+  return (dir_end == std::string::npos ? origin + "/" : base.substr(0, dir_end + 1)) + location;
 }
 
 // The exchange itself, without a deadline (http_get adds it): dial, TLS,
 // request, then read until the body is complete: Content-Length bytes, the
-// last chunk, or the close when the response has neither.
-asio::awaitable<net::Result<std::string>> fetch(Outbound& via, std::string url, std::size_t max_bytes, HttpLimits limits) {
+// last chunk, or the close when the response has neither. redirect_to:
+// non-null to follow a redirect, which then fills it (and the body is "").
+asio::awaitable<net::Result<std::string>> fetch(Outbound& via, std::string url, std::size_t max_bytes, HttpLimits limits,
+                                                std::string* redirect_to) {
   const bool https = url.rfind("https://", 0) == 0;
   if (!https && url.rfind("http://", 0) != 0) co_return http_error(url, "only http:// and https:// URLs can be fetched");
   std::string_view rest = std::string_view(url).substr(https ? 8 : 7);
@@ -163,10 +188,11 @@ asio::awaitable<net::Result<std::string>> fetch(Outbound& via, std::string url, 
     auto [ec, n] = co_await conn->read_some(asio::buffer(buf));
     in.append(buf.data(), n);
     if (!head) {
-      auto parsed = parse_head(in, url, max_bytes, limits.any_status);
+      auto parsed = parse_head(in, url, max_bytes, limits.any_status, redirect_to != nullptr);
       if (parsed && !*parsed) co_return parsed->error();
       if (parsed) head = **parsed;
     }
+    if (head && !head->location.empty()) break;  // the body of a redirect is not read
     if (head) {
       std::string_view body = std::string_view(in).substr(head->size);
       if (head->chunked) {
@@ -187,6 +213,10 @@ asio::awaitable<net::Result<std::string>> fetch(Outbound& via, std::string url, 
     if (ec) co_return http_error(url, ec.message());
   }
   conn->close();
+  if (!head->location.empty()) {
+    *redirect_to = head->location;
+    co_return std::string();
+  }
   std::string out;
   if (head->chunked) {
     out = std::move(chunks);
@@ -197,6 +227,22 @@ asio::awaitable<net::Result<std::string>> fetch(Outbound& via, std::string url, 
   co_return out;
 }
 
+// fetch(), following up to limits.redirects redirects (as Go's client,
+// which sing-box downloads with, does).
+asio::awaitable<net::Result<std::string>> fetch_following(Outbound* via, std::string url, std::size_t max_bytes,
+                                                          HttpLimits limits) {
+  std::string next;
+  net::Result<std::string> got = http_error(url, "no request made");
+  for (int hop = 0; hop <= limits.redirects; ++hop) {
+    next.clear();
+    auto fetching = fetch(*via, url, max_bytes, limits, hop < limits.redirects ? &next : nullptr);
+    got = co_await std::move(fetching);
+    if (!got || next.empty()) break;
+    url = resolve_location(url, next);
+  }
+  co_return got;
+}
+
 }  // namespace
 
 asio::awaitable<net::Result<std::string>> http_get(Outbound& via, std::string url, std::size_t max_bytes,
@@ -204,7 +250,7 @@ asio::awaitable<net::Result<std::string>> http_get(Outbound& via, std::string ur
   using namespace asio::experimental::awaitable_operators;
   const auto deadline = net::clock_or_system(limits.clock).now() + limits.timeout;
   std::string what = url;
-  auto fetching = fetch(via, std::move(url), max_bytes, limits);
+  auto fetching = fetch_following(&via, std::move(url), max_bytes, limits);
   auto expiring = net::sleep_until(deadline, limits.clock);
   auto r = co_await (std::move(fetching) || std::move(expiring));
   if (r.index() == 1) {

@@ -23,12 +23,17 @@ struct HttpLimits {
   // false: anything but 200 is an error; true: any status's body is
   // returned (`tools fetch`, as curl does).
   bool any_status = false;
+  // Redirects (301, 302, 303, 307, 308) followed, as Go's client follows
+  // them (GitHub's archive links, for one, redirect); beyond, a redirect
+  // is an error unless any_status.
+  int redirects = 10;
 };
 
 // GET url (http:// or https://) through `via`; the body, at most max_bytes:
 // Content-Length bytes (nothing after them is read; fewer is an error),
 // chunked up to the last chunk, or up to the close when the response has
-// neither. All within limits.timeout. https is verified against the system
+// neither, after at most limits.redirects redirects. All within
+// limits.timeout. https is verified against the system
 // store for the URL's host. Errors name the URL.
 asio::awaitable<net::Result<std::string>> http_get(Outbound& via, std::string url, std::size_t max_bytes,
                                                   HttpLimits limits);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `anytls tools` and the dashboard download, with real processes on loopback:
 #   tools fetch      a local HTTP server, direct (no config: sing-box's empty
-#                    default) and through an anytls server (-c client.json -o proxy)
+#                    default; a 301 followed) and through an anytls server
+#                    (-c client.json -o proxy)
 #   tools connect    a local TCP echo server through standard input/output
 #   tools synctime   a local NTP responder two days ahead; -w refused
 #   external_ui_download_url  a zip from the local HTTP server unpacked into
@@ -21,6 +22,7 @@ web=$(free_port); echo_port=$(free_port); ntp=$(free_port); server=$(free_port);
 
 mkdir -p www
 echo "hello from the web server" > www/hello.txt
+mkdir -p www/sub && echo "after a redirect" > www/sub/index.html  # GET /sub: 301 to /sub/
 python3 - "$work/www" <<'PY'
 import sys, zipfile
 d = sys.argv[1]
@@ -64,6 +66,9 @@ for _ in $(seq 50); do curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$web/
 out=$("$bin" tools fetch "http://127.0.0.1:$web/hello.txt" 2> fetch.log) || fail "tools fetch (direct) failed"
 [ "$out" = "hello from the web server" ] || fail "tools fetch (direct) printed '$out'"
 echo "ok   tools fetch, direct: $out"
+out=$("$bin" tools fetch "http://127.0.0.1:$web/sub" 2> fetch-redirect.log) || fail "tools fetch of a redirect failed"
+[ "$out" = "after a redirect" ] || fail "tools fetch /sub (301 to /sub/) printed '$out'"
+echo "ok   tools fetch follows a 301 (relative Location): $out"
 set +e
 "$bin" tools fetch "ftp://127.0.0.1/x" > /dev/null 2> fetch-bad.log; rc=$?
 set -e
