@@ -7,5 +7,6 @@ target_sources(anytls_codec PRIVATE
   src/anytls/uot.cpp
   src/net/socks_address.cpp
   src/net/hostname.cpp
+  src/net/sntp.cpp
   src/route/srs.cpp
   src/route/srs_writer.cpp)

@@ -12,11 +12,13 @@
 #include "app/cache_file.hpp"
 #include "app/clash_api.hpp"
 #include "app/clash_server.hpp"
+#include "app/external_ui_download.hpp"
 #include "app/log_buffer.hpp"
 #include "app/metrics.hpp"
 #include "inbound/tracker.hpp"
 #include "route/clash_mode.hpp"
 #include "app/metrics_server.hpp"
+#include "app/ntp_service.hpp"
 #include "app/reload.hpp"
 #include "dns/client.hpp"
 #include "inbound/anytls_server.hpp"
@@ -57,6 +59,9 @@ struct Box {
   std::shared_ptr<LogBuffer> logs;
   std::unique_ptr<ClashApi> clash;
   std::unique_ptr<ClashServer> clash_server;
+  std::unique_ptr<NtpService> ntp;
+  // clash_api.external_ui_download_url (after parts: it downloads through one of its outbounds)
+  std::unique_ptr<net::TaskGroup> ui_download;  // ntp (declared after parts: it may query through one of its outbounds)
   bool stopping = false;
 
   ~Box() {
@@ -72,6 +77,8 @@ struct Box {
     stopping = true;
     if (metrics) metrics->stop();
     if (clash_server) clash_server->stop();
+    if (ntp) ntp->stop();
+    if (ui_download) ui_download->cancel();
     parts.stop();
     resolver->stop();
     if (cache) parts.fakeip_tables().save_changed();  // no memory set: nothing
@@ -94,6 +101,8 @@ asio::awaitable<void> join_all(Box* box) {
   co_await box->parts.join();
   if (box->metrics) co_await box->metrics->join();
   if (box->clash_server) co_await box->clash_server->join();
+  if (box->ntp) co_await box->ntp->join();
+  if (box->ui_download) co_await box->ui_download->join();
 }
 
 // Runs until SIGINT/SIGTERM (SIGHUP reloads), then stops everything and
@@ -129,6 +138,20 @@ std::optional<DnsCacheSize> dns_cache_size(const Components& parts) {
   size.entries = dns->cache().size();
   size.bytes = dns->cache().bytes();
   return size;
+}
+
+// The dashboard, downloaded while the API already serves; a failure is
+// logged and the API keeps serving (without /ui/ files).
+asio::awaitable<void> fetch_dashboard(outbound::Outbound* via, config::ClashApiOptions options) {
+  const std::string url = options.external_ui_download_url;
+  const std::string dir = options.external_ui;
+  spdlog::info("clash-api: downloading the dashboard from {} into {}", url, dir);
+  auto downloading = download_external_ui(*via, std::move(options), DashboardLimits{});
+  std::string err = co_await std::move(downloading);
+  bool stopping = co_await net::cancelled();
+  if (stopping) co_return;
+  if (err.empty()) spdlog::info("clash-api: dashboard unpacked into {}", dir);
+  else spdlog::error("clash-api: download external ui: {}", err);
 }
 
 // One worker's share of a scrape, collected on that worker's thread (each
@@ -199,6 +222,11 @@ int run_box(const config::Options& options, ConfigReader read, std::size_t worke
     box.stop();
     return failure->exit_code;
   }
+  if (options.ntp.enabled) {
+    outbound::Outbound* via = options.ntp.dial.detour.empty() ? nullptr : box.parts.outbound(options.ntp.dial.detour);
+    box.ntp = std::make_unique<NtpService>(box.io, options.ntp, via, box.resolver);
+    box.ntp->start();
+  }
   if (options.metrics) {
     // Read at scrape time, from the objects running then (a reload may
     // have replaced some), each on its own worker.
@@ -227,6 +255,14 @@ int run_box(const config::Options& options, ConfigReader read, std::size_t worke
       spdlog::critical("experimental.clash_api: {}", box.clash_server->start_error());
       box.stop();
       return 2;
+    }
+    const auto& api = *options.clash_api;
+    if (!api.external_ui.empty() && !api.external_ui_download_url.empty() && external_ui_missing(api.external_ui)) {
+      const std::string& tag = api.external_ui_download_detour.empty() ? box.parts.final_tag() : api.external_ui_download_detour;
+      if (outbound::Outbound* via = box.parts.outbound(tag)) {
+        box.ui_download = std::make_unique<net::TaskGroup>(box.io.get_executor(), "external-ui");
+        box.ui_download->spawn(fetch_dashboard(via, api), "external_ui download");
+      }
     }
   }
   net::TaskGroup main_task(box.io.get_executor(), "box");

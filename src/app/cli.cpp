@@ -24,6 +24,8 @@
 #include "app/logging.hpp"
 #include "app/preflight.hpp"
 #include "app/share_link.hpp"
+#include "app/go_time.hpp"
+#include "app/tools.hpp"
 #include "config/load.hpp"
 
 #ifndef ANYTLS_VERSION
@@ -93,6 +95,22 @@ config::Options load_checked(const ConfigArgs& args) {
   config::Options options = config::load(config_sources(args));
   preflight(options);
   return options;
+}
+
+// The configuration of `tools`: as sing-box, a missing default config.json
+// is an empty configuration (the direct outbound).
+bool load_for_tools(const ConfigArgs& args, config::Options& options) {
+  try {
+    enter_workdir(args);
+    if (args.files.empty() && args.directories.empty() && !fs::exists("config.json"))
+      options = config::load_string("{}");
+    else
+      options = load_checked(args);
+  } catch (const config::ConfigError& e) {
+    config_error(e.what());
+    return false;
+  }
+  return true;
 }
 
 int cmd_run(const ConfigArgs& args) {
@@ -388,6 +406,27 @@ int cli_main(int argc, char** argv) {
   link->add_option("tag", link_req.tag, "Tag of an anytls outbound or inbound (default: the only one)");
   link->add_option("-u,--user", link_req.user, "Inbound: only this user (by name)");
   link->add_option("-s,--server", link_req.server, "Inbound: the address clients connect to (default: tls.server_name)");
+  auto* tools = app.add_subcommand("tools", "Experimental tools");
+  tools->require_subcommand(1);
+  tools->fallthrough();
+  std::string tools_outbound;
+  tools->add_option("-o,--outbound", tools_outbound, "Use specified tag instead of default outbound");
+  auto* fetch = tools->add_subcommand("fetch", "Fetch an URL");
+  fetch->fallthrough();
+  std::vector<std::string> fetch_urls;
+  fetch->add_option("url", fetch_urls, "URL (http:// or https://)")->required();
+  auto* connect = tools->add_subcommand("connect", "Connect to an address");
+  connect->fallthrough();
+  std::string connect_address, connect_network = "tcp";
+  connect->add_option("address", connect_address, "HOST:PORT")->required();
+  connect->add_option("-n,--network", connect_network, "network type")->capture_default_str();
+  auto* synctime = tools->add_subcommand("synctime", "Sync time using the NTP protocol");
+  synctime->fallthrough();
+  std::string sync_server = "time.apple.com", sync_format(kGoTimeLayout);
+  bool sync_write = false;
+  synctime->add_option("-s,--server", sync_server, "Set NTP server")->capture_default_str();
+  synctime->add_option("-f,--format", sync_format, "Set output format")->capture_default_str();
+  synctime->add_flag("-w,--write", sync_write, "Write time to system");
   auto file_command = add_file_commands(app, {[&args] { enter_workdir(args); }, [&args] { return config_sources(args); }});
 
   try {
@@ -400,9 +439,9 @@ int cli_main(int argc, char** argv) {
       return kExitOk;
     }
     if (!first.empty() && first != "run" && first != "check" && first != "format" && first != "version" &&
-        first != "generate" && first != "rule-set" && first != "merge") {
+        first != "generate" && first != "rule-set" && first != "merge" && first != "tools") {
       std::cerr << "error: unknown command \"" << first
-                << "\" for \"anytls\" (run check format version generate rule-set merge)\n";
+                << "\" for \"anytls\" (run check format version generate rule-set merge tools)\n";
       return kExitConfig;
     }
     int rc = app.exit(e);
@@ -426,8 +465,22 @@ int cli_main(int argc, char** argv) {
     return kExitConfig;
   }
   if (*link) return cmd_link(args, link_req);
+  if (*synctime && sync_write) {
+    // Setting the clock needs CAP_SYS_TIME and would fight the system's own
+    // NTP client; the time is printed for the user to set if they wish.
+    std::cerr << "error: synctime --write: not supported: keep the system clock with the system's NTP client "
+                 "(systemd-timesyncd, chrony), or set it by hand from what synctime prints\n";
+    return kExitConfig;
+  }
+  if (*fetch || *connect || *synctime) {
+    config::Options options;
+    if (!load_for_tools(args, options)) return kExitConfig;
+    if (*fetch) return tools_fetch(options, tools_outbound, fetch_urls);
+    if (*connect) return tools_connect(options, tools_outbound, connect_address, connect_network);
+    return tools_synctime(options, tools_outbound, sync_server, sync_format);
+  }
   if (auto rc = file_command()) return *rc;
-  std::cerr << "error: a command is required (run check format version generate rule-set merge); see anytls --help\n";
+  std::cerr << "error: a command is required (run check format version generate rule-set merge tools); see anytls --help\n";
   return kExitConfig;
 }
 

@@ -26,6 +26,8 @@ inline constexpr Duration kTcpKeepAliveInterval = 75s;   // between probes
 
 // Dial fields
 inline constexpr Duration kConnectTimeout = 5s;
+// ntp.interval (sing-box's default).
+inline constexpr Duration kNtpInterval = std::chrono::minutes(30);
 inline constexpr Duration kFallbackDelay = 300ms;  // Happy Eyeballs
 
 // anytls outbound: the session pool (session-pool.md, defaults table).

@@ -69,8 +69,11 @@ ClashApiOptions decode_clash_api(const json& j, const std::string& path) {
     if (!text.empty()) decode_host_port(text, o.at("external_controller"), c.listen, c.listen_port);
   }
   c.external_ui = get_string(o, "external_ui");
-  for (const char* key : {"external_ui_download_url", "external_ui_download_detour"})
-    if (o.get(key)) fail(o.at(key), "not supported: put the dashboard's files in external_ui yourself");
+  c.external_ui_download_url = get_string(o, "external_ui_download_url");
+  if (!c.external_ui_download_url.empty() && c.external_ui_download_url.rfind("http://", 0) != 0 &&
+      c.external_ui_download_url.rfind("https://", 0) != 0)
+    fail(o.at("external_ui_download_url"), "expected an http:// or https:// URL, got " + in_quotes(c.external_ui_download_url));
+  c.external_ui_download_detour = get_string(o, "external_ui_download_detour");
   c.secret = get_string(o, "secret");
   c.default_mode = get_string(o, "default_mode", c.default_mode);
   if (c.default_mode.empty()) c.default_mode = std::string(defaults::kClashDefaultMode);

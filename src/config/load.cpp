@@ -51,7 +51,8 @@ Options decode(const json& root) {
   Options opts;
   (void)o.get("$schema");
   if (const json* d = o.get("dns")) opts.dns = decode_dns(*d, "dns", opts.warnings);
-  for (const char* key : {"ntp", "certificate", "endpoints", "services"}) {
+  if (const json* n = o.get("ntp")) opts.ntp = decode_ntp(*n, "ntp");
+  for (const char* key : {"certificate", "endpoints", "services"}) {
     if (o.get(key)) fail(key, "not supported by anytls-cpp");
   }
   if (const json* e = o.get("experimental")) decode_experimental(*e, "experimental", opts);
@@ -107,6 +108,12 @@ Options decode(const json& root) {
   }
   opts.route.rules.insert(opts.route.rules.begin(), legacy.begin(), legacy.end());
   check_dns_references(opts, outbound_index);
+  if (!opts.ntp.dial.detour.empty() && !outbound_index.count(opts.ntp.dial.detour))
+    fail("ntp.detour", "unknown outbound " + in_quotes(opts.ntp.dial.detour));
+  if (opts.clash_api && !opts.clash_api->external_ui_download_detour.empty() &&
+      !outbound_index.count(opts.clash_api->external_ui_download_detour))
+    fail("experimental.clash_api.external_ui_download_detour",
+         "unknown outbound " + in_quotes(opts.clash_api->external_ui_download_detour));
   for (std::size_t i = 0; i < opts.inbounds.size(); ++i) {
     if (opts.inbounds[i].listen().udp_fragment)
       opts.warnings.push_back(child(item("inbounds", i), "udp_fragment") +

@@ -427,10 +427,27 @@ struct ClashApiOptions {
   std::string listen = std::string(defaults::kClashApiListenAddress);  // IP literal
   std::uint16_t listen_port = defaults::kClashApiListenPort;
   std::string external_ui;  // directory served under /ui/; empty = none
+  // A zip of the dashboard, unpacked into external_ui when that is empty
+  // (app/external_ui_download); the detour's tag, empty = the default
+  // outbound (route.final).
+  std::string external_ui_download_url;
+  std::string external_ui_download_detour;
   std::string secret;       // non-empty: every request needs it
   std::string default_mode = std::string(defaults::kClashDefaultMode);
   std::vector<std::string> access_control_allow_origin;  // CORS; empty = "*"
   bool access_control_allow_private_network = false;
+};
+
+// ---------------------------------------------------------------- ntp
+
+// The top-level `ntp` section: an SNTP client whose clock offset TLS
+// certificate checks use (app/ntp_service).
+struct NtpOptions {
+  bool enabled = false;
+  std::string server;
+  std::uint16_t server_port = 123;
+  Duration interval = defaults::kNtpInterval;
+  DialOptions dial;  // detour: the queries go through that outbound
 };
 
 // ---------------------------------------------------------------- top level
@@ -446,6 +463,7 @@ struct Options {
   std::optional<DnsOptions> dns;           // the dns block, when present
   CacheFileOptions cache_file;             // experimental.cache_file
   std::optional<ClashApiOptions> clash_api;  // experimental.clash_api
+  NtpOptions ntp;
 };
 
 }  // namespace anytls::config

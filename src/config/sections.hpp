@@ -57,6 +57,9 @@ void check_dns_references(Options& opts, const OutboundIndex& outbound_index);
 // experimental.cpp: metrics, cache_file, clash_api.
 void decode_experimental(const json& j, const std::string& path, Options& opts);
 
+// ntp.cpp
+NtpOptions decode_ntp(const json& j, const std::string& path);
+
 // dial_fields.cpp: the dial fields of outbounds and DNS servers.
 void decode_dial(Obj& o, DialOptions& d);
 // domain_resolver: "tag" or {"server": "tag", "strategy": ...}.

@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 
 #include "net/coro.hpp"
+#include "tls/verify_time.hpp"
 
 namespace anytls::outbound {
 
@@ -88,6 +89,7 @@ class ProbeTls {
     out_ = out;
     SSL_set_bio(ssl_, in, out);
     SSL_set_connect_state(ssl_);
+    tls::apply_verify_time(ssl_);
     if (net::Address{host, 0}.is_domain()) {
       SSL_set_tlsext_host_name(ssl_, host.c_str());
       SSL_set1_host(ssl_, host.c_str());

@@ -14,25 +14,15 @@
 #include "net/clock.hpp"
 #include "net/result.hpp"
 #include "net/task_group.hpp"
+#include "outbound/http_get.hpp"
 #include "outbound/outbound.hpp"
 #include "route/rule_set.hpp"
 
 namespace anytls::route {
 
-// How long one download may take in all: dial, TLS, request and every
-// byte of the response. Time on `clock` (null: the real one).
-struct FetchLimits {
-  net::Clock::duration timeout = std::chrono::seconds(60);
-  net::Clock* clock = nullptr;
-};
-
-// GET url (http:// or https://) through `via`; the body, at most max_bytes:
-// Content-Length bytes (nothing after them is read; fewer is an error),
-// chunked up to the last chunk, or up to the close when the response has
-// neither. All within limits.timeout. Errors name the URL.
-asio::awaitable<net::Result<std::string>> http_get(outbound::Outbound& via, std::string url, std::size_t max_bytes,
-                                                  FetchLimits limits);
-asio::awaitable<net::Result<std::string>> http_get(outbound::Outbound& via, std::string url, std::size_t max_bytes);
+// The download itself is outbound::http_get (outbound/http_get.hpp).
+using FetchLimits = outbound::HttpLimits;
+using outbound::http_get;
 
 // Where remote rule sets are cached: $STATE_DIRECTORY (systemd), else
 // $XDG_STATE_HOME/anytls, else ~/.local/state/anytls, else /var/lib/anytls.

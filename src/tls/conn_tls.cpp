@@ -8,6 +8,7 @@
 
 #include "net/coro.hpp"
 #include "tls/context.hpp"
+#include "tls/verify_time.hpp"
 
 namespace anytls::tls {
 
@@ -22,6 +23,7 @@ ConnTls::ConnTls(std::unique_ptr<net::Conn> inner, SSL_CTX* ctx) : inner_(std::m
   // An empty input BIO means "wait for more", not end of stream.
   BIO_set_mem_eof_return(in_, -1);
   SSL_set_bio(ssl_.get(), in_, out_);
+  apply_verify_time(ssl_.get());
   SSL_set_connect_state(ssl_.get());
 }
 

@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "tls/utls_conn.hpp"
+#include "tls/verify_time.hpp"
 
 namespace anytls::tls {
 
@@ -456,6 +457,7 @@ std::string ClientContext::verify_der_chain(const unsigned char* const* certs, c
     return "certificate verify failed: out of memory";
   }
   X509_STORE_CTX_set_default(sc.get(), "ssl_server");
+  apply_verify_time(sc.get());
   X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(sc.get());
   if (!server_name_.empty()) {
     std::error_code ec;

@@ -12,6 +12,7 @@
 #include <openssl/err.h>
 
 #include "net/heap_trim.hpp"
+#include "tls/verify_time.hpp"
 
 namespace anytls::tls {
 
@@ -137,6 +138,7 @@ TlsConn::TlsConn(asio::ip::tcp::socket socket, SSL_CTX* ctx, Role role)
     BIO* bio = BIO_new(nosig_method());
     BIO_set_data(bio, &outbox_);
     SSL_set_bio(ssl_.get(), bio, bio);
+    apply_verify_time(ssl_.get());
     if (role == Role::client)
       SSL_set_connect_state(ssl_.get());
     else

@@ -124,8 +124,10 @@ TEST(GroupConfig, Errors) {
                "experimental.cache_file");
   expect_config_error(R"({"experimental": {"clash_api": {"external_controller": "localhost:9090"}}})",
                "experimental.clash_api.external_controller", "IP address");
-  expect_config_error(R"({"experimental": {"clash_api": {"external_ui_download_url": "https://x"}}})",
-               "experimental.clash_api.external_ui_download_url", "not supported");
+  expect_config_error(R"({"experimental": {"clash_api": {"external_ui_download_url": "ftp://x"}}})",
+               "experimental.clash_api.external_ui_download_url", "http:// or https://");
+  expect_config_error(R"({"experimental": {"clash_api": {"external_ui_download_detour": "nope"}}})",
+               "experimental.clash_api.external_ui_download_detour", "unknown outbound");
 }
 
 TEST(ClashMode, RulesFollowTheMode) {

@@ -9,6 +9,7 @@
 #include <asio/use_awaitable.hpp>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 namespace anytls::test {
@@ -34,7 +35,7 @@ void add_ext(X509* cert, int nid, const char* value) {
 
 }  // namespace
 
-TestCert TestCert::generate() {
+TestCert TestCert::generate(long not_before, long not_after) {
   TestCert tc;
   tc.key.reset(EVP_EC_gen("P-256"));
   if (!tc.key) fail("EVP_EC_gen");
@@ -43,8 +44,8 @@ TestCert TestCert::generate() {
   if (!x) fail("X509_new");
   if (!X509_set_version(x, X509_VERSION_3)) fail("X509_set_version");
   ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(x), 24 * 3600);
+  X509_gmtime_adj(X509_getm_notBefore(x), not_before);
+  X509_gmtime_adj(X509_getm_notAfter(x), not_after);
   if (!X509_set_pubkey(x, tc.key.get())) fail("X509_set_pubkey");
   X509_NAME* name = X509_get_subject_name(x);
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>("localhost"), -1, -1,
@@ -55,6 +56,28 @@ TestCert TestCert::generate() {
   add_ext(x, NID_key_usage, "critical,digitalSignature,keyCertSign");
   if (!X509_sign(x, tc.key.get(), EVP_sha256())) fail("X509_sign");
   return tc;
+}
+
+namespace {
+std::string bio_text(BIO* bio) {
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio, &data);
+  std::string s(data, static_cast<std::size_t>(n));
+  BIO_free(bio);
+  return s;
+}
+}  // namespace
+
+std::string TestCert::cert_pem() const {
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509(bio, cert.get());
+  return bio_text(bio);
+}
+
+std::string TestCert::key_pem() const {
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(bio, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  return bio_text(bio);
 }
 
 TlsContexts TlsContexts::make(Verify verify, bool tls13_only) {

@@ -26,11 +26,15 @@ struct X509Deleter {
 };
 
 // Self-signed certificate for CN=localhost with SAN DNS:localhost and
-// IP:127.0.0.1, valid from an hour ago for a day. Throws on failure.
+// IP:127.0.0.1, valid from an hour ago for a day (or from not_before to
+// not_after seconds from now). Throws on failure.
 struct TestCert {
   std::unique_ptr<EVP_PKEY, PkeyDeleter> key;
   std::unique_ptr<X509, X509Deleter> cert;
-  static TestCert generate();
+  static TestCert generate(long not_before = -3600, long not_after = 24 * 3600);
+  // PEM text of the certificate and of the key.
+  std::string cert_pem() const;
+  std::string key_pem() const;
 };
 
 enum class Verify { none, cert };

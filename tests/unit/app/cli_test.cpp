@@ -108,7 +108,7 @@ TEST_F(Cli, UsageErrors) {
   EXPECT_EQ(run("").rc, 1);
   Outcome r = run("frobnicate");
   EXPECT_EQ(r.rc, 1);
-  EXPECT_EQ(r.err, "error: unknown command \"frobnicate\" for \"anytls\" (run check format version generate rule-set merge)\n");
+  EXPECT_EQ(r.err, "error: unknown command \"frobnicate\" for \"anytls\" (run check format version generate rule-set merge tools)\n");
   r = run("-D /tmp frobnicate -c x.json");
   EXPECT_EQ(r.rc, 1);
   EXPECT_THAT(r.err, HasSubstr("unknown command \"frobnicate\""));

@@ -40,6 +40,21 @@ TEST(Load, EmptyConfigGetsDirect) {
   EXPECT_FALSE(o.log.disabled);
 }
 
+// issue 27: the ntp section (sing-box's fields and defaults).
+TEST(Load, Ntp) {
+  Options o = load_string(R"({"ntp": {"enabled": true, "server": "time.example.org", "detour": "direct"}})");
+  EXPECT_TRUE(o.ntp.enabled);
+  EXPECT_EQ(o.ntp.server, "time.example.org");
+  EXPECT_EQ(o.ntp.server_port, 123);
+  EXPECT_EQ(o.ntp.interval, std::chrono::minutes(30));
+  EXPECT_EQ(o.ntp.dial.detour, "direct");
+  Options p = load_string(R"({"ntp": {"enabled": true, "server": "10.0.0.1", "server_port": 1123,
+                                      "interval": "1h", "write_to_system": false}})");
+  EXPECT_EQ(p.ntp.server_port, 1123);
+  EXPECT_EQ(p.ntp.interval, std::chrono::hours(1));
+  EXPECT_FALSE(load_string("{}").ntp.enabled);
+}
+
 TEST(Load, CommentsAndSchema) {
   Options o = load_string(R"({
     // line comment
@@ -393,7 +408,12 @@ TEST(Reject, UnknownNames) {
   expect_config_error(R"({"outbounds": [{"type": "direct"}, {"type": "shadowsocks"}]})", "outbounds[1].type",
                "unsupported outbound type \"shadowsocks\"");
   expect_config_error(R"({"bogus": 1})", "bogus", "unknown field");
-  expect_config_error(R"({"ntp": {}})", "ntp", "not supported");
+  expect_config_error(R"({"ntp": {"enabled": true, "write_to_system": true, "server": "pool.ntp.org"}})",
+                      "ntp.write_to_system", "not supported");
+  expect_config_error(R"({"ntp": {"enabled": true}})", "ntp.server", "required");
+  expect_config_error(R"({"ntp": {"enabled": true, "server": "x", "detour": "nope"}})", "ntp.detour",
+                      "unknown outbound \"nope\"");
+  expect_config_error(R"({"ntp": {"enabled": true, "server": "x", "servers": []}})", "ntp.servers", "unknown field");
   expect_config_error(R"({"log": {"level": "verbose"}})", "log.level", "unknown level \"verbose\"");
   expect_config_error(with_outbound(R"(, "idle_timeout": "5m")"), "outbounds[0].idle_timeout", "unknown field");
   expect_config_error(with_outbound("", R"(, "sni": "x")"), "outbounds[0].tls.sni", "unknown field");
