@@ -58,7 +58,7 @@ Options decode(const json& root) {
   if (const json* log = o.get("log")) opts.log = decode_log(*log, "log");
   if (const json* ins = o.get("inbounds")) {
     if (!ins->is_array()) fail("inbounds", "expected array, got " + kind(*ins));
-    for (std::size_t i = 0; i < ins->size(); ++i) opts.inbounds.push_back(decode_inbound((*ins)[i], item("inbounds", i)));
+    for (std::size_t i = 0; i < ins->size(); ++i) opts.inbounds.push_back(decode_inbound((*ins)[i], item("inbounds", i), opts.warnings));
   }
   if (const json* outs = o.get("outbounds")) {
     if (!outs->is_array()) fail("outbounds", "expected array, got " + kind(*outs));
@@ -96,6 +96,7 @@ Options decode(const json& root) {
   }
   opts.route.rules.insert(opts.route.rules.begin(), legacy.begin(), legacy.end());
   check_dns_references(opts, outbound_index);
+  check_tun_references(opts);
   for (std::size_t i = 0; i < opts.inbounds.size(); ++i) {
     const auto* m = std::get_if<MixedInboundOptions>(&opts.inbounds[i].options);
     if (m && m->set_system_proxy)
