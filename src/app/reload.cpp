@@ -311,11 +311,12 @@ std::optional<Components::Failure> Components::start(const config::Options& opti
     if (auto kept = store_->load_selected(kGlobalGroup)) global_tag_ = *kept;
   bind_route(options);
   install_updater();
-  for (const auto& in : options.inbounds) {
+  for (std::size_t i = 0; i < options.inbounds.size(); ++i) {
+    const auto& in = options.inbounds[i];
     In entry{in, nullptr};
     if (auto err = start_inbound(in, entry.object); !err.empty()) {
       stop();
-      return Failure{2, fmt::format("inbound {}: {}", in.tag, err)};
+      return Failure{2, fmt::format("inbounds[{}]: inbound {}: {}", i, in.tag, err)};
     }
     inbounds_.push_back(std::move(entry));
   }

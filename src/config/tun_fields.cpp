@@ -169,6 +169,9 @@ TunInboundOptions decode_tun_inbound(Obj& o, std::vector<std::string>& warnings)
   }
 
   t.endpoint_independent_nat = get_bool(o, "endpoint_independent_nat");
+  if (t.endpoint_independent_nat)
+    warn(warnings, o.at("endpoint_independent_nat"),
+         "ignored: UDP flows are kept per source and destination (sing-box has it on the gvisor stack only)");
   t.stack = get_string(o, "stack", "system");
   if (t.stack.empty()) t.stack = "system";
   if (t.stack != "system" && t.stack != "gvisor" && t.stack != "mixed")

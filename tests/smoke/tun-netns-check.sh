@@ -10,7 +10,8 @@
 # Checks: curl by IP literal (v4, v6); a DNS query answered by the DNS
 # module with a fake address (hijack-dns); curl by name through fakeip (the
 # name reaches the server, which resolves it); a UDP echo through UoT (v4,
-# v6); the device is gone after stop.
+# v6); no CAP_NET_ADMIN fails the start with the reason; a reload replaces
+# the device; the device is gone after stop.
 #   usage: tun-netns-check.sh [ANYTLS_BIN]   (root; exit 77 = skipped)
 set -euo pipefail
 bin=${1:-${ANYTLS_BIN:?usage: tun-netns-check.sh ANYTLS_BIN}}
@@ -119,6 +120,15 @@ cat > "$work/client.json" <<JSON
   "route": {"rules": [{"action": "sniff"}, {"protocol": "dns", "action": "hijack-dns"}], "final": "anytls-out"}
 }
 JSON
+# Without CAP_NET_ADMIN the start fails, naming the inbound and the reason.
+rc=0
+ip netns exec "$cli" setpriv --bounding-set=-net_admin --inh-caps=-net_admin \
+  "$bin" run -c "$work/client.json" > "$work/no-cap.log" 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "without CAP_NET_ADMIN: exit $rc, not 2"
+grep -q "inbounds\[0\]: inbound tun-in: TUNSETIFF tstun0: Operation not permitted (CAP_NET_ADMIN is needed)" \
+  "$work/no-cap.log" || fail "without CAP_NET_ADMIN: no reason given"
+echo "ok   without CAP_NET_ADMIN: $(cat "$work/no-cap.log")"
+
 ip netns exec "$srv" "$bin" run -c "$work/server.json" > "$work/server.log" 2>&1 &
 server_pid=$!
 pids+=($server_pid)
@@ -204,6 +214,17 @@ echo "ok   UDP echo through UoT (IPv4)"
 out=$(in_cli python3 "$work/echo.py" fd99::1 | tr '\n' ' ') || fail "UDP echo (IPv6)"
 [ "$out" = "echo:ping0 echo:ping1 echo:ping2 " ] || fail "UDP echo (IPv6): got '$out'"
 echo "ok   UDP echo through UoT (IPv6)"
+
+# A reload that changes the tun replaces the device (the routes through it
+# go with the old one: auto_route's job; here they are added again).
+sed -i 's/"mtu": 9000/"mtu": 1500/' "$work/client.json"
+kill -HUP "$client_pid"
+wait_for "$work/client.log" "reload: done" "$client_pid"
+in_cli ip link show tstun0 | grep -q "mtu 1500" || fail "after the reload tstun0 does not have mtu 1500"
+in_cli ip route add 10.99.0.0/24 dev tstun0
+body=$(in_cli curl -sS --max-time 5 http://10.99.0.1:8080/hello.txt) || fail "curl after the reload"
+[ "$body" = "through the tun" ] || fail "curl after the reload: got '$body'"
+echo "ok   a reload replaces the device (mtu 1500) and it carries traffic"
 
 kill "$client_pid"
 for _ in $(seq 50); do kill -0 "$client_pid" 2>/dev/null || break; sleep 0.1; done

@@ -75,6 +75,7 @@ TEST(TunConfig, EveryRouteField) {
   EXPECT_EQ(t.auto_redirect_input_mark, 0x100u);
   EXPECT_EQ(t.auto_redirect_output_mark, 512u);
   EXPECT_TRUE(t.endpoint_independent_nat);
+  EXPECT_TRUE(has_warning(o, "inbounds[0].endpoint_independent_nat: ignored"));
   EXPECT_EQ(t.stack, "gvisor");
   // The legacy sniff fields become a sniff rule for this inbound.
   ASSERT_FALSE(o.route.rules.empty());
