@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <deque>
 #include <unordered_map>
@@ -33,6 +34,8 @@ using Clock = std::chrono::steady_clock;
 // listener's TIME_WAIT after the connection closed. Entries of open
 // connections are kept fresh by the sweep.
 constexpr auto kTcpNatTimeout = std::chrono::minutes(2);
+// Idle limit of a UDP flow sniffed as DNS.
+constexpr auto kDnsTimeout = std::chrono::seconds(10);
 // First bytes read for the sniff action (a ClientHello fits).
 constexpr std::size_t kPeekSize = 16 * 1024;
 
@@ -74,6 +77,7 @@ struct TunUdpFlow {
   asio::steady_timer wake;
   net::PacketConn* remote = nullptr;
   Clock::time_point last = Clock::now();
+  Clock::duration timeout{};  // idle limit: udp_timeout, shorter for DNS
   std::uint64_t up = 0, down = 0;
   bool closed = false;
 
@@ -275,6 +279,9 @@ asio::awaitable<void> run_flow(std::shared_ptr<TunState> st, std::shared_ptr<Tun
   auto opened = co_await connect_packet(st->router, md, first);
   std::unique_ptr<net::PacketConn> remote;
   if (opened && !flow->closed && !st->stopped) remote = std::move(opened.value());
+  // A DNS flow is one question and its answer: like sing-box, it does not
+  // wait out udp_timeout (each query of a resolver comes from a new port).
+  if (md.protocol == "dns" || md.destination.port == 53) flow->timeout = std::min(flow->timeout, std::chrono::duration_cast<Clock::duration>(kDnsTimeout));
   if (remote) {
     flow->remote = remote.get();
     auto both = flow_up(flow, *remote, md.destination) && flow_down(st, flow, *remote);
@@ -295,12 +302,18 @@ void on_udp(std::shared_ptr<TunState>& st, std::span<const std::uint8_t> bytes, 
     flow = it->second;
   } else {
     if (st->udp.size() >= TunInbound::kMaxUdpFlows) {
+      // Full: the flow quiet the longest makes room (a rare scan).
+      auto oldest = std::min_element(st->udp.begin(), st->udp.end(),
+                                     [](const auto& a, const auto& b) { return a.second->last < b.second->last; });
       thread_local net::LogLimit limit;
       if (auto more = limit.admit())
-        spdlog::warn("{}: {} UDP flows open, packet from {} dropped{}", st->log_name(), st->udp.size(), address_of(p.source).to_string(), *more);
-      return;
+        spdlog::warn("{}: {} UDP flows open, the one idle longest ({} -> {}) closed{}", st->log_name(), st->udp.size(),
+                     address_of(oldest->second->key.source).to_string(),
+                     address_of(oldest->second->key.destination).to_string(), *more);
+      forget(*st, std::shared_ptr<TunUdpFlow>(oldest->second));
     }
     flow = std::make_shared<TunUdpFlow>(st->io, key);
+    flow->timeout = std::chrono::duration_cast<Clock::duration>(st->options.listen.udp_timeout);
     st->udp.emplace(key, flow);
     flow->pending.emplace_back(payload.begin(), payload.end());
     st->tasks.spawn(run_flow(st, flow), "udp flow");
@@ -336,15 +349,16 @@ asio::awaitable<void> packet_loop(std::shared_ptr<TunState> st) {
 // Ends idle UDP flows, keeps the NAT entries of open connections and
 // forgets the others past their timeout.
 asio::awaitable<void> sweep(std::shared_ptr<TunState> st) {
-  const auto timeout = std::chrono::duration_cast<Clock::duration>(st->options.listen.udp_timeout);
-  const auto period = std::clamp<Clock::duration>(timeout / 4, std::chrono::seconds(1), std::chrono::seconds(30));
+  const auto shortest = std::min(std::chrono::duration_cast<Clock::duration>(st->options.listen.udp_timeout),
+                                 std::chrono::duration_cast<Clock::duration>(kDnsTimeout));
+  const auto period = std::clamp<Clock::duration>(shortest / 4, std::chrono::seconds(1), std::chrono::seconds(30));
   while (!st->stopped) {
     const bool woke = co_await net::sleep_for(period);
     if (!woke || st->stopped) break;
     const auto now = Clock::now();
     std::vector<std::shared_ptr<TunUdpFlow>> idle;
     for (auto& [key, flow] : st->udp)
-      if (now - flow->last > timeout) idle.push_back(flow);
+      if (now - flow->last > flow->timeout) idle.push_back(flow);
     for (auto& flow : idle) flow->close();
     for (auto* c : st->tcp) st->nat.flow_of(c->nat_port, now);
     st->nat.expire(now);
