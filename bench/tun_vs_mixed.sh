@@ -10,7 +10,7 @@
 #     name resolves through fakeip/hijack-dns) and through mixed
 #     (--socks5-hostname);
 #   - RSS of the client per open TCP connection: 400 idle connections
-#     through the tun, then 400 through mixed.
+#     through the tun, then 400 through mixed, each in a fresh client process.
 #   usage: bench/tun_vs_mixed.sh ANYTLS_BIN   (root)
 set -euo pipefail
 bin=${1:?usage: tun_vs_mixed.sh ANYTLS_BIN}
@@ -93,28 +93,21 @@ cat > "$work/client.json" <<JSON
 JSON
 ip netns exec "$srv" "$bin" run -c "$work/server.json" > "$work/server.log" 2>&1 &
 pids+=($!)
-ip netns exec "$cli" "$bin" run -c "$work/client.json" > "$work/client.log" 2>&1 &
-client=$!
-pids+=($client)
-for _ in $(seq 100); do in_cli ip link show tbtun0 >/dev/null 2>&1 && grep -q listening "$work/source.log" && break; sleep 0.1; done
-in_cli ip route add 10.99.0.0/24 dev tbtun0
-in_cli ip route add 198.18.0.0/15 dev tbtun0
-in_cli ip route add 10.53.0.0/24 dev tbtun0
+client=
+start_client() {  # a fresh client process (and its tun, with the routes through it)
+  if [ -n "$client" ]; then kill "$client"; wait "$client" 2>/dev/null || true; fi
+  ip netns exec "$cli" "$bin" run -c "$work/client.json" >> "$work/client.log" 2>&1 &
+  client=$!
+  pids+=($client)
+  for _ in $(seq 100); do in_cli ip link show tbtun0 >/dev/null 2>&1 && grep -q listening "$work/source.log" && break; sleep 0.1; done
+  sleep 0.5
+  in_cli ip route add 10.99.0.0/24 dev tbtun0
+  in_cli ip route add 198.18.0.0/15 dev tbtun0
+  in_cli ip route add 10.53.0.0/24 dev tbtun0
+}
+start_client
 mkdir -p "/etc/netns/$cli"
 echo "nameserver 10.53.0.53" > "/etc/netns/$cli/resolv.conf"
-
-rate() {  # curl args...: MB/s of the download
-  in_cli curl -sS -o /dev/null -w '%{speed_download}' "$@" | awk '{printf "%.0f", $1 / 1048576}'
-}
-tun_rate=$(rate http://10.99.0.1:8080/big)
-mixed_rate=$(rate --socks5 127.0.0.1:1080 http://10.99.0.1:8080/big)
-echo "download ${size_mb} MiB: tun ${tun_rate} MB/s, mixed ${mixed_rate} MB/s ($(( 100 * tun_rate / (mixed_rate > 0 ? mixed_rate : 1) )) %)"
-
-ttfb() {  # curl args...: median time to first byte over 20 requests, in ms
-  for _ in $(seq 20); do in_cli curl -sS -o /dev/null -w '%{time_starttransfer}\n' "$@"; done |
-    sort -n | awk '{a[NR] = $1} END {printf "%.2f", a[int((NR + 1) / 2)] * 1000}'
-}
-echo "TTFB by name (median of 20): tun $(ttfb -4 http://web.test:8080/small) ms, mixed $(ttfb --socks5-hostname 127.0.0.1:1080 http://web.test:8080/small) ms"
 
 cat > "$work/hold.py" <<'PY'
 # Opens N connections (to 10.99.0.1:8080 directly, or through a SOCKS5
@@ -134,8 +127,9 @@ print("held", flush=True)
 sys.stdin.read()
 PY
 rss() { awk '/VmRSS/ {print $2}' "/proc/$client/status"; }
-per_conn() {  # hold.py args: KiB of client RSS per held connection
+per_conn() {  # hold.py args: sets kib, the client's RSS per held connection, in a fresh client
   local before after
+  start_client
   before=$(rss)
   exec 3> >(in_cli python3 "$work/hold.py" "$@" > "$work/hold.log")
   for _ in $(seq 200); do grep -q held "$work/hold.log" 2>/dev/null && break; sleep 0.1; done
@@ -143,6 +137,25 @@ per_conn() {  # hold.py args: KiB of client RSS per held connection
   after=$(rss)
   exec 3>&-
   sleep 1
-  echo $(( (after - before) / conns ))
+  kib=$(( (after - before) / conns ))
 }
-echo "client RSS per open TCP connection ($conns idle): tun $(per_conn "$conns") KiB, mixed $(per_conn "$conns" 1080) KiB"
+per_conn "$conns"
+tun_kib=$kib
+per_conn "$conns" 1080
+echo "client RSS per open TCP connection ($conns idle, each in a fresh client): tun $tun_kib KiB, mixed $kib KiB"
+
+# The downloads in one client process, one after the other.
+start_client
+rate() {  # curl args...: MB/s of the download
+  in_cli curl -sS -o /dev/null -w '%{speed_download}' "$@" | awk '{printf "%.0f", $1 / 1048576}'
+}
+tun_rate=$(rate http://10.99.0.1:8080/big)
+mixed_rate=$(rate --socks5 127.0.0.1:1080 http://10.99.0.1:8080/big)
+echo "download ${size_mb} MiB: tun ${tun_rate} MB/s, mixed ${mixed_rate} MB/s ($(( 100 * tun_rate / (mixed_rate > 0 ? mixed_rate : 1) )) %)"
+
+ttfb() {  # curl args...: median time to first byte over 20 requests, in ms
+  for _ in $(seq 20); do in_cli curl -sS -o /dev/null -w '%{time_starttransfer}\n' "$@"; done |
+    sort -n | awk '{a[NR] = $1} END {printf "%.2f", a[int((NR + 1) / 2)] * 1000}'
+}
+echo "TTFB by name (median of 20): tun $(ttfb -4 http://web.test:8080/small) ms, mixed $(ttfb --socks5-hostname 127.0.0.1:1080 http://web.test:8080/small) ms"
+

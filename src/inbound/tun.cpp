@@ -147,7 +147,14 @@ class TunPeek final : public ClientPeek {
   }
   bool started() const override { return started_; }
   std::span<const std::uint8_t> data() const override { return in_.data(); }
-  asio::awaitable<std::error_code> read_more() override { co_return co_await in_.fill(conn_); }
+  // Waits holding no buffer: a client that sends nothing costs none.
+  asio::awaitable<std::error_code> read_more() override {
+    if (in_.empty()) {
+      auto ec = co_await conn_.wait_readable();
+      if (ec) co_return ec;
+    }
+    co_return co_await in_.fill(conn_);
+  }
 
  private:
   net::Conn& conn_;
@@ -167,6 +174,7 @@ asio::awaitable<void> serve_tcp(std::shared_ptr<TunState> st, asio::ip::tcp::soc
   } unregister{*st, &entry};
   auto md = st->metadata(outbound::Network::tcp, flow);
   StreamBuffer in(kPeekSize);
+  in.release();  // allocated by the first read (TunPeek::read_more)
   TunPeek peek(client, in);
   auto dialed = co_await connect(st->router, md, &peek);
   if (!dialed || st->stopped) co_return;
