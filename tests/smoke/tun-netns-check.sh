@@ -10,7 +10,8 @@
 # Checks: curl by IP literal (v4, v6); a DNS query answered by the DNS
 # module with a fake address (hijack-dns); curl by name through fakeip (the
 # name reaches the server, which resolves it); a UDP echo through UoT (v4,
-# v6); no CAP_NET_ADMIN fails the start with the reason; a reload replaces
+# v6); no CAP_NET_ADMIN or no /dev/net/tun fails the start with the
+# reason; a reload replaces
 # the device; the device is gone after stop.
 #   usage: tun-netns-check.sh [ANYTLS_BIN]   (root; exit 77 = skipped)
 set -euo pipefail
@@ -128,6 +129,14 @@ ip netns exec "$cli" setpriv --bounding-set=-net_admin --inh-caps=-net_admin \
 grep -q "inbounds\[0\]: inbound tun-in: TUNSETIFF tstun0: Operation not permitted (CAP_NET_ADMIN is needed)" \
   "$work/no-cap.log" || fail "without CAP_NET_ADMIN: no reason given"
 echo "ok   without CAP_NET_ADMIN: $(cat "$work/no-cap.log")"
+# Without /dev/net/tun (hidden in a mount namespace of its own) likewise.
+rc=0
+ip netns exec "$cli" unshare -m sh -c 'mount -t tmpfs none /dev/net && exec "$0" run -c "$1"' \
+  "$bin" "$work/client.json" > "$work/no-tun.log" 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "without /dev/net/tun: exit $rc, not 2"
+grep -q "inbounds\[0\]: inbound tun-in: open /dev/net/tun: No such file or directory" "$work/no-tun.log" ||
+  fail "without /dev/net/tun: no reason given"
+echo "ok   without /dev/net/tun: $(cat "$work/no-tun.log")"
 
 ip netns exec "$srv" "$bin" run -c "$work/server.json" > "$work/server.log" 2>&1 &
 server_pid=$!
