@@ -11,8 +11,7 @@
 # module with a fake address (hijack-dns); curl by name through fakeip (the
 # name reaches the server, which resolves it); a UDP echo through UoT (v4,
 # v6); no CAP_NET_ADMIN or no /dev/net/tun fails the start with the
-# reason; a reload replaces
-# the device; the device is gone after stop.
+# reason; a reload replaces the device; the device is gone after stop.
 #   usage: tun-netns-check.sh [ANYTLS_BIN]   (root; exit 77 = skipped)
 set -euo pipefail
 bin=${1:-${ANYTLS_BIN:?usage: tun-netns-check.sh ANYTLS_BIN}}
