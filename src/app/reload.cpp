@@ -10,6 +10,7 @@
 #include "inbound/sharded.hpp"
 #include "inbound/mixed.hpp"
 #include "inbound/socks.hpp"
+#include "inbound/tun.hpp"
 #include "outbound/anytls.hpp"
 #include "outbound/block.hpp"
 #include "outbound/dial_options.hpp"
@@ -167,6 +168,12 @@ std::string start_one(asio::io_context& io, config::InboundOptions in, route::Ro
     l.reuse_addr = true;
     if (port) l.listen_port = port;
   };
+  if (auto* t = std::get_if<config::TunInboundOptions>(&in.options)) {
+    auto tun = std::make_unique<inbound::TunInbound>(io, in.tag, *t, router);
+    if (tun->start()) return tun->start_error();
+    out = std::move(tun);
+    return {};
+  }
   if (auto* a = std::get_if<config::AnyTlsInboundOptions>(&in.options)) {
     apply(a->listen);
     auto server = std::make_unique<inbound::AnyTlsServer>(io, in.tag, *a, router, resolver);
@@ -201,7 +208,9 @@ std::uint16_t port_of(const inbound::Inbound& i) {
 
 std::string Components::start_inbound(const config::InboundOptions& in, std::unique_ptr<inbound::Inbound>& out) {
   std::string err;
-  if (!workers_ || workers_->size() <= 1) {
+  // A tun device is one queue: its inbound runs on worker 0 alone.
+  const bool tun = std::holds_alternative<config::TunInboundOptions>(in.options);
+  if (!workers_ || workers_->size() <= 1 || tun) {
     err = start_one(io_, in, router_, resolver_, 0, false, out);
   } else {
     std::shared_ptr<inbound::UserLimits> limits;
@@ -213,11 +222,9 @@ std::string Components::start_inbound(const config::InboundOptions& in, std::uni
     };
     err = inbound::ShardedInbound::create(*workers_, in.tag, make, port_of, out);
   }
-  if (err.empty()) {
-    // Once per inbound, not once per worker's shard.
-    const auto& listen = std::holds_alternative<config::AnyTlsInboundOptions>(in.options)
-                             ? std::get<config::AnyTlsInboundOptions>(in.options).listen
-                             : std::get<config::MixedInboundOptions>(in.options).listen;
+  if (err.empty() && !tun) {
+    // Once per inbound, not once per worker's shard (a tun logs its device).
+    const auto& listen = in.listen();
     spdlog::info("inbound/{}[{}]: tcp server started at {}", in.type, in.tag,
                  net::Address{listen.listen, port_of(*out)}.to_string());
   }
@@ -324,11 +331,12 @@ std::optional<Components::Failure> Components::start(const config::Options& opti
     if (auto kept = store_->load_selected(kGlobalGroup)) global_tag_ = *kept;
   bind_route(options);
   install_updater();
-  for (const auto& in : options.inbounds) {
+  for (std::size_t i = 0; i < options.inbounds.size(); ++i) {
+    const auto& in = options.inbounds[i];
     In entry{in, nullptr};
     if (auto err = start_inbound(in, entry.object); !err.empty()) {
       stop();
-      return Failure{2, fmt::format("inbound {}: {}", in.tag, err)};
+      return Failure{2, fmt::format("inbounds[{}]: inbound {}: {}", i, in.tag, err)};
     }
     inbounds_.push_back(std::move(entry));
   }

@@ -17,6 +17,13 @@ using net::Duration;
 inline constexpr std::string_view kLogLevel = "info";
 
 // Listen fields
+// tun: sing-box 1.11+'s MTU, and its iproute2 table and rule indexes and
+// auto_redirect marks.
+inline constexpr std::uint32_t kTunMtu = 9000;
+inline constexpr std::uint32_t kTunTableIndex = 2022;
+inline constexpr std::uint32_t kTunRuleIndex = 9000;
+inline constexpr std::uint32_t kTunRedirectInputMark = 0x2023;
+inline constexpr std::uint32_t kTunRedirectOutputMark = 0x2024;
 inline constexpr Duration kUdpTimeout = 5min;
 
 // Listen and Dial fields: TCP keep-alive (sing-box's values); 0 in the

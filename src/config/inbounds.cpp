@@ -1,4 +1,4 @@
-// The "inbounds" section: mixed, socks, http, anytls.
+// The "inbounds" section: mixed, socks, http, anytls, tun (tun_fields.cpp).
 #include "config/sections.hpp"
 
 #include "anytls/padding.hpp"
@@ -20,11 +20,7 @@ void decode_listen(Obj& o, ListenOptions& l) {
       get_duration(o, "tcp_keep_alive_interval", defaults::kTcpKeepAliveInterval, true);
   l.disable_tcp_keep_alive = get_bool(o, "disable_tcp_keep_alive");
   l.udp_timeout = get_udp_timeout(o, "udp_timeout");
-  // Legacy (sing-box < 1.11) sniffing fields: decode() turns them into a
-  // sniff rule.
-  l.sniff = get_bool(o, "sniff");
-  l.sniff_override_destination = get_bool(o, "sniff_override_destination");
-  l.sniff_timeout = get_duration(o, "sniff_timeout", defaults::kSniffTimeout, true);
+  decode_sniff_fields(o, l);
   // Legacy (sing-box < 1.11) as well: decode() turns it into a resolve rule.
   l.domain_strategy = parse_strategy(o, "domain_strategy");
   l.udp_fragment = get_bool(o, "udp_fragment");
@@ -44,7 +40,15 @@ void check_padding_scheme(const std::string& text, const std::string& path) {
 
 }  // namespace
 
-InboundOptions decode_inbound(const json& j, const std::string& path) {
+// Legacy (sing-box < 1.11) sniffing fields: decode() turns them into a
+// sniff rule.
+void decode_sniff_fields(Obj& o, ListenOptions& l) {
+  l.sniff = get_bool(o, "sniff");
+  l.sniff_override_destination = get_bool(o, "sniff_override_destination");
+  l.sniff_timeout = get_duration(o, "sniff_timeout", defaults::kSniffTimeout, true);
+}
+
+InboundOptions decode_inbound(const json& j, const std::string& path, std::vector<std::string>& warnings) {
   Obj o(j, path);
   InboundOptions in;
   in.type = required_string(o, "type");
@@ -114,8 +118,11 @@ InboundOptions decode_inbound(const json& j, const std::string& path) {
     }
     o.finish();
     in.options = std::move(a);
+  } else if (in.type == "tun") {
+    in.options = decode_tun_inbound(o, warnings);
+    o.finish();
   } else {
-    fail(o.at("type"), "unsupported inbound type " + in_quotes(in.type) + " (mixed socks http anytls)");
+    fail(o.at("type"), "unsupported inbound type " + in_quotes(in.type) + " (mixed socks http anytls tun)");
   }
   return in;
 }

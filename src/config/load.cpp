@@ -59,7 +59,7 @@ Options decode(const json& root) {
   if (const json* log = o.get("log")) opts.log = decode_log(*log, "log");
   if (const json* ins = o.get("inbounds")) {
     if (!ins->is_array()) fail("inbounds", "expected array, got " + kind(*ins));
-    for (std::size_t i = 0; i < ins->size(); ++i) opts.inbounds.push_back(decode_inbound((*ins)[i], item("inbounds", i)));
+    for (std::size_t i = 0; i < ins->size(); ++i) opts.inbounds.push_back(decode_inbound((*ins)[i], item("inbounds", i), opts.warnings));
   }
   if (const json* outs = o.get("outbounds")) {
     if (!outs->is_array()) fail("outbounds", "expected array, got " + kind(*outs));
@@ -114,6 +114,7 @@ Options decode(const json& root) {
       !outbound_index.count(opts.clash_api->external_ui_download_detour))
     fail("experimental.clash_api.external_ui_download_detour",
          "unknown outbound " + in_quotes(opts.clash_api->external_ui_download_detour));
+  check_tun_references(opts);
   for (std::size_t i = 0; i < opts.inbounds.size(); ++i) {
     if (opts.inbounds[i].listen().udp_fragment)
       opts.warnings.push_back(child(item("inbounds", i), "udp_fragment") +

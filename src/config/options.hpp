@@ -170,10 +170,45 @@ struct AnyTlsInboundOptions {
   bool operator==(const AnyTlsInboundOptions&) const = default;
 };
 
+// "1000:99999" in include_uid_range / exclude_uid_range (both ends included).
+struct UidRange {
+  std::uint32_t first = 0;
+  std::uint32_t last = 0;
+  bool operator==(const UidRange&) const = default;
+};
+
+// type "tun" (Linux). The device and its packet stack are src/tun/ and
+// inbound/tun; the route and policy-rule fields are for the auto_route
+// module. Prefixes are kept as written after validation ("172.19.0.1/30").
+struct TunInboundOptions {
+  // Not a listener: only the legacy sniff fields and udp_timeout are read.
+  ListenOptions listen;
+  std::string interface_name;         // empty: the first free tunN
+  std::vector<std::string> address;   // inet4_address / inet6_address merged in
+  std::uint32_t mtu = defaults::kTunMtu;
+  bool auto_route = false;
+  std::uint32_t iproute2_table_index = defaults::kTunTableIndex;
+  std::uint32_t iproute2_rule_index = defaults::kTunRuleIndex;
+  std::uint32_t auto_redirect_input_mark = defaults::kTunRedirectInputMark;
+  std::uint32_t auto_redirect_output_mark = defaults::kTunRedirectOutputMark;
+  bool strict_route = false;
+  std::vector<std::string> route_address;          // the inet4_/inet6_ forms merged in
+  std::vector<std::string> route_exclude_address;
+  std::vector<std::string> route_address_set;      // rule-set tags
+  std::vector<std::string> route_exclude_address_set;
+  bool endpoint_independent_nat = false;
+  std::string stack = "system";  // as written: system, gvisor or mixed (all served by system)
+  std::vector<std::string> include_interface;
+  std::vector<std::string> exclude_interface;
+  std::vector<UidRange> include_uid;  // include_uid and include_uid_range together
+  std::vector<UidRange> exclude_uid;
+  bool operator==(const TunInboundOptions&) const = default;
+};
+
 struct InboundOptions {
-  std::string type;  // "mixed" "socks" "http" "anytls"
+  std::string type;  // "mixed" "socks" "http" "anytls" "tun"
   std::string tag;   // never empty after loading (see load.hpp)
-  std::variant<MixedInboundOptions, AnyTlsInboundOptions> options;
+  std::variant<MixedInboundOptions, AnyTlsInboundOptions, TunInboundOptions> options;
 
   const ListenOptions& listen() const {
     return std::visit([](const auto& o) -> const ListenOptions& { return o.listen; }, options);

@@ -145,11 +145,11 @@ void decode_action(Obj& o, RouteRule& r) {
     r.sniffer = get_strings(o, "sniffer");
     for (std::size_t i = 0; i < r.sniffer.size(); ++i) {
       const std::string& s = r.sniffer[i];
-      if (s == "tls" || s == "http") continue;
-      if (s == "quic" || s == "dns" || s == "stun" || s == "bittorrent" || s == "dtls" || s == "ssh" || s == "rdp" ||
+      if (s == "tls" || s == "http" || s == "dns") continue;
+      if (s == "quic" || s == "stun" || s == "bittorrent" || s == "dtls" || s == "ssh" || s == "rdp" ||
           s == "ntp")
-        fail(item(o.at("sniffer"), i), "not supported: sniffer " + in_quotes(s) + " (anytls-cpp sniffs tls and http)");
-      fail(item(o.at("sniffer"), i), "unknown sniffer " + in_quotes(s) + " (tls http)");
+        fail(item(o.at("sniffer"), i), "not supported: sniffer " + in_quotes(s) + " (anytls-cpp sniffs tls, http and dns)");
+      fail(item(o.at("sniffer"), i), "unknown sniffer " + in_quotes(s) + " (tls http dns)");
     }
     r.sniff_timeout = get_duration(o, "timeout", defaults::kSniffTimeout, true);
     r.override_destination = get_bool(o, "override_destination");

@@ -24,7 +24,15 @@ json parse(std::string_view text, const std::string& name);
 LogOptions decode_log(const json& j, const std::string& path);
 
 // inbounds.cpp
-InboundOptions decode_inbound(const json& j, const std::string& path);
+InboundOptions decode_inbound(const json& j, const std::string& path, std::vector<std::string>& warnings);
+// The legacy inbound sniff fields (sniff, sniff_override_destination,
+// sniff_timeout), which decode() turns into a sniff rule.
+void decode_sniff_fields(Obj& o, ListenOptions& l);
+
+// tun_fields.cpp: the fields of a tun inbound (o: the inbound object).
+TunInboundOptions decode_tun_inbound(Obj& o, std::vector<std::string>& warnings);
+// route_address_set and route_exclude_address_set name route.rule_set tags.
+void check_tun_references(const Options& opts);
 
 // outbounds.cpp: an outbound object, or an anytls:// link standing for one.
 OutboundOptions decode_outbound_object(const json& j, const std::string& path);

@@ -99,15 +99,34 @@ void log_inbound(const outbound::Metadata& md) {
   spdlog::info("{} {}inbound {}connection to {}", prefix, user_part(md), packet_word(md), md.destination.to_string());
 }
 
+bool wants(const config::RouteRule& rule, std::string_view sniffer) {
+  return rule.sniffer.empty() || std::find(rule.sniffer.begin(), rule.sniffer.end(), sniffer) != rule.sniffer.end();
+}
+
+void sniffed(outbound::Metadata& md, const char* protocol, const sniff::Result& r, const config::RouteRule& rule) {
+  md.protocol = protocol;
+  md.domain = r.domain;
+  if (rule.override_destination && !md.domain.empty()) md.destination.host = md.domain;
+  spdlog::debug("{} sniffed {}protocol: {}{}{}", log_prefix(md), packet_word(md), md.protocol,
+                md.domain.empty() ? "" : ", domain: ", md.domain);
+}
+
+// sniff of a UDP flow: its first datagram (DNS).
+void sniff_datagram(std::span<const std::uint8_t> datagram, outbound::Metadata& md, const config::RouteRule& rule) {
+  if (datagram.empty() || !md.protocol.empty() || !wants(rule, "dns")) return;
+  const auto r = sniff::dns_query(datagram);
+  if (r.status == sniff::Status::found) sniffed(md, "dns", r, rule);
+}
+
 // sniff: the client's first bytes, until a sniffer decides or the timeout.
 asio::awaitable<void> sniff_client(ClientPeek* peek_ptr, outbound::Metadata& md, const config::RouteRule& rule) {
   using namespace asio::experimental::awaitable_operators;
-  // Only a connection whose client bytes we hold can be sniffed (not UDP,
-  // not an HTTP proxy's forwarded request); sing-box sniffs once.
+  // Only a connection whose client bytes we hold can be sniffed (not an
+  // HTTP proxy's forwarded request); sing-box sniffs once.
   if (peek_ptr == nullptr || md.network != outbound::Network::tcp || !md.protocol.empty()) co_return;
   ClientPeek& peek = *peek_ptr;
-  const bool want_tls = rule.sniffer.empty() || std::find(rule.sniffer.begin(), rule.sniffer.end(), "tls") != rule.sniffer.end();
-  const bool want_http = rule.sniffer.empty() || std::find(rule.sniffer.begin(), rule.sniffer.end(), "http") != rule.sniffer.end();
+  // DNS over TCP only on its port: a length prefix is too weak a sign elsewhere.
+  const bool want[3] = {wants(rule, "tls"), wants(rule, "http"), wants(rule, "dns") && md.destination.port == 53};
   std::error_code start_ec;
   if (!peek.started()) {
     auto starting = peek.start();
@@ -119,15 +138,11 @@ asio::awaitable<void> sniff_client(ClientPeek* peek_ptr, outbound::Metadata& md,
     bool undecided = false;
     auto data = peek.data();
     if (!data.empty()) {
-      for (int which = 0; which < 2; ++which) {
-        if ((which == 0 && !want_tls) || (which == 1 && !want_http)) continue;
-        auto r = which == 0 ? sniff::tls_client_hello(data) : sniff::http_host(data);
+      for (int which = 0; which < 3; ++which) {
+        if (!want[which]) continue;
+        auto r = which == 0 ? sniff::tls_client_hello(data) : which == 1 ? sniff::http_host(data) : sniff::dns_stream_query(data);
         if (r.status == sniff::Status::found) {
-          md.protocol = which == 0 ? "tls" : "http";
-          md.domain = r.domain;
-          if (rule.override_destination && !md.domain.empty()) md.destination.host = md.domain;
-          spdlog::debug("{} sniffed protocol: {}{}{}", log_prefix(md), md.protocol, md.domain.empty() ? "" : ", domain: ",
-                        md.domain);
+          sniffed(md, which == 0 ? "tls" : which == 1 ? "http" : "dns", r, rule);
           co_return;
         }
         if (r.status == sniff::Status::need_more) undecided = true;
@@ -184,7 +199,7 @@ void apply_route_options(outbound::Metadata& md, const config::RouteRule& rule) 
 // Runs the rule actions for md until a final one; logs the outbound line or
 // the refusal. nullptr with the error when there is nothing to dial.
 asio::awaitable<net::Result<route::Decision>> choose(route::Router& router, outbound::Metadata& md,
-                                                    ClientPeek* peek) {
+                                                    ClientPeek* peek, std::span<const std::uint8_t> datagram) {
   begin(md);
   log_inbound(md);
   if (auto real = real_destination(router, md.destination)) {
@@ -206,7 +221,8 @@ asio::awaitable<net::Result<route::Decision>> choose(route::Router& router, outb
     const bool options = decision.action == route::Action::route_options && rule != nullptr;
     if (!sniffing && !resolving && !options) break;
     if (options) apply_route_options(md, *rule);
-    if (sniffing || resolving) {
+    if (sniffing && md.network == outbound::Network::udp) sniff_datagram(datagram, md, *rule);
+    if ((sniffing && md.network == outbound::Network::tcp) || resolving) {
       // One co_await on a named awaitable (GCC 12: no temporaries in a branch's co_await).
       asio::awaitable<void> step =
           sniffing ? sniff_client(peek, md, *rule) : resolve_destination(router, md, *rule);
@@ -273,7 +289,8 @@ std::string log_prefix(const outbound::Metadata& md) {
 
 asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> connect(route::Router& router, outbound::Metadata& md,
                                                                  ClientPeek* peek) {
-  auto out = co_await choose(router, md, peek);
+  std::span<const std::uint8_t> no_datagram;
+  auto out = co_await choose(router, md, peek, no_datagram);
   if (!out) co_return out.error();
   if (out->hijack_dns) co_return std::unique_ptr<net::Conn>(std::make_unique<DnsStreamConn>(out->hijack_dns, md));
   auto conn = co_await out->outbound->dial(md);
@@ -293,8 +310,15 @@ asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> connect(route::Router& 
 
 asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> connect_packet(route::Router& router,
                                                                                outbound::Metadata& md) {
+  std::span<const std::uint8_t> none;
+  co_return co_await connect_packet(router, md, none);
+}
+
+asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> connect_packet(route::Router& router,
+                                                                               outbound::Metadata& md,
+                                                                               std::span<const std::uint8_t> first) {
   ClientPeek* none = nullptr;
-  auto out = co_await choose(router, md, none);
+  auto out = co_await choose(router, md, none, first);
   if (!out) co_return out.error();
   if (out->hijack_dns)
     co_return std::unique_ptr<net::PacketConn>(std::make_unique<DnsPacketConn>(out->hijack_dns, md));

@@ -84,6 +84,10 @@ asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> connect(route::Router& 
                                                                  ClientPeek* peek);
 asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> connect_packet(route::Router& router,
                                                                                outbound::Metadata& md);
+// first: the flow's first datagram, which a sniff action looks at (DNS).
+asio::awaitable<net::Result<std::unique_ptr<net::PacketConn>>> connect_packet(route::Router& router,
+                                                                               outbound::Metadata& md,
+                                                                               std::span<const std::uint8_t> first);
 
 // Relays client <-> upstream and logs the close line. Returns the stats.
 asio::awaitable<net::RelayStats> relay_logged(const outbound::Metadata& md, net::Conn& client,

@@ -1,5 +1,7 @@
 #include "inbound/sniff.hpp"
 
+#include "dns/message.hpp"
+
 #include <cctype>
 #include <string_view>
 #include <system_error>
@@ -163,6 +165,33 @@ Result http_host(std::span<const std::uint8_t> bytes) {
     if (host.empty() || is_ip(host)) return {Status::found, {}};
     return {Status::found, lower(host)};
   }
+}
+
+Result dns_query(std::span<const std::uint8_t> datagram) {
+  Result r;
+  if (datagram.size() < 12) return r;
+  auto m = dns::parse(datagram);
+  // opcode: bits 11-14 of the flags.
+  if (!m || m->response() || ((m->flags >> 11) & 0x0f) != 0 || m->questions.empty()) return r;
+  r.status = Status::found;
+  return r;
+}
+
+Result dns_stream_query(std::span<const std::uint8_t> bytes) {
+  Result r;
+  if (bytes.size() < 2) {
+    r.status = Status::need_more;
+    return r;
+  }
+  const std::size_t length = std::size_t{bytes[0]} << 8 | bytes[1];
+  if (length < 12) return r;
+  if (bytes.size() < 2 + length) {
+    // The header alone tells a query from other bytes.
+    if (bytes.size() >= 2 + 12 && (bytes[2 + 2] & 0x80) != 0) return r;
+    r.status = Status::need_more;
+    return r;
+  }
+  return dns_query(bytes.subspan(2, length));
 }
 
 }  // namespace anytls::inbound::sniff

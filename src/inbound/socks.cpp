@@ -225,7 +225,8 @@ asio::awaitable<void> udp_data(std::shared_ptr<Session> s, asio::ip::udp::socket
     break;
   }
   auto md = s->metadata(outbound::Network::udp, destination);
-  auto opened = co_await connect_packet(s->ctx().router, md);
+  const std::span<const std::uint8_t> first(buf.get() + header, size - header);  // for the sniff action
+  auto opened = co_await connect_packet(s->ctx().router, md, first);
   if (s->closed()) co_return;
   if (!opened) {
     s->close();

@@ -380,14 +380,15 @@ asio::awaitable<void> hijack_body(Env* env, HijackEnv* h, TestDnsServer* dns_ser
   dns_server->stop();
 }
 
-TEST(DnsIntegration, Socks5QueriesToPort53AreHijacked) {
+// The queries of hijack_body, with `rules` as the route rules.
+void hijack_test(const std::string& rules) {
   Env env;
   TestDnsServer dns_server(env.io);
   auto opts = config::load_string(R"({
       "dns": {"servers": [{"type": "udp", "server": "127.0.0.1", "server_port": )" +
                                   std::to_string(dns_server.port()) + R"(}]},
       "outbounds": [{"type": "direct", "tag": "direct"}],
-      "route": {"rules": [{"port": 53, "action": "hijack-dns"}], "final": "direct"}})");
+      "route": {"rules": )" + rules + R"(, "final": "direct"}})");
   HijackEnv h{env.io, nullptr, nullptr, nullptr};
   dns::Client::Deps deps;
   deps.resolver = env.resolver;
@@ -402,6 +403,15 @@ TEST(DnsIntegration, Socks5QueriesToPort53AreHijacked) {
   h.socks = std::make_unique<inbound::SocksInbound>(env.io, "socks-in", in, *h.router);
   ASSERT_FALSE(h.socks->start());
   run(env, hijack_body(&env, &h, &dns_server), 20s);
+}
+
+TEST(DnsIntegration, Socks5QueriesToPort53AreHijacked) { hijack_test(R"([{"port": 53, "action": "hijack-dns"}])"); }
+
+// The common sing-box client rules: the sniff action finds the DNS query
+// (the UDP datagram; the TCP stream's length-prefixed message), and the
+// protocol rule hijacks it.
+TEST(DnsIntegration, SniffedDnsIsHijackedByProtocol) {
+  hijack_test(R"([{"action": "sniff"}, {"protocol": "dns", "action": "hijack-dns"}])");
 }
 
 // ---------------------------------------------------------------- names with impossible bytes

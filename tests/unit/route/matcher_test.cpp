@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "config/load.hpp"
+#include "dns/message.hpp"
 #include "inbound/sniff.hpp"
 #include "outbound/block.hpp"
 #include "route/rule_router.hpp"
@@ -283,6 +284,28 @@ TEST(Sniff, HttpHost) {
   EXPECT_EQ(inbound::sniff::http_host(bytes_of("GE")).status, Status::need_more);
   EXPECT_EQ(inbound::sniff::http_host(bytes_of("\x16\x03\x01")).status, Status::not_this);
   EXPECT_EQ(inbound::sniff::http_host(bytes_of("GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n")).domain, "");
+}
+
+TEST(Sniff, DnsQueries) {
+  using inbound::sniff::Status;
+  const auto q = *dns::encode(dns::make_query(0x1234, "example.com", dns::type::aaaa));
+  EXPECT_EQ(inbound::sniff::dns_query(q).status, Status::found);
+  EXPECT_TRUE(inbound::sniff::dns_query(q).domain.empty());  // protocol only, as sing-box
+  // A response, a truncated query, other bytes: not DNS queries.
+  auto reply = q;
+  reply[2] |= 0x80;
+  EXPECT_EQ(inbound::sniff::dns_query(reply).status, Status::not_this);
+  EXPECT_EQ(inbound::sniff::dns_query(std::span(q).first(q.size() - 3)).status, Status::not_this);
+  EXPECT_EQ(inbound::sniff::dns_query(bytes_of("GET / HTTP/1.1\r\n\r\n")).status, Status::not_this);
+  // Over TCP: the length first; a partial message asks for more.
+  std::vector<std::uint8_t> framed{static_cast<std::uint8_t>(q.size() >> 8), static_cast<std::uint8_t>(q.size())};
+  framed.insert(framed.end(), q.begin(), q.end());
+  EXPECT_EQ(inbound::sniff::dns_stream_query(framed).status, Status::found);
+  EXPECT_EQ(inbound::sniff::dns_stream_query(std::span(framed).first(1)).status, Status::need_more);
+  EXPECT_EQ(inbound::sniff::dns_stream_query(std::span(framed).first(framed.size() - 1)).status, Status::need_more);
+  // A framed response is not a query.
+  std::copy(reply.begin(), reply.end(), framed.begin() + 2);
+  EXPECT_EQ(inbound::sniff::dns_stream_query(framed).status, Status::not_this);
 }
 
 TEST(Sniff, TlsClientHelloSplitOverRecords) {

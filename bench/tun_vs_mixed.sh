@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# The tun inbound against the mixed inbound, on the same client and server
+# processes in the same run: two network namespaces joined by a veth pair
+# (the topology of tests/smoke/tun-netns-check.sh); the client runs a tun
+# and a mixed inbound, both to one anytls outbound; the destinations sit on
+# the server namespace's lo.
+#   - download of SIZE_MB (default 1024) from 10.99.0.1: through the tun
+#     (curl to the IP) and through the mixed inbound (curl --socks5);
+#   - TTFB of a small request by name, median of 20: through the tun (the
+#     name resolves through fakeip/hijack-dns) and through mixed
+#     (--socks5-hostname);
+#   - RSS of the client per open TCP connection: 400 idle connections
+#     through the tun, then 400 through mixed, each in a fresh client process.
+#   usage: bench/tun_vs_mixed.sh ANYTLS_BIN   (root)
+set -euo pipefail
+bin=${1:?usage: tun_vs_mixed.sh ANYTLS_BIN}
+size_mb=${SIZE_MB:-1024}
+conns=${CONNS:-400}
+work=$(mktemp -d)
+cli=tunbench-cli-$$
+srv=tunbench-srv-$$
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  ip netns del "$cli" 2>/dev/null || true
+  ip netns del "$srv" 2>/dev/null || true
+  rm -rf "/etc/netns/$cli" "$work"
+}
+trap cleanup EXIT
+in_cli() { ip netns exec "$cli" "$@"; }
+in_srv() { ip netns exec "$srv" "$@"; }
+ip netns add "$cli"
+ip netns add "$srv"
+ip link add tbc$$ netns "$cli" type veth peer name tbs$$ netns "$srv"
+in_cli ip link set lo up
+in_srv ip link set lo up
+in_cli ip addr add 10.201.0.1/24 dev tbc$$
+in_srv ip addr add 10.201.0.2/24 dev tbs$$
+in_cli ip link set tbc$$ up
+in_srv ip link set tbs$$ up
+in_srv ip addr add 10.99.0.1/32 dev lo
+
+truncate -s "${size_mb}M" "$work/big"
+echo small > "$work/small"
+cat > "$work/source.py" <<'PY'
+# A minimal HTTP source: GET /big or /small, the body by sendfile (no copy),
+# so the source is not what is measured.
+import os, socket, sys, threading
+root = sys.argv[1]
+def serve(c):
+    with c:
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            d = c.recv(4096)
+            if not d: return
+            buf += d
+        path = os.path.join(root, buf.split(b" ")[1].decode().lstrip("/"))
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % size)
+            c.sendfile(f)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.99.0.1", 8080))
+s.listen(4096)
+print("listening", flush=True)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+PY
+ip netns exec "$srv" python3 "$work/source.py" "$work" > "$work/source.log" 2>&1 &
+pids+=($!)
+"$bin" generate tls-keypair localhost --out-dir "$work" --file-name b >/dev/null 2>&1
+cat > "$work/server.json" <<JSON
+{"log": {"level": "warn"},
+ "dns": {"servers": [{"type": "hosts", "tag": "hosts", "predefined": {"web.test": "10.99.0.1"}}]},
+ "inbounds": [{"type": "anytls", "tag": "in", "listen": "10.201.0.2", "listen_port": 8443,
+               "users": [{"name": "u", "password": "p"}],
+               "tls": {"enabled": true, "certificate_path": "$work/b.crt", "key_path": "$work/b.key"}}],
+ "outbounds": [{"type": "direct", "tag": "direct", "domain_resolver": "hosts"}]}
+JSON
+cat > "$work/client.json" <<JSON
+{"log": {"level": "warn"},
+ "dns": {"servers": [{"type": "hosts", "tag": "hosts", "predefined": {"x.test": "10.201.0.2"}},
+                     {"type": "fakeip", "tag": "fakeip", "inet4_range": "198.18.0.0/15"}],
+         "rules": [{"query_type": ["A", "AAAA"], "server": "fakeip"}]},
+ "inbounds": [{"type": "tun", "tag": "tun-in", "interface_name": "tbtun0", "address": "172.19.0.1/30", "mtu": 9000},
+              {"type": "mixed", "tag": "mixed-in", "listen": "127.0.0.1", "listen_port": 1080}],
+ "outbounds": [{"type": "anytls", "tag": "out", "server": "10.201.0.2", "server_port": 8443, "password": "p",
+                "tls": {"enabled": true, "server_name": "localhost", "certificate_path": "$work/b.crt"}}],
+ "route": {"rules": [{"action": "sniff"}, {"protocol": "dns", "action": "hijack-dns"}], "final": "out"}}
+JSON
+ip netns exec "$srv" "$bin" run -c "$work/server.json" > "$work/server.log" 2>&1 &
+pids+=($!)
+client=
+start_client() {  # a fresh client process (and its tun, with the routes through it)
+  if [ -n "$client" ]; then kill "$client"; wait "$client" 2>/dev/null || true; fi
+  ip netns exec "$cli" "$bin" run -c "$work/client.json" >> "$work/client.log" 2>&1 &
+  client=$!
+  pids+=($client)
+  for _ in $(seq 100); do in_cli ip link show tbtun0 >/dev/null 2>&1 && grep -q listening "$work/source.log" && break; sleep 0.1; done
+  sleep 0.5
+  in_cli ip route add 10.99.0.0/24 dev tbtun0
+  in_cli ip route add 198.18.0.0/15 dev tbtun0
+  in_cli ip route add 10.53.0.0/24 dev tbtun0
+}
+start_client
+mkdir -p "/etc/netns/$cli"
+echo "nameserver 10.53.0.53" > "/etc/netns/$cli/resolv.conf"
+
+cat > "$work/hold.py" <<'PY'
+# Opens N connections (to 10.99.0.1:8080 directly, or through a SOCKS5
+# proxy), sends nothing more and holds them until stdin closes.
+import socket, struct, sys
+n, proxy = int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else None
+held = []
+for _ in range(n):
+    if proxy:
+        s = socket.create_connection(("127.0.0.1", int(proxy)))
+        s.sendall(b"\x05\x01\x00"); s.recv(2)
+        s.sendall(b"\x05\x01\x00\x01" + socket.inet_aton("10.99.0.1") + struct.pack("!H", 8080)); s.recv(10)
+    else:
+        s = socket.create_connection(("10.99.0.1", 8080))
+    held.append(s)
+print("held", flush=True)
+sys.stdin.read()
+PY
+rss() { awk '/VmRSS/ {print $2}' "/proc/$client/status"; }
+per_conn() {  # hold.py args: sets kib, the client's RSS per held connection, in a fresh client
+  local before after
+  start_client
+  before=$(rss)
+  exec 3> >(in_cli python3 "$work/hold.py" "$@" > "$work/hold.log")
+  for _ in $(seq 200); do grep -q held "$work/hold.log" 2>/dev/null && break; sleep 0.1; done
+  sleep 1
+  after=$(rss)
+  exec 3>&-
+  sleep 1
+  kib=$(( (after - before) / conns ))
+}
+per_conn "$conns"
+tun_kib=$kib
+per_conn "$conns" 1080
+echo "client RSS per open TCP connection ($conns idle, each in a fresh client): tun $tun_kib KiB, mixed $kib KiB"
+
+# The downloads in one client process, one after the other.
+start_client
+rate() {  # curl args...: MB/s of the download
+  in_cli curl -sS -o /dev/null -w '%{speed_download}' "$@" | awk '{printf "%.0f", $1 / 1048576}'
+}
+tun_rate=$(rate http://10.99.0.1:8080/big)
+mixed_rate=$(rate --socks5 127.0.0.1:1080 http://10.99.0.1:8080/big)
+echo "download ${size_mb} MiB: tun ${tun_rate} MB/s, mixed ${mixed_rate} MB/s ($(( 100 * tun_rate / (mixed_rate > 0 ? mixed_rate : 1) )) %)"
+
+ttfb() {  # curl args...: median time to first byte over 20 requests, in ms
+  for _ in $(seq 20); do in_cli curl -sS -o /dev/null -w '%{time_starttransfer}\n' "$@"; done |
+    sort -n | awk '{a[NR] = $1} END {printf "%.2f", a[int((NR + 1) / 2)] * 1000}'
+}
+echo "TTFB by name (median of 20): tun $(ttfb -4 http://web.test:8080/small) ms, mixed $(ttfb --socks5-hostname 127.0.0.1:1080 http://web.test:8080/small) ms"
+

@@ -1,0 +1,477 @@
+#include "inbound/tun.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <deque>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/ip/address.hpp>
+#include <spdlog/spdlog.h>
+
+#include "inbound/dispatch.hpp"
+#include "net/coro.hpp"
+#include "net/listener.hpp"
+#include "net/log_limit.hpp"
+#include "net/task_group.hpp"
+#include "net/tcp_conn.hpp"
+#include "tun/device.hpp"
+#include "tun/nat.hpp"
+#include "tun/packet.hpp"
+
+namespace anytls::inbound {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A NAT entry outlives its last packet this long: the FIN exchange and the
+// listener's TIME_WAIT after the connection closed. Entries of open
+// connections are kept fresh by the sweep.
+constexpr auto kTcpNatTimeout = std::chrono::minutes(2);
+// Idle limit of a UDP flow sniffed as DNS.
+constexpr auto kDnsTimeout = std::chrono::seconds(10);
+// First bytes read for the sniff action (a ClientHello fits).
+constexpr std::size_t kPeekSize = 16 * 1024;
+
+tun::Prefix parse_prefix(const std::string& text) {
+  const auto slash = text.find('/');
+  return {tun::from_asio(asio::ip::make_address(text.substr(0, slash))), static_cast<unsigned>(std::stoul(text.substr(slash + 1)))};
+}
+
+net::Address address_of(const tun::Endpoint& e) { return net::Address{tun::to_string(e.ip), e.port}; }
+
+// The listener on the tun's own address, on a port the kernel picks. An
+// IPv6 address is tentative for a moment after it is added (duplicate
+// address detection runs in the background, even where it is skipped), so
+// the bind is a free bind: it takes the address before it is usable.
+std::error_code listen_on(net::Listener& listener, const asio::ip::address& ip) {
+  auto& acceptor = listener.acceptor();
+  const asio::ip::tcp::endpoint ep(ip, 0);
+  std::error_code ec;
+  acceptor.open(ep.protocol(), ec);
+  if (ec) return ec;
+  const int one = 1;
+  if (::setsockopt(acceptor.native_handle(), SOL_IP, IP_FREEBIND, &one, sizeof one) != 0)
+    return {errno, std::generic_category()};
+  acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) acceptor.close();
+  return ec;
+}
+
+}  // namespace
+
+// One UDP flow: (client, destination as the client wrote it).
+struct TunUdpFlow {
+  explicit TunUdpFlow(asio::io_context& io, tun::FlowKey k) : key(std::move(k)), wake(io) {
+    wake.expires_at(asio::steady_timer::time_point::max());
+  }
+  tun::FlowKey key;
+  std::deque<std::vector<std::uint8_t>> pending;  // client -> remote, bounded
+  asio::steady_timer wake;
+  net::PacketConn* remote = nullptr;
+  Clock::time_point last = Clock::now();
+  Clock::duration timeout{};  // idle limit: udp_timeout, shorter for DNS
+  std::uint64_t up = 0, down = 0;
+  bool closed = false;
+
+  void close() {
+    closed = true;
+    if (remote) remote->close();
+    wake.cancel();
+  }
+};
+
+// One accepted TCP connection, for stop() and the NAT refresh.
+struct TunTcp {
+  net::TcpConn* client;
+  std::uint16_t nat_port;
+};
+
+struct TunState {
+  TunState(asio::io_context& io_, std::string tag_, config::TunInboundOptions options_, route::Router& router_)
+      : io(io_), tag(std::move(tag_)), options(std::move(options_)), router(router_),
+        nat(65536 - tun::TcpNat::kFirstPort, kTcpNatTimeout), tasks(io_.get_executor(), "inbound/tun[" + tag + "]") {}
+
+  struct Family {
+    bool enabled = false;
+    tun::Ip server;  // the tun's own address: our listener
+    tun::Ip nat;     // the next address: where NATed connections come from
+    std::unique_ptr<net::Listener> listener;
+    std::uint16_t port = 0;
+  };
+
+  asio::io_context& io;
+  std::string tag;
+  config::TunInboundOptions options;
+  route::Router& router;
+  std::unique_ptr<tun::Device> device;
+  Family v4, v6;
+  tun::TcpNat nat;
+  std::unordered_map<tun::FlowKey, std::shared_ptr<TunUdpFlow>, tun::FlowKeyHash> udp;
+  std::unordered_set<TunTcp*> tcp;
+  net::TaskGroup tasks;
+  bool stopped = false;
+
+  std::string log_name() const { return "inbound/tun[" + tag + "]"; }
+  Family& family(bool v6_) { return v6_ ? v6 : v4; }
+  outbound::Metadata metadata(outbound::Network network, const tun::FlowKey& k) const {
+    outbound::Metadata md;
+    md.inbound = tag;
+    md.inbound_type = "tun";
+    md.network = network;
+    md.source = asio::ip::tcp::endpoint(tun::to_asio(k.source.ip), k.source.port);
+    md.destination = address_of(k.destination);
+    return md;
+  }
+};
+
+namespace {
+
+// ---- TCP ---------------------------------------------------------------------------
+
+// The sniff action's view of an accepted connection: the client speaks
+// first (the kernel completed the handshake), so start() sends nothing.
+class TunPeek final : public ClientPeek {
+ public:
+  TunPeek(net::Conn& c, StreamBuffer& in) : conn_(c), in_(in) {}
+  asio::awaitable<std::error_code> start() override {
+    started_ = true;
+    co_return std::error_code{};
+  }
+  bool started() const override { return started_; }
+  std::span<const std::uint8_t> data() const override { return in_.data(); }
+  // Waits holding no buffer: a client that sends nothing costs none.
+  asio::awaitable<std::error_code> read_more() override {
+    if (in_.empty()) {
+      auto ec = co_await conn_.wait_readable();
+      if (ec) co_return ec;
+    }
+    co_return co_await in_.fill(conn_);
+  }
+
+ private:
+  net::Conn& conn_;
+  StreamBuffer& in_;
+  bool started_ = false;
+};
+
+asio::awaitable<void> serve_tcp(std::shared_ptr<TunState> st, asio::ip::tcp::socket socket, tun::FlowKey flow,
+                                std::uint16_t nat_port) {
+  net::TcpConn client(std::move(socket));
+  TunTcp entry{&client, nat_port};
+  st->tcp.insert(&entry);
+  struct Unregister {
+    TunState& st;
+    TunTcp* e;
+    ~Unregister() { st.tcp.erase(e); }
+  } unregister{*st, &entry};
+  auto md = st->metadata(outbound::Network::tcp, flow);
+  StreamBuffer in(kPeekSize);
+  in.release();  // allocated by the first read (TunPeek::read_more)
+  TunPeek peek(client, in);
+  auto dialed = co_await connect(st->router, md, &peek);
+  if (!dialed || st->stopped) co_return;
+  std::unique_ptr<net::Conn> upstream = std::move(dialed.value());
+  // The sniffed bytes first (GCC 12: the buffer is a named local, not a
+  // temporary in a branch's co_await).
+  const asio::const_buffer peeked(in.data().data(), in.size());
+  std::error_code peek_ec;
+  if (peeked.size() != 0) peek_ec = co_await upstream->write(peeked);
+  if (peek_ec) co_return;
+  in.release();
+  co_await relay_logged(md, client, *upstream);
+}
+
+void accept_one(std::shared_ptr<TunState> st, bool v6, asio::ip::tcp::socket socket) {
+  std::error_code ec;
+  const auto peer = socket.remote_endpoint(ec);
+  if (ec || st->stopped) return;
+  const auto& fam = st->family(v6);
+  const tun::FlowKey* flow = nullptr;
+  if (tun::from_asio(net::unmap(peer.address())) == fam.nat) flow = st->nat.flow_of(peer.port(), Clock::now());
+  if (!flow) {
+    // Not one of ours (someone connected to the tun's address directly).
+    spdlog::debug("{}: connection from {}: no NAT entry, closed", st->log_name(), endpoint_string(peer));
+    return;
+  }
+  auto* self = st.get();
+  self->tasks.spawn(serve_tcp(std::move(st), std::move(socket), *flow, peer.port()), "tcp connection");
+}
+
+// A packet from the tun: toward the client (from our listener) or from it.
+void on_tcp(TunState& st, std::span<std::uint8_t> bytes, tun::Packet& p) {
+  auto& fam = st.family(p.v6());
+  if (!fam.enabled) return;
+  const auto now = Clock::now();
+  if (p.source.ip == fam.server && p.source.port == fam.port && p.destination.ip == fam.nat) {
+    const tun::FlowKey* flow = st.nat.flow_of(p.destination.port, now);
+    if (!flow) return;
+    const tun::FlowKey back = *flow;
+    tun::rewrite(bytes, p, back.destination, back.source);
+  } else {
+    const bool syn = (p.tcp_flags & (tun::kSyn | tun::kAck)) == tun::kSyn;
+    auto port = st.nat.port_for({p.source, p.destination}, syn, now);
+    if (!port) {
+      if (syn && st.nat.size() >= st.nat.capacity()) {
+        thread_local net::LogLimit limit;
+        if (auto more = limit.admit()) spdlog::warn("{}: TCP NAT table full, connection from {} dropped{}", st.log_name(), address_of(p.source).to_string(), *more);
+      }
+      return;  // no entry: not a connection we know (the client times out)
+    }
+    tun::rewrite(bytes, p, {fam.nat, *port}, {fam.server, fam.port});
+  }
+  if (auto ec = st.device->write(bytes.first(p.size)))
+    spdlog::debug("{}: write to {}: {}", st.log_name(), st.device->name(), ec.message());
+}
+
+// ---- UDP ---------------------------------------------------------------------------
+
+// A flow that ended leaves the table (unless a new one took its key).
+void forget(TunState& st, const std::shared_ptr<TunUdpFlow>& flow) {
+  flow->close();
+  auto it = st.udp.find(flow->key);
+  if (it != st.udp.end() && it->second == flow) st.udp.erase(it);
+}
+
+asio::awaitable<void> flow_up(std::shared_ptr<TunUdpFlow> flow, net::PacketConn& remote, net::Address to) {
+  while (!flow->closed) {
+    if (flow->pending.empty()) {
+      flow->wake.expires_at(asio::steady_timer::time_point::max());
+      auto [ec] = co_await flow->wake.async_wait(net::use_tuple);
+      (void)ec;
+      continue;
+    }
+    std::vector<std::uint8_t> datagram = std::move(flow->pending.front());
+    flow->pending.pop_front();
+    const asio::const_buffer bytes(datagram.data(), datagram.size());
+    auto ec = co_await remote.write_packet(bytes, to);
+    if (ec && ec != asio::error::no_buffer_space && ec != asio::error::connection_refused) break;
+    flow->up += datagram.size();
+  }
+  flow->close();
+}
+
+asio::awaitable<void> flow_down(std::shared_ptr<TunState> st, std::shared_ptr<TunUdpFlow> flow, net::PacketConn& remote) {
+  const bool v6 = flow->key.source.ip.v6;
+  const std::size_t header = tun::udp_header_size(v6);
+  // One MTU: a larger answer could not cross the tun unfragmented either.
+  std::vector<std::uint8_t> buf(std::max<std::size_t>(st->options.mtu, 1280));
+  net::Address from;
+  const asio::mutable_buffer room(buf.data() + header, buf.size() - header);
+  while (!flow->closed) {
+    auto [ec, n] = co_await remote.read_packet(room, from);
+    if (ec || flow->closed) break;
+    flow->last = Clock::now();
+    flow->down += n;
+    // From the address the client sent to (a fake address answers as itself).
+    const std::size_t size = tun::build_udp(buf, flow->key.destination, flow->key.source, n);
+    if (size == 0 || !st->device) continue;
+    if (auto wec = st->device->write(std::span<const std::uint8_t>(buf.data(), size)))
+      spdlog::debug("{}: write to {}: {}", st->log_name(), st->device->name(), wec.message());
+  }
+  flow->close();
+}
+
+asio::awaitable<void> run_flow(std::shared_ptr<TunState> st, std::shared_ptr<TunUdpFlow> flow) {
+  using namespace asio::experimental::awaitable_operators;
+  auto md = st->metadata(outbound::Network::udp, flow->key);
+  const std::vector<std::uint8_t> first_copy = flow->pending.front();
+  const std::span<const std::uint8_t> first(first_copy);  // for the sniff action
+  auto opened = co_await connect_packet(st->router, md, first);
+  std::unique_ptr<net::PacketConn> remote;
+  if (opened && !flow->closed && !st->stopped) remote = std::move(opened.value());
+  // A DNS flow is one question and its answer: like sing-box, it does not
+  // wait out udp_timeout (each query of a resolver comes from a new port).
+  if (md.protocol == "dns" || md.destination.port == 53) flow->timeout = std::min(flow->timeout, std::chrono::duration_cast<Clock::duration>(kDnsTimeout));
+  if (remote) {
+    flow->remote = remote.get();
+    auto both = flow_up(flow, *remote, md.destination) && flow_down(st, flow, *remote);
+    co_await std::move(both);
+    flow->remote = nullptr;
+    log_closed(md, flow->up, flow->down);
+  }
+  forget(*st, flow);
+}
+
+void on_udp(std::shared_ptr<TunState>& st, std::span<const std::uint8_t> bytes, const tun::Packet& p) {
+  if (!st->family(p.v6()).enabled) return;
+  tun::FlowKey key{p.source, p.destination};
+  auto payload = bytes.subspan(p.payload, p.payload_size());
+  auto it = st->udp.find(key);
+  std::shared_ptr<TunUdpFlow> flow;
+  if (it != st->udp.end()) {
+    flow = it->second;
+  } else {
+    if (st->udp.size() >= TunInbound::kMaxUdpFlows) {
+      // Full: the flow quiet the longest makes room (a rare scan).
+      auto oldest = std::min_element(st->udp.begin(), st->udp.end(),
+                                     [](const auto& a, const auto& b) { return a.second->last < b.second->last; });
+      thread_local net::LogLimit limit;
+      if (auto more = limit.admit())
+        spdlog::warn("{}: {} UDP flows open, the one idle longest ({} -> {}) closed{}", st->log_name(), st->udp.size(),
+                     address_of(oldest->second->key.source).to_string(),
+                     address_of(oldest->second->key.destination).to_string(), *more);
+      forget(*st, std::shared_ptr<TunUdpFlow>(oldest->second));
+    }
+    flow = std::make_shared<TunUdpFlow>(st->io, key);
+    flow->timeout = std::chrono::duration_cast<Clock::duration>(st->options.listen.udp_timeout);
+    st->udp.emplace(key, flow);
+    flow->pending.emplace_back(payload.begin(), payload.end());
+    st->tasks.spawn(run_flow(st, flow), "udp flow");
+    return;
+  }
+  flow->last = Clock::now();
+  if (flow->pending.size() >= TunInbound::kMaxPendingDatagrams) return;  // the remote is slower: lose it, as IP would
+  flow->pending.emplace_back(payload.begin(), payload.end());
+  flow->wake.cancel();
+}
+
+// ---- the device ----------------------------------------------------------------------
+
+asio::awaitable<void> packet_loop(std::shared_ptr<TunState> st) {
+  // One packet at a time, MTU sized (a packet past it is cut by the read).
+  std::vector<std::uint8_t> buf(st->device->mtu());
+  const std::span<std::uint8_t> whole(buf);
+  while (!st->stopped && st->device) {
+    auto [ec, n] = co_await st->device->read(whole);
+    if (ec) {
+      if (ec != asio::error::operation_aborted && !st->stopped)
+        spdlog::error("{}: read {}: {}", st->log_name(), st->device->name(), ec.message());
+      break;
+    }
+    auto bytes = std::span<std::uint8_t>(buf.data(), n);
+    auto p = tun::parse(bytes);
+    if (!p) continue;  // ICMP, fragments, other protocols, malformed
+    if (p->protocol == tun::kTcp) on_tcp(*st, bytes, *p);
+    else on_udp(st, bytes, *p);
+  }
+}
+
+// Ends idle UDP flows, keeps the NAT entries of open connections and
+// forgets the others past their timeout.
+asio::awaitable<void> sweep(std::shared_ptr<TunState> st) {
+  const auto shortest = std::min(std::chrono::duration_cast<Clock::duration>(st->options.listen.udp_timeout),
+                                 std::chrono::duration_cast<Clock::duration>(kDnsTimeout));
+  const auto period = std::clamp<Clock::duration>(shortest / 4, std::chrono::seconds(1), std::chrono::seconds(30));
+  while (!st->stopped) {
+    const bool woke = co_await net::sleep_for(period);
+    if (!woke || st->stopped) break;
+    const auto now = Clock::now();
+    std::vector<std::shared_ptr<TunUdpFlow>> idle;
+    for (auto& [key, flow] : st->udp)
+      if (now - flow->last > flow->timeout) idle.push_back(flow);
+    for (auto& flow : idle) flow->close();
+    for (auto* c : st->tcp) st->nat.flow_of(c->nat_port, now);
+    st->nat.expire(now);
+  }
+}
+
+asio::awaitable<void> accept_tcp(std::shared_ptr<TunState> st, bool v6) {
+  auto& listener = *st->family(v6).listener;
+  while (!st->stopped) {
+    auto [ec, socket] = co_await listener.accept();
+    if (ec) {
+      if (ec == asio::error::operation_aborted || st->stopped) break;
+      spdlog::warn("{}: accept: {}", st->log_name(), ec.message());
+      const auto pause = std::chrono::milliseconds(100);
+      co_await net::sleep_for(pause);
+      continue;
+    }
+    accept_one(st, v6, std::move(socket));
+  }
+}
+
+}  // namespace
+
+TunInbound::TunInbound(asio::io_context& io, std::string tag, config::TunInboundOptions options, route::Router& router)
+    : st_(std::make_shared<TunState>(io, std::move(tag), std::move(options), router)) {}
+
+TunInbound::~TunInbound() { stop(); }
+
+const std::string& TunInbound::tag() const { return st_->tag; }
+
+const std::string& TunInbound::interface_name() const {
+  static const std::string none;
+  return st_->device ? st_->device->name() : none;
+}
+
+std::size_t TunInbound::udp_flows() const { return st_->udp.size(); }
+std::size_t TunInbound::tcp_connections() const { return st_->tcp.size(); }
+
+std::error_code TunInbound::start() {
+  auto& st = *st_;
+  if (st.device) return {};
+  st.stopped = false;
+  tun::DeviceConfig cfg;
+  cfg.name = st.options.interface_name;
+  cfg.mtu = st.options.mtu;
+  for (const auto& text : st.options.address) {
+    auto prefix = parse_prefix(text);
+    cfg.addresses.push_back(prefix);
+    auto& fam = st.family(prefix.address.v6);
+    if (fam.enabled) continue;  // the first prefix of each family carries the stack
+    fam.enabled = true;
+    fam.server = prefix.address;
+    fam.nat = prefix.address.next();
+  }
+  auto device = tun::Device::open(st.io, cfg);
+  if (!device) {
+    start_error_ = device.error().text();
+    return device.error().code ? device.error().code : std::make_error_code(std::errc::operation_not_permitted);
+  }
+  st.device = std::move(*device);
+  for (bool v6 : {false, true}) {
+    auto& fam = st.family(v6);
+    if (!fam.enabled) continue;
+    fam.listener = std::make_unique<net::Listener>(st.io);
+    if (auto ec = listen_on(*fam.listener, tun::to_asio(fam.server))) {
+      start_error_ = "listen on " + tun::to_string(fam.server) + " (the tun's address): " + ec.message();
+      stop();
+      return ec;
+    }
+    fam.port = fam.listener->port();
+  }
+  std::string addresses;
+  for (const auto& a : st.options.address) addresses += (addresses.empty() ? "" : ", ") + a;
+  spdlog::info("{}: started at {} ({}), mtu {}, stack system", st.log_name(), st.device->name(), addresses,
+               st.device->mtu());
+  if (st.options.stack != "system")
+    spdlog::info("{}: stack \"{}\" is served by the system stack (TCP through the kernel, UDP as packets)",
+                 st.log_name(), st.options.stack);
+  st.tasks.spawn(packet_loop(st_), "packet loop");
+  st.tasks.spawn(sweep(st_), "sweep");
+  for (bool v6 : {false, true})
+    if (st.family(v6).enabled) st.tasks.spawn(accept_tcp(st_, v6), "accept loop");
+  return {};
+}
+
+void TunInbound::stop() {
+  auto& st = *st_;
+  if (st.stopped) return;
+  st.stopped = true;
+  for (bool v6 : {false, true})
+    if (auto& l = st.family(v6).listener) l->close();
+  if (st.device) st.device->close();
+  std::vector<std::shared_ptr<TunUdpFlow>> flows;
+  for (auto& [key, flow] : st.udp) flows.push_back(flow);
+  for (auto& f : flows) f->close();
+  std::vector<TunTcp*> conns(st.tcp.begin(), st.tcp.end());
+  for (auto* c : conns) c->client->close();
+  st.tasks.cancel();
+}
+
+asio::awaitable<void> TunInbound::join() {
+  auto st = st_;
+  co_await st->tasks.join();
+  // The device object goes once no task reads it.
+  st->device.reset();
+}
+
+}  // namespace anytls::inbound

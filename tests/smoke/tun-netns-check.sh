@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# The tun inbound end to end, in two network namespaces joined by a veth
+# pair (no auto_route: the test adds the routes with `ip`):
+#   client ns:  anytls run: tun (system stack) + fakeip DNS + sniff/hijack-dns
+#               -> anytls outbound to the server's veth address
+#   server ns:  anytls run: anytls inbound -> direct (names from a hosts server)
+#               destinations on 10.99.0.1 / fd99::1, which only the server
+#               ns has (on its lo): nothing arrives unless it went through
+#               the tunnel.
+# Checks: curl by IP literal (v4, v6); a DNS query answered by the DNS
+# module with a fake address (hijack-dns); curl by name through fakeip (the
+# name reaches the server, which resolves it); a UDP echo through UoT (v4,
+# v6); no CAP_NET_ADMIN or no /dev/net/tun fails the start with the
+# reason; a reload replaces the device; the device is gone after stop.
+#   usage: tun-netns-check.sh [ANYTLS_BIN]   (root; exit 77 = skipped)
+set -euo pipefail
+bin=${1:-${ANYTLS_BIN:?usage: tun-netns-check.sh ANYTLS_BIN}}
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces, /dev/net/tun)"; exit 77; }
+command -v ip >/dev/null && ip netns list >/dev/null 2>&1 || { echo "SKIP: no ip netns"; exit 77; }
+[ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
+
+work=$(mktemp -d)
+cli=tunstack-cli-$$
+srv=tunstack-srv-$$
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  ip netns del "$cli" 2>/dev/null || true
+  ip netns del "$srv" 2>/dev/null || true
+  rm -rf "/etc/netns/$cli"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*"
+  for f in "$work"/*.log; do echo "--- $f"; tail -n 40 "$f"; done
+  exit 1
+}
+wait_for() {  # FILE PATTERN [PID]: 10 s at most, and no longer than PID lives
+  for _ in $(seq 100); do
+    grep -q -- "$2" "$1" 2>/dev/null && return 0
+    [ -z "${3:-}" ] || kill -0 "$3" 2>/dev/null || fail "exited before '$2' in $1"
+    sleep 0.1
+  done
+  fail "timed out waiting for '$2' in $1"
+}
+in_cli() { ip netns exec "$cli" "$@"; }
+in_srv() { ip netns exec "$srv" "$@"; }
+
+ip netns add "$cli"
+ip netns add "$srv"
+ip link add tsc$$ netns "$cli" type veth peer name tss$$ netns "$srv"
+in_cli sysctl -qw net.ipv6.conf.all.disable_ipv6=0 2>/dev/null || true
+in_srv sysctl -qw net.ipv6.conf.all.disable_ipv6=0 2>/dev/null || true
+in_cli ip link set lo up
+in_srv ip link set lo up
+in_cli ip addr add 10.200.0.1/24 dev tsc$$
+in_srv ip addr add 10.200.0.2/24 dev tss$$
+in_cli ip -6 addr add fd20::1/64 dev tsc$$ nodad
+in_srv ip -6 addr add fd20::2/64 dev tss$$ nodad
+in_cli ip link set tsc$$ up
+in_srv ip link set tss$$ up
+# The destinations: only the server ns has these addresses.
+in_srv ip addr add 10.99.0.1/32 dev lo
+in_srv ip -6 addr add fd99::1/128 dev lo nodad
+
+mkdir -p "$work/www"
+echo "through the tun" > "$work/www/hello.txt"
+cat > "$work/servers.py" <<'PY'
+import http.server, socket, sys, threading, functools
+root = sys.argv[1]
+class V6(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
+handler.log_message = lambda *a: None
+servers = [http.server.ThreadingHTTPServer(("10.99.0.1", 8080), handler), V6(("fd99::1", 8080), handler)]
+def echo(family, addr):
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind((addr, 9000))
+    while True:
+        data, peer = s.recvfrom(65535)
+        s.sendto(b"echo:" + data, peer)
+for srv in servers:
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+threading.Thread(target=echo, args=(socket.AF_INET, "10.99.0.1"), daemon=True).start()
+threading.Thread(target=echo, args=(socket.AF_INET6, "fd99::1"), daemon=True).start()
+print("listening", flush=True)
+threading.Event().wait()
+PY
+# Started with `ip netns exec` itself (not a shell function) so that $! is
+# the process the cleanup kills.
+ip netns exec "$srv" python3 "$work/servers.py" "$work/www" > "$work/destinations.log" 2>&1 &
+pids+=($!)
+
+"$bin" generate tls-keypair localhost --out-dir "$work" --file-name tun >/dev/null 2>&1
+cat > "$work/server.json" <<JSON
+{
+  "log": {"level": "info"},
+  "dns": {"servers": [{"type": "hosts", "tag": "hosts", "predefined": {"web.test": ["10.99.0.1", "fd99::1"]}}]},
+  "inbounds": [{"type": "anytls", "tag": "anytls-in", "listen": "::", "listen_port": 8443,
+                "users": [{"name": "u", "password": "tun-password"}],
+                "tls": {"enabled": true, "certificate_path": "$work/tun.crt", "key_path": "$work/tun.key"}}],
+  "outbounds": [{"type": "direct", "tag": "direct", "domain_resolver": "hosts"}]
+}
+JSON
+cat > "$work/client.json" <<JSON
+{
+  "log": {"level": "debug"},
+  "dns": {
+    "servers": [{"type": "hosts", "tag": "hosts", "predefined": {"gateway.test": "10.200.0.2"}},
+                {"type": "fakeip", "tag": "fakeip", "inet4_range": "198.18.0.0/15", "inet6_range": "fc00::/18"}],
+    "rules": [{"query_type": ["A", "AAAA"], "server": "fakeip"}]
+  },
+  "inbounds": [{"type": "tun", "tag": "tun-in", "interface_name": "tstun0",
+                "address": ["172.19.0.1/30", "fdfe:dcba:9876::1/126"], "mtu": 9000, "stack": "system"}],
+  "outbounds": [{"type": "anytls", "tag": "anytls-out", "server": "10.200.0.2", "server_port": 8443,
+                 "password": "tun-password",
+                 "tls": {"enabled": true, "server_name": "localhost", "certificate_path": "$work/tun.crt"}}],
+  "route": {"rules": [{"action": "sniff"}, {"protocol": "dns", "action": "hijack-dns"}], "final": "anytls-out"}
+}
+JSON
+# Without CAP_NET_ADMIN the start fails, naming the inbound and the reason.
+rc=0
+ip netns exec "$cli" setpriv --bounding-set=-net_admin --inh-caps=-net_admin \
+  "$bin" run -c "$work/client.json" > "$work/no-cap.log" 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "without CAP_NET_ADMIN: exit $rc, not 2"
+grep -q "inbounds\[0\]: inbound tun-in: TUNSETIFF tstun0: Operation not permitted (CAP_NET_ADMIN is needed)" \
+  "$work/no-cap.log" || fail "without CAP_NET_ADMIN: no reason given"
+echo "ok   without CAP_NET_ADMIN: $(cat "$work/no-cap.log")"
+# Without /dev/net/tun (hidden in a mount namespace of its own) likewise.
+rc=0
+ip netns exec "$cli" unshare -m sh -c 'mount -t tmpfs none /dev/net && exec "$0" run -c "$1"' \
+  "$bin" "$work/client.json" > "$work/no-tun.log" 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "without /dev/net/tun: exit $rc, not 2"
+grep -q "inbounds\[0\]: inbound tun-in: open /dev/net/tun: No such file or directory" "$work/no-tun.log" ||
+  fail "without /dev/net/tun: no reason given"
+echo "ok   without /dev/net/tun: $(cat "$work/no-tun.log")"
+
+ip netns exec "$srv" "$bin" run -c "$work/server.json" > "$work/server.log" 2>&1 &
+server_pid=$!
+pids+=($server_pid)
+ip netns exec "$cli" "$bin" run -c "$work/client.json" > "$work/client.log" 2>&1 &
+client_pid=$!
+pids+=($client_pid)
+wait_for "$work/server.log" "started" "$server_pid"
+wait_for "$work/client.log" "started" "$client_pid"
+wait_for "$work/destinations.log" "listening"
+grep -q "inbound/tun\[tun-in\]: started at tstun0" "$work/client.log" || fail "the tun inbound did not log its device"
+
+# Routes by hand: the destinations, the fake ranges and a DNS server address
+# through the tun; the server's veth address stays direct.
+in_cli ip route add 10.99.0.0/24 dev tstun0
+in_cli ip route add 198.18.0.0/15 dev tstun0
+in_cli ip route add 10.53.0.0/24 dev tstun0
+in_cli ip -6 route add fd99::/64 dev tstun0
+in_cli ip -6 route add fc00::/18 dev tstun0
+mkdir -p "/etc/netns/$cli"
+echo "nameserver 10.53.0.53" > "/etc/netns/$cli/resolv.conf"
+
+body=$(in_cli curl -sS --max-time 5 http://10.99.0.1:8080/hello.txt) || fail "curl by IPv4 literal"
+[ "$body" = "through the tun" ] || fail "curl by IPv4 literal: got '$body'"
+grep -q "inbound/tun\[tun-in\]: inbound connection to 10.99.0.1:8080" "$work/client.log" || fail "no tun log line for 10.99.0.1:8080"
+grep -q "inbound connection from 172.19.0.1:" "$work/client.log" || fail "the source is not the client's address"
+echo "ok   curl by IPv4 literal through the tun"
+
+body=$(in_cli curl -sS --max-time 5 "http://[fd99::1]:8080/hello.txt") || fail "curl by IPv6 literal"
+[ "$body" = "through the tun" ] || fail "curl by IPv6 literal: got '$body'"
+echo "ok   curl by IPv6 literal through the tun"
+
+cat > "$work/dns.py" <<'PY'
+import socket, struct, sys
+name, qtype = sys.argv[1], int(sys.argv[2])
+q = struct.pack("!HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
+for label in name.split("."):
+    q += bytes([len(label)]) + label.encode()
+q += b"\0" + struct.pack("!HH", qtype, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+s.sendto(q, ("10.53.0.53", 53))
+r = s.recv(4096)
+an = struct.unpack("!H", r[6:8])[0]
+i = len(q)
+def skip_name(i):
+    while r[i] != 0:
+        if r[i] & 0xc0 == 0xc0:
+            return i + 2
+        i += 1 + r[i]
+    return i + 1
+for _ in range(an):
+    i = skip_name(i)
+    t, _, _, rdlen = struct.unpack("!HHIH", r[i:i + 10])
+    rd = r[i + 10:i + 10 + rdlen]
+    i += 10 + rdlen
+    if t == 1: print(socket.inet_ntop(socket.AF_INET, rd))
+    if t == 28: print(socket.inet_ntop(socket.AF_INET6, rd))
+PY
+fake=$(in_cli python3 "$work/dns.py" web.test 1) || fail "DNS query through the tun"
+case "$fake" in 198.18.*|198.19.*) ;; *) fail "DNS answer '$fake' is not a fake address" ;; esac
+grep -q "hijacked by the DNS module" "$work/client.log" || fail "the DNS query was not hijacked"
+echo "ok   DNS query hijacked and answered with fake address $fake"
+
+body=$(in_cli curl -4 -sS --max-time 5 http://web.test:8080/hello.txt) || fail "curl by name (fakeip)"
+[ "$body" = "through the tun" ] || fail "curl by name: got '$body'"
+grep -q "outbound/anytls\[anytls-out\]: outbound connection to web.test:8080" "$work/client.log" ||
+  fail "the fake address did not go out as its name"
+grep -q "inbound connection to web.test:8080" "$work/server.log" || fail "the server did not get the name"
+echo "ok   curl by name through fakeip (the server resolved web.test)"
+
+cat > "$work/echo.py" <<'PY'
+import socket, sys
+family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+s = socket.socket(family, socket.SOCK_DGRAM)
+s.settimeout(5)
+for i in range(3):
+    s.sendto(b"ping%d" % i, (sys.argv[1], 9000))
+    print(s.recv(4096).decode())
+PY
+out=$(in_cli python3 "$work/echo.py" 10.99.0.1 | tr '\n' ' ') || fail "UDP echo (IPv4)"
+[ "$out" = "echo:ping0 echo:ping1 echo:ping2 " ] || fail "UDP echo (IPv4): got '$out'"
+echo "ok   UDP echo through UoT (IPv4)"
+out=$(in_cli python3 "$work/echo.py" fd99::1 | tr '\n' ' ') || fail "UDP echo (IPv6)"
+[ "$out" = "echo:ping0 echo:ping1 echo:ping2 " ] || fail "UDP echo (IPv6): got '$out'"
+echo "ok   UDP echo through UoT (IPv6)"
+
+# A reload that changes the tun replaces the device (the routes through it
+# go with the old one: auto_route's job; here they are added again).
+sed -i 's/"mtu": 9000/"mtu": 1500/' "$work/client.json"
+kill -HUP "$client_pid"
+wait_for "$work/client.log" "reload: done" "$client_pid"
+in_cli ip link show tstun0 | grep -q "mtu 1500" || fail "after the reload tstun0 does not have mtu 1500"
+in_cli ip route add 10.99.0.0/24 dev tstun0
+body=$(in_cli curl -sS --max-time 5 http://10.99.0.1:8080/hello.txt) || fail "curl after the reload"
+[ "$body" = "through the tun" ] || fail "curl after the reload: got '$body'"
+echo "ok   a reload replaces the device (mtu 1500) and it carries traffic"
+
+kill "$client_pid"
+for _ in $(seq 50); do kill -0 "$client_pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$client_pid" 2>/dev/null && fail "the client still runs 5 s after SIGTERM"
+rc=0
+wait "$client_pid" || rc=$?
+[ "$rc" = 0 ] || fail "the client exited $rc on SIGTERM"
+grep -q "stopped" "$work/client.log" || fail "the client did not log its stop"
+in_cli ip link show tstun0 >/dev/null 2>&1 && fail "tstun0 is still there after stop"
+echo "ok   the client stops on SIGTERM and the device is gone"
+echo "PASS"
