@@ -168,12 +168,6 @@ std::string start_one(asio::io_context& io, config::InboundOptions in, route::Ro
     l.reuse_addr = true;
     if (port) l.listen_port = port;
   };
-  if (auto* t = std::get_if<config::TunInboundOptions>(&in.options)) {
-    auto tun = std::make_unique<inbound::TunInbound>(io, in.tag, *t, router);
-    if (tun->start()) return tun->start_error();
-    out = std::move(tun);
-    return {};
-  }
   if (auto* a = std::get_if<config::AnyTlsInboundOptions>(&in.options)) {
     apply(a->listen);
     auto server = std::make_unique<inbound::AnyTlsServer>(io, in.tag, *a, router, resolver);
@@ -209,8 +203,14 @@ std::uint16_t port_of(const inbound::Inbound& i) {
 std::string Components::start_inbound(const config::InboundOptions& in, std::unique_ptr<inbound::Inbound>& out) {
   std::string err;
   // A tun device is one queue: its inbound runs on worker 0 alone.
-  const bool tun = std::holds_alternative<config::TunInboundOptions>(in.options);
-  if (!workers_ || workers_->size() <= 1 || tun) {
+  if (const auto* t = std::get_if<config::TunInboundOptions>(&in.options)) {
+    auto tun = std::make_unique<inbound::TunInbound>(io_, in.tag, *t, router_);
+    tun->set_outbound_mark(dns_->route.default_mark);  // auto_route lets marked dials skip the tun
+    if (tun->start()) return tun->start_error();
+    out = std::move(tun);
+    return {};  // it logs its device, not a "tcp server started" line
+  }
+  if (!workers_ || workers_->size() <= 1) {
     err = start_one(io_, in, router_, resolver_, 0, false, out);
   } else {
     std::shared_ptr<inbound::UserLimits> limits;
@@ -222,8 +222,8 @@ std::string Components::start_inbound(const config::InboundOptions& in, std::uni
     };
     err = inbound::ShardedInbound::create(*workers_, in.tag, make, port_of, out);
   }
-  if (err.empty() && !tun) {
-    // Once per inbound, not once per worker's shard (a tun logs its device).
+  if (err.empty()) {
+    // Once per inbound, not once per worker's shard.
     const auto& listen = in.listen();
     spdlog::info("inbound/{}[{}]: tcp server started at {}", in.type, in.tag,
                  net::Address{listen.listen, port_of(*out)}.to_string());

@@ -198,6 +198,15 @@ void check_tun_references(const Options& opts) {
     };
     check(t->route_address_set, "route_address_set");
     check(t->route_exclude_address_set, "route_exclude_address_set");
+    // With auto_route they would change the tun's routes; their prefixes
+    // are not taken out of the rule sets yet, so say so rather than route
+    // differently from what was asked.
+    for (const char* key : {"route_address_set", "route_exclude_address_set"}) {
+      const auto& tags = std::string_view(key) == "route_address_set" ? t->route_address_set : t->route_exclude_address_set;
+      if (t->auto_route && !tags.empty())
+        fail(child(item("inbounds", i), key), "not supported yet: routes from a rule set's ip_cidr; list the prefixes in " +
+                                                  std::string(key).substr(0, std::string(key).size() - 4));
+    }
   }
 }
 

@@ -20,6 +20,7 @@
 #include "net/log_limit.hpp"
 #include "net/task_group.hpp"
 #include "net/tcp_conn.hpp"
+#include "tun/auto_route.hpp"
 #include "tun/device.hpp"
 #include "tun/nat.hpp"
 #include "tun/packet.hpp"
@@ -112,6 +113,8 @@ struct TunState {
   config::TunInboundOptions options;
   route::Router& router;
   std::unique_ptr<tun::Device> device;
+  std::unique_ptr<tun::AutoRoute> auto_route;  // installed while running
+  std::uint32_t outbound_mark = 0;
   Family v4, v6;
   tun::TcpNat nat;
   std::unordered_map<tun::FlowKey, std::shared_ptr<TunUdpFlow>, tun::FlowKeyHash> udp;
@@ -395,6 +398,41 @@ TunInbound::TunInbound(asio::io_context& io, std::string tag, config::TunInbound
 
 TunInbound::~TunInbound() { stop(); }
 
+void TunInbound::set_outbound_mark(std::uint32_t mark) { st_->outbound_mark = mark; }
+
+namespace {
+
+tun::RoutePlan route_plan(const config::TunInboundOptions& o, const std::string& device, std::uint32_t mark) {
+  tun::RoutePlan plan;
+  plan.tun_name = device;
+  plan.tun_index = tun::interface_index(device);
+  auto prefixes = [](const std::vector<std::string>& texts) {
+    std::vector<tun::IpPrefix> out;
+    for (const auto& t : texts)
+      if (auto p = tun::parse_prefix(t)) out.push_back(*p);  // the config loader checked each
+    return out;
+  };
+  auto uids = [](const std::vector<config::UidRange>& ranges) {
+    std::vector<tun::UidRange> out;
+    for (const auto& r : ranges) out.push_back({r.first, r.last});
+    return out;
+  };
+  plan.tun_addresses = prefixes(o.address);
+  plan.table_index = o.iproute2_table_index;
+  plan.rule_index = o.iproute2_rule_index;
+  plan.strict_route = o.strict_route;
+  plan.route_address = prefixes(o.route_address);
+  plan.route_exclude_address = prefixes(o.route_exclude_address);
+  plan.include_uid = uids(o.include_uid);
+  plan.exclude_uid = uids(o.exclude_uid);
+  plan.include_interface = o.include_interface;
+  plan.exclude_interface = o.exclude_interface;
+  plan.outbound_mark = mark;
+  return plan;
+}
+
+}  // namespace
+
 const std::string& TunInbound::tag() const { return st_->tag; }
 
 const std::string& TunInbound::interface_name() const {
@@ -438,6 +476,26 @@ std::error_code TunInbound::start() {
     }
     fam.port = fam.listener->port();
   }
+  if (st.options.auto_route) {
+    auto plan = route_plan(st.options, st.device->name(), st.outbound_mark);
+    // A process killed before its stop() left its rules (routes go with its
+    // device): the same table and priorities are ours to take back.
+    auto stale = tun::cleanup_stale(plan.table_index, plan.rule_index, tun::rule_range_end(plan.rule_index));
+    if (!stale) {
+      start_error_ = "auto_route: " + stale.error().text();
+      stop();
+      return stale.error().code ? stale.error().code : std::make_error_code(std::errc::operation_not_permitted);
+    }
+    if (*stale > 0)
+      spdlog::info("{}: auto_route: removed {} rules and routes an earlier run left", st.log_name(), *stale);
+    auto routes = std::make_unique<tun::AutoRoute>(std::move(plan));
+    if (auto err = routes->install()) {
+      start_error_ = err->text();
+      stop();
+      return err->code ? err->code : std::make_error_code(std::errc::operation_not_permitted);
+    }
+    st.auto_route = std::move(routes);
+  }
   std::string addresses;
   for (const auto& a : st.options.address) addresses += (addresses.empty() ? "" : ", ") + a;
   spdlog::info("{}: started at {} ({}), mtu {}, stack system", st.log_name(), st.device->name(), addresses,
@@ -456,6 +514,11 @@ void TunInbound::stop() {
   auto& st = *st_;
   if (st.stopped) return;
   st.stopped = true;
+  if (st.auto_route) {
+    // Before the device goes: the rules would outlive it, its routes not.
+    if (auto err = st.auto_route->remove()) spdlog::warn("{}: {}", st.log_name(), err->text());
+    st.auto_route.reset();
+  }
   for (bool v6 : {false, true})
     if (auto& l = st.family(v6).listener) l->close();
   if (st.device) st.device->close();

@@ -9,7 +9,9 @@
 // ICMP (echo included) and other protocols are dropped.
 //
 // Runs on one worker: the device, the NAT and the flows are that worker's.
-// Routes and policy rules (auto_route) are not set up here.
+// With auto_route, start() installs the routes and policy rules
+// (tun/auto_route.hpp), after clearing those a killed earlier process left,
+// and stop() removes them.
 #pragma once
 #include <memory>
 #include <string>
@@ -34,6 +36,10 @@ class TunInbound final : public Inbound {
 
   TunInbound(asio::io_context& io, std::string tag, config::TunInboundOptions options, route::Router& router);
   ~TunInbound() override;
+
+  // auto_route: dials carrying this mark (route.default_mark) skip the tun.
+  // Before start().
+  void set_outbound_mark(std::uint32_t mark);
 
   const std::string& tag() const override;
   // Creates the device and the listeners. On failure start_error() says

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # The tun inbound end to end, in two network namespaces joined by a veth
-# pair (no auto_route: the test adds the routes with `ip`):
+# pair. Without TUN_AUTO_ROUTE the test adds the routes with `ip`; with
+# TUN_AUTO_ROUTE=1 the client runs auto_route + strict_route +
+# auto_detect_interface instead (its default route is the veth), and also:
+# nothing but the anytls connection leaves the veth (an nftables counter);
+# kill -9 leaves its rules behind, the next start removes them and works;
+# after SIGTERM `ip rule` is as before and table 2022 is empty.
 #   client ns:  anytls run: tun (system stack) + fakeip DNS + sniff/hijack-dns
 #               -> anytls outbound to the server's veth address
 #   server ns:  anytls run: anytls inbound -> direct (names from a hosts server)
@@ -15,6 +20,7 @@
 #   usage: tun-netns-check.sh [ANYTLS_BIN]   (root; exit 77 = skipped)
 set -euo pipefail
 bin=${1:-${ANYTLS_BIN:?usage: tun-netns-check.sh ANYTLS_BIN}}
+auto=${TUN_AUTO_ROUTE:-0}
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces, /dev/net/tun)"; exit 77; }
 command -v ip >/dev/null && ip netns list >/dev/null 2>&1 || { echo "SKIP: no ip netns"; exit 77; }
 [ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
@@ -64,6 +70,22 @@ in_srv ip link set tss$$ up
 # The destinations: only the server ns has these addresses.
 in_srv ip addr add 10.99.0.1/32 dev lo
 in_srv ip -6 addr add fd99::1/128 dev lo nodad
+if [ "$auto" = 1 ]; then
+  # The client host's own default routes lead to the server's veth: a packet
+  # that slipped around the tun would reach the destinations directly, so
+  # the counter below is what proves it never left that way.
+  in_cli ip route add default via 10.200.0.2
+  in_cli ip -6 route add default via fd20::2
+  in_cli nft -f - <<NFT
+table inet leak {
+  chain out {
+    type filter hook output priority 0;
+    oifname "tsc$$" meta l4proto { tcp, udp } th dport != 8443 counter
+  }
+}
+NFT
+  rules_before=$(in_cli ip rule show; in_cli ip -6 rule show)
+fi
 
 mkdir -p "$work/www"
 echo "through the tun" > "$work/www/hello.txt"
@@ -104,6 +126,11 @@ cat > "$work/server.json" <<JSON
   "outbounds": [{"type": "direct", "tag": "direct", "domain_resolver": "hosts"}]
 }
 JSON
+tun_extra= route_extra=
+if [ "$auto" = 1 ]; then
+  tun_extra=', "auto_route": true, "strict_route": true'
+  route_extra=', "auto_detect_interface": true'
+fi
 cat > "$work/client.json" <<JSON
 {
   "log": {"level": "debug"},
@@ -113,11 +140,11 @@ cat > "$work/client.json" <<JSON
     "rules": [{"query_type": ["A", "AAAA"], "server": "fakeip"}]
   },
   "inbounds": [{"type": "tun", "tag": "tun-in", "interface_name": "tstun0",
-                "address": ["172.19.0.1/30", "fdfe:dcba:9876::1/126"], "mtu": 9000, "stack": "system"}],
+                "address": ["172.19.0.1/30", "fdfe:dcba:9876::1/126"], "mtu": 9000, "stack": "system"$tun_extra}],
   "outbounds": [{"type": "anytls", "tag": "anytls-out", "server": "10.200.0.2", "server_port": 8443,
                  "password": "tun-password",
                  "tls": {"enabled": true, "server_name": "localhost", "certificate_path": "$work/tun.crt"}}],
-  "route": {"rules": [{"action": "sniff"}, {"protocol": "dns", "action": "hijack-dns"}], "final": "anytls-out"}
+  "route": {"rules": [{"action": "sniff"}, {"protocol": "dns", "action": "hijack-dns"}], "final": "anytls-out"$route_extra}
 }
 JSON
 # Without CAP_NET_ADMIN the start fails, naming the inbound and the reason.
@@ -148,13 +175,19 @@ wait_for "$work/client.log" "started" "$client_pid"
 wait_for "$work/destinations.log" "listening"
 grep -q "inbound/tun\[tun-in\]: started at tstun0" "$work/client.log" || fail "the tun inbound did not log its device"
 
-# Routes by hand: the destinations, the fake ranges and a DNS server address
-# through the tun; the server's veth address stays direct.
-in_cli ip route add 10.99.0.0/24 dev tstun0
-in_cli ip route add 198.18.0.0/15 dev tstun0
-in_cli ip route add 10.53.0.0/24 dev tstun0
-in_cli ip -6 route add fd99::/64 dev tstun0
-in_cli ip -6 route add fc00::/18 dev tstun0
+if [ "$auto" = 1 ]; then
+  in_cli ip route show table 2022 | grep -q "dev tstun0" || fail "auto_route: no route of table 2022 through tstun0"
+  in_cli ip rule show | grep -q "lookup 2022" || fail "auto_route: no rule looks up table 2022"
+  echo "ok   auto_route installed table 2022 and its rules"
+else
+  # Routes by hand: the destinations, the fake ranges and a DNS server
+  # address through the tun; the server's veth address stays direct.
+  in_cli ip route add 10.99.0.0/24 dev tstun0
+  in_cli ip route add 198.18.0.0/15 dev tstun0
+  in_cli ip route add 10.53.0.0/24 dev tstun0
+  in_cli ip -6 route add fd99::/64 dev tstun0
+  in_cli ip -6 route add fc00::/18 dev tstun0
+fi
 mkdir -p "/etc/netns/$cli"
 echo "nameserver 10.53.0.53" > "/etc/netns/$cli/resolv.conf"
 
@@ -229,10 +262,29 @@ sed -i 's/"mtu": 9000/"mtu": 1500/' "$work/client.json"
 kill -HUP "$client_pid"
 wait_for "$work/client.log" "reload: done" "$client_pid"
 in_cli ip link show tstun0 | grep -q "mtu 1500" || fail "after the reload tstun0 does not have mtu 1500"
-in_cli ip route add 10.99.0.0/24 dev tstun0
+[ "$auto" = 1 ] || in_cli ip route add 10.99.0.0/24 dev tstun0
 body=$(in_cli curl -sS --max-time 5 http://10.99.0.1:8080/hello.txt) || fail "curl after the reload"
 [ "$body" = "through the tun" ] || fail "curl after the reload: got '$body'"
 echo "ok   a reload replaces the device (mtu 1500) and it carries traffic"
+
+if [ "$auto" = 1 ]; then
+  leaked=$(in_cli nft list chain inet leak out | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
+  [ "$leaked" = 0 ] || fail "$leaked TCP/UDP packets left the veth outside the anytls connection"
+  echo "ok   strict_route: no packet left the veth but the anytls connection's"
+  # kill -9: the rules stay behind (the routes went with the device).
+  kill -9 "$client_pid"
+  wait "$client_pid" 2>/dev/null || true
+  in_cli ip rule show | grep -q "lookup 2022" || fail "after kill -9 no stale rule was left to clean (test broken?)"
+  ip netns exec "$cli" "$bin" run -c "$work/client.json" > "$work/client2.log" 2>&1 &
+  client_pid=$!
+  pids+=($client_pid)
+  wait_for "$work/client2.log" "started (" "$client_pid"
+  grep -q "auto_route: removed [0-9]* rules and routes an earlier run left" "$work/client2.log" ||
+    fail "the restart did not say it removed the stale rules"
+  body=$(in_cli curl -sS --max-time 5 http://10.99.0.1:8080/hello.txt) || fail "curl after kill -9 and restart"
+  [ "$body" = "through the tun" ] || fail "curl after the restart: got '$body'"
+  echo "ok   kill -9, restart: the stale rules removed and traffic flows"
+fi
 
 kill "$client_pid"
 for _ in $(seq 50); do kill -0 "$client_pid" 2>/dev/null || break; sleep 0.1; done
@@ -243,4 +295,10 @@ wait "$client_pid" || rc=$?
 grep -q "stopped" "$work/client.log" || fail "the client did not log its stop"
 in_cli ip link show tstun0 >/dev/null 2>&1 && fail "tstun0 is still there after stop"
 echo "ok   the client stops on SIGTERM and the device is gone"
+if [ "$auto" = 1 ]; then
+  rules_after=$(in_cli ip rule show; in_cli ip -6 rule show)
+  [ "$rules_after" = "$rules_before" ] || fail "policy rules left after stop: $rules_after"
+  [ -z "$(in_cli ip route show table 2022)$(in_cli ip -6 route show table 2022)" ] || fail "routes left in table 2022"
+  echo "ok   nothing of auto_route is left after stop"
+fi
 echo "PASS"

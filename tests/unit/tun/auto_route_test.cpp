@@ -244,9 +244,12 @@ TEST_F(AutoRouteTest, CleanupStaleRemovesWhatAKilledProcessLeft) {
   ASSERT_FALSE(err) << err->text();
   auto nl = Netlink::open();
   std::size_t ours = 0;
-  for (int f : {AF_INET, AF_INET6})
-    for (const auto& r : *nl->list_rules(f))
+  for (int f : {AF_INET, AF_INET6}) {
+    auto rules = nl->list_rules(f);  // kept: a range-for over *temporary would dangle
+    ASSERT_TRUE(rules) << rules.error().text();
+    for (const auto& r : *rules)
       if (r.priority >= 9000 && r.priority <= 9010) ++ours;
+  }
   EXPECT_EQ(ours, plan_rules(p).size());
   EXPECT_EQ(nl->list_routes(AF_UNSPEC, 2022)->size(), plan_routes(p).size());
   ASSERT_FALSE(ar.remove());
