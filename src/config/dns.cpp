@@ -225,7 +225,8 @@ DnsRule decode_dns_rule(const json& j, const std::string& path) {
       r.client_subnet = cs->get<std::string>();
       check_client_subnet(*r.client_subnet, o.at("client_subnet"));
     }
-    if (o.get("rewrite_ttl")) fail(o.at("rewrite_ttl"), "not supported: rewrite_ttl");
+    if (const json* t = o.get("rewrite_ttl"); t && !t->is_null())
+      r.rewrite_ttl = static_cast<std::uint32_t>(to_uint(*t, o.at("rewrite_ttl"), 0xffffffffu));
   };
   // Address filters on the response: leaving them out would change which
   // queries match.

@@ -418,6 +418,7 @@ struct DnsRule {
   std::string server;                     // route: a dns.servers tag
   RejectMethod method = RejectMethod::default_;  // reject: default = REFUSED, drop = no answer
   bool disable_cache = false;             // route, route_options: answers not cached
+  std::optional<std::uint32_t> rewrite_ttl;  // route, route_options: every answer TTL set to it
   std::optional<std::string> client_subnet;  // route, route_options: overrides dns.client_subnet
   DomainStrategy strategy = DomainStrategy::as_is;  // route: the answer's families (as_is: the server's)
   bool operator==(const DnsRule&) const = default;

@@ -176,6 +176,7 @@ Client::Choice Client::choose(const Question& q, const outbound::Metadata& md, b
   // What route-options rules set on the way.
   bool disable_cache = false;
   std::optional<ClientSubnet> subnet;
+  std::optional<std::uint32_t> rewrite_ttl;
   for (const auto& r : rules_) {
     if (!allow_fakeip && r.server && r.server->fakeip) continue;
     if (r.rule.outbound_any && !lookup) continue;
@@ -188,15 +189,18 @@ Client::Choice Client::choose(const Question& q, const outbound::Metadata& md, b
     if (r.rule.action == config::DnsRuleAction::route_options) {
       disable_cache = disable_cache || r.rule.disable_cache;
       if (r.subnet) subnet = r.subnet;
+      if (r.rule.rewrite_ttl) rewrite_ttl = r.rule.rewrite_ttl;
       continue;
     }
     Choice c{r.server, false, disable_cache || r.rule.disable_cache, r.subnet ? r.subnet : subnet};
     c.strategy = r.rule.strategy;
+    c.rewrite_ttl = r.rule.rewrite_ttl ? r.rule.rewrite_ttl : rewrite_ttl;
     if (!c.subnet && !r.server->options.client_subnet.empty()) c.subnet = parse_client_subnet(r.server->options.client_subnet);
     if (!c.subnet) c.subnet = subnet_;
     return c;
   }
   Choice c{final_, false, disable_cache, subnet};
+  c.rewrite_ttl = rewrite_ttl;
   if (!c.subnet && !final_->options.client_subnet.empty()) c.subnet = parse_client_subnet(final_->options.client_subnet);
   if (!c.subnet) c.subnet = subnet_;
   return c;
@@ -267,6 +271,10 @@ asio::awaitable<net::Result<std::optional<Bytes>>> Client::exchange(std::span<co
   if (!r) {
     spdlog::debug("dns: {}: {}", q->questions.front().name, r.error().text());
     co_return reply_bytes(*q, rcode::servfail);
+  }
+  if (choice.rewrite_ttl) {
+    // resolve() checked the answer parses.
+    if (auto parsed = parse(*r)) set_ttls(*r, *parsed, *choice.rewrite_ttl);
   }
   co_return std::optional<Bytes>(std::move(*r));
 }

@@ -295,14 +295,28 @@ void set_id(std::span<std::uint8_t> wire, std::uint16_t id) {
   wire[1] = static_cast<std::uint8_t>(id);
 }
 
-void patch_ttls(std::span<std::uint8_t> wire, const Message& parsed, std::uint32_t elapsed) {
+namespace {
+
+// Writes new_ttl(record's TTL) over every TTL but an OPT record's.
+template <class F>
+void rewrite_ttls(std::span<std::uint8_t> wire, const Message& parsed, F new_ttl) {
   for (const auto* section : {&parsed.answers, &parsed.authority, &parsed.additional}) {
     for (const auto& r : *section) {
       if (r.type == type::opt || r.ttl_offset + 4 > wire.size()) continue;
-      std::uint32_t ttl = r.ttl > elapsed ? r.ttl - elapsed : 0;
+      const std::uint32_t ttl = new_ttl(r.ttl);
       for (int i = 0; i < 4; ++i) wire[r.ttl_offset + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(ttl >> (24 - 8 * i));
     }
   }
+}
+
+}  // namespace
+
+void patch_ttls(std::span<std::uint8_t> wire, const Message& parsed, std::uint32_t elapsed) {
+  rewrite_ttls(wire, parsed, [elapsed](std::uint32_t ttl) { return ttl > elapsed ? ttl - elapsed : 0; });
+}
+
+void set_ttls(std::span<std::uint8_t> wire, const Message& parsed, std::uint32_t ttl) {
+  rewrite_ttls(wire, parsed, [ttl](std::uint32_t) { return ttl; });
 }
 
 bool same_name(std::string_view a, std::string_view b) {

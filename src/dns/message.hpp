@@ -111,6 +111,8 @@ std::optional<std::uint32_t> min_ttl(const Message& m);
 void set_id(std::span<std::uint8_t> wire, std::uint16_t id);
 // Every TTL (OPT excluded) lowered by `elapsed` seconds, not below 0.
 void patch_ttls(std::span<std::uint8_t> wire, const Message& parsed, std::uint32_t elapsed);
+// Every TTL (OPT excluded) set to `ttl` (a DNS rule's rewrite_ttl).
+void set_ttls(std::span<std::uint8_t> wire, const Message& parsed, std::uint32_t ttl);
 
 // Case-insensitive name comparison (ASCII), trailing dots ignored.
 bool same_name(std::string_view a, std::string_view b);

@@ -527,6 +527,31 @@ TEST(DnsClient, LegacyOutboundAnyRouteOptionsAndRuleStrategy) {
                       "dns.rules[0].outbound[1]", "takes \"any\" only");
 }
 
+// rewrite_ttl on a route rule, or set on the way by route-options (fakeip
+// templates write 1 so that clients ask again soon).
+TEST(DnsClient, RewriteTtl) {
+  ClientEnv e(R"({"servers": [{"tag": "h", "type": "hosts", "predefined": {"x.test": "10.0.0.1", "y.test": "10.0.0.2",
+                                                                            "z.test": "10.0.0.3"}}],
+                  "rules": [{"domain": "x.test", "server": "h", "rewrite_ttl": 1},
+                            {"domain": "y.test", "action": "route-options", "rewrite_ttl": 7}]})");
+  auto x = e.ask("x.test");
+  ASSERT_TRUE(x);
+  ASSERT_EQ(x->answers.size(), 1u);
+  EXPECT_EQ(x->answers[0].ttl, 1u);
+  auto y = e.ask("y.test");  // route-options, then final
+  ASSERT_TRUE(y);
+  ASSERT_EQ(y->answers.size(), 1u);
+  EXPECT_EQ(y->answers[0].ttl, 7u);
+  auto z = e.ask("z.test");
+  ASSERT_TRUE(z);
+  ASSERT_EQ(z->answers.size(), 1u);
+  EXPECT_NE(z->answers[0].ttl, 1u);
+  EXPECT_NE(z->answers[0].ttl, 7u);
+  expect_config_error(R"({"dns": {"servers": [{"tag": "a", "type": "local"}],
+                                  "rules": [{"domain": "x", "server": "a", "rewrite_ttl": -1}]}})",
+                      "dns.rules[0].rewrite_ttl", "");
+}
+
 TEST(DnsClient, LookupForDialers) {
   ClientEnv e(R"({"servers": [{"tag": "h", "type": "hosts", "predefined": {"dual.test": ["10.0.0.9", "fd00::9"]}}],
                   "strategy": "prefer_ipv6"})");
