@@ -11,6 +11,7 @@ pkgs=(g++ cmake ninja-build pkg-config libasio-dev libssl-dev openssl
       prometheus-cpp-dev  # the metrics text format (core library only)
       libre2-dev  # route domain_regex: Go's regexp syntax, linear time
       zlib1g-dev  # .srs rule sets
+      nftables iproute2  # smoke_gateway: redirect/tproxy rules in network namespaces
       prometheus)  # promtool + a real Prometheus: tests/integration/metrics_test, smoke_prometheus
 missing=()
 for p in "${pkgs[@]}"; do
