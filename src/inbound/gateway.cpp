@@ -1,5 +1,6 @@
 #include "inbound/gateway.hpp"
 
+#include <cerrno>
 #include <unordered_set>
 #include <vector>
 
@@ -178,8 +179,9 @@ void gateway_accept(std::shared_ptr<GatewayContext> ctx, asio::ip::tcp::socket s
 }
 
 std::string start_reason(const std::error_code& ec, bool transparent) {
-  if (transparent && ec == std::errc::operation_not_permitted)
-    return ec.message() + " (IP_TRANSPARENT needs CAP_NET_ADMIN: run as root or grant the capability)";
+  // errno-valued in either category (asio.system maps to no std::errc).
+  if (transparent && (ec.value() == EPERM || ec == std::errc::operation_not_permitted))
+    return ec.message() + " (IP_TRANSPARENT needs CAP_NET_ADMIN or CAP_NET_RAW: run as root or grant the capability)";
   return ec.message();
 }
 

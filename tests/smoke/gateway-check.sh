@@ -97,6 +97,24 @@ table inet anytls_gateway_test {
 }
 NFT
 
+# Without CAP_NET_ADMIN / CAP_NET_RAW, IP_TRANSPARENT is refused: the start
+# fails at once, naming the inbound and the reason.
+if command -v setpriv >/dev/null; then
+  cat > "$work/nocap.json" <<'JSON'
+{"inbounds": [{"type": "tproxy", "tag": "tproxy-in", "listen": "127.0.0.1", "listen_port": 0}],
+ "outbounds": [{"type": "direct", "tag": "direct"}]}
+JSON
+  set +e
+  timeout 10 setpriv --bounding-set -net_admin,-net_raw --inh-caps -net_admin,-net_raw \
+    "$bin" run -c "$work/nocap.json" > "$work/nocap.log" 2>&1
+  rc=$?
+  set -e
+  [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "tproxy without CAP_NET_ADMIN: exit $rc"
+  grep -q "inbound tproxy-in: .*IP_TRANSPARENT needs CAP_NET_ADMIN" "$work/nocap.log" ||
+    fail "tproxy without CAP_NET_ADMIN: the error does not name the inbound and the reason"
+  echo "ok   without CAP_NET_ADMIN: exit $rc, $(grep -m1 FATAL "$work/nocap.log")"
+fi
+
 "$bin" generate tls-keypair gateway.test --out-dir "$work" --file-name gw >/dev/null
 cat > "$work/wan.json" <<JSON
 {
