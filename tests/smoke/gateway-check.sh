@@ -11,9 +11,11 @@
 # homeproxy or tproxy guide writes (redirect: nat prerouting `redirect to
 # :port`; tproxy: mangle prerouting `tproxy to :port meta mark set 1` with
 # `ip rule fwmark 1 lookup 100` + `local default dev lo table 100`; DNS to
-# the router: `redirect to` the direct inbound dns-in, override_address the
-# WAN's DNS server). The router's outbound is anytls to our own server in
-# the WAN namespace. Checks, IPv4 and IPv6: HTTP by IP through redirect and
+# the router's port 53: `redirect to` homeproxy's dns-in, answered by
+# hijack-dns; port 5353: a direct inbound with override_address). The
+# router runs homeproxy's generated client config (gateway-homeproxy.json,
+# its proxy swapped for anytls) merged with a guide's tproxy inbound; its
+# outbound is anytls to our own server in the WAN namespace. Checks, IPv4 and IPv6: HTTP by IP through redirect and
 # tproxy (sha256 of 1 MiB), UDP echo through tproxy from a connected socket
 # (a reply not from the original destination would not arrive), DNS through
 # dns-in, and every nftables counter saw packets.
@@ -76,6 +78,8 @@ table inet anytls_gateway_test {
   counter redirect_v6 {}
   counter dns_v4 {}
   counter dns_v6 {}
+  counter dns_override_v4 {}
+  counter dns_override_v6 {}
   counter tproxy_tcp_v4 {}
   counter tproxy_tcp_v6 {}
   counter tproxy_udp_v4 {}
@@ -86,11 +90,13 @@ table inet anytls_gateway_test {
     iifname "rlan" meta nfproto ipv6 tcp dport 8080 counter name "redirect_v6" redirect to :5331
     iifname "rlan" meta nfproto ipv4 udp dport 53 counter name "dns_v4" redirect to :5333
     iifname "rlan" meta nfproto ipv6 udp dport 53 counter name "dns_v6" redirect to :5333
+    iifname "rlan" meta nfproto ipv4 udp dport 5353 counter name "dns_override_v4" redirect to :5335
+    iifname "rlan" meta nfproto ipv6 udp dport 5353 counter name "dns_override_v6" redirect to :5335
   }
   chain mangle_prerouting {
     type filter hook prerouting priority mangle; policy accept;
-    iifname "rlan" meta nfproto ipv4 tcp dport 8081 counter name "tproxy_tcp_v4" tproxy ip to :5332 meta mark set 1 accept
-    iifname "rlan" meta nfproto ipv6 tcp dport 8081 counter name "tproxy_tcp_v6" tproxy ip6 to :5332 meta mark set 1 accept
+    iifname "rlan" meta nfproto ipv4 tcp dport 8081 counter name "tproxy_tcp_v4" tproxy ip to :5336 meta mark set 1 accept
+    iifname "rlan" meta nfproto ipv6 tcp dport 8081 counter name "tproxy_tcp_v6" tproxy ip6 to :5336 meta mark set 1 accept
     iifname "rlan" meta nfproto ipv4 udp dport 9000 counter name "tproxy_udp_v4" tproxy ip to :5332 meta mark set 1 accept
     iifname "rlan" meta nfproto ipv6 udp dport 9000 counter name "tproxy_udp_v6" tproxy ip6 to :5332 meta mark set 1 accept
   }
@@ -126,24 +132,22 @@ cat > "$work/wan.json" <<JSON
   "outbounds": [{"type": "direct", "tag": "direct"}]
 }
 JSON
+# The router: homeproxy's generated client config (redirect-in, tproxy-in for
+# UDP, dns-in routed to the dns outbound, i.e. hijack-dns) with its proxy
+# swapped for anytls, plus what a tproxy guide writes (one tproxy inbound
+# for TCP and UDP) and a direct inbound with override_address, merged in.
+sed -e "s#@LOG@#$work/router.log#" -e "s#@CERT@#$work/gw.crt#" "$here/gateway-homeproxy.json" > "$work/homeproxy.json"
 cat > "$work/router.json" <<JSON
 {
   "log": {"level": "debug"},
   "inbounds": [
-    {"type": "redirect", "tag": "redirect-in", "listen": "::", "listen_port": 5331},
-    {"type": "tproxy", "tag": "tproxy-in", "listen": "::", "listen_port": 5332, "network": ["tcp", "udp"]},
-    {"type": "direct", "tag": "dns-in", "listen": "::", "listen_port": 5333, "network": "udp",
+    {"type": "tproxy", "tag": "tproxy-guide-in", "listen": "::", "listen_port": 5336, "network": ["tcp", "udp"]},
+    {"type": "direct", "tag": "dns-override-in", "listen": "::", "listen_port": 5335, "network": "udp",
      "override_address": "198.51.100.53", "override_port": 53}
-  ],
-  "outbounds": [
-    {"type": "anytls", "tag": "proxy", "server": "10.77.2.2", "server_port": 8443, "password": "gateway-test",
-     "tls": {"enabled": true, "server_name": "gateway.test", "certificate_path": "$work/gw.crt"}},
-    {"type": "direct", "tag": "direct"}
-  ],
-  "route": {"final": "proxy"}
+  ]
 }
 JSON
-"$bin" check -c "$work/router.json" || fail "anytls check refused the router's config"
+"$bin" check -c "$work/homeproxy.json" -c "$work/router.json" || fail "anytls check refused the router's config"
 
 mkdir -p "$work/www"
 head -c $((1024 * 1024)) /dev/urandom > "$work/www/blob.bin"
@@ -155,7 +159,7 @@ for a in "198.51.100.10 198.51.100.53" "2001:db8:100::10 2001:db8:100::53"; do
 done
 in_ns "$wan" "$bin" run -c "$work/wan.json" > "$work/wan.log" 2>&1 &
 pids+=($!)
-in_ns "$rtr" "$bin" run -c "$work/router.json" > "$work/router.log" 2>&1 &
+in_ns "$rtr" "$bin" run -c "$work/homeproxy.json" -c "$work/router.json" > "$work/router-stderr.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
   [ "$(cat "$work"/wan-py-*.log | grep -c ready)" -eq 2 ] && grep -q "started" "$work/wan.log" &&
@@ -165,11 +169,12 @@ done
 grep -q "started" "$work/router.log" || fail "the router's anytls did not start"
 grep -q "inbound/tproxy\[tproxy-in\]: udp server started at \[::\]:5332" "$work/router.log" ||
   fail "no 'udp server started' line for tproxy-in"
+! grep -q "inbound/tproxy\[tproxy-in\]: tcp server" "$work/router.log" || fail "tproxy-in (network udp) listens on TCP"
 
 in_ns "$lan" "$py" "$here/gateway_lan.py" 198.51.100.10 10.77.1.1 "$sum" "IPv4 " || fail "IPv4 through the router"
 in_ns "$lan" "$py" "$here/gateway_lan.py" 2001:db8:100::10 fd77:1::1 "$sum" "IPv6 " || fail "IPv6 through the router"
 
-for c in redirect_v4 redirect_v6 dns_v4 dns_v6 tproxy_tcp_v4 tproxy_tcp_v6 tproxy_udp_v4 tproxy_udp_v6; do
+for c in redirect_v4 redirect_v6 dns_v4 dns_v6 dns_override_v4 dns_override_v6 tproxy_tcp_v4 tproxy_tcp_v6 tproxy_udp_v4 tproxy_udp_v6; do
   packets=$(in_ns "$rtr" nft list counter inet anytls_gateway_test "$c" | sed -n 's/.*packets \([0-9]*\).*/\1/p')
   [ "${packets:-0}" -gt 0 ] || fail "nftables counter $c saw no packets"
   echo "ok   nftables counter $c: $packets packets"
@@ -177,10 +182,13 @@ done
 udp=$(in_ns "$rtr" nft list counter inet anytls_gateway_test tproxy_udp_v4 | sed -n 's/.*packets \([0-9]*\).*/\1/p')
 [ "$udp" -eq 24 ] || fail "tproxy_udp_v4 counted $udp datagrams, the LAN host sent 24"
 for line in "inbound/redirect\[redirect-in\]: inbound connection to 198.51.100.10:8080" \
-            "inbound/tproxy\[tproxy-in\]: inbound connection to 198.51.100.10:8081" \
+            "inbound/redirect\[redirect-in\]: sniffed protocol: http" \
+            "inbound/tproxy\[tproxy-guide-in\]: inbound connection to 198.51.100.10:8081" \
             "inbound/tproxy\[tproxy-in\]: inbound packet connection to 198.51.100.10:9000" \
             "inbound/tproxy\[tproxy-in\]: inbound packet connection to \[2001:db8:100::10\]:9000" \
-            "inbound/dns-in\|inbound/direct\[dns-in\]: inbound packet connection to 198.51.100.53:53"; do
+            "inbound/direct\[dns-in\]: inbound packet connection to \[::\]:5333" \
+            "inbound/direct\[dns-in\]: packet connection to \[::\]:5333 hijacked by the DNS module" \
+            "inbound/direct\[dns-override-in\]: inbound packet connection to 198.51.100.53:53"; do
   grep -q "$line" "$work/router.log" || fail "the router's log has no line matching: $line"
 done
 echo "ok   the router's log names each inbound and destination"

@@ -21,7 +21,8 @@ def fail(what):
 
 def http_get(port, path):
     with socket.create_connection((addr, port), timeout=5) as s:
-        s.sendall(f"GET {path} HTTP/1.0\r\nHost: x\r\n\r\n".encode())
+        host = f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+        s.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
         data = b""
         while True:
             chunk = s.recv(65536)
@@ -59,17 +60,19 @@ for i, size in enumerate((1, 100, 1200, 1400, 8000, 30000) * 4):
     sent += size
 print(f"ok   {label}udp {addr}:9000 via tproxy: 24 datagrams, {sent} bytes each way, replies from {addr}", flush=True)
 
-# DNS to the router's port 53, redirected to the direct inbound (dns-in),
-# which sends it to its override_address.
-d = socket.socket(socket.AF_INET6 if ":" in dns_server else socket.AF_INET, socket.SOCK_DGRAM)
-d.settimeout(3)
-d.connect((dns_server, 53))
-name = b"".join(bytes([len(p)]) + p for p in b"example.lan".split(b".")) + b"\0"
-d.send(struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + name + struct.pack("!HH", 1, 1))
-try:
-    answer = d.recv(4096)
-except socket.timeout:
-    fail(f"dns {dns_server}:53 via direct: no answer")
-if answer[:2] != b"\x12\x34" or socket.inet_aton("203.0.113.7") not in answer:
-    fail(f"dns {dns_server}:53 via direct: unexpected answer {answer!r}")
-print(f"ok   {label}dns {dns_server}:53 via direct (override_address): example.lan A 203.0.113.7", flush=True)
+# DNS to the router: port 53 is redirected to dns-in (homeproxy's: routed to
+# the dns outbound, answered by the DNS module), port 5353 to a direct
+# inbound that sends it to its override_address.
+for port, via in ((53, "dns-in (hijack-dns)"), (5353, "direct (override_address)")):
+    d = socket.socket(socket.AF_INET6 if ":" in dns_server else socket.AF_INET, socket.SOCK_DGRAM)
+    d.settimeout(3)
+    d.connect((dns_server, port))
+    name = b"".join(bytes([len(p)]) + p for p in b"example.lan".split(b".")) + b"\0"
+    d.send(struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + name + struct.pack("!HH", 1, 1))
+    try:
+        answer = d.recv(4096)
+    except socket.timeout:
+        fail(f"dns {dns_server}:{port} via {via}: no answer")
+    if answer[:2] != b"\x12\x34" or socket.inet_aton("203.0.113.7") not in answer:
+        fail(f"dns {dns_server}:{port} via {via}: unexpected answer {answer!r}")
+    print(f"ok   {label}dns {dns_server}:{port} via {via}: example.lan A 203.0.113.7", flush=True)
