@@ -104,12 +104,21 @@ class GatewayPeek final : public ClientPeek {
 };
 
 struct GatewayUnregister {
+  GatewayUnregister(GatewayContext& context, GatewayConn& conn) : ctx(context), c(conn) {}
   GatewayContext& ctx;
   GatewayConn& c;
   ~GatewayUnregister() {
     c.close();
     ctx.conns.erase(&c);
   }
+};
+
+struct GatewayUpstream {
+  GatewayUpstream(GatewayConn& conn, net::Conn& upstream) : c(conn) { c.upstream = &upstream; }
+  ~GatewayUpstream() { c.upstream = nullptr; }
+  GatewayUpstream(const GatewayUpstream&) = delete;
+  GatewayUpstream& operator=(const GatewayUpstream&) = delete;
+  GatewayConn& c;
 };
 
 // Where the client's connection was going; false (logged) when it cannot
@@ -138,7 +147,7 @@ bool original_destination_of(GatewayContext& ctx, asio::ip::tcp::socket& s, net:
 }
 
 asio::awaitable<void> serve_gateway(std::shared_ptr<GatewayContext> ctx, std::shared_ptr<GatewayConn> c) {
-  GatewayUnregister unregister{*ctx, *c};
+  GatewayUnregister unregister(*ctx, *c);
   net::Address destination;
   if (!original_destination_of(*ctx, c->client.socket(), destination)) co_return;
   std::error_code ec;
@@ -154,19 +163,16 @@ asio::awaitable<void> serve_gateway(std::shared_ptr<GatewayContext> ctx, std::sh
   auto dialed = co_await connect(ctx->router, md, &peek);
   if (c->closed || !dialed) co_return;  // logged by the dispatch
   std::unique_ptr<net::Conn> upstream = std::move(dialed.value());
-  c->upstream = upstream.get();
+  // Registered for stop() while it lives, however this coroutine ends.
+  GatewayUpstream registered(*c, *upstream);
   GatewayConn* raw = c.get();
   CloseLink link(*upstream, [raw] { raw->close(); });  // a close from the Clash API
   if (!in.empty()) {
     const auto wec = co_await upstream->write(asio::buffer(in.data().data(), in.size()));
-    if (wec) {
-      c->upstream = nullptr;
-      co_return;
-    }
+    if (wec) co_return;
   }
   in.release();
   co_await relay_logged(md, c->client, *upstream);
-  c->upstream = nullptr;
 }
 
 void gateway_accept(std::shared_ptr<GatewayContext> ctx, asio::ip::tcp::socket socket) {
