@@ -19,7 +19,7 @@
 # tproxy (sha256 of 1 MiB), UDP echo through tproxy from a connected socket
 # (a reply not from the original destination would not arrive), DNS through
 # dns-in, and every nftables counter saw packets.
-#   usage: gateway-check.sh ANYTLS_BIN       (root; exit 77 = skipped)
+#   usage: [GATEWAY_BLOB_MB=N] gateway-check.sh ANYTLS_BIN   (root; exit 77 = skipped)
 set -euo pipefail
 bin=${1:?usage: gateway-check.sh ANYTLS_BIN}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -150,7 +150,8 @@ JSON
 "$bin" check -c "$work/homeproxy.json" -c "$work/router.json" || fail "anytls check refused the router's config"
 
 mkdir -p "$work/www"
-head -c $((1024 * 1024)) /dev/urandom > "$work/www/blob.bin"
+# GATEWAY_BLOB_MB: a larger download, to measure (default 1 MiB).
+head -c $((${GATEWAY_BLOB_MB:-1} * 1024 * 1024)) /dev/urandom > "$work/www/blob.bin"
 sum=$(sha256sum "$work/www/blob.bin" | cut -d' ' -f1)
 for a in "198.51.100.10 198.51.100.53" "2001:db8:100::10 2001:db8:100::53"; do
   set -- $a
