@@ -134,8 +134,11 @@ bool original_destination_of(GatewayContext& ctx, asio::ip::tcp::socket& s, net:
     return true;
   }
   if (ctx.kind == GatewayKind::redirect) ec = net::original_destination(s, dst);
+  // redirect: not translated, so the local address; tproxy: the local
+  // address is the destination, ours only when nothing intercepted it.
   const auto listening = ctx.listener.local_endpoint();
-  const bool itself = net::unmap(dst.address()) == net::unmap(local.address()) && dst.port() == listening.port();
+  const bool itself = dst.port() == listening.port() && net::unmap(dst.address()) == net::unmap(local.address()) &&
+                      (ctx.kind == GatewayKind::redirect || net::is_local_address(net::unmap(dst.address())));
   if (ec || itself) {
     spdlog::warn("{}: connection from {}: {}", ctx.log_name(), endpoint_string(peer),
                  ec ? "no original destination: " + ec.message()

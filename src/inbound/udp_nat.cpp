@@ -142,7 +142,8 @@ asio::awaitable<void> UdpNat::receive_loop(std::shared_ptr<UdpNat> self) {
     } else {
       // tproxy: a datagram sent to the listener itself (no tproxy rule
       // before it) would come back here through the outbound.
-      const bool intercepted = r.to.port() != 0 && !(r.to.port() == local.port() && (r.to.address() == net::unmap(local.address()) || local.address().is_unspecified()));
+      const bool to_listener = r.to.port() == local.port() && net::is_local_address(r.to.address());
+      const bool intercepted = r.to.port() != 0 && !to_listener;
       if (!intercepted) {
         thread_local net::LogLimit limit;
         if (auto more = limit.admit())

@@ -4,6 +4,7 @@
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -130,6 +131,31 @@ asio::awaitable<Received> receive_with_destination(asio::ip::udp::socket& socket
     }
     co_return r;
   }
+}
+
+bool is_local_address(const asio::ip::address& ip) {
+  if (ip.is_unspecified() || ip.is_loopback()) return true;
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (ip.is_v4()) {
+    auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+    a->sin_family = AF_INET;
+    const auto bytes = ip.to_v4().to_bytes();
+    std::memcpy(&a->sin_addr, bytes.data(), bytes.size());
+    len = sizeof *a;
+  } else {
+    auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+    a->sin6_family = AF_INET6;
+    const auto bytes = ip.to_v6().to_bytes();
+    std::memcpy(&a->sin6_addr, bytes.data(), bytes.size());
+    a->sin6_scope_id = ip.to_v6().scope_id();
+    len = sizeof *a;
+  }
+  const int fd = ::socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  const bool ok = ::bind(fd, reinterpret_cast<const sockaddr*>(&ss), len) == 0;
+  ::close(fd);
+  return ok;
 }
 
 std::error_code open_transparent_udp(asio::ip::udp::socket& socket, const asio::ip::udp::endpoint& local,

@@ -44,6 +44,11 @@ struct Received {
 };
 asio::awaitable<Received> receive_with_destination(asio::ip::udp::socket& socket, asio::mutable_buffer buf);
 
+// Whether ip is one of this host's (this namespace's) addresses: a bind
+// without IP_TRANSPARENT succeeds. For telling a connection sent to the
+// listener itself from one a tproxy rule intercepted on its way elsewhere.
+bool is_local_address(const asio::ip::address& ip);
+
 // A UDP socket bound to `local`, which need not be one of our addresses
 // (IP_TRANSPARENT, SO_REUSEADDR: one per client of the same destination):
 // what a tproxy reply is sent from, so that it comes from the address the

@@ -95,8 +95,8 @@ table inet anytls_gateway_test {
   }
   chain mangle_prerouting {
     type filter hook prerouting priority mangle; policy accept;
-    iifname "rlan" meta nfproto ipv4 tcp dport 8081 counter name "tproxy_tcp_v4" tproxy ip to :5336 meta mark set 1 accept
-    iifname "rlan" meta nfproto ipv6 tcp dport 8081 counter name "tproxy_tcp_v6" tproxy ip6 to :5336 meta mark set 1 accept
+    iifname "rlan" meta nfproto ipv4 tcp dport { 8081, 5336 } counter name "tproxy_tcp_v4" tproxy ip to :5336 meta mark set 1 accept
+    iifname "rlan" meta nfproto ipv6 tcp dport { 8081, 5336 } counter name "tproxy_tcp_v6" tproxy ip6 to :5336 meta mark set 1 accept
     iifname "rlan" meta nfproto ipv4 udp dport 9000 counter name "tproxy_udp_v4" tproxy ip to :5332 meta mark set 1 accept
     iifname "rlan" meta nfproto ipv6 udp dport 9000 counter name "tproxy_udp_v6" tproxy ip6 to :5332 meta mark set 1 accept
   }
@@ -185,6 +185,7 @@ udp=$(in_ns "$rtr" nft list counter inet anytls_gateway_test tproxy_udp_v4 | sed
 for line in "inbound/redirect\[redirect-in\]: inbound connection to 198.51.100.10:8080" \
             "inbound/redirect\[redirect-in\]: sniffed protocol: http" \
             "inbound/tproxy\[tproxy-guide-in\]: inbound connection to 198.51.100.10:8081" \
+            "inbound/tproxy\[tproxy-guide-in\]: inbound connection to 198.51.100.10:5336" \
             "inbound/tproxy\[tproxy-in\]: inbound packet connection to 198.51.100.10:9000" \
             "inbound/tproxy\[tproxy-in\]: inbound packet connection to \[2001:db8:100::10\]:9000" \
             "inbound/direct\[dns-in\]: inbound packet connection to \[::\]:5333" \

@@ -37,7 +37,7 @@ def http_get(port, path):
     return body
 
 
-for port, via in ((8080, "redirect"), (8081, "tproxy")):
+for port, via in ((8080, "redirect"), (8081, "tproxy"), (5336, "tproxy, to the port the inbound listens on")):
     start = time.monotonic()
     body = http_get(port, "/blob.bin")
     took = time.monotonic() - start

@@ -1,5 +1,5 @@
 """The WAN side of gateway-check.sh: what the LAN host reaches through the
-router. HTTP on ADDR:8080 and ADDR:8081 (the files of DIR), a UDP echo on
+router. HTTP on ADDR:8080, ADDR:8081 and ADDR:5336 (the files of DIR), a UDP echo on
 ADDR:9000, and a DNS responder on DNS_ADDR:53 that answers every A question
 with 203.0.113.7. Prints "ready" once everything listens.
   usage: gateway_wan.py DIR ADDR DNS_ADDR"""
@@ -56,6 +56,7 @@ def dns():
 
 http_on(8080)
 http_on(8081)
+http_on(5336)  # the port tproxy-guide-in listens on, elsewhere
 threading.Thread(target=udp_echo, daemon=True).start()
 threading.Thread(target=dns, daemon=True).start()
 print("ready", flush=True)

@@ -166,5 +166,18 @@ TEST(RedirectInbound, AConnectionWithoutARedirectRuleIsClosed) {
   EXPECT_TRUE(router.decided.empty());
 }
 
+// The same for tproxy: a connection whose destination (its local address)
+// is the listener's own address and port. Needs IP_TRANSPARENT.
+TEST(TproxyInbound, AConnectionToTheListenerItselfIsClosed) {
+  asio::io_context io;
+  TestRouter router;
+  config::GatewayInboundOptions o;
+  o.listen.listen = "127.0.0.1";
+  GatewayInbound in(io, "tproxy", "tproxy-in", o, router);
+  if (auto ec = in.start()) GTEST_SKIP() << "tproxy: " << in.start_error();
+  test::run(io, unredirected_body(in), [&] { in.stop(); });
+  EXPECT_TRUE(router.decided.empty());
+}
+
 }  // namespace
 }  // namespace anytls::inbound
