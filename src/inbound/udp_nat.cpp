@@ -45,6 +45,7 @@ struct UdpNat::Flow {
   std::shared_ptr<net::IdleTimer> idle;
   std::chrono::steady_clock::time_point last;
   std::uint64_t up = 0, down = 0, dropped = 0;
+  bool refused = false;  // the dispatch refused it: datagrams are dropped
   bool closed = false;
 };
 
@@ -156,6 +157,11 @@ asio::awaitable<void> UdpNat::receive_loop(std::shared_ptr<UdpNat> self) {
       to = net::Address{r.to.address().to_string(), r.to.port()};
     }
     auto flow = self->flow_for(key, to);
+    if (flow->refused) {
+      ++flow->dropped;
+      flow->touch();
+      continue;
+    }
     if (flow->queue.size() >= kMaxQueued) {
       ++flow->dropped;
       continue;
@@ -206,6 +212,21 @@ asio::awaitable<void> UdpNat::downstream(std::shared_ptr<UdpNat> self, std::shar
   }
 }
 
+namespace {
+
+// Refused (a reject rule, a failed dial): the flow stays, dropping what the
+// client sends, until udp_timeout of silence or its close (eviction, stop),
+// so that a client retrying is not routed and logged once per datagram.
+asio::awaitable<void> hold_refused(std::shared_ptr<UdpNat::Flow> flow, bool refused) {
+  using namespace asio::experimental::awaitable_operators;
+  if (!refused) co_return;
+  flow->refused = true;
+  flow->queue.clear();
+  co_await (flow->idle->wait() || flow->wake.wait());
+}
+
+}  // namespace
+
 asio::awaitable<void> UdpNat::run_flow(std::shared_ptr<UdpNat> self, std::shared_ptr<Flow> flow) {
   using namespace asio::experimental::awaitable_operators;
   if (!self->config_.destination) {
@@ -221,6 +242,9 @@ asio::awaitable<void> UdpNat::run_flow(std::shared_ptr<UdpNat> self, std::shared
     }
   }
   auto opened = co_await connect_packet(self->router_, flow->md);
+  // One co_await on a named awaitable (GCC 12: none with temporaries in a branch).
+  asio::awaitable<void> held = hold_refused(flow, !opened && !flow->closed);
+  co_await std::move(held);
   if (!opened || flow->closed) {
     self->forget(*flow);
     flow->close();

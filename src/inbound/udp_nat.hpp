@@ -13,7 +13,10 @@
 // Bounded: at most kMaxFlows flows (the least recently used one is closed to
 // make room for a new one), kMaxQueued datagrams waiting per flow (more are
 // dropped, as a full socket buffer would), and a flow ends after
-// udp_timeout without a datagram either way. Single-threaded: one worker.
+// udp_timeout without a datagram either way. A flow the dispatch refused
+// (reject rule, failed dial) stays until then too, dropping the client's
+// datagrams, so a retrying client is routed and logged once, not per
+// datagram. Single-threaded: one worker.
 #pragma once
 #include <chrono>
 #include <cstddef>

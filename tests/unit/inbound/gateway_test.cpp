@@ -138,6 +138,25 @@ TEST(UdpNat, FlowCountIsBounded) {
   EXPECT_EQ(e.echo.datagrams(), 4u);
 }
 
+// A refused flow is routed once: the client's next datagrams are dropped
+// without asking the rules again, until the flow times out.
+asio::awaitable<void> refused_body(asio::io_context& io, UdpNat& nat, TestRouter& router) {
+  const udp::endpoint to = nat.local_endpoint();
+  udp::socket a(io, udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const std::string msg = "retry";
+  for (int i = 0; i < 3; ++i) co_await a.async_send_to(asio::buffer(msg), to, asio::use_awaitable);
+  co_await until([&] { return !router.decided.empty(); });
+  co_await until([&] { return nat.flows() == 0; });  // udp_timeout
+  EXPECT_EQ(router.decided.size(), 1u) << "routed once, not per datagram";
+}
+
+TEST(UdpNat, ARefusedFlowIsRoutedOnce) {
+  NatEnv e(16, 300ms);
+  e.router.reject_all = true;
+  e.run(refused_body(e.io, *e.nat, e.router));
+  EXPECT_EQ(e.echo.datagrams(), 0u);
+}
+
 TEST(UdpNat, AFlowEndsAfterUdpTimeout) {
   NatEnv e(16, 300ms);  // long enough for a round trip on a loaded machine
   e.run(idle_body(e.io, *e.nat));
