@@ -13,6 +13,7 @@ pkgs=(g++ cmake ninja-build pkg-config libasio-dev libssl-dev openssl
       zlib1g-dev  # .srs rule sets
       libmnl-dev  # tun auto_route / auto_detect_interface: rtnetlink routes, rules, monitor
       libzip-dev  # clash_api.external_ui_download_url: unpacking the dashboard zip
+      nftables iproute2  # smoke_gateway: redirect/tproxy rules in network namespaces
       prometheus)  # promtool + a real Prometheus: tests/integration/metrics_test, smoke_prometheus
 missing=()
 for p in "${pkgs[@]}"; do

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "inbound/anytls_server.hpp"
+#include "inbound/gateway.hpp"
 #include "inbound/http.hpp"
 #include "inbound/sharded.hpp"
 #include "inbound/mixed.hpp"
@@ -176,6 +177,14 @@ std::string start_one(asio::io_context& io, config::InboundOptions in, route::Ro
     out = std::move(server);
     return {};
   }
+  if (auto* g = std::get_if<config::GatewayInboundOptions>(&in.options)) {
+    apply(g->listen);
+    // UDP on the first shard only: a flow's datagrams must reach one worker.
+    auto gateway = std::make_unique<inbound::GatewayInbound>(io, in.type, in.tag, *g, router, !sharded || port == 0);
+    if (gateway->start()) return gateway->start_error();
+    out = std::move(gateway);
+    return {};
+  }
   auto& m = std::get<config::MixedInboundOptions>(in.options);
   apply(m.listen);
   std::unique_ptr<inbound::ProxyInbound> proxy;
@@ -194,6 +203,7 @@ std::string start_one(asio::io_context& io, config::InboundOptions in, route::Ro
 std::uint16_t port_of(const inbound::Inbound& i) {
   if (const auto* a = dynamic_cast<const inbound::AnyTlsServer*>(&i)) return a->port();
   if (const auto* p = dynamic_cast<const inbound::ProxyInbound*>(&i)) return p->port();
+  if (const auto* g = dynamic_cast<const inbound::GatewayInbound*>(&i)) return g->port();
   if (const auto* s = dynamic_cast<const inbound::ShardedInbound*>(&i)) return s->port();
   return 0;
 }
@@ -225,8 +235,10 @@ std::string Components::start_inbound(const config::InboundOptions& in, std::uni
   if (err.empty()) {
     // Once per inbound, not once per worker's shard.
     const auto& listen = in.listen();
-    spdlog::info("inbound/{}[{}]: tcp server started at {}", in.type, in.tag,
-                 net::Address{listen.listen, port_of(*out)}.to_string());
+    const auto* g = std::get_if<config::GatewayInboundOptions>(&in.options);
+    const auto at = net::Address{listen.listen, port_of(*out)}.to_string();
+    if (!g || g->tcp) spdlog::info("inbound/{}[{}]: tcp server started at {}", in.type, in.tag, at);
+    if (g && g->udp) spdlog::info("inbound/{}[{}]: udp server started at {}", in.type, in.tag, at);
   }
   return err;
 }

@@ -1,4 +1,4 @@
-// The "inbounds" section: mixed, socks, http, anytls, tun (tun_fields.cpp).
+// The "inbounds" section: mixed, socks, http, anytls, redirect, tproxy, direct, tun (tun_fields.cpp).
 #include "config/sections.hpp"
 
 #include "anytls/padding.hpp"
@@ -31,6 +31,45 @@ void decode_listen(Obj& o, ListenOptions& l) {
     fail(o.at("detour"), "not supported: handing an inbound's connections to another inbound");
   if (get_bool(o, "udp_disable_domain_unmapping"))
     fail(o.at("udp_disable_domain_unmapping"), "not supported by anytls-cpp (UDP replies always come from the address asked)");
+}
+
+// sing-box's "network" of an inbound: "tcp", "udp", or absent/"" for both;
+// "udp,tcp" and a list are read as rules read them.
+void decode_network(Obj& o, GatewayInboundOptions& g) {
+  const json* v = o.get("network");
+  if (!v) return;
+  std::vector<std::string> parts = get_strings(o, "network");
+  bool tcp = false, udp = false;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const std::string& n = parts[i];
+    for (std::size_t at = 0; at <= n.size();) {
+      const std::size_t comma = std::min(n.find(',', at), n.size());
+      const std::string one = n.substr(at, comma - at);
+      if (one == "tcp") tcp = true;
+      else if (one == "udp") udp = true;
+      else if (!one.empty()) fail(v->is_array() ? item(o.at("network"), i) : o.at("network"), "unknown network " + in_quotes(n) + " (tcp udp)");
+      at = comma + 1;
+    }
+  }
+  if (!tcp && !udp) tcp = udp = true;  // "" is both
+  g.tcp = tcp;
+  g.udp = udp;
+}
+
+GatewayInboundOptions decode_gateway(Obj& o, const std::string& type) {
+  GatewayInboundOptions g;
+  decode_listen(o, g.listen);
+  if (type == "redirect") {
+    g.udp = false;  // SO_ORIGINAL_DST is TCP's; sing-box's redirect has no network field
+  } else {
+    g.udp = true;
+    decode_network(o, g);
+  }
+  if (type == "direct") {
+    g.override_address = get_string(o, "override_address");
+    g.override_port = get_port(o, "override_port");
+  }
+  return g;
 }
 
 // The same parser the server uses, so what loads here also starts.
@@ -121,8 +160,11 @@ InboundOptions decode_inbound(const json& j, const std::string& path, std::vecto
   } else if (in.type == "tun") {
     in.options = decode_tun_inbound(o, warnings);
     o.finish();
+  } else if (in.type == "redirect" || in.type == "tproxy" || in.type == "direct") {
+    in.options = decode_gateway(o, in.type);
+    o.finish();
   } else {
-    fail(o.at("type"), "unsupported inbound type " + in_quotes(in.type) + " (mixed socks http anytls tun)");
+    fail(o.at("type"), "unsupported inbound type " + in_quotes(in.type) + " (mixed socks http anytls tun redirect tproxy direct)");
   }
   return in;
 }

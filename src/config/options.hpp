@@ -205,10 +205,23 @@ struct TunInboundOptions {
   bool operator==(const TunInboundOptions&) const = default;
 };
 
+// type "redirect" (TCP), "tproxy" and "direct" (TCP and/or UDP): the
+// gateway inbounds, whose destination is not in the protocol but in the
+// socket (SO_ORIGINAL_DST, the local address of a transparent socket) or in
+// the configuration (override_address / override_port).
+struct GatewayInboundOptions {
+  ListenOptions listen;
+  bool tcp = true;   // "network": absent or "" is both
+  bool udp = false;  // redirect: never
+  std::string override_address;  // direct only: IP or name; empty = keep
+  std::uint16_t override_port = 0;  // direct only: 0 = keep
+  bool operator==(const GatewayInboundOptions&) const = default;
+};
+
 struct InboundOptions {
-  std::string type;  // "mixed" "socks" "http" "anytls" "tun"
+  std::string type;  // "mixed" "socks" "http" "anytls" "tun" "redirect" "tproxy" "direct"
   std::string tag;   // never empty after loading (see load.hpp)
-  std::variant<MixedInboundOptions, AnyTlsInboundOptions, TunInboundOptions> options;
+  std::variant<MixedInboundOptions, AnyTlsInboundOptions, TunInboundOptions, GatewayInboundOptions> options;
 
   const ListenOptions& listen() const {
     return std::visit([](const auto& o) -> const ListenOptions& { return o.listen; }, options);

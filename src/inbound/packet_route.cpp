@@ -1,5 +1,6 @@
 #include "inbound/packet_route.hpp"
 
+#include <asio/error.hpp>
 #include <spdlog/spdlog.h>
 
 #include "inbound/dispatch.hpp"
@@ -19,6 +20,14 @@ route::Decision decide_datagram(route::Router& router, outbound::Metadata md) {
     if (!passing || d.next <= md.rule_index) return d;
     md.rule_index = d.next;
   }
+}
+
+bool transient_udp_error(const std::error_code& ec) {
+  return ec == asio::error::connection_refused || ec == asio::error::host_unreachable ||
+         ec == asio::error::network_unreachable || ec == asio::error::message_size ||
+         ec == asio::error::no_buffer_space || ec == asio::error::host_not_found ||
+         ec == asio::error::host_not_found_try_again || ec == asio::error::no_data ||
+         ec == asio::error::address_family_not_supported;
 }
 
 RoutedPacketConn::RoutedPacketConn(std::unique_ptr<net::PacketConn> inner, route::Router& router,

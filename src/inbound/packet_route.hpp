@@ -30,6 +30,10 @@ namespace anytls::inbound {
 // datagram has no use for) to the final one.
 route::Decision decide_datagram(route::Router& router, outbound::Metadata md);
 
+// Errors of one datagram (unreachable, too big, a name that did not
+// resolve), not of the flow: the flow goes on.
+bool transient_udp_error(const std::error_code& ec);
+
 class RoutedPacketConn final : public net::PacketConn {
  public:
   static constexpr std::size_t kCacheSize = 16;

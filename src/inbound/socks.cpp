@@ -7,6 +7,7 @@
 #include <asio/experimental/awaitable_operators.hpp>
 #include <spdlog/spdlog.h>
 
+#include "inbound/packet_route.hpp"
 #include "net/coro.hpp"
 
 namespace anytls::inbound {
@@ -133,14 +134,7 @@ struct UdpFlow {
   std::uint64_t down = 0;
 };
 
-// Errors of one datagram, not of the flow.
-bool transient(const std::error_code& ec) {
-  return ec == asio::error::connection_refused || ec == asio::error::host_unreachable ||
-         ec == asio::error::network_unreachable || ec == asio::error::message_size ||
-         ec == asio::error::no_buffer_space || ec == asio::error::host_not_found ||
-         ec == asio::error::host_not_found_try_again || ec == asio::error::no_data ||
-         ec == asio::error::address_family_not_supported;
-}
+bool transient(const std::error_code& ec) { return transient_udp_error(ec); }
 
 // A datagram from the client: its header, or nullopt to drop it (not from the
 // control connection's peer, malformed, or fragmented).

@@ -10,29 +10,22 @@
 
 #include "net/coro.hpp"
 #include "net/log_limit.hpp"
+#include "net/transparent.hpp"
 
 namespace anytls::net {
 
 namespace {
-
-
-std::error_code last_errno() { return {errno, asio::error::get_system_category()}; }
-
-std::error_code set_int(int fd, int level, int name, int value) {
-  if (::setsockopt(fd, level, name, &value, sizeof value) != 0) return last_errno();
-  return {};
-}
 
 // SO_BINDTODEVICE and SO_MARK, shared by TCP and UDP sockets.
 std::error_code apply_device_and_mark(int fd, const ListenConfig& config) {
   if (!config.bind_interface.empty()) {
     if (::setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, config.bind_interface.data(),
                      static_cast<socklen_t>(config.bind_interface.size())) != 0) {
-      return last_errno();
+      return errno_code();
     }
   }
   if (config.routing_mark != 0) {
-    if (auto ec = set_int(fd, SOL_SOCKET, SO_MARK, static_cast<int>(config.routing_mark))) return ec;
+    if (auto ec = set_socket_int(fd, SOL_SOCKET, SO_MARK, static_cast<int>(config.routing_mark))) return ec;
   }
   return {};
 }
@@ -75,9 +68,12 @@ std::error_code Listener::open(const ListenConfig& config) {
   acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
   if (ec) return fail(ec);
   if (config.reuse_addr && !config.claim_port) {
-    if (auto e = set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1)) return fail(e);
+    if (auto e = set_socket_int(fd, SOL_SOCKET, SO_REUSEPORT, 1)) return fail(e);
   }
   if (auto e = apply_device_and_mark(fd, config)) return fail(e);
+  if (config.transparent) {
+    if (auto e = set_transparent(fd, ip.is_v6())) return fail(e);
+  }
   acceptor_.bind(ep, ec);
   if (ec) return fail(ec);
   if (config.claim_port) {
@@ -88,11 +84,11 @@ std::error_code Listener::open(const ListenConfig& config) {
     // reuseport group the other shards join. No window: the address is ours
     // from the bind on, and a second `anytls run` doing the same bind fails
     // because ours is listening.
-    if (auto e = set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1)) return fail(e);
+    if (auto e = set_socket_int(fd, SOL_SOCKET, SO_REUSEPORT, 1)) return fail(e);
   }
   if (config.tcp_fast_open) {
     // Queue length of pending TFO requests, as Go uses for listeners.
-    if (auto e = set_int(fd, IPPROTO_TCP, TCP_FASTOPEN, 256)) return fail(e);
+    if (auto e = set_socket_int(fd, IPPROTO_TCP, TCP_FASTOPEN, 256)) return fail(e);
   }
   acceptor_.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) return fail(ec);
@@ -101,16 +97,16 @@ std::error_code Listener::open(const ListenConfig& config) {
 
 std::error_code apply_keep_alive(asio::ip::tcp::socket& socket, const ListenConfig& config) {
   int fd = socket.native_handle();
-  if (config.disable_tcp_keep_alive) return set_int(fd, SOL_SOCKET, SO_KEEPALIVE, 0);
+  if (config.disable_tcp_keep_alive) return set_socket_int(fd, SOL_SOCKET, SO_KEEPALIVE, 0);
   auto idle = config.tcp_keep_alive > std::chrono::nanoseconds::zero()
                   ? config.tcp_keep_alive
                   : std::chrono::nanoseconds(kDefaultKeepAliveIdle);
   auto interval = config.tcp_keep_alive_interval > std::chrono::nanoseconds::zero()
                       ? config.tcp_keep_alive_interval
                       : std::chrono::nanoseconds(kDefaultKeepAliveInterval);
-  if (auto ec = set_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1)) return ec;
-  if (auto ec = set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, seconds_at_least_one(idle))) return ec;
-  return set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, seconds_at_least_one(interval));
+  if (auto ec = set_socket_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1)) return ec;
+  if (auto ec = set_socket_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, seconds_at_least_one(idle))) return ec;
+  return set_socket_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, seconds_at_least_one(interval));
 }
 
 asio::awaitable<std::pair<std::error_code, asio::ip::tcp::socket>> Listener::accept() {
@@ -150,6 +146,10 @@ std::error_code open_udp(asio::ip::udp::socket& socket, const asio::ip::address&
     if (ec) return fail(ec);
   }
   if (auto e = apply_device_and_mark(socket.native_handle(), config)) return fail(e);
+  if (config.transparent) {
+    if (auto e = set_transparent(socket.native_handle(), ip.is_v6())) return fail(e);
+    if (auto e = set_receive_original_destination(socket.native_handle(), ip.is_v6())) return fail(e);
+  }
   socket.bind(ep, ec);
   if (ec) return fail(ec);
   return {};

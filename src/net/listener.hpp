@@ -28,6 +28,10 @@ struct ListenConfig {
   // another process's SO_REUSEPORT group included; SO_REUSEPORT is set after
   // the bind, before listen(), so this process's other shards join it.
   bool claim_port = false;
+  // Not a config key: a tproxy inbound's sockets (net/transparent.hpp):
+  // IP_TRANSPARENT on the listener, and on a UDP socket also the original
+  // destination of each datagram. EPERM without CAP_NET_ADMIN.
+  bool transparent = false;
   std::string bind_interface;        // SO_BINDTODEVICE; empty: none
   std::uint32_t routing_mark = 0;    // SO_MARK; 0: none
   // Accepted sockets get TCP_NODELAY (as in Go) and keep-alive. Zero durations mean the sing-box
@@ -100,7 +104,8 @@ asio::awaitable<void> accept_loop(Listener& listener, std::function<void(asio::i
 std::error_code apply_keep_alive(asio::ip::tcp::socket& socket, const ListenConfig& config);
 
 // Opens a UDP socket bound to ip:port with the bind_interface / routing_mark
-// of config. An unspecified IPv6 address is bound dual-stack.
+// (and transparent) of config. An unspecified IPv6 address is bound
+// dual-stack.
 std::error_code open_udp(asio::ip::udp::socket& socket, const asio::ip::address& ip,
                          std::uint16_t port, const ListenConfig& config);
 

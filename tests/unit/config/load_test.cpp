@@ -258,6 +258,50 @@ TEST(Load, NetworkListsInOneStringAndInboundMultipath) {
                       "route.rules[0].network[1]", "unknown network \"udp,icmp\"");
 }
 
+// redirect, tproxy and direct: sing-box's fields, network as sing-box reads it
+// ("" or absent: both), override fields only on direct.
+TEST(Load, GatewayInbounds) {
+  Options o = load_string(R"({"inbounds": [
+      {"type": "redirect", "tag": "redirect-in", "listen": "::", "listen_port": 5331, "sniff": true, "tcp_multi_path": true},
+      {"type": "tproxy", "tag": "tproxy-in", "listen": "::", "listen_port": 5332, "network": "udp", "udp_timeout": "1m"},
+      {"type": "tproxy", "tag": "both", "listen": "::", "listen_port": 5334},
+      {"type": "direct", "tag": "dns-in", "listen": "::", "listen_port": 5333, "network": ["tcp", "udp"],
+       "override_address": "1.1.1.1", "override_port": 53}]})");
+  ASSERT_EQ(o.inbounds.size(), 4u);
+  const auto& r = std::get<GatewayInboundOptions>(o.inbounds[0].options);
+  EXPECT_EQ(o.inbounds[0].type, "redirect");
+  EXPECT_TRUE(r.tcp);
+  EXPECT_FALSE(r.udp);
+  EXPECT_TRUE(r.listen.tcp_multi_path);
+  const auto& t = std::get<GatewayInboundOptions>(o.inbounds[1].options);
+  EXPECT_FALSE(t.tcp);
+  EXPECT_TRUE(t.udp);
+  EXPECT_EQ(t.listen.udp_timeout, 1min);
+  const auto& both = std::get<GatewayInboundOptions>(o.inbounds[2].options);
+  EXPECT_TRUE(both.tcp && both.udp);
+  const auto& d = std::get<GatewayInboundOptions>(o.inbounds[3].options);
+  EXPECT_TRUE(d.tcp && d.udp);
+  EXPECT_EQ(d.override_address, "1.1.1.1");
+  EXPECT_EQ(d.override_port, 53);
+  // The legacy sniff field of redirect-in became a sniff rule for it.
+  ASSERT_FALSE(o.route.rules.empty());
+  EXPECT_EQ(o.route.rules[0].inbound, (std::vector<std::string>{"redirect-in"}));
+}
+
+TEST(Reject, GatewayInbounds) {
+  // sing-box's redirect has no network field, tproxy no override fields.
+  expect_config_error(R"({"inbounds": [{"type": "redirect", "listen": "::", "network": "udp"}]})",
+                      "inbounds[0].network", "unknown field");
+  expect_config_error(R"({"inbounds": [{"type": "tproxy", "listen": "::", "override_port": 53}]})",
+                      "inbounds[0].override_port", "unknown field");
+  expect_config_error(R"({"inbounds": [{"type": "tproxy", "listen": "::", "network": "icmp"}]})",
+                      "inbounds[0].network", "unknown network \"icmp\"");
+  expect_config_error(R"({"inbounds": [{"type": "direct", "listen": "::", "network": ["tcp", "sctp"]}]})",
+                      "inbounds[0].network[1]", "unknown network \"sctp\"");
+  expect_config_error(R"({"inbounds": [{"type": "direct", "listen": "::", "override_port": 65536}]})",
+                      "inbounds[0].override_port", "out of range");
+}
+
 TEST(Reject, Durations) {
   expect_config_error(with_outbound(R"(, "idle_session_timeout": "5x")"), "outbounds[0].idle_session_timeout",
                "invalid duration \"5x\"");
