@@ -103,7 +103,7 @@ class Client final : public route::DnsHandler {
     bool disable_cache = false;
     std::optional<ClientSubnet> subnet;
     config::DomainStrategy strategy = config::DomainStrategy::as_is;  // the rule's (route)
-    std::optional<std::uint32_t> rewrite_ttl;  // the answer's TTLs set to it
+    std::optional<std::uint32_t> rewrite_ttl = std::nullopt;  // the answer's TTLs set to it
   };
   // allow_fakeip false (lookups to dial): rules that send to a fakeip
   // server are passed over.
