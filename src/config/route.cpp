@@ -145,11 +145,11 @@ void decode_action(Obj& o, RouteRule& r) {
     r.sniffer = get_strings(o, "sniffer");
     for (std::size_t i = 0; i < r.sniffer.size(); ++i) {
       const std::string& s = r.sniffer[i];
-      if (s == "tls" || s == "http" || s == "dns") continue;
-      if (s == "quic" || s == "stun" || s == "bittorrent" || s == "dtls" || s == "ssh" || s == "rdp" ||
-          s == "ntp")
-        fail(item(o.at("sniffer"), i), "not supported: sniffer " + in_quotes(s) + " (anytls-cpp sniffs tls, http and dns)");
-      fail(item(o.at("sniffer"), i), "unknown sniffer " + in_quotes(s) + " (tls http dns)");
+      // quic, stun, dtls, ntp, bittorrent, ssh, rdp: the protocol only (sniff.hpp).
+      if (s == "tls" || s == "http" || s == "dns" || s == "quic" || s == "stun" || s == "bittorrent" || s == "dtls" ||
+          s == "ssh" || s == "rdp" || s == "ntp")
+        continue;
+      fail(item(o.at("sniffer"), i), "unknown sniffer " + in_quotes(s) + " (tls http quic dns stun bittorrent dtls ssh rdp ntp)");
     }
     r.sniff_timeout = get_duration(o, "timeout", defaults::kSniffTimeout, true);
     r.override_destination = get_bool(o, "override_destination");

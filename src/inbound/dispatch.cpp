@@ -111,11 +111,26 @@ void sniffed(outbound::Metadata& md, const char* protocol, const sniff::Result& 
                 md.domain.empty() ? "" : ", domain: ", md.domain);
 }
 
-// sniff of a UDP flow: its first datagram (DNS).
+// sniff of a UDP flow: its first datagram. NTP only to its port: its
+// header alone is a weak sign.
 void sniff_datagram(std::span<const std::uint8_t> datagram, outbound::Metadata& md, const config::RouteRule& rule) {
-  if (datagram.empty() || !md.protocol.empty() || !wants(rule, "dns")) return;
-  const auto r = sniff::dns_query(datagram);
-  if (r.status == sniff::Status::found) sniffed(md, "dns", r, rule);
+  if (datagram.empty() || !md.protocol.empty()) return;
+  struct Sniffer {
+    const char* name;
+    sniff::Result (*fn)(std::span<const std::uint8_t>);
+  };
+  static constexpr Sniffer kSniffers[] = {{"dns", sniff::dns_query},         {"quic", sniff::quic_initial},
+                                          {"stun", sniff::stun_message},     {"dtls", sniff::dtls_client_hello},
+                                          {"ntp", sniff::ntp_client},        {"bittorrent", sniff::bittorrent_datagram}};
+  for (const auto& s : kSniffers) {
+    if (!wants(rule, s.name)) continue;
+    if (std::string_view(s.name) == "ntp" && md.destination.port != 123) continue;
+    const auto r = s.fn(datagram);
+    if (r.status == sniff::Status::found) {
+      sniffed(md, s.name, r, rule);
+      return;
+    }
+  }
 }
 
 // sniff: the client's first bytes, until a sniffer decides or the timeout.
@@ -126,7 +141,17 @@ asio::awaitable<void> sniff_client(ClientPeek* peek_ptr, outbound::Metadata& md,
   if (peek_ptr == nullptr || md.network != outbound::Network::tcp || !md.protocol.empty()) co_return;
   ClientPeek& peek = *peek_ptr;
   // DNS over TCP only on its port: a length prefix is too weak a sign elsewhere.
-  const bool want[3] = {wants(rule, "tls"), wants(rule, "http"), wants(rule, "dns") && md.destination.port == 53};
+  struct Sniffer {
+    const char* name;
+    sniff::Result (*fn)(std::span<const std::uint8_t>);
+    bool wanted;
+  };
+  const Sniffer sniffers[] = {{"tls", sniff::tls_client_hello, wants(rule, "tls")},
+                              {"http", sniff::http_host, wants(rule, "http")},
+                              {"dns", sniff::dns_stream_query, wants(rule, "dns") && md.destination.port == 53},
+                              {"ssh", sniff::ssh_banner, wants(rule, "ssh")},
+                              {"rdp", sniff::rdp_request, wants(rule, "rdp")},
+                              {"bittorrent", sniff::bittorrent_handshake, wants(rule, "bittorrent")}};
   std::error_code start_ec;
   if (!peek.started()) {
     auto starting = peek.start();
@@ -138,11 +163,11 @@ asio::awaitable<void> sniff_client(ClientPeek* peek_ptr, outbound::Metadata& md,
     bool undecided = false;
     auto data = peek.data();
     if (!data.empty()) {
-      for (int which = 0; which < 3; ++which) {
-        if (!want[which]) continue;
-        auto r = which == 0 ? sniff::tls_client_hello(data) : which == 1 ? sniff::http_host(data) : sniff::dns_stream_query(data);
+      for (const auto& s : sniffers) {
+        if (!s.wanted) continue;
+        auto r = s.fn(data);
         if (r.status == sniff::Status::found) {
-          sniffed(md, which == 0 ? "tls" : which == 1 ? "http" : "dns", r, rule);
+          sniffed(md, s.name, r, rule);
           co_return;
         }
         if (r.status == sniff::Status::need_more) undecided = true;

@@ -2,6 +2,7 @@
 
 #include "dns/message.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <string_view>
 #include <system_error>
@@ -175,6 +176,82 @@ Result dns_query(std::span<const std::uint8_t> datagram) {
   if (!m || m->response() || ((m->flags >> 11) & 0x0f) != 0 || m->questions.empty()) return r;
   r.status = Status::found;
   return r;
+}
+
+namespace {
+
+Result found() { return {Status::found, {}}; }
+
+// bytes start with `prefix` (found), could still (need_more), or not.
+Result starts_with(std::span<const std::uint8_t> bytes, std::string_view prefix) {
+  const std::size_t n = std::min(bytes.size(), prefix.size());
+  for (std::size_t i = 0; i < n; ++i)
+    if (bytes[i] != static_cast<std::uint8_t>(prefix[i])) return {};
+  return {n == prefix.size() ? Status::found : Status::need_more, {}};
+}
+
+std::uint32_t be32(std::span<const std::uint8_t> b, std::size_t at) {
+  return std::uint32_t{b[at]} << 24 | std::uint32_t{b[at + 1]} << 16 | std::uint32_t{b[at + 2]} << 8 | b[at + 3];
+}
+
+}  // namespace
+
+Result quic_initial(std::span<const std::uint8_t> d) {
+  // RFC 9000 17.2 / RFC 9369: long header, fixed bit, Initial's type bits.
+  if (d.size() < 1200 || (d[0] & 0xc0) != 0xc0) return {};
+  const std::uint32_t version = be32(d, 1);
+  const unsigned type = (d[0] >> 4) & 0x03;
+  const bool initial = (version == 0x00000001 && type == 0) || (version == 0x6b3343cf && type == 1);
+  if (!initial || d[5] > 20) return {};  // a connection id is at most 20 bytes
+  return found();
+}
+
+Result stun_message(std::span<const std::uint8_t> d) {
+  if (d.size() < 20 || (d[0] & 0xc0) != 0 || be32(d, 4) != 0x2112a442) return {};
+  const std::size_t length = std::size_t{d[2]} << 8 | d[3];
+  if (length % 4 != 0 || 20 + length != d.size()) return {};
+  return found();
+}
+
+Result dtls_client_hello(std::span<const std::uint8_t> d) {
+  // Record: type 22, version fe ff (1.0) or fe fd (1.2), epoch, sequence,
+  // length; then the handshake message type 1 (ClientHello).
+  if (d.size() < 14 || d[0] != 22 || d[1] != 0xfe || (d[2] != 0xff && d[2] != 0xfd)) return {};
+  const std::size_t length = std::size_t{d[11]} << 8 | d[12];
+  if (13 + length > d.size() || d[13] != 1) return {};
+  return found();
+}
+
+Result ntp_client(std::span<const std::uint8_t> d) {
+  if (d.size() < 48) return {};
+  const unsigned version = (d[0] >> 3) & 0x07, mode = d[0] & 0x07;
+  if ((version != 3 && version != 4) || mode != 3) return {};
+  return found();
+}
+
+Result bittorrent_datagram(std::span<const std::uint8_t> d) {
+  // uTP (BEP 29): version 1, type ST_SYN (4), a 20-byte header.
+  if (d.size() >= 20 && d[0] == 0x41 && d[1] <= 2) return found();
+  // Mainline DHT (BEP 5): a bencoded query.
+  if (starts_with(d, "d1:ad2:id20:").status == Status::found) return found();
+  return {};
+}
+
+Result ssh_banner(std::span<const std::uint8_t> bytes) { return starts_with(bytes, "SSH-"); }
+
+Result rdp_request(std::span<const std::uint8_t> b) {
+  // TPKT (version 3, reserved 0, length) and X.224's Connection Request
+  // TPDU (its code 0xe0 after the length indicator).
+  if (b.size() >= 1 && b[0] != 3) return {};
+  if (b.size() >= 2 && b[1] != 0) return {};
+  if (b.size() < 6) return {Status::need_more, {}};
+  const std::size_t length = std::size_t{b[2]} << 8 | b[3];
+  if (length < 11 || (b[5] & 0xf0) != 0xe0) return {};
+  return found();
+}
+
+Result bittorrent_handshake(std::span<const std::uint8_t> bytes) {
+  return starts_with(bytes, std::string_view("\x13" "BitTorrent protocol"));
 }
 
 Result dns_stream_query(std::span<const std::uint8_t> bytes) {

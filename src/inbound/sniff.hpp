@@ -33,4 +33,25 @@ Result dns_query(std::span<const std::uint8_t> datagram);
 // DNS over TCP: the 2-byte length and the first query.
 Result dns_stream_query(std::span<const std::uint8_t> bytes);
 
+// Protocol only (the domain stays empty), so that `protocol` rules match
+// (a common one rejects QUIC so that browsers fall back to TCP).
+// A UDP flow's first datagram:
+//   QUIC: a long-header Initial of version 1 or 2, padded to 1200 bytes as
+//   clients must (its ClientHello, and the SNI, are encrypted: not read);
+//   STUN: RFC 5389's magic cookie and a length that fits;
+//   DTLS: a handshake record of DTLS 1.0 or 1.2 carrying a ClientHello;
+//   NTP: 48 bytes or more, version 3 or 4, client mode (the caller checks
+//   the port, 123: the header alone is a weak sign);
+//   BitTorrent: a uTP SYN, or a DHT query ("d1:ad2:id20:").
+Result quic_initial(std::span<const std::uint8_t> datagram);
+Result stun_message(std::span<const std::uint8_t> datagram);
+Result dtls_client_hello(std::span<const std::uint8_t> datagram);
+Result ntp_client(std::span<const std::uint8_t> datagram);
+Result bittorrent_datagram(std::span<const std::uint8_t> datagram);
+// A TCP stream's first bytes: SSH's identification ("SSH-"), RDP's TPKT
+// with an X.224 connection request, BitTorrent's handshake.
+Result ssh_banner(std::span<const std::uint8_t> bytes);
+Result rdp_request(std::span<const std::uint8_t> bytes);
+Result bittorrent_handshake(std::span<const std::uint8_t> bytes);
+
 }  // namespace anytls::inbound::sniff

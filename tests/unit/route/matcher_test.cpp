@@ -15,6 +15,7 @@
 #include "route/rule_set.hpp"
 #include "route/process.hpp"
 #include "route/srs.hpp"
+#include "support/config_error.hpp"
 
 #include <unistd.h>
 
@@ -231,7 +232,6 @@ TEST(RouteConfig, ErrorsNameThePath) {
   EXPECT_EQ(err(R"({"rules":[{"port_range":["9:1"],"outbound":"d"}]})").rfind("route.rules[0].port_range[0]: invalid port range", 0), 0u);
   EXPECT_EQ(err(R"({"rules":[{"type":"logical","mode":"xor","rules":[{}],"outbound":"d"}]})"),
             "route.rules[0].mode: expected \"and\" or \"or\", got \"xor\"");
-  EXPECT_EQ(err(R"({"rules":[{"action":"sniff","sniffer":["quic"]}]})").rfind("route.rules[0].sniffer[0]: not supported", 0), 0u);
   EXPECT_EQ(err(R"({"rules":[{"action":"reject","method":"drop","no_drop":true}]})"),
             "route.rules[0].no_drop: not available with method drop");
   EXPECT_EQ(err(R"({"rule_set":[{"type":"remote","tag":"r","url":"https://x/y.srs"}]})"), "no error");
@@ -306,6 +306,71 @@ TEST(Sniff, DnsQueries) {
   // A framed response is not a query.
   std::copy(reply.begin(), reply.end(), framed.begin() + 2);
   EXPECT_EQ(inbound::sniff::dns_stream_query(framed).status, Status::not_this);
+}
+
+// Every sniffer sing-box names loads (the protocol-only ones: sniff.hpp);
+// another name is refused.
+TEST(RouteConfig, EverySniffersNameLoads) {
+  const std::string all = R"({"route": {"rules": [{"action": "sniff", "sniffer":
+      ["dns", "dtls", "http", "tls", "quic", "ntp", "bittorrent", "stun", "rdp", "ssh"]}]}})";
+  EXPECT_NO_THROW((void)config::load_string(all));
+  test::expect_config_error(R"({"route": {"rules": [{"action": "sniff", "sniffer": ["gopher"]}]}})",
+                            "route.rules[0].sniffer[0]", "unknown sniffer");
+}
+
+// The protocol-only sniffers: a minimal packet of each, and what is not one.
+TEST(Sniff, ProtocolOnlySniffers) {
+  using inbound::sniff::Status;
+  namespace sn = inbound::sniff;
+  // QUIC v1 Initial: long header, type 0, DCID length 8, padded to 1200.
+  std::vector<std::uint8_t> quic(1200, 0);
+  quic[0] = 0xc3;
+  quic[1] = 0; quic[2] = 0; quic[3] = 0; quic[4] = 1;
+  quic[5] = 8;
+  EXPECT_EQ(sn::quic_initial(quic).status, Status::found);
+  EXPECT_TRUE(sn::quic_initial(quic).domain.empty());
+  EXPECT_EQ(sn::quic_initial(std::span(quic).first(1199)).status, Status::not_this);  // not padded: not a client Initial
+  auto handshake = quic;
+  handshake[0] = 0xe3;  // type 2: Handshake
+  EXPECT_EQ(sn::quic_initial(handshake).status, Status::not_this);
+  auto v2 = quic;
+  v2[0] = 0xd3;  // QUIC v2's Initial type bits are 01
+  v2[1] = 0x6b; v2[2] = 0x33; v2[3] = 0x43; v2[4] = 0xcf;
+  EXPECT_EQ(sn::quic_initial(v2).status, Status::found);
+  // STUN binding request: type 0x0001, length 0, magic cookie, transaction id.
+  std::vector<std::uint8_t> stun{0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42};
+  stun.resize(20, 7);
+  EXPECT_EQ(sn::stun_message(stun).status, Status::found);
+  stun[3] = 4;  // a length the datagram does not have
+  EXPECT_EQ(sn::stun_message(stun).status, Status::not_this);
+  // DTLS 1.2 handshake record carrying a ClientHello.
+  std::vector<std::uint8_t> dtls{22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1};
+  EXPECT_EQ(sn::dtls_client_hello(dtls).status, Status::found);
+  dtls[13] = 2;  // ServerHello
+  EXPECT_EQ(sn::dtls_client_hello(dtls).status, Status::not_this);
+  // NTP v4 client request; a server reply is not one.
+  std::vector<std::uint8_t> ntp(48, 0);
+  ntp[0] = 0x23;
+  EXPECT_EQ(sn::ntp_client(ntp).status, Status::found);
+  ntp[0] = 0x24;
+  EXPECT_EQ(sn::ntp_client(ntp).status, Status::not_this);
+  // BitTorrent: a uTP SYN and a DHT query over UDP; the handshake over TCP.
+  std::vector<std::uint8_t> utp(20, 0);
+  utp[0] = 0x41;
+  EXPECT_EQ(sn::bittorrent_datagram(utp).status, Status::found);
+  EXPECT_EQ(sn::bittorrent_datagram(bytes_of("d1:ad2:id20:abcdefghij0123456789e1:q4:pinge")).status, Status::found);
+  EXPECT_EQ(sn::bittorrent_datagram(bytes_of("hello there, not a torrent")).status, Status::not_this);
+  EXPECT_EQ(sn::bittorrent_handshake(bytes_of("\x13" "BitTorrent protocol")).status, Status::found);
+  EXPECT_EQ(sn::bittorrent_handshake(bytes_of("\x13" "BitTor")).status, Status::need_more);
+  EXPECT_EQ(sn::bittorrent_handshake(bytes_of("GET /")).status, Status::not_this);
+  // SSH and RDP over TCP, with their partial forms.
+  EXPECT_EQ(sn::ssh_banner(bytes_of("SSH-2.0-OpenSSH_9.2\r\n")).status, Status::found);
+  EXPECT_EQ(sn::ssh_banner(bytes_of("SS")).status, Status::need_more);
+  EXPECT_EQ(sn::ssh_banner(bytes_of("GET")).status, Status::not_this);
+  const std::vector<std::uint8_t> rdp{3, 0, 0, 19, 14, 0xe0, 0, 0, 0, 0, 0, 1, 0, 8, 0, 3, 0, 0, 0};
+  EXPECT_EQ(sn::rdp_request(rdp).status, Status::found);
+  EXPECT_EQ(sn::rdp_request(std::span(rdp).first(4)).status, Status::need_more);
+  EXPECT_EQ(sn::rdp_request(bytes_of("\x16\x03\x01")).status, Status::not_this);
 }
 
 TEST(Sniff, TlsClientHelloSplitOverRecords) {
