@@ -9,6 +9,12 @@
 namespace anytls::config::detail {
 namespace {
 
+// Why DNS over QUIC and HTTP/3 are refused: Debian bookworm's QUIC stack,
+// ngtcp2 0.12, does its TLS handshake with GnuTLS only (there is no
+// OpenSSL 3.0 backend), and we keep one TLS library.
+constexpr std::string_view kNoQuic =
+    "no QUIC here (Debian's ngtcp2 handshakes with GnuTLS only, not the OpenSSL the rest uses); use a tls or https server";
+
 std::optional<std::uint8_t> rcode_by_name(const std::string& n) {
   if (n == "success") return 0;
   if (n == "format_error") return 1;
@@ -72,7 +78,9 @@ void decode_legacy_address(const std::string& address, const std::string& path, 
     s.rcode = *rc;
     return;
   }
-  if (scheme == "quic" || scheme == "h3" || scheme == "dhcp")
+  if (scheme == "quic" || scheme == "h3")
+    fail(path, "not supported: " + scheme + ":// DNS servers: " + std::string(kNoQuic));
+  if (scheme == "dhcp")
     fail(path, "not supported: " + scheme + ":// DNS servers (anytls-cpp has udp tcp tls https local hosts fakeip)");
   if (!scheme.empty() && scheme != "udp" && scheme != "tcp" && scheme != "tls" && scheme != "https")
     fail(path, "unknown DNS server scheme " + in_quotes(scheme + "://") + " (udp tcp tls https local rcode)");
@@ -166,8 +174,9 @@ DnsServerOptions decode_dns_server(const json& j, const std::string& path, std::
     s.inet4_range = fakeip_range(o, "inet4_range", false);
     s.inet6_range = fakeip_range(o, "inet6_range", true);
     if (s.inet4_range.empty() && s.inet6_range.empty()) fail(o.at("inet4_range"), "missing required field (or inet6_range)");
-  } else if (s.type == "quic" || s.type == "h3" || s.type == "dhcp" || s.type == "tailscale" ||
-             s.type == "resolved") {
+  } else if (s.type == "quic" || s.type == "h3") {
+    fail(o.at("type"), "not supported: DNS server type " + in_quotes(s.type) + ": " + std::string(kNoQuic));
+  } else if (s.type == "dhcp" || s.type == "tailscale" || s.type == "resolved") {
     fail(o.at("type"), "not supported: DNS server type " + in_quotes(s.type) + " (anytls-cpp has local hosts udp tcp tls https fakeip)");
   } else {
     fail(o.at("type"), "unknown DNS server type " + in_quotes(s.type) + " (local hosts udp tcp tls https fakeip)");
