@@ -130,6 +130,12 @@ def classify(binary, row, files, tmp, index):
     if not m:
         return "UNKNOWN", short("exit %d: %s" % (p.returncode, out.strip() or "no message"))
     where, what = m.group(1), m.group(2)
+    # A field that only means something next to another one ("needs": its
+    # path in the sample, e.g. auto_redirect for its marks) is refused when
+    # that one is.
+    needs = row.get("needs")
+    if needs and where == needs and "unknown field" not in what:
+        return "refused", short("needs %s: %s" % (needs.rsplit(".", 1)[-1], what))
     if "unknown field" in what or not refusal_names(where, at):
         return "UNKNOWN", short("%s: %s" % (where, what))
     inner = where[len(at):].lstrip(".") if inside(where, at) else "" if inside(at, where) else where.rsplit(".", 1)[-1]
