@@ -505,4 +505,17 @@ asio::awaitable<void> Session::watchdog(std::shared_ptr<Session> self) {
   }
 }
 
+asio::awaitable<std::error_code> FirstBytesPeek::start() {
+  started_ = true;
+  co_return std::error_code{};
+}
+
+asio::awaitable<std::error_code> FirstBytesPeek::read_more() {
+  if (in_.empty()) {
+    auto ec = co_await conn_.wait_readable();
+    if (ec) co_return ec;
+  }
+  co_return co_await in_.fill(conn_);
+}
+
 }  // namespace anytls::inbound

@@ -264,6 +264,23 @@ class SessionPeek final : public ClientPeek {
   bool started_ = false;
 };
 
+// ClientPeek for a client that speaks first (tun, redirect, tproxy: the
+// kernel completed the handshake, so start() sends nothing). It waits for
+// the first bytes holding no buffer, so an idle client costs none.
+class FirstBytesPeek final : public ClientPeek {
+ public:
+  FirstBytesPeek(net::Conn& c, StreamBuffer& in) : conn_(c), in_(in) {}
+  asio::awaitable<std::error_code> start() override;
+  bool started() const override { return started_; }
+  std::span<const std::uint8_t> data() const override { return in_.data(); }
+  asio::awaitable<std::error_code> read_more() override;
+
+ private:
+  net::Conn& conn_;
+  StreamBuffer& in_;
+  bool started_ = false;
+};
+
 // reject with method drop: no answer at all; what the client sends is read
 // and discarded until the session's deadline (or the client) closes it.
 asio::awaitable<void> hold_silently(Session& s);

@@ -84,25 +84,6 @@ struct GatewayContext {
 
 namespace {
 
-// A sniff rule reads the client's first bytes; there is no handshake to
-// answer first.
-class GatewayPeek final : public ClientPeek {
- public:
-  GatewayPeek(net::Conn& c, StreamBuffer& in) : conn_(c), in_(in) {}
-  asio::awaitable<std::error_code> start() override {
-    started_ = true;
-    co_return std::error_code{};
-  }
-  bool started() const override { return started_; }
-  std::span<const std::uint8_t> data() const override { return in_.data(); }
-  asio::awaitable<std::error_code> read_more() override { return in_.fill(conn_); }
-
- private:
-  net::Conn& conn_;
-  StreamBuffer& in_;
-  bool started_ = false;
-};
-
 struct GatewayUnregister {
   GatewayUnregister(GatewayContext& context, GatewayConn& conn) : ctx(context), c(conn) {}
   GatewayContext& ctx;
@@ -162,7 +143,7 @@ asio::awaitable<void> serve_gateway(std::shared_ptr<GatewayContext> ctx, std::sh
   md.destination = std::move(destination);
   md.source = {net::unmap(peer.address()), peer.port()};
   StreamBuffer in(kGatewaySniffBuffer);
-  GatewayPeek peek(c->client, in);
+  FirstBytesPeek peek(c->client, in);
   auto dialed = co_await connect(ctx->router, md, &peek);
   if (c->closed || !dialed) co_return;  // logged by the dispatch
   std::unique_ptr<net::Conn> upstream = std::move(dialed.value());

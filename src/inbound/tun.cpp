@@ -139,32 +139,6 @@ namespace {
 
 // ---- TCP ---------------------------------------------------------------------------
 
-// The sniff action's view of an accepted connection: the client speaks
-// first (the kernel completed the handshake), so start() sends nothing.
-class TunPeek final : public ClientPeek {
- public:
-  TunPeek(net::Conn& c, StreamBuffer& in) : conn_(c), in_(in) {}
-  asio::awaitable<std::error_code> start() override {
-    started_ = true;
-    co_return std::error_code{};
-  }
-  bool started() const override { return started_; }
-  std::span<const std::uint8_t> data() const override { return in_.data(); }
-  // Waits holding no buffer: a client that sends nothing costs none.
-  asio::awaitable<std::error_code> read_more() override {
-    if (in_.empty()) {
-      auto ec = co_await conn_.wait_readable();
-      if (ec) co_return ec;
-    }
-    co_return co_await in_.fill(conn_);
-  }
-
- private:
-  net::Conn& conn_;
-  StreamBuffer& in_;
-  bool started_ = false;
-};
-
 asio::awaitable<void> serve_tcp(std::shared_ptr<TunState> st, asio::ip::tcp::socket socket, tun::FlowKey flow,
                                 std::uint16_t nat_port) {
   net::TcpConn client(std::move(socket));
@@ -177,8 +151,8 @@ asio::awaitable<void> serve_tcp(std::shared_ptr<TunState> st, asio::ip::tcp::soc
   } unregister{*st, &entry};
   auto md = st->metadata(outbound::Network::tcp, flow);
   StreamBuffer in(kPeekSize);
-  in.release();  // allocated by the first read (TunPeek::read_more)
-  TunPeek peek(client, in);
+  in.release();  // allocated by the first read (FirstBytesPeek::read_more)
+  FirstBytesPeek peek(client, in);
   auto dialed = co_await connect(st->router, md, &peek);
   if (!dialed || st->stopped) co_return;
   std::unique_ptr<net::Conn> upstream = std::move(dialed.value());
