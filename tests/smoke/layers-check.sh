@@ -11,7 +11,7 @@ set -euo pipefail
 src=${1:-$(cd "$(dirname "$0")/../../src" && pwd)}
 
 # Top to bottom: the one place the order is written.
-layers=(app inbound dns route outbound anytls tls config metrics tun net)
+layers=(app inbound dns route outbound anytls tls config metrics http tun net)
 
 declare -A rank
 for i in "${!layers[@]}"; do rank[${layers[$i]}]=$i; done
