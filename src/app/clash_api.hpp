@@ -1,8 +1,8 @@
 // experimental.clash_api: the endpoints, in the shapes Clash dashboards
 // (yacd, metacubexd, zashboard) and GUIs read, over the running box. The
-// transport (HTTP/1.1, WebSocket, streaming) is app/clash_server.hpp on http/server.hpp; here
-// a request becomes a response, and the streamed endpoints' samples are
-// rendered.
+// transport (HTTP, WebSocket, streaming) is app/clash_server.hpp on
+// http/server.hpp; here a request becomes a response, and the streamed
+// endpoints' samples are rendered.
 #pragma once
 #include <cstdint>
 #include <functional>
