@@ -222,17 +222,17 @@ Target parse_target(std::string_view target) {
 ClashApi::ClashApi(config::ClashApiOptions options, ClashSources sources)
     : options_(std::move(options)), sources_(sources), modes_{"Rule", "Global", "Direct"} {}
 
-bool is_stream_upgrade(const inbound::http::RequestHead& req, const Target& t) {
-  if (req.method != "GET" || !inbound::http::is_upgrade(req) ||
-      !inbound::http::has_token(req.headers, "Upgrade", "websocket") || t.segments.size() != 1)
+bool is_stream_upgrade(const http::RequestHead& req, const Target& t) {
+  if (req.method != "GET" || !req.upgrade() ||
+      !req.has_token("Upgrade", "websocket") || t.segments.size() != 1)
     return false;
   const auto& s = t.segments[0];
   return s == "traffic" || s == "memory" || s == "logs" || s == "connections";
 }
 
-bool ClashApi::authorised(const inbound::http::RequestHead& req, const Target& t) const {
+bool ClashApi::authorised(const http::RequestHead& req, const Target& t) const {
   if (options_.secret.empty()) return true;
-  if (auto auth = inbound::http::find_header(req.headers, "Authorization"))
+  if (auto auth = req.field("Authorization"))
     return bearer_matches(*auth, options_.secret);
   // ?token= only where a browser cannot send a header: the WebSocket
   // upgrade of a stream. Anywhere else it would put the secret in URLs and
@@ -605,7 +605,7 @@ asio::awaitable<ClashResponse> ClashApi::group_delay(const std::string& name, co
   co_return json_response(200, result);
 }
 
-asio::awaitable<ClashResponse> ClashApi::handle(const inbound::http::RequestHead& req, const Target& t, const std::string& body) {
+asio::awaitable<ClashResponse> ClashApi::handle(const http::RequestHead& req, const Target& t, const std::string& body) {
   const auto& s = t.segments;
   const std::string& m = req.method;
   if (s.empty()) {

@@ -1,8 +1,8 @@
 // experimental.clash_api: the endpoints, in the shapes Clash dashboards
 // (yacd, metacubexd, zashboard) and GUIs read, over the running box. The
-// transport (HTTP/1.1, WebSocket, streaming) is app/clash_server.hpp; here
-// a request becomes a response, and the streamed endpoints' samples are
-// rendered.
+// transport (HTTP, WebSocket, streaming) is app/clash_server.hpp on
+// http/server.hpp; here a request becomes a response, and the streamed
+// endpoints' samples are rendered.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -20,7 +20,7 @@
 #include "app/log_buffer.hpp"
 #include "app/reload.hpp"
 #include "config/options.hpp"
-#include "inbound/http_codec.hpp"
+#include "http/request_head.hpp"
 #include "inbound/tracker.hpp"
 
 namespace anytls::app {
@@ -51,7 +51,7 @@ struct Target {
 Target parse_target(std::string_view target);
 // A GET that upgrades to a WebSocket on one of the streamed endpoints
 // (/traffic, /memory, /logs, /connections).
-bool is_stream_upgrade(const inbound::http::RequestHead& req, const Target& t);
+bool is_stream_upgrade(const http::RequestHead& req, const Target& t);
 
 // The mode names a dashboard may choose: Clash's three (Rule, Global,
 // Direct), every clash_mode a route rule names, and default_mode.
@@ -66,9 +66,9 @@ class ClashApi {
   // Whether the request may proceed: no secret, "Authorization: Bearer
   // <secret>", or (stream WebSocket upgrades only, as browsers cannot set
   // headers there) "?token=<secret>". Compared in constant time.
-  bool authorised(const inbound::http::RequestHead& req, const Target& t) const;
+  bool authorised(const http::RequestHead& req, const Target& t) const;
   // The non-streaming endpoints.
-  asio::awaitable<ClashResponse> handle(const inbound::http::RequestHead& req, const Target& t, const std::string& body);
+  asio::awaitable<ClashResponse> handle(const http::RequestHead& req, const Target& t, const std::string& body);
 
   // Samples of the streamed endpoints (one JSON object each).
   std::string traffic_sample(std::uint64_t up_per_s, std::uint64_t down_per_s) const;

@@ -1,20 +1,14 @@
-// The Clash API's transport: HTTP/1.1 on the box's own event loop (one
-// coroutine per connection, like the metrics endpoint), WebSocket (RFC 6455,
-// app/websocket.hpp) and chunked streams for /traffic, /memory, /logs and
-// /connections, CORS with preflight, and external_ui's static files.
-//
-// Written here rather than taken from a library: Debian's websocketpp 0.8.2
-// does not compile as C++20 nor against asio 1.22 with ASIO_NO_DEPRECATED
-// (io_service, expires_from_now), and Boost.Beast needs Boost.Asio, not the
-// standalone asio this project is built on. The HTTP parsing is the
-// project's own (inbound/http_codec.hpp).
+// The Clash API's transport, on the HTTP server core (http/server.hpp):
+// WebSocket (RFC 6455, http/websocket.hpp) and chunked streams for
+// /traffic, /memory, /logs and /connections, CORS with preflight, and
+// external_ui's static files.
 //
 // Bounded: at most kMaxConnections at once (streams included; when full, a
 // new connection evicts the oldest one that has not shown the secret, then
-// the oldest idle one: net/socket_set.hpp), request heads of kMaxHead bytes,
-// bodies of kMaxBody, WebSocket frames from the client of kMaxFrame; a
-// request's head and body within kRequestTimeout of its first byte, a
-// deadline on every write; a 401 closes the connection.
+// the oldest idle one), request heads of kMaxHead bytes, bodies of kMaxBody,
+// WebSocket frames from the client of kMaxFrame; a request's head and body
+// within kRequestTimeout of its first byte, a deadline on every write; a
+// 401 closes the connection.
 #pragma once
 #include <chrono>
 #include <cstdint>

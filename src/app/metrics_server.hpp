@@ -1,11 +1,10 @@
-// The experimental.metrics endpoint: a small HTTP/1.1 server on the box's
-// own event loop (one coroutine per connection, no extra thread) that
-// answers GET <path> with the Prometheus text rendered at that moment.
-// Keep-alive as Prometheus uses it; at most kMaxConnections at once (when
-// full, a new connection evicts the oldest one that has not shown the
-// token, then the oldest idle one: net/socket_set.hpp), a request head
-// within kRequestTimeout of its first byte, a deadline on every write,
-// request heads of at most 8 KiB; a 401 closes the connection.
+// The experimental.metrics endpoint, on the HTTP server core
+// (http/server.hpp): answers GET <path> with the Prometheus text rendered at
+// that moment. Keep-alive as Prometheus uses it; at most kMaxConnections at
+// once (when full, a new connection evicts the oldest one that has not
+// shown the token, then the oldest idle one), a request head within
+// kRequestTimeout of its first byte, a deadline on every write, request
+// heads of at most 8 KiB, no request body; a 401 closes the connection.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -19,7 +18,7 @@
 #include <asio/io_context.hpp>
 
 #include "config/options.hpp"
-#include "inbound/http_codec.hpp"
+#include "http/request_head.hpp"
 
 namespace anytls::app {
 
@@ -32,7 +31,7 @@ struct MetricsResponse {
 
 // What the endpoint answers to one request head (pure: no sockets).
 // render is only called for an authorised GET/HEAD of the metrics path.
-MetricsResponse metrics_response(const inbound::http::RequestHead& req, const config::MetricsOptions& opts,
+MetricsResponse metrics_response(const http::RequestHead& req, const config::MetricsOptions& opts,
                                  const std::function<std::string()>& render);
 
 // Whether `authorization` (the header's value) is "Bearer <secret>"; the

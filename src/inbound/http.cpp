@@ -8,6 +8,7 @@
 
 #include "net/coro.hpp"
 
+#include "http/response.hpp"
 #include "inbound/http_codec.hpp"
 
 namespace anytls::inbound {
@@ -18,28 +19,27 @@ namespace {
 // (Messages are built into named locals before co_await: GCC 12 rule 1 of
 // docs/architecture.md.)
 
-constexpr std::string_view kConnectEstablished = "HTTP/1.1 200 Connection established\r\n\r\n";
-constexpr std::string_view kProxyAuthenticate = "Proxy-Authenticate: Basic realm=\"anytls\"\r\n";
-
-std::string_view reason_for(int status) {
-  switch (status) {
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 407: return "Proxy Authentication Required";
-    case 431: return "Request Header Fields Too Large";
-    case 502: return "Bad Gateway";
-    case 504: return "Gateway Timeout";
-    default: return "Error";
-  }
+// The proxy's own answers, written by http/response (the standard reason
+// phrases included).
+std::string connect_established() {
+  anytls::http::Response r;
+  r.reason = "Connection established";
+  return anytls::http::serialize_head(r);  // no Content-Length: a tunnel follows
 }
 
 asio::awaitable<std::error_code> send(net::Conn& c, std::string_view bytes) {
   co_return co_await c.write(asio::buffer(bytes.data(), bytes.size()));
 }
 
-asio::awaitable<std::error_code> send_error(Session& s, int status, bool close, std::string_view extra = {},
+// authenticate: a 407 names the scheme it wants.
+asio::awaitable<std::error_code> send_error(Session& s, int status, bool close, bool authenticate = false,
                                             std::string_view body = {}) {
-  auto text = http::simple_response(status, reason_for(status), close, extra, body);
+  anytls::http::Response r;
+  r.status = status;
+  if (authenticate) r.fields.push_back({"Proxy-Authenticate", "Basic realm=\"anytls\""});
+  r.body.assign(body);
+  r.close = close;
+  const std::string text = anytls::http::serialize(r);
   co_return co_await send(s.client(), text);
 }
 
@@ -211,7 +211,9 @@ asio::awaitable<void> http_connect(std::shared_ptr<Session> s, StreamBuffer& in,
   }
   auto md = s->metadata(outbound::Network::tcp, std::move(*destination));
   // A sniff rule answers 200 first to read the client's first bytes.
-  SessionPeek peek(*s, in, std::vector<std::uint8_t>(kConnectEstablished.begin(), kConnectEstablished.end()));
+  const std::string established = connect_established();
+  std::vector<std::uint8_t> established_bytes(established.begin(), established.end());
+  SessionPeek peek(*s, in, std::move(established_bytes));
   auto dialed = co_await connect(s->ctx().router, md, &peek);
   if (s->closed()) co_return;
   if (!dialed) {
@@ -221,7 +223,7 @@ asio::awaitable<void> http_connect(std::shared_ptr<Session> s, StreamBuffer& in,
     }
     if (peek.started()) co_return;
     auto body = dialed.error().text() + "\n";
-    co_await send_error(*s, http_status_for(dialed.error().code), true, {}, body);
+    co_await send_error(*s, http_status_for(dialed.error().code), true, false, body);
     co_return;
   }
   std::unique_ptr<net::Conn> upstream = std::move(dialed.value());
@@ -264,7 +266,7 @@ asio::awaitable<bool> http_forward(std::shared_ptr<Session> s, StreamBuffer& in,
     // Without a body to skip, the connection stays usable.
     bool again = keep_alive && framing->kind == http::Framing::none;
     auto body = dialed.error().text() + "\n";
-    if (co_await send_error(*s, http_status_for(dialed.error().code), !again, {}, body)) {
+    if (co_await send_error(*s, http_status_for(dialed.error().code), !again, false, body)) {
       co_return false;
     }
     co_return again;
@@ -346,7 +348,7 @@ asio::awaitable<void> serve_http(std::shared_ptr<Session> s) {
         auto framing = http::request_framing(req);
         bool again = keep_alive && !http::iequals(req.method, "CONNECT") && framing &&
                      framing->kind == http::Framing::none;
-        if (co_await send_error(*s, 407, !again, kProxyAuthenticate) || !again) co_return;
+        if (co_await send_error(*s, 407, !again, true) || !again) co_return;
         continue;
       }
       s->user = creds->username;

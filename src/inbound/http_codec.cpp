@@ -4,6 +4,8 @@
 #include <array>
 #include <charconv>
 
+#include "http/response.hpp"
+
 namespace anytls::inbound::http {
 
 namespace {
@@ -415,27 +417,26 @@ std::string forward_request_head(const RequestHead& h, const AbsoluteUri& uri) {
 }
 
 std::string forward_response_head(const ResponseHead& h, bool keep_alive, int client_minor) {
-  std::string out;
-  out.reserve(256);
-  out.append("HTTP/1.1 ").append(std::to_string(h.status)).append(" ").append(h.reason).append("\r\n");
+  anytls::http::Response out;
+  out.status = h.status;
+  out.reason = h.reason;  // none sent: the standard phrase
   bool upgrade = h.status == 101;
   for (const auto& hd : h.headers) {
     if (upgrade && iequals(hd.name, "Upgrade")) {
-      append_header(out, hd.name, hd.value);
+      out.fields.push_back({hd.name, hd.value});
       continue;
     }
     if (is_hop_by_hop(hd.name, h.headers)) continue;
-    append_header(out, hd.name, hd.value);
+    out.fields.push_back({hd.name, hd.value});
   }
   if (upgrade) {
-    append_header(out, "Connection", "Upgrade");
+    out.fields.push_back({"Connection", "Upgrade"});
   } else if (!keep_alive) {
-    append_header(out, "Connection", "close");
+    out.close = true;
   } else if (client_minor == 0) {
-    append_header(out, "Connection", "keep-alive");
+    out.fields.push_back({"Connection", "keep-alive"});
   }
-  out.append("\r\n");
-  return out;
+  return anytls::http::serialize_head(out);
 }
 
 std::string simple_response(int status, std::string_view reason, bool close, std::string_view extra_headers,

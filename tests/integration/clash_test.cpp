@@ -23,7 +23,7 @@
 #include "config/load.hpp"
 #include "dns/client.hpp"
 #include "dns/message.hpp"
-#include "app/websocket.hpp"
+#include "http/websocket.hpp"
 #include "inbound/mixed.hpp"
 #include "inbound/dispatch.hpp"
 #include "inbound/tracker.hpp"

@@ -9,7 +9,7 @@
 
 #include "app/cache_file.hpp"
 #include "app/reload.hpp"
-#include "app/websocket.hpp"
+#include "http/websocket.hpp"
 #include "config/load.hpp"
 #include "inbound/dispatch.hpp"
 #include "integration/harness.hpp"
@@ -153,22 +153,22 @@ TEST(ClashMode, RulesFollowTheMode) {
 
 TEST(WebSocket, AcceptKeyAndFrames) {
   // RFC 6455 section 1.3's example.
-  EXPECT_EQ(app::ws::accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-  auto f = app::ws::encode_frame(app::ws::Opcode::text, "hi");
+  EXPECT_EQ(http::ws::accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  auto f = http::ws::encode_frame(http::ws::Opcode::text, "hi");
   EXPECT_EQ(f, std::string("\x81\x02hi", 4));
-  EXPECT_EQ(app::ws::encode_frame(app::ws::Opcode::text, std::string(300, 'x')).substr(0, 4),
+  EXPECT_EQ(http::ws::encode_frame(http::ws::Opcode::text, std::string(300, 'x')).substr(0, 4),
             std::string("\x81\x7e\x01\x2c", 4));
   // A masked client frame "Hello" (RFC 6455 5.7).
   std::string masked("\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58", 11);
-  app::ws::Frame fr;
+  http::ws::Frame fr;
   std::size_t used = 0;
-  ASSERT_EQ(app::ws::parse_frame(masked, 1024, fr, used), app::ws::Parse::ok);
+  ASSERT_EQ(http::ws::parse_frame(masked, 1024, fr, used), http::ws::Parse::ok);
   EXPECT_EQ(fr.payload, "Hello");
   EXPECT_EQ(used, 11u);
-  EXPECT_EQ(app::ws::parse_frame(masked.substr(0, 7), 1024, fr, used), app::ws::Parse::need_more);
-  EXPECT_EQ(app::ws::parse_frame(std::string("\x81\x05Hello", 7), 1024, fr, used), app::ws::Parse::invalid);  // unmasked
-  EXPECT_EQ(app::ws::parse_frame(masked, 4, fr, used), app::ws::Parse::too_large);
-  EXPECT_EQ(app::ws::parse_frame(std::string("\x89\xfe\x00\x80", 4), 1024, fr, used), app::ws::Parse::invalid);  // ping > 125
+  EXPECT_EQ(http::ws::parse_frame(masked.substr(0, 7), 1024, fr, used), http::ws::Parse::need_more);
+  EXPECT_EQ(http::ws::parse_frame(std::string("\x81\x05Hello", 7), 1024, fr, used), http::ws::Parse::invalid);  // unmasked
+  EXPECT_EQ(http::ws::parse_frame(masked, 4, fr, used), http::ws::Parse::too_large);
+  EXPECT_EQ(http::ws::parse_frame(std::string("\x89\xfe\x00\x80", 4), 1024, fr, used), http::ws::Parse::invalid);  // ping > 125
 }
 
 TEST(ProbeUrl, Parses) {

@@ -11,11 +11,11 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-inbound::http::RequestHead get(std::string target, inbound::http::Headers h = {}) {
-  inbound::http::RequestHead r;
+http::RequestHead get(std::string target, http::Fields h = {}) {
+  http::RequestHead r;
   r.method = "GET";
   r.target = std::move(target);
-  r.headers = std::move(h);
+  r.fields = std::move(h);
   return r;
 }
 

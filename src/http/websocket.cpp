@@ -1,9 +1,9 @@
-#include "app/websocket.hpp"
+#include "http/websocket.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
-namespace anytls::app::ws {
+namespace anytls::http::ws {
 
 std::string accept_key(std::string_view client_key) {
   static constexpr std::string_view kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -69,4 +69,4 @@ Parse parse_frame(std::string_view in, std::size_t max_payload, Frame& out, std:
   return Parse::ok;
 }
 
-}  // namespace anytls::app::ws
+}  // namespace anytls::http::ws

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace anytls::app::ws {
+namespace anytls::http::ws {
 
 // base64(SHA-1(key + the RFC's GUID)): the Sec-WebSocket-Accept value.
 std::string accept_key(std::string_view client_key);
@@ -30,4 +30,4 @@ enum class Parse { ok, need_more, invalid, too_large };
 // payloads above max_payload are too_large. consumed: the frame's size.
 Parse parse_frame(std::string_view in, std::size_t max_payload, Frame& out, std::size_t& consumed);
 
-}  // namespace anytls::app::ws
+}  // namespace anytls::http::ws
