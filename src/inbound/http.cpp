@@ -9,9 +9,10 @@
 #include "net/coro.hpp"
 
 #include "http/response.hpp"
-#include "inbound/http_codec.hpp"
+#include "http/proxy_codec.hpp"
 
 namespace anytls::inbound {
+namespace proxy = anytls::http::proxy;
 
 namespace {
 
@@ -50,12 +51,12 @@ void log_request_error(Session& s, std::string_view why) {
 // Copies one message body from `buf`/`src` to `dst` as framed by f. Bytes
 // are written straight from the read buffer. until_close ends cleanly at
 // EOF; a short body is an error.
-asio::awaitable<std::error_code> forward_body(StreamBuffer& buf, net::Conn& src, net::Conn& dst, http::Framing f,
+asio::awaitable<std::error_code> forward_body(StreamBuffer& buf, net::Conn& src, net::Conn& dst, proxy::Framing f,
                                               std::uint64_t& counter) {
   switch (f.kind) {
-    case http::Framing::none:
+    case proxy::Framing::none:
       co_return std::error_code{};
-    case http::Framing::length: {
+    case proxy::Framing::length: {
       std::uint64_t remaining = f.content_length;
       while (remaining > 0) {
         if (buf.empty()) {
@@ -69,8 +70,8 @@ asio::awaitable<std::error_code> forward_body(StreamBuffer& buf, net::Conn& src,
       }
       co_return std::error_code{};
     }
-    case http::Framing::chunked: {
-      http::ChunkedTracker tracker;
+    case proxy::Framing::chunked: {
+      proxy::ChunkedTracker tracker;
       while (!tracker.done()) {
         if (buf.empty()) {
           if (auto ec = co_await buf.fill(src)) co_return ec;
@@ -83,7 +84,7 @@ asio::awaitable<std::error_code> forward_body(StreamBuffer& buf, net::Conn& src,
       }
       co_return std::error_code{};
     }
-    case http::Framing::until_close:
+    case proxy::Framing::until_close:
       for (;;) {
         if (buf.empty()) {
           auto ec = co_await buf.fill(src);
@@ -105,12 +106,12 @@ struct Exchange {
   StreamBuffer& client_in;
   StreamBuffer& upstream_in;
   net::Conn& upstream;
-  const http::RequestHead& request;
-  http::Framing request_framing;
+  const proxy::RequestHead& request;
+  proxy::Framing request_framing;
   bool client_keep_alive = false;
 
-  Exchange(Session& s, StreamBuffer& cin, StreamBuffer& uin, net::Conn& up_conn, const http::RequestHead& req,
-           http::Framing framing, bool keep)
+  Exchange(Session& s, StreamBuffer& cin, StreamBuffer& uin, net::Conn& up_conn, const proxy::RequestHead& req,
+           proxy::Framing framing, bool keep)
       : session(s), client_in(cin), upstream_in(uin), upstream(up_conn), request(req), request_framing(framing),
         client_keep_alive(keep) {}
 
@@ -137,10 +138,10 @@ asio::awaitable<void> send_request_body(std::shared_ptr<Session> s, Exchange& x)
 
 asio::awaitable<void> receive_response(std::shared_ptr<Session> s, Exchange& x) {
   for (;;) {
-    http::Parsed<http::ResponseHead> p;
+    proxy::Parsed<proxy::ResponseHead> p;
     for (;;) {
-      p = http::parse_response_head(x.upstream_in.view());
-      if (p.status != http::Status::need_more) break;
+      p = proxy::parse_response_head(x.upstream_in.view());
+      if (p.status != proxy::Status::need_more) break;
       auto ec = co_await x.upstream_in.fill(x.upstream);
       if (x.failed) co_return;
       if (ec) {
@@ -149,17 +150,17 @@ asio::awaitable<void> receive_response(std::shared_ptr<Session> s, Exchange& x) 
         co_return;
       }
     }
-    if (p.status != http::Status::ok) {
+    if (p.status != proxy::Status::ok) {
       if (!x.response_started) co_await send_error(*s, 502, true);
       x.fail(asio::error::invalid_argument);
       co_return;
     }
     x.upstream_in.consume(p.consumed);
-    const http::ResponseHead& resp = p.value;
+    const proxy::ResponseHead& resp = p.value;
     if (resp.status >= 100 && resp.status < 200 && resp.status != 101) {
       // Interim responses (100 Continue, 103): pass on to HTTP/1.1 clients.
       if (x.request.version_minor >= 1) {
-        auto head = http::forward_response_head(resp, true, 1);
+        auto head = proxy::forward_response_head(resp, true, 1);
         x.response_started = true;
         if (auto ec = co_await send(s->client(), head)) {
           x.fail(ec);
@@ -169,12 +170,12 @@ asio::awaitable<void> receive_response(std::shared_ptr<Session> s, Exchange& x) 
       continue;
     }
     if (resp.status == 101) {
-      if (!http::is_upgrade(x.request)) {
+      if (!proxy::is_upgrade(x.request)) {
         if (!x.response_started) co_await send_error(*s, 502, true);
         x.fail(asio::error::invalid_argument);
         co_return;
       }
-      auto head = http::forward_response_head(resp, true, x.request.version_minor);
+      auto head = proxy::forward_response_head(resp, true, x.request.version_minor);
       x.response_started = true;
       if (auto ec = co_await send(s->client(), head)) {
         x.fail(ec);
@@ -183,14 +184,14 @@ asio::awaitable<void> receive_response(std::shared_ptr<Session> s, Exchange& x) 
       x.upgraded = true;
       co_return;
     }
-    auto framing = http::response_framing(resp, x.request.method);
+    auto framing = proxy::response_framing(resp, x.request.method);
     if (!framing) {
       if (!x.response_started) co_await send_error(*s, 502, true);
       x.fail(asio::error::invalid_argument);
       co_return;
     }
-    x.keep_alive = x.client_keep_alive && framing->kind != http::Framing::until_close;
-    auto head = http::forward_response_head(resp, x.keep_alive, x.request.version_minor);
+    x.keep_alive = x.client_keep_alive && framing->kind != proxy::Framing::until_close;
+    auto head = proxy::forward_response_head(resp, x.keep_alive, x.request.version_minor);
     x.response_started = true;
     if (auto ec = co_await send(s->client(), head)) {
       x.fail(ec);
@@ -202,8 +203,8 @@ asio::awaitable<void> receive_response(std::shared_ptr<Session> s, Exchange& x) 
   }
 }
 
-asio::awaitable<void> http_connect(std::shared_ptr<Session> s, StreamBuffer& in, const http::RequestHead& req) {
-  auto destination = http::parse_authority(req.target, std::nullopt);
+asio::awaitable<void> http_connect(std::shared_ptr<Session> s, StreamBuffer& in, const proxy::RequestHead& req) {
+  auto destination = proxy::parse_authority(req.target, std::nullopt);
   if (!destination) {
     log_request_error(*s, "bad CONNECT target \"" + req.target + "\"");
     co_await send_error(*s, 400, true);
@@ -240,16 +241,16 @@ asio::awaitable<void> http_connect(std::shared_ptr<Session> s, StreamBuffer& in,
 // An absolute-form request. Returns whether the client connection may carry
 // another request.
 asio::awaitable<bool> http_forward(std::shared_ptr<Session> s, StreamBuffer& in,
-                                   std::unique_ptr<StreamBuffer>& upstream_in, const http::RequestHead& req,
+                                   std::unique_ptr<StreamBuffer>& upstream_in, const proxy::RequestHead& req,
                                    bool keep_alive) {
   using namespace asio::experimental::awaitable_operators;
-  auto uri = http::parse_absolute_uri(req.target);
+  auto uri = proxy::parse_absolute_uri(req.target);
   if (!uri) {
     log_request_error(*s, "not an absolute http:// URI: \"" + req.target + "\"");
     co_await send_error(*s, 400, true);
     co_return false;
   }
-  auto framing = http::request_framing(req);
+  auto framing = proxy::request_framing(req);
   if (!framing) {
     log_request_error(*s, "request body framing");
     co_await send_error(*s, 400, true);
@@ -264,7 +265,7 @@ asio::awaitable<bool> http_forward(std::shared_ptr<Session> s, StreamBuffer& in,
   }
   if (!dialed) {
     // Without a body to skip, the connection stays usable.
-    bool again = keep_alive && framing->kind == http::Framing::none;
+    bool again = keep_alive && framing->kind == proxy::Framing::none;
     auto body = dialed.error().text() + "\n";
     if (co_await send_error(*s, http_status_for(dialed.error().code), !again, false, body)) {
       co_return false;
@@ -273,9 +274,9 @@ asio::awaitable<bool> http_forward(std::shared_ptr<Session> s, StreamBuffer& in,
   }
   std::unique_ptr<net::Conn> upstream = std::move(dialed.value());
   auto registered = s->track(upstream.get());
-  auto head = http::forward_request_head(req, *uri);
+  auto head = proxy::forward_request_head(req, *uri);
   if (co_await send(*upstream, head) || s->closed()) co_return false;
-  if (!upstream_in) upstream_in = std::make_unique<StreamBuffer>(http::kMaxHeadSize);
+  if (!upstream_in) upstream_in = std::make_unique<StreamBuffer>(proxy::kMaxHeadSize);
   upstream_in->clear();
   Exchange x{*s, in, *upstream_in, *upstream, req, *framing, keep_alive};
   co_await (send_request_body(s, x) && receive_response(s, x));
@@ -306,54 +307,54 @@ int http_status_for(const std::error_code& ec) {
 }
 
 asio::awaitable<void> serve_http(std::shared_ptr<Session> s) {
-  StreamBuffer in(http::kMaxHeadSize);
+  StreamBuffer in(proxy::kMaxHeadSize);
   std::unique_ptr<StreamBuffer> upstream_in;  // allocated by the first plain request
   bool first = true;
   for (;;) {
     s->set_deadline(first ? std::chrono::steady_clock::duration(kHandshakeTimeout)
                           : std::chrono::steady_clock::duration(kKeepAliveIdle));
     first = false;
-    http::Parsed<http::RequestHead> p;
+    proxy::Parsed<proxy::RequestHead> p;
     for (;;) {
-      p = http::parse_request_head(in.view());
-      if (p.status != http::Status::need_more) break;
+      p = proxy::parse_request_head(in.view());
+      if (p.status != proxy::Status::need_more) break;
       auto ec = co_await in.fill(s->client());
       if (ec == asio::error::no_buffer_space) {
-        p.status = http::Status::too_large;
+        p.status = proxy::Status::too_large;
         break;
       }
       if (ec) co_return;  // closed between requests, or timed out
     }
-    if (p.status == http::Status::too_large) {
+    if (p.status == proxy::Status::too_large) {
       log_request_error(*s, "request head too large");
       co_await send_error(*s, 431, true);
       co_return;
     }
-    if (p.status != http::Status::ok) {
+    if (p.status != proxy::Status::ok) {
       log_request_error(*s, p.error);
       co_await send_error(*s, 400, true);
       co_return;
     }
     in.consume(p.consumed);
     s->clear_deadline();
-    const http::RequestHead& req = p.value;
-    bool keep_alive = http::wants_keep_alive(req);
+    const proxy::RequestHead& req = p.value;
+    bool keep_alive = proxy::wants_keep_alive(req);
     if (s->ctx().auth_required()) {
-      auto creds = http::proxy_credentials(req.headers);
+      auto creds = proxy::proxy_credentials(req.headers);
       if (!creds || !s->ctx().check_user(creds->username, creds->password)) {
         if (creds) {
           spdlog::warn("{}: connection from {}: http authentication failed for user \"{}\"", s->ctx().log_name(),
                        endpoint_string(s->source()), creds->username);
         }
-        auto framing = http::request_framing(req);
-        bool again = keep_alive && !http::iequals(req.method, "CONNECT") && framing &&
-                     framing->kind == http::Framing::none;
+        auto framing = proxy::request_framing(req);
+        bool again = keep_alive && !proxy::iequals(req.method, "CONNECT") && framing &&
+                     framing->kind == proxy::Framing::none;
         if (co_await send_error(*s, 407, !again, true) || !again) co_return;
         continue;
       }
       s->user = creds->username;
     }
-    if (http::iequals(req.method, "CONNECT")) {
+    if (proxy::iequals(req.method, "CONNECT")) {
       co_await http_connect(s, in, req);
       co_return;
     }

@@ -16,7 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "config/options.hpp"
-#include "inbound/http_codec.hpp"
+#include "http/proxy_codec.hpp"
 #include "net/coro.hpp"
 #include "net/listener.hpp"
 #include "net/tcp_conn.hpp"
@@ -163,19 +163,19 @@ inline asio::awaitable<void> http_session(std::shared_ptr<ServerState> st, tcp::
   std::string in;
   std::array<char, 8192> buf;
   for (;;) {
-    inbound::http::Parsed<inbound::http::RequestHead> p;
+    http::proxy::Parsed<http::proxy::RequestHead> p;
     for (;;) {
-      p = inbound::http::parse_request_head(in);
-      if (p.status != inbound::http::Status::need_more) break;
+      p = http::proxy::parse_request_head(in);
+      if (p.status != http::proxy::Status::need_more) break;
       auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), use_tuple);
       if (ec) co_return;
       in.append(buf.data(), n);
     }
-    if (p.status != inbound::http::Status::ok) co_return;
+    if (p.status != http::proxy::Status::ok) co_return;
     in.erase(0, p.consumed);
     auto& req = p.value;
     std::uint64_t len = 0;
-    if (auto cl = inbound::http::find_header(req.headers, "Content-Length")) len = std::stoull(std::string(*cl));
+    if (auto cl = http::proxy::find_header(req.headers, "Content-Length")) len = std::stoull(std::string(*cl));
     while (in.size() < len) {
       auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), use_tuple);
       if (ec) co_return;
@@ -186,9 +186,9 @@ inline asio::awaitable<void> http_session(std::shared_ptr<ServerState> st, tcp::
     std::string names;
     for (auto& h : req.headers) names += h.name + ",";
     std::string body = req.method + " " + req.target + " host=" +
-                       std::string(inbound::http::find_header(req.headers, "Host").value_or("")) +
+                       std::string(http::proxy::find_header(req.headers, "Host").value_or("")) +
                        " body=" + body_in + " hdrs=" + names;
-    bool close = inbound::http::has_token(req.headers, "Connection", "close");
+    bool close = http::proxy::has_token(req.headers, "Connection", "close");
     std::string out;
     if (req.target == "/chunked") {
       out = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -261,21 +261,21 @@ inline asio::awaitable<std::string> read_until_eof(tcp::socket& s) {
 
 // Reads one HTTP response with Content-Length (head + body) from s, using
 // and updating `pending` for bytes read beyond it.
-inline asio::awaitable<std::pair<inbound::http::ResponseHead, std::string>> read_response(tcp::socket& s,
+inline asio::awaitable<std::pair<http::proxy::ResponseHead, std::string>> read_response(tcp::socket& s,
                                                                                             std::string& pending) {
   std::array<char, 4096> buf;
-  inbound::http::Parsed<inbound::http::ResponseHead> p;
+  http::proxy::Parsed<http::proxy::ResponseHead> p;
   for (;;) {
-    p = inbound::http::parse_response_head(pending);
-    if (p.status != inbound::http::Status::need_more) break;
+    p = http::proxy::parse_response_head(pending);
+    if (p.status != http::proxy::Status::need_more) break;
     auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), use_tuple);
-    if (ec) co_return std::pair<inbound::http::ResponseHead, std::string>{};
+    if (ec) co_return std::pair<http::proxy::ResponseHead, std::string>{};
     pending.append(buf.data(), n);
   }
   pending.erase(0, p.consumed);
   std::size_t len = 0;
   bool until_close = false;
-  if (auto cl = inbound::http::find_header(p.value.headers, "Content-Length")) {
+  if (auto cl = http::proxy::find_header(p.value.headers, "Content-Length")) {
     len = std::stoul(std::string(*cl));
   } else {
     until_close = true;

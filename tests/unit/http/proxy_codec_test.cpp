@@ -1,8 +1,8 @@
-#include "inbound/http_codec.hpp"
+#include "http/proxy_codec.hpp"
 
 #include <gtest/gtest.h>
 
-namespace anytls::inbound::http {
+namespace anytls::http::proxy {
 namespace {
 
 TEST(HttpCodec, RequestHead) {
@@ -199,4 +199,4 @@ TEST(HttpCodec, ChunkedTracker) {
 }
 
 }  // namespace
-}  // namespace anytls::inbound::http
+}  // namespace anytls::http::proxy

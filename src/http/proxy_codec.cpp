@@ -1,4 +1,4 @@
-#include "inbound/http_codec.hpp"
+#include "http/proxy_codec.hpp"
 
 #include <algorithm>
 #include <array>
@@ -6,7 +6,7 @@
 
 #include "http/response.hpp"
 
-namespace anytls::inbound::http {
+namespace anytls::http::proxy {
 
 namespace {
 
@@ -610,4 +610,4 @@ std::size_t ChunkedTracker::feed(std::string_view in) {
   return i;
 }
 
-}  // namespace anytls::inbound::http
+}  // namespace anytls::http::proxy

@@ -1,7 +1,14 @@
-// HTTP/1.x proxy message codec: request and response heads, body framing,
-// the chunked-body boundary tracker, absolute-URI / authority parsing, the
-// origin-form rewrite and Basic proxy credentials. Bytes in, values out; no
-// I/O; every length the peer controls is checked.
+// HTTP/1.x proxy message codec (the http/mixed inbounds): request and
+// response heads, body framing, the chunked-body boundary tracker,
+// absolute-URI / authority parsing, the origin-form rewrite and Basic proxy
+// credentials. Bytes in, values out; no I/O; every length the peer controls
+// is checked.
+//
+// Its head parser is not Beast's (request_head.hpp) on purpose: a proxy has
+// to take what Go's net/http takes, as sing-box's HTTP inbound does: bare LF
+// line ends (Beast refuses them), and it refuses folded header lines (Beast
+// joins them). And it forwards bodies byte for byte, chunk framing included,
+// where Beast's parser decodes them. Its replies are written by response.hpp.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -12,7 +19,7 @@
 
 #include "net/address.hpp"
 
-namespace anytls::inbound::http {
+namespace anytls::http::proxy {
 
 inline constexpr std::size_t kMaxHeadSize = 64 * 1024;
 
@@ -130,4 +137,4 @@ class ChunkedTracker {
   std::size_t trailer_len_ = 0;
 };
 
-}  // namespace anytls::inbound::http
+}  // namespace anytls::http::proxy
