@@ -19,11 +19,11 @@ struct ExchangeOptions {
   ResponseLimits limits;
   // Looks at the head; false: the body is not read (a redirect, a status
   // the caller will refuse, a probe that only times the answer). Null: read.
-  std::function<bool(const Response& head)> wants_body;
+  std::function<bool(const Response& head)> wants_body{};
   // The whole exchange (write, head, body) ends within this, on `clock`
   // (null: the real one), or fails with ClientError::timed_out. None: the
   // caller bounds it (outbound/http_get bounds its dial and TLS too).
-  std::optional<net::Clock::duration> timeout;
+  std::optional<net::Clock::duration> timeout{};
   net::Clock* clock = nullptr;
 };
 

@@ -38,7 +38,7 @@ struct ResponseLimits {
   std::size_t max_body = 1 << 20;
   // Called once, when the first bytes of the response arrive (the urltest
   // probe's delay ends there).
-  std::function<void()> on_first_byte;
+  std::function<void()> on_first_byte{};
 };
 
 class ResponseReader {
