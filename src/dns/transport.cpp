@@ -13,6 +13,7 @@
 #include "net/udp_conn.hpp"
 #include "outbound/dial_options.hpp"
 #include "outbound/direct.hpp"
+#include "outbound/http_get.hpp"
 #include "tls/client_connect.hpp"
 #include "tls/conn_tls.hpp"
 #include "tls/context.hpp"
@@ -151,7 +152,7 @@ class OutboundTransport final : public Transport {
   std::unique_ptr<outbound::Outbound> own_;
 };
 
-// tls (RFC 7858) and https (RFC 8484, POST over HTTP/1.1), on a TCP
+// tls (RFC 7858) and https (RFC 8484, POST with outbound/http_get's client), on a TCP
 // connection of their own or over a stream of the detour outbound.
 class TlsTransport final : public Transport {
  public:
@@ -172,53 +173,36 @@ class TlsTransport final : public Transport {
       (*conn)->close();
       co_return r;
     }
-    auto r = co_await post(**conn, query, where);
+    auto r = co_await post(**conn, query);
     (*conn)->close();
     co_return r;
   }
 
  private:
-  asio::awaitable<net::Result<Bytes>> post(net::Conn& conn, const Bytes& query, const std::string& where) {
-    std::string host = net::Address{server_, port_}.is_domain() || server_.find(':') == std::string::npos
-                           ? server_
-                           : "[" + server_ + "]";
-    if (port_ != 443) host += ":" + std::to_string(port_);
-    std::string head = "POST " + path_ + " HTTP/1.1\r\nHost: " + host +
-                       "\r\nContent-Type: application/dns-message\r\nAccept: application/dns-message\r\n"
-                       "Content-Length: " + std::to_string(query.size()) + "\r\nConnection: close\r\n\r\n";
-    Bytes req(head.begin(), head.end());
-    req.insert(req.end(), query.begin(), query.end());
-    std::error_code wec = co_await conn.write(asio::buffer(req));
-    if (wec) co_return net::Error{wec, where + ": write: " + wec.message()};
-    // The whole response, bounded: headers plus one DNS message.
-    constexpr std::size_t kMax = kMaxMessage + 8192;
-    std::string resp;
-    std::vector<char> buf(16384);
-    for (;;) {
-      auto [ec, n] = co_await conn.read_some(asio::buffer(buf));
-      resp.append(buf.data(), n);
-      if (resp.size() > kMax) co_return fail(where + ": response too large");
-      if (ec) break;  // Connection: close ends the body
-      auto end = resp.find("\r\n\r\n");
-      if (end == std::string::npos) continue;
-      auto cl = content_length(resp.substr(0, end));
-      if (cl && resp.size() >= end + 4 + *cl) break;
-    }
-    auto end = resp.find("\r\n\r\n");
-    if (end == std::string::npos || resp.compare(0, 9, "HTTP/1.1 ") != 0) co_return fail(where + ": malformed HTTP response");
-    std::string status = resp.substr(9, 3);
-    if (status != "200") co_return fail(where + ": HTTP status " + resp.substr(9, resp.find("\r\n") - 9));
-    std::string headers = resp.substr(0, end);
-    std::string lower_headers = headers;
-    std::transform(lower_headers.begin(), lower_headers.end(), lower_headers.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    if (lower_headers.find("transfer-encoding: chunked") != std::string::npos)
-      co_return fail(where + ": chunked responses are not supported");
-    std::string body = resp.substr(end + 4);
-    if (auto cl = content_length(headers)) {
-      if (body.size() < *cl) co_return fail(where + ": response body truncated");
-      body.resize(*cl);
-    }
-    co_return Bytes(body.begin(), body.end());
+  // RFC 8484 POST with the one HTTP client, on the connection this server's
+  // own dial and TLS options opened (Connection: close, one query each).
+  asio::awaitable<net::Result<Bytes>> post(net::Conn& conn, const Bytes& query) {
+    outbound::HttpRequest request = doh_request(query);
+    outbound::HttpLimits limits;
+    limits.who = "dns";
+    auto posting = outbound::http_request_over(conn, std::move(request), kMaxMessage, std::move(limits));
+    auto got = co_await std::move(posting);
+    if (!got) co_return got.error();
+    co_return Bytes(got->body.begin(), got->body.end());
+  }
+
+  outbound::HttpRequest doh_request(const Bytes& query) const {
+    std::string authority = net::Address{server_, port_}.is_domain() || server_.find(':') == std::string::npos
+                                ? server_
+                                : "[" + server_ + "]";
+    if (port_ != 443) authority += ":" + std::to_string(port_);
+    outbound::HttpRequest request;
+    request.method = "POST";
+    request.url = "https://" + authority + path_;
+    request.headers.push_back(http::Header{"Content-Type", "application/dns-message"});
+    request.headers.push_back(http::Header{"Accept", "application/dns-message"});
+    request.body.assign(query.begin(), query.end());
+    return request;
   }
 
   asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> connect_direct(net::Address dst) {
@@ -238,19 +222,6 @@ class TlsTransport final : public Transport {
     if (!inner) co_return inner.error();
     co_return co_await tls::client_handshake_over(ctx_, std::move(*inner), dst.to_string(), kTlsHandshakeTimeout,
                                                   nullptr);
-  }
-
-  static std::optional<std::size_t> content_length(const std::string& headers) {
-    std::string lower = headers;
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    auto p = lower.find("\r\ncontent-length:");
-    if (p == std::string::npos) return std::nullopt;
-    p += 17;
-    while (p < lower.size() && lower[p] == ' ') ++p;
-    std::size_t v = 0, digits = 0;
-    while (p < lower.size() && lower[p] >= '0' && lower[p] <= '9' && digits < 7) v = v * 10 + static_cast<std::size_t>(lower[p++] - '0'), ++digits;
-    if (digits == 0) return std::nullopt;
-    return v;
   }
 
   std::string server_;

@@ -1,6 +1,6 @@
 // How one dns.servers entry answers a query: udp, tcp (through an outbound:
 // the `detour` one, or a direct one of the server's own dial fields), tls
-// (DoT) and https (DoH over HTTP/1.1) on a TCP connection of their own,
+// (DoT) and https (DoH, outbound/http_get's client) on a TCP connection of their own,
 // local (the system resolver), hosts (predefined + hosts files), fakeip
 // (dns/fakeip.hpp) and rcode (a fixed answer, legacy "rcode://").
 //
