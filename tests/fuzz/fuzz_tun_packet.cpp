@@ -5,8 +5,9 @@
 // payload parses back to the same endpoints and payload with good checksums.
 // The same packet with its checksum left to the device (the field holding
 // the pseudo-header's sum), rewritten and finished, verifies when the
-// packet did. The first 10 bytes read as an offload header
-// never make a header the stack follows for a packet that does not fit it.
+// packet did. The first 10 bytes read as an offload header never make a
+// header the stack follows for a packet that does not fit it, and the
+// packet behind one it follows rewrites as it says.
 #include <cstring>
 #include <vector>
 
@@ -18,6 +19,23 @@ using namespace anytls::tun;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   std::vector<std::uint8_t> bytes(data, data + size);
+  if (auto h = parse_vnet(bytes)) {
+    if (auto inner = parse(std::span<const std::uint8_t>(bytes).subspan(VnetHeader::kSize))) {
+      if (auto how = checksum_of(*h, *inner); how && *how == L4Checksum::partial)
+        FUZZ_CHECK(h->csum_start == inner->transport && h->csum_offset == checksum_field(inner->protocol));
+      if (checksum_of(*h, *inner) && h->gso()) FUZZ_CHECK(inner->protocol == kTcp && (h->flags & VnetHeader::kNeedsCsum));
+      // What the stack does with it: rewritten in place as the header says.
+      if (auto how = checksum_of(*h, *inner)) {
+        std::vector<std::uint8_t> frame(bytes.begin() + VnetHeader::kSize, bytes.end());
+        Endpoint s = inner->source, d = inner->destination;
+        s.port = static_cast<std::uint16_t>(s.port + 1);
+        d.ip.bytes[0] ^= 0x22;
+        rewrite(frame, *inner, s, d, *how);
+        auto again = parse(frame);
+        FUZZ_CHECK(again && again->source == s && again->destination == d);
+      }
+    }
+  }
   auto p = parse(bytes);
   if (!p) return 0;
   FUZZ_CHECK(p->size <= size && p->transport < p->payload && p->payload <= p->size);
@@ -48,13 +66,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     rewrite(partial, pp, a, b, L4Checksum::partial);
     complete_checksum(partial, pp);
     FUZZ_CHECK(checksums_ok(partial, pp));
-  }
-  if (auto h = parse_vnet(bytes)) {
-    if (auto inner = parse(std::span<const std::uint8_t>(bytes).subspan(VnetHeader::kSize))) {
-      if (auto how = checksum_of(*h, *inner); how && *how == L4Checksum::partial)
-        FUZZ_CHECK(h->csum_start == inner->transport && h->csum_offset == checksum_field(inner->protocol));
-      if (checksum_of(*h, *inner) && h->gso()) FUZZ_CHECK(inner->protocol == kTcp && (h->flags & VnetHeader::kNeedsCsum));
-    }
   }
   std::vector<std::uint8_t> out(udp_header_size(original.v6()) + original.payload_size());
   std::memcpy(out.data() + udp_header_size(original.v6()), data + original.payload, original.payload_size());
