@@ -5,10 +5,15 @@
 # and a mixed inbound, both to one anytls outbound; the destinations sit on
 # the server namespace's lo.
 #   - download of SIZE_MB (default 1024) from 10.99.0.1: through the tun
-#     (curl to the IP) and through the mixed inbound (curl --socks5);
+#     (curl to the IP) and through the mixed inbound (curl --socks5), and
+#     the client process's CPU time for each (on a shared machine the cost
+#     per byte says more than the rate);
 #   - TTFB of a small request by name, median of 20: through the tun (the
 #     name resolves through fakeip/hijack-dns) and through mixed
-#     (--socks5-hostname);
+#     (--socks5-hostname, which skips curl's own lookup); the same with
+#     curl resolving for both (--socks5: the fake address the tun's DNS
+#     gave); the same by IP (no DNS: the connection alone), and the DNS
+#     query through the tun (hijack-dns) by itself;
 #   - RSS of the client per open TCP connection: 400 idle connections
 #     through the tun, then 400 through mixed, each in a fresh client process.
 #   usage: bench/tun_vs_mixed.sh ANYTLS_BIN   (root)
@@ -146,16 +151,47 @@ echo "client RSS per open TCP connection ($conns idle, each in a fresh client): 
 
 # The downloads in one client process, one after the other.
 start_client
-rate() {  # curl args...: MB/s of the download
-  in_cli curl -sS -o /dev/null -w '%{speed_download}' "$@" | awk '{printf "%.0f", $1 / 1048576}'
+ticks() {  # the client's CPU time (user + system, all threads), in clock ticks
+  cat /proc/"$client"/task/*/stat | awk '{t += $14 + $15} END {print t}'
 }
-tun_rate=$(rate http://10.99.0.1:8080/big)
-mixed_rate=$(rate --socks5 127.0.0.1:1080 http://10.99.0.1:8080/big)
-echo "download ${size_mb} MiB: tun ${tun_rate} MB/s, mixed ${mixed_rate} MB/s ($(( 100 * tun_rate / (mixed_rate > 0 ? mixed_rate : 1) )) %)"
+rate() {  # curl args...: MB/s of the download; sets cpu_ms, the client's CPU time for it
+  local before r
+  before=$(ticks)
+  r=$(in_cli curl -sS -o /dev/null -w '%{speed_download}' "$@" | awk '{printf "%.0f", $1 / 1048576}')
+  cpu_ms=$(( ($(ticks) - before) * 1000 / $(getconf CLK_TCK) ))
+  echo "$r"
+}
+rate http://10.99.0.1:8080/big > "$work/rate"
+tun_rate=$(cat "$work/rate") tun_cpu=$cpu_ms
+rate --socks5 127.0.0.1:1080 http://10.99.0.1:8080/big > "$work/rate"
+mixed_rate=$(cat "$work/rate") mixed_cpu=$cpu_ms
+echo "download ${size_mb} MiB: tun ${tun_rate} MB/s, mixed ${mixed_rate} MB/s ($(( 100 * tun_rate / (mixed_rate > 0 ? mixed_rate : 1) )) %);" \
+  "client CPU: tun ${tun_cpu} ms, mixed ${mixed_cpu} ms"
 
-ttfb() {  # curl args...: median time to first byte over 20 requests, in ms
-  for _ in $(seq 20); do in_cli curl -sS -o /dev/null -w '%{time_starttransfer}\n' "$@"; done |
+ttfb() {  # curl args...: median time to first byte over 20 requests, in ms (TIMER= another curl timer)
+  for _ in $(seq 20); do in_cli curl -sS -o /dev/null -w "%{${TIMER:-time_starttransfer}}\n" "$@"; done |
     sort -n | awk '{a[NR] = $1} END {printf "%.2f", a[int((NR + 1) / 2)] * 1000}'
 }
 echo "TTFB by name (median of 20): tun $(ttfb -4 http://web.test:8080/small) ms, mixed $(ttfb --socks5-hostname 127.0.0.1:1080 http://web.test:8080/small) ms"
+# The same lookup on both sides: curl resolves the name through the tun's
+# DNS (a fake address) and hands mixed that address (--socks5, not -hostname).
+echo "TTFB by name, curl resolving for both (median of 20): tun $(ttfb -4 http://web.test:8080/small) ms, mixed $(ttfb -4 --socks5 127.0.0.1:1080 http://web.test:8080/small) ms"
+echo "TTFB by IP (median of 20): tun $(ttfb http://10.99.0.1:8080/small) ms, mixed $(ttfb --socks5 127.0.0.1:1080 http://10.99.0.1:8080/small) ms"
+cat > "$work/dns.py" <<'PY'
+# One A query for web.test through the tun, timed: the median of 20, in ms.
+import socket, struct, time
+q = struct.pack("!HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0) + b"\x03web\x04test\x00" + struct.pack("!HH", 1, 1)
+times = []
+for _ in range(20):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # a new port each time, as a resolver does
+    s.settimeout(5)
+    t = time.perf_counter()
+    s.sendto(q, ("10.53.0.53", 53))
+    s.recv(4096)
+    times.append(time.perf_counter() - t)
+    s.close()
+print("%.2f" % (sorted(times)[10] * 1000))
+PY
+echo "DNS query through the tun (hijack-dns, fakeip), median of 20: $(in_cli python3 "$work/dns.py") ms;" \
+  "curl's name lookup by it: $(TIMER=time_namelookup ttfb -4 http://web.test:8080/small) ms"
 

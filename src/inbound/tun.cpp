@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <deque>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -23,6 +25,7 @@
 #include "tun/auto_route.hpp"
 #include "tun/device.hpp"
 #include "tun/nat.hpp"
+#include "tun/offload.hpp"
 #include "tun/packet.hpp"
 
 namespace anytls::inbound {
@@ -121,6 +124,10 @@ struct TunState {
   std::unordered_set<TunTcp*> tcp;
   net::TaskGroup tasks;
   bool stopped = false;
+  // What the device handed over: packets, GSO super-packets among them,
+  // and those refused for an offload header the stack cannot follow.
+  std::uint64_t packets_in = 0, gso_in = 0, offload_refused = 0;
+  std::size_t largest_in = 0;
 
   std::string log_name() const { return "inbound/tun[" + tag + "]"; }
   Family& family(bool v6_) { return v6_ ? v6 : v4; }
@@ -183,7 +190,10 @@ void accept_one(std::shared_ptr<TunState> st, bool v6, asio::ip::tcp::socket soc
 }
 
 // A packet from the tun: toward the client (from our listener) or from it.
-void on_tcp(TunState& st, std::span<std::uint8_t> bytes, tun::Packet& p) {
+// frame: the packet behind the device's header (head bytes, kept as it is:
+// the rewrite changes no length or offset it holds).
+void on_tcp(TunState& st, std::span<std::uint8_t> frame, std::size_t head, tun::Packet& p, tun::L4Checksum sum) {
+  const auto bytes = frame.subspan(head);
   auto& fam = st.family(p.v6());
   if (!fam.enabled) return;
   const auto now = Clock::now();
@@ -191,7 +201,7 @@ void on_tcp(TunState& st, std::span<std::uint8_t> bytes, tun::Packet& p) {
     const tun::FlowKey* flow = st.nat.flow_of(p.destination.port, now);
     if (!flow) return;
     const tun::FlowKey back = *flow;
-    tun::rewrite(bytes, p, back.destination, back.source);
+    tun::rewrite(bytes, p, back.destination, back.source, sum);
   } else {
     const bool syn = (p.tcp_flags & (tun::kSyn | tun::kAck)) == tun::kSyn;
     auto port = st.nat.port_for({p.source, p.destination}, syn, now);
@@ -202,9 +212,9 @@ void on_tcp(TunState& st, std::span<std::uint8_t> bytes, tun::Packet& p) {
       }
       return;  // no entry: not a connection we know (the client times out)
     }
-    tun::rewrite(bytes, p, {fam.nat, *port}, {fam.server, fam.port});
+    tun::rewrite(bytes, p, {fam.nat, *port}, {fam.server, fam.port}, sum);
   }
-  if (auto ec = st.device->write(bytes.first(p.size)))
+  if (auto ec = st.device->write(frame.first(head + p.size)))
     spdlog::debug("{}: write to {}: {}", st.log_name(), st.device->name(), ec.message());
 }
 
@@ -237,9 +247,13 @@ asio::awaitable<void> flow_up(std::shared_ptr<TunUdpFlow> flow, net::PacketConn&
 
 asio::awaitable<void> flow_down(std::shared_ptr<TunState> st, std::shared_ptr<TunUdpFlow> flow, net::PacketConn& remote) {
   const bool v6 = flow->key.source.ip.v6;
-  const std::size_t header = tun::udp_header_size(v6);
+  // The device's header (no offload asked of it: the checksum is ours) in front.
+  const std::size_t head = st->device ? st->device->header_size() : 0;
+  const std::size_t header = head + tun::udp_header_size(v6);
   // One MTU: a larger answer could not cross the tun unfragmented either.
-  std::vector<std::uint8_t> buf(std::max<std::size_t>(st->options.mtu, 1280));
+  std::vector<std::uint8_t> buf(head + std::max<std::size_t>(st->options.mtu, 1280));
+  if (head != 0) tun::put_vnet(buf, tun::VnetHeader{});
+  const std::span<std::uint8_t> packet_room(buf.data() + head, buf.size() - head);
   net::Address from;
   const asio::mutable_buffer room(buf.data() + header, buf.size() - header);
   while (!flow->closed) {
@@ -248,9 +262,9 @@ asio::awaitable<void> flow_down(std::shared_ptr<TunState> st, std::shared_ptr<Tu
     flow->last = Clock::now();
     flow->down += n;
     // From the address the client sent to (a fake address answers as itself).
-    const std::size_t size = tun::build_udp(buf, flow->key.destination, flow->key.source, n);
+    const std::size_t size = tun::build_udp(packet_room, flow->key.destination, flow->key.source, n);
     if (size == 0 || !st->device) continue;
-    if (auto wec = st->device->write(std::span<const std::uint8_t>(buf.data(), size)))
+    if (auto wec = st->device->write(std::span<const std::uint8_t>(buf.data(), head + size)))
       spdlog::debug("{}: write to {}: {}", st->log_name(), st->device->name(), wec.message());
   }
   flow->close();
@@ -313,9 +327,11 @@ void on_udp(std::shared_ptr<TunState>& st, std::span<const std::uint8_t> bytes, 
 // ---- the device ----------------------------------------------------------------------
 
 asio::awaitable<void> packet_loop(std::shared_ptr<TunState> st) {
-  // One packet at a time, MTU sized (a packet past it is cut by the read).
-  std::vector<std::uint8_t> buf(st->device->mtu());
+  // One packet at a time: MTU sized (a packet past it is cut by the read),
+  // or with offload a super-packet and its header (64 KiB, one per inbound).
+  std::vector<std::uint8_t> buf(st->device->frame_size());
   const std::span<std::uint8_t> whole(buf);
+  const std::size_t head = st->device->header_size();
   while (!st->stopped && st->device) {
     auto [ec, n] = co_await st->device->read(whole);
     if (ec) {
@@ -323,10 +339,26 @@ asio::awaitable<void> packet_loop(std::shared_ptr<TunState> st) {
         spdlog::error("{}: read {}: {}", st->log_name(), st->device->name(), ec.message());
       break;
     }
-    auto bytes = std::span<std::uint8_t>(buf.data(), n);
+    if (n < head) continue;
+    const auto frame = std::span<std::uint8_t>(buf.data(), n);
+    const auto bytes = frame.subspan(head);
     auto p = tun::parse(bytes);
     if (!p) continue;  // ICMP, fragments, other protocols, malformed
-    if (p->protocol == tun::kTcp) on_tcp(*st, bytes, *p);
+    ++st->packets_in;
+    st->largest_in = std::max(st->largest_in, p->size);
+    auto sum = tun::L4Checksum::full;
+    if (head != 0) {
+      const auto vnet = tun::parse_vnet(frame);
+      const auto how = tun::checksum_of(*vnet, *p);
+      if (!how) {
+        ++st->offload_refused;
+        continue;
+      }
+      sum = *how;
+      if (vnet->gso()) ++st->gso_in;
+    }
+    // A UDP payload is taken as it is: its checksum, partial or not, stays behind.
+    if (p->protocol == tun::kTcp) on_tcp(*st, frame, head, *p, sum);
     else on_udp(st, bytes, *p);
   }
 }
@@ -424,6 +456,9 @@ std::error_code TunInbound::start() {
   tun::DeviceConfig cfg;
   cfg.name = st.options.interface_name;
   cfg.mtu = st.options.mtu;
+  // For the tests of the path without offloads, on a kernel that has them.
+  const char* no_offload = std::getenv("ANYTLS_TUN_NO_OFFLOAD");
+  cfg.offload = no_offload == nullptr || std::string_view(no_offload) == "0";
   for (const auto& text : st.options.address) {
     auto prefix = parse_prefix(text);
     cfg.addresses.push_back(prefix);
@@ -472,8 +507,9 @@ std::error_code TunInbound::start() {
   }
   std::string addresses;
   for (const auto& a : st.options.address) addresses += (addresses.empty() ? "" : ", ") + a;
-  spdlog::info("{}: started at {} ({}), mtu {}, stack system", st.log_name(), st.device->name(), addresses,
-               st.device->mtu());
+  const std::string offload = st.device->offload() ? "gso" : "off (" + st.device->offload_note() + ")";
+  spdlog::info("{}: started at {} ({}), mtu {}, stack system, offload {}", st.log_name(), st.device->name(), addresses,
+               st.device->mtu(), offload);
   if (st.options.stack != "system")
     spdlog::info("{}: stack \"{}\" is served by the system stack (TCP through the kernel, UDP as packets)",
                  st.log_name(), st.options.stack);
@@ -495,7 +531,13 @@ void TunInbound::stop() {
   }
   for (bool v6 : {false, true})
     if (auto& l = st.family(v6).listener) l->close();
-  if (st.device) st.device->close();
+  if (st.device) {
+    spdlog::debug("{}: {} packets read from {}, {} of them GSO super-packets, largest {} bytes; {} refused for "
+                  "their offload header, {} writes dropped",
+                  st.log_name(), st.packets_in, st.device->name(), st.gso_in, st.largest_in, st.offload_refused,
+                  st.device->dropped_writes());
+    st.device->close();
+  }
   std::vector<std::shared_ptr<TunUdpFlow>> flows;
   for (auto& [key, flow] : st.udp) flows.push_back(flow);
   for (auto& f : flows) f->close();

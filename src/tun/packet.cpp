@@ -24,6 +24,10 @@ void adjust_bytes(std::uint8_t* check, const std::uint8_t* old_bytes, const std:
   for (std::size_t i = 0; i + 1 < n; i += 2) adjust(check, get16(old_bytes + i), get16(new_bytes + i));
 }
 
+// A partial checksum is a sum, not its complement: the same update on the
+// inverted field.
+void invert(std::uint8_t* check) { put16(check, static_cast<std::uint16_t>(~get16(check))); }
+
 // Offsets of the address fields.
 std::size_t src_at(bool v6) { return v6 ? 8 : 12; }
 std::size_t dst_at(bool v6) { return v6 ? 24 : 16; }
@@ -121,31 +125,40 @@ std::optional<Packet> parse(std::span<const std::uint8_t> b) {
   return p;
 }
 
-void rewrite(std::span<std::uint8_t> b, Packet& p, const Endpoint& source, const Endpoint& destination) {
+void rewrite(std::span<std::uint8_t> b, Packet& p, const Endpoint& source, const Endpoint& destination,
+             L4Checksum checksum) {
   const bool v6 = p.v6();
   std::uint8_t* ip = b.data();
   std::uint8_t* l4 = ip + p.transport;
-  std::uint8_t* check = l4 + (p.protocol == kTcp ? 16 : 6);
+  std::uint8_t* check = l4 + checksum_field(p.protocol);
+  const bool partial = checksum == L4Checksum::partial;
   // A UDP/IPv4 checksum of 0 means none was sent: it stays none.
-  const bool l4_sum = !(p.protocol == kUdp && !v6 && get16(check) == 0);
+  const bool l4_sum = partial || !(p.protocol == kUdp && !v6 && get16(check) == 0);
+  if (partial) invert(check);
   const std::size_t n = v6 ? 16 : 4;
   auto replace = [&](std::size_t at, const Ip& to) {
     if (l4_sum) adjust_bytes(check, ip + at, to.bytes.data(), n);
     if (!v6) adjust_bytes(ip + 10, ip + at, to.bytes.data(), n);  // the IPv4 header checksum
     std::memcpy(ip + at, to.bytes.data(), n);
   };
+  // The ports are outside the pseudo-header: a partial sum does not cover them.
   auto replace_port = [&](std::size_t at, std::uint16_t port) {
-    if (l4_sum) adjust(check, get16(l4 + at), port);
+    if (l4_sum && !partial) adjust(check, get16(l4 + at), port);
     put16(l4 + at, port);
   };
   replace(src_at(v6), source.ip);
   replace(dst_at(v6), destination.ip);
   replace_port(0, source.port);
   replace_port(2, destination.port);
+  if (partial) invert(check);
   // 0 is "no checksum" for UDP: a computed 0 is sent as its other form.
-  if (p.protocol == kUdp && l4_sum && get16(check) == 0) put16(check, 0xffff);
+  else if (p.protocol == kUdp && l4_sum && get16(check) == 0) put16(check, 0xffff);
   p.source = source;
   p.destination = destination;
+}
+
+std::uint32_t pseudo_header_sum(std::span<const std::uint8_t> b, const Packet& p) {
+  return pseudo_sum(b.data(), p.v6(), p.protocol, p.size - p.transport);
 }
 
 bool checksums_ok(std::span<const std::uint8_t> b, const Packet& p) {

@@ -57,15 +57,27 @@ struct Packet {
 // length a header claims is checked against the bytes).
 std::optional<Packet> parse(std::span<const std::uint8_t> bytes);
 
+// What the TCP/UDP checksum field of a packet holds: the checksum, or
+// (a packet whose checksum the device finishes: tun/offload.hpp) the
+// pseudo-header's sum only, not inverted, which covers the addresses but
+// not the ports.
+enum class L4Checksum { full, partial };
+
 // Rewrites source and destination (addresses of the packet's own family)
 // in place, updating the IPv4 header checksum and the TCP/UDP checksum
-// incrementally. p: what parse() returned for these bytes.
-void rewrite(std::span<std::uint8_t> bytes, Packet& p, const Endpoint& source, const Endpoint& destination);
+// field incrementally, as what it holds requires. p: what parse() returned
+// for these bytes.
+void rewrite(std::span<std::uint8_t> bytes, Packet& p, const Endpoint& source, const Endpoint& destination,
+             L4Checksum checksum = L4Checksum::full);
 
 // The Internet checksum (RFC 1071) of bytes from scratch, folded, not
 // inverted; `sum` carries a partial sum in.
 std::uint32_t sum_words(std::span<const std::uint8_t> bytes, std::uint32_t sum = 0);
 std::uint16_t fold(std::uint32_t sum);
+// The sum of p's pseudo-header (addresses, protocol, TCP/UDP length), unfolded.
+std::uint32_t pseudo_header_sum(std::span<const std::uint8_t> bytes, const Packet& p);
+// Offset of p's TCP/UDP checksum field from its transport header.
+inline constexpr std::size_t checksum_field(std::uint8_t protocol) { return protocol == kTcp ? 16 : 6; }
 // Whether the packet's IPv4 header checksum (v4) and TCP/UDP checksum
 // verify, computed from scratch (tests, and nothing on the data path).
 bool checksums_ok(std::span<const std::uint8_t> bytes, const Packet& p);
