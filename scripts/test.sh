@@ -22,6 +22,10 @@ common=(-G Ninja -DANYTLS_BENCH=OFF -DANYTLS_WERROR=ON)
 # 8 sources; tests one source per unit): the CI budget is 25 minutes on 2
 # cores.
 sanitizer=(-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" -DCMAKE_UNITY_BUILD=ON)
+# The TSan build, the last one and alone on the machine at its end, compiles
+# the library at -O0: 44 % less compile time than -O1 (measured on one unity
+# batch), while its 12 tests, mostly waiting, take a few seconds more.
+tsan_flags=(-DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O0" -DCMAKE_UNITY_BUILD=ON)
 # ThreadSanitizer: the tests where threads meet (the resolver's workers
 # posting back, sessions, the pool, the server end to end, two worker
 # threads: integ_workers_test, and the pool and client tests once more with
@@ -77,7 +81,7 @@ echo "== [$((SECONDS))s] package (cpack -G DEB from the optimised build, unpacke
 echo "== [$((SECONDS))s] build (ASan+UBSan)"
 finish_build build-asan "$asan_build"
 build_targets=(--target "${tsan_targets[@]}")
-start_build build-tsan "${common[@]}" "${sanitizer[@]}" -DANYTLS_TSAN=ON
+start_build build-tsan "${common[@]}" "${tsan_flags[@]}" -DANYTLS_TSAN=ON
 tsan_build=$build_pid
 echo "== [$((SECONDS))s] tests (ASan+UBSan; the TSan build runs meanwhile, log in build-tsan.log)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

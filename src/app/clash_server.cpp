@@ -365,7 +365,7 @@ Action decide(const ClashApi& api, const http::RequestHead& req, const Target& t
   return a;
 }
 
-asio::awaitable<std::optional<http::Response>> answer(ClashApi* api, http::Request& req, http::Connection& c) {
+asio::awaitable<std::optional<http::Response>> answer(ClashApi* api, http::IncomingRequest& req, http::Connection& c) {
   const Target t = parse_target(req.head.target);
   Action a = decide(*api, req.head, t);
   if (a.authorised) c.authorised();
@@ -412,7 +412,7 @@ http::Response refusal(http::Refusal why) {
 }  // namespace
 
 ClashServer::ClashServer(asio::io_context& io, ClashApi& api) {
-  http::Server::Handler handler = [p = &api](http::Request& req, http::Connection& c) { return answer(p, req, c); };
+  http::Server::Handler handler = [p = &api](http::IncomingRequest& req, http::Connection& c) { return answer(p, req, c); };
   st_ = std::make_shared<State>(io, api, std::move(handler), http::Server::Refuse(refusal));
 }
 

@@ -107,7 +107,7 @@ struct MetricsServer::State {
 
 namespace {
 
-asio::awaitable<std::optional<http::Response>> answer(std::shared_ptr<Scrapes> sc, http::Request& req,
+asio::awaitable<std::optional<http::Response>> answer(std::shared_ptr<Scrapes> sc, http::IncomingRequest& req,
                                                       http::Connection& c) {
   // The body is gathered only for an authorised scrape, from every worker
   // in turn (asynchronous).
@@ -147,7 +147,7 @@ MetricsServer::MetricsServer(asio::io_context& io, config::MetricsOptions opts, 
 
 MetricsServer::MetricsServer(asio::io_context& io, config::MetricsOptions opts, Render render) {
   auto sc = std::make_shared<Scrapes>(Scrapes{std::move(opts), std::move(render)});
-  http::Server::Handler handler = [sc](http::Request& req, http::Connection& c) { return answer(sc, req, c); };
+  http::Server::Handler handler = [sc](http::IncomingRequest& req, http::Connection& c) { return answer(sc, req, c); };
   st_ = std::make_shared<State>(io, sc, std::move(handler), http::Server::Refuse(refusal));
 }
 

@@ -199,8 +199,8 @@ class TlsTransport final : public Transport {
     outbound::HttpRequest request;
     request.method = "POST";
     request.url = "https://" + authority + path_;
-    request.headers.push_back(http::Header{"Content-Type", "application/dns-message"});
-    request.headers.push_back(http::Header{"Accept", "application/dns-message"});
+    request.headers.push_back(http::Field{"Content-Type", "application/dns-message"});
+    request.headers.push_back(http::Field{"Accept", "application/dns-message"});
     request.body.assign(query.begin(), query.end());
     return request;
   }

@@ -1,12 +1,10 @@
-// The one way into Boost.Beast: its HTTP parser and serializer only, with
-// std::string_view as its string view. Beast's stream I/O is not used (our
+// The one way into Boost.Beast: its HTTP parser and serializer only (its
+// string_view, boost::core::string_view, converts to and from
+// std::string_view both ways). Beast's stream I/O is not used (our
 // connections are net::Conn coroutines), so Boost.Asio appears here only for
 // Beast's buffer types, beside the standalone asio the rest of the code uses.
 // Include this from src/http/*.cpp only: it is heavy to compile.
 #pragma once
-#ifndef BOOST_BEAST_USE_STD_STRING_VIEW
-#define BOOST_BEAST_USE_STD_STRING_VIEW
-#endif
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/serializer.hpp>

@@ -113,15 +113,9 @@ bool parse_headers(const Lines& lines, Headers& headers, Parsed<T>& r) {
 }
 
 bool parse_version(std::string_view v, int& minor) {
-  if (v == "HTTP/1.1") {
-    minor = 1;
-    return true;
-  }
-  if (v == "HTTP/1.0") {
-    minor = 0;
-    return true;
-  }
-  return false;
+  const auto m = http1_minor(v);
+  if (m) minor = *m;
+  return m.has_value();
 }
 
 // Calls f(token) for each comma-separated, trimmed, non-empty element.
@@ -226,6 +220,12 @@ bool has_token(const Headers& h, std::string_view name, std::string_view token) 
     for_each_token(hd.value, [&](std::string_view t) { found = found || iequals(t, token); });
   }
   return found;
+}
+
+std::optional<int> http1_minor(std::string_view version) {
+  if (version == "HTTP/1.1") return 1;
+  if (version == "HTTP/1.0") return 0;
+  return std::nullopt;
 }
 
 Parsed<RequestHead> parse_request_head(std::string_view in, std::size_t max_size) {

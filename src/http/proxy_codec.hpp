@@ -53,6 +53,9 @@ struct Parsed {
   std::string error;
 };
 
+// "HTTP/1.1" -> 1, "HTTP/1.0" -> 0; any other version: nullopt.
+std::optional<int> http1_minor(std::string_view version);
+
 // Parses one head from the start of `in`. Leading empty lines are skipped
 // (RFC 9112 2.2). too_large: no complete head within max_size bytes.
 Parsed<RequestHead> parse_request_head(std::string_view in, std::size_t max_size = kMaxHeadSize);

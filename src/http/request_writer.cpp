@@ -18,13 +18,6 @@ bool method_carries_body(beast_http::verb v) {
 
 }  // namespace
 
-bool same_field_name(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  return true;
-}
-
 net::Result<std::string> serialize(const Request& request) {
   bool ok = !request.method.empty() && request.method.find(' ') == std::string::npos && field_text_clean(request.method) &&
             !request.target.empty() && request.target.find(' ') == std::string::npos && field_text_clean(request.target) &&

@@ -7,24 +7,17 @@
 
 #include <asio/awaitable.hpp>
 
+#include "http/request_head.hpp"
 #include "net/conn.hpp"
 #include "net/result.hpp"
 
 namespace anytls::http {
 
-struct Header {
-  std::string name;
-  std::string value;
-};
-
-// Field names compare without regard to case (RFC 9110 5.1).
-bool same_field_name(std::string_view a, std::string_view b);
-
 struct Request {
   std::string method = "GET";
   std::string target = "/";  // origin form: path and query
   std::string host;          // the Host header: the URL's authority
-  std::vector<Header> headers;
+  Fields headers;
   // Sent with its Content-Length when not empty (or when the method
   // carries a body: POST, PUT, PATCH).
   std::string body;

@@ -51,6 +51,12 @@ std::string write(beast_http::response<beast_http::string_body>& m, bool head_on
 
 }  // namespace
 
+std::string_view Response::field(std::string_view name) const {
+  for (const auto& f : fields)
+    if (iequals(f.name, name)) return f.value;
+  return {};
+}
+
 std::string serialize(const Response& r, bool head_only) {
   auto m = message(r, true);
   if (!head_only) m.body() = r.body;

@@ -9,12 +9,16 @@
 
 namespace anytls::http {
 
+// A response the servers send, or the client received.
 struct Response {
   int status = 200;
   std::string reason;  // empty: the standard phrase of the status
-  Fields fields;       // sent in this order
+  Fields fields;       // in the order sent
   std::string body;
   bool close = false;  // Connection: close, and the connection ends after it
+
+  // The first value of the field `name` (any case); empty when absent.
+  std::string_view field(std::string_view name) const;
 };
 
 // The head and body. Content-Length is added after the fields (unless one is

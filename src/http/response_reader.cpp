@@ -18,12 +18,6 @@ using ResponseParser = beast_http::response_parser<beast_http::string_body>;
 
 }  // namespace
 
-std::string_view Response::header(std::string_view name) const {
-  for (const auto& h : headers)
-    if (same_field_name(h.name, name)) return h.value;
-  return {};
-}
-
 std::string size_words(std::size_t bytes) {
   if (bytes >= 1024 && bytes % 1024 == 0) return std::to_string(bytes / 1024) + " KiB";
   return std::to_string(bytes) + " bytes";
@@ -133,9 +127,9 @@ asio::awaitable<net::Result<Response>> ResponseReader::read_head() {
   }
   const auto& msg = s.parser->get();
   Response r;
-  r.status = msg.result_int();
+  r.status = static_cast<int>(msg.result_int());
   r.reason = std::string(msg.reason());
-  for (const auto& field : msg) r.headers.push_back(Header{std::string(field.name_string()), std::string(field.value())});
+  for (const auto& field : msg) r.fields.push_back(Field{std::string(field.name_string()), std::string(field.value())});
   co_return r;
 }
 

@@ -14,20 +14,11 @@
 #include <asio/awaitable.hpp>
 
 #include "http/request_writer.hpp"
+#include "http/response.hpp"
 #include "net/conn.hpp"
 #include "net/result.hpp"
 
 namespace anytls::http {
-
-struct Response {
-  unsigned status = 0;
-  std::string reason;
-  std::vector<Header> headers;  // as received, in order
-  std::string body;
-
-  // The first value of the field `name` (any case); empty when absent.
-  std::string_view header(std::string_view name) const;
-};
 
 struct ResponseLimits {
   // The status line and fields together; the bytes held while a chunk-size

@@ -58,7 +58,7 @@ asio::awaitable<std::error_code> write_within(tcp::socket& s, const std::string&
 // One request read from a connection: the request, or what the core
 // refuses, or neither when the client went away or stayed silent.
 struct Incoming {
-  std::optional<Request> request;
+  std::optional<IncomingRequest> request;
   std::optional<Refusal> refused;
 };
 
@@ -92,7 +92,7 @@ asio::awaitable<Incoming> read_request(StatePtr st, SocketPtr s, std::string& in
     out.refused = r == RequestHeadParser::Result::too_large ? Refusal::head_too_large : Refusal::bad_request;
     co_return out;
   }
-  Request req;
+  IncomingRequest req;
   req.head = parser.take();
   if (req.head.chunked) {
     out.refused = Refusal::bad_framing;
@@ -128,7 +128,7 @@ asio::awaitable<void> serve(StatePtr st, SocketPtr s) {
       break;
     }
     if (!incoming.request) break;
-    Request& req = *incoming.request;
+    IncomingRequest& req = *incoming.request;
     Connection c(st, s, req.head.keep_alive());
     auto response = co_await st->handler(req, c);
     authorised = authorised || c.is_authorised();

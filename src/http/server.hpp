@@ -40,7 +40,8 @@ struct ServerLimits {
   net::Clock::duration write_timeout = std::chrono::seconds(30);
 };
 
-struct Request {
+// A request as the server received it: its head and its whole body.
+struct IncomingRequest {
   RequestHead head;
   std::string body;
 };
@@ -88,7 +89,7 @@ class Server {
   // A response to send (HEAD: its head only), or nullopt when the handler
   // wrote its answer itself (a file, a chunked stream, WebSocket). The
   // connection is kept when the client asked and the answer allows it.
-  using Handler = std::function<asio::awaitable<std::optional<Response>>(Request&, Connection&)>;
+  using Handler = std::function<asio::awaitable<std::optional<Response>>(IncomingRequest&, Connection&)>;
   // The answer to what the core refuses (each endpoint has its own body).
   using Refuse = std::function<Response(Refusal)>;
 

@@ -1,6 +1,7 @@
 #include "inbound/sniff.hpp"
 
 #include "dns/message.hpp"
+#include "http/proxy_codec.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -141,7 +142,7 @@ Result http_host(std::span<const std::uint8_t> bytes) {
   if (line_end == std::string_view::npos) return s.size() > 8192 ? not_this() : need_more();
   auto line = s.substr(0, line_end);
   auto last_space = line.rfind(' ');
-  if (last_space == std::string_view::npos || line.substr(last_space + 1).rfind("HTTP/1.", 0) != 0) return not_this();
+  if (last_space == std::string_view::npos || !http::proxy::http1_minor(line.substr(last_space + 1))) return not_this();
   std::size_t pos = line_end + 2;
   while (true) {
     auto end = s.find("\r\n", pos);

@@ -28,7 +28,7 @@ bool is_redirect(unsigned status) {
 
 bool has_header(const HttpRequest& request, std::string_view name) {
   for (const auto& h : request.headers)
-    if (http::same_field_name(h.name, name)) return true;
+    if (http::iequals(h.name, name)) return true;
   return false;
 }
 
@@ -39,9 +39,9 @@ http::Request wire_request(const HttpRequest& request, const http::ClientUrl& ur
   r.target = url.target;
   r.host = url.host_header;
   r.headers = request.headers;
-  if (!has_header(request, "User-Agent")) r.headers.push_back(http::Header{"User-Agent", "anytls-cpp"});
-  if (!has_header(request, "Accept-Encoding")) r.headers.push_back(http::Header{"Accept-Encoding", "identity"});
-  if (!has_header(request, "Connection")) r.headers.push_back(http::Header{"Connection", "close"});
+  if (!has_header(request, "User-Agent")) r.headers.push_back(http::Field{"User-Agent", "anytls-cpp"});
+  if (!has_header(request, "Accept-Encoding")) r.headers.push_back(http::Field{"Accept-Encoding", "identity"});
+  if (!has_header(request, "Connection")) r.headers.push_back(http::Field{"Connection", "close"});
   r.body = request.body;
   return r;
 }
@@ -66,7 +66,7 @@ asio::awaitable<net::Result<http::Response>> exchange_checked(net::Conn* conn, c
   auto got = co_await std::move(exchanging);
   if (!got) co_return request_error(*request, got.error());
   const bool redirect = follow && is_redirect(got->status);
-  if (redirect && got->header("Location").empty()) co_return request_error(*request, "redirect without a Location");
+  if (redirect && got->field("Location").empty()) co_return request_error(*request, "redirect without a Location");
   if (!any_status && !redirect && got->status != 200)
     co_return request_error(*request, "status " + std::to_string(got->status) + " " + got->reason);
   co_return got;
@@ -115,7 +115,7 @@ asio::awaitable<net::Result<http::Response>> request_following(Outbound* via, Ht
     const bool follow = may_follow && hop < limits.redirects;
     got = co_await request_once(via, &request, max_bytes, &limits, follow);
     if (!got || !follow || !is_redirect(got->status)) break;
-    request.url = http::resolve_location(request.url, std::string(got->header("Location")));
+    request.url = http::resolve_location(request.url, std::string(got->field("Location")));
   }
   co_return got;
 }

@@ -45,7 +45,7 @@ struct HttpRequest {
   std::string url;  // http:// or https://
   // Sent besides Host and, unless given here, User-Agent: anytls-cpp,
   // Accept-Encoding: identity and Connection: close.
-  std::vector<http::Header> headers{};
+  http::Fields headers{};
   std::string body;
 };
 

@@ -12,7 +12,7 @@ namespace {
 HttpRequest probe_request(const ProbeUrl& url) {
   HttpRequest request;
   request.url = url.text();
-  request.headers.push_back(http::Header{"Accept", "*/*"});
+  request.headers.push_back(http::Field{"Accept", "*/*"});
   return request;
 }
 

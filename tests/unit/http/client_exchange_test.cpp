@@ -150,7 +150,7 @@ TEST(HttpClientExchange, WritesTheRequestWithHostHeadersAndBody) {
   post.method = "POST";
   post.target = "/dns-query?x=1";
   post.host = "[::1]:8443";
-  post.headers.push_back(Header{"Content-Type", "application/dns-message"});
+  post.headers.push_back(Field{"Content-Type", "application/dns-message"});
   post.body = std::string("\0\1\2", 3);
   auto r = exchange_with({{ok_head(2) + "ok"}}, {}, post);
   ASSERT_TRUE(r.out.response) << r.out.error.text();
@@ -163,7 +163,7 @@ TEST(HttpClientExchange, WritesTheRequestWithHostHeadersAndBody) {
 
 TEST(HttpClientExchange, RefusesLineBreaksInRequestFields) {
   Request bad = get_request();
-  bad.headers.push_back(Header{"X-A", "1\r\nX-Injected: 2"});
+  bad.headers.push_back(Field{"X-A", "1\r\nX-Injected: 2"});
   auto s = serialize(bad);
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().code, ClientError::bad_request);
@@ -182,7 +182,7 @@ TEST(HttpClientExchange, ContentLengthBodyThenTheConnectionHeld) {
   ASSERT_TRUE(r.out.response) << r.out.error.text();
   EXPECT_EQ(r.out.response->status, 200u);
   EXPECT_EQ(r.out.response->reason, "OK");
-  EXPECT_EQ(r.out.response->header("content-length"), "5");
+  EXPECT_EQ(r.out.response->field("content-length"), "5");
   EXPECT_EQ(r.out.response->body, "hello");
   EXPECT_EQ(r.out.first_bytes, 1);
 }
@@ -287,7 +287,7 @@ TEST(HttpClientExchange, HeadOnlyWhenTheCallerSaysSo) {
   auto r = exchange_with({{"HTTP/1.1 302 Found\r\nLocation: /b\r\nContent-Length: 100000\r\n\r\n"}, false}, o);
   ASSERT_TRUE(r.out.response) << r.out.error.text();
   EXPECT_EQ(r.out.response->status, 302u);
-  EXPECT_EQ(r.out.response->header("location"), "/b");
+  EXPECT_EQ(r.out.response->field("location"), "/b");
   EXPECT_EQ(r.out.response->body, "");
 }
 

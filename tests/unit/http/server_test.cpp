@@ -17,7 +17,7 @@ using namespace asio::experimental::awaitable_operators;
 using namespace std::chrono_literals;
 
 // Echoes the request; "/auth" shows the secret, "/bye" closes.
-asio::awaitable<std::optional<http::Response>> echo(http::Request& req, http::Connection& c) {
+asio::awaitable<std::optional<http::Response>> echo(http::IncomingRequest& req, http::Connection& c) {
   if (req.head.target == "/auth") c.authorised();
   http::Response r;
   r.body = req.head.method + " " + req.head.target + " " + req.body;
@@ -32,7 +32,7 @@ http::Response refusal(http::Refusal why) {
 }
 
 std::unique_ptr<http::Server> start(asio::io_context& io, http::ServerLimits limits) {
-  http::Server::Handler handler = [](http::Request& req, http::Connection& c) { return echo(req, c); };
+  http::Server::Handler handler = [](http::IncomingRequest& req, http::Connection& c) { return echo(req, c); };
   auto s = std::make_unique<http::Server>(io, "test-http", limits, std::move(handler), http::Server::Refuse(refusal));
   net::ListenConfig lc;
   lc.listen = "127.0.0.1";

@@ -11,6 +11,7 @@ namespace anytls::inbound {
 namespace {
 
 using namespace anytls::test;
+namespace proxy = anytls::http::proxy;
 using Bytes = std::vector<std::uint8_t>;
 
 #define CO_REQUIRE(cond)                        \
@@ -536,7 +537,7 @@ asio::awaitable<void> http_keep_alive_body(Env& e) {
   EXPECT_EQ(h1.status, 200);
   EXPECT_EQ(b1, "GET /one?x=1 host=origin.test:" + std::to_string(e.http_port()) +
                     " body= hdrs=Host,User-Agent,Connection,");
-  EXPECT_FALSE(http::find_header(h1.headers, "Connection"));
+  EXPECT_FALSE(proxy::find_header(h1.headers, "Connection"));
   // 2: POST with a body, chunked response, pipelined with 3.
   {
     std::string out_ = "POST " + base + "/chunked HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcd"
@@ -545,18 +546,18 @@ asio::awaitable<void> http_keep_alive_body(Env& e) {
   }
   // The chunked response, raw: read it with the tracker.
   std::string raw;
-  http::Parsed<http::ResponseHead> p2;
+  proxy::Parsed<proxy::ResponseHead> p2;
   std::array<char, 4096> buf;
   for (;;) {
-    p2 = http::parse_response_head(pending);
-    if (p2.status != http::Status::need_more) break;
+    p2 = proxy::parse_response_head(pending);
+    if (p2.status != proxy::Status::need_more) break;
     std::size_t n = co_await s.async_read_some(asio::buffer(buf), asio::use_awaitable);
     pending.append(buf.data(), n);
   }
-  CO_REQUIRE(p2.status == http::Status::ok);
-  EXPECT_EQ(http::find_header(p2.value.headers, "Transfer-Encoding").value_or(""), "chunked");
+  CO_REQUIRE(p2.status == proxy::Status::ok);
+  EXPECT_EQ(proxy::find_header(p2.value.headers, "Transfer-Encoding").value_or(""), "chunked");
   pending.erase(0, p2.consumed);
-  http::ChunkedTracker tracker;
+  proxy::ChunkedTracker tracker;
   std::size_t used = 0;
   for (;;) {
     used += tracker.feed(std::string_view(pending).substr(used));
@@ -602,7 +603,7 @@ asio::awaitable<void> http_auth_body(Env& e) {
   }
   auto [h1, b1] = co_await read_response(s, pending);
   EXPECT_EQ(h1.status, 407);
-  EXPECT_TRUE(http::find_header(h1.headers, "Proxy-Authenticate"));
+  EXPECT_TRUE(proxy::find_header(h1.headers, "Proxy-Authenticate"));
   // Same connection, wrong then right credentials ("u:p" = dTpw).
   {
     std::string out_ = "GET " + url + " HTTP/1.1\r\nProxy-Authorization: Basic dTp4\r\n\r\n";
