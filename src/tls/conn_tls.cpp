@@ -16,7 +16,8 @@ namespace {
 constexpr std::size_t kChunk = 16 * 1024 + 512;  // one TLS record and its overhead
 }
 
-ConnTls::ConnTls(std::unique_ptr<net::Conn> inner, SSL_CTX* ctx) : inner_(std::move(inner)), ssl_(SSL_new(ctx)) {
+ConnTls::ConnTls(std::unique_ptr<net::Conn> inner, std::shared_ptr<ClientContext> ctx)
+    : ctx_(std::move(ctx)), inner_(std::move(inner)), ssl_(SSL_new(ctx_->native())) {
   if (!ssl_) return;
   in_ = BIO_new(BIO_s_mem());
   out_ = BIO_new(BIO_s_mem());
@@ -124,7 +125,7 @@ asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> client_handshake_over(s
                                                                                net::Clock::duration timeout,
                                                                                net::Clock* clock) {
   using namespace asio::experimental::awaitable_operators;
-  auto conn = std::make_unique<ConnTls>(std::move(inner), ctx->native());
+  auto conn = std::make_unique<ConnTls>(std::move(inner), ctx);
   if (!conn->native()) co_return net::Error{asio::error::no_memory, "tls handshake with " + peer + ": SSL_new failed"};
   ctx->prepare(conn->native());
   auto hs = co_await (conn->handshake() || net::sleep_for(timeout, clock));

@@ -26,7 +26,10 @@ class ClientContext;
 
 class ConnTls final : public net::Conn {
  public:
-  ConnTls(std::unique_ptr<net::Conn> inner, SSL_CTX* ctx);
+  // Holds ctx for as long as the connection lives: its SSL points at it
+  // (ex_data), and a TLS 1.3 session ticket read after the handshake is
+  // stored there.
+  ConnTls(std::unique_ptr<net::Conn> inner, std::shared_ptr<ClientContext> ctx);
   ~ConnTls() override;
 
   asio::awaitable<std::error_code> handshake();
@@ -46,6 +49,7 @@ class ConnTls final : public net::Conn {
   asio::awaitable<std::error_code> fill();
   std::error_code ssl_error(int ret);
 
+  std::shared_ptr<ClientContext> ctx_;  // before ssl_: freed after it
   std::unique_ptr<net::Conn> inner_;
   SslPtr ssl_;
   BIO* in_ = nullptr;   // owned by ssl_
