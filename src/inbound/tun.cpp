@@ -348,10 +348,20 @@ asio::awaitable<void> packet_loop(std::shared_ptr<TunState> st) {
     st->largest_in = std::max(st->largest_in, p->size);
     auto sum = tun::L4Checksum::full;
     if (head != 0) {
-      const auto vnet = tun::parse_vnet(frame);
-      const auto how = tun::checksum_of(*vnet, *p);
+      auto vnet = tun::parse_vnet(frame);
+      auto how = tun::checksum_of(*vnet, *p);
+      // A checksum left to the device where the rewrite can't update it is
+      // finished here, as a device without the offload would.
+      if (!how && !vnet->gso() && tun::finish_checksum(bytes.first(p->size), *vnet)) {
+        tun::put_vnet(frame, *vnet);
+        how = tun::checksum_of(*vnet, *p);
+      }
       if (!how) {
-        ++st->offload_refused;
+        // A super-packet the stack can't take (never seen: the kernel is
+        // only offered TCP of each family): its connection would stall.
+        if (st->offload_refused++ == 0)
+          spdlog::warn("{}: {} dropped a packet it can't take apart (gso type {}, checksum at {}+{}); later ones are counted at stop",
+                       st->log_name(), st->device->name(), vnet->gso_type, vnet->csum_start, vnet->csum_offset);
         continue;
       }
       sum = *how;

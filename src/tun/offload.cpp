@@ -53,4 +53,15 @@ void complete_checksum(std::span<std::uint8_t> b, const Packet& p) {
   check[1] = static_cast<std::uint8_t>(sum);
 }
 
+bool finish_checksum(std::span<std::uint8_t> b, VnetHeader& h) {
+  const std::size_t start = h.csum_start, field = start + h.csum_offset;
+  if ((h.flags & VnetHeader::kNeedsCsum) == 0 || start >= b.size() || field + 2 > b.size()) return false;
+  auto sum = static_cast<std::uint16_t>(~fold(sum_words(b.subspan(start))));
+  if (sum == 0) sum = 0xffff;  // the same value in one's complement, and UDP's "no checksum" is 0
+  b[field] = static_cast<std::uint8_t>(sum >> 8);
+  b[field + 1] = static_cast<std::uint8_t>(sum);
+  h.flags = static_cast<std::uint8_t>(h.flags & ~VnetHeader::kNeedsCsum);
+  return true;
+}
+
 }  // namespace anytls::tun

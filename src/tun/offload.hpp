@@ -47,4 +47,12 @@ std::optional<L4Checksum> checksum_of(const VnetHeader& h, const Packet& p);
 // sum, stored inverted (UDP: 0 sent as 0xffff). Tests, and a fallback.
 void complete_checksum(std::span<std::uint8_t> bytes, const Packet& p);
 
+// Finishes a checksum that h leaves to the device, wherever h puts it (the
+// one's complement sum of packet[csum_start, end) stored inverted at
+// csum_start + csum_offset, 0 sent as 0xffff), as a device without checksum
+// offload does, and marks h as done (no NEEDS_CSUM). For a packet whose
+// partial checksum checksum_of can't pass on. False, and nothing written,
+// when h is not partial or its place lies outside the packet.
+bool finish_checksum(std::span<std::uint8_t> packet, VnetHeader& h);
+
 }  // namespace anytls::tun

@@ -14,6 +14,7 @@ bin=${1:-${ANYTLS_BIN:?usage: auto-detect-interface-check.sh ANYTLS_BIN}}
 [ "$(id -u)" -eq 0 ] || { echo "skip: needs root (network namespaces)"; exit 77; }
 ip netns list >/dev/null 2>&1 || { echo "skip: no ip netns"; exit 77; }
 source "$(dirname "$0")/lib.sh"  # $work, $pids, cleanup at exit, wait_for
+source "$(dirname "$0")/netns.sh"
 fail() {
   echo "FAIL: $*"
   for f in "$work"/*.log; do echo "--- $f"; cat "$f"; done
@@ -21,7 +22,7 @@ fail() {
 }
 a=anytls-tun-route-adi-$$
 b=anytls-tun-route-adi-peer-$$
-trap 'cleanup; ip netns del $a 2>/dev/null || true; ip netns del $b 2>/dev/null || true' EXIT
+trap 'netns_end $a $b; cleanup' EXIT
 ip netns add "$a"
 ip netns add "$b"
 in_a() { ip netns exec "$a" "$@"; }

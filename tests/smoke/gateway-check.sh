@@ -33,15 +33,17 @@ py=$( [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || command -v python3 )
 lan=gateway-lan-$$ rtr=gateway-rtr-$$ wan=gateway-wan-$$
 work=$(mktemp -d)
 pids=()
+source "$here/netns.sh"
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  netns_end "$lan" "$rtr" "$wan"
   wait 2>/dev/null || true
-  for ns in $lan $rtr $wan; do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 fail() {
   echo "FAIL: $*"
+  netns_end "$lan" "$rtr" "$wan"  # the logs complete
   for f in "$work"/*.log; do echo "--- $f"; tail -n 60 "$f"; done
   exit 1
 }

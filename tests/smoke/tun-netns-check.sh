@@ -32,17 +32,19 @@ work=$(mktemp -d)
 cli=tunstack-cli-$$
 srv=tunstack-srv-$$
 pids=()
+source "$(dirname "$0")/netns.sh"
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  netns_end "$cli" "$srv"
   wait 2>/dev/null || true
-  ip netns del "$cli" 2>/dev/null || true
-  ip netns del "$srv" 2>/dev/null || true
   rm -rf "/etc/netns/$cli"
   rm -rf "$work"
 }
 trap cleanup EXIT
 fail() {
   echo "FAIL: $*"
+  # The client, stopped, logs its tun's packet counts (GSO, refused).
+  netns_end "$cli" "$srv"
   for f in "$work"/*.log; do echo "--- $f"; tail -n 40 "$f"; done
   exit 1
 }

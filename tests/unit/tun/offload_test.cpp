@@ -164,6 +164,35 @@ TEST_P(Gso, UdpPartialFinishedRight) {
   EXPECT_TRUE(checksums_ok(buf, *p));
 }
 
+// A partial checksum the rewrite can't follow is finished wherever the
+// header puts it, as a device without the offload would, and the header
+// then says it is done; a place outside the packet is left alone.
+TEST_P(Gso, PartialFinishedWhereTheHeaderPutsIt) {
+  const bool v6 = GetParam();
+  const auto [client, dest, nat, listener] = nat_path(v6);
+  auto b = tcp_packet(client, dest, kAck, 777);
+  auto p = parse(b);
+  ASSERT_TRUE(p);
+  make_partial(b, *p);
+  VnetHeader h = needs_csum(*p);
+  ASSERT_TRUE(finish_checksum(b, h));
+  EXPECT_EQ(h.flags & VnetHeader::kNeedsCsum, 0);
+  EXPECT_EQ(checksum_of(h, *p), L4Checksum::full);
+  EXPECT_TRUE(checksums_ok(b, *p));
+  EXPECT_EQ(b, tcp_packet(client, dest, kAck, 777));
+  EXPECT_FALSE(finish_checksum(b, h));  // no longer partial
+
+  const auto before = b;
+  VnetHeader outside = needs_csum(*p);
+  outside.csum_offset = static_cast<std::uint16_t>(b.size() - p->transport - 1);
+  EXPECT_FALSE(finish_checksum(b, outside));
+  outside.csum_start = static_cast<std::uint16_t>(b.size());
+  outside.csum_offset = 0;
+  EXPECT_FALSE(finish_checksum(b, outside));
+  EXPECT_EQ(b, before);
+  EXPECT_EQ(outside.flags, VnetHeader::kNeedsCsum);
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, Gso, ::testing::Values(false, true),
                          [](const auto& info) { return info.param ? std::string("v6") : std::string("v4"); });
 
