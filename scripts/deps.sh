@@ -5,7 +5,9 @@ set -euo pipefail
 pkgs=(g++ cmake ninja-build pkg-config libasio-dev libssl-dev openssl
       nlohmann-json3-dev libspdlog-dev libfmt-dev libcli11-dev
       libgtest-dev libgmock-dev libbenchmark-dev
-      clang libclang-rt-14-dev lld curl python3 dpkg-dev
+      # the sanitizer and fuzz builds: clang 19, its sanitizer runtimes and
+      # libFuzzer, llvm-symbolizer for their reports
+      clang-19 libclang-rt-19-dev llvm-19 lld curl python3 dpkg-dev
       # tls.utls: the Chrome ClientHello module (optional part of the build)
       android-libboringssl-dev libbrotli-dev
       prometheus-cpp-dev  # the metrics text format (core library only)

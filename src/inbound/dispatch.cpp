@@ -439,8 +439,9 @@ InboundContext::InboundContext(asio::io_context& io_, std::string tag, config::M
 bool InboundContext::check_user(std::string_view username, std::string_view password) const {
   bool ok = false;
   for (const auto& u : options.users) {
-    // No early exit: every user is compared.
-    bool match = same_secret(u.username, username) & same_secret(u.password, password);
+    // No early exit: every user is compared, both fields of each.
+    bool match = same_secret(u.username, username);
+    match &= same_secret(u.password, password);
     ok = ok || match;
   }
   return ok;

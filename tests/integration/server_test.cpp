@@ -86,8 +86,8 @@ asio::awaitable<void> http_body(Env* env) {
 // what the task was doing, ends that stream, and leaves the session and the
 // server serving.
 asio::awaitable<void> throwing_handler_body(Env* env, spdlog::sinks::ringbuffer_sink_mt* sink) {
-  const std::uint16_t bad_port = 7;
-  env->server_router.before_route = [bad_port](const outbound::Metadata& md) {
+  static constexpr std::uint16_t bad_port = 7;
+  env->server_router.before_route = [](const outbound::Metadata& md) {
     if (md.destination.port == bad_port) throw std::runtime_error("router exploded");
   };
   auto& client = env->make_client(client_options(env->server->port()));

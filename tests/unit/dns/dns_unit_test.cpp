@@ -22,6 +22,7 @@
 #include "route/rule_set.hpp"
 #include "support/config_error.hpp"
 #include "support/run.hpp"
+#include "support/sanitizers.hpp"
 
 namespace anytls::dns {
 namespace {
@@ -365,7 +366,7 @@ TEST(DnsCache, ThousandsOfHugeAnswersStayWithinTheDefaultByteBound) {
     EXPECT_GT(cache.size(), 300u);
     // What the cache counts is what the heap holds, within 10%. (Under the
     // sanitizers malloc is theirs, and mallinfo2() reports nothing.)
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#if !ANYTLS_TEST_SANITIZED
     EXPECT_LE(heap, config::defaults::kDnsCacheMaxBytes + config::defaults::kDnsCacheMaxBytes / 10);
     EXPECT_GE(heap, cache.bytes() - cache.bytes() / 10);
 #endif
