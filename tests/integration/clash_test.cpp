@@ -33,6 +33,7 @@
 #include "net/coro.hpp"
 #include "net/tcp_conn.hpp"
 #include "net/task_group.hpp"
+#include "support/control_options.hpp"
 #include "support/run.hpp"
 
 #include <spdlog/spdlog.h>
@@ -45,54 +46,20 @@ using json = nlohmann::json;
 
 constexpr std::string_view kSecret = "clash-secret";
 
-struct Reply {
-  int status = 0;
-  std::string head;
-  std::string body;
-};
+using Reply = HttpReply;
 
 // One request on a fresh connection (Connection: close), read to EOF.
 asio::awaitable<Reply> request(std::uint16_t port, std::string method, std::string target, std::string headers,
                                std::string body) {
-  auto s = co_await tcp_connect(port);
-  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers +
-                    "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-  auto [wec, wn] = co_await asio::async_write(s, asio::buffer(req), use_tuple);
-  if (wec) throw std::runtime_error("write: " + wec.message());
-  std::string in;
-  std::vector<char> buf(16 * 1024);
-  for (;;) {
-    auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), use_tuple);
-    in.append(buf.data(), n);
-    if (ec) break;
-  }
-  Reply r;
-  auto end = in.find("\r\n\r\n");
-  if (end == std::string::npos) co_return r;
-  r.head = in.substr(0, end);
-  r.body = in.substr(end + 4);
-  if (r.head.size() > 12) r.status = std::stoi(r.head.substr(9, 3));
-  co_return r;
+  return http_request(port, method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers +
+                                "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" +
+                                body);
 }
 
-std::string auth() { return "Authorization: Bearer " + std::string(kSecret) + "\r\n"; }
+std::string auth() { return test::bearer(kSecret); }
 
 // The API on 127.0.0.1, port 0, with kSecret.
-config::ClashApiOptions clash_api_options() {
-  config::ClashApiOptions c;
-  c.listen = "127.0.0.1";
-  c.listen_port = 0;
-  c.secret = std::string(kSecret);
-  return c;
-}
-
-config::OutboundOptions anytls_out(std::string tag, std::uint16_t port) {
-  config::OutboundOptions o;
-  o.type = "anytls";
-  o.tag = std::move(tag);
-  o.options = client_options(port);
-  return o;
-}
+config::ClashApiOptions clash_api_options() { return test::on_loopback<config::ClashApiOptions>(kSecret); }
 
 // a, b: anytls to the two servers; "select": selector of a and b; final: select.
 // A group of type "selector" or "urltest" (probing url).
@@ -116,8 +83,8 @@ config::OutboundOptions group_out(std::string type, std::string tag, std::vector
 
 config::Options options(std::uint16_t port_a, std::uint16_t port_b) {
   config::Options opts;
-  opts.outbounds.push_back(anytls_out("a", port_a));
-  opts.outbounds.push_back(anytls_out("b", port_b));
+  opts.outbounds.push_back(anytls_outbound("a", port_a));
+  opts.outbounds.push_back(anytls_outbound("b", port_b));
   opts.outbounds.push_back(group_out("selector", "select", {"a", "b"}));
   opts.route.final = "select";
   opts.cache_file.enabled = true;
@@ -521,8 +488,7 @@ asio::awaitable<void> stalled_body(Env* env, Results* r, HttpServer* big, std::s
 asio::awaitable<void> stalled_stream_body(Env* env, Results* r, HttpServer* big, std::string cache) {
   auto stack = std::make_unique<Stack>(*env, stall_options(), cache, "");
   const auto api = stack->server->port();
-  auto& client = env->make_client(client_options(env->server->port()));
-  client.start();
+  auto& client = env->start_client();
   auto dialed = co_await client.dial(tcp_to(big->port()));
   CO_ASSERT_TRUE(dialed.ok());
   auto& conn = **dialed;

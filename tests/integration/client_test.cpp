@@ -16,8 +16,7 @@ namespace {
 bool contains(const std::string& s, std::string_view part) { return s.find(part) != std::string::npos; }
 
 asio::awaitable<void> reuse_body(Env* env) {
-  auto& client = env->make_client(client_options(env->server->port()));
-  client.start();
+  auto& client = env->start_client();
   for (int i = 0; i < 5; ++i) {
     auto data = pattern(1000 + 5000 * static_cast<std::size_t>(i), static_cast<unsigned>(i));
     auto problem = co_await dial_echo(&client, env->echo.port(), data);
@@ -33,10 +32,7 @@ asio::awaitable<void> reuse_body(Env* env) {
   EXPECT_EQ(client.idle_count(), 1u);
 }
 
-TEST(AnyTlsClientInteg, SequentialRequestsReuseOneSession) {
-  Env env;
-  run(env, reuse_body(&env), 20s);
-}
+ENV_TEST(AnyTlsClientInteg, SequentialRequestsReuseOneSession, reuse_body, 20s)
 
 // The client's TLS 1.3 offer puts AES-128-GCM first, as Chrome and Go do, and
 // the server (OpenSSL, which follows the client's order in TLS 1.3) takes
@@ -61,35 +57,26 @@ asio::awaitable<void> cipher_order_body(Env* env) {
   EXPECT_EQ(negotiated_cipher(*theirs), "TLS_CHACHA20_POLY1305_SHA256");
 }
 
-TEST(AnyTlsClientInteg, Tls13OfferPrefersAes128GcmUnlessConfigured) {
-  Env env;
-  run(env, cipher_order_body(&env), 20s);
-}
+ENV_TEST(AnyTlsClientInteg, Tls13OfferPrefersAes128GcmUnlessConfigured, cipher_order_body, 20s)
 
 asio::awaitable<void> pin_ok_body(Env* env) {
   auto opts = client_options(env->server->port());
   opts.tls.certificate.clear();  // the pin alone authenticates the server
   opts.tls.certificate_public_key_sha256 = {pem_pin(other_pem().cert), pem_pin(test_pem().cert)};
-  auto& client = env->make_client(opts);
-  client.start();
+  auto& client = env->start_client(opts);
   auto problem = co_await dial_echo(&client, env->echo.port(), "pinned");
   EXPECT_EQ(problem, "");
   EXPECT_EQ(env->server->stats().authenticated, 1u);
 }
 
-TEST(AnyTlsClientInteg, RightPublicKeyPinWorks) {
-  Env env;
-  run(env, pin_ok_body(&env), 20s);
-}
+ENV_TEST(AnyTlsClientInteg, RightPublicKeyPinWorks, pin_ok_body, 20s)
 
 asio::awaitable<void> pin_wrong_body(Env* env) {
   auto opts = client_options(env->server->port());
   opts.tls.certificate.clear();
   opts.tls.certificate_public_key_sha256 = {pem_pin(other_pem().cert)};
-  auto& client = env->make_client(opts);
-  client.start();
-  auto md = tcp_to(env->echo.port());
-  auto conn = co_await client.dial(md);
+  auto& client = env->start_client(opts);
+  auto conn = co_await dial_tcp(client, env->echo.port());
   CO_ASSERT_TRUE(!conn.ok());
   auto text = conn.error().text();
   EXPECT_TRUE(contains(text, "pin")) << text;
@@ -102,18 +89,13 @@ asio::awaitable<void> pin_wrong_body(Env* env) {
   EXPECT_EQ(env->echo.accepted(), 0u);
 }
 
-TEST(AnyTlsClientInteg, WrongPublicKeyPinFailsWithClearError) {
-  Env env;
-  run(env, pin_wrong_body(&env), 20s);
-}
+ENV_TEST(AnyTlsClientInteg, WrongPublicKeyPinFailsWithClearError, pin_wrong_body, 20s)
 
 asio::awaitable<void> wrong_password_body(Env* env) {
   auto opts = client_options(env->server->port());
   opts.password = "wrong password";
-  auto& client = env->make_client(opts);
-  client.start();
-  auto md = tcp_to(env->echo.port());
-  auto conn = co_await client.dial(md);
+  auto& client = env->start_client(opts);
+  auto conn = co_await dial_tcp(client, env->echo.port());
   if (conn.ok()) {
     // Stream 1 of a fresh session is not confirmed by a SYNACK: the failure
     // shows on the first read.
@@ -132,17 +114,13 @@ asio::awaitable<void> wrong_password_body(Env* env) {
   EXPECT_EQ(env->echo.accepted(), 0u);
 }
 
-TEST(AnyTlsClientInteg, WrongPasswordFailsTheStreamWithoutHanging) {
-  Env env;
-  run(env, wrong_password_body(&env), 20s);
-}
+ENV_TEST(AnyTlsClientInteg, WrongPasswordFailsTheStreamWithoutHanging, wrong_password_body, 20s)
 
 asio::awaitable<void> dead_pooled_body(Env* env) {
   // Client -> proxy -> server, so that the pooled session can die silently:
   // the proxy stops forwarding its bytes but keeps both TCP connections.
   auto& proxy = env->make_proxy(env->server->port());
-  auto& client = env->make_client(client_options(proxy.port()), &env->clock);
-  client.start();
+  auto& client = env->start_client(client_options(proxy.port()), &env->clock);
   auto warm = co_await dial_echo(&client, env->echo.port(), "warm");
   CO_ASSERT_TRUE(warm.empty());
   CO_ASSERT_TRUE(client.idle_count() == 1);
@@ -173,10 +151,7 @@ asio::awaitable<void> dead_pooled_body(Env* env) {
   EXPECT_EQ(client.stats().sessions_created, 2u);
 }
 
-TEST(AnyTlsClientInteg, DeadPooledSessionIsRetriedTransparently) {
-  Env env;
-  run(env, dead_pooled_body(&env), 15s);
-}
+ENV_TEST(AnyTlsClientInteg, DeadPooledSessionIsRetriedTransparently, dead_pooled_body, 15s)
 
 // A TLS server that completes the handshake, reads whatever comes and never
 // sends a byte: a request must not hang on it (heartbeat or not).
@@ -210,8 +185,7 @@ asio::awaitable<void> silent_server_body(Env* env) {
   asio::co_spawn(env->io, serve_silently(&silent), asio::detached);
   auto opts = client_options(silent.port());
   opts.heartbeat = 1s;
-  auto& client = env->make_client(opts, &env->clock);
-  client.start();
+  auto& client = env->start_client(opts, &env->clock);
   auto t0 = env->clock.now();
   auto problem = co_await with_virtual_time(env->clock, dial_echo(&client, env->echo.port(), "hello"), 100ms, 5ms);
   auto took = std::chrono::duration_cast<Ms>(env->clock.now() - t0);
@@ -227,14 +201,10 @@ asio::awaitable<void> silent_server_body(Env* env) {
   for (auto& c : silent.conns) c->close();
 }
 
-TEST(AnyTlsClientInteg, SilentServerFailsTheRequestAfterOneRetry) {
-  Env env;
-  run(env, silent_server_body(&env), 15s);
-}
+ENV_TEST(AnyTlsClientInteg, SilentServerFailsTheRequestAfterOneRetry, silent_server_body, 15s)
 
 asio::awaitable<void> server_closed_body(Env* env) {
-  auto& client = env->make_client(client_options(env->server->port()));
-  client.start();
+  auto& client = env->start_client();
   auto warm = co_await dial_echo(&client, env->echo.port(), "warm");
   CO_ASSERT_TRUE(warm.empty());
   // The server closes its sessions: the client notices and drops the idle
@@ -249,10 +219,7 @@ asio::awaitable<void> server_closed_body(Env* env) {
   EXPECT_EQ(env->server->stats().authenticated, 2u);
 }
 
-TEST(AnyTlsClientInteg, SessionClosedByServerLeavesThePool) {
-  Env env;
-  run(env, server_closed_body(&env), 20s);
-}
+ENV_TEST(AnyTlsClientInteg, SessionClosedByServerLeavesThePool, server_closed_body, 20s)
 
 }  // namespace
 }  // namespace anytls::integ

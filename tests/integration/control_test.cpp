@@ -18,6 +18,7 @@
 #include "app/metrics_server.hpp"
 #include "inbound/tracker.hpp"
 #include "net/tcp_conn.hpp"
+#include "support/control_options.hpp"
 #include "support/run.hpp"
 #include "unit/inbound/loopback.hpp"
 
@@ -82,7 +83,7 @@ std::string get(std::string target, std::string headers = "") {
   return "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + "\r\n";
 }
 
-std::string bearer() { return "Authorization: Bearer " + std::string(kSecret) + "\r\n"; }
+std::string bearer() { return test::bearer(kSecret); }
 
 // Every trickler is closed by the server once its request time is up.
 asio::awaitable<std::size_t> count_closed(std::vector<tcp::socket>& v, std::chrono::milliseconds within) {
@@ -96,13 +97,7 @@ asio::awaitable<std::size_t> count_closed(std::vector<tcp::socket>& v, std::chro
 }
 
 // The Clash API on 127.0.0.1, any port, with the secret.
-config::ClashApiOptions clash_options() {
-  config::ClashApiOptions o;
-  o.listen = "127.0.0.1";
-  o.listen_port = 0;
-  o.secret = std::string(kSecret);
-  return o;
-}
+config::ClashApiOptions clash_options() { return on_loopback<config::ClashApiOptions>(kSecret); }
 
 asio::awaitable<void> clash_body() {
   auto& io = static_cast<asio::io_context&>((co_await asio::this_coro::executor).context());
@@ -175,17 +170,11 @@ asio::awaitable<void> clash_body() {
   co_await server.join();
 }
 
-TEST(ControlEndpoints, ClashApiCannotBeLockedOutBeforeAuthentication) {
-  asio::io_context io;
-  run_test(io, clash_body(), std::chrono::seconds(30));
-}
+CORO_TEST(ControlEndpoints, ClashApiCannotBeLockedOutBeforeAuthentication, clash_body(), std::chrono::seconds(30))
 
 asio::awaitable<void> metrics_body() {
   auto& io = static_cast<asio::io_context&>((co_await asio::this_coro::executor).context());
-  config::MetricsOptions o;
-  o.listen = "127.0.0.1";
-  o.listen_port = 0;
-  o.secret = std::string(kSecret);
+  const auto o = on_loopback<config::MetricsOptions>(kSecret);
   app::MetricsServer server(io, o, std::function<std::string()>([] { return std::string("m 1\n"); }));
   server.set_request_timeout(std::chrono::milliseconds(1500));
   CO_ASSERT_TRUE(!server.start());
@@ -213,10 +202,7 @@ asio::awaitable<void> metrics_body() {
   co_await server.join();
 }
 
-TEST(ControlEndpoints, MetricsCannotBeLockedOutBeforeAuthentication) {
-  asio::io_context io;
-  run_test(io, metrics_body(), std::chrono::seconds(30));
-}
+CORO_TEST(ControlEndpoints, MetricsCannotBeLockedOutBeforeAuthentication, metrics_body(), std::chrono::seconds(30))
 
 // A destination name that is not UTF-8 (SOCKS5 allows any byte but NUL) is
 // listed with U+FFFD in its place: GET /connections answers, and the
@@ -230,10 +216,7 @@ asio::awaitable<void> names_body() {
   md.inbound_type = "mixed";
   md.destination = net::Address{std::string("bad\xff\xfe\r\n.lan", 11), 443};
   auto tracked = tracker.track(std::make_unique<net::TcpConn>(std::move(s1)), md, nullptr);
-  config::ClashApiOptions o;
-  o.listen = "127.0.0.1";
-  o.listen_port = 0;
-  o.secret = std::string(kSecret);
+  const config::ClashApiOptions o = clash_options();
   app::ClashApi api(o, app::ClashSources{nullptr, &tracker, nullptr, nullptr});
   app::ClashServer server(io, api);
   CO_ASSERT_TRUE(!server.start());
@@ -318,15 +301,9 @@ asio::awaitable<void> patch_body() {
   co_await server.join();
 }
 
-TEST(ControlEndpoints, PatchConfigsLogLevelAndRefusedKeys) {
-  asio::io_context io;
-  run_test(io, patch_body(), std::chrono::seconds(30));
-}
+CORO_TEST(ControlEndpoints, PatchConfigsLogLevelAndRefusedKeys, patch_body(), std::chrono::seconds(30))
 
-TEST(ControlEndpoints, NamesThatAreNotUtf8AreListed) {
-  asio::io_context io;
-  run_test(io, names_body(), std::chrono::seconds(30));
-}
+CORO_TEST(ControlEndpoints, NamesThatAreNotUtf8AreListed, names_body(), std::chrono::seconds(30))
 
 }  // namespace
 }  // namespace anytls::test

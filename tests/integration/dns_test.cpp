@@ -37,6 +37,22 @@ using Bytes = std::vector<std::uint8_t>;
 using asio::ip::tcp;
 using asio::ip::udp;
 
+// The reply to q with one address record for its question: ip, ttl seconds.
+Bytes reply_with(const dns::Message& q, std::array<std::uint8_t, 4> ip, std::uint32_t ttl) {
+  dns::Message r = dns::make_reply(q, dns::rcode::noerror);
+  r.answers.push_back(dns::address_record(q.questions[0].name, ip, ttl));
+  return *dns::encode(r);
+}
+constexpr std::array<std::uint8_t, 4> kTestAddress{198, 51, 100, 7};
+
+// The next datagram on s, its sender in *from; nullopt once s is closed.
+asio::awaitable<std::optional<Bytes>> next_datagram(udp::socket& s, udp::endpoint* from) {
+  std::array<std::uint8_t, 4096> buf;
+  auto [ec, n] = co_await s.async_receive_from(asio::buffer(buf), *from, net::use_tuple);
+  if (ec) co_return std::nullopt;
+  co_return Bytes(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
 // A DNS server on 127.0.0.1 (UDP and TCP, the same port number): A queries
 // get 198.51.100.7 (TTL 300), everything else an empty answer.
 struct TestDnsServer {
@@ -81,21 +97,16 @@ struct TestDnsServer {
     auto q = dns::parse(query);
     if (!q || q->questions.size() != 1) return std::nullopt;
     s.names.push_back(q->questions[0].name);
-    dns::Message r = dns::make_reply(*q, dns::rcode::noerror);
-    if (q->questions[0].type == dns::type::a) {
-      std::array<std::uint8_t, 4> ip{198, 51, 100, 7};
-      r.answers.push_back(dns::address_record(q->questions[0].name, ip, 300));
-    }
-    return dns::encode(r);
+    if (q->questions[0].type == dns::type::a) return reply_with(*q, kTestAddress, 300);
+    return dns::encode(dns::make_reply(*q, dns::rcode::noerror));
   }
   static asio::awaitable<void> serve_udp(std::shared_ptr<State> s) {
-    std::array<std::uint8_t, 4096> buf;
     for (;;) {
       udp::endpoint from;
-      auto [ec, n] = co_await s->udp_socket.async_receive_from(asio::buffer(buf), from, net::use_tuple);
-      if (ec) co_return;
+      auto query = co_await next_datagram(s->udp_socket, &from);
+      if (!query) co_return;
       ++s->udp_queries;
-      auto a = answer(*s, Bytes(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n)));
+      auto a = answer(*s, *query);
       if (!a) continue;
       (void)co_await s->udp_socket.async_send_to(asio::buffer(*a), from, net::use_tuple);
     }
@@ -131,6 +142,27 @@ config::DnsOptions dns_options(const std::string& json) {
   return *o.dns;
 }
 
+// A DNS client on env's resolver; `proxy` (if any) is the outbound tagged "proxy".
+dns::Client dns_client(Env* env, const config::DnsOptions& opts, outbound::Outbound* proxy = nullptr) {
+  dns::Client::Deps deps;
+  deps.resolver = env->resolver;
+  if (proxy)
+    deps.outbounds = [proxy](std::string_view tag) -> outbound::Outbound* { return tag == "proxy" ? proxy : nullptr; };
+  return dns::Client(opts, std::move(deps));
+}
+
+// Looks `name` up on `server`: expects it to succeed with 198.51.100.7 (what
+// the test servers answer) first; false when the lookup failed.
+asio::awaitable<bool> resolves_to_test_address(dns::Client& client, std::string name, std::string server,
+                                               config::DomainStrategy strategy = config::DomainStrategy::ipv4_only) {
+  auto op = client.lookup(name, server, strategy);
+  auto r = co_await std::move(op);
+  EXPECT_TRUE(r.ok()) << name;
+  if (!r.ok()) co_return false;
+  EXPECT_EQ(r->at(0).to_string(), "198.51.100.7") << name;
+  co_return true;
+}
+
 // ---------------------------------------------------------------- detour through the tunnel
 
 asio::awaitable<void> detour_body(Env* env, outbound::AnyTlsOutbound* proxy, TestDnsServer* dns_server) {
@@ -139,19 +171,12 @@ asio::awaitable<void> detour_body(Env* env, outbound::AnyTlsOutbound* proxy, Tes
                           R"(, "detour": "proxy"},
       {"tag": "tcp-remote", "type": "tcp", "server": "127.0.0.1", "server_port": )" + std::to_string(dns_server->port()) +
                           R"(, "detour": "proxy"}]})");
-  dns::Client::Deps deps;
-  deps.outbounds = [proxy](std::string_view tag) -> outbound::Outbound* { return tag == "proxy" ? proxy : nullptr; };
-  deps.resolver = env->resolver;
-  dns::Client client(opts, std::move(deps));
+  dns::Client client = dns_client(env, opts, proxy);
   auto streams_before = env->server->stats().streams;
-  auto op = client.lookup("tunnel.test", "udp-remote", config::DomainStrategy::ipv4_only);
-  auto viaudp = co_await std::move(op);
-  CO_ASSERT_TRUE(viaudp.ok());
-  EXPECT_EQ(viaudp->at(0).to_string(), "198.51.100.7");
-  auto op2 = client.lookup("tcp.tunnel.test", "tcp-remote", config::DomainStrategy::as_is);
-  auto viatcp = co_await std::move(op2);
-  CO_ASSERT_TRUE(viatcp.ok());
-  EXPECT_EQ(viatcp->at(0).to_string(), "198.51.100.7");
+  bool viaudp = co_await resolves_to_test_address(client, "tunnel.test", "udp-remote");
+  CO_ASSERT_TRUE(viaudp);
+  bool viatcp = co_await resolves_to_test_address(client, "tcp.tunnel.test", "tcp-remote", config::DomainStrategy::as_is);
+  CO_ASSERT_TRUE(viatcp);
   EXPECT_EQ(dns_server->st->udp_queries, 1u);
   EXPECT_EQ(dns_server->st->tcp_queries, 2u);  // A and AAAA
   // Every query was a stream of the AnyTLS session (UoT for UDP).
@@ -167,8 +192,7 @@ asio::awaitable<void> detour_body(Env* env, outbound::AnyTlsOutbound* proxy, Tes
 TEST(DnsIntegration, ServerWithDetourResolvesThroughTheAnyTlsTunnel) {
   Env env;
   TestDnsServer dns_server(env.io);
-  auto& proxy = env.make_client(client_options(env.server->port()));
-  proxy.start();
+  auto& proxy = env.start_client();
   run(env, detour_body(&env, &proxy, &dns_server), 20s);
 }
 
@@ -195,12 +219,11 @@ struct SlowDnsServer {
     st->socket.close(ec);
   }
   static asio::awaitable<void> serve(std::shared_ptr<State> s) {
-    std::array<std::uint8_t, 4096> buf;
     for (;;) {
       udp::endpoint from;
-      auto [ec, n] = co_await s->socket.async_receive_from(asio::buffer(buf), from, net::use_tuple);
-      if (ec) co_return;
-      Bytes q(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(n));
+      auto query = co_await next_datagram(s->socket, &from);
+      if (!query) co_return;
+      const Bytes& q = *query;
       auto parsed = dns::parse(q);
       if (!parsed || parsed->questions.size() != 1) continue;
       s->ports.push_back(from.port());
@@ -211,10 +234,7 @@ struct SlowDnsServer {
         auto [tec] = co_await t.async_wait(net::use_tuple);
         (void)tec;
       }
-      dns::Message r = dns::make_reply(*parsed, dns::rcode::noerror);
-      std::array<std::uint8_t, 4> ip{198, 51, 100, 7};
-      r.answers.push_back(dns::address_record(parsed->questions[0].name, ip, 300));
-      auto wire = *dns::encode(r);
+      auto wire = reply_with(*parsed, kTestAddress, 300);
       (void)co_await s->socket.async_send_to(asio::buffer(wire), from, net::use_tuple);
     }
   }
@@ -222,11 +242,7 @@ struct SlowDnsServer {
 
 // The forged answer to `query`: 203.0.113.66 for a day, with `id`.
 Bytes forged_answer(const Bytes& query, std::uint16_t id) {
-  auto q = *dns::parse(query);
-  dns::Message r = dns::make_reply(q, dns::rcode::noerror);
-  std::array<std::uint8_t, 4> ip{203, 0, 113, 66};
-  r.answers.push_back(dns::address_record(q.questions[0].name, ip, 86400));
-  auto wire = *dns::encode(r);
+  auto wire = reply_with(*dns::parse(query), {203, 0, 113, 66}, 86400);
   dns::set_id(wire, id);
   return wire;
 }
@@ -258,9 +274,7 @@ asio::awaitable<void> spray(SlowDnsServer* server, udp::socket* attacker, std::s
 asio::awaitable<void> spoof_body(Env* env, SlowDnsServer* server, udp::socket* attacker) {
   auto opts = dns_options(R"({"servers": [{"tag": "slow", "type": "udp", "server": "127.0.0.1", "server_port": )" +
                           std::to_string(server->port()) + R"(}]})");
-  dns::Client::Deps deps;
-  deps.resolver = env->resolver;
-  dns::Client client(opts, std::move(deps));
+  dns::Client client = dns_client(env, opts);
   std::size_t sent = 0;
   auto ex = co_await asio::this_coro::executor;
   asio::co_spawn(ex, spray(server, attacker, &sent), asio::detached);
@@ -271,10 +285,8 @@ asio::awaitable<void> spoof_body(Env* env, SlowDnsServer* server, udp::socket* a
   CO_ASSERT_TRUE(got->size() == 1u);
   EXPECT_EQ(got->at(0).to_string(), "198.51.100.7");
   // Nor was the forgery cached: the cached answer is the real one.
-  auto op2 = client.lookup("victim.test", "slow", config::DomainStrategy::ipv4_only);
-  auto again = co_await std::move(op2);
-  CO_ASSERT_TRUE(again.ok());
-  EXPECT_EQ(again->at(0).to_string(), "198.51.100.7");
+  bool again = co_await resolves_to_test_address(client, "victim.test", "slow");
+  CO_ASSERT_TRUE(again);
   EXPECT_EQ(server->st->ports.size(), 1u);
 
   // Every query a socket of its own with a port the kernel picked at
@@ -609,31 +621,20 @@ asio::awaitable<void> dot_doh_body(Env* env, TlsDnsServer* dot, TlsDnsServer* do
       {"tag": "doh-tunnel", "type": "https", "server": "127.0.0.1", "server_port": )" + std::to_string(doh->port()) +
                           R"(, "detour": "proxy"}]})");
   for (auto& sv : opts.servers) sv.tls.certificate = test_pem().cert;  // verified, not insecure
-  dns::Client::Deps deps;
-  deps.resolver = env->resolver;
-  deps.outbounds = [proxy](std::string_view tag) -> outbound::Outbound* { return tag == "proxy" ? proxy : nullptr; };
-  dns::Client client(opts, std::move(deps));
-  auto op = client.lookup("dot.test", "dot", config::DomainStrategy::ipv4_only);
-  auto a = co_await std::move(op);
-  CO_ASSERT_TRUE(a.ok());
-  EXPECT_EQ(a->at(0).to_string(), "198.51.100.7");
-  auto op2 = client.lookup("doh.test", "doh", config::DomainStrategy::ipv4_only);
-  auto b = co_await std::move(op2);
-  CO_ASSERT_TRUE(b.ok());
-  EXPECT_EQ(b->at(0).to_string(), "198.51.100.7");
+  dns::Client client = dns_client(env, opts, proxy);
+  bool a = co_await resolves_to_test_address(client, "dot.test", "dot");
+  CO_ASSERT_TRUE(a);
+  bool b = co_await resolves_to_test_address(client, "doh.test", "doh");
+  CO_ASSERT_TRUE(b);
   CO_ASSERT_TRUE(doh->requests.size() == 1u);
   EXPECT_EQ(doh->requests[0].rfind("POST /custom-path HTTP/1.1\r\n", 0), 0u) << doh->requests[0];
   EXPECT_EQ(plain->st->names, (std::vector<std::string>{"dot.test", "doh.test"}));
   // The same through the anytls tunnel: TLS over a stream of its session.
   auto streams_before = env->server->stats().streams;
-  auto op3 = client.lookup("dot.tunnel.test", "dot-tunnel", config::DomainStrategy::ipv4_only);
-  auto c = co_await std::move(op3);
-  CO_ASSERT_TRUE(c.ok());
-  EXPECT_EQ(c->at(0).to_string(), "198.51.100.7");
-  auto op4 = client.lookup("doh.tunnel.test", "doh-tunnel", config::DomainStrategy::ipv4_only);
-  auto d = co_await std::move(op4);
-  CO_ASSERT_TRUE(d.ok());
-  EXPECT_EQ(d->at(0).to_string(), "198.51.100.7");
+  bool c = co_await resolves_to_test_address(client, "dot.tunnel.test", "dot-tunnel");
+  CO_ASSERT_TRUE(c);
+  bool d = co_await resolves_to_test_address(client, "doh.tunnel.test", "doh-tunnel");
+  CO_ASSERT_TRUE(d);
   EXPECT_EQ(env->server->stats().streams, streams_before + 2);
   EXPECT_EQ(doh->requests.size(), 2u);
   std::error_code ec;
@@ -647,8 +648,7 @@ TEST(DnsIntegration, TlsAndHttpsServersDirectAndThroughTheTunnel) {
   TestDnsServer plain(env.io);
   TlsDnsServer dot(env.io, plain.st.get(), false);
   TlsDnsServer doh(env.io, plain.st.get(), true);
-  auto& proxy = env.make_client(client_options(env.server->port()));
-  proxy.start();
+  auto& proxy = env.start_client();
   run(env, dot_doh_body(&env, &dot, &doh, &plain, &proxy), 20s);
 }
 

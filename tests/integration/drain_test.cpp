@@ -14,13 +14,11 @@ asio::awaitable<void> outbound_drain_body(Env* env) {
   auto opts = client_options(env->server->port());
   opts.ensure_idle_session = 2;
   opts.idle_session_check_interval = 200ms;
-  auto& client = env->make_client(opts);
-  client.start();
+  auto& client = env->start_client(opts);
   bool warm = co_await eventually(
       [&] { return client.idle_count() == 2 && env->server->live_sessions() == 2; }, 5000ms, 10ms);
   CO_ASSERT_TRUE(warm);
-  auto md = tcp_to(env->echo.port());
-  auto conn = co_await client.dial(md);
+  auto conn = co_await dial_tcp(client, env->echo.port());
   CO_ASSERT_TRUE(conn.ok());
   std::string data = pattern(100000, 7);
   EXPECT_EQ(co_await echo_once(**conn, data), data);
@@ -44,16 +42,11 @@ asio::awaitable<void> outbound_drain_body(Env* env) {
   EXPECT_EQ(client.idle_count(), 0u);
 }
 
-TEST(DrainInteg, OutboundClosesIdleSessionsAndLetsStreamsInUseFinish) {
-  Env env;
-  run(env, outbound_drain_body(&env), 20s);
-}
+ENV_TEST(DrainInteg, OutboundClosesIdleSessionsAndLetsStreamsInUseFinish, outbound_drain_body, 20s)
 
 asio::awaitable<void> server_drain_body(Env* env) {
-  auto& client = env->make_client(client_options(env->server->port()));
-  client.start();
-  auto md = tcp_to(env->echo.port());
-  auto conn = co_await client.dial(md);
+  auto& client = env->start_client();
+  auto conn = co_await dial_tcp(client, env->echo.port());
   CO_ASSERT_TRUE(conn.ok());
   std::string data = pattern(50000, 3);
   EXPECT_EQ(co_await echo_once(**conn, data), data);
@@ -64,16 +57,13 @@ asio::awaitable<void> server_drain_body(Env* env) {
   EXPECT_EQ(env->server->live_sessions(), 1u);
   // ...while nobody new gets in.
   auto& second = env->make_client(client_options(env->server->port()));
-  auto refused = co_await second.dial(md);
+  auto refused = co_await dial_tcp(second, env->echo.port());
   EXPECT_FALSE(refused.ok());
   EXPECT_EQ(env->server->stats().authenticated, 1u);
   (*conn)->close();
 }
 
-TEST(DrainInteg, ServerStopsAcceptingAndKeepsItsSessions) {
-  Env env;
-  run(env, server_drain_body(&env), 20s);
-}
+ENV_TEST(DrainInteg, ServerStopsAcceptingAndKeepsItsSessions, server_drain_body, 20s)
 
 }  // namespace
 }  // namespace anytls::integ

@@ -30,20 +30,12 @@ using ::testing::HasSubstr;
 using test::expect_config_error;
 using Steady = std::chrono::steady_clock;
 
-config::OutboundOptions anytls_out(std::string tag, std::uint16_t port) {
-  config::OutboundOptions o;
-  o.type = "anytls";
-  o.tag = std::move(tag);
-  o.options = client_options(port);
-  return o;
-}
-
 // a, b (anytls to two servers), "auto" (urltest of a and b, probing the
 // local HTTP server), "select" (selector of auto, a, b); final: select.
 config::Options group_options(std::uint16_t port_a, std::uint16_t port_b, std::uint16_t http_port) {
   config::Options opts;
-  opts.outbounds.push_back(anytls_out("a", port_a));
-  opts.outbounds.push_back(anytls_out("b", port_b));
+  opts.outbounds.push_back(anytls_outbound("a", port_a));
+  opts.outbounds.push_back(anytls_outbound("b", port_b));
   config::OutboundOptions u;
   u.type = "urltest";
   u.tag = "auto";
@@ -336,8 +328,7 @@ asio::awaitable<void> https_body(Env* env, HttpsProbe* h) {
   auto acc = std::make_shared<asio::ip::tcp::acceptor>(env->io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   const auto port = acc->local_endpoint().port();
   net::TaskGroup servers(env->io.get_executor(), "https test server");
-  auto& client = env->make_client(client_options(env->server->port()));
-  client.start();
+  auto& client = env->start_client();
   auto url = outbound::ProbeUrl::parse("https://127.0.0.1:" + std::to_string(port) + "/generate_204");
   CO_ASSERT_TRUE(url.has_value());
   // Without the certificate in the trust store the probe fails.
@@ -408,8 +399,7 @@ asio::awaitable<void> idle_body(Env* env, Idle* r) {
   r->counts.push_back(u.checks());  // still 1
   // A connection wakes the loop; the last round is 2 minutes old, so one
   // runs at once.
-  auto md = tcp_to(env->echo.port());
-  auto c = co_await u.dial(md);
+  auto c = co_await dial_tcp(u, env->echo.port());
   CO_ASSERT_TRUE(c.ok());
   (*c)->close();
   std::function<bool()> woke = [&u] { return u.checks() == 2 && !u.checking(); };
@@ -449,6 +439,21 @@ struct Restart {
   std::size_t interrupted = 0;
 };
 
+// Starts the components of opts with co's cache file as their selection
+// store; returns the choice of the selector "select", after stopping them.
+asio::awaitable<std::string> selection_at_start(Env* env, const config::Options& opts,
+                                                const config::CacheFileOptions& co) {
+  app::CacheFile cache(co);
+  EXPECT_EQ(cache.open(), "");
+  app::Components parts(env->io, env->resolver);
+  parts.set_selection_store(&cache);
+  CO_ASSERT_TRUE(!parts.start(opts).has_value());
+  auto now = dynamic_cast<outbound::SelectorOutbound*>(parts.outbound("select"))->now()->tag();
+  parts.stop();
+  co_await parts.join();
+  co_return now;
+}
+
 asio::awaitable<void> restart_body(Env* env, Restart* r) {
   auto opts = group_options(env->server->port(), r->server_b->port(), env->http.port());
   std::get<config::SelectorOutboundOptions>(opts.outbounds[3].options).interrupt_exist_connections = true;
@@ -477,28 +482,10 @@ asio::awaitable<void> restart_body(Env* env, Restart* r) {
     parts.stop();
     co_await parts.join();
   }
-  {
-    app::CacheFile cache(co);
-    EXPECT_EQ(cache.open(), "");
-    app::Components parts(env->io, env->resolver);
-    parts.set_selection_store(&cache);
-    CO_ASSERT_TRUE(!parts.start(opts).has_value());
-    r->second_now = dynamic_cast<outbound::SelectorOutbound*>(parts.outbound("select"))->now()->tag();
-    parts.stop();
-    co_await parts.join();
-  }
-  {
-    // Another cache_id in the same file starts from the default.
-    co.cache_id = "other";
-    app::CacheFile cache(co);
-    EXPECT_EQ(cache.open(), "");
-    app::Components parts(env->io, env->resolver);
-    parts.set_selection_store(&cache);
-    CO_ASSERT_TRUE(!parts.start(opts).has_value());
-    r->third_now = dynamic_cast<outbound::SelectorOutbound*>(parts.outbound("select"))->now()->tag();
-    parts.stop();
-    co_await parts.join();
-  }
+  r->second_now = co_await selection_at_start(env, opts, co);
+  // Another cache_id in the same file starts from the default.
+  co.cache_id = "other";
+  r->third_now = co_await selection_at_start(env, opts, co);
   r->server_b->stop();
 }
 

@@ -51,19 +51,18 @@ asio::awaitable<void> sleep_for(Ms d) {
 
 // ------------------------------------------------------------------ certificates
 
+Pem generate_pem(const std::string& name) {
+  auto kp = app::generate_tls_keypair(name, 1);
+  return Pem{kp.certificate_pem, kp.private_key_pem};
+}
+
 const Pem& test_pem() {
-  static const Pem pem = [] {
-    auto kp = app::generate_tls_keypair("127.0.0.1", 1);
-    return Pem{kp.certificate_pem, kp.private_key_pem};
-  }();
+  static const Pem pem = generate_pem("127.0.0.1");
   return pem;
 }
 
 const Pem& other_pem() {
-  static const Pem pem = [] {
-    auto kp = app::generate_tls_keypair("127.0.0.1", 1);
-    return Pem{kp.certificate_pem, kp.private_key_pem};
-  }();
+  static const Pem pem = generate_pem("127.0.0.1");
   return pem;
 }
 
@@ -119,6 +118,21 @@ config::OutboundOptions direct_outbound(std::string tag) {
   return out;
 }
 
+config::OutboundOptions anytls_outbound(std::string tag, std::uint16_t server_port) {
+  config::OutboundOptions out;
+  out.type = "anytls";
+  out.tag = std::move(tag);
+  out.options = client_options(server_port);
+  return out;
+}
+
+config::AnyTlsOutboundOptions heartbeat_options(std::uint16_t server_port) {
+  auto o = client_options(server_port);
+  o.ensure_idle_session = 1;
+  o.heartbeat = Ms(200);
+  return o;
+}
+
 // ------------------------------------------------------------------ Env
 
 Env::Env(config::AnyTlsInboundOptions server_opts) {
@@ -169,6 +183,14 @@ outbound::AnyTlsOutbound& Env::make_client(const config::AnyTlsOutboundOptions& 
   clients.push_back(std::move(*r));
   return *clients.back();
 }
+
+outbound::AnyTlsOutbound& Env::start_client(const config::AnyTlsOutboundOptions& opts, net::Clock* clock) {
+  auto& c = make_client(opts, clock);
+  c.start();
+  return c;
+}
+
+outbound::AnyTlsOutbound& Env::start_client() { return start_client(client_options(server->port())); }
 
 FreezeProxy& Env::make_proxy(std::uint16_t target) { return proxies.emplace_back(io, target); }
 
@@ -380,6 +402,40 @@ asio::awaitable<int> socks5_connect_code(std::uint16_t proxy_port, std::string h
   (void)n;
   if (ec) co_return -1;
   co_return head[1];
+}
+
+asio::awaitable<void> advance_settle(Env* env, Ms by) {
+  env->clock.advance(by);
+  co_await test::settle();
+}
+
+asio::awaitable<bool> first_heartbeat(Env* env, outbound::AnyTlsOutbound* client) {
+  return advance_until(env->clock, [client] { return client->stats().heartbeat_responses >= 1; }, Ms(50), Ms(5000));
+}
+
+asio::awaitable<HttpReply> http_request(std::uint16_t port, std::string request) {
+  auto s = co_await tcp_connect(port);
+  auto [wec, wn] = co_await asio::async_write(s, asio::buffer(request), use_tuple);
+  if (wec) throw std::runtime_error("write: " + wec.message());
+  std::string in;
+  std::vector<char> buf(16 * 1024);
+  for (;;) {
+    auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), use_tuple);
+    in.append(buf.data(), n);
+    if (ec) break;
+  }
+  HttpReply r;
+  auto end = in.find("\r\n\r\n");
+  if (end == std::string::npos) co_return r;
+  r.head = in.substr(0, end);
+  r.body = in.substr(end + 4);
+  if (r.head.size() > 12) r.status = std::stoi(r.head.substr(9, 3));
+  co_return r;
+}
+
+asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> dial_tcp(outbound::Outbound& out, std::uint16_t port) {
+  const auto md = tcp_to(port);
+  co_return co_await out.dial(md);
 }
 
 bool accepted_any(asio::ip::tcp::acceptor* a) {

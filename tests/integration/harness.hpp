@@ -56,6 +56,8 @@ struct Pem {
 const Pem& test_pem();
 // A second, unrelated key pair (for pin mismatches).
 const Pem& other_pem();
+// A new self-signed certificate for `name` (a host name or an IP literal).
+Pem generate_pem(const std::string& name);
 // base64(sha256(SPKI)) of a PEM certificate: a certificate_public_key_sha256 pin.
 std::string pem_pin(const std::string& cert_pem);
 
@@ -64,6 +66,10 @@ config::AnyTlsOutboundOptions client_options(std::uint16_t server_port);
 // A mixed inbound on 127.0.0.1, port 0 (the kernel picks); a direct outbound.
 config::InboundOptions mixed_inbound(std::string tag);
 config::OutboundOptions direct_outbound(std::string tag);
+// An anytls outbound to 127.0.0.1:server_port (client_options).
+config::OutboundOptions anytls_outbound(std::string tag, std::uint16_t server_port);
+// client_options with one pre-warmed idle session and a heartbeat every 200ms.
+config::AnyTlsOutboundOptions heartbeat_options(std::uint16_t server_port);
 
 // The local services (TCP echo, HTTP, UDP echo, freeze proxy) live in
 // support/services.hpp, shared with the other loopback tests.
@@ -117,6 +123,9 @@ struct Env {
   // An anytls outbound (not started), owned and stopped by the Env. clock:
   // its pool, heartbeats and timeouts (null: real time).
   outbound::AnyTlsOutbound& make_client(const config::AnyTlsOutboundOptions& opts, net::Clock* clock = nullptr);
+  // The same, started; without options: client_options() to this server.
+  outbound::AnyTlsOutbound& start_client(const config::AnyTlsOutboundOptions& opts, net::Clock* clock = nullptr);
+  outbound::AnyTlsOutbound& start_client();
   FreezeProxy& make_proxy(std::uint16_t target);
   void stop_all();
 
@@ -128,7 +137,29 @@ struct Env {
 // then runs io until it has no work left (fails if that takes over 5 s).
 void run(Env& env, asio::awaitable<void> body, Ms deadline);
 
+// TEST(suite, name) whose body is body_fn(&env) on a fresh default Env, run
+// within `deadline`: the set-up most integration tests share.
+#define ENV_TEST(suite, name, body_fn, deadline)        \
+  TEST(suite, name) {                                   \
+    ::anytls::integ::Env env;                           \
+    ::anytls::integ::run(env, body_fn(&env), deadline); \
+  }
+// The same on an Env whose server has the options server_fn() returns.
+#define ENV_TEST_WITH(suite, name, server_fn, body_fn, deadline) \
+  TEST(suite, name) {                                            \
+    ::anytls::integ::Env env(server_fn());                       \
+    ::anytls::integ::run(env, body_fn(&env), deadline);          \
+  }
+
 // ------------------------------------------------------------------ helpers
+
+// On env->clock: waits (up to 5 s of virtual time, 50ms steps) until
+// `client` has had a heartbeat answered.
+asio::awaitable<bool> first_heartbeat(Env* env, outbound::AnyTlsOutbound* client);
+
+// Moves env->clock forward by `by`, then lets what that woke up run
+// (test::settle()).
+asio::awaitable<void> advance_settle(Env* env, Ms by);
 
 // Polls cond every `step` until it holds (true) or `timeout` passes (false).
 asio::awaitable<bool> eventually(std::function<bool()> cond, Ms timeout, Ms step);
@@ -151,6 +182,8 @@ asio::awaitable<std::string> eventually_while(std::function<bool()> cond, std::f
 
 outbound::Metadata tcp_to(std::uint16_t port);
 outbound::Metadata udp_to(std::uint16_t port);
+// out.dial(tcp_to(port)).
+asio::awaitable<net::Result<std::unique_ptr<net::Conn>>> dial_tcp(outbound::Outbound& out, std::uint16_t port);
 
 asio::awaitable<std::error_code> write_all(net::Conn& c, std::string data);
 asio::awaitable<std::error_code> read_exact(net::Conn& c, std::string& out, std::size_t n);
@@ -175,6 +208,17 @@ asio::awaitable<std::unique_ptr<tls::TlsConn>> tls_connect(std::shared_ptr<tls::
 // on proxy_port: the reply code (0 success), -1 when the proxy closed
 // without one.
 asio::awaitable<int> socks5_connect_code(std::uint16_t proxy_port, std::string host, std::uint16_t port);
+// An HTTP response read to EOF: head (up to the blank line, without it),
+// body, status (0 when there is no head).
+struct HttpReply {
+  int status = 0;
+  std::string head;
+  std::string body;
+};
+// Sends `request` (whole, as is) on a fresh connection to 127.0.0.1:port and
+// reads the response to EOF (throws when the write fails).
+asio::awaitable<HttpReply> http_request(std::uint16_t port, std::string request);
+
 // Whether a connection is waiting on a (takes it, without blocking).
 bool accepted_any(asio::ip::tcp::acceptor* a);
 

@@ -16,6 +16,7 @@
 #include "app/metrics.hpp"
 #include "app/metrics_server.hpp"
 #include "integration/harness.hpp"
+#include "support/control_options.hpp"
 #include "support/run.hpp"
 
 namespace anytls::integ {
@@ -23,31 +24,12 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Scrape {
-  int status = 0;
-  std::string head;
-  std::string body;
-};
-
-// GET target from 127.0.0.1:port, Connection: close, read to EOF.
-asio::awaitable<Scrape> http_get(std::uint16_t port, std::string target, std::string extra_headers) {
-  auto s = co_await tcp_connect(port);
-  std::string req = "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra_headers + "Connection: close\r\n\r\n";
-  auto [wec, wn] = co_await asio::async_write(s, asio::buffer(req), use_tuple);
-  if (wec) throw std::runtime_error("write: " + wec.message());
-  std::string in;
-  std::vector<char> buf(16 * 1024);
-  for (;;) {
-    auto [ec, n] = co_await s.async_read_some(asio::buffer(buf), use_tuple);
-    in.append(buf.data(), n);
-    if (ec) break;
-  }
-  Scrape r;
-  auto end = in.find("\r\n\r\n");
-  if (in.rfind("HTTP/1.1 ", 0) != 0 || end == std::string::npos) throw std::runtime_error("bad response: " + in);
-  r.status = std::atoi(in.c_str() + 9);
-  r.head = in.substr(0, end);
-  r.body = in.substr(end + 4);
+// GET target from 127.0.0.1:port, Connection: close, read to EOF; throws
+// unless the answer is an HTTP/1.1 response.
+asio::awaitable<HttpReply> http_get(std::uint16_t port, std::string target, std::string extra_headers) {
+  auto r = co_await http_request(
+      port, "GET " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra_headers + "Connection: close\r\n\r\n");
+  if (r.head.rfind("HTTP/1.1 ", 0) != 0) throw std::runtime_error("bad response: " + r.head + "\r\n\r\n" + r.body);
   co_return r;
 }
 
@@ -100,6 +82,22 @@ struct StopOnExit {
   ~StopOnExit() { m.stop(); }
 };
 
+// Scrapes /metrics on port every 20ms until done(text) holds (true) or
+// `timeout` passes (false); the last text in *last. check_status: every
+// scrape must answer 200 (fatal).
+asio::awaitable<bool> scrape_until(std::uint16_t port, std::function<bool(const std::string&)> done,
+                                   std::chrono::milliseconds timeout, bool check_status, std::string* last) {
+  for (auto until = Clock::now() + timeout; Clock::now() < until;) {
+    auto r = co_await http_get(port, "/metrics", "");
+    if (check_status) CO_ASSERT_TRUE(r.status == 200);
+    *last = r.body;
+    if (done(*last)) co_return true;
+    asio::steady_timer t(co_await asio::this_coro::executor, 20ms);
+    (void)co_await t.async_wait(use_tuple);
+  }
+  co_return false;
+}
+
 // The whole story; every scrape's text is appended to `texts`.
 asio::awaitable<void> story(Env* env, app::MetricsServer* metrics, outbound::AnyTlsOutbound* client,
                             std::vector<std::string>* texts) {
@@ -108,18 +106,10 @@ asio::awaitable<void> story(Env* env, app::MetricsServer* metrics, outbound::Any
   std::string last;
 
   // 1. Pre-warmed: 3 idle sessions, as /metrics says.
-  bool warm = false;
-  for (auto until = Clock::now() + 5s; Clock::now() < until;) {
-    auto r = co_await http_get(port, "/metrics", "");
-    CO_ASSERT_TRUE(r.status == 200);
-    last = r.body;
-    if (value(last, pool("idle")) == 3 && value(last, "anytls_server_sessions{inbound=\"anytls-in\",user=\"alice\"}") == 3) {
-      warm = true;
-      break;
-    }
-    asio::steady_timer t(co_await asio::this_coro::executor, 20ms);
-    (void)co_await t.async_wait(use_tuple);
-  }
+  const std::string alice_sessions = "anytls_server_sessions{inbound=\"anytls-in\",user=\"alice\"}";
+  const bool warm = co_await scrape_until(
+      port, [&](const std::string& t) { return value(t, pool("idle")) == 3 && value(t, alice_sessions) == 3; }, 5s,
+      true, &last);
   texts->push_back(last);
   EXPECT_TRUE(warm) << last;
   EXPECT_EQ(value(last, "anytls_dns_cache_entries"), 3);
@@ -166,18 +156,14 @@ asio::awaitable<void> story(Env* env, app::MetricsServer* metrics, outbound::Any
   // 3. The server goes away: its sessions close under the client (peer
   // closed) and the pool's refills fail (dial failures).
   env->server->stop();
-  bool seen = false;
-  for (auto until = Clock::now() + 8s; Clock::now() < until;) {
-    auto r = co_await http_get(port, "/metrics", "");
-    last = r.body;
-    const double ended = value(last, closed("peer_closed")) + value(last, closed("error"));
-    if (ended == 3 && value(last, out("anytls_pool_dial_failures_total")) >= 1) {
-      seen = true;
-      break;
-    }
-    asio::steady_timer t(co_await asio::this_coro::executor, 20ms);
-    (void)co_await t.async_wait(use_tuple);
-  }
+  const std::string dial_failures = out("anytls_pool_dial_failures_total");
+  const bool seen = co_await scrape_until(
+      port,
+      [&](const std::string& t) {
+        const double ended = value(t, closed("peer_closed")) + value(t, closed("error"));
+        return ended == 3 && value(t, dial_failures) >= 1;
+      },
+      8s, false, &last);
   texts->push_back(last);
   EXPECT_TRUE(seen) << last;
   // Quiet sessions end with the server's FIN: a clean close, not an error.
@@ -204,9 +190,7 @@ struct Rig {
     opts.ensure_idle_session = 3;
     opts.idle_session_check_interval = 200ms;
     client = &env.make_client(opts);
-    config::MetricsOptions mo;
-    mo.listen_port = 0;  // the kernel picks
-    mo.secret = std::move(secret);
+    const auto mo = test::on_loopback<config::MetricsOptions>(secret);
     app::MetricsSources sources;
     sources.outbounds = {client};
     sources.inbounds = {env.server.get()};
@@ -302,21 +286,13 @@ asio::awaitable<void> reasons_body(Env* env) {
   EXPECT_EQ(ended, before) << "every session created has ended under one reason";
 }
 
-TEST(MetricsInteg, CloseReasonsAgeIdleTimeoutShutdown) {
-  Env env;
-  run(env, reasons_body(&env), 20s);
-}
+ENV_TEST(MetricsInteg, CloseReasonsAgeIdleTimeoutShutdown, reasons_body, 20s)
 
 asio::awaitable<void> dead_body(Env* env) {
   // Through a proxy that freezes: the server goes silent, TCP stays open.
   auto& proxy = env->make_proxy(env->server->port());
-  auto opts = client_options(proxy.port());
-  opts.ensure_idle_session = 1;
-  opts.heartbeat = 200ms;
-  auto& client = env->make_client(opts, &env->clock);
-  client.start();
-  bool answered = co_await advance_until(env->clock, [&] { return client.stats().heartbeat_responses >= 1; }, 50ms,
-                                         5000ms);
+  auto& client = env->start_client(heartbeat_options(proxy.port()), &env->clock);
+  bool answered = co_await first_heartbeat(env, &client);
   CO_ASSERT_TRUE(answered);
   proxy.freeze_existing();
   bool dead = co_await advance_until(
@@ -326,10 +302,7 @@ asio::awaitable<void> dead_body(Env* env) {
   EXPECT_EQ(closed_by(client, outbound::SessionEnd::error), 0u);
 }
 
-TEST(MetricsInteg, CloseReasonHeartbeatDead) {
-  Env env;
-  run(env, dead_body(&env), 15s);
-}
+ENV_TEST(MetricsInteg, CloseReasonHeartbeatDead, dead_body, 15s)
 
 }  // namespace
 }  // namespace anytls::integ

@@ -80,8 +80,7 @@ void expect_two_days(nanoseconds offset) {
 asio::awaitable<void> query_body(Env* env, NtpResponder* ntp, bool tunnel) {
   outbound::Outbound* via = env->direct.get();
   if (tunnel) {
-    auto& client = env->make_client(client_options(env->server->port()));
-    client.start();
+    auto& client = env->start_client();
     via = &client;
   }
   // (Named first: a class temporary inside a co_await broke GCC 12's frame.)
@@ -149,8 +148,7 @@ config::AnyTlsInboundOptions server_with(const test::TestCert& cert) {
 asio::awaitable<std::string> try_client(Env* env, std::string cert_pem) {
   auto opts = client_options(env->server->port());
   opts.tls.certificate = std::move(cert_pem);
-  auto& client = env->make_client(opts);
-  client.start();
+  auto& client = env->start_client(opts);
   std::string tick = "tick";
   auto echoing = dial_echo(&client, env->echo.port(), tick);
   auto problem = co_await std::move(echoing);

@@ -34,13 +34,11 @@ asio::awaitable<bool> warm(Env* env, outbound::AnyTlsOutbound* client, std::size
 
 // One maintenance tick (interval 200ms) on virtual time.
 asio::awaitable<void> tick(Env* env) {
-  env->clock.advance(200ms);
-  co_await test::settle();
+  co_await advance_settle(env, 200ms);
 }
 
 asio::awaitable<void> ensure_body(Env* env) {
-  auto& client = env->make_client(pool_options(env->server->port()), &env->clock);
-  client.start();
+  auto& client = env->start_client(pool_options(env->server->port()), &env->clock);
   bool ok = co_await warm(env, &client, 3);
   CO_ASSERT_TRUE(ok);
   EXPECT_EQ(env->server->stats().streams, 0u) << "no request was made";
@@ -51,14 +49,10 @@ asio::awaitable<void> ensure_body(Env* env) {
   EXPECT_EQ(client.stats().sessions_created, 3u);
 }
 
-TEST(SessionPoolInteg, EnsureIdleSessionPrewarmsBeforeAnyRequest) {
-  Env env;
-  run(env, ensure_body(&env), 15s);
-}
+ENV_TEST(SessionPoolInteg, EnsureIdleSessionPrewarmsBeforeAnyRequest, ensure_body, 15s)
 
 asio::awaitable<void> restore_body(Env* env) {
-  auto& client = env->make_client(pool_options(env->server->port()), &env->clock);
-  client.start();
+  auto& client = env->start_client(pool_options(env->server->port()), &env->clock);
   bool ok = co_await warm(env, &client, 3);
   CO_ASSERT_TRUE(ok);
   env->server->close_sessions();
@@ -75,17 +69,13 @@ asio::awaitable<void> restore_body(Env* env) {
   EXPECT_EQ(client.dialing_count(), 0u) << "no overshoot";
 }
 
-TEST(SessionPoolInteg, PoolIsRestoredAfterServerClosesSessions) {
-  Env env;
-  run(env, restore_body(&env), 15s);
-}
+ENV_TEST(SessionPoolInteg, PoolIsRestoredAfterServerClosesSessions, restore_body, 15s)
 
 asio::awaitable<void> rotation_body(Env* env) {
   auto opts = pool_options(env->server->port());
   opts.max_connection_lifetime = 600ms;  // clamped to the 1 s minimum lifetime
   opts.min_idle_session_for_age = 2;
-  auto& client = env->make_client(opts, &env->clock);
-  client.start();
+  auto& client = env->start_client(opts, &env->clock);
   bool ok = co_await warm(env, &client, 3);
   CO_ASSERT_TRUE(ok);
   // Sessions rotate (the server keeps seeing new ones) while at least two
@@ -103,8 +93,7 @@ asio::awaitable<void> rotation_body(Env* env) {
       why = "";
       break;
     }
-    env->clock.advance(100ms);
-    co_await test::settle();
+    co_await advance_settle(env, 100ms);
     // Let the dials the tick started finish before time moves on.
     co_await eventually([&] { return client.dialing_count() == 0; }, 2000ms, 1ms);
   }
@@ -116,17 +105,10 @@ asio::awaitable<void> rotation_body(Env* env) {
   EXPECT_EQ(client.policy_stats().closed_by_idle, 0u);
 }
 
-TEST(SessionPoolInteg, MaxLifetimeRotatesSessionsKeepingMinIdleForAge) {
-  Env env;
-  run(env, rotation_body(&env), 20s);
-}
+ENV_TEST(SessionPoolInteg, MaxLifetimeRotatesSessionsKeepingMinIdleForAge, rotation_body, 20s)
 
 asio::awaitable<void> heartbeat_body(Env* env) {
-  auto opts = client_options(env->server->port());
-  opts.ensure_idle_session = 1;
-  opts.heartbeat = 200ms;
-  auto& client = env->make_client(opts, &env->clock);
-  client.start();
+  auto& client = env->start_client(heartbeat_options(env->server->port()), &env->clock);
   bool beats = co_await advance_until(
       env->clock,
       [&] { return env->server->stats().heart_requests >= 3 && client.stats().heartbeat_responses >= 3; }, 50ms,
@@ -139,22 +121,15 @@ asio::awaitable<void> heartbeat_body(Env* env) {
   EXPECT_EQ(client.stats().heartbeat_misses, 0u);
 }
 
-TEST(SessionPoolInteg, HeartbeatOnIdlePrewarmedSession) {
-  Env env;
-  run(env, heartbeat_body(&env), 15s);
-}
+ENV_TEST(SessionPoolInteg, HeartbeatOnIdlePrewarmedSession, heartbeat_body, 15s)
 
 asio::awaitable<void> mute_body(Env* env) {
   // The client reaches the server through a proxy that can freeze.
   auto& proxy = env->make_proxy(env->server->port());
-  auto opts = client_options(proxy.port());
-  opts.ensure_idle_session = 1;
-  opts.heartbeat = 200ms;
+  auto opts = heartbeat_options(proxy.port());
   opts.idle_session_check_interval = 200ms;
-  auto& client = env->make_client(opts, &env->clock);
-  client.start();
-  bool answered = co_await advance_until(env->clock, [&] { return client.stats().heartbeat_responses >= 1; }, 50ms,
-                                         5000ms);
+  auto& client = env->start_client(opts, &env->clock);
+  bool answered = co_await first_heartbeat(env, &client);
   CO_ASSERT_TRUE(answered);
 
   // The path goes silent: bytes dropped both ways, TCP kept open.
@@ -183,16 +158,12 @@ asio::awaitable<void> mute_body(Env* env) {
   EXPECT_EQ(client.stats().heartbeat_misses, 1u);
 }
 
-TEST(SessionPoolInteg, SilentServerSessionIsReplacedAfterHeartbeatLiveness) {
-  Env env;
-  run(env, mute_body(&env), 15s);
-}
+ENV_TEST(SessionPoolInteg, SilentServerSessionIsReplacedAfterHeartbeatLiveness, mute_body, 15s)
 
 asio::awaitable<void> first_request_body(Env* env) {
   auto opts = client_options(env->server->port());
   opts.ensure_idle_session = 2;  // check interval stays 30 s: only the start-up ensure runs
-  auto& client = env->make_client(opts);
-  client.start();
+  auto& client = env->start_client(opts);
   bool ok = co_await warm(env, &client, 2);
   CO_ASSERT_TRUE(ok);
   auto handshakes = env->server->stats().handshakes;
@@ -204,10 +175,7 @@ asio::awaitable<void> first_request_body(Env* env) {
   EXPECT_EQ(env->server->stats().streams, 1u);
 }
 
-TEST(SessionPoolInteg, FirstRequestAfterStartIsWarm) {
-  Env env;
-  run(env, first_request_body(&env), 15s);
-}
+ENV_TEST(SessionPoolInteg, FirstRequestAfterStartIsWarm, first_request_body, 15s)
 
 }  // namespace
 }  // namespace anytls::integ

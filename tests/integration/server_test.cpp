@@ -4,6 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <optional>
+
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <asio/ip/tcp.hpp>
@@ -39,10 +42,8 @@ asio::awaitable<std::string> transfer(net::Conn* c, std::string data) {
 // ------------------------------------------------------------------ TCP streams
 
 asio::awaitable<void> tcp_echo_body(Env* env) {
-  auto& client = env->make_client(client_options(env->server->port()));
-  client.start();
-  auto md = tcp_to(env->echo.port());
-  auto conn = co_await client.dial(md);
+  auto& client = env->start_client();
+  auto conn = co_await dial_tcp(client, env->echo.port());
   CO_ASSERT_TRUE(conn.ok());
   // 1 MiB: many PSH frames (<= 65535 bytes each) and TLS records each way.
   auto data = pattern(1 << 20, 1);
@@ -59,16 +60,11 @@ asio::awaitable<void> tcp_echo_body(Env* env) {
   EXPECT_EQ(env->echo.accepted(), 1u);
 }
 
-TEST(AnyTlsServerInteg, TcpEchoThroughServer) {
-  Env env;
-  run(env, tcp_echo_body(&env), 20s);
-}
+ENV_TEST(AnyTlsServerInteg, TcpEchoThroughServer, tcp_echo_body, 20s)
 
 asio::awaitable<void> http_body(Env* env) {
-  auto& client = env->make_client(client_options(env->server->port()));
-  client.start();
-  auto md = tcp_to(env->http.port());
-  auto conn = co_await client.dial(md);
+  auto& client = env->start_client();
+  auto conn = co_await dial_tcp(client, env->http.port());
   CO_ASSERT_TRUE(conn.ok());
   auto ec6 = co_await write_all(**conn, "GET /index.html HTTP/1.1\r\nHost: test.local\r\n\r\n");
   CO_ASSERT_TRUE(!ec6);
@@ -90,8 +86,7 @@ asio::awaitable<void> throwing_handler_body(Env* env, spdlog::sinks::ringbuffer_
   env->server_router.before_route = [](const outbound::Metadata& md) {
     if (md.destination.port == bad_port) throw std::runtime_error("router exploded");
   };
-  auto& client = env->make_client(client_options(env->server->port()));
-  client.start();
+  auto& client = env->start_client();
   auto bad = co_await client.dial(tcp_to(bad_port));
   CO_ASSERT_TRUE(bad.ok());
   std::string out;
@@ -120,10 +115,7 @@ TEST(AnyTlsServerInteg, ExceptionInStreamHandlerIsLoggedAndContained) {
   spdlog::set_default_logger(previous);
 }
 
-TEST(AnyTlsServerInteg, HttpRequestThroughServer) {
-  Env env;
-  run(env, http_body(&env), 20s);
-}
+ENV_TEST(AnyTlsServerInteg, HttpRequestThroughServer, http_body, 20s)
 
 // A port nobody listens on: a bound, non-listening socket holds it, so a
 // connect gets a reset (refused) for as long as the test runs.
@@ -136,9 +128,20 @@ struct ClosedPort {
   asio::ip::tcp::socket s;
 };
 
+// Reads from a stream the server refused: expects the read to fail with
+// connection_refused; closes the stream and returns its failure() text.
+asio::awaitable<std::string> refused_failure(net::Conn& conn) {
+  std::string out;
+  auto op = read_exact(conn, out, 1);
+  auto ec = co_await std::move(op);
+  EXPECT_EQ(ec, asio::error::connection_refused) << ec.message();
+  auto text = conn.failure();
+  conn.close();
+  co_return text;
+}
+
 asio::awaitable<void> closed_port_body(Env* env, std::uint16_t closed) {
-  auto& client = env->make_client(client_options(env->server->port()));
-  client.start();
+  auto& client = env->start_client();
   // Warm the session: after one stream the client knows the server speaks v2
   // (and watches the SYNACK of later streams).
   auto got2 = co_await dial_echo(&client, env->echo.port(), "warm");
@@ -147,33 +150,18 @@ asio::awaitable<void> closed_port_body(Env* env, std::uint16_t closed) {
   // dial() returns at once, like the reference client (the destination
   // travels with the SYN); the SYNACK's error ends the stream: the first
   // read fails with connection_refused and failure() has the server's text.
-  auto md = tcp_to(closed);
-  auto conn = co_await client.dial(md);
+  auto conn = co_await dial_tcp(client, closed);
   CO_ASSERT_TRUE(conn.ok());
-  {
-    std::string out;
-    auto op = read_exact(**conn, out, 1);
-    auto ec = co_await std::move(op);
-    EXPECT_EQ(ec, asio::error::connection_refused) << ec.message();
-    auto text = (*conn)->failure();
-    EXPECT_TRUE(contains(text, "remote:")) << text;
-    EXPECT_TRUE(contains(text, "refused")) << text;
-    (*conn)->close();
-  }
+  auto text = co_await refused_failure(**conn);
+  EXPECT_TRUE(contains(text, "remote:")) << text;
+  EXPECT_TRUE(contains(text, "refused")) << text;
 
   // A destination the route rejects: also a SYNACK with text.
   auto md2 = tcp_to(Env::kRejectPort);
   auto rejected = co_await client.dial(md2);
   CO_ASSERT_TRUE(rejected.ok());
-  {
-    std::string out;
-    auto op = read_exact(**rejected, out, 1);
-    auto ec = co_await std::move(op);
-    EXPECT_EQ(ec, asio::error::connection_refused) << ec.message();
-    auto text = (*rejected)->failure();
-    EXPECT_TRUE(contains(text, "remote: rejected by route")) << text;
-    (*rejected)->close();
-  }
+  auto rejected_text = co_await refused_failure(**rejected);
+  EXPECT_TRUE(contains(rejected_text, "remote: rejected by route")) << rejected_text;
 
   // The session survives failed streams: the next request reuses it.
   auto got3 = co_await dial_echo(&client, env->echo.port(), "after");
@@ -193,20 +181,14 @@ asio::awaitable<void> closed_port_fresh_body(Env* env, std::uint16_t closed) {
   // Stream 1 of a brand-new session: the client cannot know yet that the
   // server speaks v2, so (like the reference client) dial() may succeed; the
   // error must then come from the first read.
-  auto& client = env->make_client(client_options(env->server->port()));
-  client.start();
-  auto md = tcp_to(closed);
-  auto conn = co_await client.dial(md);
+  auto& client = env->start_client();
+  auto conn = co_await dial_tcp(client, closed);
   if (!conn.ok()) {
     EXPECT_TRUE(contains(conn.error().text(), "remote:")) << conn.error().text();
     EXPECT_TRUE(contains(conn.error().text(), "refused")) << conn.error().text();
   } else {
-    std::string out;
-    auto op = read_exact(**conn, out, 1);
-    auto ec = co_await std::move(op);
-    EXPECT_EQ(ec, asio::error::connection_refused) << ec.message();
     // The session goes back to the pool when the user lets go of the stream.
-    (*conn)->close();
+    (void)co_await refused_failure(**conn);
   }
   auto got4 = co_await dial_echo(&client, env->echo.port(), "still fine");
   EXPECT_EQ(got4, "");
@@ -251,12 +233,14 @@ asio::awaitable<void> fallback_body(Env* env) {
   EXPECT_EQ(env->server->stats().authenticated, 0u);
 }
 
-TEST(AnyTlsServerInteg, WrongPasswordGoesToFallback) {
+// A server with a fallback: port 0 is the Env's fallback HTTP server.
+config::AnyTlsInboundOptions with_fallback() {
   auto opts = server_options();
-  opts.fallback = config::Fallback{"127.0.0.1", 0};  // 0: the Env's fallback HTTP server
-  Env env(opts);
-  run(env, fallback_body(&env), 20s);
+  opts.fallback = config::Fallback{"127.0.0.1", 0};
+  return opts;
 }
+
+ENV_TEST_WITH(AnyTlsServerInteg, WrongPasswordGoesToFallback, with_fallback, fallback_body, 20s)
 
 asio::awaitable<void> no_fallback_body(Env* env) {
   auto conn = co_await tls_connect(env->raw_tls, env->server->port());
@@ -273,9 +257,33 @@ asio::awaitable<void> no_fallback_body(Env* env) {
   EXPECT_EQ(env->server->live_sessions(), 0u);
 }
 
-TEST(AnyTlsServerInteg, WrongPasswordWithoutFallbackCloses) {
-  Env env;
-  run(env, no_fallback_body(&env), 20s);
+ENV_TEST(AnyTlsServerInteg, WrongPasswordWithoutFallbackCloses, no_fallback_body, 20s)
+
+// What a raw TLS connection read to its end: the bytes and how it ended.
+struct ReadToEnd {
+  std::string data;
+  std::error_code end;
+};
+
+// Sends `bytes` (shorter than the 32-byte hash) on a new raw TLS connection,
+// waits until the server has armed its short preamble wait, moves its
+// virtual clock 49 ms (`at_49ms` checks what has not happened yet), then
+// 1 ms more, and reads the connection to its end. Null when the bytes did
+// not get there.
+asio::awaitable<std::optional<ReadToEnd>> across_short_wait(Env* env, std::string bytes,
+                                                            std::function<void()> at_49ms) {
+  auto conn = co_await tls_connect(env->raw_tls, env->server->port());
+  auto ec1 = co_await write_all(*conn, bytes);
+  EXPECT_FALSE(ec1) << ec1.message();
+  // The bytes have reached the server when its short wait is armed.
+  bool read = co_await eventually([&] { return env->clock.next_deadline() <= env->clock.now() + 50ms; }, 5000ms, 1ms);
+  EXPECT_TRUE(read);
+  if (ec1 || !read) co_return std::nullopt;
+  co_await advance_settle(env, 49ms);
+  at_49ms();
+  env->clock.advance(1ms);
+  auto [resp, ec] = co_await read_to_end(*conn, 1 << 20);
+  co_return ReadToEnd{std::move(resp), ec};
 }
 
 // A prober's short request (18 bytes, less than the 32-byte hash) goes to
@@ -283,18 +291,11 @@ TEST(AnyTlsServerInteg, WrongPasswordWithoutFallbackCloses) {
 // without more: not at the handshake timeout (5 s here). On the server's
 // virtual clock: nothing at 49 ms, the fallback's answer at 50 ms.
 asio::awaitable<void> short_probe_body(Env* env) {
-  auto conn = co_await tls_connect(env->raw_tls, env->server->port());
   std::string probe = "GET / HTTP/1.0\r\n\r\n";
-  auto ec1 = co_await write_all(*conn, probe);
-  CO_ASSERT_TRUE(!ec1);
-  // The probe has reached the server when its short wait is armed.
-  bool read = co_await eventually([&] { return env->clock.next_deadline() <= env->clock.now() + 50ms; }, 5000ms, 1ms);
-  CO_ASSERT_TRUE(read);
-  env->clock.advance(49ms);
-  co_await test::settle();
-  EXPECT_EQ(env->server->stats().fallbacks, 0u) << "decided before the short wait";
-  env->clock.advance(1ms);
-  auto [resp, ec] = co_await read_to_end(*conn, 1 << 20);
+  auto got = co_await across_short_wait(
+      env, probe, [env] { EXPECT_EQ(env->server->stats().fallbacks, 0u) << "decided before the short wait"; });
+  CO_ASSERT_TRUE(got.has_value());
+  const std::string& resp = got->data;
   EXPECT_EQ(resp.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << resp;
   EXPECT_TRUE(contains(resp, "fallback page")) << resp;
   CO_ASSERT_TRUE(env->fallback.requests().size() == 1);
@@ -303,36 +304,22 @@ asio::awaitable<void> short_probe_body(Env* env) {
   EXPECT_EQ(env->server->stats().fallbacks, 1u);
 }
 
-TEST(AnyTlsServerInteg, ShortProbeGoesToFallbackAfterShortWait) {
-  auto opts = server_options();
-  opts.fallback = config::Fallback{"127.0.0.1", 0};
-  Env env(opts);
-  run(env, short_probe_body(&env), 20s);
-}
+ENV_TEST_WITH(AnyTlsServerInteg, ShortProbeGoesToFallbackAfterShortWait, with_fallback, short_probe_body, 20s)
 
 // Without a fallback a short wrong preamble (31 bytes) is closed at the
 // short wait, as a long one (64 bytes) is closed at once: never at the
 // handshake timeout.
 asio::awaitable<void> short_no_fallback_body(Env* env) {
-  auto conn = co_await tls_connect(env->raw_tls, env->server->port());
-  auto ec1 = co_await write_all(*conn, bad_preamble().substr(0, 31));
-  CO_ASSERT_TRUE(!ec1);
-  bool read = co_await eventually([&] { return env->clock.next_deadline() <= env->clock.now() + 50ms; }, 5000ms, 1ms);
-  CO_ASSERT_TRUE(read);
-  env->clock.advance(49ms);
-  co_await test::settle();
-  EXPECT_EQ(env->server->stats().auth_failures, 0u) << "decided before the short wait";
-  env->clock.advance(1ms);
-  auto [resp, ec] = co_await read_to_end(*conn, 1 << 20);
-  EXPECT_TRUE(ec);
-  EXPECT_EQ(resp, "");
+  auto got = co_await across_short_wait(env, bad_preamble().substr(0, 31), [env] {
+    EXPECT_EQ(env->server->stats().auth_failures, 0u) << "decided before the short wait";
+  });
+  CO_ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(got->end);
+  EXPECT_EQ(got->data, "");
   EXPECT_EQ(env->server->stats().auth_failures, 1u);
 }
 
-TEST(AnyTlsServerInteg, ShortWrongPreambleWithoutFallbackClosesAtShortWait) {
-  Env env;
-  run(env, short_no_fallback_body(&env), 20s);
-}
+ENV_TEST(AnyTlsServerInteg, ShortWrongPreambleWithoutFallbackClosesAtShortWait, short_no_fallback_body, 20s)
 
 // A preamble split over two TLS records sent back to back (first one
 // shorter than the hash) still authenticates.
@@ -351,17 +338,13 @@ asio::awaitable<void> split_preamble_body(Env* env) {
   EXPECT_EQ(env->server->stats().auth_failures, 0u);
 }
 
-TEST(AnyTlsServerInteg, PreambleSplitOverRecordsAuthenticates) {
-  Env env;
-  run(env, split_preamble_body(&env), 20s);
-}
+ENV_TEST(AnyTlsServerInteg, PreambleSplitOverRecordsAuthenticates, split_preamble_body, 20s)
 
 // Per-user limits: a user at max_sessions_per_user gets its next session
 // closed, one at max_streams_per_user gets its next stream refused; another
 // user is served all the while.
 asio::awaitable<void> user_limits_body(Env* env) {
-  auto& a1 = env->make_client(client_options(env->server->port()));
-  a1.start();
+  auto& a1 = env->start_client();
   auto held = co_await a1.dial(tcp_to(env->echo.port()));  // alice: session 1, stream 1 (kept open)
   CO_ASSERT_TRUE(held.ok());
   auto first = co_await echo_once(**held, "one");
@@ -376,8 +359,7 @@ asio::awaitable<void> user_limits_body(Env* env) {
   }
   EXPECT_EQ(env->server->stats().user_limit_refusals, 1u);
   // A third session of alice's (another client) is closed after auth.
-  auto& a2 = env->make_client(client_options(env->server->port()));
-  a2.start();
+  auto& a2 = env->start_client();
   auto third = co_await a2.dial(tcp_to(env->echo.port()));
   if (third.ok()) {
     auto back = co_await echo_once(**third, "three");
@@ -387,8 +369,7 @@ asio::awaitable<void> user_limits_body(Env* env) {
   // Bob is not affected.
   auto bob_opts = client_options(env->server->port());
   bob_opts.password = "bob's password";
-  auto& bob = env->make_client(bob_opts);
-  bob.start();
+  auto& bob = env->start_client(bob_opts);
   auto problem = co_await dial_echo(&bob, env->echo.port(), "bob");
   EXPECT_EQ(problem, "");
   (*held)->close();
@@ -418,8 +399,7 @@ asio::awaitable<void> silent_after_tls_body(Env* env) {
   auto conn = co_await tls_connect(env->raw_tls, env->server->port());
   // handshake_timeout (300 ms of the server's virtual time) counts from the
   // accept: nothing happens a millisecond before it, the close at it.
-  env->clock.advance(299ms);
-  co_await test::settle();
+  co_await advance_settle(env, 299ms);
   EXPECT_EQ(env->server->stats().auth_failures, 0u) << "closed before the handshake timeout";
   env->clock.advance(1ms);
   auto [resp, ec] = co_await read_to_end(*conn, 1 << 20);
@@ -429,19 +409,20 @@ asio::awaitable<void> silent_after_tls_body(Env* env) {
   EXPECT_EQ(env->server->stats().auth_failures, 1u);
 }
 
-TEST(AnyTlsServerInteg, SilentClientAfterTlsIsClosedAtHandshakeTimeout) {
+config::AnyTlsInboundOptions with_300ms_handshake_timeout() {
   auto opts = server_options();
   opts.handshake_timeout = 300ms;
-  Env env(opts);
-  run(env, silent_after_tls_body(&env), 20s);
+  return opts;
 }
+
+ENV_TEST_WITH(AnyTlsServerInteg, SilentClientAfterTlsIsClosedAtHandshakeTimeout, with_300ms_handshake_timeout,
+              silent_after_tls_body, 20s)
 
 asio::awaitable<void> no_tls_body(Env* env) {
   auto sock = co_await tcp_connect(env->server->port());
   bool accepted = co_await eventually([&] { return env->server->stats().connections == 1; }, 5000ms, 1ms);
   CO_ASSERT_TRUE(accepted);
-  env->clock.advance(299ms);
-  co_await test::settle();
+  co_await advance_settle(env, 299ms);
   EXPECT_TRUE(still_open(sock)) << "closed before the handshake timeout";
   env->clock.advance(1ms);
   char b[64];
@@ -452,12 +433,8 @@ asio::awaitable<void> no_tls_body(Env* env) {
   EXPECT_EQ(env->server->stats().handshakes, 0u);
 }
 
-TEST(AnyTlsServerInteg, ClientThatNeverStartsTlsIsClosedAtHandshakeTimeout) {
-  auto opts = server_options();
-  opts.handshake_timeout = 300ms;
-  Env env(opts);
-  run(env, no_tls_body(&env), 20s);
-}
+ENV_TEST_WITH(AnyTlsServerInteg, ClientThatNeverStartsTlsIsClosedAtHandshakeTimeout, with_300ms_handshake_timeout,
+              no_tls_body, 20s)
 
 // Handshakes are capped (max_handshakes), and a connection holds no TLS
 // state before its first byte: silent ones do not use up a slot. Over the
@@ -508,8 +485,7 @@ TEST(AnyTlsServerInteg, HandshakesAreCappedAndSilentConnectionsHoldNoTls) {
 // ------------------------------------------------------------------ UDP over TCP
 
 asio::awaitable<void> uot_non_connect_body(Env* env) {
-  auto& client = env->make_client(client_options(env->server->port()));
-  client.start();
+  auto& client = env->start_client();
   auto md = udp_to(env->udp_echo.port());
   auto pc = co_await client.listen_packet(md);
   CO_ASSERT_TRUE(pc.ok());
@@ -532,10 +508,7 @@ asio::awaitable<void> uot_non_connect_body(Env* env) {
   EXPECT_EQ(env->udp_echo.datagrams(), 5u);
 }
 
-TEST(AnyTlsServerInteg, UdpOverTcpNonConnectModeEchoes) {
-  Env env;
-  run(env, uot_non_connect_body(&env), 20s);
-}
+ENV_TEST(AnyTlsServerInteg, UdpOverTcpNonConnectModeEchoes, uot_non_connect_body, 20s)
 
 // Issue 24: the server routes each new destination of a UoT flow. The flow
 // starts at an allowed UDP echo; a datagram to an address a rule rejects
@@ -564,8 +537,7 @@ asio::awaitable<void> uot_reroute_body(Env* env) {
   net::Address rejected{"127.0.0.2", forbidden.local_endpoint().port()};
   net::Address echo{"127.0.0.1", env->udp_echo.port()};
 
-  auto& client = env->make_client(client_options(env->server->port()));
-  client.start();
+  auto& client = env->start_client();
   auto md = udp_to(env->udp_echo.port());
   auto pc = co_await client.listen_packet(md);
   CO_ASSERT_TRUE(pc.ok());
@@ -591,18 +563,14 @@ asio::awaitable<void> uot_reroute_body(Env* env) {
   env->server_router.inner = env->router.get();
 }
 
-TEST(AnyTlsServerInteg, UdpOverTcpRoutesEachNewDestination) {
-  Env env;
-  run(env, uot_reroute_body(&env), 20s);
-}
+ENV_TEST(AnyTlsServerInteg, UdpOverTcpRoutesEachNewDestination, uot_reroute_body, 20s)
 
 std::string u16be(std::size_t v) {
   return std::string{static_cast<char>((v >> 8) & 0xff), static_cast<char>(v & 0xff)};
 }
 
 asio::awaitable<void> uot_connect_body(Env* env) {
-  auto& client = env->make_client(client_options(env->server->port()));
-  client.start();
+  auto& client = env->start_client();
   outbound::Metadata md = tcp_to(0);
   md.destination = net::Address{std::string(proto::kUotMagicAddress), 0};
   auto conn = co_await client.dial(md);
@@ -632,20 +600,15 @@ asio::awaitable<void> uot_connect_body(Env* env) {
   EXPECT_EQ(env->udp_echo.datagrams(), 5u);
 }
 
-TEST(AnyTlsServerInteg, UdpOverTcpConnectModeEchoes) {
-  Env env;
-  run(env, uot_connect_body(&env), 20s);
-}
+ENV_TEST(AnyTlsServerInteg, UdpOverTcpConnectModeEchoes, uot_connect_body, 20s)
 
 // ------------------------------------------------------------------ stop
 
 asio::awaitable<void> stop_body(Env* env) {
   auto opts = client_options(env->server->port());
   opts.ensure_idle_session = 2;
-  auto& client = env->make_client(opts);
-  client.start();
-  auto md = tcp_to(env->echo.port());
-  auto conn = co_await client.dial(md);
+  auto& client = env->start_client(opts);
+  auto conn = co_await dial_tcp(client, env->echo.port());
   CO_ASSERT_TRUE(conn.ok());
   auto got5 = co_await echo_once(**conn, "live");
   EXPECT_EQ(got5, "live");
@@ -664,7 +627,7 @@ asio::awaitable<void> stop_body(Env* env) {
   EXPECT_TRUE(gone) << "idle sessions still pooled: " << client.idle_count();
   (*conn)->close();
   // New connections are refused.
-  auto again = co_await client.dial(md);
+  auto again = co_await dial_tcp(client, env->echo.port());
   EXPECT_FALSE(again.ok());
 }
 
@@ -679,12 +642,10 @@ TEST(AnyTlsServerInteg, StopWithLiveSessionsLeavesNothingBehind) {
 // The route sniffs each stream's first bytes (an HTTP request here) and
 // rejects by the Host it found; the sniffed bytes still reach the server.
 asio::awaitable<void> sniff_body(Env* env) {
-  auto& client = env->make_client(client_options(env->server->port()));
-  client.start();
+  auto& client = env->start_client();
   for (int i = 0; i < 2; ++i) {
     const char* host = i == 0 ? "ok.example" : "blocked.example";
-    auto md = tcp_to(env->echo.port());
-    auto conn = co_await client.dial(md);
+    auto conn = co_await dial_tcp(client, env->echo.port());
     CO_ASSERT_TRUE(conn.ok());
     const std::string request = std::string("GET / HTTP/1.1\r\nHost: ") + host + "\r\n\r\n";
     auto wrote = co_await (*conn)->write(asio::buffer(request));

@@ -304,10 +304,7 @@ config::OutboundTlsOptions chrome_tls() {
 }
 
 const Pem& example_pem() {
-  static const Pem pem = [] {
-    auto kp = app::generate_tls_keypair("example.com", 1);
-    return Pem{kp.certificate_pem, kp.private_key_pem};
-  }();
+  static const Pem pem = generate_pem("example.com");
   return pem;
 }
 
@@ -333,30 +330,48 @@ asio::awaitable<std::string> try_handshake(std::shared_ptr<tls::ClientContext> c
 
 // ------------------------------------------------------------------ tests
 
-asio::awaitable<void> fresh_body(Env* env, std::shared_ptr<Recorder> rec) {
-  auto opts = chrome_tls();
-  opts.server_name = "example.com";
-  opts.insecure = true;
-  auto ctx = tls::ClientContext::create(opts, "127.0.0.1");
-  EXPECT_TRUE(ctx.ok()) << (ctx.ok() ? "" : ctx.error().text());
-  if (!ctx) co_return;
-  for (int i = 0; i < 20; ++i) {
-    auto problem = co_await try_handshake(*ctx, rec->port());
-    EXPECT_NE(problem, "") << "the recorder closes every connection";
+// What a recorder saw: the ClientHellos, and each handshake's problem.
+struct Recorded {
+  std::vector<std::string> hellos;
+  std::vector<std::string> problems;
+};
+
+asio::awaitable<void> handshakes_body(std::shared_ptr<Recorder> rec, std::vector<config::OutboundTlsOptions> configs,
+                                      int rounds, std::vector<std::string>* problems) {
+  for (const auto& t : configs) {
+    auto ctx = tls::ClientContext::create(t, "127.0.0.1");
+    EXPECT_TRUE(ctx.ok()) << (ctx.ok() ? "" : ctx.error().text());
+    if (!ctx) co_return;
+    for (int i = 0; i < rounds; ++i) {
+      auto problem = co_await try_handshake(*ctx, rec->port());
+      problems->push_back(problem);
+    }
   }
   rec->stop();
-  (void)env;
+}
+
+// Handshakes `rounds` times with each of `configs` (one client context
+// each) against a recorder on a fresh Env.
+Recorded record_hellos(std::vector<config::OutboundTlsOptions> configs, int rounds) {
+  Env env;
+  auto rec = start_recorder(env.io, 0);
+  Recorded r;
+  run(env, handshakes_body(rec, std::move(configs), rounds, &r.problems), 30s);
+  r.hellos = rec->hellos;
+  return r;
 }
 
 TEST(Utls, FreshClientHelloIsChromes) {
   REQUIRE_UTLS_MODULE();
-  Env env;
-  auto rec = start_recorder(env.io, 0);
-  run(env, fresh_body(&env, rec), 30s);
-  ASSERT_EQ(rec->hellos.size(), 20u);
+  auto opts = chrome_tls();
+  opts.server_name = "example.com";
+  opts.insecure = true;
+  auto rec = record_hellos({opts}, 20);
+  for (const auto& problem : rec.problems) EXPECT_NE(problem, "") << "the recorder closes every connection";
+  ASSERT_EQ(rec.hellos.size(), 20u);
   std::map<std::string, int> seen;
   std::set<std::vector<std::uint16_t>> orders;
-  for (const auto& raw : rec->hellos) {
+  for (const auto& raw : rec.hellos) {
     auto h = parse_hello(raw);
     ASSERT_TRUE(h) << "unparsable ClientHello";
     auto fp = ja4(*h);
@@ -385,8 +400,7 @@ asio::awaitable<void> resumed_body(Env* env, std::shared_ptr<Recorder> rec) {
   opts.tls = chrome_tls();
   opts.tls.server_name = "example.com";
   opts.tls.certificate = example_pem().cert;  // verified: CA and name
-  auto& client = env->make_client(opts);
-  client.start();
+  auto& client = env->start_client(opts);
   // A first session, with a bulk transfer (full 16 KiB records both ways).
   auto big = pattern(300000, 7);
   auto problem = co_await dial_echo(&client, env->echo.port(), big);
@@ -493,29 +507,19 @@ TEST(Utls, CertificateChecksAreTheOpenSslClients) {
   EXPECT_EQ(insecure, "");
 }
 
-asio::awaitable<void> alpn_body(Env* env, std::shared_ptr<Recorder> rec) {
-  const std::vector<std::vector<std::string>> lists = {{"h2"}, {"http/1.1"}};
-  for (const auto& alpn : lists) {
-    auto t = chrome_tls();
-    t.insecure = true;
-    t.alpn = alpn;
-    auto ctx = tls::ClientContext::create(t, "127.0.0.1");
-    EXPECT_TRUE(ctx.ok());
-    if (!ctx) co_return;
-    (void)co_await try_handshake(*ctx, rec->port());
-  }
-  rec->stop();
-  (void)env;
-}
-
 TEST(Utls, ConfiguredAlpnIsSentAsSingBoxDoes) {
   REQUIRE_UTLS_MODULE();
-  Env env;
-  auto rec = start_recorder(env.io, 0);
-  run(env, alpn_body(&env, rec), 30s);
-  ASSERT_EQ(rec->hellos.size(), 2u);
-  auto h2 = parse_hello(rec->hellos[0]);
-  auto h1 = parse_hello(rec->hellos[1]);
+  std::vector<config::OutboundTlsOptions> configs;
+  for (const char* alpn : {"h2", "http/1.1"}) {
+    auto t = chrome_tls();
+    t.insecure = true;
+    t.alpn = {alpn};
+    configs.push_back(t);
+  }
+  auto rec = record_hellos(configs, 1);
+  ASSERT_EQ(rec.hellos.size(), 2u);
+  auto h2 = parse_hello(rec.hellos[0]);
+  auto h1 = parse_hello(rec.hellos[1]);
   ASSERT_TRUE(h2 && h1);
   EXPECT_EQ(h2->alpn, (std::vector<std::string>{"h2", "http/1.1"}));  // a lone h2 gets http/1.1
   EXPECT_EQ(h1->alpn, std::vector<std::string>{"http/1.1"});

@@ -74,13 +74,7 @@ asio::awaitable<void> write_all(net::Conn& conn, std::span<const std::uint8_t> b
 }
 
 asio::awaitable<std::error_code> read_exact(net::Conn& conn, std::span<std::uint8_t> out) {
-  std::size_t have = 0;
-  while (have < out.size()) {
-    auto [ec, n] = co_await conn.read_some(asio::buffer(out.data() + have, out.size() - have));
-    if (ec) co_return ec;
-    have += n;
-  }
-  co_return std::error_code{};
+  return read_exact_from(conn, out);
 }
 
 asio::awaitable<void> write_preamble(net::Conn& conn, std::string_view password, std::uint16_t padding_len) {

@@ -76,6 +76,17 @@ class FrameReader {
 asio::awaitable<void> write_all(net::Conn& conn, std::span<const std::uint8_t> bytes);
 // Reads exactly out.size() bytes; returns the error (eof if the stream ended).
 asio::awaitable<std::error_code> read_exact(net::Conn& conn, std::span<std::uint8_t> out);
+// The same from anything with read_some(buffer) -> (error, bytes read).
+template <class Reader>
+asio::awaitable<std::error_code> read_exact_from(Reader& r, std::span<std::uint8_t> out) {
+  std::size_t have = 0;
+  while (have < out.size()) {
+    auto [ec, n] = co_await r.read_some(asio::buffer(out.data() + have, out.size() - have));
+    if (ec) co_return ec;
+    have += n;
+  }
+  co_return std::error_code{};
+}
 
 // Client: the auth preamble in one TLS write.
 asio::awaitable<void> write_preamble(net::Conn& conn, std::string_view password = kPassword,

@@ -25,6 +25,22 @@ void run_test(asio::io_context& io, asio::awaitable<void> body,
               std::chrono::milliseconds deadline = std::chrono::seconds(30),
               std::chrono::milliseconds drain = std::chrono::seconds(5));
 
+// TEST(suite, name) that runs a coroutine on a fresh io_context with
+// run_test: CORO_TEST(Suite, Name, body()) or (..., body(), deadline).
+#define CORO_TEST(suite, name, ...) \
+  TEST(suite, name) {               \
+    ::asio::io_context io;          \
+    ::anytls::test::run_test(io, __VA_ARGS__); \
+  }
+// The same for a body on virtual time: body_fn(&clock), a fresh
+// net::VirtualClock.
+#define CLOCK_TEST(suite, name, body_fn)                \
+  TEST(suite, name) {                                   \
+    ::anytls::net::VirtualClock clock;                  \
+    ::asio::io_context io;                              \
+    ::anytls::test::run_test(io, body_fn(&clock));      \
+  }
+
 // Fatal check inside a coroutine: ASSERT_* cannot `return` from one.
 #define CO_ASSERT_TRUE(cond)                                    \
   do {                                                          \

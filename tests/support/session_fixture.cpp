@@ -116,13 +116,7 @@ asio::awaitable<void> echo_dialed(std::shared_ptr<Stream> s) {
 }
 
 asio::awaitable<std::error_code> read_exact(Stream& s, std::span<std::uint8_t> out) {
-  std::size_t have = 0;
-  while (have < out.size()) {
-    auto [ec, n] = co_await s.read_some(asio::buffer(out.data() + have, out.size() - have));
-    if (ec) co_return ec;
-    have += n;
-  }
-  co_return std::error_code{};
+  return read_exact_from(s, out);
 }
 
 asio::awaitable<std::pair<std::vector<std::uint8_t>, std::error_code>> read_to_end(Stream& s) {
@@ -160,6 +154,26 @@ asio::awaitable<std::string> read_pattern(std::shared_ptr<Stream> s, std::uint64
     off += n;
   }
   co_return std::string();
+}
+
+void CloseWatch::operator()(proto::Session&, const std::string& r) const {
+  *reason = r;
+  closed->set();
+}
+
+CloseWatch watch_close(proto::Session& s, const asio::any_io_executor& ex) {
+  CloseWatch w{std::make_shared<Flag>(ex)};
+  s.set_close_handler(w);
+  return w;
+}
+
+asio::awaitable<RawServer> client_over_raw_tls(Closer& closer, proto::SessionOptions opts) {
+  auto tls = co_await make_tls_pair(shared_contexts());
+  RawServer r;
+  r.server = &closer.own(std::move(tls.server));
+  r.client = co_await start_client_session(std::move(tls.client), std::move(opts));
+  closer.add(r.client);
+  co_return r;
 }
 
 }  // namespace anytls::test

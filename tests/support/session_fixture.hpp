@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 
 #include "anytls/padding.hpp"
@@ -19,6 +20,8 @@
 #include "support/tls_fixture.hpp"
 
 namespace anytls::test {
+
+class Flag;  // support/run.hpp
 
 // Coroutines here follow the GCC 12 rules of docs/architecture.md (no
 // defaulted class-type parameters, named locals before co_await, no arrays in
@@ -68,6 +71,16 @@ inline asio::awaitable<SessionPair> make_session_pair(proto::SessionOptions clie
   return make_session_pair(std::move(client_opts), std::move(server_opts), std::move(handler), PairOptions{});
 }
 
+class Closer;
+
+// A client session over a raw TLS server connection (both held by `closer`);
+// nothing read on the raw side yet (the preamble waits there).
+struct RawServer {
+  std::shared_ptr<proto::Session> client;
+  tls::TlsConn* server = nullptr;
+};
+asio::awaitable<RawServer> client_over_raw_tls(Closer& closer, proto::SessionOptions opts);
+
 // Closes every session (and connection) it holds when destroyed or on
 // close_all(), so that a failing test still lets every coroutine finish.
 class Closer {
@@ -96,6 +109,15 @@ class Closer {
   std::vector<std::shared_ptr<proto::Stream>> streams_;
   std::vector<std::unique_ptr<net::Conn>> conns_;
 };
+
+// Close reason of a session, recorded by its close handler (watch_close
+// installs it): `closed` is set when the session closes.
+struct CloseWatch {
+  std::shared_ptr<Flag> closed;
+  std::shared_ptr<std::string> reason = std::make_shared<std::string>();
+  void operator()(proto::Session&, const std::string& r) const;
+};
+CloseWatch watch_close(proto::Session& s, const asio::any_io_executor& ex);
 
 // Server-side test service, chosen by the destination port the client puts
 // first on the stream (127.0.0.1:port, 7 bytes):

@@ -31,21 +31,6 @@ using std::chrono::milliseconds;
 
 constexpr std::string_view kCustomScheme = "stop=4\n0=10-10\n1=200-200\n2=300-300\n3=150-150";
 
-// Close reason of a session, recorded by its close handler.
-struct CloseWatch {
-  std::shared_ptr<Flag> closed;
-  std::shared_ptr<std::string> reason = std::make_shared<std::string>();
-  void operator()(Session&, const std::string& r) const {
-    *reason = r;
-    closed->set();
-  }
-};
-
-CloseWatch watch_close(Session& s, const asio::any_io_executor& ex) {
-  CloseWatch w{std::make_shared<Flag>(ex)};
-  s.set_close_handler(w);
-  return w;
-}
 
 // Sets `flag` when the session handles a frame with command `cmd`.
 struct FrameWatch {
@@ -62,18 +47,9 @@ std::shared_ptr<Counter> watch_frames(Session& s, Command cmd, const asio::any_i
   return c;
 }
 
-// A client session over a raw TLS server whose preamble has been consumed.
-struct RawServer {
-  std::shared_ptr<Session> client;
-  tls::TlsConn* server = nullptr;
-};
-
+// client_over_raw_tls, the raw server's preamble consumed.
 asio::awaitable<RawServer> client_with_raw_server(Closer& closer, proto::SessionOptions opts) {
-  auto tls = co_await make_tls_pair(shared_contexts());
-  RawServer r;
-  r.server = &closer.own(std::move(tls.server));
-  r.client = co_await start_client_session(std::move(tls.client), std::move(opts));
-  closer.add(r.client);
+  auto r = co_await client_over_raw_tls(closer, std::move(opts));
   auto rest = co_await read_preamble(*r.server);
   CO_ASSERT_TRUE(rest.empty());
   co_return r;
@@ -165,10 +141,7 @@ asio::awaitable<void> synack_error_body() {
   EXPECT_FALSE(p.server->closed());
 }
 
-TEST(SessionControl, SynackErrorClosesOnlyThatStream) {
-  asio::io_context io;
-  run_test(io, synack_error_body());
-}
+CORO_TEST(SessionControl, SynackErrorClosesOnlyThatStream, synack_error_body())
 
 // The client answers a SYNACK error with a FIN for that stream (raw server view).
 asio::awaitable<void> synack_error_fin_body() {
@@ -200,10 +173,7 @@ asio::awaitable<void> synack_error_fin_body() {
   (void)ex;
 }
 
-TEST(SessionControl, SynackErrorIsAnsweredWithFin) {
-  asio::io_context io;
-  run_test(io, synack_error_fin_body());
-}
+CORO_TEST(SessionControl, SynackErrorIsAnsweredWithFin, synack_error_fin_body())
 
 // ---------------------------------------------------------------------------
 // SYNACK watchdog: a session whose peer is known to be v2 dies when a SYNACK
@@ -289,11 +259,7 @@ asio::awaitable<void> fresh_stream_not_watched_body(net::VirtualClock* clock_ptr
   EXPECT_EQ(r.client->peer_version(), 2);
 }
 
-TEST(SessionControl, FirstStreamOfFreshSessionIsNotWatched) {
-  net::VirtualClock clock;
-  asio::io_context io;
-  run_test(io, fresh_stream_not_watched_body(&clock));
-}
+CLOCK_TEST(SessionControl, FirstStreamOfFreshSessionIsNotWatched, fresh_stream_not_watched_body)
 
 // A server that completes TLS and then says nothing at all: a stream on it
 // ends the session after synack_timeout (not a moment before), whatever the
@@ -314,11 +280,7 @@ asio::awaitable<void> silent_server_body(net::VirtualClock* clock_ptr) {
   EXPECT_NE((*st)->failure().find("no frame from the server within 300ms"), std::string::npos) << (*st)->failure();
 }
 
-TEST(SessionControl, SilentServerEndsTheSessionAtTheBound) {
-  net::VirtualClock clock;
-  asio::io_context io;
-  run_test(io, silent_server_body(&clock));
-}
+CLOCK_TEST(SessionControl, SilentServerEndsTheSessionAtTheBound, silent_server_body)
 
 // A probe (expect_frame_within with a HeartRequest) on a v2 session: the
 // answer clears it; silence past the bound closes the session.
@@ -353,11 +315,7 @@ asio::awaitable<void> probe_body(net::VirtualClock* clock_ptr) {
   co_await expect_dead_at(*r.client, clock, milliseconds(50));
 }
 
-TEST(SessionControl, ProbeAnsweredOrSessionDead) {
-  net::VirtualClock clock;
-  asio::io_context io;
-  run_test(io, probe_body(&clock));
-}
+CLOCK_TEST(SessionControl, ProbeAnsweredOrSessionDead, probe_body)
 
 // Every deadline of a session (heartbeat, write stall, SYNACK, silence) is
 // kept on one timer: a nearer deadline set later wakes the watchdog, which
@@ -398,11 +356,7 @@ asio::awaitable<void> one_timer_body(net::VirtualClock* clock_ptr) {
   co_await expect_dead_at(*r.client, clock, milliseconds(50));
 }
 
-TEST(SessionControl, AllDeadlinesShareOneTimer) {
-  net::VirtualClock clock;
-  asio::io_context io;
-  run_test(io, one_timer_body(&clock));
-}
+CLOCK_TEST(SessionControl, AllDeadlinesShareOneTimer, one_timer_body)
 
 // ---------------------------------------------------------------------------
 // A SYN before Settings: Alert, then the connection closes.
@@ -425,10 +379,7 @@ asio::awaitable<void> syn_before_settings_body() {
   EXPECT_EQ(*closed.reason, "client did not send its settings");
 }
 
-TEST(SessionControl, SynBeforeSettingsGetsAlertAndClose) {
-  asio::io_context io;
-  run_test(io, syn_before_settings_body());
-}
+CORO_TEST(SessionControl, SynBeforeSettingsGetsAlertAndClose, syn_before_settings_body())
 
 // The client closes its session on an Alert.
 asio::awaitable<void> client_alert_body() {
@@ -441,10 +392,7 @@ asio::awaitable<void> client_alert_body() {
   EXPECT_EQ(*closed.reason, "alert: go away");
 }
 
-TEST(SessionControl, ClientClosesOnAlert) {
-  asio::io_context io;
-  run_test(io, client_alert_body());
-}
+CORO_TEST(SessionControl, ClientClosesOnAlert, client_alert_body())
 
 // ---------------------------------------------------------------------------
 // Settings handling on the server.
@@ -557,10 +505,7 @@ asio::awaitable<void> client_update_body() {
   EXPECT_EQ(kv["v"], "2");
 }
 
-TEST(SessionControl, ClientAppliesUpdatePaddingScheme) {
-  asio::io_context io;
-  run_test(io, client_update_body());
-}
+CORO_TEST(SessionControl, ClientAppliesUpdatePaddingScheme, client_update_body())
 
 // ---------------------------------------------------------------------------
 // Heartbeats: a HeartRequest gets a HeartResponse with the same sid, both roles.
@@ -581,10 +526,7 @@ asio::awaitable<void> heart_server_body() {
   }
 }
 
-TEST(SessionControl, ServerAnswersHeartRequestWithSameSid) {
-  asio::io_context io;
-  run_test(io, heart_server_body());
-}
+CORO_TEST(SessionControl, ServerAnswersHeartRequestWithSameSid, heart_server_body())
 
 // A client that goes silent (frozen, or gone without a FIN) is closed by the
 // server after idle_timeout without any frame; every frame restarts it.
@@ -613,11 +555,7 @@ asio::awaitable<void> server_idle_body(net::VirtualClock* clock) {
   EXPECT_EQ(*closed.reason, "idle timeout");
 }
 
-TEST(SessionControl, ServerClosesSilentClientAfterIdleTimeout) {
-  net::VirtualClock clock;
-  asio::io_context io;
-  run_test(io, server_idle_body(&clock));
-}
+CLOCK_TEST(SessionControl, ServerClosesSilentClientAfterIdleTimeout, server_idle_body)
 
 // A client that floods refused SYNs costs one warning line, not one per SYN.
 std::vector<std::uint8_t> syn_flood(std::uint32_t n) {
@@ -686,10 +624,7 @@ asio::awaitable<void> heart_client_body() {
   EXPECT_EQ(f->sid, 0u);
 }
 
-TEST(SessionControl, ClientAnswersHeartRequestWithSameSid) {
-  asio::io_context io;
-  run_test(io, heart_client_body());
-}
+CORO_TEST(SessionControl, ClientAnswersHeartRequestWithSameSid, heart_client_body())
 
 // ---------------------------------------------------------------------------
 // Unknown commands are skipped; the session keeps working.
@@ -714,10 +649,7 @@ asio::awaitable<void> unknown_server_body() {
   EXPECT_FALSE(r.server->closed());
 }
 
-TEST(SessionControl, ServerSkipsUnknownCommands) {
-  asio::io_context io;
-  run_test(io, unknown_server_body());
-}
+CORO_TEST(SessionControl, ServerSkipsUnknownCommands, unknown_server_body())
 
 asio::awaitable<void> unknown_client_body() {
   Closer closer;
@@ -733,9 +665,6 @@ asio::awaitable<void> unknown_client_body() {
   EXPECT_FALSE(r.client->closed());
 }
 
-TEST(SessionControl, ClientSkipsUnknownCommands) {
-  asio::io_context io;
-  run_test(io, unknown_client_body());
-}
+CORO_TEST(SessionControl, ClientSkipsUnknownCommands, unknown_client_body())
 
 }  // namespace

@@ -62,10 +62,7 @@ asio::awaitable<void> echo_10mib_body() {
   EXPECT_FALSE(p.server->closed());
 }
 
-TEST(SessionData, Echo10MiBBothWays) {
-  asio::io_context io;
-  run_test(io, echo_10mib_body(), std::chrono::seconds(60));
-}
+CORO_TEST(SessionData, Echo10MiBBothWays, echo_10mib_body(), std::chrono::seconds(60))
 
 // ---------------------------------------------------------------------------
 // Spent writes (what relay() uses on the sending side): frames are built in
@@ -150,10 +147,7 @@ asio::awaitable<void> spent_writes_body() {
   EXPECT_FALSE(p.server->closed());
 }
 
-TEST(SessionData, SpentWritesFrameInPlaceAlongsideQueuedWrites) {
-  asio::io_context io;
-  run_test(io, spent_writes_body(), std::chrono::seconds(60));
-}
+CORO_TEST(SessionData, SpentWritesFrameInPlaceAlongsideQueuedWrites, spent_writes_body(), std::chrono::seconds(60))
 
 // ---------------------------------------------------------------------------
 // Lease reads (what relay() uses): the bytes arrive intact, and once the
@@ -224,10 +218,7 @@ asio::awaitable<void> leased_quiet_body() {
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(lease.data()), got.n), hello);
 }
 
-TEST(SessionData, LeasedReadsAndAQuietStreamHoldsNoBuffer) {
-  asio::io_context io;
-  run_test(io, leased_quiet_body(), std::chrono::seconds(30));
-}
+CORO_TEST(SessionData, LeasedReadsAndAQuietStreamHoldsNoBuffer, leased_quiet_body(), std::chrono::seconds(30))
 
 // ---------------------------------------------------------------------------
 // Independent patterns: the client sends 10 MiB of pattern 11 while the
@@ -300,10 +291,7 @@ asio::awaitable<void> patterns_body() {
   EXPECT_EQ(p.client->stats().streams_opened, 4u);
 }
 
-TEST(SessionData, IndependentPatternsBothWaysAndConcurrentStreams) {
-  asio::io_context io;
-  run_test(io, patterns_body(), std::chrono::seconds(90));
-}
+CORO_TEST(SessionData, IndependentPatternsBothWaysAndConcurrentStreams, patterns_body(), std::chrono::seconds(90))
 
 // ---------------------------------------------------------------------------
 // A 1 MiB single write reaches a raw server intact, split into PSH frames of
@@ -311,10 +299,9 @@ TEST(SessionData, IndependentPatternsBothWaysAndConcurrentStreams) {
 
 asio::awaitable<void> one_mib_body() {
   Closer closer;
-  auto tls = co_await make_tls_pair(shared_contexts());
-  auto& server = closer.own(std::move(tls.server));
-  auto client = co_await start_client_session(std::move(tls.client), client_options());
-  closer.add(client);
+  auto over = co_await client_over_raw_tls(closer, client_options());
+  auto& server = *over.server;
+  auto client = over.client;
 
   constexpr std::size_t total = 1 * kMiB;
   std::vector<std::uint8_t> data(total);
@@ -357,10 +344,7 @@ asio::awaitable<void> one_mib_body() {
   for (auto n : fr.push_sizes()) EXPECT_LE(n, proto::kMaxFrameData);
 }
 
-TEST(SessionData, OneMiBSingleWriteIsSplitIntoFrames) {
-  asio::io_context io;
-  run_test(io, one_mib_body());
-}
+CORO_TEST(SessionData, OneMiBSingleWriteIsSplitIntoFrames, one_mib_body())
 
 // ---------------------------------------------------------------------------
 // FIN, client Session -> server Session: the server's reader gets every byte
@@ -431,10 +415,7 @@ asio::awaitable<void> fin_client_to_server_body() {
   st2->close();
 }
 
-TEST(SessionData, FinFromClientDeliversBufferedDataThenEof) {
-  asio::io_context io;
-  run_test(io, fin_client_to_server_body());
-}
+CORO_TEST(SessionData, FinFromClientDeliversBufferedDataThenEof, fin_client_to_server_body())
 
 // FIN, raw server -> client Session: buffered data then eof, and the client's
 // close after that sends no FIN (the raw side sees a HeartResponse next).
@@ -442,10 +423,9 @@ TEST(SessionData, FinFromClientDeliversBufferedDataThenEof) {
 asio::awaitable<void> fin_server_to_client_body() {
   Closer closer;
   auto ex = co_await asio::this_coro::executor;
-  auto tls = co_await make_tls_pair(shared_contexts());
-  auto& server = closer.own(std::move(tls.server));
-  auto client = co_await start_client_session(std::move(tls.client), client_options());
-  closer.add(client);
+  auto over = co_await client_over_raw_tls(closer, client_options());
+  auto& server = *over.server;
+  auto client = over.client;
   auto heart_seen = std::make_shared<Flag>(ex);
   client->set_frame_observer([heart_seen](Command c) {
     if (c == Command::heart_request) heart_seen->set();
@@ -487,10 +467,7 @@ asio::awaitable<void> fin_server_to_client_body() {
   EXPECT_FALSE(client->closed());
 }
 
-TEST(SessionData, FinFromServerDeliversBufferedDataThenEofAndIsNotEchoed) {
-  asio::io_context io;
-  run_test(io, fin_server_to_client_body());
-}
+CORO_TEST(SessionData, FinFromServerDeliversBufferedDataThenEofAndIsNotEchoed, fin_server_to_client_body())
 
 // FIN, raw client -> server Session: the server stream's reader sees the
 // data then eof; the server sends no FIN back.
@@ -550,9 +527,6 @@ asio::awaitable<void> fin_raw_client_body() {
   EXPECT_EQ(server->stream_count(), 0u);
 }
 
-TEST(SessionData, FinFromRawClientIsNotEchoed) {
-  asio::io_context io;
-  run_test(io, fin_raw_client_body());
-}
+CORO_TEST(SessionData, FinFromRawClientIsNotEchoed, fin_raw_client_body())
 
 }  // namespace

@@ -137,10 +137,7 @@ asio::awaitable<void> record_sizes_body() {
   SSL_set_msg_callback(pair.server_ssl, nullptr);  // the log goes with this frame
 }
 
-TEST(SessionPadding, ClientRecordSizesFollowTheDefaultScheme) {
-  asio::io_context io;
-  run_test(io, record_sizes_body());
-}
+CORO_TEST(SessionPadding, ClientRecordSizesFollowTheDefaultScheme, record_sizes_body())
 
 // A stream whose first bytes are there when it opens (written right after
 // open_stream(), before the session's writer has run: what the UoT client
@@ -185,10 +182,7 @@ asio::awaitable<void> syn_with_data_body() {
   SSL_set_msg_callback(pair.server_ssl, nullptr);
 }
 
-TEST(SessionPadding, FirstDataWrittenWithTheOpenLeavesInTheSynRecord) {
-  asio::io_context io;
-  run_test(io, syn_with_data_body());
-}
+CORO_TEST(SessionPadding, FirstDataWrittenWithTheOpenLeavesInTheSynRecord, syn_with_data_body())
 
 // A pre-warmed session that has sent its Settings and many heartbeats:
 // those control writes do not use up the scheme. The first stream's packets

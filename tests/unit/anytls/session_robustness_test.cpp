@@ -32,20 +32,6 @@ namespace {
 constexpr std::uint64_t kKiB = 1024, kMiB = 1024 * 1024;
 constexpr std::size_t kReadChunk = 16 * 1024 + 64;  // the session reader's buffer
 
-struct CloseWatch {
-  std::shared_ptr<Flag> closed;
-  std::shared_ptr<std::string> reason = std::make_shared<std::string>();
-  void operator()(Session&, const std::string& r) const {
-    *reason = r;
-    closed->set();
-  }
-};
-
-CloseWatch watch_close(Session& s, const asio::any_io_executor& ex) {
-  CloseWatch w{std::make_shared<Flag>(ex)};
-  s.set_close_handler(w);
-  return w;
-}
 
 // Moves `total` bytes through an echo stream of a healthy session.
 asio::awaitable<void> echo_check(std::shared_ptr<Session> client, std::uint64_t total, std::uint64_t seed) {
@@ -183,10 +169,7 @@ asio::awaitable<void> backpressure_body() {
   st->close();
 }
 
-TEST(SessionRobustness, BackpressureBoundsMemoryAndOtherSessionsFlow) {
-  asio::io_context io;
-  run_test(io, backpressure_body(), std::chrono::seconds(120));
-}
+CORO_TEST(SessionRobustness, BackpressureBoundsMemoryAndOtherSessionsFlow, backpressure_body(), std::chrono::seconds(120))
 
 // ---------------------------------------------------------------------------
 // A client that stops reading: the server's writes stop making progress and,
@@ -332,10 +315,7 @@ asio::awaitable<void> session_budget_body() {
   for (auto& r : results) EXPECT_FALSE(*r) << r->message();
 }
 
-TEST(SessionRobustness, SessionBudgetBoundsManyStalledStreams) {
-  asio::io_context io;
-  run_test(io, session_budget_body());
-}
+CORO_TEST(SessionRobustness, SessionBudgetBoundsManyStalledStreams, session_budget_body())
 
 // The inbound's shared budget (max_buffered_bytes): two sessions whose
 // streams stall hold no more than it together, each far below its own
@@ -392,10 +372,7 @@ asio::awaitable<void> shared_budget_body() {
   EXPECT_EQ(shared->used(), 0u);
 }
 
-TEST(SessionRobustness, SharedBudgetBoundsAllSessionsTogether) {
-  asio::io_context io;
-  run_test(io, shared_budget_body(), std::chrono::seconds(60));
-}
+CORO_TEST(SessionRobustness, SharedBudgetBoundsAllSessionsTogether, shared_budget_body(), std::chrono::seconds(60))
 
 // Issue 24: the download direction counts too. Streams whose client never
 // reads hold their writers' bytes (a relay's 64 KiB buffer each) while they
@@ -451,10 +428,7 @@ asio::awaitable<void> download_budget_body() {
   shared->set_exhausted_handler({});
 }
 
-TEST(SessionRobustness, SharedBudgetCountsWaitingDownloadBytes) {
-  asio::io_context io;
-  run_test(io, download_budget_body(), std::chrono::seconds(60));
-}
+CORO_TEST(SessionRobustness, SharedBudgetCountsWaitingDownloadBytes, download_budget_body(), std::chrono::seconds(60))
 
 // ---------------------------------------------------------------------------
 // Malformed input closes that session only.
@@ -590,10 +564,9 @@ TEST(SessionRobustness, CorruptTlsRecordClosesThatSessionOnly) {
 asio::awaitable<void> malformed_client_body() {
   Closer closer;
   auto ex = co_await asio::this_coro::executor;
-  auto tls = co_await make_tls_pair(shared_contexts());
-  auto& raw = closer.own(std::move(tls.server));
-  auto client = co_await start_client_session(std::move(tls.client), client_options());
-  closer.add(client);
+  auto over = co_await client_over_raw_tls(closer, client_options());
+  auto& raw = *over.server;
+  auto client = over.client;
   auto closed = watch_close(*client, ex);
   co_await read_preamble(raw);
   auto wire = cat(raw_frame(Command::push, 99, "stray"), raw_frame(Command::fin, 98), raw_frame(Command::syn, 5),
@@ -617,10 +590,7 @@ asio::awaitable<void> malformed_client_body() {
   EXPECT_FALSE(r.ok());
 }
 
-TEST(SessionRobustness, ClientIgnoresStrayFramesAndClosesOnCutHeader) {
-  asio::io_context io;
-  run_test(io, malformed_client_body());
-}
+CORO_TEST(SessionRobustness, ClientIgnoresStrayFramesAndClosesOnCutHeader, malformed_client_body())
 
 }  // namespace
 
@@ -632,10 +602,9 @@ namespace {
 asio::awaitable<void> session_death_after_synack_body() {
   Closer closer;
   auto ex = co_await asio::this_coro::executor;
-  auto tls = co_await make_tls_pair(shared_contexts());
-  auto& raw = closer.own(std::move(tls.server));
-  auto client = co_await start_client_session(std::move(tls.client), client_options());
-  closer.add(client);
+  auto over = co_await client_over_raw_tls(closer, client_options());
+  auto& raw = *over.server;
+  auto client = over.client;
   auto closed = watch_close(*client, ex);
   co_await read_preamble(raw);
   auto r = client->open_stream(ipv4_loopback_address(1));
@@ -659,9 +628,6 @@ asio::awaitable<void> session_death_after_synack_body() {
   st->close();
 }
 
-TEST(SessionRobustness, StreamReadAfterSessionDeathIsConnectionAborted) {
-  asio::io_context io;
-  run_test(io, session_death_after_synack_body());
-}
+CORO_TEST(SessionRobustness, StreamReadAfterSessionDeathIsConnectionAborted, session_death_after_synack_body())
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "inbound/mixed.hpp"
+#include "support/shell.hpp"
 #include "unit/inbound/loopback.hpp"
 
 namespace anytls::inbound {
@@ -19,22 +20,6 @@ using namespace anytls::test;
 
 bool have_curl() { return std::system("command -v curl >/dev/null 2>&1") == 0; }
 
-struct Output {
-  int status = -1;
-  std::string text;  // stdout and stderr
-};
-
-Output sh(const std::string& cmd) {
-  Output out;
-  FILE* f = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (f == nullptr) return out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.text.append(buf, n);
-  int st = ::pclose(f);
-  out.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return out;
-}
 
 // The inbounds and the origin run on their own thread; the test thread
 // only runs curl and looks at the output.
@@ -75,59 +60,59 @@ class CurlTest : public ::testing::Test {
 
 TEST_F(CurlTest, Socks5Hostname) {
   auto o = sh(curl("--socks5-hostname " + proxy_ + " http://origin.test:" + origin_port_ + "/s5h"));
-  EXPECT_EQ(o.status, 0) << o.text;
-  EXPECT_EQ(o.text.rfind("GET /s5h host=origin.test:" + origin_port_, 0), 0u) << o.text;
+  EXPECT_EQ(o.status, 0) << o.out;
+  EXPECT_EQ(o.out.rfind("GET /s5h host=origin.test:" + origin_port_, 0), 0u) << o.out;
 }
 
 TEST_F(CurlTest, Socks5IpAndSocks4) {
   auto a = sh(curl("--socks5 " + proxy_ + " http://127.0.0.1:" + origin_port_ + "/s5"));
-  EXPECT_EQ(a.status, 0) << a.text;
-  EXPECT_EQ(a.text.rfind("GET /s5 ", 0), 0u) << a.text;
+  EXPECT_EQ(a.status, 0) << a.out;
+  EXPECT_EQ(a.out.rfind("GET /s5 ", 0), 0u) << a.out;
   auto b = sh(curl("--socks4 " + proxy_ + " http://127.0.0.1:" + origin_port_ + "/s4"));
-  EXPECT_EQ(b.status, 0) << b.text;
-  EXPECT_EQ(b.text.rfind("GET /s4 ", 0), 0u) << b.text;
+  EXPECT_EQ(b.status, 0) << b.out;
+  EXPECT_EQ(b.out.rfind("GET /s4 ", 0), 0u) << b.out;
 }
 
 TEST_F(CurlTest, Socks4a) {
   auto o = sh(curl("--socks4a " + proxy_ + " http://origin.test:" + origin_port_ + "/s4a"));
-  EXPECT_EQ(o.status, 0) << o.text;
-  EXPECT_EQ(o.text.rfind("GET /s4a host=origin.test:", 0), 0u) << o.text;
+  EXPECT_EQ(o.status, 0) << o.out;
+  EXPECT_EQ(o.out.rfind("GET /s4a host=origin.test:", 0), 0u) << o.out;
 }
 
 TEST_F(CurlTest, HttpProxyKeepAliveAndPost) {
   std::string base = "http://origin.test:" + origin_port_;
   auto o = sh(curl("-v -x http://" + proxy_ + " " + base + "/one " + base + "/two"));
-  EXPECT_EQ(o.status, 0) << o.text;
-  EXPECT_NE(o.text.find("GET /one host=origin.test:"), std::string::npos) << o.text;
-  EXPECT_NE(o.text.find("GET /two host=origin.test:"), std::string::npos) << o.text;
-  EXPECT_NE(o.text.find("Re-using existing connection"), std::string::npos) << o.text;
+  EXPECT_EQ(o.status, 0) << o.out;
+  EXPECT_NE(o.out.find("GET /one host=origin.test:"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("GET /two host=origin.test:"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("Re-using existing connection"), std::string::npos) << o.out;
   auto p = sh(curl("-x http://" + proxy_ + " --data-binary hello " + base + "/post"));
-  EXPECT_EQ(p.status, 0) << p.text;
-  EXPECT_EQ(p.text.rfind("POST /post host=origin.test:" + origin_port_ + " body=hello", 0), 0u) << p.text;
+  EXPECT_EQ(p.status, 0) << p.out;
+  EXPECT_EQ(p.out.rfind("POST /post host=origin.test:" + origin_port_ + " body=hello", 0), 0u) << p.out;
 }
 
 TEST_F(CurlTest, HttpConnectTunnel) {
   auto o = sh(curl("-p -x http://" + proxy_ + " http://origin.test:" + origin_port_ + "/tunnel"));
-  EXPECT_EQ(o.status, 0) << o.text;
+  EXPECT_EQ(o.status, 0) << o.out;
   // Through a tunnel the origin sees curl's own origin-form request.
-  EXPECT_EQ(o.text.rfind("GET /tunnel host=origin.test:", 0), 0u) << o.text;
+  EXPECT_EQ(o.out.rfind("GET /tunnel host=origin.test:", 0), 0u) << o.out;
 }
 
 TEST_F(CurlTest, Credentials) {
   std::string url = " http://origin.test:" + origin_port_ + "/auth";
   auto h = sh(curl("-x http://u:p@" + auth_proxy_ + url));
-  EXPECT_EQ(h.status, 0) << h.text;
-  EXPECT_EQ(h.text.rfind("GET /auth ", 0), 0u) << h.text;
+  EXPECT_EQ(h.status, 0) << h.out;
+  EXPECT_EQ(h.out.rfind("GET /auth ", 0), 0u) << h.out;
   auto s = sh(curl("-x socks5h://u:p@" + auth_proxy_ + url));
-  EXPECT_EQ(s.status, 0) << s.text;
-  EXPECT_EQ(s.text.rfind("GET /auth ", 0), 0u) << s.text;
+  EXPECT_EQ(s.status, 0) << s.out;
+  EXPECT_EQ(s.out.rfind("GET /auth ", 0), 0u) << s.out;
   auto bad_http = sh(curl("-f -x http://u:wrong@" + auth_proxy_ + url));
-  EXPECT_NE(bad_http.status, 0) << bad_http.text;
-  EXPECT_NE(bad_http.text.find("407"), std::string::npos) << bad_http.text;
+  EXPECT_NE(bad_http.status, 0) << bad_http.out;
+  EXPECT_NE(bad_http.out.find("407"), std::string::npos) << bad_http.out;
   auto bad_socks = sh(curl("-x socks5h://u:wrong@" + auth_proxy_ + url));
-  EXPECT_NE(bad_socks.status, 0) << bad_socks.text;
+  EXPECT_NE(bad_socks.status, 0) << bad_socks.out;
   auto none = sh(curl("--socks5-hostname " + auth_proxy_ + url));
-  EXPECT_NE(none.status, 0) << none.text;
+  EXPECT_NE(none.status, 0) << none.out;
 }
 
 TEST_F(CurlTest, RejectedRoute) {
@@ -138,10 +123,10 @@ TEST_F(CurlTest, RejectedRoute) {
   });
   set.get_future().wait();
   auto s = sh(curl("--socks5-hostname " + proxy_ + " http://origin.test:" + origin_port_ + "/x"));
-  EXPECT_NE(s.status, 0) << s.text;
+  EXPECT_NE(s.status, 0) << s.out;
   auto h = sh(curl("-f -x http://" + proxy_ + " http://origin.test:" + origin_port_ + "/x"));
-  EXPECT_NE(h.status, 0) << h.text;
-  EXPECT_NE(h.text.find("403"), std::string::npos) << h.text;
+  EXPECT_NE(h.status, 0) << h.out;
+  EXPECT_NE(h.out.find("403"), std::string::npos) << h.out;
 }
 
 }  // namespace

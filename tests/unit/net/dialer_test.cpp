@@ -22,10 +22,8 @@ namespace anytls::net {
 namespace {
 
 using namespace std::chrono_literals;
-using anytls::testing::have_ipv6_loopback;
-using anytls::testing::run_until_done;
+using namespace anytls::testing;  // run_until_done, use_tuple, ...
 using asio::ip::tcp;
-constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 // ---- fake names -----------------------------------------------------------
 

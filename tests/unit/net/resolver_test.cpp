@@ -45,6 +45,14 @@ struct Gate {
   }
 };
 
+// Starts a lookup of slow.test on ctx and returns when a worker has it (the
+// gate's hook started); its result lands in *out when ctx runs after that.
+void start_held_lookup(asio::io_context& ctx, Resolver& r, Gate& gate, std::optional<Result<Addrs>>* out) {
+  asio::co_spawn(ctx, anytls::testing::store_result(r.lookup("slow.test"), out), asio::detached);
+  ctx.poll();
+  gate.started.get_future().wait();
+}
+
 TEST(Resolver, LiteralsResolveWithoutTheThreadPool) {
   Gate gate;
   Resolver r(ResolverOptions{1, 16, gate.hook()});
@@ -106,9 +114,7 @@ TEST(Resolver, SlowLookupDoesNotBlockOthers) {
   Resolver r(ResolverOptions{4, 16, gate.hook()});
   asio::io_context ctx;
   std::optional<Result<Addrs>> slow;
-  asio::co_spawn(ctx, anytls::testing::store_result(r.lookup("slow.test"), &slow), asio::detached);
-  ctx.poll();
-  gate.started.get_future().wait();  // a worker is now stuck in the slow lookup
+  start_held_lookup(ctx, r, gate, &slow);  // a worker is now stuck in the slow lookup
 
   auto fast = run_until_done(ctx, r.lookup("fast.test"));
   ASSERT_TRUE(fast && *fast);
@@ -127,9 +133,7 @@ TEST(Resolver, LiteralIsAnsweredWhileEveryWorkerIsBusy) {
   Resolver r(ResolverOptions{1, 16, gate.hook()});
   asio::io_context ctx;
   std::optional<Result<Addrs>> slow;
-  asio::co_spawn(ctx, anytls::testing::store_result(r.lookup("slow.test"), &slow), asio::detached);
-  ctx.poll();
-  gate.started.get_future().wait();
+  start_held_lookup(ctx, r, gate, &slow);
   auto lit = run_until_done(ctx, r.lookup("192.0.2.7"));
   ASSERT_TRUE(lit && *lit);
   EXPECT_FALSE(slow.has_value());
@@ -142,9 +146,7 @@ TEST(Resolver, QueueIsBounded) {
   Resolver r(ResolverOptions{1, 1, gate.hook()});
   asio::io_context ctx;
   std::optional<Result<Addrs>> slow, queued;
-  asio::co_spawn(ctx, anytls::testing::store_result(r.lookup("slow.test"), &slow), asio::detached);
-  ctx.poll();
-  gate.started.get_future().wait();  // the worker took it off the queue
+  start_held_lookup(ctx, r, gate, &slow);  // the worker took it off the queue
   asio::co_spawn(ctx, anytls::testing::store_result(r.lookup("q1.test"), &queued), asio::detached);
   ctx.poll();  // q1 is now queued
   auto refused = run_until_done(ctx, r.lookup("q2.test"));
@@ -178,9 +180,7 @@ TEST(Resolver, StopFailsQueuedLookups) {
   Resolver r(ResolverOptions{1, 16, gate.hook()});
   asio::io_context ctx;
   std::optional<Result<Addrs>> slow, queued;
-  asio::co_spawn(ctx, anytls::testing::store_result(r.lookup("slow.test"), &slow), asio::detached);
-  ctx.poll();
-  gate.started.get_future().wait();
+  start_held_lookup(ctx, r, gate, &slow);
   asio::co_spawn(ctx, anytls::testing::store_result(r.lookup("queued.test"), &queued), asio::detached);
   ctx.poll();
   std::thread releaser([&] {

@@ -15,10 +15,8 @@ namespace anytls::net {
 namespace {
 
 using namespace std::chrono_literals;
-using anytls::testing::have_ipv6_loopback;
-using anytls::testing::run_until_done;
+using namespace anytls::testing;  // run_until_done, use_tuple, ...
 using asio::ip::udp;
-constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 LookupOutcome fake_lookup(const std::string& host) {
   if (host == "echo.test") return {{}, {}, {asio::ip::make_address("127.0.0.1")}};
@@ -26,20 +24,9 @@ LookupOutcome fake_lookup(const std::string& host) {
   return {asio::error::host_not_found, "no such host", {}};
 }
 
-// Echoes datagrams forever (until the socket closes).
-asio::awaitable<void> echo(udp::socket& s) {
-  char buf[2048];
-  for (;;) {
-    udp::endpoint peer;
-    auto [ec, n] = co_await s.async_receive_from(asio::buffer(buf), peer, use_tuple);
-    if (ec) co_return;
-    co_await s.async_send_to(asio::buffer(buf, n), peer, use_tuple);
-  }
-}
-
 struct EchoServer {
   EchoServer(asio::io_context& ctx, const char* ip) : socket(ctx, udp::endpoint(asio::ip::make_address(ip), 0)) {
-    asio::co_spawn(ctx, echo(socket), asio::detached);
+    asio::co_spawn(ctx, udp_echo(socket), asio::detached);
   }
   ~EchoServer() {
     std::error_code ec;

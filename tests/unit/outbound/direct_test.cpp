@@ -1,6 +1,7 @@
 #include "outbound/direct.hpp"
 
 #include <chrono>
+#include <list>
 #include <stdexcept>
 #include <string>
 
@@ -18,10 +19,9 @@ namespace anytls::outbound {
 namespace {
 
 using namespace std::chrono_literals;
-using anytls::testing::run_until_done;
+using namespace anytls::testing;  // run_until_done, use_tuple, ...
 using asio::ip::tcp;
 using asio::ip::udp;
-constexpr auto use_tuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 asio::awaitable<void> tcp_echo_once(tcp::acceptor& a) {
   auto [ec, s] = co_await a.async_accept(use_tuple);
@@ -31,16 +31,6 @@ asio::awaitable<void> tcp_echo_once(tcp::acceptor& a) {
     auto [rec, n] = co_await s.async_read_some(asio::buffer(buf), use_tuple);
     if (rec) co_return;
     co_await asio::async_write(s, asio::buffer(buf, n), use_tuple);
-  }
-}
-
-asio::awaitable<void> udp_echo(udp::socket& s) {
-  char buf[2048];
-  for (;;) {
-    udp::endpoint peer;
-    auto [ec, n] = co_await s.async_receive_from(asio::buffer(buf), peer, use_tuple);
-    if (ec) co_return;
-    co_await s.async_send_to(asio::buffer(buf, n), peer, use_tuple);
   }
 }
 
@@ -77,16 +67,29 @@ class DirectTest : public ::testing::Test {
  protected:
   asio::io_context ctx;
   std::shared_ptr<net::Resolver> resolver = std::make_shared<net::Resolver>();
+
+  // A TCP echo server on 127.0.0.1 for one connection: its port.
+  std::uint16_t start_tcp_echo() {
+    auto& a = acceptors.emplace_back(ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    asio::co_spawn(ctx, tcp_echo_once(a), asio::detached);
+    return a.local_endpoint().port();
+  }
+  std::list<tcp::acceptor> acceptors;
 };
 
+// A TCP stream to 127.0.0.1:port.
+Metadata tcp_to_loopback(std::uint16_t port) {
+  Metadata md;
+  md.destination = net::Address{"127.0.0.1", port};
+  return md;
+}
+
 TEST_F(DirectTest, TcpEcho) {
-  tcp::acceptor a(ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  asio::co_spawn(ctx, tcp_echo_once(a), asio::detached);
+  const auto port = start_tcp_echo();
   DirectOutbound direct("direct", config::DirectOutboundOptions{}, resolver);
   EXPECT_EQ(direct.type(), "direct");
   EXPECT_EQ(direct.tag(), "direct");
-  Metadata md;
-  md.destination = net::Address{"127.0.0.1", a.local_endpoint().port()};
+  auto md = tcp_to_loopback(port);
   auto got = run_until_done(ctx, tcp_through(direct, md, "ping over tcp"));
   ASSERT_TRUE(got);
   EXPECT_EQ(*got, "ping over tcp");
@@ -112,23 +115,20 @@ TEST_F(DirectTest, RefusedIsReported) {
     port = a.local_endpoint().port();
   }
   DirectOutbound direct("direct", config::DirectOutboundOptions{}, resolver);
-  Metadata md;
-  md.destination = net::Address{"127.0.0.1", port};
+  auto md = tcp_to_loopback(port);
   auto got = run_until_done(ctx, tcp_through(direct, md, "x"));
   ASSERT_TRUE(got);
   EXPECT_EQ(*got, "error: dial tcp 127.0.0.1:" + std::to_string(port) + ": connect: connection refused");
 }
 
 TEST_F(DirectTest, ConfigBindAddress) {
-  tcp::acceptor a(ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  asio::co_spawn(ctx, tcp_echo_once(a), asio::detached);
+  const auto port = start_tcp_echo();
   config::DirectOutboundOptions o;
   o.dial.inet4_bind_address = "127.0.0.1";
   o.dial.domain_strategy = config::DomainStrategy::ipv4_only;
   DirectOutbound direct("d2", o, resolver);
   EXPECT_EQ(direct.dialer().options().domain_strategy, net::DomainStrategy::ipv4_only);
-  Metadata md;
-  md.destination = net::Address{"127.0.0.1", a.local_endpoint().port()};
+  auto md = tcp_to_loopback(port);
   auto got = run_until_done(ctx, tcp_through(direct, md, "bound"));
   ASSERT_TRUE(got);
   EXPECT_EQ(*got, "bound");
@@ -150,8 +150,7 @@ TEST_F(DirectTest, DetourForwards) {
   EXPECT_EQ(direct.detour_tag(), "blocker");
   BlockOutbound block("blocker");
   direct.set_detour(&block);
-  Metadata md;
-  md.destination = net::Address{"127.0.0.1", 9};
+  auto md = tcp_to_loopback(9);
   auto got = run_until_done(ctx, tcp_through(direct, md, "x"));
   ASSERT_TRUE(got);
   EXPECT_EQ(*got, "error: dial tcp 127.0.0.1:9: blocked by outbound \"blocker\"");

@@ -12,25 +12,12 @@
 
 #include <gtest/gtest.h>
 
+#include "support/shell.hpp"
+
 namespace anytls::tun::test {
 
-// Runs a shell command; its exit status and its stdout+stderr.
-struct Shell {
-  int status = -1;
-  std::string out;
-};
-
-inline Shell sh(const std::string& cmd) {
-  Shell r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) r.out.append(buf, n);
-  int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using ::anytls::test::Shell;
+using ::anytls::test::sh;
 
 class NetNs {
  public:
