@@ -13,7 +13,10 @@
 #     (--socks5-hostname, which skips curl's own lookup); the same with
 #     curl resolving for both (--socks5: the fake address the tun's DNS
 #     gave); the same by IP (no DNS: the connection alone), and the DNS
-#     query through the tun (hijack-dns) by itself;
+#     query through the tun (hijack-dns) by itself; curl's name lookup
+#     through the tun, and the same lookup in a third namespace without a
+#     tun against a DNS server on its lo that answers at once (what curl's
+#     lookup costs by itself);
 #   - RSS of the client per open TCP connection: 400 idle connections
 #     through the tun, then 400 through mixed, each in a fresh client process.
 #   usage: bench/tun_vs_mixed.sh ANYTLS_BIN   (root)
@@ -24,13 +27,15 @@ conns=${CONNS:-400}
 work=$(mktemp -d)
 cli=tunbench-cli-$$
 srv=tunbench-srv-$$
+base=tunbench-base-$$  # no tun: curl's own name lookup against an instant DNS server
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   ip netns del "$cli" 2>/dev/null || true
   ip netns del "$srv" 2>/dev/null || true
-  rm -rf "/etc/netns/$cli" "$work"
+  ip netns del "$base" 2>/dev/null || true
+  rm -rf "/etc/netns/$cli" "/etc/netns/$base" "$work"
 }
 trap cleanup EXIT
 in_cli() { ip netns exec "$cli" "$@"; }
@@ -194,4 +199,31 @@ print("%.2f" % (sorted(times)[10] * 1000))
 PY
 echo "DNS query through the tun (hijack-dns, fakeip), median of 20: $(in_cli python3 "$work/dns.py") ms;" \
   "curl's name lookup by it: $(TIMER=time_namelookup ttfb -4 http://web.test:8080/small) ms"
+# What curl's lookup costs by itself: a namespace without the tun whose
+# resolver is a DNS server on its own lo that answers at once.
+cat > "$work/instant_dns.py" <<'PY'
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.53", 53))
+print("ready", flush=True)
+while True:
+    q, peer = s.recvfrom(512)
+    end = 12
+    while q[end]:
+        end += 1 + q[end]
+    end += 5
+    a = struct.unpack("!H", q[end - 4:end - 2])[0] == 1
+    answer = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4) + socket.inet_aton("10.99.0.1") if a else b""
+    s.sendto(q[:2] + b"\x81\x80" + struct.pack("!HHHH", 1, int(a), 0, 0) + q[12:end] + answer, peer)
+PY
+ip netns add "$base"
+ip -n "$base" link set lo up
+mkdir -p "/etc/netns/$base"
+echo "nameserver 127.0.0.53" > "/etc/netns/$base/resolv.conf"
+ip netns exec "$base" python3 "$work/instant_dns.py" > "$work/instant_dns.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 50); do grep -q ready "$work/instant_dns.log" && break; sleep 0.1; done
+base_lookup=$(for _ in $(seq 20); do ip netns exec "$base" curl -4 -sS -o /dev/null --max-time 2 -w "%{time_namelookup}\n" http://web.test:8080/ 2>/dev/null || true; done |
+  sort -n | awk '{a[NR] = $1} END {printf "%.2f", a[int((NR + 1) / 2)] * 1000}')
+echo "curl's name lookup against an instant DNS server, no tun (median of 20): $base_lookup ms"
 
