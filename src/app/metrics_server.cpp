@@ -163,8 +163,8 @@ std::error_code MetricsServer::start() {
     return ec;
   }
   auto ep = st_->server.local_endpoint();
-  spdlog::info("metrics: serving http://{}:{}{}{}", ep.address().is_v6() ? "[" + ep.address().to_string() + "]"
-                                                                          : ep.address().to_string(),
+  const bool v6 = ep.address().is_v6();
+  spdlog::info("metrics: serving http://{}{}{}:{}{}{}", v6 ? "[" : "", ep.address().to_string(), v6 ? "]" : "",
                ep.port(), o.path, o.secret.empty() ? "" : " (bearer token required)");
   if (!ep.address().is_loopback() && o.secret.empty())
     spdlog::warn("metrics: listening on a non-loopback address without a secret: anyone who can reach it sees "
