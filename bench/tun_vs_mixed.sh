@@ -8,7 +8,8 @@
 #     (curl to the IP) and through the mixed inbound (curl --socks5), RUNS
 #     (default 5) of each in turn, each run and the medians, and the client
 #     process's CPU time for each (on a shared machine the cost per byte
-#     says more than the rate);
+#     says more than the rate); then the same with a client whose tun has
+#     auto_route and auto_redirect (its TCP redirected by nftables);
 #   - TTFB of a small request by name, median of 20: through the tun (the
 #     name resolves through fakeip/hijack-dns) and through mixed
 #     (--socks5-hostname, which skips curl's own lookup); the same with
@@ -103,12 +104,17 @@ cat > "$work/client.json" <<JSON
                 "tls": {"enabled": true, "server_name": "localhost", "certificate_path": "$work/b.crt"}}],
  "route": {"rules": [{"action": "sniff"}, {"protocol": "dns", "action": "hijack-dns"}], "final": "out"}}
 JSON
+# The same client with auto_route (the bench's three ranges only, so the
+# anytls connection stays outside) and auto_redirect: the tun's TCP taken
+# by nftables before the device.
+sed 's|"mtu": 9000}|"mtu": 9000, "auto_route": true, "auto_redirect": true, "route_address": ["10.99.0.0/24", "198.18.0.0/15", "10.53.0.0/24"]}|' \
+  "$work/client.json" > "$work/client-redirect.json"
 ip netns exec "$srv" "$bin" run -c "$work/server.json" > "$work/server.log" 2>&1 &
 pids+=($!)
 client=
-start_client() {  # a fresh client process (and its tun, with the routes through it)
+start_client() {  # [CONFIG]: a fresh client process (and its tun, with the routes through it)
   if [ -n "$client" ]; then kill "$client"; wait "$client" 2>/dev/null || true; fi
-  ip netns exec "$cli" "$bin" run -c "$work/client.json" >> "$work/client.log" 2>&1 &
+  ip netns exec "$cli" "$bin" run -c "${1:-$work/client.json}" >> "$work/client.log" 2>&1 &
   client=$!
   pids+=($client)
   for _ in $(seq 100); do in_cli ip link show tbtun0 >/dev/null 2>&1 && grep -q listening "$work/source.log" && break; sleep 0.1; done
@@ -173,21 +179,28 @@ rate() {  # curl args...: MB/s of the download; sets cpu_ms, the client's CPU ti
 # first download would pay. Read once here, it is in the page cache for all.
 cat "$work/big" > /dev/null
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-: > "$work/tun_rates"; : > "$work/mixed_rates"; : > "$work/tun_cpus"; : > "$work/mixed_cpus"
-for i in $(seq "$runs"); do  # tun and mixed in turn, so drift on the machine hits both
-  rate http://10.99.0.1:8080/big > "$work/rate"
-  tun_rate=$(cat "$work/rate") tun_cpu=$cpu_ms
-  rate --socks5 127.0.0.1:1080 http://10.99.0.1:8080/big > "$work/rate"
-  mixed_rate=$(cat "$work/rate") mixed_cpu=$cpu_ms
-  echo "$tun_rate" >> "$work/tun_rates"; echo "$mixed_rate" >> "$work/mixed_rates"
-  echo "$tun_cpu" >> "$work/tun_cpus"; echo "$mixed_cpu" >> "$work/mixed_cpus"
-  echo "download ${size_mb} MiB, run $i: tun ${tun_rate} MB/s, mixed ${mixed_rate} MB/s ($(( 100 * tun_rate / (mixed_rate > 0 ? mixed_rate : 1) )) %);" \
-    "client CPU: tun ${tun_cpu} ms, mixed ${mixed_cpu} ms"
-done
-tun_rate=$(median < "$work/tun_rates") mixed_rate=$(median < "$work/mixed_rates")
-echo "download ${size_mb} MiB, median of $runs: tun ${tun_rate} MB/s, mixed ${mixed_rate} MB/s ($(( 100 * tun_rate / (mixed_rate > 0 ? mixed_rate : 1) )) %);" \
-  "client CPU: tun $(median < "$work/tun_cpus") ms, mixed $(median < "$work/mixed_cpus") ms"
-
+downloads() {  # LABEL: RUNS downloads through the tun and through mixed, in turn
+  local i tun_rate tun_cpu mixed_rate mixed_cpu
+  : > "$work/tun_rates"; : > "$work/mixed_rates"; : > "$work/tun_cpus"; : > "$work/mixed_cpus"
+  for i in $(seq "$runs"); do  # in turn, so drift on the machine hits both
+    rate http://10.99.0.1:8080/big > "$work/rate"
+    tun_rate=$(cat "$work/rate") tun_cpu=$cpu_ms
+    rate --socks5 127.0.0.1:1080 http://10.99.0.1:8080/big > "$work/rate"
+    mixed_rate=$(cat "$work/rate") mixed_cpu=$cpu_ms
+    echo "$tun_rate" >> "$work/tun_rates"; echo "$mixed_rate" >> "$work/mixed_rates"
+    echo "$tun_cpu" >> "$work/tun_cpus"; echo "$mixed_cpu" >> "$work/mixed_cpus"
+    echo "download ${size_mb} MiB, run $i: $1 ${tun_rate} MB/s, mixed ${mixed_rate} MB/s ($(( 100 * tun_rate / (mixed_rate > 0 ? mixed_rate : 1) )) %);" \
+      "client CPU: $1 ${tun_cpu} ms, mixed ${mixed_cpu} ms"
+  done
+  tun_rate=$(median < "$work/tun_rates") mixed_rate=$(median < "$work/mixed_rates")
+  echo "download ${size_mb} MiB, median of $runs: $1 ${tun_rate} MB/s, mixed ${mixed_rate} MB/s ($(( 100 * tun_rate / (mixed_rate > 0 ? mixed_rate : 1) )) %);" \
+    "client CPU: $1 $(median < "$work/tun_cpus") ms, mixed $(median < "$work/mixed_cpus") ms"
+}
+downloads tun
+# auto_redirect: a fresh client with it, against mixed again.
+start_client "$work/client-redirect.json"
+downloads "tun+auto_redirect"
+start_client  # the TTFB rows: the plain tun
 ttfb() {  # curl args...: median time to first byte over 20 requests, in ms (TIMER= another curl timer)
   for _ in $(seq 20); do in_cli curl -sS -o /dev/null -w "%{${TIMER:-time_starttransfer}}\n" "$@"; done |
     sort -n | awk '{a[NR] = $1} END {printf "%.2f", a[int((NR + 1) / 2)] * 1000}'
@@ -214,6 +227,9 @@ print("%.2f" % (sorted(times)[10] * 1000))
 PY
 echo "DNS query through the tun (hijack-dns, fakeip), median of 20: $(in_cli python3 "$work/dns.py") ms;" \
   "curl's name lookup by it: $(TIMER=time_namelookup ttfb -4 http://web.test:8080/small) ms"
+start_client "$work/client-redirect.json"
+echo "TTFB through tun+auto_redirect (median of 20): by name $(ttfb -4 http://web.test:8080/small) ms," \
+  "by IP $(ttfb http://10.99.0.1:8080/small) ms"
 # What curl's lookup costs by itself: a namespace without the tun whose
 # resolver is a DNS server on its own lo that answers at once.
 cat > "$work/instant_dns.py" <<'PY'

@@ -14,6 +14,7 @@ pkgs=(g++ cmake ninja-build pkg-config libasio-dev libssl-dev openssl
       libre2-dev  # route domain_regex: Go's regexp syntax, linear time
       zlib1g-dev  # .srs rule sets
       libmnl-dev  # tun auto_route / auto_detect_interface: rtnetlink routes, rules, monitor
+      libnftables-dev  # tun auto_redirect: its nftables table
       libboost1.81-dev  # src/http/: Boost.Beast's HTTP parser and serializer (header-only)
       libzip-dev  # clash_api.external_ui_download_url: unpacking the dashboard zip
       nftables iproute2  # smoke_gateway: redirect/tproxy rules in network namespaces

@@ -187,6 +187,7 @@ struct TunInboundOptions {
   std::vector<std::string> address;   // inet4_address / inet6_address merged in
   std::uint32_t mtu = defaults::kTunMtu;
   bool auto_route = false;
+  bool auto_redirect = false;  // TCP to the tun redirected by nftables (tun/redirect_rules.hpp)
   std::uint32_t iproute2_table_index = defaults::kTunTableIndex;
   std::uint32_t iproute2_rule_index = defaults::kTunRuleIndex;
   std::uint32_t auto_redirect_input_mark = defaults::kTunRedirectInputMark;

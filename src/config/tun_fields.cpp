@@ -150,20 +150,24 @@ TunInboundOptions decode_tun_inbound(Obj& o, std::vector<std::string>& warnings)
   t.exclude_uid = get_uids(o, "exclude_uid");
   for (auto r : get_uid_ranges(o, "exclude_uid_range")) t.exclude_uid.push_back(r);
 
-  // auto_redirect writes nftables rules that redirect to a local listener;
-  // this build does not write them, and running without would silently
-  // leave the traffic it was meant to catch outside.
-  o.refuse_enabled("auto_redirect", "auto_redirect's nftables rules are not written by this build; use auto_route");
+  // auto_redirect: the TCP auto_route sends to the tun redirected to a
+  // local listener by nftables (sing-tun's output chain, without marks).
+  t.auto_redirect = get_bool(o, "auto_redirect");
+  if (t.auto_redirect && !t.auto_route) fail(o.at("auto_redirect"), "needs auto_route");
   t.auto_redirect_input_mark = get_mark(o, "auto_redirect_input_mark");
   if (t.auto_redirect_input_mark == 0) t.auto_redirect_input_mark = defaults::kTunRedirectInputMark;
   t.auto_redirect_output_mark = get_mark(o, "auto_redirect_output_mark");
   if (t.auto_redirect_output_mark == 0) t.auto_redirect_output_mark = defaults::kTunRedirectOutputMark;
-  (void)get_mark(o, "auto_redirect_reset_mark");  // auto_redirect only (refused above)
+  // sing-tun's marks route what its nftables sets match (route_address_set,
+  // which is refused with auto_route below) and its pre-match queue; the
+  // redirect here needs none of them.
+  (void)get_mark(o, "auto_redirect_reset_mark");
   (void)get_uint(o, "auto_redirect_nfqueue", 65535);
-  (void)get_uint(o, "auto_redirect_iproute2_fallback_rule_index", 32765);
-  o.refuse_enabled("exclude_mptcp", "only with auto_redirect, which this build does not have");
+  (void)get_uint(o, "auto_redirect_iproute2_fallback_rule_index", 0xffffffffULL);  // sing-box: 32768
+  o.refuse_enabled("exclude_mptcp", "not supported: MPTCP connections are redirected as TCP (answered without MPTCP)");
   for (const char* key : {"loopback_address", "include_mac_address", "exclude_mac_address"}) {
-    if (!get_strings(o, key).empty()) fail(o.at(key), "not supported: only with auto_redirect, which this build does not have");
+    if (!get_strings(o, key).empty())
+      fail(o.at(key), "not supported: auto_redirect here redirects this host's own connections only (no prerouting chain)");
   }
 
   t.endpoint_independent_nat = get_bool(o, "endpoint_independent_nat");

@@ -22,11 +22,13 @@
 #include "net/log_limit.hpp"
 #include "net/task_group.hpp"
 #include "net/tcp_conn.hpp"
+#include "net/transparent.hpp"
 #include "tun/auto_route.hpp"
 #include "tun/device.hpp"
 #include "tun/nat.hpp"
 #include "tun/offload.hpp"
 #include "tun/packet.hpp"
+#include "tun/redirect_rules.hpp"
 
 namespace anytls::inbound {
 
@@ -95,7 +97,7 @@ struct TunUdpFlow {
 // One accepted TCP connection, for stop() and the NAT refresh.
 struct TunTcp {
   net::TcpConn* client;
-  std::uint16_t nat_port;
+  std::uint16_t nat_port;  // 0: redirected by auto_redirect (no NAT entry)
 };
 
 struct TunState {
@@ -117,6 +119,10 @@ struct TunState {
   route::Router& router;
   std::unique_ptr<tun::Device> device;
   std::unique_ptr<tun::AutoRoute> auto_route;  // installed while running
+  // auto_redirect: the listeners on 127.0.0.1 and ::1 that nftables sends
+  // the tun's TCP to, and the rules, installed while running.
+  std::unique_ptr<net::Listener> redirect4, redirect6;
+  std::unique_ptr<tun::RedirectRules> redirect;
   std::uint32_t outbound_mark = 0;
   Family v4, v6;
   tun::TcpNat nat;
@@ -173,7 +179,7 @@ asio::awaitable<void> serve_tcp(std::shared_ptr<TunState> st, asio::ip::tcp::soc
   co_await relay_logged(md, client, *upstream);
 }
 
-void accept_one(std::shared_ptr<TunState> st, bool v6, asio::ip::tcp::socket socket) {
+void accept_one(std::shared_ptr<TunState> st, net::Listener&, bool v6, asio::ip::tcp::socket socket) {
   std::error_code ec;
   const auto peer = socket.remote_endpoint(ec);
   if (ec || st->stopped) return;
@@ -387,23 +393,47 @@ asio::awaitable<void> sweep(std::shared_ptr<TunState> st) {
     for (auto& [key, flow] : st->udp)
       if (now - flow->last > flow->timeout) idle.push_back(flow);
     for (auto& flow : idle) flow->close();
-    for (auto* c : st->tcp) st->nat.flow_of(c->nat_port, now);
+    for (auto* c : st->tcp)
+      if (c->nat_port != 0) st->nat.flow_of(c->nat_port, now);  // 0: redirected, no NAT entry
     st->nat.expire(now);
   }
 }
 
-asio::awaitable<void> accept_tcp(std::shared_ptr<TunState> st, bool v6) {
-  auto& listener = *st->family(v6).listener;
+// A connection nftables redirected (auto_redirect): its destination from
+// conntrack. One that reached the port without the rule would dial itself.
+void accept_redirected(std::shared_ptr<TunState> st, net::Listener& listener, bool, asio::ip::tcp::socket socket) {
+  std::error_code ec;
+  const auto peer = socket.remote_endpoint(ec);
+  if (ec || st->stopped) return;
+  asio::ip::tcp::endpoint dst;
+  ec = net::original_destination(socket, dst);
+  const auto here = listener.acceptor().local_endpoint();
+  if (ec || (dst.port() == here.port() && net::unmap(dst.address()) == net::unmap(here.address()))) {
+    spdlog::debug("{}: redirected connection from {}: {}; closed", st->log_name(), endpoint_string(peer),
+                  ec ? "no original destination: " + ec.message() : std::string("not sent by the redirect rule"));
+    return;
+  }
+  const tun::FlowKey flow{{tun::from_asio(net::unmap(peer.address())), peer.port()},
+                          {tun::from_asio(net::unmap(dst.address())), dst.port()}};
+  auto* self = st.get();
+  self->tasks.spawn(serve_tcp(std::move(st), std::move(socket), flow, 0), "redirected tcp connection");
+}
+
+// What takes an accepted connection: accept_one (the tun's listener, by the
+// NAT) or accept_redirected (auto_redirect's, by conntrack).
+using Take = void (*)(std::shared_ptr<TunState>, net::Listener&, bool v6, asio::ip::tcp::socket);
+
+asio::awaitable<void> accept_loop(std::shared_ptr<TunState> st, net::Listener& listener, bool v6, Take take) {
   while (!st->stopped) {
     auto [ec, socket] = co_await listener.accept();
     if (ec) {
       if (ec == asio::error::operation_aborted || st->stopped) break;
-      spdlog::warn("{}: accept: {}", st->log_name(), ec.message());
+      spdlog::warn("{}: accept on port {}: {}", st->log_name(), listener.port(), ec.message());
       const auto pause = std::chrono::milliseconds(100);
       co_await net::sleep_for(pause);
       continue;
     }
-    accept_one(st, v6, std::move(socket));
+    take(st, listener, v6, std::move(socket));
   }
 }
 
@@ -515,6 +545,12 @@ std::error_code TunInbound::start() {
     }
     st.auto_route = std::move(routes);
   }
+  if (st.options.auto_redirect) {
+    if (auto ec = start_redirect(st)) {
+      stop();
+      return ec;
+    }
+  }
   std::string addresses;
   for (const auto& a : st.options.address) addresses += (addresses.empty() ? "" : ", ") + a;
   const std::string offload = st.device->offload() ? "gso" : "off (" + st.device->offload_note() + ")";
@@ -523,10 +559,46 @@ std::error_code TunInbound::start() {
   if (st.options.stack != "system")
     spdlog::info("{}: stack \"{}\" is served by the system stack (TCP through the kernel, UDP as packets)",
                  st.log_name(), st.options.stack);
+  if (st.redirect)
+    spdlog::info("{}: auto_redirect: TCP to {} redirected to 127.0.0.1:{} / [::1]:{} (nftables table inet {})",
+                 st.log_name(), st.device->name(), st.redirect4 ? st.redirect4->port() : 0,
+                 st.redirect6 ? st.redirect6->port() : 0, tun::kRedirectTable);
   st.tasks.spawn(packet_loop(st_), "packet loop");
   st.tasks.spawn(sweep(st_), "sweep");
   for (bool v6 : {false, true})
-    if (st.family(v6).enabled) st.tasks.spawn(accept_tcp(st_, v6), "accept loop");
+    if (st.family(v6).enabled) st.tasks.spawn(accept_loop(st_, *st.family(v6).listener, v6, accept_one), "accept loop");
+  if (st.redirect4) st.tasks.spawn(accept_loop(st_, *st.redirect4, false, accept_redirected), "redirect accept loop");
+  if (st.redirect6) st.tasks.spawn(accept_loop(st_, *st.redirect6, true, accept_redirected), "redirect accept loop");
+  return {};
+}
+
+std::error_code TunInbound::start_redirect(TunState& st) {
+  tun::RedirectPlan plan;
+  plan.tun_name = st.device->name();
+  for (bool v6 : {false, true}) {
+    if (!st.family(v6).enabled) continue;
+    auto& listener = v6 ? st.redirect6 : st.redirect4;
+    listener = std::make_unique<net::Listener>(st.io);
+    const auto loopback = v6 ? asio::ip::address(asio::ip::address_v6::loopback()) : asio::ip::address(asio::ip::address_v4::loopback());
+    if (auto ec = listen_on(*listener, loopback)) {
+      start_error_ = "auto_redirect: listen on " + loopback.to_string() + ": " + ec.message();
+      return ec;
+    }
+    (v6 ? plan.port6 : plan.port4) = listener->port();
+  }
+  // A process killed before its stop() left its table: ours to take back.
+  auto stale = tun::remove_stale_redirect();
+  if (!stale) {
+    start_error_ = stale.error().text();
+    return std::make_error_code(std::errc::operation_not_permitted);
+  }
+  if (*stale) spdlog::info("{}: auto_redirect: removed the nftables table an earlier run left", st.log_name());
+  auto rules = std::make_unique<tun::RedirectRules>(std::move(plan));
+  if (auto err = rules->install()) {
+    start_error_ = err->text();
+    return err->code ? err->code : std::make_error_code(std::errc::operation_not_permitted);
+  }
+  st.redirect = std::move(rules);
   return {};
 }
 
@@ -534,6 +606,12 @@ void TunInbound::stop() {
   auto& st = *st_;
   if (st.stopped) return;
   st.stopped = true;
+  if (st.redirect) {
+    if (auto err = st.redirect->remove()) spdlog::warn("{}: {}", st.log_name(), err->text());
+    st.redirect.reset();
+  }
+  for (auto* l : {st.redirect4.get(), st.redirect6.get()})
+    if (l) l->close();
   if (st.auto_route) {
     // Before the device goes: the rules would outlive it, its routes not.
     if (auto err = st.auto_route->remove()) spdlog::warn("{}: {}", st.log_name(), err->text());

@@ -11,7 +11,10 @@
 // Runs on one worker: the device, the NAT and the flows are that worker's.
 // With auto_route, start() installs the routes and policy rules
 // (tun/auto_route.hpp), after clearing those a killed earlier process left,
-// and stop() removes them.
+// and stop() removes them. With auto_redirect as well, the TCP those routes
+// send to the tun is redirected by an nftables rule to listeners on
+// loopback before it reaches the device (tun/redirect_rules.hpp; its
+// destination from conntrack), and takes the same dispatch path.
 #pragma once
 #include <memory>
 #include <string>
@@ -56,6 +59,9 @@ class TunInbound final : public Inbound {
   std::size_t tcp_connections() const;
 
  private:
+  // auto_redirect's listeners and nftables table.
+  std::error_code start_redirect(TunState& st);
+
   std::shared_ptr<TunState> st_;
   std::string start_error_;
 };

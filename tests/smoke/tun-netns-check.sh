@@ -5,7 +5,11 @@
 # auto_detect_interface instead (its default route is the veth), and also:
 # nothing but the anytls connection leaves the veth (an nftables counter);
 # kill -9 leaves its rules behind, the next start removes them and works;
-# after SIGTERM `ip rule` is as before and table 2022 is empty.
+# after SIGTERM `ip rule` is as before and table 2022 is empty. With
+# TUN_AUTO_REDIRECT=1 (auto_route as well) the tun also has auto_redirect:
+# its TCP is redirected by nftables before the device (the rule's counters
+# count it and no TCP super-packet crosses the tun), the table goes on
+# stop, and a kill -9's table is removed by the next start.
 #   client ns:  anytls run: tun (system stack) + fakeip DNS + sniff/hijack-dns
 #               -> anytls outbound to the server's veth address
 #   server ns:  anytls run: anytls inbound -> direct (names from a hosts server)
@@ -24,6 +28,8 @@
 set -euo pipefail
 bin=${1:-${ANYTLS_BIN:?usage: tun-netns-check.sh ANYTLS_BIN}}
 auto=${TUN_AUTO_ROUTE:-0}
+redirect=${TUN_AUTO_REDIRECT:-0}
+[ "$redirect" = 1 ] && auto=1
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (network namespaces, /dev/net/tun)"; exit 77; }
 command -v ip >/dev/null && ip netns list >/dev/null 2>&1 || { echo "SKIP: no ip netns"; exit 77; }
 [ -c /dev/net/tun ] || { echo "SKIP: no /dev/net/tun"; exit 77; }
@@ -58,6 +64,9 @@ wait_for() {  # FILE PATTERN [PID]: 10 s at most, and no longer than PID lives
 }
 in_cli() { ip netns exec "$cli" "$@"; }
 leaked() { in_cli nft list chain inet leak out | sed -n 's/.*counter packets \([0-9]*\).*/\1/p'; }
+redirected() {  # ipv4|ipv6: packets auto_redirect's rule of that family redirected
+  in_cli nft list table inet anytls | sed -n "s/.*nfproto $1 .*counter packets \([0-9]*\).*/\1/p"
+}
 in_srv() { ip netns exec "$srv" "$@"; }
 
 ip netns add "$cli"
@@ -139,6 +148,8 @@ if [ "$auto" = 1 ]; then
   tun_extra=', "auto_route": true, "strict_route": true'
   route_extra=', "auto_detect_interface": true'
 fi
+[ "$redirect" = 1 ] && tun_extra="$tun_extra"', "auto_redirect": true'
+
 cat > "$work/client.json" <<JSON
 {
   "log": {"level": "debug"},
@@ -188,6 +199,27 @@ if [ "$auto" = 1 ]; then
   in_cli ip route show table 2022 | grep "dev tstun0" >/dev/null || fail "auto_route: no route of table 2022 through tstun0"
   in_cli ip rule show | grep "lookup 2022" >/dev/null || fail "auto_route: no rule looks up table 2022"
   echo "ok   auto_route installed table 2022 and its rules"
+  if [ "$redirect" = 1 ]; then
+    grep -q "auto_redirect: TCP to tstun0 redirected to 127.0.0.1:[0-9]* / \[::1\]:[0-9]*" "$work/client.log" ||
+      fail "auto_redirect: no start line"
+    [ "$(redirected ipv4)" = 0 ] && [ "$(redirected ipv6)" = 0 ] || fail "auto_redirect: no table, or counters not at 0"
+    echo "ok   auto_redirect wrote table inet anytls"
+    # A connection to the redirect listener itself (no rule sent it) would
+    # dial itself: closed without a byte.
+    rport=$(sed -n 's/.*redirected to 127.0.0.1:\([0-9]*\) .*/\1/p' "$work/client.log" | head -n 1)
+    got=$(in_cli python3 -c '
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+s.sendall(b"GET / HTTP/1.1\r\n\r\n")
+try:
+    print(len(s.recv(100)))
+except ConnectionResetError:  # closed with the request unread
+    print(0)' "$rport") ||
+      fail "auto_redirect: connecting to the listener itself failed"
+    [ "$got" = 0 ] || fail "auto_redirect: the listener itself answered $got bytes"
+    wait_for "$work/client.log" "not sent by the redirect rule; closed" "$client_pid"
+    echo "ok   auto_redirect: a connection straight to its listener is closed (no loop)"
+  fi
 else
   # Routes by hand: the destinations, the fake ranges and a DNS server
   # address through the tun; the server's veth address stays direct.
@@ -218,6 +250,11 @@ big() {  # URL: the 4 MiB file through the tun, intact
 big http://10.99.0.1:8080/big.bin
 big "http://[fd99::1]:8080/big.bin"
 echo "ok   4 MiB downloads (v4, v6) intact through the tun"
+if [ "$redirect" = 1 ]; then
+  [ "$(redirected ipv4)" -gt 0 ] || fail "auto_redirect: IPv4 TCP was not redirected"
+  [ "$(redirected ipv6)" -gt 0 ] || fail "auto_redirect: IPv6 TCP was not redirected"
+  echo "ok   auto_redirect: TCP redirected by nftables ($(redirected ipv4) IPv4, $(redirected ipv6) IPv6 connections: a NAT chain sees their first packets)"
+fi
 
 cat > "$work/dns.py" <<'PY'
 import socket, struct, sys
@@ -289,6 +326,11 @@ in_cli ip link show tstun0 | grep "mtu 1500" >/dev/null || fail "after the reloa
 body=$(in_cli curl -sS --max-time 5 http://10.99.0.1:8080/hello.txt) || fail "curl after the reload"
 [ "$body" = "through the tun" ] || fail "curl after the reload: got '$body'"
 echo "ok   a reload replaces the device (mtu 1500) and it carries traffic"
+if [ "$redirect" = 1 ]; then
+  # The new inbound's table (the old one's stop left it: not its ports).
+  [ "$(redirected ipv4)" -gt 0 ] || fail "auto_redirect: no redirect after the reload"
+  echo "ok   auto_redirect after the reload: $(redirected ipv4) IPv4 connections redirected"
+fi
 
 if [ "$auto" = 1 ]; then
   # (A reload that replaces the tun leaves a moment without rules: the
@@ -305,6 +347,10 @@ if [ "$auto" = 1 ]; then
   wait_for "$client_log" "started (" "$client_pid"
   grep -q "auto_route: removed [0-9]* rules and routes an earlier run left" "$work/client2.log" ||
     fail "the restart did not say it removed the stale rules"
+  if [ "$redirect" = 1 ]; then
+    grep -q "auto_redirect: removed the nftables table an earlier run left" "$work/client2.log" ||
+      fail "the restart did not say it removed the stale nftables table"
+  fi
   before=$(leaked)
   body=$(in_cli curl -sS --max-time 5 http://10.99.0.1:8080/hello.txt) || fail "curl after kill -9 and restart"
   [ "$(leaked)" = "$before" ] || fail "after the restart, packets left the veth outside the anytls connection"
@@ -326,11 +372,20 @@ if [ "$auto" = 1 ]; then
   [ "$rules_after" = "$rules_before" ] || fail "policy rules left after stop: $rules_after"
   [ -z "$(in_cli ip route show table 2022)$(in_cli ip -6 route show table 2022)" ] || fail "routes left in table 2022"
   echo "ok   nothing of auto_route is left after stop"
+  if [ "$redirect" = 1 ]; then
+    in_cli nft list table inet anytls >/dev/null 2>&1 && fail "auto_redirect's table is left after stop"
+    echo "ok   nothing of auto_redirect is left after stop"
+  fi
 fi
 
 # The offload path: where the kernel's tun takes IFF_VNET_HDR (every kernel
 # this runs on, from 2.6.27), the downloads above came as super-packets.
-if grep -q "stack system, offload gso" "$work/client.log"; then
+if [ "$redirect" = 1 ]; then
+  # TCP never reached the device: no super-packet crossed it.
+  gso=$(sed -n 's/.* packets read from tstun0, \([0-9]*\) of them GSO super-packets.*/\1/p' "$work/client.log" | sort -n | tail -n 1)
+  [ "${gso:-x}" = 0 ] || fail "auto_redirect: ${gso:-no count of} GSO super-packets crossed the tun"
+  echo "ok   auto_redirect: no TCP super-packet crossed the tun"
+elif grep -q "stack system, offload gso" "$work/client.log"; then
   gso=$(sed -n 's/.* packets read from tstun0, \([0-9]*\) of them GSO super-packets.*/\1/p' "$work/client.log" | sort -n | tail -n 1)
   [ "${gso:-0}" -gt 0 ] || fail "offload on, but no GSO super-packet crossed the tun"
   echo "ok   offload: $gso GSO super-packets crossed the tun"

@@ -47,6 +47,15 @@ TEST(TunConfig, SingBoxClientAndDefaults) {
   EXPECT_TRUE(o.warnings.empty());
 }
 
+TEST(TunConfig, AutoRedirect) {
+  Options o = load_string(tun(std::string(kAddress) + R"(, "auto_route": true, "auto_redirect": true,
+                                 "auto_redirect_input_mark": "0x100", "auto_redirect_reset_mark": "0x2025")"));
+  EXPECT_TRUE(tun_of(o).auto_redirect);
+  EXPECT_EQ(tun_of(o).auto_redirect_input_mark, 0x100u);
+  EXPECT_TRUE(o.warnings.empty());
+  EXPECT_FALSE(tun_of(load_string(tun(kAddress))).auto_redirect);
+}
+
 TEST(TunConfig, EveryRouteField) {
   Options o = load_string(R"({"inbounds": [{"type": "tun", "interface_name": "tun7", "address": "10.7.0.1/24",
       "mtu": 1500, "udp_timeout": "30s", "iproute2_table_index": 100, "iproute2_rule_index": 500,
@@ -111,7 +120,9 @@ TEST(TunConfig, Refused) {
   expect_config_error(tun(R"(, "address": "172.19.0.3/30")"), "inbounds[0].address[0]", "last of its prefix");
   expect_config_error(tun(R"(, "inet4_address": "300.1.1.1/30")"), "inbounds[0].inet4_address[0]", "expected an address prefix");
   expect_config_error(tun(std::string(kAddress) + R"(, "auto_redirect": true)"), "inbounds[0].auto_redirect",
-                      "not supported");
+                      "needs auto_route");
+  expect_config_error(tun(std::string(kAddress) + R"(, "auto_route": true, "auto_redirect": true, "exclude_mptcp": true)"),
+                      "inbounds[0].exclude_mptcp", "not supported");
   expect_config_error(tun(std::string(kAddress) + R"(, "stack": "lwip")"), "inbounds[0].stack", "unknown stack");
   expect_config_error(tun(std::string(kAddress) + R"(, "mtu": 1000)"), "inbounds[0].mtu", "at least 1280");
   expect_config_error(tun(std::string(kAddress) + R"(, "include_uid_range": ["5:1"])"),
