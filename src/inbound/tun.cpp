@@ -400,14 +400,15 @@ asio::awaitable<void> sweep(std::shared_ptr<TunState> st) {
 }
 
 // A connection nftables redirected (auto_redirect): its destination from
-// conntrack. One that reached the port without the rule would dial itself.
-void accept_redirected(std::shared_ptr<TunState> st, net::Listener& listener, bool, asio::ip::tcp::socket socket) {
+// conntrack. One that reached the port without the rule (its destination
+// is where it arrived) would dial itself.
+void accept_redirected(std::shared_ptr<TunState> st, net::Listener&, bool, asio::ip::tcp::socket socket) {
   std::error_code ec;
   const auto peer = socket.remote_endpoint(ec);
+  const auto here = ec ? asio::ip::tcp::endpoint{} : socket.local_endpoint(ec);
   if (ec || st->stopped) return;
   asio::ip::tcp::endpoint dst;
   ec = net::original_destination(socket, dst);
-  const auto here = listener.acceptor().local_endpoint();
   if (ec || (dst.port() == here.port() && net::unmap(dst.address()) == net::unmap(here.address()))) {
     spdlog::debug("{}: redirected connection from {}: {}; closed", st->log_name(), endpoint_string(peer),
                   ec ? "no original destination: " + ec.message() : std::string("not sent by the redirect rule"));

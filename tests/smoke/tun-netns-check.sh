@@ -9,7 +9,9 @@
 # TUN_AUTO_REDIRECT=1 (auto_route as well) the tun also has auto_redirect:
 # its TCP is redirected by nftables before the device (the rule's counters
 # count it and no TCP super-packet crosses the tun), the table goes on
-# stop, and a kill -9's table is removed by the next start.
+# stop, and a kill -9's table is removed by the next start; a LAN host
+# behind the client (which forwards for it) still gets through the tunnel,
+# by the device (only this host's own connections are redirected).
 #   client ns:  anytls run: tun (system stack) + fakeip DNS + sniff/hijack-dns
 #               -> anytls outbound to the server's veth address
 #   server ns:  anytls run: anytls inbound -> direct (names from a hosts server)
@@ -37,11 +39,12 @@ command -v ip >/dev/null && ip netns list >/dev/null 2>&1 || { echo "SKIP: no ip
 work=$(mktemp -d)
 cli=tunstack-cli-$$
 srv=tunstack-srv-$$
+lan=tunstack-lan-$$  # auto_redirect only: a host behind the client, which routes for it
 pids=()
 source "$(dirname "$0")/netns.sh"
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  netns_end "$cli" "$srv"
+  netns_end "$cli" "$srv" "$lan"
   wait 2>/dev/null || true
   rm -rf "/etc/netns/$cli"
   rm -rf "$work"
@@ -50,7 +53,7 @@ trap cleanup EXIT
 fail() {
   echo "FAIL: $*"
   # The client, stopped, logs its tun's packet counts (GSO, refused).
-  netns_end "$cli" "$srv"
+  netns_end "$cli" "$srv" "$lan"
   for f in "$work"/*.log; do echo "--- $f"; tail -n 40 "$f"; done
   exit 1
 }
@@ -64,7 +67,7 @@ wait_for() {  # FILE PATTERN [PID]: 10 s at most, and no longer than PID lives
 }
 in_cli() { ip netns exec "$cli" "$@"; }
 leaked() { in_cli nft list chain inet leak out | sed -n 's/.*counter packets \([0-9]*\).*/\1/p'; }
-redirected() {  # ipv4|ipv6: packets auto_redirect's rule of that family redirected
+redirected() {  # ipv4|ipv6: connections auto_redirect's rule of that family redirected
   in_cli nft list table inet anytls | sed -n "s/.*nfproto $1 .*counter packets \([0-9]*\).*/\1/p"
 }
 in_srv() { ip netns exec "$srv" "$@"; }
@@ -85,6 +88,21 @@ in_srv ip link set tss$$ up
 # The destinations: only the server ns has these addresses.
 in_srv ip addr add 10.99.0.1/32 dev lo
 in_srv ip -6 addr add fd99::1/128 dev lo nodad
+if [ "$redirect" = 1 ]; then
+  ip netns add "$lan"
+  ip link add tsl$$ netns "$lan" type veth peer name tsr$$ netns "$cli"
+  ip netns exec "$lan" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 2>/dev/null || true
+  ip -n "$lan" link set lo up
+  ip -n "$lan" addr add 10.202.0.2/24 dev tsl$$
+  ip -n "$lan" -6 addr add fd30::2/64 dev tsl$$ nodad
+  ip -n "$lan" link set tsl$$ up
+  ip -n "$lan" route add default via 10.202.0.1
+  ip -n "$lan" -6 route add default via fd30::1
+  in_cli ip addr add 10.202.0.1/24 dev tsr$$
+  in_cli ip -6 addr add fd30::1/64 dev tsr$$ nodad
+  in_cli ip link set tsr$$ up
+  in_cli sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+fi
 if [ "$auto" = 1 ]; then
   # The client host's own default routes lead to the server's veth: a packet
   # that slipped around the tun would reach the destinations directly, so
@@ -254,6 +272,16 @@ if [ "$redirect" = 1 ]; then
   [ "$(redirected ipv4)" -gt 0 ] || fail "auto_redirect: IPv4 TCP was not redirected"
   [ "$(redirected ipv6)" -gt 0 ] || fail "auto_redirect: IPv6 TCP was not redirected"
   echo "ok   auto_redirect: TCP redirected by nftables ($(redirected ipv4) IPv4, $(redirected ipv6) IPv6 connections: a NAT chain sees their first packets)"
+  # A LAN host behind the client: its forwarded TCP is not redirected
+  # (auto_redirect takes this host's own connections) and takes the tun.
+  before=$(redirected ipv4)
+  for url in http://10.99.0.1:8080/hello.txt "http://[fd99::1]:8080/hello.txt"; do
+    body=$(ip netns exec "$lan" curl -sS --max-time 5 "$url") || fail "curl from the LAN host: $url"
+    [ "$body" = "through the tun" ] || fail "curl from the LAN host: $url: got '$body'"
+  done
+  [ "$(redirected ipv4)" = "$before" ] || fail "auto_redirect: the LAN host's TCP was redirected"
+  grep -q "inbound connection from 10.202.0.2:" "$work/client.log" || fail "the LAN host's connection does not name its address"
+  echo "ok   auto_redirect: a LAN host's TCP (IPv4, IPv6) gets through the tunnel, by the device"
 fi
 
 cat > "$work/dns.py" <<'PY'
