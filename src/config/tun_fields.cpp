@@ -190,9 +190,13 @@ TunInboundOptions decode_tun_inbound(Obj& o, std::vector<std::string>& warnings)
 }
 
 void check_tun_references(const Options& opts) {
+  bool redirecting = false;  // auto_redirect's table is one per host
   for (std::size_t i = 0; i < opts.inbounds.size(); ++i) {
     const auto* t = std::get_if<TunInboundOptions>(&opts.inbounds[i].options);
     if (!t) continue;
+    if (t->auto_redirect && redirecting)
+      fail(child(item("inbounds", i), "auto_redirect"), "only one tun inbound can have auto_redirect (its nftables table is one)");
+    redirecting = redirecting || t->auto_redirect;
     auto check = [&](const std::vector<std::string>& tags, const char* key) {
       for (std::size_t k = 0; k < tags.size(); ++k) {
         bool found = false;

@@ -54,6 +54,11 @@ TEST(TunConfig, AutoRedirect) {
   EXPECT_EQ(tun_of(o).auto_redirect_input_mark, 0x100u);
   EXPECT_TRUE(o.warnings.empty());
   EXPECT_FALSE(tun_of(load_string(tun(kAddress))).auto_redirect);
+  const std::string second = R"({"inbounds": [
+      {"type": "tun", "tag": "a", "address": "172.19.0.1/30", "auto_route": true, "auto_redirect": true},
+      {"type": "tun", "tag": "b", "interface_name": "tun9", "address": "172.20.0.1/30", "auto_route": true,
+       "auto_redirect": true, "iproute2_table_index": 2023}]})";
+  expect_config_error(second, "inbounds[1].auto_redirect", "only one tun inbound");
 }
 
 TEST(TunConfig, EveryRouteField) {
