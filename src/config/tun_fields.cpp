@@ -167,7 +167,7 @@ TunInboundOptions decode_tun_inbound(Obj& o, std::vector<std::string>& warnings)
   o.refuse_enabled("exclude_mptcp", "not supported: MPTCP connections are redirected as TCP (answered without MPTCP)");
   for (const char* key : {"loopback_address", "include_mac_address", "exclude_mac_address"}) {
     if (!get_strings(o, key).empty())
-      fail(o.at(key), "not supported: auto_redirect here redirects this host's own connections only (no prerouting chain)");
+      fail(o.at(key), "not supported: auto_redirect here has no loopback address rewriting and no MAC address filter");
   }
 
   t.endpoint_independent_nat = get_bool(o, "endpoint_independent_nat");

@@ -1,5 +1,6 @@
 #include "inbound/tun.hpp"
 
+#include <linux/rtnetlink.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
@@ -52,15 +53,18 @@ tun::Prefix parse_prefix(const std::string& text) {
 
 net::Address address_of(const tun::Endpoint& e) { return net::Address{tun::to_string(e.ip), e.port}; }
 
-// The listener on the tun's own address, on a port the kernel picks. An
-// IPv6 address is tentative for a moment after it is added (duplicate
-// address detection runs in the background, even where it is skipped), so
-// the bind is a free bind: it takes the address before it is usable.
+// A listener on `ip` (the tun's own address, or auto_redirect's wildcard
+// address, IPv6 alone on an IPv6 one), on a port the kernel picks. An IPv6
+// address is tentative for a moment after it is added (duplicate address
+// detection runs in the background, even where it is skipped), so the bind
+// is a free bind: it takes the address before it is usable.
 std::error_code listen_on(net::Listener& listener, const asio::ip::address& ip) {
   auto& acceptor = listener.acceptor();
   const asio::ip::tcp::endpoint ep(ip, 0);
   std::error_code ec;
   acceptor.open(ep.protocol(), ec);
+  if (ec) return ec;
+  if (ip.is_v6()) acceptor.set_option(asio::ip::v6_only(true), ec);
   if (ec) return ec;
   const int one = 1;
   if (::setsockopt(acceptor.native_handle(), SOL_IP, IP_FREEBIND, &one, sizeof one) != 0)
@@ -119,8 +123,8 @@ struct TunState {
   route::Router& router;
   std::unique_ptr<tun::Device> device;
   std::unique_ptr<tun::AutoRoute> auto_route;  // installed while running
-  // auto_redirect: the listeners on 127.0.0.1 and ::1 that nftables sends
-  // the tun's TCP to, and the rules, installed while running.
+  // auto_redirect: the listeners (0.0.0.0, [::]) that nftables sends the
+  // tun's TCP to, and the rules, installed while running.
   std::unique_ptr<net::Listener> redirect4, redirect6;
   std::unique_ptr<tun::RedirectRules> redirect;
   std::uint32_t outbound_mark = 0;
@@ -379,6 +383,17 @@ asio::awaitable<void> packet_loop(std::shared_ptr<TunState> st) {
   }
 }
 
+// auto_redirect leaves forwarded traffic to this host's subnets alone: when
+// an address comes or goes (DHCP, a PPPoE link), the rules follow.
+void refresh_local_subnets(TunState& st) {
+  auto local = tun::local_subnets();
+  if (local == st.redirect->plan().local) return;
+  auto plan = st.redirect->plan();
+  plan.local = std::move(local);
+  if (auto err = st.redirect->install(std::move(plan))) spdlog::warn("{}: {}", st.log_name(), err->text());
+  else spdlog::debug("{}: auto_redirect: this host's addresses changed, rules written again", st.log_name());
+}
+
 // Ends idle UDP flows, keeps the NAT entries of open connections and
 // forgets the others past their timeout.
 asio::awaitable<void> sweep(std::shared_ptr<TunState> st) {
@@ -396,6 +411,7 @@ asio::awaitable<void> sweep(std::shared_ptr<TunState> st) {
     for (auto* c : st->tcp)
       if (c->nat_port != 0) st->nat.flow_of(c->nat_port, now);  // 0: redirected, no NAT entry
     st->nat.expire(now);
+    if (st->redirect) refresh_local_subnets(*st);
   }
 }
 
@@ -561,7 +577,7 @@ std::error_code TunInbound::start() {
     spdlog::info("{}: stack \"{}\" is served by the system stack (TCP through the kernel, UDP as packets)",
                  st.log_name(), st.options.stack);
   if (st.redirect)
-    spdlog::info("{}: auto_redirect: TCP to {} redirected to 127.0.0.1:{} / [::1]:{} (nftables table inet {})",
+    spdlog::info("{}: auto_redirect: TCP to {} redirected to port {} (IPv4) / {} (IPv6) (nftables table inet {})",
                  st.log_name(), st.device->name(), st.redirect4 ? st.redirect4->port() : 0,
                  st.redirect6 ? st.redirect6->port() : 0, tun::kRedirectTable);
   st.tasks.spawn(packet_loop(st_), "packet loop");
@@ -576,13 +592,21 @@ std::error_code TunInbound::start() {
 std::error_code TunInbound::start_redirect(TunState& st) {
   tun::RedirectPlan plan;
   plan.tun_name = st.device->name();
+  const auto routes = route_plan(st.options, st.device->name(), st.outbound_mark);
+  for (const auto& r : tun::plan_routes(routes))
+    if (r.ifindex == routes.tun_index && r.type == RTN_UNICAST) plan.routed.push_back(r.dst);
+  plan.local = tun::local_subnets();
+  plan.include_interface = st.options.include_interface;
+  plan.exclude_interface = st.options.exclude_interface;
   for (bool v6 : {false, true}) {
     if (!st.family(v6).enabled) continue;
     auto& listener = v6 ? st.redirect6 : st.redirect4;
     listener = std::make_unique<net::Listener>(st.io);
-    const auto loopback = v6 ? asio::ip::address(asio::ip::address_v6::loopback()) : asio::ip::address(asio::ip::address_v4::loopback());
-    if (auto ec = listen_on(*listener, loopback)) {
-      start_error_ = "auto_redirect: listen on " + loopback.to_string() + ": " + ec.message();
+    // The wildcard address: the output chain redirects to loopback, the
+    // prerouting chain to the address a forwarded connection came in on.
+    const auto any = v6 ? asio::ip::address(asio::ip::address_v6::any()) : asio::ip::address(asio::ip::address_v4::any());
+    if (auto ec = listen_on(*listener, any)) {
+      start_error_ = "auto_redirect: listen on " + any.to_string() + ": " + ec.message();
       return ec;
     }
     (v6 ? plan.port6 : plan.port4) = listener->port();

@@ -12,9 +12,10 @@
 // With auto_route, start() installs the routes and policy rules
 // (tun/auto_route.hpp), after clearing those a killed earlier process left,
 // and stop() removes them. With auto_redirect as well, the TCP those routes
-// send to the tun is redirected by an nftables rule to listeners on
-// loopback before it reaches the device (tun/redirect_rules.hpp; its
-// destination from conntrack), and takes the same dispatch path.
+// send to the tun (this host's, and forwarded) is redirected by nftables
+// rules to listeners of the inbound before it reaches the device
+// (tun/redirect_rules.hpp; its destination from conntrack), and takes the
+// same dispatch path.
 #pragma once
 #include <memory>
 #include <string>

@@ -1,9 +1,15 @@
 #include "tun/redirect_rules.hpp"
 
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <nftables/libnftables.h>
+#include <sys/socket.h>
 
+#include <algorithm>
 #include <cctype>
 #include <utility>
+
+#include "tun/auto_route.hpp"
 
 namespace anytls::tun {
 
@@ -60,18 +66,101 @@ bool redirects_to(const std::string& listing, std::uint16_t port) {
   return false;
 }
 
+// { a, b }, or "" when empty.
+std::string element_set(const std::vector<std::string>& items, bool quoted) {
+  if (items.empty()) return {};
+  std::string out = "{ ";
+  for (std::size_t i = 0; i < items.size(); ++i)
+    out += (i ? ", " : "") + (quoted ? "\"" + items[i] + "\"" : items[i]);
+  return out + " }";
+}
+
+// One family's prefixes, host bits cleared, without duplicates or prefixes
+// inside others (an nftables interval set refuses overlaps).
+std::vector<std::string> disjoint(const std::vector<IpPrefix>& prefixes, bool v6) {
+  std::vector<IpPrefix> of;
+  for (const auto& p : prefixes)
+    if (p.address.is_v6() == v6) of.push_back(masked(p));
+  std::vector<std::string> out;
+  for (const auto& p : subtract_prefixes(of, {})) out.push_back(p.to_string());
+  return out;
+}
+
 }  // namespace
 
+std::vector<IpPrefix> local_subnets() {
+  std::vector<IpPrefix> out;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return out;
+  for (auto* i = list; i; i = i->ifa_next) {
+    if (!i->ifa_addr || !i->ifa_netmask) continue;
+    const bool lo = i->ifa_name && std::string_view(i->ifa_name) == "lo";
+    IpPrefix p;
+    if (i->ifa_addr->sa_family == AF_INET) {
+      const auto* a = reinterpret_cast<const sockaddr_in*>(i->ifa_addr);
+      const auto* m = reinterpret_cast<const sockaddr_in*>(i->ifa_netmask);
+      const auto v4 = asio::ip::address_v4(ntohl(a->sin_addr.s_addr));
+      if (!lo && (v4.is_loopback() || v4.is_multicast() || v4.is_unspecified() || (v4.to_uint() >> 16) == 0xa9fe))
+        continue;  // 169.254/16: link-local
+      p.address = v4;
+      p.length = static_cast<std::uint8_t>(__builtin_popcount(m->sin_addr.s_addr));
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
+      const auto* a = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
+      const auto* m = reinterpret_cast<const sockaddr_in6*>(i->ifa_netmask);
+      asio::ip::address_v6::bytes_type bytes;
+      std::copy(std::begin(a->sin6_addr.s6_addr), std::end(a->sin6_addr.s6_addr), bytes.begin());
+      const auto v6 = asio::ip::address_v6(bytes);
+      if (!lo && (v6.is_loopback() || v6.is_multicast() || v6.is_unspecified() || v6.is_link_local())) continue;
+      unsigned bits = 0;
+      for (auto byte : m->sin6_addr.s6_addr) bits += static_cast<unsigned>(__builtin_popcount(byte));
+      p.address = v6;
+      p.length = static_cast<std::uint8_t>(bits);
+    } else {
+      continue;
+    }
+    out.push_back(masked(p));
+  }
+  ::freeifaddrs(list);
+  return out;
+}
+
 std::string redirect_ruleset(const RedirectPlan& plan) {
+  const std::string tun = "\"" + plan.tun_name + "\"";
+  struct Family {
+    const char* name;  // nfproto
+    const char* ip;    // the daddr match's protocol
+    std::uint16_t port;
+    std::vector<std::string> routed, local;
+  };
+  std::vector<Family> families;
+  for (bool v6 : {false, true}) {
+    const auto port = v6 ? plan.port6 : plan.port4;
+    if (port != 0)
+      families.push_back({v6 ? "ipv6" : "ipv4", v6 ? "ip6" : "ip", port, disjoint(plan.routed, v6), disjoint(plan.local, v6)});
+  }
+  const auto redirect = [](const Family& f) { return "counter redirect to :" + std::to_string(f.port) + "\n"; };
+
   std::string s = "table " + kTable + " {}\ndelete table " + kTable + "\ntable " + kTable + " {\n";
   s += "  chain output {\n    type nat hook output priority mangle; policy accept;\n";
-  auto rule = [&](const char* family, std::uint16_t port) {
-    if (port == 0) return;
-    s += "    oifname \"" + plan.tun_name + "\" meta nfproto " + family + " meta l4proto tcp counter redirect to :" +
-         std::to_string(port) + "\n";
-  };
-  rule("ipv4", plan.port4);
-  rule("ipv6", plan.port6);
+  for (const auto& f : families)
+    s += "    oifname " + tun + " meta nfproto " + f.name + " meta l4proto tcp " + redirect(f);
+  s += "  }\n  chain prerouting {\n    type nat hook prerouting priority dstnat + 1; policy accept;\n";
+  s += "    iifname " + tun + " return\n";
+  if (!plan.include_interface.empty()) s += "    iifname != " + element_set(plan.include_interface, true) + " return\n";
+  else if (!plan.exclude_interface.empty()) s += "    iifname " + element_set(plan.exclude_interface, true) + " return\n";
+  s += "    fib daddr type local return\n";
+  for (const auto& f : families)
+    if (!f.local.empty()) s += std::string("    ") + f.ip + " daddr " + element_set(f.local, false) + " return\n";
+  for (const auto& f : families) {
+    if (f.routed.empty()) continue;  // auto_route sends none of this family to the tun
+    const bool everything = f.routed.size() == 1 && f.routed[0].ends_with("/0");
+    s += std::string("    meta nfproto ") + f.name + " meta l4proto tcp " +
+         (everything ? "" : std::string(f.ip) + " daddr " + element_set(f.routed, false) + " ") + redirect(f);
+  }
+  std::vector<std::string> ports;
+  for (const auto& f : families) ports.push_back(std::to_string(f.port));
+  s += "  }\n  chain input {\n    type filter hook input priority filter; policy accept;\n";
+  if (!ports.empty()) s += "    meta l4proto tcp th dport " + element_set(ports, false) + " ct status & dnat == 0 counter drop\n";
   s += "  }\n}\n";
   return s;
 }
@@ -89,10 +178,19 @@ RedirectRules::RedirectRules(RedirectPlan plan) : plan_(std::move(plan)) {}
 
 RedirectRules::~RedirectRules() { remove(); }
 
+std::optional<net::Error> RedirectRules::install(RedirectPlan plan) {
+  plan_ = std::move(plan);
+  return install();
+}
+
 std::optional<net::Error> RedirectRules::install() {
   // nftables strings have no escapes: a name with a quote can't be written.
-  if (plan_.tun_name.find_first_of("\"\\") != std::string::npos)
-    return failure("interface " + plan_.tun_name, "a name with a quote or backslash can't be written in a rule");
+  std::vector<std::string> names = plan_.include_interface;
+  names.insert(names.end(), plan_.exclude_interface.begin(), plan_.exclude_interface.end());
+  names.push_back(plan_.tun_name);
+  for (const auto& name : names)
+    if (name.find_first_of("\"\\") != std::string::npos)
+      return failure("interface " + name, "a name with a quote or backslash can't be written in a rule");
   Nft nft;
   if (auto err = nft.run(redirect_ruleset(plan_))) return failure("write table " + kTable, *err);
   installed_ = true;

@@ -10,8 +10,7 @@
 # its TCP is redirected by nftables before the device (the rule's counters
 # count it and no TCP super-packet crosses the tun), the table goes on
 # stop, and a kill -9's table is removed by the next start; a LAN host
-# behind the client (which forwards for it) still gets through the tunnel,
-# by the device (only this host's own connections are redirected).
+# behind the client (which forwards for it) is redirected too.
 #   client ns:  anytls run: tun (system stack) + fakeip DNS + sniff/hijack-dns
 #               -> anytls outbound to the server's veth address
 #   server ns:  anytls run: anytls inbound -> direct (names from a hosts server)
@@ -67,8 +66,20 @@ wait_for() {  # FILE PATTERN [PID]: 10 s at most, and no longer than PID lives
 }
 in_cli() { ip netns exec "$cli" "$@"; }
 leaked() { in_cli nft list chain inet leak out | sed -n 's/.*counter packets \([0-9]*\).*/\1/p'; }
-redirected() {  # ipv4|ipv6: connections auto_redirect's rule of that family redirected
-  in_cli nft list table inet anytls | sed -n "s/.*nfproto $1 .*counter packets \([0-9]*\).*/\1/p"
+redirected() {  # ipv4|ipv6 [output|prerouting]: connections auto_redirect's rule of that family redirected
+  in_cli nft list chain inet anytls "${2:-output}" | sed -n "s/.*nfproto $1 .*counter packets \([0-9]*\).*/\1/p"
+}
+straight() {  # NS HOST PORT: a connection straight to auto_redirect's listener ("dropped" when no reply came)
+  ip netns exec "$1" python3 -c '
+import socket, sys
+try:
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
+    s.sendall(b"GET / HTTP/1.1\r\n\r\n")
+    print("answered %d bytes" % len(s.recv(100)))
+except (socket.timeout, TimeoutError):
+    print("dropped")
+except OSError as e:
+    print(e)' "$2" "$3"
 }
 in_srv() { ip netns exec "$srv" "$@"; }
 
@@ -218,25 +229,16 @@ if [ "$auto" = 1 ]; then
   in_cli ip rule show | grep "lookup 2022" >/dev/null || fail "auto_route: no rule looks up table 2022"
   echo "ok   auto_route installed table 2022 and its rules"
   if [ "$redirect" = 1 ]; then
-    grep -q "auto_redirect: TCP to tstun0 redirected to 127.0.0.1:[0-9]* / \[::1\]:[0-9]*" "$work/client.log" ||
+    grep -q "auto_redirect: TCP to tstun0 redirected to port [0-9]* (IPv4) / [0-9]* (IPv6)" "$work/client.log" ||
       fail "auto_redirect: no start line"
     [ "$(redirected ipv4)" = 0 ] && [ "$(redirected ipv6)" = 0 ] || fail "auto_redirect: no table, or counters not at 0"
     echo "ok   auto_redirect wrote table inet anytls"
-    # A connection to the redirect listener itself (no rule sent it) would
-    # dial itself: closed without a byte.
-    rport=$(sed -n 's/.*redirected to 127.0.0.1:\([0-9]*\) .*/\1/p' "$work/client.log" | head -n 1)
-    got=$(in_cli python3 -c '
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-s.sendall(b"GET / HTTP/1.1\r\n\r\n")
-try:
-    print(len(s.recv(100)))
-except ConnectionResetError:  # closed with the request unread
-    print(0)' "$rport") ||
-      fail "auto_redirect: connecting to the listener itself failed"
-    [ "$got" = 0 ] || fail "auto_redirect: the listener itself answered $got bytes"
-    wait_for "$work/client.log" "not sent by the redirect rule; closed" "$client_pid"
-    echo "ok   auto_redirect: a connection straight to its listener is closed (no loop)"
+    # A connection straight to the listener (no redirect sent it) would dial
+    # itself: the input rule drops it.
+    rport=$(sed -n 's/.*redirected to port \([0-9]*\) (IPv4).*/\1/p' "$work/client.log" | head -n 1)
+    got=$(straight "$cli" 127.0.0.1 "$rport")
+    [ "$got" = dropped ] || fail "auto_redirect: straight to the listener: $got"
+    echo "ok   auto_redirect: a connection straight to its listener is dropped (no loop)"
   fi
 else
   # Routes by hand: the destinations, the fake ranges and a DNS server
@@ -272,16 +274,21 @@ if [ "$redirect" = 1 ]; then
   [ "$(redirected ipv4)" -gt 0 ] || fail "auto_redirect: IPv4 TCP was not redirected"
   [ "$(redirected ipv6)" -gt 0 ] || fail "auto_redirect: IPv6 TCP was not redirected"
   echo "ok   auto_redirect: TCP redirected by nftables ($(redirected ipv4) IPv4, $(redirected ipv6) IPv6 connections: a NAT chain sees their first packets)"
-  # A LAN host behind the client: its forwarded TCP is not redirected
-  # (auto_redirect takes this host's own connections) and takes the tun.
-  before=$(redirected ipv4)
+  # A LAN host behind the client: its forwarded TCP redirected as well.
   for url in http://10.99.0.1:8080/hello.txt "http://[fd99::1]:8080/hello.txt"; do
     body=$(ip netns exec "$lan" curl -sS --max-time 5 "$url") || fail "curl from the LAN host: $url"
     [ "$body" = "through the tun" ] || fail "curl from the LAN host: $url: got '$body'"
   done
-  [ "$(redirected ipv4)" = "$before" ] || fail "auto_redirect: the LAN host's TCP was redirected"
+  [ "$(redirected ipv4 prerouting)" -gt 0 ] && [ "$(redirected ipv6 prerouting)" -gt 0 ] ||
+    fail "auto_redirect: the LAN host's TCP was not redirected: $(in_cli nft list chain inet anytls prerouting)"
   grep -q "inbound connection from 10.202.0.2:" "$work/client.log" || fail "the LAN host's connection does not name its address"
-  echo "ok   auto_redirect: a LAN host's TCP (IPv4, IPv6) gets through the tunnel, by the device"
+  # To the router's own address: not redirected (fib type local), and
+  # straight to the listener's port: dropped.
+  before=$(redirected ipv4 prerouting)
+  got=$(straight "$lan" 10.202.0.1 "$rport")
+  [ "$got" = dropped ] || fail "auto_redirect: the LAN host straight to the listener: $got"
+  [ "$(redirected ipv4 prerouting)" = "$before" ] || fail "auto_redirect: a connection to the router itself was redirected"
+  echo "ok   auto_redirect: a LAN host's TCP (IPv4, IPv6) redirected by prerouting; straight to the listener: dropped"
 fi
 
 cat > "$work/dns.py" <<'PY'
