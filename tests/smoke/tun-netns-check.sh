@@ -289,6 +289,12 @@ if [ "$redirect" = 1 ]; then
   [ "$got" = dropped ] || fail "auto_redirect: the LAN host straight to the listener: $got"
   [ "$(redirected ipv4 prerouting)" = "$before" ] || fail "auto_redirect: a connection to the router itself was redirected"
   echo "ok   auto_redirect: a LAN host's TCP (IPv4, IPv6) redirected by prerouting; straight to the listener: dropped"
+  # A new address on the client: its subnet stays direct (the rules follow).
+  in_cli ip addr add 10.203.0.1/24 dev tsr$$
+  prerouting() { in_cli nft list chain inet anytls prerouting; }
+  for _ in $(seq 100); do [[ "$(prerouting)" == *10.203.0.0/24* ]] && break; sleep 0.1; done
+  [[ "$(prerouting)" == *10.203.0.0/24* ]] || fail "auto_redirect: the new subnet 10.203.0.0/24 is not in the rules: $(prerouting)"
+  echo "ok   auto_redirect: a new address's subnet joined the rules"
 fi
 
 cat > "$work/dns.py" <<'PY'
