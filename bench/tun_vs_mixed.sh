@@ -20,7 +20,8 @@
 #     tun against a DNS server on its lo that answers at once (what curl's
 #     lookup costs by itself);
 #   - RSS of the client per open TCP connection: 400 idle connections
-#     through the tun, then 400 through mixed, each in a fresh client process.
+#     through the tun, through the tun with auto_redirect, then through
+#     mixed, each in a fresh client process.
 #   usage: bench/tun_vs_mixed.sh ANYTLS_BIN   (root)
 set -euo pipefail
 bin=${1:?usage: tun_vs_mixed.sh ANYTLS_BIN}
@@ -145,9 +146,10 @@ print("held", flush=True)
 sys.stdin.read()
 PY
 rss() { awk '/VmRSS/ {print $2}' "/proc/$client/status"; }
-per_conn() {  # hold.py args: sets kib, the client's RSS per held connection, in a fresh client
+per_conn() {  # CONFIG hold.py args: sets kib, the client's RSS per held connection, in a fresh client
   local before after
-  start_client
+  start_client "$1"
+  shift
   before=$(rss)
   exec 3> >(in_cli python3 "$work/hold.py" "$@" > "$work/hold.log")
   for _ in $(seq 200); do grep -q held "$work/hold.log" 2>/dev/null && break; sleep 0.1; done
@@ -157,10 +159,13 @@ per_conn() {  # hold.py args: sets kib, the client's RSS per held connection, in
   sleep 1
   kib=$(( (after - before) / conns ))
 }
-per_conn "$conns"
+per_conn "$work/client.json" "$conns"
 tun_kib=$kib
-per_conn "$conns" 1080
-echo "client RSS per open TCP connection ($conns idle, each in a fresh client): tun $tun_kib KiB, mixed $kib KiB"
+per_conn "$work/client-redirect.json" "$conns"
+redirect_kib=$kib
+per_conn "$work/client.json" "$conns" 1080
+echo "client RSS per open TCP connection ($conns idle, each in a fresh client): tun $tun_kib KiB," \
+  "tun+auto_redirect $redirect_kib KiB, mixed $kib KiB"
 
 # The downloads in one client process, one after the other.
 start_client
