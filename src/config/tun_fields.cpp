@@ -150,8 +150,9 @@ TunInboundOptions decode_tun_inbound(Obj& o, std::vector<std::string>& warnings)
   t.exclude_uid = get_uids(o, "exclude_uid");
   for (auto r : get_uid_ranges(o, "exclude_uid_range")) t.exclude_uid.push_back(r);
 
-  // auto_redirect: the TCP auto_route sends to the tun redirected to a
-  // local listener by nftables (sing-tun's output chain, without marks).
+  // auto_redirect: the TCP auto_route sends to the tun (this host's and
+  // forwarded) redirected to a listener by nftables (sing-tun's layout
+  // without marks; tun/redirect_rules.hpp).
   t.auto_redirect = get_bool(o, "auto_redirect");
   if (t.auto_redirect && !t.auto_route) fail(o.at("auto_redirect"), "needs auto_route");
   t.auto_redirect_input_mark = get_mark(o, "auto_redirect_input_mark");
