@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <bit>
 #include <cctype>
 #include <utility>
 
@@ -103,7 +104,7 @@ std::vector<IpPrefix> local_subnets() {
       if (!lo && (v4.is_loopback() || v4.is_multicast() || v4.is_unspecified() || (v4.to_uint() >> 16) == 0xa9fe))
         continue;  // 169.254/16: link-local
       p.address = v4;
-      p.length = static_cast<std::uint8_t>(__builtin_popcount(m->sin_addr.s_addr));
+      p.length = static_cast<std::uint8_t>(std::popcount(m->sin_addr.s_addr));
     } else if (i->ifa_addr->sa_family == AF_INET6) {
       const auto* a = reinterpret_cast<const sockaddr_in6*>(i->ifa_addr);
       const auto* m = reinterpret_cast<const sockaddr_in6*>(i->ifa_netmask);
@@ -112,7 +113,7 @@ std::vector<IpPrefix> local_subnets() {
       const auto v6 = asio::ip::address_v6(bytes);
       if (!lo && (v6.is_loopback() || v6.is_multicast() || v6.is_unspecified() || v6.is_link_local())) continue;
       unsigned bits = 0;
-      for (auto byte : m->sin6_addr.s6_addr) bits += static_cast<unsigned>(__builtin_popcount(byte));
+      for (auto byte : m->sin6_addr.s6_addr) bits += static_cast<unsigned>(std::popcount(byte));
       p.address = v6;
       p.length = static_cast<std::uint8_t>(bits);
     } else {
