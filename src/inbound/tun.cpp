@@ -383,15 +383,21 @@ asio::awaitable<void> packet_loop(std::shared_ptr<TunState> st) {
   }
 }
 
-// auto_redirect leaves forwarded traffic to this host's subnets alone: when
-// an address comes or goes (DHCP, a PPPoE link), the rules follow.
-void refresh_local_subnets(TunState& st) {
-  auto local = tun::local_subnets();
-  if (local == st.redirect->plan().local) return;
-  auto plan = st.redirect->plan();
-  plan.local = std::move(local);
-  if (auto err = st.redirect->install(std::move(plan))) spdlog::warn("{}: {}", st.log_name(), err->text());
-  else spdlog::debug("{}: auto_redirect: this host's addresses changed, rules written again", st.log_name());
+// auto_redirect's table kept current: forwarded traffic to this host's
+// subnets stays direct when an address comes or goes (DHCP, a PPPoE link),
+// and a firewall reload that flushed the ruleset does not leave the tun's
+// TCP on the slow path.
+void keep_redirect(TunState& st) {
+  auto kept = st.redirect->keep(tun::local_subnets());
+  using Kept = tun::RedirectRules::Kept;
+  if (!kept) {
+    thread_local net::LogLimit limit;
+    if (auto more = limit.admit()) spdlog::warn("{}: {}{}", st.log_name(), kept.error().text(), *more);
+  } else if (*kept == Kept::restored) {
+    spdlog::info("{}: auto_redirect: the nftables table was gone (a firewall reload?), written again", st.log_name());
+  } else if (*kept == Kept::subnets_changed) {
+    spdlog::debug("{}: auto_redirect: this host's addresses changed, rules written again", st.log_name());
+  }
 }
 
 // Ends idle UDP flows, keeps the NAT entries of open connections and
@@ -411,7 +417,7 @@ asio::awaitable<void> sweep(std::shared_ptr<TunState> st) {
     for (auto* c : st->tcp)
       if (c->nat_port != 0) st->nat.flow_of(c->nat_port, now);  // 0: redirected, no NAT entry
     st->nat.expire(now);
-    if (st->redirect) refresh_local_subnets(*st);
+    if (st->redirect) keep_redirect(*st);
   }
 }
 

@@ -55,8 +55,8 @@ net::Error failure(const std::string& step, const std::string& why) {
   return net::Error{std::make_error_code(std::errc::operation_not_permitted), "auto_redirect: " + step + ": " + why};
 }
 
-// Whether the listed table still redirects to one of our ports (a later
-// run may have replaced it with its own).
+// Whether the listed table still redirects to one of the plan's ports (a
+// later run may have replaced it with its own).
 bool redirects_to(const std::string& listing, std::uint16_t port) {
   if (port == 0) return false;
   const std::string needle = "redirect to :" + std::to_string(port);
@@ -65,6 +65,10 @@ bool redirects_to(const std::string& listing, std::uint16_t port) {
     if (end == listing.size() || !std::isdigit(static_cast<unsigned char>(listing[end]))) return true;
   }
   return false;
+}
+
+bool ours(const std::string& listing, const RedirectPlan& plan) {
+  return redirects_to(listing, plan.port4) || redirects_to(listing, plan.port6);
 }
 
 // { a, b }, or "" when empty.
@@ -179,11 +183,6 @@ RedirectRules::RedirectRules(RedirectPlan plan) : plan_(std::move(plan)) {}
 
 RedirectRules::~RedirectRules() { remove(); }
 
-std::optional<net::Error> RedirectRules::install(RedirectPlan plan) {
-  plan_ = std::move(plan);
-  return install();
-}
-
 std::optional<net::Error> RedirectRules::install() {
   // nftables strings have no escapes: a name with a quote can't be written.
   std::vector<std::string> names = plan_.include_interface;
@@ -198,13 +197,25 @@ std::optional<net::Error> RedirectRules::install() {
   return std::nullopt;
 }
 
+net::Result<RedirectRules::Kept> RedirectRules::keep(std::vector<IpPrefix> local) {
+  if (!installed_) return Kept::unchanged;
+  std::string listing;
+  Kept what = Kept::subnets_changed;
+  if (Nft().run("list table " + kTable, &listing)) what = Kept::restored;
+  else if (!ours(listing, plan_)) return Kept::taken_over;
+  else if (local == plan_.local) return Kept::unchanged;
+  plan_.local = std::move(local);
+  if (auto err = install()) return *err;
+  return what;
+}
+
 std::optional<net::Error> RedirectRules::remove() {
   if (!installed_) return std::nullopt;
   installed_ = false;
   Nft nft;
   std::string listing;
   if (nft.run("list table " + kTable, &listing)) return std::nullopt;  // already gone
-  if (!redirects_to(listing, plan_.port4) && !redirects_to(listing, plan_.port6)) return std::nullopt;
+  if (!ours(listing, plan_)) return std::nullopt;
   if (auto err = nft.run("delete table " + kTable)) return failure("remove table " + kTable, *err);
   return std::nullopt;
 }

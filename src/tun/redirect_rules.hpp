@@ -11,7 +11,8 @@
 //   - prerouting: connections forwarded from other hosts (a router's LAN)
 //     to what auto_route routes through the tun (its routes' prefixes),
 //     except from the interfaces it leaves out, to this host's own
-//     addresses and subnets (as sing-tun: the LAN stays direct), and what
+//     addresses and subnets (as sing-tun: the LAN stays direct; kept
+//     current by keep()), and what
 //     the tun itself wrote. (nftables' fib lookup can't stand in for the
 //     routing decision there: it looks up as from loopback, where
 //     auto_route's rules for forwarded traffic don't apply.)
@@ -88,9 +89,12 @@ class RedirectRules {
   RedirectRules& operator=(const RedirectRules&) = delete;
   ~RedirectRules();
 
-  // Writes the table (again, with plan's content, when given).
   std::optional<net::Error> install();
-  std::optional<net::Error> install(RedirectPlan plan);
+  // While running, with this host's subnets as they are now: writes the
+  // table again when they changed, or when it is gone (a firewall reload
+  // that flushed the ruleset); leaves alone a table another run wrote since.
+  enum class Kept { unchanged, subnets_changed, restored, taken_over };
+  net::Result<Kept> keep(std::vector<IpPrefix> local);
   std::optional<net::Error> remove();
   const RedirectPlan& plan() const { return plan_; }
 

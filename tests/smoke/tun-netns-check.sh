@@ -295,6 +295,15 @@ if [ "$redirect" = 1 ]; then
   for _ in $(seq 100); do [[ "$(prerouting)" == *10.203.0.0/24* ]] && break; sleep 0.1; done
   [[ "$(prerouting)" == *10.203.0.0/24* ]] || fail "auto_redirect: the new subnet 10.203.0.0/24 is not in the rules: $(prerouting)"
   echo "ok   auto_redirect: a new address's subnet joined the rules"
+  # A firewall reload that flushes the ruleset: the table comes back.
+  in_cli nft delete table inet anytls
+  for _ in $(seq 100); do in_cli nft list table inet anytls >/dev/null 2>&1 && break; sleep 0.1; done
+  in_cli nft list table inet anytls >/dev/null 2>&1 || fail "auto_redirect: the deleted table did not come back"
+  wait_for "$work/client.log" "the nftables table was gone" "$client_pid"
+  before=$(redirected ipv4)
+  body=$(in_cli curl -sS --max-time 5 http://10.99.0.1:8080/hello.txt) || fail "curl after the table came back"
+  [ "$body" = "through the tun" ] && [ "$(redirected ipv4)" -gt "$before" ] || fail "auto_redirect: not redirected after the table came back"
+  echo "ok   auto_redirect: a deleted table is written again and redirects"
 fi
 
 cat > "$work/dns.py" <<'PY'

@@ -134,6 +134,36 @@ TEST_F(RedirectRulesTest, EveryPartLoads) {
   EXPECT_NE(table().find("tcp dport { 4001, 6001 } ct status ! dnat"), std::string::npos) << table();  // as nft lists it
 }
 
+TEST_F(RedirectRulesTest, KeptCurrentWhileRunning) {
+  using Kept = RedirectRules::Kept;
+  auto p = plan("tun0", 4001, 6001);
+  p.local = {*parse_prefix("192.168.1.0/24")};
+  RedirectRules rules(p);
+  ASSERT_FALSE(rules.install());
+  auto kept = rules.keep(p.local);
+  ASSERT_TRUE(kept.ok()) << kept.error().text();
+  EXPECT_EQ(*kept, Kept::unchanged);
+  // An address came: its subnet joins the rules.
+  kept = rules.keep({*parse_prefix("192.168.1.0/24"), *parse_prefix("10.203.0.0/24")});
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(*kept, Kept::subnets_changed);
+  EXPECT_NE(table().find("10.203.0.0/24"), std::string::npos) << table();
+  // A firewall reload flushed the ruleset: written again.
+  ASSERT_EQ(sh("nft flush ruleset").status, 0);
+  kept = rules.keep(rules.plan().local);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(*kept, Kept::restored);
+  EXPECT_NE(table().find("redirect to :4001"), std::string::npos) << table();
+  // Another run's table is left alone.
+  RedirectRules other(plan("tun0", 4002, 0));
+  ASSERT_FALSE(other.install());
+  kept = rules.keep({*parse_prefix("172.16.0.0/12")});
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(*kept, Kept::taken_over);
+  EXPECT_NE(table().find("redirect to :4002"), std::string::npos) << table();
+  EXPECT_EQ(table().find("172.16.0.0/12"), std::string::npos) << table();
+}
+
 // 10.9.0.5/24 and fd09::5/64 on lo (a namespace of its own).
 class LocalSubnetsTest : public NamespaceTest {
  protected:
